@@ -1,0 +1,177 @@
+/*
+ * arena.c — per-request bump allocator with deferred cleanups.
+ *
+ * Memory comes in chunks; the first chunk is kept across resets so a
+ * typical request allocates nothing from malloc after warm-up. Large
+ * allocations get a chunk of their own.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define ARENA_CHUNK 16384
+#define ARENA_ALIGN 16
+
+struct chunk {
+	struct chunk *next;
+	size_t size;     /* usable bytes in data */
+	size_t used;
+	_Alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+struct cleanup {
+	struct cleanup *next;
+	void (*fn)(void *);
+	void *p;
+};
+
+struct arena {
+	struct chunk *head;       /* current chunk; the last in the list is the kept one */
+	struct cleanup *cleanups; /* newest first */
+	size_t used;
+};
+
+static struct chunk *chunk_new(size_t size)
+{
+	struct chunk *c = malloc(sizeof(*c) + size);
+
+	if (c == NULL)
+		return NULL;
+	c->next = NULL;
+	c->size = size;
+	c->used = 0;
+	return c;
+}
+
+struct arena *arena_new(void)
+{
+	struct arena *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->head = chunk_new(ARENA_CHUNK);
+	if (a->head == NULL) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void arena_reset(struct arena *a)
+{
+	while (a->cleanups != NULL) {
+		struct cleanup *c = a->cleanups;
+
+		a->cleanups = c->next;
+		c->fn(c->p);
+	}
+	/* Free every chunk but the first one ever made (the list tail). */
+	while (a->head->next != NULL) {
+		struct chunk *c = a->head;
+
+		a->head = c->next;
+		free(c);
+	}
+	a->head->used = 0;
+	a->used = 0;
+}
+
+void arena_free(struct arena *a)
+{
+	if (a == NULL)
+		return;
+	arena_reset(a);
+	free(a->head);
+	free(a);
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	struct chunk *c = a->head;
+	void *p;
+
+	if (n == 0)
+		need = ARENA_ALIGN;
+	if (need < n)
+		return NULL; /* overflow */
+	if (c->size - c->used < need) {
+		size_t size = need > ARENA_CHUNK / 2 ? need : ARENA_CHUNK;
+
+		c = chunk_new(size);
+		if (c == NULL)
+			return NULL;
+		c->next = a->head;
+		a->head = c;
+	}
+	p = c->data + c->used;
+	c->used += need;
+	a->used += need;
+	memset(p, 0, n);
+	return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char *p;
+
+	if (n == SIZE_MAX)
+		return NULL;
+	p = arena_alloc(a, n + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	p = arena_alloc(a, (size_t)n + 1);
+	if (p == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+int arena_defer(struct arena *a, void (*fn)(void *), void *p)
+{
+	struct cleanup *c;
+
+	if (p == NULL)
+		return 0;
+	c = arena_alloc(a, sizeof(*c));
+	if (c == NULL) {
+		fn(p);
+		return -1;
+	}
+	c->fn = fn;
+	c->p = p;
+	c->next = a->cleanups;
+	a->cleanups = c;
+	return 0;
+}
+
+size_t arena_used(const struct arena *a)
+{
+	return a->used;
+}

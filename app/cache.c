@@ -1,0 +1,275 @@
+/*
+ * cache.c — one Redis connection per worker (hiredis 0.14, blocking API
+ * with socket timeouts).
+ *
+ * A connection that fails in any way (I/O error, timeout, protocol
+ * error) is freed at once: after a timeout the late reply would
+ * otherwise be read as the answer to the next command. Reconnection is
+ * attempted at most once per CACHE_RETRY_MS. Before a connection is
+ * reused it is probed with a zero-timeout poll(): in this request/reply
+ * mode nothing may arrive unasked, so a readable socket means the
+ * server closed it (restart, timeout, CLIENT KILL), and a fresh
+ * connection is opened in the same call instead of failing a request.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <hiredis/hiredis.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "log.h"
+#include "util.h"
+
+#define CACHE_DEFAULT_PORT 6379
+#define CACHE_DEFAULT_TIMEOUT_MS 100
+#define CACHE_MAX_DB 100000
+
+struct cache {
+	char *host;            /* TCP host, or NULL for a unix socket */
+	int port;
+	char *path;            /* unix socket path, or NULL */
+	int db;                /* SELECTed after connect when non-zero */
+	int timeout_ms;
+	redisContext *ctx;
+	bool attempted;
+	uint64_t last_attempt_us; /* monotonic */
+	bool down;
+};
+
+static void cache_reply_free(void *p)
+{
+	freeReplyObject(p);
+}
+
+/* Strict decimal in [0, max]. */
+static int cache_parse_uint(const char *s, size_t len, long max, long *out)
+{
+	long v = 0;
+
+	if (len == 0 || len > 9)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* redis://host[:port][/db]; host may be a bracketed IPv6 literal. No credentials. */
+static int cache_parse_tcp(struct cache *c, const char *s)
+{
+	const char *host, *host_end, *p, *slash;
+	long v;
+
+	if (strpbrk(s, "@?#") != NULL)
+		return -1;
+	slash = strchr(s, '/');
+	if (s[0] == '[') {
+		host = s + 1;
+		host_end = strchr(host, ']');
+		if (host_end == NULL || (slash != NULL && slash < host_end))
+			return -1;
+		p = host_end + 1;
+	} else {
+		host = s;
+		host_end = s + strcspn(s, ":/");
+		p = host_end;
+	}
+	if (host_end == host)
+		return -1;
+	c->port = CACHE_DEFAULT_PORT;
+	if (*p == ':') {
+		const char *port = p + 1;
+		size_t n = strcspn(port, "/");
+
+		if (cache_parse_uint(port, n, 65535, &v) != 0 || v == 0)
+			return -1;
+		c->port = (int)v;
+		p = port + n;
+	}
+	if (*p == '/') {
+		p++;
+		if (*p != '\0') {
+			if (cache_parse_uint(p, strlen(p), CACHE_MAX_DB, &v) != 0)
+				return -1;
+			c->db = (int)v;
+		}
+	} else if (*p != '\0') {
+		return -1;
+	}
+	c->host = strndup(host, (size_t)(host_end - host));
+	return c->host != NULL ? 0 : -1;
+}
+
+/* unix:///absolute/path[?db=N] */
+static int cache_parse_unix(struct cache *c, const char *s)
+{
+	const char *q = strchr(s, '?');
+	size_t n = q != NULL ? (size_t)(q - s) : strlen(s);
+	long v;
+
+	if (s[0] != '/' || n < 2 || n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -1;
+	if (q != NULL) {
+		if (strncmp(q, "?db=", 4) != 0 ||
+		    cache_parse_uint(q + 4, strlen(q + 4), CACHE_MAX_DB, &v) != 0)
+			return -1;
+		c->db = (int)v;
+	}
+	c->path = strndup(s, n);
+	return c->path != NULL ? 0 : -1;
+}
+
+struct cache *cache_new(const char *url, int timeout_ms)
+{
+	struct cache *c;
+	int rc = -1;
+
+	if (url == NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CACHE_DEFAULT_TIMEOUT_MS;
+	if (strncmp(url, "redis://", 8) == 0)
+		rc = cache_parse_tcp(c, url + 8);
+	else if (strncmp(url, "unix://", 7) == 0)
+		rc = cache_parse_unix(c, url + 7);
+	if (rc != 0) {
+		cache_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ctx != NULL)
+		redisFree(c->ctx);
+	free(c->host);
+	free(c->path);
+	free(c);
+}
+
+static void cache_drop(struct cache *c)
+{
+	if (c->ctx != NULL) {
+		redisFree(c->ctx);
+		c->ctx = NULL;
+	}
+	c->down = true;
+}
+
+/* True when the idle connection has nothing to read (see the top of this file). */
+static bool cache_alive(const redisContext *ctx)
+{
+	struct pollfd p = { .fd = ctx->fd, .events = POLLIN };
+
+	if (ctx->err != 0 || ctx->fd < 0)
+		return false;
+	return poll(&p, 1, 0) == 0;
+}
+
+/* One connect attempt with the configured timeout, then SELECT. 0 or -1. */
+static int cache_connect(struct cache *c)
+{
+	struct timeval tv = {
+		.tv_sec = c->timeout_ms / 1000,
+		.tv_usec = (c->timeout_ms % 1000) * 1000,
+	};
+	redisReply *r;
+
+	if (c->path != NULL)
+		c->ctx = redisConnectUnixWithTimeout(c->path, tv);
+	else
+		c->ctx = redisConnectWithTimeout(c->host, c->port, tv);
+	if (c->ctx == NULL || c->ctx->err != 0)
+		goto fail;
+	/* The connect timeout does not cover commands in hiredis 0.14. */
+	if (redisSetTimeout(c->ctx, tv) != REDIS_OK)
+		goto fail;
+	if (c->db != 0) {
+		char num[16];
+		const char *argv[2] = { "SELECT", num };
+		size_t lens[2] = { 6, 0 };
+
+		lens[1] = (size_t)snprintf(num, sizeof(num), "%d", c->db);
+		r = redisCommandArgv(c->ctx, 2, argv, lens);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			if (r != NULL)
+				freeReplyObject(r);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+fail:
+	log_msg(LOG_WARN, "cache: connect failed (err=%d)", c->ctx ? c->ctx->err : -1);
+	cache_drop(c);
+	return -1;
+}
+
+bool cache_ready(struct cache *c)
+{
+	uint64_t now;
+
+	if (c->ctx != NULL) {
+		if (cache_alive(c->ctx))
+			return true;
+		log_msg(LOG_WARN, "cache: connection lost");
+		cache_drop(c);
+	}
+	now = util_now_us();
+	if (c->attempted && now - c->last_attempt_us < (uint64_t)CACHE_RETRY_MS * 1000) {
+		c->down = true;
+		return false;
+	}
+	c->attempted = true;
+	c->last_attempt_us = now;
+	if (cache_connect(c) != 0)
+		return false;
+	c->down = false;
+	log_msg(LOG_INFO, "cache: connected");
+	return true;
+}
+
+redisReply *cache_command(struct cache *c, struct arena *a, int argc,
+                          const char **argv, const size_t *lens)
+{
+	redisReply *r;
+
+	if (!cache_ready(c))
+		return NULL;
+	r = redisCommandArgv(c->ctx, argc, argv, lens);
+	if (r == NULL || c->ctx->err != 0) {
+		/* Timeout, I/O or protocol error: the stream is out of step now. */
+		log_msg(LOG_WARN, "cache: command failed (err=%d)", c->ctx->err);
+		if (r != NULL)
+			freeReplyObject(r);
+		cache_drop(c);
+		return NULL;
+	}
+	c->down = false;
+	if (arena_defer(a, cache_reply_free, r) != 0)
+		return NULL;    /* arena_defer() freed r */
+	return r;
+}
+
+bool cache_down(const struct cache *c)
+{
+	return c->down;
+}

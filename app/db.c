@@ -1,0 +1,720 @@
+/*
+ * db.c — one PostgreSQL connection per worker (libpq), named prepared
+ * statements, statement_timeout, and fail-fast reconnection.
+ *
+ * Connection life cycle
+ *   - db_ready() connects lazily, at most once per DB_RETRY_MS, so while
+ *     PostgreSQL is down every request fails at once (503) instead of
+ *     queueing on connect().
+ *   - Before a connection is reused it is probed without blocking: a
+ *     server that restarted or stopped has closed its end (and sent a
+ *     FATAL 57P01), which a zero-timeout poll() plus PQconsumeInput()
+ *     notices. The dead connection is dropped and a fresh one opened in
+ *     the same call, so the first request after PostgreSQL comes back
+ *     succeeds without ever sending a query into a dead socket.
+ *   - If a connection still dies under a statement, the statement is
+ *     retried once on a fresh connection only when it provably never
+ *     reached the server (libpq failed to send it) and no transaction is
+ *     open. A statement that was sent is never retried: it may have been
+ *     committed before the connection broke.
+ *   - A connection lost inside db_begin()..db_commit() poisons the
+ *     transaction: later db_exec() calls and db_commit() fail (503) until
+ *     db_rollback() or the next db_begin(), so no statement of a broken
+ *     transaction silently runs in autocommit on the new connection.
+ *
+ * Prepared statements are per connection: every connection gets a new
+ * generation number, and a statement counts as prepared only when its
+ * slot was prepared under the current generation.
+ *
+ * Logging: only statement names and SQLSTATEs, never libpq's message
+ * text, which may quote parameter values.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+/* Arbitrary constant held (transaction-scoped) by `sotto migrate`: "sotto" in ASCII. */
+#define DB_MIGRATE_LOCK_KEY "495874815087"
+#define DB_MIGRATION_MAX_BYTES (16u * 1024 * 1024)
+#define DB_MIGRATIONS_MAX 4096
+
+struct db {
+	char *url;
+	int statement_timeout_ms;
+	PGconn *conn;
+	uint32_t generation;           /* of conn; 0 = never connected */
+	uint32_t prepared_gen[DB_MAX_STMTS + 1]; /* by slot: generation it was prepared in */
+	bool attempted;                /* a connect was ever tried */
+	uint64_t last_attempt_us;      /* monotonic */
+	bool down;                     /* last failure was the connection */
+	bool in_tx;                    /* between db_begin() and commit/rollback */
+	bool tx_lost;                  /* the connection died inside that transaction */
+	char sqlstate[6];              /* of the last failure, "" = connection */
+};
+
+/* Slots are process-wide, so one struct db_stmt works with any struct db. */
+static int db_next_slot;
+
+static void db_pqclear(void *p)
+{
+	PQclear(p);
+}
+
+/* libpq prints notices (and async FATALs) to stderr by default; they may carry data. */
+static void db_quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+struct db *db_new(const char *url, int statement_timeout_ms)
+{
+	struct db *db = calloc(1, sizeof(*db));
+
+	if (db == NULL)
+		return NULL;
+	db->url = strdup(url != NULL ? url : "");
+	if (db->url == NULL) {
+		free(db);
+		return NULL;
+	}
+	db->statement_timeout_ms = statement_timeout_ms > 0 ? statement_timeout_ms : 0;
+	return db;
+}
+
+void db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->url);
+	free(db);
+}
+
+/*
+ * Open a connection for url. The URL comes first so that the settings
+ * after it win: connect_timeout bounds the wait, options sets
+ * statement_timeout for the whole session without an extra round trip
+ * (timeout_ms 0 = leave the server default). NULL only on OOM; check
+ * PQstatus() otherwise. The caller owns the result.
+ */
+static PGconn *db_open(const char *url, const char *app_name, int timeout_ms)
+{
+	char options[64];
+	const char *keys[5] = { "dbname", "connect_timeout", "application_name", NULL, NULL };
+	const char *vals[5] = { url, "2", app_name, NULL, NULL };
+
+	if (timeout_ms > 0) {
+		snprintf(options, sizeof(options), "-c statement_timeout=%d", timeout_ms);
+		keys[3] = "options";
+		vals[3] = options;
+	}
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+/* Forget the connection; a transaction in progress is now lost. */
+static void db_drop(struct db *db)
+{
+	if (db->conn != NULL) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	if (db->in_tx)
+		db->tx_lost = true;
+	db->down = true;
+	db->sqlstate[0] = '\0';
+}
+
+/*
+ * True when the idle connection is still alive. Never blocks: a dead
+ * server has closed the socket (after sending a FATAL), so it polls
+ * readable and PQconsumeInput() reaches EOF and marks the connection
+ * bad. Anything the server sent meanwhile (notices, NOTIFYs) is
+ * buffered for the caller as usual.
+ */
+static bool db_alive(PGconn *conn)
+{
+	if (PQstatus(conn) != CONNECTION_OK)
+		return false;
+	/* A few rounds: the FATAL message and the EOF may arrive in separate reads. */
+	for (int i = 0; i < 4; i++) {
+		struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
+
+		if (p.fd < 0)
+			return false;
+		if (poll(&p, 1, 0) <= 0)
+			break;
+		if (PQconsumeInput(conn) == 0)
+			return false;
+	}
+	return PQstatus(conn) == CONNECTION_OK;
+}
+
+bool db_ready(struct db *db)
+{
+	uint64_t now;
+
+	if (db->conn != NULL) {
+		if (db_alive(db->conn))
+			return true;
+		log_msg(LOG_WARN, "db: connection lost");
+		db_drop(db);
+		/* Poisoned transaction: do not quietly continue on a new connection. */
+		if (db->in_tx)
+			return false;
+	}
+	if (db->in_tx && db->tx_lost)
+		return false;
+
+	now = util_now_us();
+	if (db->attempted && now - db->last_attempt_us < (uint64_t)DB_RETRY_MS * 1000) {
+		db->down = true;
+		db->sqlstate[0] = '\0';
+		return false;
+	}
+	db->attempted = true;
+	db->last_attempt_us = now;
+
+	db->conn = db_open(db->url, "sotto", db->statement_timeout_ms);
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+		/* PQerrorMessage() names hosts and paths; the operator sees them via `sotto migrate`. */
+		log_msg(LOG_WARN, "db: connect failed");
+		db_drop(db);
+		return false;
+	}
+	PQsetNoticeProcessor(db->conn, db_quiet_notice, NULL);
+	db->generation++;
+	if (db->generation == 0)        /* 0 means "never prepared" */
+		db->generation = 1;
+	db->down = false;
+	db->sqlstate[0] = '\0';
+	log_msg(LOG_INFO, "db: connected");
+	return true;
+}
+
+/* Record a failed result: its SQLSTATE, or "" when the connection broke. */
+static void db_note_failure(struct db *db, const PGresult *res, const char *what)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD) {
+		log_msg(LOG_WARN, "db: %s failed: connection lost", what);
+		db_drop(db);
+		return;
+	}
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state != NULL ? state : "XX000");
+	db->down = false;
+	log_msg(LOG_WARN, "db: %s failed sqlstate=%s", what, db->sqlstate);
+}
+
+static bool db_result_ok(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Outcome of one attempt at running a statement. */
+enum db_try { DB_TRY_OK, DB_TRY_FAILED, DB_TRY_RETRY };
+
+/*
+ * Prepare stmt on the current connection unless this generation already
+ * has it. DB_TRY_RETRY when the connection broke (preparing has no side
+ * effects, so running it again on a new connection is always safe).
+ */
+static enum db_try db_prepare(struct db *db, const struct db_stmt *stmt)
+{
+	PGresult *res;
+	const char *state;
+
+	if (db->prepared_gen[stmt->slot] == db->generation)
+		return DB_TRY_OK;
+	res = PQprepare(db->conn, stmt->name, stmt->sql, stmt->n_params, NULL);
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		db->prepared_gen[stmt->slot] = db->generation;
+		return DB_TRY_OK;
+	}
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (state != NULL && strcmp(state, "42P05") == 0) {
+		/* duplicate_prepared_statement: it exists on this connection already. */
+		PQclear(res);
+		db->prepared_gen[stmt->slot] = db->generation;
+		return DB_TRY_OK;
+	}
+	db_note_failure(db, res, stmt->name);
+	PQclear(res);
+	return db->conn == NULL ? DB_TRY_RETRY : DB_TRY_FAILED;
+}
+
+/*
+ * Send and wait for one execution. *out gets the result on success.
+ * DB_TRY_RETRY only when the statement could not even be sent.
+ */
+static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
+                               const char *const *params, PGresult **out)
+{
+	PGresult *res, *last = NULL;
+	enum db_try t;
+
+	if ((t = db_prepare(db, stmt)) != DB_TRY_OK)
+		return t;
+	if (!PQsendQueryPrepared(db->conn, stmt->name, stmt->n_params, params,
+	                         NULL, NULL, 0)) {
+		if (PQstatus(db->conn) == CONNECTION_BAD) {
+			log_msg(LOG_WARN, "db: %s not sent: connection lost", stmt->name);
+			db_drop(db);
+			return DB_TRY_RETRY;
+		}
+		db_note_failure(db, NULL, stmt->name);
+		return DB_TRY_FAILED;
+	}
+	/* Keep the last result, as PQexecPrepared() does; an error wins. */
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		if (last != NULL && db_result_ok(last) == false) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(last);
+		last = res;
+	}
+	if (last != NULL && db_result_ok(last) && PQstatus(db->conn) == CONNECTION_OK) {
+		*out = last;
+		return DB_TRY_OK;
+	}
+	db_note_failure(db, last, stmt->name);
+	PQclear(last);
+	return DB_TRY_FAILED;
+}
+
+PGresult *db_exec(struct db *db, struct arena *a, struct db_stmt *stmt,
+                  const char *const *params, const char **sqlstate)
+{
+	PGresult *res = NULL;
+	enum db_try t = DB_TRY_FAILED;
+
+	if (stmt->slot == 0) {
+		if (db_next_slot >= DB_MAX_STMTS) {
+			log_msg(LOG_ERROR, "db: more than %d prepared statements", DB_MAX_STMTS);
+			snprintf(db->sqlstate, sizeof(db->sqlstate), "XX000");
+			db->down = false;
+			goto out;
+		}
+		stmt->slot = ++db_next_slot;
+	}
+	if (db->in_tx && db->tx_lost) {
+		db->down = true;
+		db->sqlstate[0] = '\0';
+		goto out;
+	}
+	/* Two rounds at most: the second only after an unsent statement, outside a transaction. */
+	for (int round = 0; round < 2; round++) {
+		if (!db_ready(db))
+			goto out;
+		t = db_try_exec(db, stmt, params, &res);
+		if (t != DB_TRY_RETRY || db->in_tx)
+			break;
+	}
+	if (t != DB_TRY_OK)
+		goto out;
+	db->down = false;
+	db->sqlstate[0] = '\0';
+	if (arena_defer(a, db_pqclear, res) != 0) {
+		/* arena_defer() already freed res. */
+		res = NULL;
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "53200"); /* out_of_memory */
+	}
+out:
+	if (res == NULL && sqlstate != NULL)
+		*sqlstate = db->sqlstate;
+	return t == DB_TRY_OK ? res : NULL;
+}
+
+/*
+ * Run one transaction-control statement. expect_tag, when not NULL, must
+ * equal the command tag (COMMIT of an aborted transaction answers
+ * COMMAND_OK with the tag "ROLLBACK"). 0 or -1.
+ */
+static int db_simple(struct db *db, const char *sql, const char *expect_tag)
+{
+	PGresult *res;
+	int rc = -1;
+
+	if (db->conn == NULL)
+		return -1;
+	res = PQexec(db->conn, sql);
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    PQstatus(db->conn) == CONNECTION_OK) {
+		if (expect_tag == NULL || strcmp(PQcmdStatus(res), expect_tag) == 0) {
+			rc = 0;
+		} else {
+			snprintf(db->sqlstate, sizeof(db->sqlstate), "40000");
+			db->down = false;
+			log_msg(LOG_WARN, "db: %s answered %s", sql, PQcmdStatus(res));
+		}
+	} else {
+		db_note_failure(db, res, sql);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int db_begin(struct db *db)
+{
+	int rc = -1;
+
+	/* A new transaction forgets a lost one the caller did not roll back. */
+	db->in_tx = false;
+	db->tx_lost = false;
+	/* BEGIN has no effect of its own, so one retry on a fresh connection is safe. */
+	for (int round = 0; round < 2 && rc != 0; round++) {
+		if (!db_ready(db))
+			return -1;
+		rc = db_simple(db, "BEGIN", NULL);
+		if (rc != 0 && db->conn != NULL)
+			break;
+	}
+	if (rc == 0)
+		db->in_tx = true;
+	return rc;
+}
+
+int db_commit(struct db *db)
+{
+	int rc = -1;
+
+	if (!db->in_tx) {
+		log_msg(LOG_ERROR, "db: COMMIT without BEGIN");
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "25000");
+		db->down = false;
+	} else if (db->tx_lost || db->conn == NULL) {
+		/* The connection died inside the transaction: nothing was committed. */
+		db->down = true;
+		db->sqlstate[0] = '\0';
+	} else {
+		rc = db_simple(db, "COMMIT", "COMMIT");
+	}
+	db->in_tx = false;
+	db->tx_lost = false;
+	return rc;
+}
+
+void db_rollback(struct db *db)
+{
+	if (db->in_tx && !db->tx_lost && db->conn != NULL &&
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		(void)db_simple(db, "ROLLBACK", NULL);
+	db->in_tx = false;
+	db->tx_lost = false;
+}
+
+bool db_down(const struct db *db)
+{
+	return db->down;
+}
+
+PGconn *db_conn(struct db *db)
+{
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return NULL;
+	return db->conn;
+}
+
+/* ---- migrations ------------------------------------------------------ */
+
+struct migration {
+	char *name;          /* file name, e.g. "001_init.sql" */
+	char *version;       /* its number as written, e.g. "001" */
+	unsigned long long number;
+};
+
+/* "NNN_*.sql": three or more digits, '_', at least one more character, ".sql". */
+static bool migration_name(const char *name, size_t *digits)
+{
+	size_t n = 0, len = strlen(name);
+
+	while (name[n] >= '0' && name[n] <= '9')
+		n++;
+	if (n < 3 || n > 18 || name[n] != '_')
+		return false;
+	if (len < n + 1 + 1 + 4 || strcmp(name + len - 4, ".sql") != 0)
+		return false;
+	*digits = n;
+	return true;
+}
+
+static int migration_cmp(const void *pa, const void *pb)
+{
+	const struct migration *a = pa, *b = pb;
+
+	if (a->number != b->number)
+		return a->number < b->number ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+static void migrations_free(struct migration *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].name);
+		free(m[i].version);
+	}
+	free(m);
+}
+
+/*
+ * The migration files of dir, sorted by number. Two files with the same
+ * number are an error (their order would be a guess). 0 or -1.
+ */
+static int migrations_list(const char *dir, struct migration **out, size_t *n_out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct migration *m = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -1;
+
+	if (d == NULL) {
+		fprintf(stderr, "migrate: cannot open %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		size_t digits;
+
+		if (!migration_name(e->d_name, &digits))
+			continue;
+		if (n == cap) {
+			struct migration *grown;
+
+			if (cap >= DB_MIGRATIONS_MAX) {
+				fprintf(stderr, "migrate: too many files in %s\n", dir);
+				goto out;
+			}
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(m, cap * sizeof(*m));
+			if (grown == NULL)
+				goto oom;
+			m = grown;
+		}
+		m[n].name = strdup(e->d_name);
+		m[n].version = strndup(e->d_name, digits);
+		m[n].number = strtoull(e->d_name, NULL, 10);
+		n++;
+		if (m[n - 1].name == NULL || m[n - 1].version == NULL)
+			goto oom;
+	}
+	if (n > 0)
+		qsort(m, n, sizeof(*m), migration_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (m[i].number == m[i - 1].number) {
+			fprintf(stderr, "migrate: %s and %s share a number\n",
+			        m[i - 1].name, m[i].name);
+			goto out;
+		}
+	}
+	rc = 0;
+	goto out;
+oom:
+	fprintf(stderr, "migrate: out of memory\n");
+out:
+	closedir(d);
+	if (rc == 0) {
+		*out = m;
+		*n_out = n;
+	} else {
+		migrations_free(m, n);
+	}
+	return rc;
+}
+
+/* The whole file as a NUL-terminated string (malloc'd), or NULL with a message. */
+static char *migration_read(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	FILE *f = NULL;
+	char *buf = NULL;
+	struct stat st;
+	size_t got;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		fprintf(stderr, "migrate: path too long for %s\n", name);
+		return NULL;
+	}
+	f = fopen(path, "rb");
+	if (f == NULL || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "migrate: cannot read %s\n", path);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size > DB_MIGRATION_MAX_BYTES) {
+		fprintf(stderr, "migrate: %s is too large\n", path);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		fprintf(stderr, "migrate: out of memory\n");
+		goto fail;
+	}
+	got = fread(buf, 1, (size_t)st.st_size, f);
+	if (got != (size_t)st.st_size || memchr(buf, '\0', got) != NULL) {
+		fprintf(stderr, "migrate: cannot read %s (short read or NUL byte)\n", path);
+		goto fail;
+	}
+	buf[got] = '\0';
+	fclose(f);
+	return buf;
+fail:
+	free(buf);
+	if (f != NULL)
+		fclose(f);
+	return NULL;
+}
+
+/* Print a failed migration step: SQLSTATE and primary message (no DETAIL: it may quote rows). */
+static void migrate_report(const char *what, PGconn *conn, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+
+	if (msg == NULL) {
+		/* A client-side failure (connection lost...): libpq's own text, one line. */
+		msg = PQerrorMessage(conn);
+	}
+	fprintf(stderr, "migrate: %s failed: SQLSTATE %s: %s", what,
+	        state ? state : "-", msg);
+	if (msg[0] == '\0' || msg[strlen(msg) - 1] != '\n')
+		fputc('\n', stderr);
+	if (pos != NULL)
+		fprintf(stderr, "migrate: at character %s of %s\n", pos, what);
+}
+
+/* Run sql (possibly several statements); 0, or -1 after reporting. */
+static int migrate_run(PGconn *conn, const char *what, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	int rc = 0;
+
+	if (res == NULL || !db_result_ok(res)) {
+		migrate_report(what, conn, res);
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Apply one migration in its own transaction, under the migration lock,
+ * unless it is already recorded. *applied tells which. 0 or -1.
+ */
+static int migrate_one(PGconn *conn, const char *dir, const struct migration *m,
+                       bool *applied)
+{
+	const char *params[1] = { m->version };
+	PGresult *res = NULL;
+	char *sql = NULL;
+	int rc = -1;
+
+	*applied = false;
+	if (migrate_run(conn, "BEGIN", "BEGIN") != 0)
+		return -1;
+	if (migrate_run(conn, "lock", "SELECT pg_advisory_xact_lock(" DB_MIGRATE_LOCK_KEY ")") != 0)
+		goto out;
+	res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
+	                   1, NULL, params, NULL, NULL, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		migrate_report("lookup", conn, res);
+		goto out;
+	}
+	if (PQntuples(res) > 0) {
+		rc = migrate_run(conn, "COMMIT", "COMMIT");
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	if ((sql = migration_read(dir, m->name)) == NULL)
+		goto out;
+	if (migrate_run(conn, m->name, sql) != 0)
+		goto out;
+	res = PQexecParams(conn,
+	                   "INSERT INTO schema_migrations (version, applied_day) VALUES "
+	                   "($1, (now() AT TIME ZONE 'UTC')::date - DATE '1970-01-01')",
+	                   1, NULL, params, NULL, NULL, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		migrate_report("record", conn, res);
+		goto out;
+	}
+	if (migrate_run(conn, "COMMIT", "COMMIT") != 0)
+		goto out;
+	*applied = true;
+	rc = 0;
+out:
+	if (rc != 0 && PQstatus(conn) == CONNECTION_OK &&
+	    PQtransactionStatus(conn) != PQTRANS_IDLE)
+		(void)migrate_run(conn, "ROLLBACK", "ROLLBACK");
+	PQclear(res);
+	free(sql);
+	return rc;
+}
+
+int db_migrate(const char *url, const char *dir)
+{
+	PGconn *conn = NULL;
+	struct migration *m = NULL;
+	size_t n = 0, applied = 0;
+	int rc = -1;
+
+	if (migrations_list(dir, &m, &n) != 0)
+		return -1;
+	/* No statement_timeout: a migration may legitimately run long. */
+	conn = db_open(url != NULL ? url : "", "sotto-migrate", 0);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "migrate: cannot connect: %s",
+		        conn ? PQerrorMessage(conn) : "out of memory\n");
+		goto out;
+	}
+	PQsetNoticeProcessor(conn, db_quiet_notice, NULL);
+	/* The lock makes concurrent `sotto migrate` runs take turns, even for the CREATE. */
+	if (migrate_run(conn, "BEGIN", "BEGIN") != 0)
+		goto out;
+	if (migrate_run(conn, "lock", "SELECT pg_advisory_xact_lock(" DB_MIGRATE_LOCK_KEY ")") != 0 ||
+	    migrate_run(conn, "create schema_migrations",
+	                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                " version text PRIMARY KEY,"
+	                " applied_day integer NOT NULL)") != 0 ||
+	    migrate_run(conn, "COMMIT", "COMMIT") != 0) {
+		(void)migrate_run(conn, "ROLLBACK", "ROLLBACK");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool done;
+
+		if (migrate_one(conn, dir, &m[i], &done) != 0)
+			goto out;
+		if (done) {
+			printf("applied %s\n", m[i].name);
+			fflush(stdout);
+			applied++;
+		}
+	}
+	if (applied == 0)
+		printf("nothing to do\n");
+	rc = 0;
+out:
+	if (conn != NULL)
+		PQfinish(conn);
+	migrations_free(m, n);
+	return rc;
+}

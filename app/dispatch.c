@@ -1,0 +1,427 @@
+/*
+ * dispatch.c — the request pipeline, in the order DESIGN.md gives:
+ *
+ *   parse → CORS → route lookup (404/405) → admin token → rate limits →
+ *   body size and type → database → JSON body → handler → response
+ *
+ * Every check that applies to many routes lives here, driven by the
+ * route's flags; handlers never repeat them. Each step either passes or
+ * sets the error response and returns its status.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "config.h"
+#include "db.h"
+#include "dispatch.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "router.h"
+#include "shm.h"
+#include "util.h"
+#include "worker.h"
+
+#define RETRY_AFTER_DOWN 2  /* seconds a client should wait while a dependency is down */
+
+static const char cors_allow_headers[] =
+	"Authorization, Content-Type, X-PoW, X-Admin-Token";
+static const char cors_expose_headers[] =
+	"X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
+
+int dispatch_unavailable(struct request *req, const char *message, int retry_after)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", retry_after);
+	http_header_add(req, "Retry-After", buf);
+	return http_error(req, 503, "unavailable", message);
+}
+
+int dispatch_db_failure(struct request *req)
+{
+	if (db_down(req->worker->db))
+		return dispatch_unavailable(req, "the database is unavailable",
+		                            RETRY_AFTER_DOWN);
+	return http_error(req, 500, "internal", "internal error");
+}
+
+/* nginx's $request_id when well-formed (32 hex), else a fresh random one. */
+static void set_request_id(struct request *req)
+{
+	const char *given = http_env(req, "REQUEST_ID");
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[16];
+
+	if (given != NULL && strlen(given) == 32 &&
+	    strspn(given, "0123456789abcdef") == 32) {
+		memcpy(req->request_id, given, 33);
+		return;
+	}
+	randombytes_buf(rnd, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		req->request_id[2 * i] = hex[rnd[i] >> 4];
+		req->request_id[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	req->request_id[32] = '\0';
+}
+
+/*
+ * Method, path and query from the FastCGI params. REQUEST_URI is the raw
+ * target as the client sent it; nginx has already rejected malformed ones.
+ */
+static int parse_target_or_reply(struct request *req)
+{
+	const char *uri = http_env(req, "REQUEST_URI");
+	const char *q;
+
+	req->method = http_method_parse(http_env(req, "REQUEST_METHOD"));
+	req->origin = http_env(req, "HTTP_ORIGIN");
+	req->remote_addr = http_env(req, "REMOTE_ADDR");
+	if (uri == NULL || uri[0] != '/')
+		return http_error(req, 400, "bad_request", "malformed request target");
+	q = strchr(uri, '?');
+	if (q == NULL) {
+		req->path = uri;
+		return 0;
+	}
+	req->path = arena_strndup(req->arena, uri, (size_t)(q - uri));
+	if (req->path == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (http_parse_query(req, q + 1) != 0)
+		return http_error(req, 400, "invalid_query", "malformed query string");
+	return 0;
+}
+
+/* CORS response headers for an allowed Origin; nothing for others. */
+static void add_cors_headers(struct request *req)
+{
+	if (req->origin == NULL ||
+	    !config_origin_allowed(req->worker->cfg, req->origin))
+		return;
+	http_header_add(req, "Access-Control-Allow-Origin", req->origin);
+	http_header_add(req, "Access-Control-Expose-Headers", cors_expose_headers);
+}
+
+/* OPTIONS: answer preflights for known paths (204), 404 for unknown ones. */
+static int options_reply(struct request *req, unsigned allow_mask)
+{
+	const char *allow;
+
+	if (allow_mask == 0)
+		return http_error(req, 404, "not_found", "no such resource");
+	allow_mask |= 1u << HTTP_OPTIONS;
+	allow = route_allow_header(req->arena, allow_mask);
+	http_header_add(req, "Allow", allow);
+	if (req->origin != NULL && config_origin_allowed(req->worker->cfg, req->origin)) {
+		http_header_add(req, "Access-Control-Allow-Methods", allow);
+		http_header_add(req, "Access-Control-Allow-Headers", cors_allow_headers);
+		http_header_add(req, "Access-Control-Max-Age", "600");
+	}
+	return 204;
+}
+
+static int route_or_reply(struct request *req)
+{
+	unsigned allow = 0;
+	int idx = route_lookup(route_table, route_count, req->arena,
+	                       req->method, req->path, req->params,
+	                       &req->n_params, &allow);
+
+	if (req->method == HTTP_OPTIONS)
+		return options_reply(req, idx == -1 ? 0 : allow);
+	if (idx == -1)
+		return http_error(req, 404, "not_found", "no such resource");
+	if (idx == -2) {
+		http_header_add(req, "Allow", route_allow_header(req->arena, allow));
+		return http_error(req, 405, "method_not_allowed",
+		                  "method not allowed on this resource");
+	}
+	req->route = &route_table[idx];
+	req->route_index = idx;
+	return 0;
+}
+
+/*
+ * X-Admin-Token against the configured token of the route's kind. An
+ * empty configured token disables the routes (404, as if absent).
+ */
+static int admin_or_reply(struct request *req)
+{
+	const struct config *cfg = req->worker->cfg;
+	const char *want;
+	const char *given;
+
+	if (req->route->flags & ROUTE_ADMIN_REVIEW)
+		want = cfg->admin_review_token;
+	else if (req->route->flags & ROUTE_ADMIN_UI)
+		want = cfg->admin_ui_token;
+	else
+		return 0;
+	if (want == NULL || want[0] == '\0')
+		return http_error(req, 404, "not_found", "no such resource");
+	given = http_env(req, "HTTP_X_ADMIN_TOKEN");
+	if (given == NULL || !util_secret_equal(given, want))
+		return http_error(req, 401, "unauthorized", "missing or invalid admin token");
+	return 0;
+}
+
+static void add_ratelimit_headers(struct request *req,
+                                  const struct ratelimit_result *r)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", r->limit);
+	http_header_add(req, "RateLimit-Limit", buf);
+	snprintf(buf, sizeof(buf), "%u", r->remaining);
+	http_header_add(req, "RateLimit-Remaining", buf);
+	snprintf(buf, sizeof(buf), "%u", r->reset_s);
+	http_header_add(req, "RateLimit-Reset", buf);
+}
+
+/* Reads without an account fail open while Redis is down; everything else closed. */
+static bool fails_open(const struct request *req)
+{
+	return (req->method == HTTP_GET || req->method == HTTP_HEAD) &&
+	       !(req->route->flags & (ROUTE_WRITE | ROUTE_AUTH)) &&
+	       req->account_id == NULL;
+}
+
+/*
+ * Take a token of one class. The headers describe the most specific
+ * class the route has (its own class when it has one, else GLOBAL).
+ */
+static int take_or_reply(struct request *req, enum rate_class cls, bool report)
+{
+	struct worker *w = req->worker;
+	const struct rate_limit *lim = &w->cfg->rate[cls];
+	struct ratelimit_result r;
+	char buf[16];
+
+	if (lim->count == 0)
+		return 0;
+	if (ratelimit_take(w->cache, req->arena, cls, lim, w->keys.ratelimit,
+	                   req->remote_addr,
+	                   cls == RATE_GLOBAL ? NULL : req->account_id, &r) != 0) {
+		if (fails_open(req)) {
+			req->ratelimit_failed_open = true;
+			atomic_fetch_add_explicit(&w->shm->ratelimit_fail_open, 1,
+			                          memory_order_relaxed);
+			return 0;
+		}
+		return dispatch_unavailable(req, "rate limiting is unavailable",
+		                            RETRY_AFTER_DOWN);
+	}
+	if (!r.allowed || report)
+		add_ratelimit_headers(req, &r);
+	if (r.allowed)
+		return 0;
+	snprintf(buf, sizeof(buf), "%u", r.retry_after_s);
+	http_header_add(req, "Retry-After", buf);
+	return http_error(req, 429, "rate_limited", "too many requests, slow down");
+}
+
+static int ratelimit_or_reply(struct request *req)
+{
+	enum rate_class cls = req->route->rate;
+	int status;
+
+	status = take_or_reply(req, RATE_GLOBAL, cls == RATE_NONE);
+	if (status != 0 || cls == RATE_NONE || req->ratelimit_failed_open)
+		return status;
+	return take_or_reply(req, cls, true);
+}
+
+/* True for "application/json", any case, optionally followed by parameters. */
+static bool is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/*
+ * Enforce the body limit (413) and media type (415) for any request with
+ * a body, then read the body when the route takes one.
+ */
+static int body_or_reply(struct request *req)
+{
+	const char *cl = http_env(req, "CONTENT_LENGTH");
+	size_t limit = req->worker->cfg->body_max_bytes;
+	int64_t len = 0;
+	char *buf;
+	int got;
+
+	if (cl != NULL && cl[0] != '\0' &&
+	    util_parse_int64(cl, 0, INT64_MAX - 1, &len) != 0)
+		return http_error(req, 400, "bad_request", "malformed Content-Length");
+	if (len == 0)
+		return 0;
+	if ((uint64_t)len > limit)
+		return http_error(req, 413, "payload_too_large", "request body too large");
+	if (!is_json_type(http_env(req, "CONTENT_TYPE")))
+		return http_error(req, 415, "unsupported_media_type",
+		                  "request bodies must be application/json");
+	if (!(req->route->flags & ROUTE_JSON))
+		return 0;
+	buf = arena_alloc(req->arena, (size_t)len + 1);
+	if (buf == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	got = FCGX_GetStr(buf, (int)len, ((FCGX_Request *)req->fcgi)->in);
+	if (got != (int)len)
+		return http_error(req, 400, "invalid_json", "request body ended early");
+	buf[len] = '\0';
+	req->body = buf;
+	req->body_len = (size_t)len;
+	return 0;
+}
+
+static int json_or_reply(struct request *req)
+{
+	const char *why = NULL;
+
+	if (!(req->route->flags & ROUTE_JSON))
+		return 0;
+	if (req->body_len == 0)
+		return http_error(req, 400, "invalid_json", "a JSON object body is required");
+	req->json = json_parse_strict(req->arena, req->body, req->body_len,
+	                              req->worker->cfg->json_max_depth, &why);
+	if (req->json == NULL)
+		return http_error(req, 400, "invalid_json", why);
+	if (!json_object_is_type(req->json, json_type_object))
+		return http_error(req, 400, "invalid_json", "the body must be a JSON object");
+	return 0;
+}
+
+static int database_or_reply(struct request *req)
+{
+	if (!(req->route->flags & ROUTE_DB))
+		return 0;
+	if (!db_ready(req->worker->db))
+		return dispatch_unavailable(req, "the database is unavailable",
+		                            RETRY_AFTER_DOWN);
+	return 0;
+}
+
+/* The pipeline. Returns the response status; req->reply holds the body. */
+static int handle(struct request *req)
+{
+	int status;
+
+	if ((status = parse_target_or_reply(req)) != 0)
+		return status;
+	add_cors_headers(req);
+	if ((status = route_or_reply(req)) != 0)
+		return status;
+	if ((status = admin_or_reply(req)) != 0)
+		return status;
+	if ((status = ratelimit_or_reply(req)) != 0)
+		return status;
+	if ((status = body_or_reply(req)) != 0)
+		return status;
+	if ((status = database_or_reply(req)) != 0)
+		return status;
+	if ((status = json_or_reply(req)) != 0)
+		return status;
+	return req->route->handler(req);
+}
+
+/* Append "Name: value\r\n" to the header block; false when it does not fit. */
+static bool put_header(char *buf, size_t cap, size_t *len, const char *name,
+                       const char *value)
+{
+	int n = snprintf(buf + *len, cap - *len, "%s: %s\r\n", name, value);
+
+	if (n < 0 || (size_t)n >= cap - *len)
+		return false;
+	*len += (size_t)n;
+	return true;
+}
+
+/*
+ * Write status, headers and body. Every response carries the standard
+ * headers of API.md; JSON responses also the restrictive CSP.
+ */
+static void write_response(struct request *req, FCGX_Request *fr, int status)
+{
+	char head[4096];
+	size_t len = 0;
+	const char *body = NULL;
+	size_t body_len = 0;
+	const char *type = NULL;
+	char num[32];
+	bool ok = true;
+
+	if (status != 204 && status != 304) {
+		if (req->reply != NULL) {
+			body = json_dump(req->reply, &body_len);
+			type = "application/json";
+		} else if (req->reply_raw != NULL) {
+			body = req->reply_raw;
+			body_len = req->reply_raw_len;
+			type = req->reply_type;
+		}
+	}
+	snprintf(num, sizeof(num), "%d %s", status, http_reason(status));
+	ok &= put_header(head, sizeof(head), &len, "Status", num);
+	if (type != NULL) {
+		ok &= put_header(head, sizeof(head), &len, "Content-Type", type);
+		snprintf(num, sizeof(num), "%zu", body_len);
+		ok &= put_header(head, sizeof(head), &len, "Content-Length", num);
+	}
+	ok &= put_header(head, sizeof(head), &len, "X-Request-Id", req->request_id);
+	ok &= put_header(head, sizeof(head), &len, "Cache-Control", "no-store");
+	ok &= put_header(head, sizeof(head), &len, "X-Content-Type-Options", "nosniff");
+	ok &= put_header(head, sizeof(head), &len, "Referrer-Policy", "no-referrer");
+	if (type == NULL || strcmp(type, "application/json") == 0)
+		ok &= put_header(head, sizeof(head), &len, "Content-Security-Policy",
+		                 "default-src 'none'; frame-ancestors 'none'");
+	if (req->origin != NULL)
+		ok &= put_header(head, sizeof(head), &len, "Vary", "Origin");
+	for (size_t i = 0; i < req->n_headers; i++)
+		ok &= put_header(head, sizeof(head), &len, req->headers[i].name,
+		                 req->headers[i].value);
+	if (!ok)
+		log_msg(LOG_ERROR, "response headers truncated");
+	if (len + 2 < sizeof(head)) {
+		memcpy(head + len, "\r\n", 2);
+		len += 2;
+	}
+	FCGX_PutStr(head, (int)len, fr->out);
+	if (body != NULL && req->method != HTTP_HEAD)
+		FCGX_PutStr(body, (int)body_len, fr->out);
+}
+
+void dispatch_request(struct worker *w, FCGX_Request *fr)
+{
+	struct request req;
+	uint64_t start = util_now_us();
+	uint32_t took;
+	int status;
+
+	memset(&req, 0, sizeof(req));
+	req.arena = w->arena;
+	req.worker = w;
+	req.fcgi = fr;
+	req.route_index = -1;
+	set_request_id(&req);
+	status = handle(&req);
+	if (status < 100 || status > 599) {
+		log_msg(LOG_ERROR, "handler returned invalid status %d", status);
+		status = http_error(&req, 500, "internal", "internal error");
+	}
+	write_response(&req, fr, status);
+	took = (uint32_t)(util_now_us() - start);
+	shm_record(w->shm, req.route_index, status, took);
+	log_request(req.request_id, http_method_name(req.method),
+	            req.route != NULL ? req.route->pattern : "-", status, took);
+}

@@ -1,0 +1,238 @@
+/*
+ * handlers_system.c — GET /health, GET /config, GET /metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "config.h"
+#include "db.h"
+#include "handlers.h"
+#include "json.h"
+#include "router.h"
+#include "shm.h"
+#include "worker.h"
+
+static struct db_stmt stmt_ping = { "health_ping", "SELECT 1", 0, 0 };
+
+/*
+ * GET /health: each dependency answers one round trip. 503 when any is
+ * down, so a load balancer takes this host out; "rate_limits" says what
+ * the rate limiter does meanwhile (reads fail open, writes closed).
+ */
+int handle_health(struct request *req)
+{
+	struct worker *w = req->worker;
+	const char *ping[] = { "PING" };
+	redisReply *pong;
+	bool db_ok, redis_ok;
+	json_object *o;
+
+	db_ok = db_ready(w->db) &&
+	        db_exec(w->db, req->arena, &stmt_ping, NULL, NULL) != NULL;
+	pong = cache_command(w->cache, req->arena, 1, ping, NULL);
+	redis_ok = pong != NULL && pong->type == REDIS_REPLY_STATUS;
+	o = json_object_new_object();
+	if (o == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(o, "status",
+	                       json_object_new_string(db_ok && redis_ok ? "ok" : "degraded"));
+	json_object_object_add(o, "db", json_object_new_string(db_ok ? "ok" : "down"));
+	json_object_object_add(o, "redis", json_object_new_string(redis_ok ? "ok" : "down"));
+	json_object_object_add(o, "rate_limits",
+	                       json_object_new_string(redis_ok ? "enforced"
+	                                              : "reads_open_writes_closed"));
+	if (!(db_ok && redis_ok))
+		http_header_add(req, "Retry-After", "2");
+	return http_reply(req, db_ok && redis_ok ? 200 : 503, o);
+}
+
+static json_object *config_object(const struct config *cfg)
+{
+	json_object *root = json_object_new_object();
+	json_object *pow = json_object_new_object();
+	json_object *limits = json_object_new_object();
+	json_object *rates = json_object_new_object();
+	json_object *features = json_object_new_object();
+
+	for (int a = 0; a < POW__MAX; a++)
+		json_object_object_add(pow, config_pow_name((enum pow_action)a),
+		                       json_object_new_int(cfg->pow[a]));
+	json_object_object_add(limits, "post_max_chars",
+	                       json_object_new_int(cfg->post_max_chars));
+	json_object_object_add(limits, "body_max_bytes",
+	                       json_object_new_int64((int64_t)cfg->body_max_bytes));
+	json_object_object_add(limits, "page_max", json_object_new_int(100));
+	for (int c = 0; c < RATE__MAX; c++) {
+		json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "count", json_object_new_int64(cfg->rate[c].count));
+		json_object_object_add(r, "seconds", json_object_new_int64(cfg->rate[c].seconds));
+		json_object_object_add(rates, config_rate_name((enum rate_class)c), r);
+	}
+	json_object_object_add(limits, "rate", rates);
+	json_object_object_add(features, "pow_algorithm", json_object_new_string("sha256"));
+	json_object_object_add(root, "pow", pow);
+	json_object_object_add(root, "limits", limits);
+	json_object_object_add(root, "features", features);
+	return root;
+}
+
+/*
+ * GET /config: public settings. They only change with a reload, which
+ * replaces the worker, so the serialized text is built once per worker.
+ */
+int handle_config(struct request *req)
+{
+	static char *cached;
+	static size_t cached_len;
+
+	if (cached == NULL) {
+		json_object *o = config_object(req->worker->cfg);
+		size_t len;
+		const char *s = json_dump(o, &len);
+
+		cached = strdup(s);
+		cached_len = len;
+		json_object_put(o);
+		if (cached == NULL)
+			return http_error(req, 500, "internal", "out of memory");
+	}
+	req->reply_raw = cached;
+	req->reply_raw_len = cached_len;
+	req->reply_type = "application/json";
+	return 200;
+}
+
+/* A growable text buffer in the request arena. */
+struct text {
+	struct arena *arena;
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->failed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		t->failed = true;
+		return;
+	}
+	if ((size_t)n >= t->cap - t->len) {
+		size_t cap = (t->cap + (size_t)n) * 2;
+		char *bigger = arena_alloc(t->arena, cap);
+
+		if (bigger == NULL) {
+			t->failed = true;
+			return;
+		}
+		memcpy(bigger, t->buf, t->len);
+		t->buf = bigger;
+		t->cap = cap;
+		va_start(ap, fmt);
+		vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+	}
+	t->len += (size_t)n;
+}
+
+static void metrics_requests(struct text *t, const struct shm_region *r)
+{
+	text_printf(t, "# HELP sotto_requests_total Requests served, by route and status.\n"
+	               "# TYPE sotto_requests_total counter\n");
+	for (size_t i = 0; i <= route_count; i++) {
+		const char *method = i < route_count ? http_method_name(route_table[i].method) : "";
+		const char *route = i < route_count ? route_table[i].pattern : "unmatched";
+
+		for (int s = 0; s < SHM_STATUS__MAX; s++) {
+			uint64_t n = atomic_load_explicit(&r->requests[i][s], memory_order_relaxed);
+			int code = shm_status_code((enum shm_status)s);
+
+			if (n == 0)
+				continue;
+			if (code != 0)
+				text_printf(t, "sotto_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+				            method, route, code, (unsigned long long)n);
+			else
+				text_printf(t, "sotto_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
+				            method, route, (unsigned long long)n);
+		}
+	}
+}
+
+static void metrics_latency(struct text *t, const struct shm_region *r)
+{
+	static const uint32_t bounds_us[] = {
+#define X(us) us,
+		SHM_LATENCY_BUCKETS_US
+#undef X
+	};
+	uint64_t cumulative = 0;
+
+	text_printf(t, "# HELP sotto_request_duration_seconds Time from accept to response.\n"
+	               "# TYPE sotto_request_duration_seconds histogram\n");
+	for (int b = 0; b < SHM_BUCKET__MAX; b++) {
+		cumulative += atomic_load_explicit(&r->latency_buckets[b], memory_order_relaxed);
+		if (b < SHM_BUCKET_INF)
+			text_printf(t, "sotto_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			            (double)bounds_us[b] / 1e6, (unsigned long long)cumulative);
+		else
+			text_printf(t, "sotto_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			            (unsigned long long)cumulative);
+	}
+	text_printf(t, "sotto_request_duration_seconds_sum %.6f\n",
+	            (double)atomic_load_explicit(&r->latency_sum_us, memory_order_relaxed) / 1e6);
+	text_printf(t, "sotto_request_duration_seconds_count %llu\n",
+	            (unsigned long long)atomic_load_explicit(&r->latency_count, memory_order_relaxed));
+}
+
+static void metrics_gauge(struct text *t, const char *name, const char *type,
+                          const char *help, unsigned long long value)
+{
+	text_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+	            name, value);
+}
+
+/* GET /metrics: Prometheus text format 0.0.4 from the pool's shared memory. */
+int handle_metrics(struct request *req)
+{
+	const struct shm_region *r = req->worker->shm;
+	struct text t = { .arena = req->arena, .cap = 8192 };
+
+	t.buf = arena_alloc(req->arena, t.cap);
+	if (t.buf == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	metrics_requests(&t, r);
+	metrics_latency(&t, r);
+	metrics_gauge(&t, "sotto_workers_configured", "gauge", "Workers the pool should run.",
+	              (unsigned long long)atomic_load(&r->workers_configured));
+	metrics_gauge(&t, "sotto_workers_alive", "gauge", "Workers running now.",
+	              (unsigned long long)atomic_load(&r->workers_alive));
+	metrics_gauge(&t, "sotto_worker_restarts_total", "counter",
+	              "Workers respawned after dying.",
+	              (unsigned long long)atomic_load(&r->worker_restarts));
+	metrics_gauge(&t, "sotto_reloads_total", "counter", "Configuration reloads (SIGHUP).",
+	              (unsigned long long)atomic_load(&r->reloads));
+	metrics_gauge(&t, "sotto_ratelimit_fail_open_total", "counter",
+	              "Reads let through while Redis was unavailable.",
+	              (unsigned long long)atomic_load(&r->ratelimit_fail_open));
+	if (t.failed)
+		return http_error(req, 500, "internal", "out of memory");
+	req->reply_raw = t.buf;
+	req->reply_raw_len = t.len;
+	req->reply_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 200;
+}

@@ -1,0 +1,215 @@
+/*
+ * http.c — request helpers: methods, reasons, the error format, response
+ * headers, percent-decoding and query strings.
+ */
+#include <string.h>
+
+#include <fcgiapp.h>
+
+#include "arena.h"
+#include "http.h"
+#include "json.h"
+
+static const char *const method_names[HTTP__MAX] = {
+	[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
+	[HTTP_PUT] = "PUT",       [HTTP_PATCH] = "PATCH",   [HTTP_DELETE] = "DELETE",
+	[HTTP_OPTIONS] = "OPTIONS",
+};
+
+enum http_method http_method_parse(const char *s)
+{
+	if (s == NULL)
+		return HTTP_UNKNOWN;
+	for (int m = 0; m < HTTP__MAX; m++)
+		if (strcmp(s, method_names[m]) == 0)
+			return (enum http_method)m;
+	return HTTP_UNKNOWN;
+}
+
+const char *http_method_name(enum http_method m)
+{
+	return m < HTTP__MAX ? method_names[m] : "OTHER";
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 428: return "Precondition Required";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default:  return "Unknown";
+	}
+}
+
+int http_error_reason(struct request *req, int status, const char *code,
+                      const char *message, const char *reason)
+{
+	json_object *root = json_new_object(req->arena);
+	json_object *err = json_object_new_object();
+
+	if (root == NULL || err == NULL) {
+		json_object_put(err);
+		req->reply = NULL;
+		return status;
+	}
+	json_object_object_add(err, "code", json_object_new_string(code));
+	json_object_object_add(err, "message", json_object_new_string(message));
+	if (reason != NULL)
+		json_object_object_add(err, "reason", json_object_new_string(reason));
+	json_object_object_add(root, "error", err);
+	req->reply = root;
+	req->reply_raw = NULL;
+	return status;
+}
+
+int http_error(struct request *req, int status, const char *code,
+               const char *message)
+{
+	return http_error_reason(req, status, code, message, NULL);
+}
+
+int http_reply(struct request *req, int status, json_object *obj)
+{
+	if (obj != NULL &&
+	    arena_defer(req->arena, json_release, obj) != 0) {
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	req->reply = obj;
+	return status;
+}
+
+int http_header_add(struct request *req, const char *name, const char *value)
+{
+	struct http_header *h;
+
+	if (req->n_headers >= HTTP_MAX_HEADERS)
+		return -1;
+	h = &req->headers[req->n_headers];
+	h->name = arena_strdup(req->arena, name);
+	h->value = arena_strdup(req->arena, value);
+	if (h->name == NULL || h->value == NULL)
+		return -1;
+	req->n_headers++;
+	return 0;
+}
+
+const char *http_query(const struct request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_query; i++)
+		if (strcmp(req->query[i].name, name) == 0)
+			return req->query[i].value;
+	return NULL;
+}
+
+const char *http_param(const struct request *req, size_t i)
+{
+	return i < req->n_params ? req->params[i] : NULL;
+}
+
+const char *http_env(const struct request *req, const char *cgi_name)
+{
+	const FCGX_Request *fr = req->fcgi;
+
+	if (fr == NULL)
+		return NULL;
+	return FCGX_GetParam(cgi_name, fr->envp);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *http_percent_decode(struct arena *a, const char *src, size_t len,
+                          bool plus_is_space)
+{
+	char *out = arena_alloc(a, len + 1);
+	size_t o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = src[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return NULL; /* truncated escape */
+			hi = hex_value(src[i + 1]);
+			lo = hex_value(src[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return NULL; /* bad escape, or an encoded NUL */
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (c == '+' && plus_is_space) {
+			out[o++] = ' ';
+		} else if (c == '\0') {
+			return NULL;
+		} else {
+			out[o++] = c;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int http_parse_query(struct request *req, const char *qs)
+{
+	const char *p = qs;
+
+	req->n_query = 0;
+	if (qs == NULL)
+		return 0;
+	while (*p != '\0') {
+		const char *amp = strchr(p, '&');
+		size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		struct query_param *q;
+
+		if (len > 0) {
+			if (req->n_query >= HTTP_MAX_QUERY)
+				return -1;
+			q = &req->query[req->n_query];
+			if (eq != NULL) {
+				q->name = http_percent_decode(req->arena, p, (size_t)(eq - p), true);
+				q->value = http_percent_decode(req->arena, eq + 1,
+				                               len - (size_t)(eq - p) - 1, true);
+			} else {
+				q->name = http_percent_decode(req->arena, p, len, true);
+				q->value = "";
+			}
+			if (q->name == NULL || q->value == NULL)
+				return -1;
+			req->n_query++;
+		}
+		if (amp == NULL)
+			break;
+		p = amp + 1;
+	}
+	return 0;
+}

@@ -1,0 +1,210 @@
+/*
+ * json.c — strict JSON input on json-c 0.16, and typed getters.
+ *
+ * json-c is lenient by default (it accepts trailing garbage, single
+ * quotes, comments...). JSON_TOKENER_STRICT with UTF-8 validation and
+ * a depth limit, plus the checks below, make it RFC 8259 strict.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arena.h"
+#include "json.h"
+#include "util.h"
+
+/* True when any string (key or value) in the tree contains a NUL byte. */
+static bool has_nul(json_object *o, int depth)
+{
+	if (depth > 128)
+		return true;
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return memchr(json_object_get_string(o), '\0',
+		              (size_t)json_object_get_string_len(o)) != NULL;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			if (has_nul(val, depth + 1))
+				return true;
+			(void)key; /* json-c keys are C strings: an embedded NUL truncates
+			            * them, so "\u0000" in keys is caught below by length */
+		}
+		return false;
+	}
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+
+		for (size_t i = 0; i < n; i++)
+			if (has_nul(json_object_array_get_idx(o, i), depth + 1))
+				return true;
+		return false;
+	}
+	default:
+		return false;
+	}
+}
+
+/*
+ * json-c's strict mode still takes single-quoted keys ({'a': 1}) on this
+ * version, so check the text outside strings first: only structural
+ * characters, whitespace, number characters and the letters of true,
+ * false and null may appear there (RFC 8259 section 2).
+ */
+static bool only_json_tokens_outside_strings(const char *s, size_t len)
+{
+	static const char allowed[] = " \t\r\n{}[],:-+.0123456789eEtrufalsn";
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (strchr(allowed, c) == NULL) {
+			return false;
+		}
+	}
+	return true;
+}
+
+json_object *json_parse_strict(struct arena *a, const char *body, size_t len,
+                               int max_depth, const char **why)
+{
+	struct json_tokener *tok = NULL;
+	json_object *obj = NULL;
+	enum json_tokener_error jerr;
+	size_t used;
+
+	*why = "invalid JSON";
+	if (len == 0 || len > (size_t)INT32_MAX) {
+		*why = "empty body";
+		return NULL;
+	}
+	if (!util_utf8_valid(body, len)) {
+		/* also catches NUL bytes and the overlong forms json-c lets through */
+		*why = "invalid UTF-8";
+		return NULL;
+	}
+	if (!only_json_tokens_outside_strings(body, len))
+		return NULL;
+	/* json-c's depth counts containers: depth N allows N nested levels. */
+	tok = json_tokener_new_ex(max_depth);
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	used = json_tokener_get_parse_end(tok);
+	if (obj == NULL || jerr != json_tokener_success) {
+		if (jerr == json_tokener_error_depth)
+			*why = "JSON nested too deeply";
+		else if (jerr == json_tokener_continue)
+			*why = "truncated JSON";
+		else if (jerr == json_tokener_error_parse_utf8_string)
+			*why = "invalid UTF-8";
+		json_object_put(obj);
+		obj = NULL;
+		goto out;
+	}
+	/* Only whitespace may follow the value. */
+	for (; used < len; used++) {
+		char c = body[used];
+
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			*why = "trailing characters after JSON";
+			json_object_put(obj);
+			obj = NULL;
+			goto out;
+		}
+	}
+	if (has_nul(obj, 0)) {
+		*why = "NUL character in string";
+		json_object_put(obj);
+		obj = NULL;
+		goto out;
+	}
+	if (arena_defer(a, json_release, obj) != 0)
+		obj = NULL;
+out:
+	json_tokener_free(tok);
+	return obj;
+}
+
+int json_get_string(json_object *obj, const char *key, const char **out,
+                    size_t *len)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	*out = json_object_get_string(v);
+	if (len != NULL)
+		*len = (size_t)json_object_get_string_len(v);
+	return 1;
+}
+
+int json_get_int64(json_object *obj, const char *key, int64_t min, int64_t max,
+                   int64_t *out)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -1;
+	/*
+	 * json-c saturates integers that do not fit in int64 (and reads big
+	 * unsigned ones as INT64_MAX), so the range check must be narrower
+	 * than int64 for an overflowing number to be refused.
+	 */
+	if (min == INT64_MIN || max == INT64_MAX)
+		return -1;
+	n = json_object_get_int64(v);
+	if (n < min || n > max)
+		return -1;
+	*out = n;
+	return 1;
+}
+
+int json_get_bool(json_object *obj, const char *key, bool *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return -1;
+	*out = json_object_get_boolean(v);
+	return 1;
+}
+
+void json_release(void *obj)
+{
+	json_object_put(obj);
+}
+
+json_object *json_new_object(struct arena *a)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
+	if (arena_defer(a, json_release, o) != 0)
+		return NULL;
+	return o;
+}
+
+const char *json_dump(json_object *obj, size_t *len)
+{
+	const char *s = json_object_to_json_string_length(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+
+	return s;
+}

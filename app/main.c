@@ -1,0 +1,114 @@
+/*
+ * main.c — `sotto <command>`: one binary, a subcommand per process kind.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "pool.h"
+#include "router.h"
+
+#define SOTTO_VERSION "0.1.0"
+
+static int cmd_version(void)
+{
+	printf("sotto %s\n", SOTTO_VERSION);
+	return 0;
+}
+
+/* Load and validate the configuration, or print why not. */
+static int load_config_or_report(struct config *cfg)
+{
+	char err[256];
+
+	if (config_load(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sotto: configuration error: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_check_config(void)
+{
+	struct config cfg;
+	int rc = 1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (load_config_or_report(&cfg) != 0)
+		goto out;
+	printf("configuration ok: %d workers, socket %s, %zu content key(s)%s\n",
+	       cfg.workers, cfg.listen_path, cfg.n_content_keys,
+	       cfg.dev ? ", development mode" : "");
+	rc = 0;
+out:
+	config_free(&cfg);
+	return rc;
+}
+
+static int cmd_migrate(void)
+{
+	struct config cfg;
+	int rc = 1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (load_config_or_report(&cfg) != 0)
+		goto out;
+	rc = db_migrate(cfg.database_url, cfg.migrations_dir) == 0 ? 0 : 1;
+out:
+	config_free(&cfg);
+	return rc;
+}
+
+/* The route table, one "METHOD pattern" per line (docs/openapi.yaml is checked against it). */
+static int cmd_routes(void)
+{
+	for (size_t i = 0; i < route_count; i++)
+		printf("%s %s\n", http_method_name(route_table[i].method),
+		       route_table[i].pattern);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: sotto <command>\n"
+	        "  serve         run the FastCGI worker pool\n"
+	        "  migrate       apply pending sql/NNN_*.sql migrations\n"
+	        "  check-config  validate the configuration and exit\n"
+	        "  routes        print the route table\n"
+	        "  version       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "sotto: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (strcmp(cmd, "serve") == 0) {
+		log_set_component("master");
+		return pool_run();
+	}
+	if (strcmp(cmd, "migrate") == 0) {
+		log_set_component("migrate");
+		return cmd_migrate();
+	}
+	if (strcmp(cmd, "check-config") == 0)
+		return cmd_check_config();
+	if (strcmp(cmd, "routes") == 0)
+		return cmd_routes();
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+		return cmd_version();
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,111 @@
+/*
+ * router.c — match a method and path against the static route table.
+ *
+ * Patterns are split on '/'; a segment "{name}" matches one non-empty
+ * path segment, which is percent-decoded into the arena. Matching is
+ * exact otherwise: no trailing slash, no empty segments.
+ */
+#include <string.h>
+
+#include "arena.h"
+#include "router.h"
+
+/* Length of the segment starting at s (up to '/' or end). */
+static size_t segment_len(const char *s)
+{
+	const char *slash = strchr(s, '/');
+
+	return slash != NULL ? (size_t)(slash - s) : strlen(s);
+}
+
+/*
+ * Match path against pattern. Returns true on a match; captured raw
+ * segments go to raw[] / raw_len[] and their count to *n.
+ */
+static bool pattern_match(const char *pattern, const char *path,
+                          const char **raw, size_t *raw_len, size_t *n)
+{
+	*n = 0;
+	if (*pattern != '/' || *path != '/')
+		return false;
+	while (*pattern == '/' && *path == '/') {
+		size_t plen, slen;
+
+		pattern++;
+		path++;
+		plen = segment_len(pattern);
+		slen = segment_len(path);
+		if (plen > 2 && pattern[0] == '{' && pattern[plen - 1] == '}') {
+			if (slen == 0 || *n >= HTTP_MAX_PARAMS)
+				return false;
+			raw[*n] = path;
+			raw_len[*n] = slen;
+			(*n)++;
+		} else if (plen != slen || memcmp(pattern, path, plen) != 0) {
+			return false;
+		}
+		pattern += plen;
+		path += slen;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+int route_lookup(const struct route *table, size_t n_routes, struct arena *a,
+                 enum http_method method, const char *path,
+                 const char **params, size_t *n_params, unsigned *allow_mask)
+{
+	const char *raw[HTTP_MAX_PARAMS];
+	size_t raw_len[HTTP_MAX_PARAMS];
+	/* HEAD is answered by GET routes (without a body). */
+	enum http_method want = method == HTTP_HEAD ? HTTP_GET : method;
+	int found = -1;
+
+	*allow_mask = 0;
+	*n_params = 0;
+	for (size_t i = 0; i < n_routes; i++) {
+		size_t n;
+
+		if (!pattern_match(table[i].pattern, path, raw, raw_len, &n))
+			continue;
+		*allow_mask |= 1u << table[i].method;
+		if (table[i].method == HTTP_GET)
+			*allow_mask |= 1u << HTTP_HEAD;
+		if (found < 0 && table[i].method == want) {
+			found = (int)i;
+			for (size_t k = 0; k < n; k++) {
+				params[k] = http_percent_decode(a, raw[k], raw_len[k], false);
+				if (params[k] == NULL)
+					return -1; /* undecodable segment: no such resource */
+			}
+			*n_params = n;
+		}
+	}
+	if (found >= 0)
+		return found;
+	return *allow_mask != 0 ? -2 : -1;
+}
+
+const char *route_allow_header(struct arena *a, unsigned allow_mask)
+{
+	char buf[128];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int m = 0; m < HTTP__MAX; m++) {
+		const char *name = http_method_name((enum http_method)m);
+		size_t nlen = strlen(name);
+
+		if (!(allow_mask & (1u << m)))
+			continue;
+		if (len + nlen + 3 > sizeof(buf))
+			break;
+		if (len > 0) {
+			memcpy(buf + len, ", ", 2);
+			len += 2;
+		}
+		memcpy(buf + len, name, nlen);
+		len += nlen;
+		buf[len] = '\0';
+	}
+	return arena_strdup(a, buf);
+}

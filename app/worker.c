@@ -1,0 +1,130 @@
+/*
+ * worker.c — one FastCGI worker: connections opened after fork, keys
+ * derived and locked in memory, and the accept loop.
+ *
+ * The loop stops when worker_stop is set by SIGTERM/SIGQUIT. The handler
+ * is installed without SA_RESTART, and the master gives the listening
+ * socket a receive timeout, so a blocked accept() wakes up and notices.
+ * A request already accepted is always finished first.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <sodium.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "config.h"
+#include "db.h"
+#include "dispatch.h"
+#include "keys.h"
+#include "log.h"
+#include "shm.h"
+#include "worker.h"
+
+volatile sig_atomic_t worker_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;      /* no SA_RESTART: accept() must return EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGQUIT, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
+		return -1;
+	sigemptyset(&none);
+	return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int derive_keys(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+
+	if (keys_derive(w->keys.ratelimit, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "ratelimt", 1) != 0)
+		return -1;
+	/* Keys must never reach swap; failure (RLIMIT_MEMLOCK) is not fatal. */
+	if (mlock(&w->keys, sizeof(w->keys)) != 0)
+		log_msg(LOG_WARN, "mlock of worker keys failed");
+	return 0;
+}
+
+static void worker_close(struct worker *w)
+{
+	sodium_memzero(&w->keys, sizeof(w->keys));
+	arena_free(w->arena);
+	db_free(w->db);
+	cache_free(w->cache);
+}
+
+static int worker_open(struct worker *w, const struct config *cfg,
+                       struct shm_region *shm, int slot)
+{
+	memset(w, 0, sizeof(*w));
+	w->cfg = cfg;
+	w->shm = shm;
+	w->slot = slot;
+	w->arena = arena_new();
+	w->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
+	w->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
+	if (w->arena == NULL || w->db == NULL || w->cache == NULL)
+		return -1;
+	return derive_keys(w);
+}
+
+int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
+                int listen_fd)
+{
+	struct worker w;
+	FCGX_Request fr;
+	int rc = 1;
+
+	log_set_component("worker");
+	if (install_signals() != 0 || sodium_init() < 0 || FCGX_Init() != 0) {
+		log_msg(LOG_ERROR, "worker setup failed");
+		return 1;
+	}
+	if (worker_open(&w, cfg, shm, slot) != 0) {
+		log_msg(LOG_ERROR, "worker setup failed: out of memory or bad key");
+		goto out;
+	}
+	/* Connect eagerly so the first request does not pay for it; failure is fine. */
+	(void)db_ready(w.db);
+	(void)cache_ready(w.cache);
+	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+		goto out;
+	while (!worker_stop) {
+		if (FCGX_Accept_r(&fr) < 0) {
+			/* EINTR (stop), EAGAIN (receive timeout) or a failed connection. */
+			continue;
+		}
+		atomic_store_explicit(&shm->workers[slot].busy, 1, memory_order_relaxed);
+		dispatch_request(&w, &fr);
+		FCGX_Finish_r(&fr);
+		arena_reset(w.arena);
+		atomic_fetch_add_explicit(&shm->workers[slot].requests, 1,
+		                          memory_order_relaxed);
+		atomic_store_explicit(&shm->workers[slot].busy, 0, memory_order_relaxed);
+	}
+	FCGX_Free(&fr, 0);
+	rc = 0;
+out:
+	worker_close(&w);
+	return rc;
+}

@@ -1,0 +1,131 @@
+/*
+ * config.h — settings from the environment, an env file and systemd
+ * credentials, validated once at start (and by `sotto check-config`).
+ *
+ * Precedence, lowest first: built-in defaults, the env file named by
+ * SOTTO_ENV_FILE, the process environment, then $CREDENTIALS_DIRECTORY/<NAME>
+ * (systemd LoadCredential=) for the secret names.
+ */
+#ifndef SOTTO_CONFIG_H
+#define SOTTO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Rate-limit classes; SOTTO_RATE_<NAME>=count/seconds. GLOBAL applies to every route. */
+enum rate_class {
+	RATE_NONE = -1,
+	RATE_GLOBAL = 0,
+	RATE_REGISTER,
+	RATE_LOGIN,
+	RATE_POST,
+	RATE_VOTE,
+	RATE_FLAG,
+	RATE_DM,
+	RATE_COMMUNITY,
+	RATE__MAX
+};
+
+/* Proof-of-work actions; SOTTO_POW_<NAME>=bits (0 = off). */
+enum pow_action {
+	POW_NONE = -1,
+	POW_REGISTER = 0,
+	POW_LOGIN,
+	POW_POST,
+	POW_REPLY,
+	POW_VOTE,
+	POW_FLAG,
+	POW_DM,
+	POW_COMMUNITY,
+	POW__MAX
+};
+
+struct rate_limit {
+	uint32_t count;   /* requests allowed per window; 0 = class disabled */
+	uint32_t seconds; /* window length */
+};
+
+#define CONFIG_SECRET_MIN 32  /* bytes of key material, after decoding */
+#define CONFIG_MAX_ORIGINS 16
+#define CONFIG_MAX_CONTENT_KEYS 16
+
+struct content_key {
+	uint32_t version;
+	unsigned char key[32];
+};
+
+struct config {
+	/* process */
+	bool dev;                   /* SOTTO_DEV=1: the development stack */
+	int workers;                /* SOTTO_WORKERS, default cores, >= 2 */
+	char *listen_path;          /* SOTTO_LISTEN, unix socket path */
+	char *socket_group;         /* SOTTO_SOCKET_GROUP, "" = keep */
+	int shutdown_timeout_ms;    /* SOTTO_SHUTDOWN_TIMEOUT_MS, drain bound */
+	char *migrations_dir;       /* SOTTO_MIGRATIONS_DIR */
+
+	/* request layer */
+	size_t body_max_bytes;      /* SOTTO_BODY_MAX_BYTES, default 65536 */
+	int json_max_depth;         /* SOTTO_JSON_MAX_DEPTH, default 16 */
+	char *cors_origins[CONFIG_MAX_ORIGINS]; /* SOTTO_CORS_ORIGINS, comma list */
+	size_t n_cors_origins;
+
+	/* storage */
+	char *database_url;         /* DATABASE_URL */
+	int db_statement_timeout_ms;/* SOTTO_DB_STATEMENT_TIMEOUT_MS, default 5000 */
+	char *redis_url;            /* REDIS_URL: redis://host:port[/db] or unix:///path */
+	int redis_timeout_ms;       /* SOTTO_REDIS_TIMEOUT_MS, default 100 */
+
+	/* abuse */
+	struct rate_limit rate[RATE__MAX];
+	int pow[POW__MAX];
+	int post_max_chars;         /* SOTTO_POST_MAX_CHARS, default 4000 */
+
+	/* secrets (decoded key material; wiped by config_free) */
+	unsigned char jwt_secret[64];     size_t jwt_secret_len;  /* JWT_SECRET */
+	unsigned char ip_hmac_key[64];    size_t ip_hmac_key_len; /* IP_HMAC_KEY */
+	struct content_key content_keys[CONFIG_MAX_CONTENT_KEYS]; /* CONTENT_KEYS */
+	size_t n_content_keys;
+	char *admin_review_token;   /* ADMIN_REVIEW_TOKEN, "" = routes disabled */
+	char *admin_ui_token;       /* ADMIN_UI_TOKEN, "" = routes disabled */
+};
+
+/*
+ * Fill *cfg from defaults, env file, environment and credentials, then
+ * validate. On error returns -1 and writes one human line to err (never
+ * a secret value). On success the caller owns cfg and frees it with
+ * config_free(). Outside dev mode, missing or weak secrets are errors.
+ */
+int config_load(struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Free strings and wipe key material. Safe on a zeroed or half-loaded cfg. */
+void config_free(struct config *cfg);
+
+/* "count/seconds" -> *out. 0 on success, -1 on malformed or out-of-range input. */
+int config_parse_rate(const char *s, struct rate_limit *out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Decode a secret written as base64 (standard or url-safe, padding optional)
+ * or hex into out (capacity outcap); *outlen gets the byte count.
+ * Returns 0, or -1 when malformed or too long.
+ */
+int config_decode_secret(const char *text, unsigned char *out, size_t outcap,
+                         size_t *outlen) __attribute__((warn_unused_result));
+
+/* True when key material looks random enough: >= CONFIG_SECRET_MIN bytes, not repetitive. */
+bool config_secret_strong(const unsigned char *key, size_t len);
+
+/* Upper-case names, for config output and SOTTO_RATE_<NAME>/SOTTO_POW_<NAME>. */
+const char *config_rate_name(enum rate_class c);
+const char *config_pow_name(enum pow_action a);   /* lower-case action name */
+
+/* True when origin is in the CORS allow-list (exact match). */
+bool config_origin_allowed(const struct config *cfg, const char *origin);
+
+/* Newest content key (highest version), or NULL if none. */
+const struct content_key *config_content_key_newest(const struct config *cfg);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * db.h — one PostgreSQL connection per worker, named prepared statements.
+ *
+ * Statements are declared once as `static struct db_stmt` next to the code
+ * that uses them; db_exec() prepares each lazily on first use per
+ * connection. A failed connection is retried at most once per
+ * DB_RETRY_MS, so while PostgreSQL is down requests fail fast with
+ * 503 instead of hanging. SQL is never built from input.
+ */
+#ifndef SOTTO_DB_H
+#define SOTTO_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+struct arena;
+
+#define DB_RETRY_MS 250
+#define DB_MAX_STMTS 256
+
+struct db_stmt {
+	const char *name;   /* unique, e.g. "post_insert" */
+	const char *sql;    /* $1..$n parameters only */
+	int n_params;
+	int slot;           /* assigned on first use; 0 = not yet */
+};
+
+struct db;
+
+/* A handle for url, not yet connected. NULL when out of memory. Caller owns it. */
+struct db *db_new(const char *url, int statement_timeout_ms);
+void db_free(struct db *db);
+
+/*
+ * Connect if needed (at most one attempt per DB_RETRY_MS). Returns true
+ * when the connection is usable. Never blocks longer than the connect
+ * timeout (2 s); a refused connection returns at once.
+ */
+bool db_ready(struct db *db);
+
+/*
+ * Execute stmt with text parameters (NULL = SQL NULL). The result is
+ * registered on arena a. Returns NULL on any failure (connection lost,
+ * timeout, constraint violation...); *sqlstate (may be NULL) then gets
+ * the five-character SQLSTATE or "" when the connection itself failed.
+ * A lost connection is reset so the next call reconnects.
+ */
+PGresult *db_exec(struct db *db, struct arena *a, struct db_stmt *stmt,
+                  const char *const *params, const char **sqlstate);
+
+/* BEGIN / COMMIT / ROLLBACK. 0 or -1. */
+int db_begin(struct db *db) __attribute__((warn_unused_result));
+int db_commit(struct db *db) __attribute__((warn_unused_result));
+void db_rollback(struct db *db);
+
+/* True when the last failure was the connection (503), not the query (500). */
+bool db_down(const struct db *db);
+
+/* The raw connection, for LISTEN/NOTIFY users. NULL when not connected. */
+PGconn *db_conn(struct db *db);
+
+/*
+ * Apply sql/NNN_*.sql files from dir in order, each in its own transaction,
+ * recording each in schema_migrations; already-applied files are skipped.
+ * Prints one line per applied file to stdout. Returns 0 or -1 (message on stderr).
+ */
+int db_migrate(const char *url, const char *dir);
+
+#endif

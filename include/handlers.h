@@ -1,0 +1,15 @@
+/*
+ * handlers.h — every route handler, grouped by the file that holds it.
+ * A handler returns an HTTP status after setting req->reply (see http.h).
+ */
+#ifndef SOTTO_HANDLERS_H
+#define SOTTO_HANDLERS_H
+
+#include "http.h"
+
+/* app/handlers_system.c */
+int handle_health(struct request *req);
+int handle_config(struct request *req);
+int handle_metrics(struct request *req);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * http.h — the request object handlers see, and the one way to answer.
+ *
+ * A handler reads req (params, query, parsed JSON body, account) and
+ * returns an HTTP status after setting req->reply (a json_object owned
+ * by the request arena) or calling http_error(). The dispatcher writes
+ * the response, headers included; handlers never write to the socket.
+ */
+#ifndef SOTTO_HTTP_H
+#define SOTTO_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct arena;
+struct route;
+struct worker;
+
+enum http_method {
+	HTTP_GET = 0,
+	HTTP_HEAD,
+	HTTP_POST,
+	HTTP_PUT,
+	HTTP_PATCH,
+	HTTP_DELETE,
+	HTTP_OPTIONS,
+	HTTP__MAX,
+	HTTP_UNKNOWN = HTTP__MAX
+};
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_QUERY 32
+#define HTTP_MAX_HEADERS 24
+
+struct query_param {
+	const char *name;  /* percent-decoded, NUL-terminated, arena-owned */
+	const char *value; /* percent-decoded; "" when the pair had no '=' */
+};
+
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+struct request {
+	struct arena *arena;        /* owns every pointer below */
+	struct worker *worker;      /* connections and config of this worker */
+	void *fcgi;                 /* FCGX_Request *, for params and streams */
+
+	enum http_method method;
+	const char *path;           /* raw path, without the query */
+	const char *origin;         /* Origin header or NULL */
+	const char *remote_addr;    /* nginx REMOTE_ADDR; memory only, never stored */
+	char request_id[33];        /* 32 hex chars */
+
+	const struct route *route;  /* matched route, NULL before routing */
+	int route_index;            /* index in the route table, -1 if none */
+	const char *params[HTTP_MAX_PARAMS]; /* {param} values, decoded */
+	size_t n_params;
+
+	struct query_param query[HTTP_MAX_QUERY];
+	size_t n_query;
+
+	const char *body;           /* raw body bytes (NUL-terminated copy), or NULL */
+	size_t body_len;
+	json_object *json;          /* parsed body when the route takes JSON */
+
+	/* set by the auth check when a valid bearer token is present */
+	const char *account_id;     /* public account id, NULL when anonymous */
+	int64_t account_pk;         /* internal key; never leaves the server */
+
+	/* response */
+	json_object *reply;         /* body to send, arena-owned; NULL = no body */
+	const char *reply_raw;      /* alternative non-JSON body (e.g. /metrics) */
+	size_t reply_raw_len;
+	const char *reply_type;     /* Content-Type of reply_raw */
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t n_headers;
+	bool ratelimit_failed_open; /* Redis was down and a read went through */
+};
+
+typedef int (*http_handler)(struct request *req);
+
+/* Method name -> enum; HTTP_UNKNOWN for anything else. */
+enum http_method http_method_parse(const char *s);
+const char *http_method_name(enum http_method m);
+
+/* Reason phrase for a status code ("OK", "Not Found", ...). */
+const char *http_reason(int status);
+
+/*
+ * Set the contract's error body {"error":{"code","message"}} and return
+ * status, so handlers can write `return http_error(req, 404, "not_found", "...")`.
+ */
+int http_error(struct request *req, int status, const char *code,
+               const char *message);
+
+/* http_error() plus "reason" inside "error" (content_rejected). */
+int http_error_reason(struct request *req, int status, const char *code,
+                      const char *message, const char *reason);
+
+/* Set req->reply to obj (ownership moves to the arena) and return status. */
+int http_reply(struct request *req, int status, json_object *obj);
+
+/* Add a response header; name and value are copied into the arena. 0 / -1 when full. */
+int http_header_add(struct request *req, const char *name, const char *value);
+
+/* Value of query parameter name, or NULL. */
+const char *http_query(const struct request *req, const char *name);
+
+/* Value of the {param} at position i of the matched pattern. */
+const char *http_param(const struct request *req, size_t i);
+
+/* A request header by its CGI name (e.g. "HTTP_AUTHORIZATION"), or NULL. */
+const char *http_env(const struct request *req, const char *cgi_name);
+
+/*
+ * Percent-decode src[0..len) into a new arena string. '+' is a space only
+ * when plus_is_space (query strings). Fails (NULL) on a bad escape or an
+ * encoded NUL, which no valid input contains.
+ */
+char *http_percent_decode(struct arena *a, const char *src, size_t len,
+                          bool plus_is_space);
+
+/*
+ * Split a query string into req->query (decoded). Returns 0, or -1 when
+ * malformed or when there are more than HTTP_MAX_QUERY pairs.
+ */
+int http_parse_query(struct request *req, const char *qs)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * router.h — the static route table and its lookup.
+ *
+ * Each route names its method, a pattern whose segments are literal or
+ * {param}, its handler and its flags. The shared checks in dispatch.c
+ * read the flags (database, auth, admin token, rate class, proof of work,
+ * JSON body); handlers never repeat them.
+ */
+#ifndef SOTTO_ROUTER_H
+#define SOTTO_ROUTER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "http.h"
+
+enum route_flag {
+	ROUTE_DB          = 1u << 0, /* needs PostgreSQL: 503 while it is down */
+	ROUTE_AUTH        = 1u << 1, /* bearer token required (401 otherwise) */
+	ROUTE_AUTH_OPT    = 1u << 2, /* bearer token read when present */
+	ROUTE_JSON        = 1u << 3, /* body must be a JSON object */
+	ROUTE_WRITE       = 1u << 4, /* changes state: rate limiter fails closed */
+	ROUTE_ADMIN_REVIEW= 1u << 5, /* X-Admin-Token == ADMIN_REVIEW_TOKEN */
+	ROUTE_ADMIN_UI    = 1u << 6, /* X-Admin-Token == ADMIN_UI_TOKEN */
+	ROUTE_NO_BAN      = 1u << 7, /* bans do not apply (/health) */
+	ROUTE_NO_LOG_BODY = 1u << 8, /* reserved: never log anything of the body */
+};
+
+struct route {
+	enum http_method method;
+	const char *pattern;        /* "/posts/{id}/vote" */
+	http_handler handler;
+	unsigned flags;
+	enum rate_class rate;       /* class on top of GLOBAL, or RATE_NONE */
+	enum pow_action pow;        /* required proof of work, or POW_NONE */
+};
+
+extern const struct route route_table[];
+extern const size_t route_count;
+
+/*
+ * Find the route for method and path in table[0..n). On a match returns its index and
+ * fills params (decoded into the arena) and *n_params. Returns -1 when no
+ * pattern matches (404) and -2 when a pattern matches but not the method
+ * (405); then *allow_mask has bit (1 << method) set for each allowed method.
+ */
+int route_lookup(const struct route *table, size_t n, struct arena *a,
+                 enum http_method method, const char *path,
+                 const char **params, size_t *n_params, unsigned *allow_mask);
+
+/* "GET, HEAD, POST" for an allow mask, into the arena. */
+const char *route_allow_header(struct arena *a, unsigned allow_mask);
+
+#endif

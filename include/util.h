@@ -1,0 +1,40 @@
+/*
+ * util.h — small shared helpers: time, randomness, encodings, comparison.
+ */
+#ifndef SOTTO_UTIL_H
+#define SOTTO_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct arena;
+
+/* Monotonic clock in microseconds. */
+uint64_t util_now_us(void);
+/* Wall clock in microseconds (for rate limits shared across processes). */
+uint64_t util_wall_us(void);
+/* Whole days since 1970-01-01 UTC. */
+int64_t util_today(void);
+
+/* base64url without padding. Encoded string into the arena; NULL on OOM. */
+char *util_b64url_encode(struct arena *a, const unsigned char *bin, size_t len);
+/* Decode; -1 on malformed input or when it would exceed cap. */
+int util_b64url_decode(const char *text, size_t text_len, unsigned char *out,
+                       size_t cap, size_t *out_len)
+    __attribute__((warn_unused_result));
+
+/* n random bytes as base64url text (an opaque public id). */
+char *util_random_id(struct arena *a, size_t n_bytes);
+
+/* Constant-time equality of two NUL-terminated secrets (length leaks only via the max). */
+bool util_secret_equal(const char *a, const char *b);
+
+/* Strict decimal parse into [min,max]; -1 on anything else. */
+int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+    __attribute__((warn_unused_result));
+
+/* True when s[0..len) is valid UTF-8 without NUL. */
+bool util_utf8_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * worker.h — one FastCGI worker: its connections and its accept loop.
+ */
+#ifndef SOTTO_WORKER_H
+#define SOTTO_WORKER_H
+
+#include <stdbool.h>
+#include <signal.h>
+
+#include "config.h"
+
+struct shm_region;
+struct db;
+struct cache;
+struct arena;
+
+/* Purpose-specific subkeys derived from the configured master secrets. */
+struct worker_keys {
+	unsigned char ratelimit[32]; /* from IP_HMAC_KEY, context "ratelimt" */
+};
+
+struct worker {
+	const struct config *cfg;
+	struct shm_region *shm;
+	int slot;                   /* index in shm->workers */
+	struct db *db;
+	struct cache *cache;
+	struct arena *arena;
+	struct worker_keys keys;    /* mlock'ed, wiped at exit */
+};
+
+/* Set by the worker's SIGTERM/SIGQUIT handler: finish the current request, then exit. */
+extern volatile sig_atomic_t worker_stop;
+
+/*
+ * Run the accept loop on listen_fd until told to stop. Opens its own
+ * database and Redis connections after fork. Returns the exit status.
+ */
+int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
+                int listen_fd);
+
+#endif

@@ -1,0 +1,481 @@
+"""
+End-to-end fixtures: a real development stack (PostgreSQL, Redis, sotto,
+nginx) in a temporary directory, driven through scripts/stack.sh, and
+talked to over HTTPS exactly as a browser would.
+
+Fixtures
+  stack        session-scoped main stack (2 workers, small body limit,
+               CORS for https://app.example, a global rate limit too high to
+               be reached by the functional and load tests).
+  make_stack   factory for extra stacks with their own settings (the
+               rate-limit tests use one with a tiny GLOBAL class, since every
+               test talks from 127.0.0.1 and would share its bucket).
+  json_route   probes once whether a route taking a JSON body exists yet
+               (POST /pow/challenge); body tests skip while it is 404.
+
+Settings: SOTTO_E2E_KEEP=1 keeps the temporary directories for inspection.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import warnings
+
+import pytest
+import requests
+import urllib3
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+STACK_SH = os.path.join(REPO, "scripts", "stack.sh")
+REQUEST_TIMEOUT = 5          # seconds, every HTTP request
+STACK_UP_TIMEOUT = 180       # seconds, `stack.sh up` (initdb + migrations)
+STACK_CMD_TIMEOUT = 60       # seconds, `stack.sh stop|start|down`
+LOG_TAIL_LINES = 40
+
+# The stack uses a self-signed certificate.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+
+# Settings the suite relies on; tests read them from here, not from literals.
+MAIN_SETTINGS = {
+    "SOTTO_WORKERS": "2",
+    "SOTTO_BODY_MAX_BYTES": "4096",     # nginx itself allows 64 KiB
+    "SOTTO_CORS_ORIGINS": "https://app.example",
+    "SOTTO_RATE_GLOBAL": "1000000/60",  # load tests must never be limited
+    "SOTTO_SHUTDOWN_TIMEOUT_MS": "10000",
+}
+
+# Variables from the caller's environment that would leak into the stack.
+_LEAKY = re.compile(r"^(SOTTO_|DATABASE_URL$|REDIS_URL$|JWT_SECRET$|IP_HMAC_KEY$|"
+                    r"CONTENT_KEYS$|ADMIN_REVIEW_TOKEN$|ADMIN_UI_TOKEN$|"
+                    r"LISTEN_FDS$|LISTEN_PID$|LISTEN_FDNAMES$|NOTIFY_SOCKET$|"
+                    r"WATCHDOG_USEC$|WATCHDOG_PID$|CREDENTIALS_DIRECTORY$)")
+
+
+def sotto_binary():
+    """The sanitized build when present, else the plain one."""
+    san = os.path.join(REPO, "build", "san", "sotto")
+    return san if os.path.exists(san) else os.path.join(REPO, "sotto")
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class TimeoutSession(requests.Session):
+    """A requests.Session that never waits forever and never verifies TLS."""
+
+    def __init__(self, timeout=REQUEST_TIMEOUT):
+        super().__init__()
+        self.verify = False
+        self.default_timeout = timeout
+
+    def request(self, method, url, **kw):
+        kw.setdefault("timeout", self.default_timeout)
+        kw.setdefault("allow_redirects", False)
+        return super().request(method, url, **kw)
+
+
+def tail(path, lines=LOG_TAIL_LINES):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()[-65536:]
+    except OSError as e:
+        return "(cannot read %s: %s)" % (path, e)
+    text = data.decode("utf-8", "replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def read_env_file(path):
+    """KEY=VALUE lines (optionally quoted) -> dict. Comments and blanks skipped."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            if line.startswith("export "):
+                line = line[len("export "):]
+            k, v = line.split("=", 1)
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+                v = v[1:-1]
+            out[k.strip()] = v
+    return out
+
+
+class Stack:
+    """One development stack under its own temporary directory."""
+
+    def __init__(self, name, settings):
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix="sotto-e2e-%s-" % name)
+        # postgres (runuser -u postgres) must traverse it when we run as root.
+        os.chmod(self.tmp, 0o755)
+        self.var = os.path.join(self.tmp, "var")
+        self.https_port, self.http_port = free_ports(2)
+        self.settings = dict(settings)
+        self.base_url = "https://127.0.0.1:%d" % self.https_port
+        self.http_url = "http://127.0.0.1:%d" % self.http_port
+        self.session = TimeoutSession()
+        self.up_output = ""
+        self.started = False
+
+    # -- environment and stack.sh ------------------------------------------
+    @property
+    def env(self):
+        env = {k: v for k, v in os.environ.items() if not _LEAKY.match(k)}
+        env.update({
+            "SOTTO_VAR": self.var,
+            "SOTTO_HTTPS_PORT": str(self.https_port),
+            "SOTTO_HTTP_PORT": str(self.http_port),
+            "SOTTO_BIN": sotto_binary(),
+        })
+        env.update(self.settings)
+        return env
+
+    def _run(self, args, timeout):
+        return subprocess.run(["bash", STACK_SH] + args, cwd=REPO, env=self.env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+
+    def up(self):
+        if not os.path.exists(STACK_SH):
+            raise RuntimeError("scripts/stack.sh does not exist yet")
+        if not os.access(sotto_binary(), os.X_OK):
+            raise RuntimeError("no sotto binary at %s (run make)" % sotto_binary())
+        try:
+            p = self._run(["up"], STACK_UP_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            self.up_output = (e.output or b"").decode("utf-8", "replace")
+            self.started = True  # something may be running: tear it down
+            raise RuntimeError("stack.sh up timed out after %ds\n%s\n%s"
+                               % (STACK_UP_TIMEOUT, self.up_output, self.log_tails()))
+        self.up_output = p.stdout.decode("utf-8", "replace")
+        self.started = True
+        if p.returncode != 0:
+            raise RuntimeError("stack.sh up exited %d\n%s\n%s"
+                               % (p.returncode, self.up_output, self.log_tails()))
+        # stack.sh up should only return once nginx answers; make sure.
+        self.wait_for(lambda: self.get("/health").status_code == 200, 30,
+                      "GET /health to answer 200 after stack.sh up")
+
+    def down(self):
+        if self.started:
+            try:
+                p = self._run(["down"], STACK_CMD_TIMEOUT)
+                if p.returncode != 0:
+                    print("stack.sh down exited %d:\n%s"
+                          % (p.returncode, p.stdout.decode("utf-8", "replace")))
+            except subprocess.TimeoutExpired:
+                print("stack.sh down timed out")
+            self.started = False
+        self.session.close()
+        if os.environ.get("SOTTO_E2E_KEEP") == "1":
+            print("keeping %s" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def stack(self, cmd, service):
+        """`stack.sh stop|start SERVICE`; raises on a non-zero exit."""
+        p = self._run([cmd, service], STACK_CMD_TIMEOUT)
+        out = p.stdout.decode("utf-8", "replace")
+        if p.returncode != 0:
+            raise AssertionError("stack.sh %s %s exited %d:\n%s"
+                                 % (cmd, service, p.returncode, out))
+        return out
+
+    # -- processes ---------------------------------------------------------
+    def sotto_pid(self):
+        with open(os.path.join(self.var, "run", "sotto.pid")) as f:
+            return int(f.read().strip())
+
+    def worker_pids(self, master=None):
+        """Live children of the master (the workers), sorted."""
+        master = master or self.sotto_pid()
+        return children_of(master)
+
+    def sotto_env(self):
+        return read_env_file(os.path.join(self.var, "sotto.env"))
+
+    # -- HTTP --------------------------------------------------------------
+    def url(self, path):
+        return self.base_url + path
+
+    def get(self, path, **kw):
+        return self.session.get(self.url(path), **kw)
+
+    def request(self, method, path, **kw):
+        return self.session.request(method, self.url(path), **kw)
+
+    def metrics(self):
+        r = self.get("/metrics")
+        assert r.status_code == 200, (r.status_code, r.text[:500])
+        return r.text
+
+    # -- diagnostics -------------------------------------------------------
+    def log_tails(self):
+        logdir = os.path.join(self.var, "log")
+        parts = []
+        try:
+            names = sorted(os.listdir(logdir))
+        except OSError:
+            return "(no log directory %s)" % logdir
+        for n in names:
+            if n.endswith(".log"):
+                parts.append("---- %s (%s) ----\n%s" % (n, self.name,
+                                                          tail(os.path.join(logdir, n))))
+        return "\n".join(parts)
+
+    @staticmethod
+    def wait_for(cond, timeout, what, interval=0.05):
+        """Poll cond() (exceptions count as false) until true or timeout."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            try:
+                if cond():
+                    return
+            except Exception as e:  # noqa: BLE001 - a refused request is "not yet"
+                last = e
+            if time.monotonic() >= deadline:
+                raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
+                                     % (timeout, what, last))
+            time.sleep(interval)
+
+
+def children_of(pid):
+    """Child pids of pid from /proc (task children file, else a /proc scan)."""
+    path = "/proc/%d/task/%d/children" % (pid, pid)
+    try:
+        with open(path) as f:
+            return sorted(int(x) for x in f.read().split())
+    except FileNotFoundError:
+        if not os.path.exists("/proc/%d" % pid):
+            return []
+    except OSError:
+        pass
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(d))
+    return sorted(kids)
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+# -- fixtures --------------------------------------------------------------
+_ACTIVE_STACKS = []
+
+
+def _start(name, settings):
+    st = Stack(name, settings)
+    _ACTIVE_STACKS.append(st)
+    try:
+        st.up()
+    except Exception as e:
+        msg = str(e)
+        st.down()
+        _ACTIVE_STACKS.remove(st)
+        pytest.fail("could not start the %s stack: %s" % (name, msg), pytrace=False)
+    return st
+
+
+def _stop(st):
+    if st in _ACTIVE_STACKS:
+        _ACTIVE_STACKS.remove(st)
+    st.down()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    st = _start("main", MAIN_SETTINGS)
+    yield st
+    _stop(st)
+
+
+@pytest.fixture(scope="module")
+def make_stack():
+    """Factory: make_stack(name, **settings) -> a started Stack, torn down with the module."""
+    made = []
+
+    def make(name, **settings):
+        merged = dict(MAIN_SETTINGS)
+        merged.update(settings)
+        st = _start(name, merged)
+        made.append(st)
+        return st
+
+    yield make
+    for st in made:
+        _stop(st)
+
+
+@pytest.fixture(scope="session")
+def json_route(stack):
+    """True when POST /pow/challenge (a route taking a JSON body) exists."""
+    r = stack.request("POST", "/pow/challenge", json={"action": "post"})
+    return r.status_code != 404
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and _ACTIVE_STACKS:
+        for st in list(_ACTIVE_STACKS):
+            rep.sections.append(("sotto logs: %s stack (%s)" % (st.name, st.var),
+                                 st.log_tails()))
+
+
+# -- contract helpers shared by the tests -----------------------------------
+REQUEST_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def describe(r):
+    return "%s %s -> %d %r %s" % (r.request.method, r.request.url, r.status_code,
+                                  dict(r.headers), r.text[:300])
+
+
+def assert_error(r, status, code):
+    """r is the contract's error: status, JSON {"error":{"code","message"}}."""
+    assert r.status_code == status, describe(r)
+    ctype = r.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip() == "application/json", describe(r)
+    body = r.json()
+    assert isinstance(body, dict) and set(body) == {"error"}, describe(r)
+    err = body["error"]
+    assert isinstance(err, dict), describe(r)
+    assert err.get("code") == code, describe(r)
+    assert isinstance(err.get("message"), str) and err["message"], describe(r)
+    return err
+
+
+def assert_standard_headers(r, json_body=True):
+    """The headers API.md puts on every response (through nginx, over TLS)."""
+    h = r.headers
+    rid = h.get("X-Request-Id", "")
+    assert REQUEST_ID_RE.match(rid), "X-Request-Id %r: %s" % (rid, describe(r))
+    assert h.get("Cache-Control") == "no-store", describe(r)
+    assert h.get("X-Content-Type-Options") == "nosniff", describe(r)
+    assert h.get("Referrer-Policy") == "no-referrer", describe(r)
+    if json_body:
+        assert h.get("Content-Security-Policy") == CSP, describe(r)
+    hsts = h.get("Strict-Transport-Security", "")
+    assert re.search(r"max-age=\d+", hsts), describe(r)
+    server = h.get("Server")
+    assert server is None or not re.search(r"\d", server), \
+        "Server header reveals a version: %r" % server
+
+
+class Load:
+    """n threads hammering GET path until stopped; each keeps its own session.
+
+    results: list of status codes (int) or exception class names (str).
+    """
+
+    def __init__(self, st, path="/config", threads=4):
+        self.st = st
+        self.path = path
+        self.n = threads
+        self.stop_event = threading.Event()
+        self.results = []
+        self.lock = threading.Lock()
+        self.threads = []
+
+    def _run(self):
+        s = TimeoutSession()
+        url = self.st.url(self.path)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    r = s.get(url)
+                    res = r.status_code
+                except requests.RequestException as e:
+                    res = type(e).__name__
+                with self.lock:
+                    self.results.append(res)
+        finally:
+            s.close()
+
+    def __enter__(self):
+        for _ in range(self.n):
+            t = threading.Thread(target=self._run, daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(REQUEST_TIMEOUT + 5)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def count(self):
+        with self.lock:
+            return len(self.results)
+
+    def wait_requests(self, n, timeout=10):
+        Stack.wait_for(lambda: self.count() >= n, timeout, "%d load requests" % n)
+
+    def failures(self):
+        with self.lock:
+            return [x for x in self.results if x != 200]
+
+
+def metric_value(text, name, labels=None):
+    """Value of the first sample `name{labels}` in Prometheus text, or None."""
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
+                              m.group(2) or ""))
+        if labels and any(got.get(k) != v for k, v in labels.items()):
+            continue
+        return float(m.group(3))
+    return None
+
+
+def send_signal(pid, sig):
+    os.kill(pid, sig)
+
+
+__all__ = ["Stack", "Load", "TimeoutSession", "MAIN_SETTINGS", "REPO", "assert_error",
+           "assert_standard_headers", "metric_value", "children_of", "pid_alive",
+           "describe", "read_env_file", "sotto_binary", "signal"]

@@ -1,0 +1,162 @@
+"""SIGTERM drains (DESIGN.md Processes): the master exits 0 once in-flight
+requests have finished, and leaves no worker behind.
+
+Each test starts its own bare `sotto serve` on a private unix socket (the
+main stack's PostgreSQL and Redis, settings from its sotto.env) and talks
+FastCGI to it directly, so a request can be held in flight by withholding
+the end of its body, which nginx (buffering bodies) would never do.
+"""
+import os
+import signal
+import subprocess
+import tempfile
+import shutil
+
+import pytest
+
+from conftest import REPO, Stack, children_of, pid_alive, sotto_binary
+from fcgi import FcgiConnection, cgi_params, fcgi_request
+
+WORKERS = 2
+EXIT_TIMEOUT = 10
+
+
+class BareServer:
+    def __init__(self, stack):
+        self.tmp = tempfile.mkdtemp(prefix="sotto-e2e-bare-")
+        os.chmod(self.tmp, 0o755)
+        self.sock = os.path.join(self.tmp, "sotto.sock")
+        self.log_path = os.path.join(self.tmp, "sotto.log")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SOTTO_", "LISTEN_", "NOTIFY_", "WATCHDOG_"))}
+        env.update(stack.sotto_env())
+        env.update({
+            "SOTTO_LISTEN": self.sock,
+            "SOTTO_WORKERS": str(WORKERS),
+            "SOTTO_SHUTDOWN_TIMEOUT_MS": "10000",
+            "SOTTO_SOCKET_GROUP": "",
+            "SOTTO_MIGRATIONS_DIR": os.path.join(REPO, "sql"),
+        })
+        env.pop("SOTTO_ENV_FILE", None)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sotto_binary(), "serve"], cwd=REPO, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            Stack.wait_for(self._answers, 15, "bare sotto serve to answer on %s" % self.sock)
+            Stack.wait_for(lambda: len(children_of(self.proc.pid)) == WORKERS, 5,
+                           "%d workers" % WORKERS)
+        except AssertionError as e:
+            self.stop()
+            raise AssertionError("%s\n%s" % (e, self.output()))
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("sotto serve exited %d" % self.proc.returncode)
+        r = fcgi_request(self.sock, "GET", "/config", timeout=2)
+        return r.status == 200
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return "---- sotto serve output ----\n" + f.read()[-4000:].decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def bare(stack):
+    srv = BareServer(stack)
+    yield srv
+    srv.stop()
+
+
+def wait_exit(srv):
+    try:
+        return srv.proc.wait(EXIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("sotto serve still running %ds after SIGTERM\n%s"
+                    % (EXIT_TIMEOUT, srv.output()))
+
+
+def test_sigterm_on_idle_pool_exits_zero_and_leaves_no_worker(bare):
+    workers = children_of(bare.proc.pid)
+    assert len(workers) == WORKERS
+    os.kill(bare.proc.pid, signal.SIGTERM)
+    rc = wait_exit(bare)
+    assert rc == 0, "exit status %d\n%s" % (rc, bare.output())
+    Stack.wait_for(lambda: not any(pid_alive(p) for p in workers), 2,
+                   "workers %s to be gone" % workers)
+
+
+def test_sigterm_finishes_in_flight_request_then_exits_zero(bare, json_route):
+    if json_route:
+        method, path, body = "POST", "/pow/challenge", b'{"action":"post"}'
+    else:
+        method, path, body = "GET", "/config", b'{"x":1}'
+    headers = {"Content-Type": "application/json"}
+    with FcgiConnection(bare.sock, timeout=EXIT_TIMEOUT) as c:
+        c.begin()
+        c.params(cgi_params(method, path, headers=headers, body=body))
+        c.stdin(body[:3])                      # the worker now waits for the rest
+        if c.readable(0.5):
+            pytest.skip("%s %s answers before reading its body; no route holds a request "
+                        "in flight yet" % (method, path))
+        os.kill(bare.proc.pid, signal.SIGTERM)
+        # Give the shutdown time to start (the idle worker leaving shows it has);
+        # the master itself must stay until this request is answered.
+        try:
+            Stack.wait_for(lambda: len(children_of(bare.proc.pid)) < WORKERS
+                           or bare.proc.poll() is not None, 1, "the idle worker to leave")
+        except AssertionError:
+            pass
+        assert bare.proc.poll() is None, \
+            "the master exited with a request in flight\n" + bare.output()
+        c.stdin(body[3:])
+        c.stdin(b"")
+        resp = c.read_response()
+    assert resp.status < 500, resp
+    assert resp.header("X-Request-Id") or resp.header("Content-Type"), resp
+    rc = wait_exit(bare)
+    assert rc == 0, "exit status %d\n%s" % (rc, bare.output())
+
+
+def test_sigterm_refuses_no_request_already_answered_under_load(bare):
+    """Requests sent just before SIGTERM are either fully answered or refused at
+    connect; none is cut off half way."""
+    import threading
+    results = []
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                r = fcgi_request(bare.sock, "GET", "/config", timeout=EXIT_TIMEOUT)
+                results.append(r.status)
+            except (ConnectionRefusedError, FileNotFoundError):
+                results.append("refused")
+                return
+            except Exception as e:  # noqa: BLE001 - recorded and judged below
+                results.append(type(e).__name__ + ": " + str(e))
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    Stack.wait_for(lambda: len(results) >= 40, 10, "40 requests")
+    os.kill(bare.proc.pid, signal.SIGTERM)
+    rc = wait_exit(bare)
+    stop.set()
+    for t in threads:
+        t.join(EXIT_TIMEOUT)
+    assert rc == 0, "exit status %d\n%s" % (rc, bare.output())
+    bad = [x for x in results if x not in (200, "refused")]
+    # A connection accepted by the kernel but never by a worker may be reset when
+    # the socket closes; anything else (a truncated response) is a bug.
+    cut = [x for x in bad if not (isinstance(x, str) and
+                                  ("reset" in x.lower() or "closed after 0 of" in x))]
+    assert cut == [], cut

@@ -1,0 +1,119 @@
+/* Unit tests for the per-request arena. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "arena.h"
+#include "util.h"
+
+static int cleanups;
+static void count_cleanup(void *p) { (void)p; cleanups++; }
+
+static void test_allocations_are_aligned_and_zeroed(void **state)
+{
+	struct arena *a = arena_new();
+	(void)state;
+	for (size_t n = 1; n < 100; n += 7) {
+		unsigned char *p = arena_alloc(a, n);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % 16, 0);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(p[i], 0);
+		memset(p, 0xAB, n);
+	}
+	arena_free(a);
+}
+
+static void test_large_allocations_and_reset_reuse(void **state)
+{
+	struct arena *a = arena_new();
+	(void)state;
+	char *big = arena_alloc(a, 1 << 20);
+	assert_non_null(big);
+	memset(big, 1, 1 << 20);
+	assert_true(arena_used(a) >= (1u << 20));
+	arena_reset(a);
+	assert_int_equal(arena_used(a), 0);
+	assert_non_null(arena_alloc(a, 10));
+	arena_free(a);
+}
+
+static void test_cleanups_run_once_at_reset(void **state)
+{
+	struct arena *a = arena_new();
+	int x;
+	(void)state;
+	cleanups = 0;
+	assert_int_equal(arena_defer(a, count_cleanup, &x), 0);
+	assert_int_equal(arena_defer(a, count_cleanup, &x), 0);
+	assert_int_equal(arena_defer(a, count_cleanup, NULL), 0); /* NULL is a no-op */
+	arena_reset(a);
+	assert_int_equal(cleanups, 2);
+	arena_reset(a);
+	assert_int_equal(cleanups, 2);
+	arena_free(a);
+}
+
+static void test_string_helpers_copy(void **state)
+{
+	struct arena *a = arena_new();
+	(void)state;
+	assert_string_equal(arena_strdup(a, "abc"), "abc");
+	assert_string_equal(arena_strndup(a, "abcdef", 3), "abc");
+	assert_string_equal(arena_printf(a, "%d-%s", 42, "x"), "42-x");
+	arena_free(a);
+}
+
+static void test_utf8_validation_follows_rfc3629(void **state)
+{
+	(void)state;
+	assert_true(util_utf8_valid("plain", 5));
+	assert_true(util_utf8_valid("\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80", 9));
+	assert_false(util_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	assert_false(util_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(util_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(util_utf8_valid("\xe2\x9c", 2));         /* truncated */
+	assert_false(util_utf8_valid("a\0b", 3));             /* NUL */
+}
+
+static void test_int_parse_is_strict(void **state)
+{
+	int64_t v;
+	(void)state;
+	assert_int_equal(util_parse_int64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(util_parse_int64("-1", -5, 5, &v), 0);
+	assert_int_equal(util_parse_int64(" 1", 0, 9, &v), -1);
+	assert_int_equal(util_parse_int64("+1", 0, 9, &v), -1);
+	assert_int_equal(util_parse_int64("1x", 0, 9, &v), -1);
+	assert_int_equal(util_parse_int64("", 0, 9, &v), -1);
+	assert_int_equal(util_parse_int64("10", 0, 9, &v), -1);
+	assert_int_equal(util_parse_int64("99999999999999999999", 0, INT64_MAX, &v), -1);
+}
+
+static void test_secret_compare(void **state)
+{
+	(void)state;
+	assert_true(util_secret_equal("abc", "abc"));
+	assert_false(util_secret_equal("abc", "abd"));
+	assert_false(util_secret_equal("abc", "abcd"));
+	assert_false(util_secret_equal("", "a"));
+	assert_false(util_secret_equal(NULL, "a"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allocations_are_aligned_and_zeroed),
+		cmocka_unit_test(test_large_allocations_and_reset_reuse),
+		cmocka_unit_test(test_cleanups_run_once_at_reset),
+		cmocka_unit_test(test_string_helpers_copy),
+		cmocka_unit_test(test_utf8_validation_follows_rfc3629),
+		cmocka_unit_test(test_int_parse_is_strict),
+		cmocka_unit_test(test_secret_compare),
+	};
+	return cmocka_run_group_tests_name("arena_util", tests, NULL, NULL);
+}

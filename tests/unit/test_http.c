@@ -1,0 +1,112 @@
+/* Unit tests for percent-decoding, query strings and the error format. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "arena.h"
+#include "http.h"
+#include "json.h"
+
+static int setup(void **state)
+{
+	struct request *req = calloc(1, sizeof(*req));
+	req->arena = arena_new();
+	*state = req;
+	return req->arena == NULL;
+}
+
+static int teardown(void **state)
+{
+	struct request *req = *state;
+	arena_free(req->arena);
+	free(req);
+	return 0;
+}
+
+static void test_percent_decoding_handles_escapes_and_plus(void **state)
+{
+	struct request *req = *state;
+	assert_string_equal(http_percent_decode(req->arena, "a%20b%2Fc", 9, false), "a b/c");
+	assert_string_equal(http_percent_decode(req->arena, "a+b", 3, true), "a b");
+	assert_string_equal(http_percent_decode(req->arena, "a+b", 3, false), "a+b");
+	assert_string_equal(http_percent_decode(req->arena, "%e2%9c%93", 9, false), "\xe2\x9c\x93");
+	assert_string_equal(http_percent_decode(req->arena, "", 0, false), "");
+}
+
+static void test_percent_decoding_rejects_bad_escapes_and_nul(void **state)
+{
+	struct request *req = *state;
+	assert_null(http_percent_decode(req->arena, "%", 1, false));
+	assert_null(http_percent_decode(req->arena, "%2", 2, false));
+	assert_null(http_percent_decode(req->arena, "ab%g1", 5, false));
+	assert_null(http_percent_decode(req->arena, "a%00", 4, false));
+}
+
+static void test_query_string_is_split_and_decoded(void **state)
+{
+	struct request *req = *state;
+	assert_int_equal(http_parse_query(req, "sort=new&community=cats%2Bdogs&flag&limit=20&&x="), 0);
+	assert_int_equal(req->n_query, 5);
+	assert_string_equal(http_query(req, "sort"), "new");
+	assert_string_equal(http_query(req, "community"), "cats+dogs");
+	assert_string_equal(http_query(req, "flag"), "");
+	assert_string_equal(http_query(req, "x"), "");
+	assert_null(http_query(req, "missing"));
+}
+
+static void test_query_string_with_bad_escape_is_refused(void **state)
+{
+	struct request *req = *state;
+	assert_int_equal(http_parse_query(req, "a=%zz"), -1);
+	assert_int_equal(http_parse_query(req, "a=%00"), -1);
+}
+
+static void test_query_string_with_too_many_pairs_is_refused(void **state)
+{
+	struct request *req = *state;
+	char qs[HTTP_MAX_QUERY * 4 + 8] = "";
+	for (int i = 0; i <= HTTP_MAX_QUERY; i++)
+		strcat(qs, "a=1&");
+	assert_int_equal(http_parse_query(req, qs), -1);
+}
+
+static void test_error_body_has_the_contract_shape(void **state)
+{
+	struct request *req = *state;
+	json_object *err, *v;
+	assert_int_equal(http_error_reason(req, 422, "content_rejected", "no", "links"), 422);
+	assert_true(json_object_object_get_ex(req->reply, "error", &err));
+	assert_true(json_object_object_get_ex(err, "code", &v));
+	assert_string_equal(json_object_get_string(v), "content_rejected");
+	assert_true(json_object_object_get_ex(err, "message", &v));
+	assert_true(json_object_object_get_ex(err, "reason", &v));
+	assert_string_equal(json_object_get_string(v), "links");
+	assert_int_equal(json_object_object_length(req->reply), 1);
+}
+
+static void test_method_names_round_trip(void **state)
+{
+	(void)state;
+	for (int m = 0; m < HTTP__MAX; m++)
+		assert_int_equal(http_method_parse(http_method_name((enum http_method)m)), m);
+	assert_int_equal(http_method_parse("get"), HTTP_UNKNOWN);
+	assert_int_equal(http_method_parse("BREW"), HTTP_UNKNOWN);
+	assert_int_equal(http_method_parse(NULL), HTTP_UNKNOWN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_percent_decoding_handles_escapes_and_plus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_percent_decoding_rejects_bad_escapes_and_nul, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_string_is_split_and_decoded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_string_with_bad_escape_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_string_with_too_many_pairs_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_body_has_the_contract_shape, setup, teardown),
+		cmocka_unit_test(test_method_names_round_trip),
+	};
+	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
+}

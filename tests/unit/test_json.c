@@ -1,0 +1,131 @@
+/* Unit tests for strict JSON parsing and the typed getters. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "arena.h"
+#include "json.h"
+
+static int setup(void **state)
+{
+	*state = arena_new();
+	return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+	arena_free(*state);
+	return 0;
+}
+
+static json_object *parse(struct arena *a, const char *s, const char **why)
+{
+	return json_parse_strict(a, s, strlen(s), 16, why);
+}
+
+static void test_valid_documents_parse(void **state)
+{
+	const char *why;
+	assert_non_null(parse(*state, "{\"a\": [1, 2, {\"b\": null}], \"c\": \"\\u00e9\"}", &why));
+	assert_non_null(parse(*state, " {} \r\n", &why));
+	assert_non_null(parse(*state, "[]", &why));
+	assert_non_null(parse(*state, "\"text\"", &why));
+}
+
+static void test_trailing_garbage_is_refused(void **state)
+{
+	const char *why;
+	assert_null(parse(*state, "{} x", &why));
+	assert_null(parse(*state, "{} \"x\"", &why));
+	assert_null(parse(*state, "{}{}", &why));
+	assert_null(parse(*state, "[1]]", &why));
+}
+
+static void test_lenient_syntax_is_refused(void **state)
+{
+	const char *why;
+	assert_null(parse(*state, "{'a': 1}", &why));
+	assert_null(parse(*state, "{\"a\": 1,}", &why));
+	assert_null(parse(*state, "[1,]", &why));
+	assert_null(parse(*state, "{\"a\": 01}", &why));
+	assert_null(parse(*state, "/* c */ {}", &why));
+	assert_null(parse(*state, "{\"a\": NaN}", &why));
+	assert_null(parse(*state, "{\"a\": True}", &why));
+	assert_null(parse(*state, "{\"a\": 1} # c", &why));
+	assert_null(parse(*state, "{\"a\": [1, 'x']}", &why));
+	assert_null(parse(*state, "", &why));
+	assert_null(parse(*state, "{\"a\"", &why));
+}
+
+static void test_invalid_utf8_is_refused(void **state)
+{
+	const char *why;
+	assert_null(parse(*state, "{\"a\": \"\xff\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"\xc0\xaf\"}", &why));  /* overlong '/' */
+	assert_null(parse(*state, "{\"a\": \"\xe2\x82\"}", &why));  /* truncated */
+}
+
+static void test_nul_bytes_are_refused_raw_and_escaped(void **state)
+{
+	const char *why;
+	const char raw[] = "{\"a\": \"x\0y\"}";
+	assert_null(json_parse_strict(*state, raw, sizeof(raw) - 1, 16, &why));
+	assert_null(parse(*state, "{\"a\": \"x\\u0000y\"}", &why));
+	assert_null(parse(*state, "{\"a\": [\"\\u0000\"]}", &why));
+}
+
+static void test_depth_over_the_limit_is_refused(void **state)
+{
+	const char *why;
+	char deep[256], ok[256];
+	memset(deep, '[', 17); memset(deep + 17, ']', 17); deep[34] = '\0';
+	memset(ok, '[', 16); memset(ok + 16, ']', 16); ok[32] = '\0';
+	assert_non_null(parse(*state, ok, &why));
+	assert_null(parse(*state, deep, &why));
+	assert_string_equal(why, "JSON nested too deeply");
+}
+
+static void test_getters_check_types_and_ranges(void **state)
+{
+	const char *why, *s;
+	size_t len;
+	int64_t n;
+	bool b;
+	json_object *o = parse(*state,
+		"{\"s\": \"hi\", \"n\": 5, \"f\": 1.5, \"b\": true, \"z\": null,"
+		" \"big\": 99999999999999999999, \"neg\": -3}", &why);
+
+	assert_non_null(o);
+	assert_int_equal(json_get_string(o, "s", &s, &len), 1);
+	assert_string_equal(s, "hi");
+	assert_int_equal(len, 2);
+	assert_int_equal(json_get_string(o, "n", &s, &len), -1);
+	assert_int_equal(json_get_string(o, "missing", &s, &len), 0);
+	assert_int_equal(json_get_string(o, "z", &s, &len), 0);
+	assert_int_equal(json_get_int64(o, "n", -10, 10, &n), 1);
+	assert_int_equal(n, 5);
+	assert_int_equal(json_get_int64(o, "n", 0, 4, &n), -1);
+	assert_int_equal(json_get_int64(o, "f", -10, 10, &n), -1);
+	assert_int_equal(json_get_int64(o, "big", 0, INT64_MAX - 1, &n), -1);
+	assert_int_equal(json_get_int64(o, "neg", -1, 1, &n), -1);
+	assert_int_equal(json_get_bool(o, "b", &b), 1);
+	assert_true(b);
+	assert_int_equal(json_get_bool(o, "s", &b), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_valid_documents_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trailing_garbage_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lenient_syntax_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nul_bytes_are_refused_raw_and_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depth_over_the_limit_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getters_check_types_and_ranges, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}

@@ -1,0 +1,132 @@
+/* Unit tests for the router: static patterns, {param} capture, 404 and 405. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "arena.h"
+#include "router.h"
+
+static int h(struct request *req) { (void)req; return 200; }
+
+static const struct route table[] = {
+	{ HTTP_GET,    "/health",            h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_GET,    "/posts/{id}",        h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_DELETE, "/posts/{id}",        h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_POST,   "/posts/{id}/vote",   h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_POST,   "/posts",             h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_GET,    "/dm/{id}/messages",  h, 0, RATE_NONE, POW_NONE },
+};
+static const size_t n_table = sizeof(table) / sizeof(table[0]);
+
+struct fx { struct arena *a; };
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->a = arena_new();
+	*state = f;
+	return f->a == NULL;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	arena_free(f->a);
+	free(f);
+	return 0;
+}
+
+static int lookup(struct fx *f, enum http_method m, const char *path,
+                  const char **params, size_t *n, unsigned *allow)
+{
+	return route_lookup(table, n_table, f->a, m, path, params, n, allow);
+}
+
+static void test_literal_path_matches_exactly(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	assert_int_equal(lookup(*state, HTTP_GET, "/health", p, &n, &allow), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lookup(*state, HTTP_GET, "/health/", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "/healthz", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "//health", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "/", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "", p, &n, &allow), -1);
+}
+
+static void test_param_segment_is_captured_and_decoded(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	assert_int_equal(lookup(*state, HTTP_POST, "/posts/abc_-1/vote", p, &n, &allow), 3);
+	assert_int_equal(n, 1);
+	assert_string_equal(p[0], "abc_-1");
+	assert_int_equal(lookup(*state, HTTP_GET, "/posts/a%20b", p, &n, &allow), 1);
+	assert_string_equal(p[0], "a b");
+}
+
+static void test_empty_param_segment_does_not_match(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	assert_int_equal(lookup(*state, HTTP_GET, "/posts/", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_POST, "/posts//vote", p, &n, &allow), -1);
+}
+
+static void test_encoded_nul_in_param_is_not_found(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	assert_int_equal(lookup(*state, HTTP_GET, "/posts/a%00b", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "/posts/a%zz", p, &n, &allow), -1);
+}
+
+static void test_wrong_method_is_405_with_allowed_methods(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	struct fx *f = *state;
+	assert_int_equal(lookup(f, HTTP_PUT, "/posts/x", p, &n, &allow), -2);
+	assert_true(allow & (1u << HTTP_GET));
+	assert_true(allow & (1u << HTTP_HEAD));
+	assert_true(allow & (1u << HTTP_DELETE));
+	assert_false(allow & (1u << HTTP_POST));
+	assert_string_equal(route_allow_header(f->a, allow), "GET, HEAD, DELETE");
+}
+
+static void test_head_is_served_by_get_routes(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	assert_int_equal(lookup(*state, HTTP_HEAD, "/health", p, &n, &allow), 0);
+}
+
+static void test_same_pattern_different_methods_pick_the_right_route(void **state)
+{
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	assert_int_equal(lookup(*state, HTTP_DELETE, "/posts/q", p, &n, &allow), 2);
+	assert_int_equal(lookup(*state, HTTP_POST, "/posts", p, &n, &allow), 4);
+	assert_int_equal(lookup(*state, HTTP_GET, "/posts", p, &n, &allow), -2);
+}
+
+static void test_the_real_table_has_unique_method_and_pattern_pairs(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < route_count; i++)
+		for (size_t j = i + 1; j < route_count; j++)
+			assert_false(route_table[i].method == route_table[j].method &&
+			             strcmp(route_table[i].pattern, route_table[j].pattern) == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_literal_path_matches_exactly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_param_segment_is_captured_and_decoded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_param_segment_does_not_match, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encoded_nul_in_param_is_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_method_is_405_with_allowed_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_head_is_served_by_get_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_pattern_different_methods_pick_the_right_route, setup, teardown),
+		cmocka_unit_test(test_the_real_table_has_unique_method_and_pattern_pairs),
+	};
+	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
+}
