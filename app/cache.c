@@ -4,8 +4,9 @@
  *
  * A connection that fails in any way (I/O error, timeout, protocol
  * error) is freed at once: after a timeout the late reply would
- * otherwise be read as the answer to the next command. Reconnection is
- * attempted at most once per CACHE_RETRY_MS. Before a connection is
+ * otherwise be read as the answer to the next command. After a failed
+ * connect the next attempt waits CACHE_RETRY_MS, longer after a slow
+ * failure (a connection that worked and then died is replaced at once). Before a connection is
  * reused it is probed with a zero-timeout poll(): in this request/reply
  * mode nothing may arrive unasked, so a readable socket means the
  * server closed it (restart, timeout, CLIENT KILL), and a fresh
@@ -40,8 +41,7 @@ struct cache {
 	int db;                /* SELECTed after connect when non-zero */
 	int timeout_ms;
 	redisContext *ctx;
-	bool attempted;
-	uint64_t last_attempt_us; /* monotonic */
+	uint64_t retry_at_us;  /* monotonic; no connect attempt before this */
 	bool down;
 };
 
@@ -223,6 +223,21 @@ fail:
 	return -1;
 }
 
+/*
+ * When to try again after a connect that started at `started` failed:
+ * CACHE_RETRY_MS after it ended, or four times as long as it took when
+ * it was slow (a timeout), so an unreachable Redis costs a worker at
+ * most a fifth of its time.
+ */
+static uint64_t cache_retry_at(uint64_t started)
+{
+	uint64_t end = util_now_us(), wait = 4 * (end - started);
+
+	if (wait < (uint64_t)CACHE_RETRY_MS * 1000)
+		wait = (uint64_t)CACHE_RETRY_MS * 1000;
+	return end + wait;
+}
+
 bool cache_ready(struct cache *c)
 {
 	uint64_t now;
@@ -234,14 +249,20 @@ bool cache_ready(struct cache *c)
 		cache_drop(c);
 	}
 	now = util_now_us();
-	if (c->attempted && now - c->last_attempt_us < (uint64_t)CACHE_RETRY_MS * 1000) {
+	/*
+	 * Only failures are throttled: a connection that worked and then
+	 * died gets one immediate reconnect, so the first request after a
+	 * server restart does not fail.
+	 */
+	if (now < c->retry_at_us) {
 		c->down = true;
 		return false;
 	}
-	c->attempted = true;
-	c->last_attempt_us = now;
-	if (cache_connect(c) != 0)
+	if (cache_connect(c) != 0) {
+		c->retry_at_us = cache_retry_at(now);
 		return false;
+	}
+	c->retry_at_us = 0;
 	c->down = false;
 	log_msg(LOG_INFO, "cache: connected");
 	return true;

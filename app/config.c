@@ -351,7 +351,8 @@ static int env_file_check_mode(struct loader *ld)
 	if (ld->file_buf == NULL)
 		return 0;
 	for (size_t i = 0; i < ld->n_file_vars; i++)
-		holds_secret |= secret_index(ld->file_vars[i].name) >= 0;
+		holds_secret |= secret_index(ld->file_vars[i].name) >= 0 &&
+		                ld->file_vars[i].value[0] != '\0';
 	if (ld->file_mode & S_IWOTH) {
 		if (!ld->dev)
 			return fail(ld, "env file (SOTTO_ENV_FILE) is world-writable; chmod 600 it");

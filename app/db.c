@@ -3,9 +3,11 @@
  * statements, statement_timeout, and fail-fast reconnection.
  *
  * Connection life cycle
- *   - db_ready() connects lazily, at most once per DB_RETRY_MS, so while
- *     PostgreSQL is down every request fails at once (503) instead of
- *     queueing on connect().
+ *   - db_ready() connects lazily. After a failed attempt the next one waits
+ *     DB_RETRY_MS (longer after a slow failure, see db_retry_at()), so
+ *     while PostgreSQL is down requests fail at once (503) instead of
+ *     queueing on connect(); a connection that worked and then died is
+ *     replaced at once.
  *   - Before a connection is reused it is probed without blocking: a
  *     server that restarted or stopped has closed its end (and sent a
  *     FATAL 57P01), which a zero-timeout poll() plus PQconsumeInput()
@@ -57,8 +59,7 @@ struct db {
 	PGconn *conn;
 	uint32_t generation;           /* of conn; 0 = never connected */
 	uint32_t prepared_gen[DB_MAX_STMTS + 1]; /* by slot: generation it was prepared in */
-	bool attempted;                /* a connect was ever tried */
-	uint64_t last_attempt_us;      /* monotonic */
+	uint64_t retry_at_us;          /* monotonic; no connect attempt before this */
 	bool down;                     /* last failure was the connection */
 	bool in_tx;                    /* between db_begin() and commit/rollback */
 	bool tx_lost;                  /* the connection died inside that transaction */
@@ -164,6 +165,21 @@ static bool db_alive(PGconn *conn)
 	return PQstatus(conn) == CONNECTION_OK;
 }
 
+/*
+ * When to try again after a connect that started at `started` failed:
+ * DB_RETRY_MS after it ended, or four times as long as it took when it
+ * was slow (a timeout), so that against an unreachable server a worker
+ * spends at most a fifth of its time blocked in connect().
+ */
+static uint64_t db_retry_at(uint64_t started)
+{
+	uint64_t end = util_now_us(), wait = 4 * (end - started);
+
+	if (wait < (uint64_t)DB_RETRY_MS * 1000)
+		wait = (uint64_t)DB_RETRY_MS * 1000;
+	return end + wait;
+}
+
 bool db_ready(struct db *db)
 {
 	uint64_t now;
@@ -181,22 +197,27 @@ bool db_ready(struct db *db)
 		return false;
 
 	now = util_now_us();
-	if (db->attempted && now - db->last_attempt_us < (uint64_t)DB_RETRY_MS * 1000) {
+	/*
+	 * Only failures are throttled: a connection that worked and then
+	 * died gets one immediate reconnect, so the first request after a
+	 * server restart does not fail.
+	 */
+	if (now < db->retry_at_us) {
 		db->down = true;
 		db->sqlstate[0] = '\0';
 		return false;
 	}
-	db->attempted = true;
-	db->last_attempt_us = now;
 
 	db->conn = db_open(db->url, "sotto", db->statement_timeout_ms);
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		/* PQerrorMessage() names hosts and paths; the operator sees them via `sotto migrate`. */
 		log_msg(LOG_WARN, "db: connect failed");
 		db_drop(db);
+		db->retry_at_us = db_retry_at(now);
 		return false;
 	}
 	PQsetNoticeProcessor(db->conn, db_quiet_notice, NULL);
+	db->retry_at_us = 0;
 	db->generation++;
 	if (db->generation == 0)        /* 0 means "never prepared" */
 		db->generation = 1;
@@ -373,10 +394,26 @@ static int db_simple(struct db *db, const char *sql, const char *expect_tag)
 	return rc;
 }
 
+/* True when the live connection has a transaction open (whoever opened it). */
+static bool db_tx_open(const struct db *db)
+{
+	PGTransactionStatusType ts;
+
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return false;
+	ts = PQtransactionStatus(db->conn);
+	return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+}
+
 int db_begin(struct db *db)
 {
 	int rc = -1;
 
+	/* Never nest into a transaction a caller left open: roll it back first. */
+	if (db_tx_open(db)) {
+		log_msg(LOG_ERROR, "db: BEGIN inside an open transaction; rolling it back");
+		db_rollback(db);
+	}
 	/* A new transaction forgets a lost one the caller did not roll back. */
 	db->in_tx = false;
 	db->tx_lost = false;
@@ -413,10 +450,14 @@ int db_commit(struct db *db)
 	return rc;
 }
 
+/*
+ * Safe to call at any time (e.g. after every request): it rolls back
+ * whatever transaction the connection really has open, and forgets a
+ * transaction lost with its connection.
+ */
 void db_rollback(struct db *db)
 {
-	if (db->in_tx && !db->tx_lost && db->conn != NULL &&
-	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+	if (db_tx_open(db))
 		(void)db_simple(db, "ROLLBACK", NULL);
 	db->in_tx = false;
 	db->tx_lost = false;

@@ -95,7 +95,7 @@ static int parse_target_or_reply(struct request *req)
 	if (req->path == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (http_parse_query(req, q + 1) != 0)
-		return http_error(req, 400, "invalid_query", "malformed query string");
+		return http_error(req, 400, "bad_request", "malformed query string");
 	return 0;
 }
 

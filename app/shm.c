@@ -7,9 +7,8 @@
  * a few requests out of step between two counters; that is accepted.
  *
  * Layout decisions readers rely on:
- * - Unrouted requests (route_index -1 or out of range) are counted in row
- *   SHM_MAX_ROUTES of requests[][], which always exists whatever the size of
- *   the route table.
+ * - Unrouted requests (route_index -1, or not an index into route_table)
+ *   are counted in row route_count of requests[][], as shm.h says.
  * - latency_buckets[] holds per-bucket counts (not cumulative): a request
  *   is counted once, in the first bucket whose bound it does not exceed.
  *   A Prometheus exporter sums them into cumulative "le" buckets.
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "router.h"
 #include "shm.h"
 
 static const int shm_status_codes[SHM_STATUS__MAX] = {
@@ -92,13 +92,14 @@ static enum shm_bucket shm_bucket_index(uint32_t latency_us)
 void shm_record(struct shm_region *r, int route_index, int status,
                 uint32_t latency_us)
 {
+	size_t routes = route_count < SHM_MAX_ROUTES ? route_count : SHM_MAX_ROUTES;
+	size_t row;
 	uint64_t slot;
-	int row;
 
 	if (r == NULL)
 		return;
-	row = (route_index < 0 || route_index >= SHM_MAX_ROUTES) ?
-	      SHM_MAX_ROUTES : route_index;
+	row = (route_index >= 0 && (size_t)route_index < routes) ?
+	      (size_t)route_index : routes;
 
 	atomic_fetch_add_explicit(&r->requests[row][shm_status_index(status)], 1,
 	                          memory_order_relaxed);
@@ -152,7 +153,7 @@ uint32_t shm_latency_percentile(const struct shm_region *r, double p, size_t *n)
 		p = 0.0;
 	if (p > 100.0)
 		p = 100.0;
-	want = p / 100.0 * (double)count;
+	want = p * (double)count / 100.0; /* exact for whole-number p */
 	rank = (size_t)want;
 	if ((double)rank < want)
 		rank++;                 /* ceil without libm */

@@ -117,6 +117,8 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 		atomic_store_explicit(&shm->workers[slot].busy, 1, memory_order_relaxed);
 		dispatch_request(&w, &fr);
 		FCGX_Finish_r(&fr);
+		/* A handler that failed mid-transaction must not leak it into the next request. */
+		db_rollback(w.db);
 		arena_reset(w.arena);
 		atomic_fetch_add_explicit(&shm->workers[slot].requests, 1,
 		                          memory_order_relaxed);

@@ -9,6 +9,8 @@ in flight (for example: parameters sent, body half sent).
 
 or simply fcgi_request(sock, "GET", "/health").
 """
+import os
+import select
 import socket
 import struct
 
@@ -106,7 +108,6 @@ class FcgiConnection:
 
     def readable(self, timeout):
         """True when the server has sent something (or closed) within timeout."""
-        import select
         r, _, _ = select.select([self.sock], [], [], timeout)
         return bool(r)
 
@@ -161,7 +162,7 @@ def parse_cgi(stdout, stderr, app_status):
 
 
 def cgi_params(method, path, query="", headers=None, body=b"", remote_addr="127.0.0.1",
-               request_id="0123456789abcdef0123456789abcdef"):
+               request_id=None):
     """The parameters nginx's fastcgi_params would pass for this request."""
     uri = path + ("?" + query if query else "")
     p = {
@@ -180,7 +181,7 @@ def cgi_params(method, path, query="", headers=None, body=b"", remote_addr="127.
         "SERVER_NAME": "localhost",
         "HTTPS": "on",
         "REQUEST_SCHEME": "https",
-        "REQUEST_ID": request_id,
+        "REQUEST_ID": request_id or os.urandom(16).hex(),
         "CONTENT_LENGTH": str(len(body)) if body else "",
         "CONTENT_TYPE": "",
         "HTTP_HOST": "localhost",
@@ -196,11 +197,12 @@ def cgi_params(method, path, query="", headers=None, body=b"", remote_addr="127.
     return p
 
 
-def fcgi_request(path_sock, method, path, query="", headers=None, body=b"", timeout=5.0):
+def fcgi_request(path_sock, method, path, query="", headers=None, body=b"", timeout=5.0,
+                 remote_addr="127.0.0.1"):
     """One complete request; returns FcgiResponse."""
     with FcgiConnection(path_sock, timeout) as c:
         c.begin()
-        c.params(cgi_params(method, path, query, headers, body))
+        c.params(cgi_params(method, path, query, headers, body, remote_addr=remote_addr))
         if body:
             c.stdin(body)
         c.stdin(b"")

@@ -14,10 +14,11 @@ import shutil
 
 import pytest
 
-from conftest import REPO, Stack, children_of, pid_alive, sotto_binary
+from conftest import MAIN_SETTINGS, REPO, Stack, children_of, pid_alive, sotto_binary
 from fcgi import FcgiConnection, cgi_params, fcgi_request
 
 WORKERS = 2
+BARE_IP = "192.0.2.10"   # its own rate-limit bucket, apart from the main stack's 127.0.0.1
 EXIT_TIMEOUT = 10
 
 
@@ -36,6 +37,9 @@ class BareServer:
             "SOTTO_SHUTDOWN_TIMEOUT_MS": "10000",
             "SOTTO_SOCKET_GROUP": "",
             "SOTTO_MIGRATIONS_DIR": os.path.join(REPO, "sql"),
+            "SOTTO_RATE_GLOBAL": MAIN_SETTINGS["SOTTO_RATE_GLOBAL"],
+            # long enough that a paused Redis holds a request in flight
+            "SOTTO_REDIS_TIMEOUT_MS": "8000",
         })
         env.pop("SOTTO_ENV_FILE", None)
         self.log = open(self.log_path, "wb")
@@ -53,7 +57,7 @@ class BareServer:
     def _answers(self):
         if self.proc.poll() is not None:
             raise AssertionError("sotto serve exited %d" % self.proc.returncode)
-        r = fcgi_request(self.sock, "GET", "/config", timeout=2)
+        r = fcgi_request(self.sock, "GET", "/config", timeout=2, remote_addr=BARE_IP)
         return r.status == 200
 
     def output(self):
@@ -102,7 +106,7 @@ def test_sigterm_finishes_in_flight_request_then_exits_zero(bare, json_route):
     headers = {"Content-Type": "application/json"}
     with FcgiConnection(bare.sock, timeout=EXIT_TIMEOUT) as c:
         c.begin()
-        c.params(cgi_params(method, path, headers=headers, body=body))
+        c.params(cgi_params(method, path, headers=headers, body=body, remote_addr=BARE_IP))
         c.stdin(body[:3])                      # the worker now waits for the rest
         if c.readable(0.5):
             pytest.skip("%s %s answers before reading its body; no route holds a request "
@@ -126,6 +130,54 @@ def test_sigterm_finishes_in_flight_request_then_exits_zero(bare, json_route):
     assert rc == 0, "exit status %d\n%s" % (rc, bare.output())
 
 
+@pytest.fixture
+def paused_redis(stack):
+    """Pause (SIGSTOP) the main stack's Redis; always resumed afterwards."""
+    with open(os.path.join(stack.var, "run", "redis.pid")) as f:
+        pid = int(f.read().strip())
+    paused = []
+
+    def pause():
+        os.kill(pid, signal.SIGSTOP)
+        paused.append(True)
+
+    def resume():
+        if paused:
+            os.kill(pid, signal.SIGCONT)
+            paused.clear()
+
+    try:
+        yield pause, resume
+    finally:
+        resume()
+
+
+def test_sigterm_waits_for_request_blocked_on_slow_dependency_then_exits_zero(
+        bare, paused_redis):
+    """A request stuck on a slow Redis when SIGTERM arrives is answered normally."""
+    pause, resume = paused_redis
+    with FcgiConnection(bare.sock, timeout=EXIT_TIMEOUT) as c:
+        pause()
+        c.begin()
+        c.params(cgi_params("GET", "/health", remote_addr=BARE_IP))
+        c.stdin(b"")
+        assert not c.readable(0.5), "answered although Redis is paused"
+        os.kill(bare.proc.pid, signal.SIGTERM)
+        try:
+            Stack.wait_for(lambda: len(children_of(bare.proc.pid)) < WORKERS
+                           or bare.proc.poll() is not None, 1, "the idle worker to leave")
+        except AssertionError:
+            pass
+        assert bare.proc.poll() is None, \
+            "the master exited with a request in flight\n" + bare.output()
+        resume()
+        resp = c.read_response()
+    assert resp.status == 200, "%r\n%s" % (resp, bare.output())
+    assert resp.header("X-Request-Id"), resp
+    rc = wait_exit(bare)
+    assert rc == 0, "exit status %d\n%s" % (rc, bare.output())
+
+
 def test_sigterm_refuses_no_request_already_answered_under_load(bare):
     """Requests sent just before SIGTERM are either fully answered or refused at
     connect; none is cut off half way."""
@@ -136,7 +188,8 @@ def test_sigterm_refuses_no_request_already_answered_under_load(bare):
     def client():
         while not stop.is_set():
             try:
-                r = fcgi_request(bare.sock, "GET", "/config", timeout=EXIT_TIMEOUT)
+                r = fcgi_request(bare.sock, "GET", "/config", timeout=EXIT_TIMEOUT,
+                                 remote_addr=BARE_IP)
                 results.append(r.status)
             except (ConnectionRefusedError, FileNotFoundError):
                 results.append("refused")
