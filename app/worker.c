@@ -2,10 +2,11 @@
  * worker.c — one FastCGI worker: connections opened after fork, keys
  * derived and locked in memory, and the accept loop.
  *
- * The loop stops when worker_stop is set by SIGTERM/SIGQUIT. The handler
- * is installed without SA_RESTART, and the master gives the listening
- * socket a receive timeout, so a blocked accept() wakes up and notices.
- * A request already accepted is always finished first.
+ * The loop stops when worker_stop is set by SIGTERM/SIGQUIT, which are
+ * only deliverable between requests (see stop_window()); the master gives
+ * the listening socket a receive timeout, so an idle accept() returns at
+ * least once a second and notices. A request already accepted is always
+ * finished first.
  */
 #include <errno.h>
 #include <signal.h>
@@ -34,13 +35,24 @@ static void on_stop(int sig)
 	worker_stop = 1;
 }
 
+static sigset_t stop_signals;
+
+/*
+ * The stop signals stay blocked except in stop_window(): libfcgi's
+ * OS_Accept() waits in select() for the first bytes of a just-accepted
+ * unix connection and closes the connection when that select() fails,
+ * and select() fails with EINTR on any handled signal, SA_RESTART or not.
+ * A stop signal delivered there would drop a request. Blocked, it stays
+ * pending; the master's SO_RCVTIMEO makes an idle accept() return at
+ * least once a second, so the loop still notices it promptly.
+ */
 static int install_signals(void)
 {
 	struct sigaction sa;
-	sigset_t none;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;      /* no SA_RESTART: accept() must return EINTR */
+	sa.sa_handler = on_stop;
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGQUIT, &sa, NULL) != 0 ||
 	    sigaction(SIGINT, &sa, NULL) != 0)
@@ -48,8 +60,18 @@ static int install_signals(void)
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
 		return -1;
-	sigemptyset(&none);
-	return sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGQUIT);
+	sigaddset(&stop_signals, SIGINT);
+	return sigprocmask(SIG_SETMASK, &stop_signals, NULL);
+}
+
+/* Let a pending stop signal run its handler, between two requests only. */
+static void stop_window(void)
+{
+	(void)sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
+	(void)sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 }
 
 static int derive_keys(struct worker *w)
@@ -109,9 +131,9 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 	(void)cache_ready(w.cache);
 	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		goto out;
-	while (!worker_stop) {
+	while (stop_window(), !worker_stop) {
 		if (FCGX_Accept_r(&fr) < 0) {
-			/* EINTR (stop), EAGAIN (receive timeout) or a failed connection. */
+			/* EAGAIN (receive timeout) or a failed connection. */
 			continue;
 		}
 		atomic_store_explicit(&shm->workers[slot].busy, 1, memory_order_relaxed);

@@ -15,11 +15,13 @@ Fixtures
 
 Settings: SOTTO_E2E_KEEP=1 keeps the temporary directories for inspection.
 """
+import http.client
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -33,7 +35,7 @@ import urllib3
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK_SH = os.path.join(REPO, "scripts", "stack.sh")
 REQUEST_TIMEOUT = 5          # seconds, every HTTP request
-STACK_UP_TIMEOUT = 180       # seconds, `stack.sh up` (initdb + migrations)
+STACK_UP_TIMEOUT = 120       # seconds, `stack.sh up` (initdb + migrations)
 STACK_CMD_TIMEOUT = 60       # seconds, `stack.sh stop|start|down`
 LOG_TAIL_LINES = 40
 
@@ -58,7 +60,9 @@ _LEAKY = re.compile(r"^(SOTTO_|DATABASE_URL$|REDIS_URL$|JWT_SECRET$|IP_HMAC_KEY$
 
 
 def sotto_binary():
-    """The sanitized build when present, else the plain one."""
+    """$SOTTO_BIN when set, else the sanitized build when present, else the plain one."""
+    if os.environ.get("SOTTO_BIN"):
+        return os.path.abspath(os.environ["SOTTO_BIN"])
     san = os.path.join(REPO, "build", "san", "sotto")
     return san if os.path.exists(san) else os.path.join(REPO, "sotto")
 
@@ -88,6 +92,9 @@ class TimeoutSession(requests.Session):
     def request(self, method, url, **kw):
         kw.setdefault("timeout", self.default_timeout)
         kw.setdefault("allow_redirects", False)
+        # Per request: REQUESTS_CA_BUNDLE in the environment would override the
+        # session's verify=False (requests' merge_environment_settings).
+        kw.setdefault("verify", False)
         return super().request(method, url, **kw)
 
 
@@ -150,27 +157,43 @@ class Stack:
         return env
 
     def _run(self, args, timeout):
-        return subprocess.run(["bash", STACK_SH] + args, cwd=REPO, env=self.env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout)
+        """Run stack.sh; returns (returncode, output). Output goes through a file,
+        not a pipe, so a daemon that inherits stdout cannot keep us waiting.
+        On timeout the script's own process group is killed (the services it
+        started daemonize into sessions of their own) and TimeoutError raised."""
+        with tempfile.TemporaryFile() as out:
+            p = subprocess.Popen(["bash", STACK_SH] + args, cwd=REPO, env=self.env,
+                                 stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+                rc = None
+            out.seek(0)
+            text = out.read().decode("utf-8", "replace")
+        if rc is None:
+            raise TimeoutError("stack.sh %s timed out after %ds\n%s"
+                               % (" ".join(args), timeout, text))
+        return rc, text
 
     def up(self):
         if not os.path.exists(STACK_SH):
             raise RuntimeError("scripts/stack.sh does not exist yet")
         if not os.access(sotto_binary(), os.X_OK):
             raise RuntimeError("no sotto binary at %s (run make)" % sotto_binary())
+        self.started = True  # from here on something may run: always tear down
         try:
-            p = self._run(["up"], STACK_UP_TIMEOUT)
-        except subprocess.TimeoutExpired as e:
-            self.up_output = (e.output or b"").decode("utf-8", "replace")
-            self.started = True  # something may be running: tear it down
-            raise RuntimeError("stack.sh up timed out after %ds\n%s\n%s"
-                               % (STACK_UP_TIMEOUT, self.up_output, self.log_tails()))
-        self.up_output = p.stdout.decode("utf-8", "replace")
-        self.started = True
-        if p.returncode != 0:
+            rc, self.up_output = self._run(["up"], STACK_UP_TIMEOUT)
+        except TimeoutError as e:
+            raise RuntimeError("%s\n%s" % (e, self.log_tails()))
+        if rc != 0:
             raise RuntimeError("stack.sh up exited %d\n%s\n%s"
-                               % (p.returncode, self.up_output, self.log_tails()))
+                               % (rc, self.up_output, self.log_tails()))
         # stack.sh up should only return once nginx answers; make sure.
         self.wait_for(lambda: self.get("/health").status_code == 200, 30,
                       "GET /health to answer 200 after stack.sh up")
@@ -178,12 +201,11 @@ class Stack:
     def down(self):
         if self.started:
             try:
-                p = self._run(["down"], STACK_CMD_TIMEOUT)
-                if p.returncode != 0:
-                    print("stack.sh down exited %d:\n%s"
-                          % (p.returncode, p.stdout.decode("utf-8", "replace")))
-            except subprocess.TimeoutExpired:
-                print("stack.sh down timed out")
+                rc, out = self._run(["down"], STACK_CMD_TIMEOUT)
+                if rc != 0:
+                    print("stack.sh down exited %d:\n%s" % (rc, out))
+            except TimeoutError as e:
+                print(e)
             self.started = False
         self.session.close()
         if os.environ.get("SOTTO_E2E_KEEP") == "1":
@@ -193,11 +215,9 @@ class Stack:
 
     def stack(self, cmd, service):
         """`stack.sh stop|start SERVICE`; raises on a non-zero exit."""
-        p = self._run([cmd, service], STACK_CMD_TIMEOUT)
-        out = p.stdout.decode("utf-8", "replace")
-        if p.returncode != 0:
-            raise AssertionError("stack.sh %s %s exited %d:\n%s"
-                                 % (cmd, service, p.returncode, out))
+        rc, out = self._run([cmd, service], STACK_CMD_TIMEOUT)
+        if rc != 0:
+            raise AssertionError("stack.sh %s %s exited %d:\n%s" % (cmd, service, rc, out))
         return out
 
     # -- processes ---------------------------------------------------------
@@ -292,6 +312,12 @@ def pid_alive(pid):
         return state != "Z"
     except OSError:
         return False
+
+
+def pytest_configure(config):
+    # pytest resets warning filters around each test; register ours with it.
+    config.addinivalue_line(
+        "filterwarnings", "ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
 # -- fixtures --------------------------------------------------------------
@@ -397,6 +423,35 @@ def assert_standard_headers(r, json_body=True):
     server = h.get("Server")
     assert server is None or not re.search(r"\d", server), \
         "Server header reveals a version: %r" % server
+
+
+def raw_request(st, method, path, headers=None, body=None, source=None,
+                declared_length=None):
+    """One HTTPS request with http.client, for what requests cannot do: a
+    source address other than 127.0.0.1 (source="127.0.0.2"; still loopback,
+    but another client for nginx and sotto), or a Content-Length larger than
+    the body actually sent. Returns (status, {lower-case name: value}, body)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", st.https_port, timeout=REQUEST_TIMEOUT,
+                                       context=ctx,
+                                       source_address=(source, 0) if source else None)
+    try:
+        conn.putrequest(method, path)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        if declared_length is not None:
+            conn.putheader("Content-Length", str(declared_length))
+        elif body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        if body:
+            conn.send(body)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
 
 
 class Load:

@@ -71,8 +71,13 @@ class FcgiConnection:
     def __init__(self, path, timeout=5.0):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self._buf = b""
+        self.received = 0   # response bytes read so far
 
     def close(self):
         self.sock.close()
@@ -114,6 +119,7 @@ class FcgiConnection:
     def _read_exact(self, n):
         while len(self._buf) < n:
             chunk = self.sock.recv(65536)
+            self.received += len(chunk)
             if not chunk:
                 raise FcgiError("connection closed after %d of %d bytes"
                                 % (len(self._buf), n))

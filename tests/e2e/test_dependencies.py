@@ -32,9 +32,15 @@ def assert_health(stack, db, redis):
     return r
 
 
-def wait_healthy(stack):
-    Stack.wait_for(lambda: stack.get("/health").status_code == 200, RECOVER_S,
-                   "/health to be 200 again")
+def wait_healthy(stack, in_a_row=6):
+    """Until /health is 200 in_a_row times running, so that every worker has
+    reconnected (each retries a lost connection at most every 250 ms)."""
+    streak = [0]
+
+    def ok():
+        streak[0] = streak[0] + 1 if stack.get("/health").status_code == 200 else 0
+        return streak[0] >= in_a_row
+    Stack.wait_for(ok, RECOVER_S, "/health to be 200 again (%d in a row)" % in_a_row)
 
 
 @pytest.fixture

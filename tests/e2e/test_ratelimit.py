@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import assert_error, assert_standard_headers, describe
+from conftest import assert_error, assert_standard_headers, describe, raw_request
 
 LIMIT, WINDOW = 5, 2
 
@@ -79,3 +79,12 @@ def test_request_after_retry_after_succeeds_again(limited):
     time.sleep(int(r.headers["Retry-After"]))
     r2 = limited.get("/config")
     assert r2.status_code == 200, describe(r2)
+
+
+def test_limit_is_per_client_address(limited):
+    """Another client (127.0.0.2) is not limited by 127.0.0.1's burst."""
+    wait_replenished(limited)
+    burst_until_429(limited)
+    status, headers, body = raw_request(limited, "GET", "/config", source="127.0.0.2")
+    assert status == 200, (status, headers, body[:300])
+    assert headers.get("ratelimit-limit") == str(LIMIT), headers

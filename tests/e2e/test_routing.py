@@ -1,8 +1,9 @@
 """Routing, error format and the headers every response carries (API.md, Conventions)."""
-import http.client
+import json
+import socket
 import ssl
 
-from conftest import assert_error, assert_standard_headers, describe
+from conftest import REQUEST_ID_RE, assert_error, assert_standard_headers, describe, raw_request
 
 
 def test_unknown_path_is_404_not_found_in_contract_format(stack):
@@ -75,34 +76,19 @@ def test_strict_transport_security_is_sent_on_https(stack):
     assert age >= 86400, hsts
 
 
-def _raw_post_declaring(stack, path, length, ctype="application/json"):
-    """POST with a Content-Length header but (almost) no body, so a server that
-    rejects on the declared size answers without us uploading megabytes."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", stack.https_port, timeout=5, context=ctx)
-    try:
-        conn.putrequest("POST", path)
-        conn.putheader("Content-Type", ctype)
-        conn.putheader("Content-Length", str(length))
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
 def test_body_over_nginx_limit_is_413_payload_too_large_json(stack):
     """nginx answers this itself (client_max_body_size); it must still be the contract's JSON."""
-    import json
-    status, headers, body = _raw_post_declaring(stack, "/pow/challenge", 8 * 1024 * 1024)
+    status, headers, body = raw_request(stack, "POST", "/pow/challenge",
+                                        {"Content-Type": "application/json"},
+                                        declared_length=8 * 1024 * 1024)
     assert status == 413, (status, headers, body[:300])
     assert headers.get("content-type", "").split(";")[0] == "application/json", headers
     doc = json.loads(body)
     assert doc["error"]["code"] == "payload_too_large", doc
     assert isinstance(doc["error"]["message"], str) and doc["error"]["message"]
     assert "max-age=" in headers.get("strict-transport-security", ""), headers
+    assert REQUEST_ID_RE.match(headers.get("x-request-id", "")), headers
+    assert headers.get("referrer-policy") == "no-referrer", headers
     assert headers.get("x-content-type-options") == "nosniff", headers
     assert headers.get("cache-control") == "no-store", headers
     server = headers.get("server")
@@ -111,11 +97,9 @@ def test_body_over_nginx_limit_is_413_payload_too_large_json(stack):
 
 def test_request_nginx_rejects_itself_still_gets_contract_json(stack):
     """A request nginx rejects before sotto (two Host headers) still gets the error JSON."""
-    import json
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    import socket
     with socket.create_connection(("127.0.0.1", stack.https_port), timeout=5) as raw:
         with ctx.wrap_socket(raw) as s:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: again\r\n\r\n")

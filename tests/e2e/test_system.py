@@ -1,8 +1,9 @@
 """System routes: /health, /config, /metrics, and HTTP -> HTTPS (API.md System)."""
+import json
 import re
 from urllib.parse import urlsplit
 
-from conftest import MAIN_SETTINGS, assert_standard_headers, describe, metric_value
+from conftest import MAIN_SETTINGS, assert_standard_headers, describe, metric_value, raw_request
 
 POW_ACTIONS = {"register", "login", "post", "reply", "vote", "flag", "dm", "community"}
 
@@ -78,6 +79,15 @@ def test_metrics_from_loopback_is_prometheus_text(stack):
     # live workers
     alive = metric_value(text, "sotto_workers_alive")
     assert alive == int(MAIN_SETTINGS["SOTTO_WORKERS"]), "sotto_workers_alive = %r" % alive
+
+
+def test_metrics_is_refused_to_other_clients(stack):
+    """nginx serves /metrics to 127.0.0.1 and ::1 only; 127.0.0.2 is another client."""
+    status, headers, body = raw_request(stack, "GET", "/metrics", source="127.0.0.2")
+    assert status == 403, (status, headers, body[:300])
+    assert b"sotto_" not in body
+    doc = json.loads(body)
+    assert doc["error"]["code"] == "forbidden", doc
 
 
 def test_metrics_count_requests_pool_wide(stack):

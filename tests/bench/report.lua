@@ -1,0 +1,27 @@
+-- tests/bench/report.lua — wrk script used for every endpoint by
+-- tests/bench/run.sh: when the run ends it prints one JSON line with the
+-- figures run.sh reads (latencies in milliseconds).
+--
+-- An endpoint that needs more than a plain GET (method, body, headers) names
+-- its own wrk script in BENCH_SCRIPT; it is loaded first and may define
+-- init/request/response. done() is always this one.
+
+local extra = os.getenv("BENCH_SCRIPT")
+if extra ~= nil and extra ~= "" then
+  dofile(extra)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local seconds = summary.duration / 1e6
+  io.write(string.format(
+    '{"name":"%s","requests":%d,"seconds":%.3f,"rps":%.1f,' ..
+    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
+    '"non_2xx_3xx":%d,"connect_errors":%d,"read_errors":%d,' ..
+    '"write_errors":%d,"timeouts":%d}\n',
+    os.getenv("BENCH_NAME") or "?", summary.requests, seconds,
+    summary.requests / seconds,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
