@@ -40,7 +40,12 @@ LIB_OBJS := $(filter-out $(BUILD)/app/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit check check-unit check-unit-san check-e2e check-static run up down bench bench-data clean distclean
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_APP := $(filter-out app/main.c,$(SRCS))
+FUZZ_SECONDS ?= 10
+
+.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data clean distclean
 
 all: $(BIN)
 
@@ -69,7 +74,25 @@ check-unit-san:
 	$(MAKE) unit SANITIZE=address,undefined
 
 check-static: $(BIN)
+	bash nginx/check.sh
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/static
+
+# Fuzz targets (libFuzzer + ASan/UBSan, clang). `make fuzz FUZZ_SECONDS=600` for a long run.
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_APP) config.mk
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	@clang -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $(DEP_CFLAGS) -o $@ $< $(FUZZ_APP) $(LIBS_ALL)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+		mkdir -p build/fuzz/corpus/$$(basename $$f); \
+		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			build/fuzz/corpus/$$(basename $$f) tests/fuzz/seeds/$$(basename $$f) 2>&1 | tail -2; \
+	done
+check-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=5
 
 check-e2e: all
 	$(MAKE) SANITIZE=address,undefined all
@@ -79,6 +102,7 @@ check: all
 	$(MAKE) check-unit
 	$(MAKE) check-unit-san
 	$(MAKE) check-static
+	$(MAKE) check-fuzz
 	$(MAKE) check-e2e
 
 run: all

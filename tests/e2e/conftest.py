@@ -13,7 +13,9 @@ Fixtures
   json_route   probes once whether a route taking a JSON body exists yet
                (POST /pow/challenge); body tests skip while it is 404.
 
-Settings: SOTTO_E2E_KEEP=1 keeps the temporary directories for inspection.
+Settings: SOTTO_BIN picks the server binary (default build/san/sotto when
+built, else ./sotto); SOTTO_E2E_KEEP=1 keeps the temporary directories.
+Other SOTTO_* variables of the caller are not passed to the stacks.
 """
 import http.client
 import os
@@ -378,7 +380,8 @@ def json_route(stack):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    if rep.failed and _ACTIVE_STACKS:
+    uses_stack = {"stack", "make_stack"} & set(getattr(item, "fixturenames", ()))
+    if rep.failed and uses_stack and _ACTIVE_STACKS:
         for st in list(_ACTIVE_STACKS):
             rep.sections.append(("sotto logs: %s stack (%s)" % (st.name, st.var),
                                  st.log_tails()))
@@ -525,12 +528,3 @@ def metric_value(text, name, labels=None):
             continue
         return float(m.group(3))
     return None
-
-
-def send_signal(pid, sig):
-    os.kill(pid, sig)
-
-
-__all__ = ["Stack", "Load", "TimeoutSession", "MAIN_SETTINGS", "REPO", "assert_error",
-           "assert_standard_headers", "metric_value", "children_of", "pid_alive",
-           "describe", "read_env_file", "sotto_binary", "signal"]

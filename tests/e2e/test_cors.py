@@ -2,6 +2,8 @@
 
 The main stack runs with SOTTO_CORS_ORIGINS=https://app.example.
 """
+import pytest
+
 from conftest import MAIN_SETTINGS, assert_standard_headers, describe
 
 ALLOWED = MAIN_SETTINGS["SOTTO_CORS_ORIGINS"]
@@ -61,7 +63,6 @@ def test_preflight_for_post_route_lists_post(stack):
         "Origin": ALLOWED, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type, x-pow"})
     if r.status_code == 404:
-        import pytest
         pytest.skip("POST /pow/challenge does not exist yet")
     assert r.status_code == 204, describe(r)
     methods = {m.upper() for m in split_list(r.headers.get("Access-Control-Allow-Methods"))}
