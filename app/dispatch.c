@@ -207,8 +207,8 @@ static int take_or_reply(struct request *req, enum rate_class cls, bool report)
 	if (lim->count == 0)
 		return 0;
 	if (ratelimit_take(w->cache, req->arena, cls, lim, w->keys.ratelimit,
-	                   req->remote_addr,
-	                   cls == RATE_GLOBAL ? NULL : req->account_id, &r) != 0) {
+	                   req->remote_addr, cls == RATE_GLOBAL ? NULL : req->account_id,
+	                   w->cfg->workers, &r) != 0) {
 		if (fails_open(req)) {
 			req->ratelimit_failed_open = true;
 			atomic_fetch_add_explicit(&w->shm->ratelimit_fail_open, 1,

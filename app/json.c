@@ -44,29 +44,104 @@ static bool has_nul(json_object *o, int depth)
 }
 
 /*
- * json-c's strict mode still takes single-quoted keys ({'a': 1}) on this
- * version, so check the text outside strings first: only structural
- * characters, whitespace, number characters and the letters of true,
- * false and null may appear there (RFC 8259 section 2).
+ * RFC 8259 lexical check, because json-c 0.16's strict mode still takes
+ * single-quoted keys ({'a': 1}), numbers like "1." and raw control
+ * characters inside strings. This pass checks every token (strings with
+ * their escapes, numbers, true/false/null, structural characters and
+ * whitespace); json-c then checks the grammar and the depth.
  */
-static bool only_json_tokens_outside_strings(const char *s, size_t len)
+static bool lex_string(const char *s, size_t len, size_t *i)
 {
-	static const char allowed[] = " \t\r\n{}[],:-+.0123456789eEtrufalsn";
-	bool in_string = false;
+	for ((*i)++; *i < len; (*i)++) {
+		unsigned char c = (unsigned char)s[*i];
 
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (strchr(allowed, c) == NULL) {
+		if (c == '"')
+			return true;
+		if (c < 0x20)
+			return false; /* control characters must be escaped */
+		if (c != '\\')
+			continue;
+		if (++(*i) >= len)
+			return false;
+		if (s[*i] == 'u') {
+			for (int k = 0; k < 4; k++)
+				if (++(*i) >= len || !strchr("0123456789abcdefABCDEF", s[*i]) ||
+				    s[*i] == '\0')
+					return false;
+		} else if (strchr("\"\\/bfnrt", s[*i]) == NULL || s[*i] == '\0') {
 			return false;
 		}
+	}
+	return false;
+}
+
+static size_t lex_digits(const char *s, size_t len, size_t i)
+{
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i;
+}
+
+/* number = [ "-" ] ( "0" / 1-9 *DIGIT ) [ "." 1*DIGIT ] [ e [ + / - ] 1*DIGIT ] */
+static bool lex_number(const char *s, size_t len, size_t *i)
+{
+	size_t j = *i, k;
+
+	if (s[j] == '-')
+		j++;
+	if (j >= len || s[j] < '0' || s[j] > '9')
+		return false;
+	j = s[j] == '0' ? j + 1 : lex_digits(s, len, j);
+	if (j < len && s[j] == '.') {
+		k = lex_digits(s, len, j + 1);
+		if (k == j + 1)
+			return false;
+		j = k;
+	}
+	if (j < len && (s[j] == 'e' || s[j] == 'E')) {
+		j++;
+		if (j < len && (s[j] == '+' || s[j] == '-'))
+			j++;
+		k = lex_digits(s, len, j);
+		if (k == j)
+			return false;
+		j = k;
+	}
+	*i = j - 1; /* the caller's loop steps past the last character */
+	return true;
+}
+
+static bool lex_word(const char *s, size_t len, size_t *i)
+{
+	static const char *const words[] = { "true", "false", "null" };
+
+	for (size_t w = 0; w < 3; w++) {
+		size_t n = strlen(words[w]);
+
+		if (len - *i >= n && memcmp(s + *i, words[w], n) == 0) {
+			*i += n - 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool json_lexically_valid(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok;
+
+		if (strchr(" \t\r\n{}[],:", c) != NULL && c != '\0')
+			continue;
+		if (c == '"')
+			ok = lex_string(s, len, &i);
+		else if (c == '-' || (c >= '0' && c <= '9'))
+			ok = lex_number(s, len, &i);
+		else
+			ok = lex_word(s, len, &i);
+		if (!ok)
+			return false;
 	}
 	return true;
 }
@@ -89,7 +164,7 @@ json_object *json_parse_strict(struct arena *a, const char *body, size_t len,
 		*why = "invalid UTF-8";
 		return NULL;
 	}
-	if (!only_json_tokens_outside_strings(body, len))
+	if (!json_lexically_valid(body, len))
 		return NULL;
 	/* json-c's depth counts containers: depth N allows N nested levels. */
 	tok = json_tokener_new_ex(max_depth);

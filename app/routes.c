@@ -14,6 +14,8 @@ const struct route route_table[] = {
 	R(GET, "/health",  handle_health,  ROUTE_NO_BAN, RATE_NONE, POW_NONE),
 	R(GET, "/config",  handle_config,  0,            RATE_NONE, POW_NONE),
 	R(GET, "/metrics", handle_metrics, 0,            RATE_NONE, POW_NONE),
+	R(POST, "/pow/challenge", handle_pow_challenge, ROUTE_JSON | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
 };
 
 const size_t route_count = sizeof(route_table) / sizeof(route_table[0]);

@@ -12,4 +12,7 @@ int handle_health(struct request *req);
 int handle_config(struct request *req);
 int handle_metrics(struct request *req);
 
+/* app/handlers_pow.c */
+int handle_pow_challenge(struct request *req);
+
 #endif

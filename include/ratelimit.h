@@ -6,6 +6,13 @@
  * limit) and, when the route has an account, the account. All keys of a
  * decision are checked and updated atomically in one EVALSHA call
  * (reloaded on NOSCRIPT).
+ *
+ * A worker that keeps seeing the same keys does not ask Redis for every
+ * request: an allowed EVALSHA may also reserve up to 32 more requests for
+ * the calling worker, which it then admits locally for up to a second.
+ * Reserved requests are charged in Redis before they are admitted, so the
+ * limit holds across workers; see ratelimit.c for the invariant and its
+ * bounds.
  */
 #ifndef SOTTO_RATELIMIT_H
 #define SOTTO_RATELIMIT_H
@@ -52,13 +59,18 @@ int ratelimit_ip_buckets(const char *ip, struct ip_bucket out[3]);
 
 /*
  * Take one token of class cls for this request's IP (and account when
- * account_id != NULL). hmac_key hashes the bucket ids. Returns 0 with *out
- * filled, or -1 when Redis is unavailable (the caller chooses fail open or
- * closed). A class with count 0 is always allowed without a Redis call.
+ * account_id != NULL). hmac_key hashes the bucket ids. workers: the pool's
+ * worker count; each local allowance is at most 1/(2 * workers) of what
+ * the most limited key has left (workers < 1: no local allowance, every
+ * call asks Redis). Returns 0 with *out filled, or -1 when Redis is
+ * unavailable (the caller chooses fail open or closed). A class with
+ * count 0 is always allowed without a Redis call. The local allowances
+ * live in the calling process (one table per worker, emptied in a forked
+ * child); not thread-safe.
  */
 int ratelimit_take(struct cache *c, struct arena *a, enum rate_class cls,
                    const struct rate_limit *lim, const unsigned char *hmac_key,
-                   const char *ip, const char *account_id,
+                   const char *ip, const char *account_id, int workers,
                    struct ratelimit_result *out) __attribute__((warn_unused_result));
 
 #endif

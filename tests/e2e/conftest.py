@@ -37,7 +37,7 @@ import urllib3
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK_SH = os.path.join(REPO, "scripts", "stack.sh")
 REQUEST_TIMEOUT = 5          # seconds, every HTTP request
-STACK_UP_TIMEOUT = 120       # seconds, `stack.sh up` (initdb + migrations)
+STACK_UP_TIMEOUT = 90        # seconds, `stack.sh up` (initdb + migrations)
 STACK_CMD_TIMEOUT = 60       # seconds, `stack.sh stop|start|down`
 LOG_TAIL_LINES = 40
 
@@ -170,6 +170,7 @@ class Stack:
             try:
                 rc = p.wait(timeout)
             except subprocess.TimeoutExpired:
+                stuck = process_tree(p.pid)
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -179,8 +180,9 @@ class Stack:
             out.seek(0)
             text = out.read().decode("utf-8", "replace")
         if rc is None:
-            raise TimeoutError("stack.sh %s timed out after %ds\n%s"
-                               % (" ".join(args), timeout, text))
+            raise TimeoutError("stack.sh %s timed out after %ds\n%s\n"
+                               "processes of stack.sh when it timed out:\n%s"
+                               % (" ".join(args), timeout, text, stuck))
         return rc, text
 
     def up(self):
@@ -305,6 +307,25 @@ def children_of(pid):
         if int(fields[1]) == pid and fields[0] != "Z":
             kids.append(int(d))
     return sorted(kids)
+
+
+def process_tree(pid):
+    """pid and its descendants as 'pid state wchan: cmdline' lines (diagnostics)."""
+    lines, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            with open("/proc/%d/wchan" % p) as f:
+                wchan = f.read().strip()
+            with open("/proc/%d/stat" % p) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        lines.append("%d %s %s: %s" % (p, state, wchan, cmd))
+        todo.extend(children_of(p))
+    return "\n".join(lines)
 
 
 def pid_alive(pid):

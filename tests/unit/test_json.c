@@ -33,6 +33,8 @@ static void test_valid_documents_parse(void **state)
 	assert_non_null(parse(*state, " {} \r\n", &why));
 	assert_non_null(parse(*state, "[]", &why));
 	assert_non_null(parse(*state, "\"text\"", &why));
+	assert_non_null(parse(*state, "[0, -0, 1.5, -2e10, 3E+2, 4.25e-3, true, false, null]", &why));
+	assert_non_null(parse(*state, "{\"e\": \"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9\"}", &why));
 }
 
 static void test_trailing_garbage_is_refused(void **state)
@@ -56,6 +58,14 @@ static void test_lenient_syntax_is_refused(void **state)
 	assert_null(parse(*state, "{\"a\": True}", &why));
 	assert_null(parse(*state, "{\"a\": 1} # c", &why));
 	assert_null(parse(*state, "{\"a\": [1, 'x']}", &why));
+	assert_null(parse(*state, "{\"a\": 1.}", &why));
+	assert_null(parse(*state, "{\"a\": .5}", &why));
+	assert_null(parse(*state, "{\"a\": 1e}", &why));
+	assert_null(parse(*state, "{\"a\": -}", &why));
+	assert_null(parse(*state, "{\"a\": +1}", &why));
+	assert_null(parse(*state, "{\"a\": tru}", &why));
+	assert_null(parse(*state, "{\"a\": \"\\x\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"\\u12g4\"}", &why));
 	assert_null(parse(*state, "", &why));
 	assert_null(parse(*state, "{\"a\"", &why));
 }
@@ -66,6 +76,15 @@ static void test_invalid_utf8_is_refused(void **state)
 	assert_null(parse(*state, "{\"a\": \"\xff\"}", &why));
 	assert_null(parse(*state, "{\"a\": \"\xc0\xaf\"}", &why));  /* overlong '/' */
 	assert_null(parse(*state, "{\"a\": \"\xe2\x82\"}", &why));  /* truncated */
+}
+
+static void test_raw_control_characters_in_strings_are_refused(void **state)
+{
+	const char *why;
+	assert_null(parse(*state, "{\"a\": \"x\ny\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"x\x01y\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"x\x1fy\"}", &why));
+	assert_null(parse(*state, "{\"a\tb\": 1}", &why));
 }
 
 static void test_nul_bytes_are_refused_raw_and_escaped(void **state)
@@ -123,6 +142,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trailing_garbage_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lenient_syntax_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_raw_control_characters_in_strings_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_bytes_are_refused_raw_and_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth_over_the_limit_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_getters_check_types_and_ranges, setup, teardown),

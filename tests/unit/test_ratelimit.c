@@ -3,8 +3,14 @@
  * parsing, and (when /usr/bin/redis-server exists) ratelimit_take() end to
  * end against a private Redis on a unix socket in a temporary directory:
  * atomic multi-key decisions, NOSCRIPT reload, hashed keys, timeouts,
- * fail-fast while Redis is down and recovery after it comes back.
+ * fail-fast while Redis is down and recovery after it comes back, and
+ * local allowances: exact admission counts in bursts, from one worker and
+ * from two (this process and a forked peer with its own table and
+ * connection, driven step by step over pipes), reservations charged
+ * before use, give-back, expiry, denial clearing allowance.
  * Without redis-server the Redis tests are skipped; the rest always run.
+ * Local allowances outlive FLUSHALL (up to a second), so every test that
+ * counts uses addresses no other test uses.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +40,7 @@
 
 #define SEC 1000000ull
 #define NOW (1700000000ull * SEC)   /* any fixed wall-clock instant */
+#define WORKERS 2                   /* the pool size the tests pretend to have */
 
 /* ---- GCRA arithmetic ------------------------------------------------- */
 
@@ -264,7 +272,7 @@ static void ratelimit_count_zero_needs_no_redis(void **state)
 	(void)state;
 	/* No cache at all: a disabled class must not touch it. */
 	assert_int_equal(ratelimit_take(NULL, NULL, RATE_POST, &off, key, "192.0.2.1",
-	                                NULL, &r), 0);
+	                                NULL, WORKERS, &r), 0);
 	assert_true(r.allowed);
 }
 
@@ -402,7 +410,124 @@ static long cached_scripts(void)
 static int take(enum rate_class cls, const struct rate_limit *lim, const char *ip,
                 const char *acct, struct ratelimit_result *r)
 {
-	return ratelimit_take(env.cache, env.arena, cls, lim, env.key, ip, acct, r);
+	return ratelimit_take(env.cache, env.arena, cls, lim, env.key, ip, acct, WORKERS, r);
+}
+
+/* EVALSHA calls the server has run so far (every client), from INFO commandstats. */
+static long long evalsha_calls(void)
+{
+	const char *argv[2] = { "INFO", "commandstats" };
+	size_t lens[2] = { 4, 12 };
+	redisReply *r = cache_command(env.cache, env.arena, 2, argv, lens);
+	const char *p;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	p = strstr(r->str, "cmdstat_evalsha:calls=");
+	return p == NULL ? 0 : strtoll(p + strlen("cmdstat_evalsha:calls="), NULL, 10);
+}
+
+/*
+ * A second worker: a forked process with its own local table (the fork
+ * empties the copy it inherits) and its own connection, taking one
+ * decision per command read from a pipe, so a test controls exactly how
+ * the two workers interleave.
+ */
+struct peer {
+	pid_t pid;
+	int cmd, ans;
+};
+
+struct peer_cmd {
+	enum rate_class cls;
+	struct rate_limit lim;
+	char ip[INET6_ADDRSTRLEN];
+};
+
+struct peer_ans {
+	int rc;
+	struct ratelimit_result r;
+};
+
+static void peer_serve(int cmd, int ans)
+{
+	struct cache *c = cache_new(env.url, 100);
+	struct arena *a = arena_new();
+	struct peer_cmd q;
+	struct peer_ans p;
+
+	while (c != NULL && a != NULL && read(cmd, &q, sizeof(q)) == (ssize_t)sizeof(q)) {
+		memset(&p, 0, sizeof(p));
+		p.rc = ratelimit_take(c, a, q.cls, &q.lim, env.key, q.ip, NULL, WORKERS, &p.r);
+		arena_reset(a);
+		if (write(ans, &p, sizeof(p)) != (ssize_t)sizeof(p))
+			break;
+	}
+	_exit(0);
+}
+
+static void peer_start(struct peer *pe)
+{
+	int cmd[2], ans[2];
+
+	assert_int_equal(pipe(cmd), 0);
+	assert_int_equal(pipe(ans), 0);
+	pe->pid = fork();
+	assert_true(pe->pid >= 0);
+	if (pe->pid == 0) {
+		close(cmd[1]);
+		close(ans[0]);
+		peer_serve(cmd[0], ans[1]);
+	}
+	close(cmd[0]);
+	close(ans[1]);
+	pe->cmd = cmd[1];
+	pe->ans = ans[0];
+}
+
+static void peer_stop(struct peer *pe)
+{
+	close(pe->cmd);
+	close(pe->ans);
+	waitpid(pe->pid, NULL, 0);
+}
+
+static int peer_take(struct peer *pe, enum rate_class cls, const struct rate_limit *lim,
+                     const char *ip, struct ratelimit_result *r)
+{
+	struct peer_cmd q;
+	struct peer_ans p;
+
+	memset(&q, 0, sizeof(q));
+	q.cls = cls;
+	q.lim = *lim;
+	snprintf(q.ip, sizeof(q.ip), "%s", ip);
+	assert_int_equal(write(pe->cmd, &q, sizeof(q)), sizeof(q));
+	assert_int_equal(read(pe->ans, &p, sizeof(p)), sizeof(p));
+	*r = p.r;
+	return p.rc;
+}
+
+/*
+ * Run pattern ('a': this process, 'b': the peer) as one request each on
+ * ip's GLOBAL bucket; every call must reach a decision. Returns how many
+ * were admitted.
+ */
+static int run_pattern(struct peer *pe, const struct rate_limit *lim, const char *ip,
+                       const char *pattern)
+{
+	struct ratelimit_result r;
+	int admitted = 0;
+
+	for (const char *p = pattern; *p != '\0'; p++) {
+		if (*p == 'a')
+			assert_int_equal(take(RATE_GLOBAL, lim, ip, NULL, &r), 0);
+		else
+			assert_int_equal(peer_take(pe, RATE_GLOBAL, lim, ip, &r), 0);
+		admitted += r.allowed;
+	}
+	arena_reset(env.arena);
+	return admitted;
 }
 
 static void take_counts_down_then_denies_with_headers(void **state)
@@ -559,6 +684,245 @@ static void take_reloads_script_after_noscript(void **state)
 	arena_reset(env.arena);
 }
 
+/* ---- local allowances ------------------------------------------------ */
+
+static void local_burst_from_one_worker_admits_exactly_count(void **state)
+{
+	struct rate_limit small = { 20, 60 }, large = { 1000, 36000 };
+	struct ratelimit_result r;
+	long long calls;
+	uint32_t admitted = 0;
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	calls = evalsha_calls();
+	for (uint32_t i = 0; i < 20; i++) {
+		assert_int_equal(take(RATE_GLOBAL, &small, "198.18.0.1", NULL, &r), 0);
+		assert_true(r.allowed);
+		assert_int_equal(r.remaining, 19 - i);   /* exact, local or not */
+	}
+	assert_true(evalsha_calls() - calls < 20);  /* some were admitted locally */
+	/* the 21st and every later one is denied, each by Redis */
+	calls = evalsha_calls();
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(take(RATE_GLOBAL, &small, "198.18.0.1", NULL, &r), 0);
+		assert_false(r.allowed);
+		assert_int_equal(r.remaining, 0);
+	}
+	assert_int_equal(evalsha_calls() - calls, 10);
+
+	calls = evalsha_calls();
+	for (int i = 0; i < 1100; i++) {
+		assert_int_equal(take(RATE_GLOBAL, &large, "198.18.0.2", NULL, &r), 0);
+		if (r.allowed) {
+			assert_int_equal(r.remaining, 999 - admitted);
+			admitted++;
+		}
+	}
+	assert_int_equal(admitted, 1000);
+	/* 1000 admitted in few round trips; the 100 denials cost one each */
+	assert_true(evalsha_calls() - calls < 100 + 100);
+	arena_reset(env.arena);
+}
+
+static void local_two_workers_never_admit_more_than_count(void **state)
+{
+	struct rate_limit small = { 20, 60 }, mid = { 200, 36000 };
+	struct peer pe;
+	char pat[1024], ip[64];
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	peer_start(&pe);
+	/* strict alternation */
+	for (int i = 0; i < 80; i++)
+		pat[i] = "ab"[i % 2];
+	pat[80] = '\0';
+	assert_int_equal(run_pattern(&pe, &small, "198.18.1.1", pat), 20);
+	/*
+	 * a ends up holding an allowance, b spends everything else Redis has
+	 * and is denied, then a spends its allowance: still exactly 20, since
+	 * a's allowance was charged before b asked.
+	 */
+	snprintf(pat, sizeof(pat), "%s%s%s", "aaaaaaaa",
+	         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "aaaaaaaaaabbbbbaaaaa");
+	assert_int_equal(run_pattern(&pe, &small, "198.18.1.2", pat), 20);
+	/* random interleavings, small and larger limits, and IPv6 (three keys) */
+	srand(7);
+	for (int round = 0; round < 6; round++) {
+		for (int i = 0; i < 80; i++)
+			pat[i] = rand() % 3 == 0 ? 'b' : 'a';
+		pat[80] = '\0';
+		snprintf(ip, sizeof(ip), "198.18.1.%d", 10 + round);
+		assert_int_equal(run_pattern(&pe, &small, ip, pat), 20);
+		snprintf(ip, sizeof(ip), "2001:db8:%x::1", 0x70 + round);   /* own /48 each */
+		assert_int_equal(run_pattern(&pe, &small, ip, pat), 20);
+	}
+	for (int i = 0; i < 600; i++)
+		pat[i] = rand() % 2 == 0 ? 'b' : 'a';
+	pat[600] = '\0';
+	assert_int_equal(run_pattern(&pe, &mid, "198.18.1.99", pat), 200);
+	peer_stop(&pe);
+}
+
+/* This key's TAT in Redis and Redis's clock: how many requests it still has room for. */
+static long long redis_room(const struct rate_limit *lim)
+{
+	const char *keys[2] = { "KEYS", "rl:*" }, *get[2] = { "GET", NULL };
+	const char *tim[1] = { "TIME" };
+	size_t klens[2] = { 4, 4 }, glens[2] = { 3, 0 }, tlens[1] = { 4 };
+	redisReply *k = cache_command(env.cache, env.arena, 2, keys, klens), *v, *t;
+	unsigned long long tat, now, interval = (unsigned long long)lim->seconds * SEC / lim->count;
+
+	assert_non_null(k);
+	assert_int_equal(k->elements, 1);
+	get[1] = k->element[0]->str;
+	glens[1] = k->element[0]->len;
+	v = cache_command(env.cache, env.arena, 2, get, glens);
+	t = cache_command(env.cache, env.arena, 1, tim, tlens);
+	assert_non_null(v);
+	assert_non_null(t);
+	tat = strtoull(v->str, NULL, 10);
+	now = strtoull(t->element[0]->str, NULL, 10) * SEC + strtoull(t->element[1]->str, NULL, 10);
+	return (long long)((now + lim->count * interval - tat) / interval);
+}
+
+static void local_reservations_are_charged_before_use(void **state)
+{
+	struct rate_limit lim = { 1000, 36000 };
+	struct ratelimit_result r;
+	struct peer pe;
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(take(RATE_GLOBAL, &lim, "198.18.2.1", NULL, &r), 0);
+		assert_true(r.allowed);
+	}
+	/* Redis already counts all 10, plus what this worker still holds */
+	assert_true(redis_room(&lim) <= 1000 - 10);
+	assert_true(redis_room(&lim) >= 1000 - 10 - 32);
+	/* so another worker's view includes them */
+	peer_start(&pe);
+	assert_int_equal(peer_take(&pe, RATE_GLOBAL, &lim, "198.18.2.1", &r), 0);
+	assert_true(r.allowed);
+	assert_true(r.remaining <= 1000 - 11);
+	assert_true(r.remaining >= 1000 - 11 - 32);
+	peer_stop(&pe);
+	arena_reset(env.arena);
+}
+
+static void local_allowance_expires_and_unspent_is_given_back(void **state)
+{
+	struct rate_limit lim = { 1000, 36000 };
+	struct ratelimit_result r;
+	long long calls, held;
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(take(RATE_GLOBAL, &lim, "198.18.3.1", NULL, &r), 0);
+	/* grants ramp 0, 1, 2, 4: the 10th is local and one is still held */
+	calls = evalsha_calls();
+	assert_int_equal(take(RATE_GLOBAL, &lim, "198.18.3.1", NULL, &r), 0);
+	assert_true(r.allowed);
+	assert_int_equal(r.remaining, 1000 - 10);
+	assert_int_equal(evalsha_calls(), calls);
+	held = (1000 - 10) - redis_room(&lim);
+	assert_true(held >= 1);
+	/* a second later the allowance is dead: the next one asks Redis */
+	usleep(1100000);
+	calls = evalsha_calls();
+	assert_int_equal(take(RATE_GLOBAL, &lim, "198.18.3.1", NULL, &r), 0);
+	assert_int_equal(evalsha_calls(), calls + 1);
+	assert_true(r.allowed);
+	/* exactly the 11 admitted are charged: what was held came back */
+	assert_int_equal(r.remaining, 1000 - 11);
+	arena_reset(env.arena);
+}
+
+static void local_denial_clears_the_decisions_allowance(void **state)
+{
+	struct rate_limit lim = { 40, 36000 };
+	struct ratelimit_result r;
+	long long calls;
+	int admitted = 0;
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	/* exhaust account z from elsewhere */
+	for (int i = 0; i < 45; i++) {
+		assert_int_equal(take(RATE_DM, &lim, "198.18.4.2", "acct-z", &r), 0);
+		admitted += r.allowed;
+	}
+	assert_int_equal(admitted, 40);
+	/* 198.18.4.1 with account x: grants ramp, the 8th is local */
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(take(RATE_DM, &lim, "198.18.4.1", "acct-x", &r), 0);
+	calls = evalsha_calls();
+	assert_int_equal(take(RATE_DM, &lim, "198.18.4.1", "acct-x", &r), 0);
+	assert_true(r.allowed);
+	assert_int_equal(evalsha_calls(), calls);
+	/* the same address with account z is denied ... */
+	assert_int_equal(take(RATE_DM, &lim, "198.18.4.1", "acct-z", &r), 0);
+	assert_false(r.allowed);
+	assert_int_equal(evalsha_calls(), calls + 1);
+	/* ... which took back the address's allowance: x must ask again */
+	assert_int_equal(take(RATE_DM, &lim, "198.18.4.1", "acct-x", &r), 0);
+	assert_true(r.allowed);
+	assert_int_equal(evalsha_calls(), calls + 2);
+	/* and both keys were given back exactly: 9 charged on each */
+	assert_int_equal(r.remaining, 40 - 9);
+	arena_reset(env.arena);
+}
+
+static void local_allowance_is_not_inherited_by_a_fork(void **state)
+{
+	struct rate_limit lim = { 1000, 36000 };
+	struct ratelimit_result r;
+	struct peer pe;
+	long long calls;
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(take(RATE_GLOBAL, &lim, "198.18.5.1", NULL, &r), 0);
+	peer_start(&pe);
+	calls = evalsha_calls();
+	assert_int_equal(peer_take(&pe, RATE_GLOBAL, &lim, "198.18.5.1", &r), 0);
+	assert_true(r.allowed);
+	assert_int_equal(evalsha_calls(), calls + 1);   /* the child had to ask */
+	assert_int_equal(take(RATE_GLOBAL, &lim, "198.18.5.1", NULL, &r), 0);
+	assert_true(r.allowed);
+	assert_int_equal(evalsha_calls(), calls + 1);   /* the parent still holds some */
+	peer_stop(&pe);
+	arena_reset(env.arena);
+}
+
+static void local_workers_zero_always_asks_redis(void **state)
+{
+	struct rate_limit lim = { 1000, 36000 };
+	struct ratelimit_result r;
+	long long calls;
+
+	(void)state;
+	NEED_REDIS();
+	redis_flushall();
+	calls = evalsha_calls();
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(ratelimit_take(env.cache, env.arena, RATE_GLOBAL, &lim, env.key,
+		                                "198.18.6.1", NULL, 0, &r), 0);
+	assert_int_equal(evalsha_calls(), calls + 20);
+	assert_int_equal(r.remaining, 1000 - 20);
+	arena_reset(env.arena);
+}
+
 static void cache_error_reply_is_returned_and_not_down(void **state)
 {
 	const char *argv[1] = { "NOSUCHCOMMAND" };
@@ -614,13 +978,18 @@ static void cache_timeout_drops_the_connection(void **state)
 
 static void take_fails_fast_while_redis_is_down_and_recovers(void **state)
 {
-	struct rate_limit lim = { 5, 60 };
+	struct rate_limit lim = { 5, 60 }, big = { 1000, 36000 };
 	struct ratelimit_result r;
 	uint64_t t0;
 
 	(void)state;
 	NEED_REDIS();
+	/* requests reserved before the outage are still admitted during it */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(take(RATE_GLOBAL, &big, "192.0.2.19", NULL, &r), 0);
 	redis_stop();
+	assert_int_equal(take(RATE_GLOBAL, &big, "192.0.2.19", NULL, &r), 0);
+	assert_true(r.allowed);
 	t0 = util_now_us();
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(take(RATE_POST, &lim, "192.0.2.9", NULL, &r), -1);
@@ -666,6 +1035,13 @@ int main(void)
 		cmocka_unit_test(take_denied_request_changes_nothing),
 		cmocka_unit_test(take_ipv6_wider_prefixes_have_larger_limits),
 		cmocka_unit_test(take_reloads_script_after_noscript),
+		cmocka_unit_test(local_burst_from_one_worker_admits_exactly_count),
+		cmocka_unit_test(local_two_workers_never_admit_more_than_count),
+		cmocka_unit_test(local_reservations_are_charged_before_use),
+		cmocka_unit_test(local_allowance_expires_and_unspent_is_given_back),
+		cmocka_unit_test(local_denial_clears_the_decisions_allowance),
+		cmocka_unit_test(local_allowance_is_not_inherited_by_a_fork),
+		cmocka_unit_test(local_workers_zero_always_asks_redis),
 		cmocka_unit_test(cache_error_reply_is_returned_and_not_down),
 		cmocka_unit_test(cache_selects_the_database_from_the_url),
 		cmocka_unit_test(cache_timeout_drops_the_connection),

@@ -1,0 +1,73 @@
+/*
+ * handlers_pow.c — POST /pow/challenge: issue a proof-of-work challenge.
+ *
+ * A challenge is 16 random bytes (base64url), stored in Redis under
+ * "pow:<challenge>" with the action and the difficulty it was issued at,
+ * expiring after POW_CHALLENGE_TTL seconds. Whoever verifies it later
+ * consumes the key atomically (GETDEL), so a challenge works once, for
+ * its own action, at the difficulty stated here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "config.h"
+#include "dispatch.h"
+#include "handlers.h"
+#include "json.h"
+#include "util.h"
+#include "worker.h"
+
+#define POW_CHALLENGE_TTL 300
+#define POW_CHALLENGE_BYTES 16
+
+/* The action named in the body, or POW_NONE. */
+static enum pow_action pow_action_parse(const char *name)
+{
+	for (int a = 0; a < POW__MAX; a++)
+		if (strcmp(name, config_pow_name((enum pow_action)a)) == 0)
+			return (enum pow_action)a;
+	return POW_NONE;
+}
+
+int handle_pow_challenge(struct request *req)
+{
+	struct worker *w = req->worker;
+	const char *name;
+	enum pow_action action;
+	int difficulty;
+	char *challenge, *key, *value;
+	char ttl[16];
+	redisReply *r;
+	json_object *o;
+
+	if (json_get_string(req->json, "action", &name, NULL) != 1 ||
+	    (action = pow_action_parse(name)) == POW_NONE)
+		return http_error(req, 422, "invalid_field",
+		                  "action must be one of register, login, post, reply, "
+		                  "vote, flag, dm, community");
+	difficulty = w->cfg->pow[action];
+	challenge = util_random_id(req->arena, POW_CHALLENGE_BYTES);
+	key = arena_printf(req->arena, "pow:%s", challenge);
+	value = arena_printf(req->arena, "%s:%d", name, difficulty);
+	if (challenge == NULL || key == NULL || value == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	snprintf(ttl, sizeof(ttl), "%d", POW_CHALLENGE_TTL);
+	{
+		const char *argv[] = { "SET", key, value, "EX", ttl };
+
+		r = cache_command(w->cache, req->arena, 5, argv, NULL);
+	}
+	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+		return dispatch_unavailable(req, "challenges are unavailable", 2);
+	o = json_object_new_object();
+	if (o == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(o, "challenge", json_object_new_string(challenge));
+	json_object_object_add(o, "action", json_object_new_string(name));
+	json_object_object_add(o, "difficulty", json_object_new_int(difficulty));
+	json_object_object_add(o, "algorithm", json_object_new_string("sha256"));
+	json_object_object_add(o, "expires_in", json_object_new_int(POW_CHALLENGE_TTL));
+	return http_reply(req, 200, o);
+}
