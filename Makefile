@@ -10,6 +10,16 @@
 SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 
+# On a fresh machine `make run` / `make up` / `make bench` first install the
+# Debian packages (as root; otherwise stack.sh prints the apt-get command),
+# before configure needs them. This runs while make reads this file.
+ifneq ($(filter run up bench,$(MAKECMDGOALS)),)
+$(info $(shell bash scripts/stack.sh deps >&2))
+ifneq ($(.SHELLSTATUS),0)
+$(error missing packages: run the apt-get command above, then make $(MAKECMDGOALS) again)
+endif
+endif
+
 # configure runs by itself the first time, and again when its inputs change.
 config.mk: configure.ac config.mk.in
 	autoreconf -fi

@@ -10,6 +10,7 @@
 #   stack.sh status             what runs (exit 0 when all four run, 3 otherwise)
 #   stack.sh stop  pg|redis|sotto|nginx
 #   stack.sh start pg|redis|sotto|nginx
+#   stack.sh deps               install missing Debian packages (root) or print the command
 #   stack.sh env                print the path of the generated settings file
 #   stack.sh nginx-conf         print the rendered nginx.conf (nginx/check.sh tests it)
 #
@@ -883,6 +884,10 @@ main() {
 		take_lock
 		trap on_exit EXIT
 		"cmd_$cmd"
+		;;
+	deps)
+		[ $# -eq 0 ] || usage
+		check_packages
 		;;
 	down)
 		[ $# -eq 0 ] || usage
