@@ -111,6 +111,14 @@ class FcgiConnection:
         """Send body bytes; b"" ends the body."""
         self.send(FCGI_STDIN, data)
 
+    def send_request(self, params):
+        """A request without a body in one write: begin, parameters, end of body."""
+        data = encode_params(params)
+        self.sock.sendall(
+            record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", FCGI_RESPONDER, 0))
+            + (record(FCGI_PARAMS, data) if data else b"")
+            + record(FCGI_PARAMS, b"") + record(FCGI_STDIN, b""))
+
     def readable(self, timeout):
         """True when the server has sent something (or closed) within timeout."""
         r, _, _ = select.select([self.sock], [], [], timeout)
@@ -128,6 +136,10 @@ class FcgiConnection:
         return out
 
     def read_response(self):
+        return parse_cgi(*self.read_records())
+
+    def read_records(self):
+        """(stdout, stderr, app_status) up to END_REQUEST, unparsed."""
         stdout = b""
         stderr = b""
         while True:
@@ -142,7 +154,7 @@ class FcgiConnection:
             elif rtype == FCGI_END_REQUEST:
                 app_status = struct.unpack("!I", content[:4])[0]
                 break
-        return parse_cgi(stdout, stderr, app_status)
+        return stdout, stderr, app_status
 
 
 def parse_cgi(stdout, stderr, app_status):

@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import tempfile
 import threading
@@ -29,8 +28,8 @@ import time
 
 import pytest
 
-import fcgi_client
-from fcgi_client import request
+from conftest import sotto_binary
+from fcgi import FcgiConnection, FcgiError, fcgi_request, parse_cgi
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UNIT_DIR = os.path.join(REPO, "systemd")
@@ -41,13 +40,7 @@ MAX_EXPOSURE = 2.0
 WORKERS = 2
 SHUTDOWN_TIMEOUT_MS = 3000
 START_TIMEOUT = 15      # seconds until the first response (the sanitized build is slow)
-
-
-def sotto_binary():
-    if os.environ.get("SOTTO_BIN"):
-        return os.path.abspath(os.environ["SOTTO_BIN"])
-    san = os.path.join(REPO, "build", "san", "sotto")
-    return san if os.path.exists(san) else os.path.join(REPO, "sotto")
+CLIENT_ADDR = "192.0.2.1"   # REMOTE_ADDR of every request; must never reach the log
 
 
 def need_tool(name):
@@ -201,7 +194,7 @@ class Activated:
         self.sock_stat = os.stat(self.sock)
 
     def get(self, path, timeout=10.0):
-        return request(self.sock, "GET", path, timeout=timeout)
+        return fcgi_request(self.sock, "GET", path, timeout=timeout, remote_addr=CLIENT_ADDR)
 
     def pump(self, seconds=0.0):
         """Collect notifications for up to seconds (at least one read)."""
@@ -284,8 +277,8 @@ def test_socket_activation_serves_a_fastcgi_response(activated):
     r = first_response(a)
     # Without PostgreSQL and Redis /health answers 503 in JSON: a real response.
     assert r.status in (200, 503), r
-    assert r.headers.get("content-type", "").startswith("application/json")
-    assert "status" in r.json()
+    assert (r.header("content-type") or "").startswith("application/json")
+    assert "status" in json.loads(r.body.decode("utf-8"))
     log = a.log_text()
     assert "listening on the socket passed by systemd" in log, a.log_tail()
     # The inherited socket is systemd's: not replaced, not re-permissioned,
@@ -296,7 +289,7 @@ def test_socket_activation_serves_a_fastcgi_response(activated):
     assert not os.path.exists(a.settings["SOTTO_LISTEN"])
     wait_for(lambda: len(children_of(a.proc.pid)) == WORKERS, 5, "%d workers" % WORKERS)
     # The client address we sent must not reach the log.
-    assert "192.0.2.1" not in log
+    assert CLIENT_ADDR not in log
 
     assert a.stop() == 0, a.log_tail()
     assert os.path.exists(a.sock), "sotto removed the socket systemd owns"
@@ -386,37 +379,23 @@ def test_stop_signal_while_a_connection_awaits_its_first_bytes_loses_nothing(act
     a = activated()
     first_response(a)
     a.wait_message("READY", "1", START_TIMEOUT)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
+    c = None
     try:
-        s.connect(a.sock)
+        c = FcgiConnection(a.sock, timeout=10)
         time.sleep(0.3)             # an idle worker accepts it and waits for data
         a.proc.send_signal(sig)     # reload retires that worker; stop drains it
         time.sleep(0.3)
         params = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/config",
-                  "REQUEST_URI": "/config", "QUERY_STRING": "", "REMOTE_ADDR": "192.0.2.1"}
-        s.sendall(fcgi_client._record(fcgi_client.FCGI_BEGIN_REQUEST,
-                                      struct.pack("!HB5x", fcgi_client.FCGI_RESPONDER, 0))
-                  + fcgi_client._record(fcgi_client.FCGI_PARAMS, fcgi_client.encode_params(params))
-                  + fcgi_client._record(fcgi_client.FCGI_PARAMS, b"")
-                  + fcgi_client._record(fcgi_client.FCGI_STDIN, b""))
-        out = bytearray()
-        while True:
-            _v, rtype, _rid, clen, plen = fcgi_client._HEADER.unpack(
-                fcgi_client._recv_exact(s, fcgi_client._HEADER.size))
-            content = fcgi_client._recv_exact(s, clen) if clen else b""
-            if plen:
-                fcgi_client._recv_exact(s, plen)
-            if rtype == fcgi_client.FCGI_STDOUT:
-                out += content
-            if rtype == fcgi_client.FCGI_END_REQUEST:
-                break
-    except (OSError, fcgi_client.FcgiError) as e:
+                  "REQUEST_URI": "/config", "QUERY_STRING": "", "REMOTE_ADDR": CLIENT_ADDR}
+        c.send_request(params)
+        out, err, app_status = c.read_records()
+    except (OSError, FcgiError) as e:
         pytest.fail("the held connection was dropped: %r\n%s" % (e, a.log_tail()))
     finally:
-        s.close()
-    status, _headers, _body = fcgi_client.parse_cgi(bytes(out))
-    assert status == 200, bytes(out)
+        if c is not None:
+            c.close()
+    status = parse_cgi(out, err, app_status).status
+    assert status == 200, out
     if sig == signal.SIGTERM:
         assert a.stop() == 0, a.log_tail()
 
