@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import sotto_binary
+from conftest import Stack, children_of, sotto_binary
 from fcgi import FcgiConnection, FcgiError, fcgi_request, parse_cgi
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -48,38 +48,6 @@ def need_tool(name):
     if path is None:
         pytest.skip("%s is not installed (package systemd)" % name)
     return path
-
-
-def wait_for(cond, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            if cond():
-                return
-        except Exception as e:  # noqa: BLE001 - "not yet"
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
-                                 % (timeout, what, last))
-        time.sleep(interval)
-
-
-def children_of(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            kids = [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-    alive = []
-    for k in kids:
-        try:
-            with open("/proc/%d/stat" % k) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.append(k)
-        except OSError:
-            pass
-    return sorted(alive)
 
 
 def sotto_settings(tmp):
@@ -190,7 +158,7 @@ class Activated:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-        wait_for(lambda: os.path.exists(self.sock), 5, "the activation socket")
+        Stack.wait_for(lambda: os.path.exists(self.sock), 5, "the activation socket")
         self.sock_stat = os.stat(self.sock)
 
     def get(self, path, timeout=10.0):
@@ -268,7 +236,7 @@ def first_response(a):
     def ok():
         holder["r"] = a.get("/health", timeout=START_TIMEOUT)
         return True
-    wait_for(ok, START_TIMEOUT, "a FastCGI response through the activated socket")
+    Stack.wait_for(ok, START_TIMEOUT, "a FastCGI response through the activated socket")
     return holder["r"]
 
 
@@ -287,7 +255,7 @@ def test_socket_activation_serves_a_fastcgi_response(activated):
     assert (st.st_ino, stat.S_IMODE(st.st_mode)) == (
         a.sock_stat.st_ino, stat.S_IMODE(a.sock_stat.st_mode))
     assert not os.path.exists(a.settings["SOTTO_LISTEN"])
-    wait_for(lambda: len(children_of(a.proc.pid)) == WORKERS, 5, "%d workers" % WORKERS)
+    Stack.wait_for(lambda: len(children_of(a.proc.pid)) == WORKERS, 5, "%d workers" % WORKERS)
     # The client address we sent must not reach the log.
     assert CLIENT_ADDR not in log
 
@@ -362,7 +330,7 @@ def test_reload_under_load_drops_no_request(activated):
     assert counts["failed"] == 0, (counts, errors[:5], a.log_tail())
     assert counts["ok"] > 50, counts
     # The old generations are gone and the counters say what happened.
-    wait_for(lambda: len(children_of(a.proc.pid)) == WORKERS, SHUTDOWN_TIMEOUT_MS / 1000 + 5,
+    Stack.wait_for(lambda: len(children_of(a.proc.pid)) == WORKERS, SHUTDOWN_TIMEOUT_MS / 1000 + 5,
              "only the newest generation left")
     metrics = a.get("/metrics").body.decode()
     m = re.search(r"^sotto_reloads_total (\d+)$", metrics, re.M)
