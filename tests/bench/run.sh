@@ -164,6 +164,20 @@ measure() { # name path script
 	printf '%s\n' "${RESULT[$name]}" >>"$OUT/results.jsonl"
 }
 
+# target name what value op limit unit: record PASS/FAIL of `value op limit`
+# (op ">=" or "<") in main's checks and failed (bash dynamic scope).
+target() {
+	local name=$1 what=$2 value=$3 op=$4 limit=$5 unit=$6 inverse
+	case $op in ">=") inverse="<" ;; "<") inverse=">=" ;; esac
+	if awk -v v="$value" -v m="$limit" -v op="$op" \
+		'BEGIN { exit !(op == ">=" ? v >= m : v < m) }'; then
+		checks+=("PASS $name: $what $op $limit$unit")
+	else
+		checks+=("FAIL $name: $what $inverse $limit$unit")
+		failed=1
+	fi
+}
+
 main() {
 	local line name path targets t script ref_rps rps p50 p99 ratio
 	local failed=0 checks=()
@@ -204,20 +218,10 @@ main() {
 		for t in $targets; do
 			case $t in
 			min_ratio=*)
-				if awk -v r="$ratio" -v m="${t#min_ratio=}" 'BEGIN { exit !(r >= m) }'; then
-					checks+=("PASS $name: req/s $ratio x reference >= ${t#min_ratio=}")
-				else
-					checks+=("FAIL $name: req/s $ratio x reference < ${t#min_ratio=}")
-					failed=1
-				fi
+				target "$name" "req/s $ratio x reference" "$ratio" ">=" "${t#min_ratio=}" ""
 				;;
 			max_p99_ms=*)
-				if awk -v p="$p99" -v m="${t#max_p99_ms=}" 'BEGIN { exit !(p < m) }'; then
-					checks+=("PASS $name: p99 $p99 ms < ${t#max_p99_ms=} ms")
-				else
-					checks+=("FAIL $name: p99 $p99 ms >= ${t#max_p99_ms=} ms")
-					failed=1
-				fi
+				target "$name" "p99 $p99 ms" "$p99" "<" "${t#max_p99_ms=}" " ms"
 				;;
 			script=*) ;;
 			*) die "unknown target '$t' for $name" ;;

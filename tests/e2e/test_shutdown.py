@@ -74,6 +74,20 @@ class BareServer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def sigterm_with_request_in_flight(bare):
+    """SIGTERM the master while a request is held, give the shutdown time to
+    start (the idle worker leaving shows it has), and check that the master
+    itself stays until that request is answered."""
+    os.kill(bare.proc.pid, signal.SIGTERM)
+    try:
+        Stack.wait_for(lambda: len(children_of(bare.proc.pid)) < WORKERS
+                       or bare.proc.poll() is not None, 1, "the idle worker to leave")
+    except AssertionError:
+        pass
+    assert bare.proc.poll() is None, \
+        "the master exited with a request in flight\n" + bare.output()
+
+
 @pytest.fixture
 def bare(stack):
     srv = BareServer(stack)
@@ -112,16 +126,7 @@ def test_sigterm_finishes_in_flight_request_then_exits_zero(bare, json_route):
         if c.readable(0.5):
             pytest.skip("%s %s answers before reading its body; no route holds a request "
                         "in flight yet" % (method, path))
-        os.kill(bare.proc.pid, signal.SIGTERM)
-        # Give the shutdown time to start (the idle worker leaving shows it has);
-        # the master itself must stay until this request is answered.
-        try:
-            Stack.wait_for(lambda: len(children_of(bare.proc.pid)) < WORKERS
-                           or bare.proc.poll() is not None, 1, "the idle worker to leave")
-        except AssertionError:
-            pass
-        assert bare.proc.poll() is None, \
-            "the master exited with a request in flight\n" + bare.output()
+        sigterm_with_request_in_flight(bare)
         c.stdin(body[3:])
         c.stdin(b"")
         resp = c.read_response()
@@ -163,14 +168,7 @@ def test_sigterm_waits_for_request_blocked_on_slow_dependency_then_exits_zero(
         c.params(cgi_params("GET", "/health", remote_addr=BARE_IP))
         c.stdin(b"")
         assert not c.readable(0.5), "answered although Redis is paused"
-        os.kill(bare.proc.pid, signal.SIGTERM)
-        try:
-            Stack.wait_for(lambda: len(children_of(bare.proc.pid)) < WORKERS
-                           or bare.proc.poll() is not None, 1, "the idle worker to leave")
-        except AssertionError:
-            pass
-        assert bare.proc.poll() is None, \
-            "the master exited with a request in flight\n" + bare.output()
+        sigterm_with_request_in_flight(bare)
         resume()
         resp = c.read_response()
     assert resp.status == 200, "%r\n%s" % (resp, bare.output())
