@@ -783,7 +783,21 @@ static int read_abuse(struct loader *ld, struct config *cfg)
 		if (read_int(ld, name, pow_defaults[a], 0, POW_BITS_MAX, &cfg->pow[a]) != 0)
 			return -1;
 	}
+	if (read_int(ld, "SOTTO_ADAPTIVE_POW_MIN_RATE", 60, 1, 1000000,
+	             &cfg->pow_adapt_min_rate) != 0 ||
+	    read_int(ld, "SOTTO_ADAPTIVE_POW_MAX_EXTRA", 8, 0, 16, &cfg->pow_adapt_max_extra) != 0)
+		return -1;
 	return read_int(ld, "SOTTO_POST_MAX_CHARS", 4000, 1, 100000, &cfg->post_max_chars);
+}
+
+static int read_accounts(struct loader *ld, struct config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int def_hashes = cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
+
+	return read_int(ld, "SOTTO_TOKEN_LIFETIME", 3600, 60, 86400, &cfg->token_lifetime_s) != 0 ||
+	       read_int(ld, "SOTTO_PWHASH_CONCURRENCY", def_hashes, 1, 64,
+	                &cfg->pwhash_concurrency) != 0 ? -1 : 0;
 }
 
 static int read_process(struct loader *ld, struct config *cfg)
@@ -860,7 +874,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 
 	if (env_file_check_mode(&ld) != 0 || check_var_names(&ld) != 0 ||
 	    read_process(&ld, cfg) != 0 || read_request_and_storage(&ld, cfg) != 0 ||
-	    read_abuse(&ld, cfg) != 0 ||
+	    read_abuse(&ld, cfg) != 0 || read_accounts(&ld, cfg) != 0 ||
 	    read_secret(&ld, "JWT_SECRET", cfg->jwt_secret, sizeof(cfg->jwt_secret),
 	                &cfg->jwt_secret_len) != 0 ||
 	    read_secret(&ld, "IP_HMAC_KEY", cfg->ip_hmac_key, sizeof(cfg->ip_hmac_key),

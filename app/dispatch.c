@@ -1,8 +1,13 @@
 /*
  * dispatch.c — the request pipeline, in the order DESIGN.md gives:
  *
- *   parse → CORS → route lookup (404/405) → admin token → rate limits →
- *   body size and type → database → JSON body → handler → response
+ *   parse → CORS → route lookup (404/405) → admin token → global rate
+ *   limit (by IP) → database → bearer token → the route's rate class
+ *   (by IP and account) → body size and type → JSON body → proof of work →
+ *   handler → response
+ *
+ * Proof of work comes last so that a request refused for any other reason
+ * does not spend the client's solved challenge.
  *
  * Every check that applies to many routes lives here, driven by the
  * route's flags; handlers never repeat them. Each step either passes or
@@ -15,6 +20,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "cache.h"
 #include "config.h"
 #include "db.h"
@@ -22,6 +28,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "pow.h"
 #include "ratelimit.h"
 #include "router.h"
 #include "shm.h"
@@ -227,15 +234,18 @@ static int take_or_reply(struct request *req, enum rate_class cls, bool report)
 	return http_error(req, 429, "rate_limited", "too many requests, slow down");
 }
 
-static int ratelimit_or_reply(struct request *req)
+/* GLOBAL, by IP, before anything costs a database or Redis lookup. */
+static int global_rate_or_reply(struct request *req)
 {
-	enum rate_class cls = req->route->rate;
-	int status;
+	return take_or_reply(req, RATE_GLOBAL, req->route->rate == RATE_NONE);
+}
 
-	status = take_or_reply(req, RATE_GLOBAL, cls == RATE_NONE);
-	if (status != 0 || cls == RATE_NONE || req->ratelimit_failed_open)
-		return status;
-	return take_or_reply(req, cls, true);
+/* The route's own class, by IP and (once known) account. */
+static int class_rate_or_reply(struct request *req)
+{
+	if (req->route->rate == RATE_NONE || req->ratelimit_failed_open)
+		return 0;
+	return take_or_reply(req, req->route->rate, true);
 }
 
 /* True for "application/json", any case, optionally followed by parameters. */
@@ -324,13 +334,19 @@ static int handle(struct request *req)
 		return status;
 	if ((status = admin_or_reply(req)) != 0)
 		return status;
-	if ((status = ratelimit_or_reply(req)) != 0)
-		return status;
-	if ((status = body_or_reply(req)) != 0)
+	if ((status = global_rate_or_reply(req)) != 0)
 		return status;
 	if ((status = database_or_reply(req)) != 0)
 		return status;
+	if ((status = auth_or_reply(req)) != 0)
+		return status;
+	if ((status = class_rate_or_reply(req)) != 0)
+		return status;
+	if ((status = body_or_reply(req)) != 0)
+		return status;
 	if ((status = json_or_reply(req)) != 0)
+		return status;
+	if ((status = pow_verify_or_reply(req)) != 0)
 		return status;
 	return req->route->handler(req);
 }

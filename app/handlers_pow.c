@@ -16,20 +16,10 @@
 #include "dispatch.h"
 #include "handlers.h"
 #include "json.h"
+#include "pow.h"
 #include "util.h"
 #include "worker.h"
 
-#define POW_CHALLENGE_TTL 300
-#define POW_CHALLENGE_BYTES 16
-
-/* The action named in the body, or POW_NONE. */
-static enum pow_action pow_action_parse(const char *name)
-{
-	for (int a = 0; a < POW__MAX; a++)
-		if (strcmp(name, config_pow_name((enum pow_action)a)) == 0)
-			return (enum pow_action)a;
-	return POW_NONE;
-}
 
 int handle_pow_challenge(struct request *req)
 {

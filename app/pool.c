@@ -599,8 +599,7 @@ static void pool_reap(struct pool *p, int64_t now)
 			log_msg(LOG_WARN, "worker %d (slot %d) exited unasked", (int)pid, i);
 
 		*s = (struct pool_slot){ 0 };
-		atomic_store_explicit(&p->shm->workers[i].pid, 0, memory_order_relaxed);
-		atomic_store_explicit(&p->shm->workers[i].busy, 0, memory_order_relaxed);
+		shm_worker_gone(p->shm, i);
 		p->alive--;
 		atomic_store_explicit(&p->shm->workers_alive, p->alive,
 		                      memory_order_relaxed);

@@ -16,6 +16,22 @@ const struct route route_table[] = {
 	R(GET, "/metrics", handle_metrics, 0,            RATE_NONE, POW_NONE),
 	R(POST, "/pow/challenge", handle_pow_challenge, ROUTE_JSON | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
+
+	R(POST, "/auth/register", handle_auth_register, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_REGISTER, POW_REGISTER),
+	R(POST, "/auth/challenge", handle_auth_challenge, ROUTE_JSON | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/auth/login", handle_auth_login, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_LOGIN, POW_LOGIN),
+	R(POST, "/auth/logout", handle_auth_logout, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
+
+	R(GET, "/me", handle_me_get, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(PUT, "/me/keys", handle_me_keys, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
+	R(GET, "/me/export", handle_me_export, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(DELETE, "/me", handle_me_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
 };
 
 const size_t route_count = sizeof(route_table) / sizeof(route_table[0]);

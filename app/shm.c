@@ -163,3 +163,13 @@ uint32_t shm_latency_percentile(const struct shm_region *r, double p, size_t *n)
 		*n = count;
 	return sorted[rank - 1];
 }
+
+void shm_worker_gone(struct shm_region *r, int slot)
+{
+	struct shm_worker *w = &r->workers[slot];
+
+	atomic_store_explicit(&w->pid, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+	if (atomic_exchange(&w->hashing, 0) != 0)
+		atomic_fetch_sub(&r->pwhash_inflight, 1);
+}

@@ -79,7 +79,10 @@ static int derive_keys(struct worker *w)
 	const struct config *cfg = w->cfg;
 
 	if (keys_derive(w->keys.ratelimit, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "ratelimt", 1) != 0)
+	                "ratelimt", 1) != 0 ||
+	    keys_derive(w->keys.lookup, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "acctlkup", 1) != 0 ||
+	    keys_derive(w->keys.jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0)
 		return -1;
 	/* Keys must never reach swap; failure (RLIMIT_MEMLOCK) is not fatal. */
 	if (mlock(&w->keys, sizeof(w->keys)) != 0)

@@ -81,6 +81,12 @@ struct config {
 	struct rate_limit rate[RATE__MAX];
 	int pow[POW__MAX];
 	int post_max_chars;         /* SOTTO_POST_MAX_CHARS, default 4000 */
+	int pow_adapt_min_rate;     /* SOTTO_ADAPTIVE_POW_MIN_RATE, per minute, default 60 */
+	int pow_adapt_max_extra;    /* SOTTO_ADAPTIVE_POW_MAX_EXTRA, bits, default 8, 0 = off */
+
+	/* accounts */
+	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds, default 3600 */
+	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY, default cores */
 
 	/* secrets (decoded key material; wiped by config_free) */
 	unsigned char jwt_secret[64];     size_t jwt_secret_len;  /* JWT_SECRET */

@@ -15,4 +15,16 @@ int handle_metrics(struct request *req);
 /* app/handlers_pow.c */
 int handle_pow_challenge(struct request *req);
 
+/* app/handlers_auth.c */
+int handle_auth_register(struct request *req);
+int handle_auth_challenge(struct request *req);
+int handle_auth_login(struct request *req);
+int handle_auth_logout(struct request *req);
+
+/* app/handlers_me.c */
+int handle_me_get(struct request *req);
+int handle_me_keys(struct request *req);
+int handle_me_export(struct request *req);
+int handle_me_delete(struct request *req);
+
 #endif

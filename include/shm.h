@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
+
 #define SHM_LATENCY_RING 500
 #define SHM_MAX_ROUTES 64      /* route table size must not exceed this */
 #define SHM_MAX_WORKERS 256
@@ -49,6 +51,19 @@ struct shm_worker {
 	_Atomic pid_t pid;          /* 0 = slot free */
 	_Atomic uint64_t requests;
 	_Atomic int busy;           /* inside a request now */
+	_Atomic int hashing;        /* holds a password-hash slot (see password.h) */
+};
+
+/*
+ * Proof-of-work load: challenges issued per action, one counter per
+ * minute in a ring (see pow.h). A slot whose minute is not the one
+ * asked for counts as zero.
+ */
+#define SHM_POW_MINUTES 64
+
+struct shm_pow_minute {
+	_Atomic uint64_t minute;    /* minutes since the epoch this slot counts */
+	_Atomic uint32_t count;
 };
 
 struct shm_region {
@@ -68,12 +83,21 @@ struct shm_region {
 	_Atomic uint64_t ratelimit_fail_open;       /* reads let through with Redis down */
 	_Atomic uint64_t reloads;
 
+	_Atomic int pwhash_inflight;                /* password hashes running now, pool-wide */
+	struct shm_pow_minute pow_load[POW__MAX][SHM_POW_MINUTES];
+
 	struct shm_worker workers[SHM_MAX_WORKERS];
 };
 
 /* Map a zeroed region shared across fork. NULL on failure (errno set). */
 struct shm_region *shm_create(void);
 void shm_destroy(struct shm_region *r);
+
+/*
+ * Free the slot of a reaped worker: no pid, not busy, and a password-hash
+ * slot it held when it died goes back to the pool.
+ */
+void shm_worker_gone(struct shm_region *r, int slot);
 
 /* Index for a status code (SHM_STATUS_OTHER when not listed), and back. */
 enum shm_status shm_status_index(int status);

@@ -17,6 +17,8 @@ struct arena;
 /* Purpose-specific subkeys derived from the configured master secrets. */
 struct worker_keys {
 	unsigned char ratelimit[32]; /* from IP_HMAC_KEY, context "ratelimt" */
+	unsigned char lookup[32];    /* from IP_HMAC_KEY, context "acctlkup": account lookup hashes */
+	unsigned char jwt[32];       /* from JWT_SECRET, context "jwtsessn": HS256 session tokens */
 };
 
 struct worker {

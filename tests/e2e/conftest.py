@@ -17,6 +17,7 @@ Settings: SOTTO_BIN picks the server binary (default build/san/sotto when
 built, else ./sotto); SOTTO_E2E_KEEP=1 keeps the temporary directories.
 Other SOTTO_* variables of the caller are not passed to the stacks.
 """
+import hashlib
 import http.client
 import os
 import re
@@ -52,6 +53,13 @@ MAIN_SETTINGS = {
     "SOTTO_CORS_ORIGINS": "https://app.example",
     "SOTTO_RATE_GLOBAL": "1000000/60",  # load tests must never be limited
     "SOTTO_SHUTDOWN_TIMEOUT_MS": "10000",
+    # Accounts: the main stack asks no proof of work and limits no sign-ups,
+    # so that every test can make accounts freely; test_pow and the
+    # rate-limit tests use stacks of their own for those.
+    "SOTTO_POW_REGISTER": "0",
+    "SOTTO_POW_LOGIN": "0",
+    "SOTTO_RATE_REGISTER": "1000000/60",
+    "SOTTO_RATE_LOGIN": "1000000/60",
 }
 
 # Variables from the caller's environment that would leak into the stack.
@@ -549,3 +557,37 @@ def metric_value(text, name, labels=None):
             continue
         return float(m.group(3))
     return None
+
+
+def solve_pow(action, challenge, difficulty):
+    """The nonce (decimal string) that solves a challenge, with Python's hashlib
+    as an independent SHA-256: leading zero bits, most significant first."""
+    prefix = ("sotto-pow:%s:%s:" % (action, challenge)).encode()
+    nonce = 0
+    while True:
+        digest = hashlib.sha256(prefix + str(nonce).encode()).digest()
+        if int.from_bytes(digest, "big") >> (256 - difficulty) == 0:
+            return str(nonce)
+        nonce += 1
+
+
+def pow_header(st, action):
+    """Ask st for a challenge for action and solve it: {"X-PoW": "<challenge>:<nonce>"}."""
+    r = st.request("POST", "/pow/challenge", json={"action": action})
+    assert r.status_code == 200, describe(r)
+    body = r.json()
+    return {"X-PoW": "%s:%s" % (body["challenge"],
+                                solve_pow(action, body["challenge"], body["difficulty"]))}
+
+
+def register(st, password="correct horse battery", headers=None):
+    """A new password account on st: (account_id, token)."""
+    r = st.request("POST", "/auth/register", json={"password": password},
+                   headers=headers or {})
+    assert r.status_code == 201, describe(r)
+    body = r.json()
+    return body["account_id"], body["token"]
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}

@@ -1,0 +1,27 @@
+/*
+ * export.h — GET /me/export: everything stored about an account.
+ *
+ * Each module that stores data about accounts adds one hook to the table
+ * in app/export.c. A hook adds its section (decrypted) to the export
+ * object and returns 0, or the error status it set.
+ */
+#ifndef SOTTO_EXPORT_H
+#define SOTTO_EXPORT_H
+
+#include <json-c/json.h>
+
+struct request;
+
+struct export_hook {
+	const char *section;        /* key in the export object */
+	int (*fn)(struct request *req, json_object *out, const char *section);
+};
+
+/* The hooks, in the order their sections appear. */
+extern const struct export_hook export_hooks[];
+extern const size_t export_hook_count;
+
+/* app/handlers_me.c: the "account" section. */
+int export_account(struct request *req, json_object *out, const char *section);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * password.h — Argon2id password hashes (crypto_pwhash_str, INTERACTIVE
+ * preset: about 67 ms and 64 MiB each on the reference machine).
+ *
+ * Hashing is the most expensive thing a request can ask for, so at most
+ * SOTTO_PWHASH_CONCURRENCY hashes (default: one per core) run at once
+ * across the whole pool; the counter lives in shared memory and a worker
+ * that dies holding a slot gives it back (shm_worker_gone). A request
+ * that finds every slot busy gets 503 with Retry-After.
+ */
+#ifndef SOTTO_PASSWORD_H
+#define SOTTO_PASSWORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sodium.h>
+
+struct request;
+
+#define PASSWORD_MIN_BYTES 10
+#define PASSWORD_MAX_BYTES 1024
+#define PASSWORD_HASH_MAX crypto_pwhash_STRBYTES
+
+/*
+ * Hash pw[0..len) into out (a NUL-terminated "$argon2id$..." string).
+ * Returns 0, or the error status it set: 503 when every hash slot is busy,
+ * 500 when hashing fails (out of memory).
+ */
+int password_hash_or_reply(struct request *req, const char *pw, size_t len,
+                           char out[PASSWORD_HASH_MAX]);
+
+/*
+ * Verify pw against stored (NULL: an unknown account; a dummy hash is
+ * verified instead, so the answer takes as long). *ok gets the outcome and
+ * *rehash whether the stored hash uses other parameters than today's.
+ * Returns 0, or the error status it set (503 when every slot is busy).
+ */
+int password_verify_or_reply(struct request *req, const char *stored,
+                             const char *pw, size_t len, bool *ok, bool *rehash);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * pow.h — proof of work, exactly as API.md describes it.
+ *
+ * A client asks POST /pow/challenge for a challenge bound to an action,
+ * finds a nonce (decimal ASCII, 1..20 digits) such that
+ *
+ *     SHA-256("sotto-pow:" action ":" challenge ":" nonce)
+ *
+ * has at least `difficulty` leading zero bits (most significant bit of
+ * the first byte first), and sends `X-PoW: <challenge>:<nonce>` with the
+ * action. Challenges live in Redis as "pow:<challenge>" -> "<action>:<bits>"
+ * and are consumed atomically (GETDEL), so each works once.
+ *
+ * Difficulty adapts to load: challenges issued per action are counted per
+ * minute in shared memory (pool-wide, per host). See pow_adaptive_extra()
+ * for the rule.
+ */
+#ifndef SOTTO_POW_H
+#define SOTTO_POW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct arena;
+struct request;
+struct shm_region;
+
+#define POW_CHALLENGE_TTL 300     /* seconds a challenge stays valid */
+#define POW_CHALLENGE_BYTES 16    /* random bytes; 22 base64url characters */
+#define POW_NONCE_MAX_DIGITS 20
+#define POW_DIFFICULTY_MAX 32     /* bits; adaptive difficulty never exceeds it */
+
+/* Leading zero bits of a SHA-256 digest (0..256). */
+int pow_leading_zero_bits(const unsigned char digest[32]);
+
+/*
+ * True when nonce solves challenge for action at difficulty. The nonce must
+ * be 1..20 ASCII digits; challenge and action are used as given.
+ */
+bool pow_solution_ok(const char *action, const char *challenge, const char *nonce,
+                     int difficulty);
+
+/* The action named by its lower-case name, or POW_NONE. */
+enum pow_action pow_action_parse(const char *name);
+
+/*
+ * Extra bits over the configured floor for the observed load: `current`
+ * is challenges in the last minute, `baseline` the mean per minute over
+ * the hour before. Let ref = max(baseline, min_rate). Below 4 x ref the
+ * answer is 0; from there every doubling adds one bit
+ * (4x -> 1, 8x -> 2, 16x -> 3 ...), capped at max_extra.
+ */
+int pow_adaptive_extra(uint64_t current, uint64_t baseline, uint32_t min_rate,
+                       int max_extra);
+
+/* Count one challenge issued for action at now_s (seconds since the epoch). */
+void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s);
+
+/*
+ * The difficulty a challenge for action needs now: 0 when the floor
+ * (SOTTO_POW_<ACTION>) is 0, else floor + pow_adaptive_extra(), at most
+ * POW_DIFFICULTY_MAX.
+ */
+int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
+                   enum pow_action action, uint64_t now_s);
+
+/*
+ * The shared check for routes with a pow action (dispatch.c): nothing to
+ * do when the action's floor is 0; otherwise X-PoW must carry a solved,
+ * unused challenge for that action. Returns 0 to go on, or the error
+ * status it set: 428 pow_required (no header), 403 pow_invalid (malformed,
+ * unknown, expired, reused, other action, too few bits), 503 (Redis down).
+ */
+int pow_verify_or_reply(struct request *req);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * token.h — session tokens: HS256 JWTs through libjwt 1.10, with the
+ * guards DESIGN.md lists (that version skips the signature check when
+ * decoding with an empty key, takes the algorithm from the header and
+ * validates no claims).
+ *
+ * Header {"alg":"HS256","typ":"JWT"}; claims iss "sotto", aud "sotto",
+ * typ "access", sub (the public account id), iat, exp, jti (16 random
+ * bytes, base64url). The key is a 32-byte subkey derived for this purpose.
+ */
+#ifndef SOTTO_TOKEN_H
+#define SOTTO_TOKEN_H
+
+#include <stdint.h>
+
+struct arena;
+
+#define TOKEN_MAX_LEN 1024        /* longer bearer strings are refused unread */
+#define TOKEN_SUB_MAX 64          /* longest sub accepted */
+#define TOKEN_JTI_MAX 32          /* 22 characters in practice */
+#define TOKEN_CLOCK_SKEW_S 60     /* iat may be this far in the future */
+
+struct token_claims {
+	char sub[TOKEN_SUB_MAX + 1];
+	char jti[TOKEN_JTI_MAX + 1];
+	int64_t iat;
+	int64_t exp;
+};
+
+/*
+ * Issue a token for sub, valid lifetime_s seconds from now (seconds since
+ * the epoch). The token string is allocated on arena a; *out (may be NULL)
+ * gets its claims. NULL on failure (out of memory, sub too long).
+ */
+char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
+                  int64_t now, int lifetime_s, struct token_claims *out);
+
+/*
+ * Verify a bearer token: length (1..TOKEN_MAX_LEN) and charset
+ * (base64url and exactly two dots) first, then signature with key, then
+ * alg == HS256, typ, iss, aud, sub, jti, iat <= now + skew,
+ * iat < exp, exp > now and exp - iat <= max_lifetime_s.
+ * Returns 0 and fills *out when valid, -1 for any failure (no reason given:
+ * every failure is the same 401 to the client).
+ */
+int token_verify(const unsigned char key[32], const char *token, int64_t now,
+                 int max_lifetime_s, struct token_claims *out)
+    __attribute__((warn_unused_result));
+
+#endif
