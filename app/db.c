@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "arena.h"
 #include "db.h"
@@ -758,4 +759,38 @@ out:
 		PQfinish(conn);
 	migrations_free(m, n);
 	return rc;
+}
+
+char *db_bytea_text(struct arena *a, const unsigned char *bin, size_t len)
+{
+	char *out = arena_alloc(a, 2 * len + 3);
+
+	if (out == NULL)
+		return NULL;
+	out[0] = '\\';
+	out[1] = 'x';
+	sodium_bin2hex(out + 2, 2 * len + 1, bin, len);
+	return out;
+}
+
+unsigned char *db_bytea_value(struct arena *a, const PGresult *res, int row, int col,
+                              size_t *len)
+{
+	const char *text;
+	size_t text_len;
+	unsigned char *out;
+
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	text = PQgetvalue(res, row, col);
+	text_len = (size_t)PQgetlength(res, row, col);
+	if (text_len < 2 || text[0] != '\\' || text[1] != 'x' || text_len % 2 != 0)
+		return NULL;
+	out = arena_alloc(a, (text_len - 2) / 2 + 1);
+	if (out == NULL)
+		return NULL;
+	if (sodium_hex2bin(out, (text_len - 2) / 2 + 1, text + 2, text_len - 2, NULL, len,
+	                   NULL) != 0 || *len != (text_len - 2) / 2)
+		return NULL;
+	return out;
 }

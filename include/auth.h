@@ -8,6 +8,15 @@
  * for an account that still exists. Every failure is 401 unauthorized;
  * Redis or PostgreSQL down is 503.
  *
+ * One Redis round trip answers all of it on the common path:
+ *   MGET rv:<jti> gone:<h> ac:<h> ag:<h>
+ * where h is the account's lookup hash (hex): "gone" marks a deleted
+ * account (set before its rows go, until its last token expires), "ac"
+ * caches the account record for AUTH_CACHE_TTL seconds, and "ag" is the
+ * account's generation, bumped by every change. A miss reads PostgreSQL
+ * and fills "ac" only if "ag" has not moved since the MGET, so a fill
+ * racing with a change can never leave a stale record behind.
+ *
  * Accounts are found by keyed hashes, never by stored identifiers: the
  * database holds BLAKE2b(lookup key, "acct:" + account_id) and, for key
  * accounts, BLAKE2b(lookup key, "ed25519:" + public key), so a leaked
@@ -29,6 +38,7 @@ struct worker;
 #define AUTH_HASH_BYTES 32
 #define AUTH_ID_BYTES 16            /* random account id: 128 bits, 22 chars base64url */
 #define AUTH_ID_CHARS 22
+#define AUTH_CACHE_TTL 300          /* seconds an account record stays cached */
 
 enum account_auth {
 	ACCOUNT_PASSWORD = 1,
@@ -37,14 +47,20 @@ enum account_auth {
 
 struct account {
 	int64_t pk;                     /* internal; never leaves the server */
-	char id[TOKEN_SUB_MAX + 1];     /* public account id (from the token) */
+	char id[TOKEN_SUB_MAX + 1];     /* public account id */
+	unsigned char id_hash[AUTH_HASH_BYTES];
 	int64_t day_joined;
 	double trust;                   /* 0..1 */
 	enum account_auth auth;
+	const char *x25519;             /* X25519 public key, base64url, or NULL */
+
+	/* loaded only when a handler needs the data key (auth_data_key) */
+	bool keys_loaded;
 	uint32_t wrap_version;          /* master key version of wrapped_key */
 	unsigned char wrapped_key[CRYPTO_WRAPPED_BYTES];
-	const unsigned char *x25519_sealed; /* sealed X25519 public key or NULL (arena) */
-	size_t x25519_sealed_len;
+	const unsigned char *id_sealed; /* the account id, sealed (arena) */
+	size_t id_sealed_len;
+
 	struct token_claims token;      /* the token this request came with */
 };
 
@@ -57,6 +73,40 @@ void auth_key_hash(const struct worker *w, const unsigned char pk[32],
                    unsigned char out[AUTH_HASH_BYTES]);
 
 /*
+ * Load the account of an Ed25519 key hash from the database, keys
+ * included, with its id opened from id_sealed. Returns 1 when found, 0
+ * when there is no such account, -1 when the database failed or the
+ * account's data key cannot be read.
+ */
+int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
+                          struct account *acc) __attribute__((warn_unused_result));
+
+/*
+ * The associated-data location of column of the accounts row of pk;
+ * row_buf (at least 24 bytes) holds the row text f points to.
+ */
+void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_len,
+                        int64_t pk, const char *column);
+
+/*
+ * Drop the cached record of an account after changing its row (x25519
+ * key, trust...), so the next request of any worker reads the database.
+ * Call after the change is committed. 0, or -1 when Redis is unavailable
+ * (the record then expires by itself within AUTH_CACHE_TTL seconds).
+ */
+int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES])
+    __attribute__((warn_unused_result));
+
+/*
+ * Mark an account deleted in Redis before its rows are deleted, so that
+ * no worker on any host accepts its tokens from then on, cached record or
+ * not; auth_undelete() undoes it when the deletion fails. 0 or -1.
+ */
+int auth_mark_deleted(struct request *req, const struct account *acc)
+    __attribute__((warn_unused_result));
+void auth_undelete(struct request *req, const struct account *acc);
+
+/*
  * The shared check (dispatch.c). Sets req->account, req->account_id and
  * req->account_pk when a valid token is present. Returns 0 to go on or the
  * error status it set (401 unauthorized, 503 unavailable).
@@ -64,11 +114,13 @@ void auth_key_hash(const struct worker *w, const unsigned char pk[32],
 int auth_or_reply(struct request *req);
 
 /*
- * The data key of the request's account, unwrapped into key (caller wipes
- * it with sodium_memzero). 0, or -1 when it cannot be unwrapped (its master
- * key version is no longer configured).
+ * The data key of acc, unwrapped into key (caller wipes it with
+ * sodium_memzero); the wrapped key is read from the database on first
+ * use. 0, or -1 when it cannot be read or unwrapped (database failure:
+ * see db_down(); or its master key version is no longer configured).
  */
-int auth_data_key(const struct request *req, unsigned char key[CRYPTO_KEY_BYTES])
+int auth_data_key(struct request *req, struct account *acc,
+                  unsigned char key[CRYPTO_KEY_BYTES])
     __attribute__((warn_unused_result));
 
 /*

@@ -50,6 +50,16 @@ bool db_ready(struct db *db);
 PGresult *db_exec(struct db *db, struct arena *a, struct db_stmt *stmt,
                   const char *const *params, const char **sqlstate);
 
+/*
+ * bytea in text form, since statements take and return text: bin[0..len)
+ * as bytea hex input ("\\x0a1b..."), on arena a (NULL on OOM), and back
+ * from a result field in hex output format (NULL when SQL NULL or
+ * malformed; *len gets the byte count).
+ */
+char *db_bytea_text(struct arena *a, const unsigned char *bin, size_t len);
+unsigned char *db_bytea_value(struct arena *a, const PGresult *res, int row, int col,
+                              size_t *len);
+
 /* BEGIN / COMMIT / ROLLBACK. 0 or -1. */
 int db_begin(struct db *db) __attribute__((warn_unused_result));
 int db_commit(struct db *db) __attribute__((warn_unused_result));

@@ -70,7 +70,7 @@ struct request {
 	json_object *json;          /* parsed body when the route takes JSON */
 
 	/* set by the auth check when a valid bearer token is present */
-	const struct account *account; /* arena-owned; NULL when anonymous */
+	struct account *account;    /* arena-owned; NULL when anonymous */
 	const char *account_id;     /* public account id, NULL when anonymous */
 	int64_t account_pk;         /* internal key; never leaves the server */
 

@@ -17,10 +17,14 @@
 #include <sodium.h>
 
 struct request;
+struct worker;
 
 #define PASSWORD_MIN_BYTES 10
 #define PASSWORD_MAX_BYTES 1024
 #define PASSWORD_HASH_MAX crypto_pwhash_STRBYTES
+
+/* The hash an unknown account is verified against (exported for the unit test). */
+extern const char password_dummy_hash[];
 
 /*
  * Hash pw[0..len) into out (a NUL-terminated "$argon2id$..." string).
@@ -29,6 +33,13 @@ struct request;
  */
 int password_hash_or_reply(struct request *req, const char *pw, size_t len,
                            char out[PASSWORD_HASH_MAX]);
+
+/*
+ * Hash like password_hash_or_reply() but without replying: 0 on success,
+ * -1 when no slot is free or hashing failed.
+ */
+int password_hash_if_free(struct worker *w, const char *pw, size_t len,
+                          char out[PASSWORD_HASH_MAX]) __attribute__((warn_unused_result));
 
 /*
  * Verify pw against stored (NULL: an unknown account; a dummy hash is

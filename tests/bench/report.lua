@@ -2,12 +2,29 @@
 -- tests/bench/run.sh: when the run ends it prints one JSON line with the
 -- figures run.sh reads (latencies in milliseconds).
 --
--- An endpoint that needs more than a plain GET (method, body, headers) names
--- its own wrk script in BENCH_SCRIPT; it is loaded first and may define
--- init/request/response. done() is always this one.
+-- The request: BENCH_METHOD (default GET), BENCH_BODY (sent as JSON) and
+-- BENCH_TOKEN (sent as a bearer token), set by run.sh from the endpoint's
+-- options. An endpoint that needs more names its own wrk script in
+-- BENCH_SCRIPT; it is loaded next and may define init/request/response.
+-- done() is always this one.
 
-local extra = os.getenv("BENCH_SCRIPT")
-if extra ~= nil and extra ~= "" then
+local function env(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return nil end
+  return v
+end
+
+wrk.method = env("BENCH_METHOD") or "GET"
+if env("BENCH_BODY") then
+  wrk.body = env("BENCH_BODY")
+  wrk.headers["Content-Type"] = "application/json"
+end
+if env("BENCH_TOKEN") then
+  wrk.headers["Authorization"] = "Bearer " .. env("BENCH_TOKEN")
+end
+
+local extra = env("BENCH_SCRIPT")
+if extra then
   dofile(extra)
 end
 

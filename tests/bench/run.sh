@@ -7,6 +7,10 @@
 #
 # Adding an endpoint to the run: one line in ENDPOINTS below.
 #
+# Authenticated endpoints use one password account the bench registers on the
+# measured stack before measuring (proof of work and the register/login rate
+# classes are off there, see BENCH_SETTINGS) and deletes at the end.
+#
 # Which stack: the development stack ($SOTTO_VAR, default <repo>/var, on
 # $SOTTO_HTTPS_PORT) when it runs the current binary with the bench's
 # settings (BENCH_SETTINGS), or when nothing of it runs (the bench then starts
@@ -16,7 +20,8 @@
 # stopped by the bench unless it was already up.
 #
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_THREADS (2),
-# BENCH_CONNECTIONS (32); SOTTO_VAR, SOTTO_HTTPS_PORT, SOTTO_HTTP_PORT,
+# BENCH_CONNECTIONS (32), BENCH_LOGIN_CONNECTIONS (4, at most one per core);
+# SOTTO_VAR, SOTTO_HTTPS_PORT, SOTTO_HTTP_PORT,
 # SOTTO_BIN as for scripts/stack.sh. Raw wrk output and a JSON line per
 # endpoint go to build/bench/.
 set -euo pipefail
@@ -27,19 +32,41 @@ REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 # The reference: nginx answering by itself over TLS (nginx/dev.conf.in).
 REFERENCE="static /__bench/static"
 
-# One endpoint per line:  name  path  [target...]
-#   min_ratio=R    req/s at least R x the reference's req/s
+# Password logins are bound by Argon2id, and at most one hash per core runs at
+# once (SOTTO_PWHASH_CONCURRENCY's default): more connections than cores would
+# measure quick 503s, not logins.
+LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
+
+# One endpoint per line:  name  path  [option...]
+# Targets (a missed one fails the run):
+#   min_ratio=R    req/s at least R x the req/s of the ref line
 #   max_p99_ms=M   99th percentile latency below M ms
-#   script=FILE    a wrk script (relative to the repository) for method, body
-#                  or headers; see tests/bench/report.lua
+# Options:
+#   ref=NAME       the line the ratio is taken against: an endpoint measured
+#                  above this one, or the static reference (the default);
+#                  ref=none for a figure without a ratio
+#   method=M       HTTP method (default GET)
+#   body=NAME      send BODY[NAME] as JSON (set by setup_account)
+#   auth=bearer    send the bench account's token
+#   connections=N  wrk connections for this line (default BENCH_CONNECTIONS)
+#   duration=D     measured time for this line (default BENCH_DURATION)
+#   script=FILE    a wrk script (relative to the repository) for anything
+#                  else; see tests/bench/report.lua
 ENDPOINTS=(
 	"config /config min_ratio=0.18 max_p99_ms=5"
+	"me /me auth=bearer ref=config min_ratio=0.7"
+	"login /auth/login method=POST body=login ref=none connections=$LOGIN_CONNECTIONS duration=5s"
 )
 
 # The server settings the measured stack must run with: every rate limit out
-# of reach, so the bench measures work, not 429s.
+# of reach and no proof of work on register and login, so the bench measures
+# work, not 429s and 428s.
 BENCH_SETTINGS=(
 	SOTTO_RATE_GLOBAL=100000000/1
+	SOTTO_RATE_REGISTER=100000000/1
+	SOTTO_RATE_LOGIN=100000000/1
+	SOTTO_POW_REGISTER=0
+	SOTTO_POW_LOGIN=0
 )
 
 DURATION=${BENCH_DURATION:-10s}
@@ -124,7 +151,72 @@ choose_stack() {
 	stack up >&2 || die "stack.sh up failed"
 }
 
+# ---- the bench account ------------------------------------------------------------
+# Its token and password never go on a command line: curl reads them from
+# files in a private temporary directory, wrk from its environment.
+SECRETS=""
+TOKEN=""
+declare -A BODY
+
+# api [--auth] METHOD PATH [BODY_FILE] -> the response body, then the status on
+# a line of its own. --auth sends the bench account's token.
+api() {
+	local args=()
+	if [ "$1" = --auth ]; then
+		args+=(-H "@$SECRETS/auth.header")
+		shift
+	fi
+	local method=$1 path=$2 data=${3-}
+	[ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$data")
+	curl -ks --max-time 10 -X "$method" "${args[@]}" -w '\n%{http_code}\n' \
+		"https://127.0.0.1:$HTTPS_PORT$path" || printf '\n000\n'
+}
+
+json_str() { # key json -> string value
+	sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" <<<"$2"
+}
+
+# Register a password account (no proof of work on the bench stack) and keep
+# what the endpoints need: its token and the body of a valid login.
+setup_account() {
+	local password reply status id token
+	SECRETS=$(mktemp -d "${TMPDIR:-/tmp}/sotto-bench.XXXXXX")
+	password=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	printf '{"password":"%s"}' "$password" >"$SECRETS/register.json"
+	reply=$(api POST /auth/register "$SECRETS/register.json")
+	status=$(tail -n 1 <<<"$reply")
+	case $status in
+	201) ;;
+	501) die "POST /auth/register answers 501 (not implemented in this build of $BIN): no account to measure /me and /auth/login with" ;;
+	*) die "POST /auth/register answers $status, not 201: $(sed '$d' <<<"$reply" | head -c 300)" ;;
+	esac
+	id=$(json_str account_id "$reply")
+	token=$(json_str token "$reply")
+	if [ -z "$id" ] || [ -z "$token" ]; then
+		die "POST /auth/register: no account_id or token in the answer"
+	fi
+	printf 'Authorization: Bearer %s\n' "$token" >"$SECRETS/auth.header"
+	TOKEN=$token
+	BODY[login]=$(printf '{"account_id":"%s","password":"%s"}' "$id" "$password")
+	say "registered a bench account"
+}
+
+# Delete the bench account, so runs leave nothing behind on a kept stack.
+delete_account() {
+	local status
+	if [ -n "$TOKEN" ]; then
+		status=$(api --auth DELETE /me | tail -n 1)
+		[ "$status" = 204 ] || say "warning: DELETE /me answers $status; the bench account stays on the stack at $VAR"
+		TOKEN=""
+	fi
+	if [ -n "$SECRETS" ]; then
+		rm -rf -- "$SECRETS"
+		SECRETS=""
+	fi
+}
+
 cleanup() {
+	delete_account
 	if [ "$STARTED" = 1 ]; then
 		STARTED=0
 		say "stopping the stack at $VAR"
@@ -139,12 +231,21 @@ json_num() { # key json -> number
 	sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" <<<"$2"
 }
 
-# run_wrk name path script duration -> the JSON line of report.lua
+# How the line being measured is sent (set by main from its options).
+REQ_METHOD=GET
+REQ_BODY=""
+REQ_AUTH=""
+REQ_SCRIPT=""
+REQ_CONNECTIONS=$CONNECTIONS
+
+# run_wrk name path duration -> the JSON line of report.lua
 run_wrk() {
-	local name=$1 path=$2 script=$3 duration=$4 raw
-	raw=$(BENCH_NAME=$name BENCH_SCRIPT=$script wrk -t"$THREADS" -c"$CONNECTIONS" \
-		-d"$duration" --latency -s "$REPO/tests/bench/report.lua" \
-		"https://127.0.0.1:$HTTPS_PORT$path" 2>&1) || {
+	local name=$1 path=$2 duration=$3 raw threads=$THREADS
+	[ "$threads" -le "$REQ_CONNECTIONS" ] || threads=$REQ_CONNECTIONS
+	raw=$(BENCH_NAME=$name BENCH_SCRIPT=$REQ_SCRIPT BENCH_METHOD=$REQ_METHOD \
+		BENCH_BODY=${REQ_BODY:+${BODY[$REQ_BODY]}} BENCH_TOKEN=${REQ_AUTH:+$TOKEN} \
+		wrk -t"$threads" -c"$REQ_CONNECTIONS" -d"$duration" --latency \
+		-s "$REPO/tests/bench/report.lua" "https://127.0.0.1:$HTTPS_PORT$path" 2>&1) || {
 		printf '%s\n' "$raw" >&2
 		die "wrk failed on $path"
 	}
@@ -154,14 +255,27 @@ run_wrk() {
 
 declare -A RESULT
 
-measure() { # name path script
-	local name=$1 path=$2 script=$3 code
-	code=$(curl -ks -o /dev/null -w '%{http_code}' --max-time 5 "https://127.0.0.1:$HTTPS_PORT$path" || true)
-	[ "$code" = 200 ] || die "GET $path answers ${code:-nothing}, not 200"
-	run_wrk "$name" "$path" "$script" "$WARMUP" >/dev/null
-	RESULT[$name]=$(run_wrk "$name" "$path" "$script" "$DURATION")
+measure() { # name path duration
+	local name=$1 path=$2 duration=$3 expect=200 data="" auth=() reply status
+	[ "$REQ_METHOD" = POST ] && expect="200 201"
+	if [ -n "$REQ_BODY" ]; then
+		[ -n "${BODY[$REQ_BODY]+set}" ] || die "$name: no body named '$REQ_BODY'"
+		data=$SECRETS/$REQ_BODY.json
+		printf '%s' "${BODY[$REQ_BODY]}" >"$data"
+	fi
+	[ -z "$REQ_AUTH" ] || auth=(--auth)
+	reply=$(api "${auth[@]}" "$REQ_METHOD" "$path" "$data")
+	status=$(tail -n 1 <<<"$reply")
+	grep -qw -- "$status" <<<"$expect" ||
+		die "$REQ_METHOD $path answers $status, not ${expect// / or }: $(sed '$d' <<<"$reply" | head -c 300)"
+	run_wrk "$name" "$path" "$WARMUP" >/dev/null
+	RESULT[$name]=$(run_wrk "$name" "$path" "$duration")
 	[ -n "${RESULT[$name]}" ] || die "no result from wrk for $path (see $OUT/$name.wrk.txt)"
 	printf '%s\n' "${RESULT[$name]}" >>"$OUT/results.jsonl"
+}
+
+row() { # name connections rps p50 p99 ratio ref
+	printf '%-14s %6s %11s %9s %9s %7s  %s\n' "$@"
 }
 
 # target name what value op limit unit: record PASS/FAIL of `value op limit`
@@ -179,34 +293,54 @@ target() {
 }
 
 main() {
-	local line name path targets t script ref_rps rps p50 p99 ratio
+	local line name path targets t duration ref ref_name ref_rps rps p50 p99 ratio
 	local failed=0 checks=()
 	mkdir -p "$OUT"
 	: >"$OUT/results.jsonl"
 	choose_stack
+	setup_account
 
-	say "wrk: $THREADS threads, $CONNECTIONS connections, ${WARMUP} warm-up + ${DURATION} per endpoint," \
-		"$(nproc) CPUs, stack at https://127.0.0.1:$HTTPS_PORT"
-	read -r name path <<<"$REFERENCE"
-	measure "$name" "$path" ""
-	ref_rps=$(json_num rps "${RESULT[$name]}")
+	say "wrk: $THREADS threads, $CONNECTIONS connections, ${WARMUP} warm-up + ${DURATION} per endpoint" \
+		"unless its line says otherwise, $(nproc) CPUs, stack at https://127.0.0.1:$HTTPS_PORT"
+	read -r ref_name path <<<"$REFERENCE"
+	measure "$ref_name" "$path" "$DURATION"
 
-	printf '\n%-14s %12s %9s %9s %10s\n' endpoint req/s "p50 ms" "p99 ms" "vs ref"
-	printf '%-14s %12s %9s %9s %10s\n' "$name (ref)" "$ref_rps" \
-		"$(json_num p50_ms "${RESULT[$name]}")" "$(json_num p99_ms "${RESULT[$name]}")" 1.00
+	printf '\n'
+	row endpoint conns req/s "p50 ms" "p99 ms" ratio "vs"
+	row "$ref_name" "$CONNECTIONS" "$(json_num rps "${RESULT[$ref_name]}")" \
+		"$(json_num p50_ms "${RESULT[$ref_name]}")" "$(json_num p99_ms "${RESULT[$ref_name]}")" \
+		1.000 "(the reference: nginx alone)"
 
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
-		script=""
+		REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS
+		duration=$DURATION ref=$ref_name
 		for t in $targets; do
-			case $t in script=*) script=$REPO/${t#script=} ;; esac
+			case $t in
+			script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
+			method=*) REQ_METHOD=${t#method=} ;;
+			body=*) REQ_BODY=${t#body=} ;;
+			auth=bearer) REQ_AUTH=bearer ;;
+			connections=*) REQ_CONNECTIONS=${t#connections=} ;;
+			duration=*) duration=${t#duration=} ;;
+			ref=*) ref=${t#ref=} ;;
+			min_ratio=* | max_p99_ms=*) ;;
+			*) die "unknown option '$t' for $name" ;;
+			esac
 		done
-		measure "$name" "$path" "$script"
+		[ "$ref" = none ] || [ -n "${RESULT[$ref]+set}" ] ||
+			die "$name: ref=$ref is not a line measured before it"
+		measure "$name" "$path" "$duration"
 		rps=$(json_num rps "${RESULT[$name]}")
 		p50=$(json_num p50_ms "${RESULT[$name]}")
 		p99=$(json_num p99_ms "${RESULT[$name]}")
-		ratio=$(awk -v a="$rps" -v b="$ref_rps" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-		printf '%-14s %12s %9s %9s %10s\n' "$name" "$rps" "$p50" "$p99" "$ratio"
+		if [ "$ref" = none ]; then
+			ratio=-
+		else
+			ref_rps=$(json_num rps "${RESULT[$ref]}")
+			ratio=$(awk -v a="$rps" -v b="$ref_rps" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+		fi
+		row "$name" "$REQ_CONNECTIONS" "$rps" "$p50" "$p99" "$ratio" "${ref/#none/-}"
 
 		local non2xx timeouts
 		non2xx=$(json_num non_2xx_3xx "${RESULT[$name]}")
@@ -218,13 +352,12 @@ main() {
 		for t in $targets; do
 			case $t in
 			min_ratio=*)
-				target "$name" "req/s $ratio x reference" "$ratio" ">=" "${t#min_ratio=}" ""
+				[ "$ref" != none ] || die "$name: min_ratio needs a ref"
+				target "$name" "req/s $ratio x $ref" "$ratio" ">=" "${t#min_ratio=}" ""
 				;;
 			max_p99_ms=*)
 				target "$name" "p99 $p99 ms" "$p99" "<" "${t#max_p99_ms=}" " ms"
 				;;
-			script=*) ;;
-			*) die "unknown target '$t' for $name" ;;
 			esac
 		done
 	done

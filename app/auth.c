@@ -1,0 +1,465 @@
+/*
+ * auth.c — the bearer-token check every authenticated route shares, and
+ * the account record it produces.
+ *
+ * Order: header syntax → token (signature and claims, token.c, no I/O) →
+ * one Redis MGET (revoked? deleted? cached record?) → PostgreSQL only on
+ * a cache miss. See auth.h for the cache and why it cannot go stale.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "cache.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "http.h"
+#include "router.h"
+#include "token.h"
+#include "util.h"
+#include "worker.h"
+
+#define HASH_HEX (2 * AUTH_HASH_BYTES + 1)
+
+#define ACCOUNT_COLUMNS \
+	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, a.x25519_sealed, " \
+	"k.version, k.wrapped FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
+
+static struct db_stmt stmt_by_id = {
+	"auth_account_by_id", ACCOUNT_COLUMNS "WHERE a.id_hash = $1", 1, 0
+};
+static struct db_stmt stmt_by_key = {
+	"auth_account_by_key", ACCOUNT_COLUMNS "WHERE a.key_hash = $1", 1, 0
+};
+static struct db_stmt stmt_keys = {
+	"auth_account_keys",
+	"SELECT k.version, k.wrapped, a.id_sealed FROM account_keys k "
+	"JOIN accounts a ON a.pk = k.account_pk WHERE k.account_pk = $1", 1, 0
+};
+
+/* Fill "ac" only when the generation is still the one read before the database. */
+static const char fill_script[] =
+	"local g = redis.call('GET', KEYS[2]) or '' "
+	"if g == ARGV[2] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end "
+	"return 1";
+/* Drop the record and move the generation, so in-flight fills give up. */
+static const char forget_script[] =
+	"redis.call('DEL', KEYS[1]) "
+	"redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], ARGV[1]) "
+	"return 1";
+
+static void lookup_hash(const struct worker *w, const char *domain,
+                        const unsigned char *data, size_t len,
+                        unsigned char out[AUTH_HASH_BYTES])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, w->keys.lookup, sizeof(w->keys.lookup), AUTH_HASH_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)domain, strlen(domain));
+	crypto_generichash_update(&st, data, len);
+	crypto_generichash_final(&st, out, AUTH_HASH_BYTES);
+}
+
+void auth_id_hash(const struct worker *w, const char *account_id,
+                  unsigned char out[AUTH_HASH_BYTES])
+{
+	lookup_hash(w, "acct:", (const unsigned char *)account_id, strlen(account_id), out);
+}
+
+void auth_key_hash(const struct worker *w, const unsigned char pk[32],
+                   unsigned char out[AUTH_HASH_BYTES])
+{
+	lookup_hash(w, "ed25519:", pk, 32, out);
+}
+
+void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_len,
+                        int64_t pk, const char *column)
+{
+	snprintf(row_buf, row_buf_len, "%lld", (long long)pk);
+	f->table = "accounts";
+	f->column = column;
+	f->row = row_buf;
+	f->owner = pk;
+}
+
+/* Open a value of acc's own row sealed with its data key; plaintext on the arena. */
+static int open_own(struct request *req, struct account *acc, const char *column,
+                    const unsigned char *sealed, size_t len, unsigned char **pt,
+                    size_t *pt_len)
+{
+	unsigned char key[CRYPTO_KEY_BYTES];
+	struct crypto_field f;
+	char row[24];
+	int rc = -1;
+
+	if (auth_data_key(req, acc, key) != 0)
+		goto out;
+	auth_account_field(&f, row, sizeof(row), acc->pk, column);
+	rc = crypto_open(req->arena, key, &f, sealed, len, pt, pt_len);
+out:
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+/* Version and wrapped key from columns vcol, vcol + 1 of row 0; -1 when malformed. */
+static int parse_keys(struct request *req, const PGresult *res, int vcol, struct account *acc)
+{
+	const unsigned char *wrapped;
+	size_t len = 0;
+	int64_t version;
+
+	if (util_parse_int64(PQgetvalue(res, 0, vcol), 1, UINT32_MAX, &version) != 0)
+		return -1;
+	wrapped = db_bytea_value(req->arena, res, 0, vcol + 1, &len);
+	if (wrapped == NULL || len != CRYPTO_WRAPPED_BYTES)
+		return -1;
+	acc->wrap_version = (uint32_t)version;
+	memcpy(acc->wrapped_key, wrapped, CRYPTO_WRAPPED_BYTES);
+	acc->keys_loaded = true;
+	return 0;
+}
+
+/* One row of ACCOUNT_COLUMNS into *acc, the X25519 key opened; -1 on failure. */
+static int account_parse(struct request *req, const PGresult *res, struct account *acc)
+{
+	int64_t auth;
+	unsigned char *x;
+	const unsigned char *sealed;
+	size_t sealed_len = 0, x_len;
+
+	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &acc->pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &acc->day_joined) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 3), ACCOUNT_PASSWORD, ACCOUNT_KEY, &auth) != 0 ||
+	    parse_keys(req, res, 6, acc) != 0)
+		return -1;
+	acc->trust = strtod(PQgetvalue(res, 0, 2), NULL);
+	acc->auth = (enum account_auth)auth;
+	acc->id_sealed = db_bytea_value(req->arena, res, 0, 4, &acc->id_sealed_len);
+	if (acc->id_sealed == NULL)
+		return -1;
+	acc->x25519 = NULL;
+	sealed = db_bytea_value(req->arena, res, 0, 5, &sealed_len);
+	if (sealed == NULL)
+		return 0;
+	if (open_own(req, acc, "x25519_public", sealed, sealed_len, &x, &x_len) != 0 ||
+	    x_len != 32 || (acc->x25519 = util_b64url_encode(req->arena, x, x_len)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* 1 found, 0 none, -1 failure: the account of a lookup hash, from PostgreSQL. */
+static int account_load(struct request *req, struct db_stmt *stmt,
+                        const unsigned char hash[AUTH_HASH_BYTES], struct account *acc)
+{
+	const char *params[1];
+	PGresult *res;
+
+	params[0] = db_bytea_text(req->arena, hash, AUTH_HASH_BYTES);
+	if (params[0] == NULL)
+		return -1;
+	res = db_exec(req->worker->db, req->arena, stmt, params, NULL);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0)
+		return 0;
+	return account_parse(req, res, acc) == 0 ? 1 : -1;
+}
+
+int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
+                          struct account *acc)
+{
+	unsigned char *id;
+	size_t len;
+	int found;
+
+	memset(acc, 0, sizeof(*acc));
+	found = account_load(req, &stmt_by_key, hash, acc);
+	if (found != 1)
+		return found;
+	if (open_own(req, acc, "account_id", acc->id_sealed, acc->id_sealed_len, &id, &len) != 0 ||
+	    len == 0 || len > TOKEN_SUB_MAX)
+		return -1;
+	memcpy(acc->id, id, len + 1);
+	auth_id_hash(req->worker, acc->id, acc->id_hash);
+	return 1;
+}
+
+int auth_data_key(struct request *req, struct account *acc,
+                  unsigned char key[CRYPTO_KEY_BYTES])
+{
+	const char *params[1];
+	PGresult *res;
+
+	if (!acc->keys_loaded) {
+		params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+		if (params[0] == NULL)
+			return -1;
+		res = db_exec(req->worker->db, req->arena, &stmt_keys, params, NULL);
+		if (res == NULL || PQntuples(res) != 1 || parse_keys(req, res, 0, acc) != 0)
+			return -1;
+		acc->id_sealed = db_bytea_value(req->arena, res, 0, 2, &acc->id_sealed_len);
+	}
+	return crypto_unwrap_key(req->worker->cfg, acc->pk, acc->wrap_version,
+	                         acc->wrapped_key, CRYPTO_WRAPPED_BYTES, key);
+}
+
+/* ---- the cached record -------------------------------------------------- */
+
+/* "1|pk|day|trust|auth|x25519 or -": everything auth and GET /me need, no secret. */
+static char *record_format(struct arena *a, const struct account *acc)
+{
+	return arena_printf(a, "1|%lld|%lld|%.6f|%d|%s", (long long)acc->pk,
+	                    (long long)acc->day_joined, acc->trust, (int)acc->auth,
+	                    acc->x25519 != NULL ? acc->x25519 : "-");
+}
+
+static int record_parse(struct arena *a, const char *text, struct account *acc)
+{
+	long long pk, day;
+	int auth, end = 0;
+	double trust;
+	char x[64];
+
+	if (sscanf(text, "1|%lld|%lld|%lf|%d|%63[A-Za-z0-9_-]%n", &pk, &day, &trust, &auth,
+	           x, &end) != 5 || text[end] != '\0' || pk < 1 || day < 0 ||
+	    !(trust >= 0.0 && trust <= 1.0) || (auth != ACCOUNT_PASSWORD && auth != ACCOUNT_KEY))
+		return -1;
+	acc->pk = pk;
+	acc->day_joined = day;
+	acc->trust = trust;
+	acc->auth = (enum account_auth)auth;
+	acc->x25519 = strcmp(x, "-") == 0 ? NULL : arena_strdup(a, x);
+	return strcmp(x, "-") == 0 || acc->x25519 != NULL ? 0 : -1;
+}
+
+static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES],
+                       const char **gone, const char **ac, const char **ag)
+{
+	char hex[HASH_HEX];
+
+	sodium_bin2hex(hex, sizeof(hex), hash, AUTH_HASH_BYTES);
+	*gone = arena_printf(a, "gone:%s", hex);
+	*ac = arena_printf(a, "ac:%s", hex);
+	*ag = arena_printf(a, "ag:%s", hex);
+}
+
+static bool reply_is(const redisReply *r, int type)
+{
+	return r != NULL && r->type == type;
+}
+
+/* Store the record unless the account changed since generation gen was read. */
+static void record_fill(struct request *req, const struct account *acc, const char *ac,
+                        const char *ag, const char *gen)
+{
+	char ttl[16];
+	const char *argv[] = { "EVAL", fill_script, "2", ac, ag,
+	                       record_format(req->arena, acc), gen, ttl };
+
+	snprintf(ttl, sizeof(ttl), "%d", AUTH_CACHE_TTL);
+	if (argv[5] != NULL)
+		(void)cache_command(req->worker->cache, req->arena, 8, argv, NULL);
+}
+
+static int unauthorized(struct request *req)
+{
+	http_header_add(req, "WWW-Authenticate", "Bearer");
+	return http_error(req, 401, "unauthorized", "missing or invalid token");
+}
+
+/*
+ * The account the verified claims name: revoked, deleted, cached or
+ * loaded. Returns 0 with *acc filled, or the status it set.
+ */
+static int account_or_reply(struct request *req, const struct token_claims *claims,
+                            struct account *acc)
+{
+	const char *argv[5], *gen;
+	redisReply *r;
+	int found;
+
+	auth_id_hash(req->worker, claims->sub, acc->id_hash);
+	argv[0] = "MGET";
+	argv[1] = arena_printf(req->arena, "rv:%s", claims->jti);
+	redis_keys(req->arena, acc->id_hash, &argv[2], &argv[3], &argv[4]);
+	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
+	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
+		return dispatch_unavailable(req, "sessions are unavailable", 2);
+	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
+		return unauthorized(req);  /* logged out, or the account was deleted */
+	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
+	    record_parse(req->arena, r->element[2]->str, acc) == 0)
+		return 0;
+	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
+	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
+	if (found < 0)
+		return dispatch_db_failure(req);
+	if (found == 0)
+		return unauthorized(req);
+	record_fill(req, acc, argv[3], argv[4], gen);
+	return 0;
+}
+
+/*
+ * Verified tokens, per worker. libjwt takes ~20-30 us to verify one
+ * (OpenSSL 3 fetches the HMAC implementation on every call), more than
+ * the rest of an authenticated request's own work, and a client sends
+ * the same token for its whole lifetime. A token's verdict depends only
+ * on its bytes, this worker's key and the clock, so a slot remembers the
+ * claims of a token that passed, under a BLAKE2b digest of the whole
+ * token; a hit re-checks only expiry. Revocation and deletion are checked
+ * on every request regardless (account_or_reply).
+ */
+#define TOKEN_CACHE_SLOTS 1024
+
+struct token_cache_slot {
+	unsigned char digest[32];
+	struct token_claims claims;
+	bool used;
+};
+
+static struct token_cache_slot token_cache[TOKEN_CACHE_SLOTS];
+
+static int token_check(const struct worker *w, const char *token, int64_t now,
+                       struct token_claims *out)
+{
+	unsigned char digest[32];
+	struct token_cache_slot *slot;
+	size_t len = strnlen(token, TOKEN_MAX_LEN + 1);
+
+	if (len > TOKEN_MAX_LEN)
+		return -1;
+	crypto_generichash(digest, sizeof(digest), (const unsigned char *)token, len, NULL, 0);
+	slot = &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_SLOTS];
+	if (slot->used && sodium_memcmp(slot->digest, digest, sizeof(digest)) == 0) {
+		if (slot->claims.exp <= now)
+			return -1;
+		*out = slot->claims;
+		return 0;
+	}
+	if (token_verify(w->keys.jwt, token, now, w->cfg->token_lifetime_s, out) != 0)
+		return -1;
+	memcpy(slot->digest, digest, sizeof(digest));
+	slot->claims = *out;
+	slot->used = true;
+	return 0;
+}
+
+/*
+ * The token of "Authorization: Bearer <token>" (scheme case-insensitive,
+ * RFC 7235 §2.1), or NULL when the header has another shape.
+ */
+static const char *bearer_token(const char *header)
+{
+	static const char scheme[] = "Bearer";
+	size_t n = sizeof(scheme) - 1;
+
+	if (strncasecmp(header, scheme, n) != 0 || header[n] != ' ')
+		return NULL;
+	header += n;
+	while (*header == ' ')
+		header++;
+	return *header != '\0' ? header : NULL;
+}
+
+int auth_or_reply(struct request *req)
+{
+	const struct route *route = req->route;
+	struct worker *w = req->worker;
+	const char *header, *token;
+	struct account *acc;
+	int status;
+
+	if (!(route->flags & (ROUTE_AUTH | ROUTE_AUTH_OPT)))
+		return 0;
+	header = http_env(req, "HTTP_AUTHORIZATION");
+	if (header == NULL)
+		return (route->flags & ROUTE_AUTH) ? unauthorized(req) : 0;
+	acc = arena_alloc(req->arena, sizeof(*acc));
+	if (acc == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	token = bearer_token(header);
+	if (token == NULL ||
+	    token_check(w, token, (int64_t)(util_wall_us() / 1000000), &acc->token) != 0)
+		return unauthorized(req);
+	if ((status = account_or_reply(req, &acc->token, acc)) != 0)
+		return status;
+	memcpy(acc->id, acc->token.sub, sizeof(acc->id));
+	req->account = acc;
+	req->account_id = acc->id;
+	req->account_pk = acc->pk;
+	return 0;
+}
+
+/* ---- changes ------------------------------------------------------------ */
+
+int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES])
+{
+	char ttl[16];
+	const char *argv[6] = { "EVAL", forget_script, "2", NULL, NULL, ttl };
+	const char *gone;
+	redisReply *r;
+
+	snprintf(ttl, sizeof(ttl), "%d", 2 * AUTH_CACHE_TTL);
+	redis_keys(req->arena, id_hash, &gone, &argv[3], &argv[4]);
+	if (argv[3] == NULL || argv[4] == NULL)
+		return -1;
+	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
+	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+}
+
+int auth_mark_deleted(struct request *req, const struct account *acc)
+{
+	char ttl[16];
+	const char *argv[5] = { "SET", NULL, "1", "EX", ttl };
+	const char *ac, *ag;
+	redisReply *r;
+
+	/* Outlives every token the account could still hold. */
+	snprintf(ttl, sizeof(ttl), "%d", req->worker->cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
+	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
+	if (argv[1] == NULL)
+		return -1;
+	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
+	return reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
+}
+
+void auth_undelete(struct request *req, const struct account *acc)
+{
+	const char *argv[2] = { "DEL", NULL };
+	const char *ac, *ag;
+
+	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
+	if (argv[1] != NULL)
+		(void)cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+}
+
+int auth_revoke(struct request *req, const struct token_claims *t)
+{
+	int64_t left = t->exp - (int64_t)(util_wall_us() / 1000000);
+	const char *argv[6];
+	redisReply *r;
+
+	if (left <= 0)
+		return 0;  /* already dead */
+	argv[0] = "SET";
+	argv[1] = arena_printf(req->arena, "rv:%s", t->jti);
+	argv[2] = "1";
+	argv[3] = "EX";
+	argv[4] = arena_printf(req->arena, "%lld", (long long)left + 1);
+	argv[5] = "NX";
+	if (argv[1] == NULL || argv[4] == NULL)
+		return -1;
+	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
+	/* NX: a nil reply means it was already revoked, which is fine. */
+	return reply_is(r, REDIS_REPLY_STATUS) || reply_is(r, REDIS_REPLY_NIL) ? 0 : -1;
+}

@@ -1,0 +1,393 @@
+/*
+ * handlers_auth.c — POST /auth/register, /auth/challenge, /auth/login,
+ * /auth/logout.
+ *
+ * Nothing about a person is collected: an account is a random 128-bit id
+ * plus either an Argon2id password hash or an Ed25519 public key, both
+ * stored only as keyed lookup hashes (auth.h). Every login failure is the
+ * same 401 invalid_credentials body; a password login for an unknown or
+ * malformed account id still runs one Argon2id verification, so the
+ * answer takes as long.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "cache.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "handlers.h"
+#include "json.h"
+#include "password.h"
+#include "token.h"
+#include "util.h"
+#include "worker.h"
+
+#define AUTH_CHALLENGE_TTL 120
+#define AUTH_CHALLENGE_BYTES 32
+#define AUTH_CHALLENGE_MAX_CHARS 64
+#define AUTH_SIGN_PREFIX "sotto-auth:"
+
+static struct db_stmt stmt_next_pk = {
+	"account_next_pk", "SELECT nextval(pg_get_serial_sequence('accounts', 'pk'))", 0, 0
+};
+static struct db_stmt stmt_insert_account = {
+	"account_insert",
+	"INSERT INTO accounts (pk, id_hash, id_sealed, key_hash, password_hash, auth, day_joined) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, 0
+};
+static struct db_stmt stmt_insert_key = {
+	"account_key_insert",
+	"INSERT INTO account_keys (account_pk, version, wrapped) VALUES ($1, $2, $3)", 3, 0
+};
+static struct db_stmt stmt_password_by_id = {
+	"account_password_by_id",
+	"SELECT pk, password_hash FROM accounts WHERE id_hash = $1 AND auth = 1", 1, 0
+};
+static struct db_stmt stmt_update_password = {
+	"account_password_update",
+	"UPDATE accounts SET password_hash = $2 WHERE pk = $1", 2, 0
+};
+
+static int invalid_credentials(struct request *req)
+{
+	return http_error(req, 401, "invalid_credentials", "invalid credentials");
+}
+
+/* 201/200 with a fresh token for account_id; account_id included when shown. */
+static int token_reply(struct request *req, int status, const char *account_id,
+                       bool show_id)
+{
+	struct worker *w = req->worker;
+	char *token = token_issue(req->arena, w->keys.jwt, account_id,
+	                          (int64_t)(util_wall_us() / 1000000),
+	                          w->cfg->token_lifetime_s, NULL);
+	json_object *o;
+
+	if (token == NULL || (o = json_object_new_object()) == NULL)
+		return http_error(req, 500, "internal", "internal error");
+	if (show_id)
+		json_object_object_add(o, "account_id", json_object_new_string(account_id));
+	json_object_object_add(o, "token", json_object_new_string(token));
+	json_object_object_add(o, "expires_in", json_object_new_int(w->cfg->token_lifetime_s));
+	return http_reply(req, status, o);
+}
+
+/* A base64url field of exactly n bytes into out: 1, 0 when absent, -1 malformed. */
+static int get_b64_field(json_object *body, const char *name, unsigned char *out, size_t n)
+{
+	const char *text;
+	size_t len, got;
+	int rc = json_get_string(body, name, &text, &len);
+
+	if (rc != 1)
+		return rc;
+	if (util_b64url_decode(text, len, out, n, &got) != 0 || got != n)
+		return -1;
+	return 1;
+}
+
+/* The new account's rows, the data key wrapped for it, the id sealed with it. */
+struct new_account {
+	char pk_text[24];
+	const char *id;
+	unsigned char id_hash[AUTH_HASH_BYTES];
+	const unsigned char *key_hash;      /* NULL for password accounts */
+	const char *password_hash;          /* NULL for key accounts */
+	enum account_auth auth;
+};
+
+static int insert_account(struct request *req, const struct new_account *na,
+                          const unsigned char *id_sealed, size_t id_sealed_len,
+                          const unsigned char wrapped[CRYPTO_WRAPPED_BYTES],
+                          uint32_t version, const char **sqlstate)
+{
+	struct arena *a = req->arena;
+	const char *acct[7] = {
+		na->pk_text,
+		db_bytea_text(a, na->id_hash, AUTH_HASH_BYTES),
+		db_bytea_text(a, id_sealed, id_sealed_len),
+		na->key_hash != NULL ? db_bytea_text(a, na->key_hash, AUTH_HASH_BYTES) : NULL,
+		na->password_hash,
+		na->auth == ACCOUNT_KEY ? "2" : "1",
+		arena_printf(a, "%lld", (long long)util_today()),
+	};
+	const char *key[3] = {
+		na->pk_text, arena_printf(a, "%u", version),
+		db_bytea_text(a, wrapped, CRYPTO_WRAPPED_BYTES),
+	};
+
+	if (acct[1] == NULL || acct[2] == NULL || acct[6] == NULL || key[1] == NULL ||
+	    key[2] == NULL || (na->key_hash != NULL && acct[3] == NULL))
+		return -1;
+	if (db_begin(req->worker->db) != 0 ||
+	    db_exec(req->worker->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
+	    db_exec(req->worker->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
+	    db_commit(req->worker->db) != 0) {
+		db_rollback(req->worker->db);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Create the account described by na (id, hashes): a fresh data key,
+ * wrapped under the newest master key and bound to the new pk, seals the
+ * account id; both rows go in one transaction. Replies 201 with a token.
+ */
+static int create_account_or_reply(struct request *req, struct new_account *na)
+{
+	unsigned char key[CRYPTO_KEY_BYTES], wrapped[CRYPTO_WRAPPED_BYTES];
+	struct crypto_field f;
+	char row[24];
+	const unsigned char *id_sealed;
+	size_t id_sealed_len;
+	const char *sqlstate = NULL;
+	uint32_t version;
+	int64_t pk;
+	PGresult *res;
+	int status;
+
+	res = db_exec(req->worker->db, req->arena, &stmt_next_pk, NULL, NULL);
+	if (res == NULL || PQntuples(res) != 1 ||
+	    util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &pk) != 0)
+		return dispatch_db_failure(req);
+	snprintf(na->pk_text, sizeof(na->pk_text), "%lld", (long long)pk);
+	crypto_data_key_new(key);
+	auth_account_field(&f, row, sizeof(row), pk, "account_id");
+	id_sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, na->id,
+	                        strlen(na->id), &id_sealed_len);
+	if (id_sealed == NULL || crypto_wrap_key(req->worker->cfg, pk, key, wrapped, &version) != 0) {
+		status = http_error(req, 500, "internal", "internal error");
+		goto out;
+	}
+	if (insert_account(req, na, id_sealed, id_sealed_len, wrapped, version, &sqlstate) != 0) {
+		if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
+			status = http_error(req, 409, "conflict", "this public key is already registered");
+		else
+			status = dispatch_db_failure(req);
+		goto out;
+	}
+	status = token_reply(req, 201, na->id, true);
+out:
+	sodium_memzero(key, sizeof(key));
+	return status;
+}
+
+static int new_account_id(struct request *req, struct new_account *na)
+{
+	na->id = util_random_id(req->arena, AUTH_ID_BYTES);
+	if (na->id == NULL)
+		return -1;
+	auth_id_hash(req->worker, na->id, na->id_hash);
+	return 0;
+}
+
+static int register_password(struct request *req, const char *pw, size_t len)
+{
+	struct new_account na = { .auth = ACCOUNT_PASSWORD };
+	char *hash;
+	int status;
+
+	if (len < PASSWORD_MIN_BYTES || len > PASSWORD_MAX_BYTES)
+		return http_error(req, 422, "invalid_field", "password must be 10 to 1024 bytes");
+	hash = arena_alloc(req->arena, PASSWORD_HASH_MAX);
+	if (hash == NULL || new_account_id(req, &na) != 0)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((status = password_hash_or_reply(req, pw, len, hash)) != 0)
+		return status;
+	na.password_hash = hash;
+	return create_account_or_reply(req, &na);
+}
+
+/*
+ * The Ed25519 proof shared by key registration and key login: the fields
+ * are well-formed (else 422), the challenge was issued for this key and is
+ * consumed now (GETDEL), and the signature over "sotto-auth:" + challenge
+ * verifies (else 401). Returns 0 with pk filled, or the status it set.
+ */
+static int key_proof_or_reply(struct request *req, unsigned char pk[32])
+{
+	unsigned char sig[crypto_sign_BYTES];
+	const char *challenge, *argv[2];
+	char *key_text, *message;
+	size_t challenge_len;
+	redisReply *r;
+
+	if (get_b64_field(req->json, "public_key", pk, 32) != 1)
+		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
+	if (get_b64_field(req->json, "signature", sig, sizeof(sig)) != 1)
+		return http_error(req, 422, "invalid_field", "signature must be 64 bytes, base64url");
+	if (json_get_string(req->json, "challenge", &challenge, &challenge_len) != 1)
+		return http_error(req, 422, "invalid_field", "challenge must be a string");
+	if (challenge_len == 0 || challenge_len > AUTH_CHALLENGE_MAX_CHARS ||
+	    util_b64url_decode(challenge, challenge_len, (unsigned char[64]){ 0 }, 64,
+	                       &(size_t){ 0 }) != 0)
+		return invalid_credentials(req);
+	argv[0] = "GETDEL";
+	argv[1] = arena_printf(req->arena, "authch:%s", challenge);
+	key_text = util_b64url_encode(req->arena, pk, 32);
+	message = arena_printf(req->arena, AUTH_SIGN_PREFIX "%s", challenge);
+	if (argv[1] == NULL || key_text == NULL || message == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
+		return dispatch_unavailable(req, "challenges are unavailable", 2);
+	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
+		return invalid_credentials(req);
+	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
+	                                pk) != 0)
+		return invalid_credentials(req);
+	return 0;
+}
+
+static int register_key(struct request *req)
+{
+	struct new_account na = { .auth = ACCOUNT_KEY };
+	unsigned char pk[32], key_hash[AUTH_HASH_BYTES];
+	int status;
+
+	if ((status = key_proof_or_reply(req, pk)) != 0)
+		return status;
+	auth_key_hash(req->worker, pk, key_hash);
+	na.key_hash = key_hash;
+	if (new_account_id(req, &na) != 0)
+		return http_error(req, 500, "internal", "out of memory");
+	return create_account_or_reply(req, &na);
+}
+
+int handle_auth_register(struct request *req)
+{
+	const char *pw;
+	size_t len;
+	int has_pw = json_get_string(req->json, "password", &pw, &len);
+	bool has_key = json_object_object_get_ex(req->json, "public_key", NULL);
+
+	if (has_pw < 0)
+		return http_error(req, 422, "invalid_field", "password must be a string");
+	if (has_pw == 1 && has_key)
+		return http_error(req, 422, "invalid_field",
+		                  "give either password or public_key, not both");
+	if (has_pw == 1)
+		return register_password(req, pw, len);
+	if (has_key)
+		return register_key(req);
+	return http_error(req, 422, "invalid_field", "password or public_key is required");
+}
+
+int handle_auth_challenge(struct request *req)
+{
+	unsigned char pk[32];
+	const char *argv[5];
+	char ttl[16];
+	char *challenge;
+	redisReply *r;
+	json_object *o;
+
+	if (get_b64_field(req->json, "public_key", pk, 32) != 1)
+		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
+	challenge = util_random_id(req->arena, AUTH_CHALLENGE_BYTES);
+	snprintf(ttl, sizeof(ttl), "%d", AUTH_CHALLENGE_TTL);
+	argv[0] = "SET";
+	argv[1] = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
+	argv[2] = util_b64url_encode(req->arena, pk, 32);
+	argv[3] = "EX";
+	argv[4] = ttl;
+	if (argv[1] == NULL || argv[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
+	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+		return dispatch_unavailable(req, "challenges are unavailable", 2);
+	if ((o = json_object_new_object()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(o, "challenge", json_object_new_string(challenge));
+	json_object_object_add(o, "expires_in", json_object_new_int(AUTH_CHALLENGE_TTL));
+	return http_reply(req, 200, o);
+}
+
+/*
+ * Store a new hash for an account whose hash uses older parameters. Only
+ * when a hash slot is free at once: a login never waits or fails for it.
+ */
+static void rehash(struct request *req, const char *pk_text, const char *pw, size_t len)
+{
+	char *hash = arena_alloc(req->arena, PASSWORD_HASH_MAX);
+	const char *params[2] = { pk_text, hash };
+
+	if (hash == NULL || password_hash_if_free(req->worker, pw, len, hash) != 0)
+		return;
+	(void)db_exec(req->worker->db, req->arena, &stmt_update_password, params, NULL);
+}
+
+static int login_password(struct request *req)
+{
+	const char *id, *pw, *stored = NULL, *pk_text = NULL, *params[1];
+	unsigned char hash[AUTH_HASH_BYTES];
+	size_t id_len, pw_len;
+	bool ok, needs_rehash;
+	PGresult *res;
+	int status;
+
+	if (json_get_string(req->json, "account_id", &id, &id_len) != 1)
+		return http_error(req, 422, "invalid_field", "account_id must be a string");
+	if (json_get_string(req->json, "password", &pw, &pw_len) != 1)
+		return http_error(req, 422, "invalid_field", "password must be a string");
+	if (pw_len > PASSWORD_MAX_BYTES)
+		pw_len = PASSWORD_MAX_BYTES;  /* verified against the dummy below */
+	/* Malformed ids are looked up too (they never match): same work, same time. */
+	auth_id_hash(req->worker, id, hash);
+	params[0] = db_bytea_text(req->arena, hash, sizeof(hash));
+	if (params[0] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_password_by_id, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) == 1 && id_len == AUTH_ID_CHARS && pw_len >= PASSWORD_MIN_BYTES) {
+		pk_text = PQgetvalue(res, 0, 0);
+		stored = PQgetvalue(res, 0, 1);
+	}
+	if ((status = password_verify_or_reply(req, stored, pw, pw_len, &ok, &needs_rehash)) != 0)
+		return status;
+	if (!ok)
+		return invalid_credentials(req);
+	if (needs_rehash)
+		rehash(req, pk_text, pw, pw_len);
+	return token_reply(req, 200, id, false);
+}
+
+static int login_key(struct request *req)
+{
+	unsigned char pk[32], hash[AUTH_HASH_BYTES];
+	struct account acc;
+	int status, found;
+
+	if ((status = key_proof_or_reply(req, pk)) != 0)
+		return status;
+	auth_key_hash(req->worker, pk, hash);
+	found = auth_load_by_key_hash(req, hash, &acc);
+	if (found < 0)
+		return db_down(req->worker->db) ? dispatch_db_failure(req)
+		       : http_error(req, 500, "internal", "the account's data key cannot be read");
+	if (found == 0)
+		return invalid_credentials(req);
+	return token_reply(req, 200, acc.id, false);
+}
+
+int handle_auth_login(struct request *req)
+{
+	if (json_object_object_get_ex(req->json, "public_key", NULL))
+		return login_key(req);
+	return login_password(req);
+}
+
+int handle_auth_logout(struct request *req)
+{
+	if (auth_revoke(req, &req->account->token) != 0)
+		return dispatch_unavailable(req, "sessions are unavailable", 2);
+	return 204;
+}
