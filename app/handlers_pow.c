@@ -1,12 +1,20 @@
 /*
  * handlers_pow.c — POST /pow/challenge: issue a proof-of-work challenge.
  *
- * A challenge is 16 random bytes (base64url), stored in Redis under
- * "pow:<challenge>" with the action and the difficulty it was issued at,
- * expiring after POW_CHALLENGE_TTL seconds. Whoever verifies it later
- * consumes the key atomically (GETDEL), so a challenge works once, for
- * its own action, at the difficulty stated here.
+ * A challenge is POW_CHALLENGE_BYTES random bytes (base64url), stored in
+ * Redis under "pow:<challenge>" with the action and the difficulty it was
+ * issued at, expiring after POW_CHALLENGE_TTL seconds. Whoever verifies it
+ * later (pow_verify_or_reply) consumes the key atomically (GETDEL), so a
+ * challenge works once, for its own action, at the difficulty stated here.
+ *
+ * The difficulty is the action's current one (pow_difficulty: the floor
+ * plus what the load of the last minute adds). Each challenge issued for
+ * an action that requires proof of work counts towards that load. An
+ * action whose floor is 0 (SOTTO_POW_<ACTION>=0) still gets a challenge,
+ * at difficulty 0, so clients need not special-case it; it is not counted,
+ * and its routes do not ask for X-PoW anyway.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +35,7 @@ int handle_pow_challenge(struct request *req)
 	const char *name;
 	enum pow_action action;
 	int difficulty;
+	uint64_t now_s;
 	char *challenge, *key, *value;
 	char ttl[16];
 	redisReply *r;
@@ -37,10 +46,11 @@ int handle_pow_challenge(struct request *req)
 		return http_error(req, 422, "invalid_field",
 		                  "action must be one of register, login, post, reply, "
 		                  "vote, flag, dm, community");
-	difficulty = w->cfg->pow[action];
+	now_s = util_wall_us() / 1000000;
+	difficulty = pow_difficulty(w->shm, w->cfg, action, now_s);
 	challenge = util_random_id(req->arena, POW_CHALLENGE_BYTES);
 	key = arena_printf(req->arena, "pow:%s", challenge);
-	value = arena_printf(req->arena, "%s:%d", name, difficulty);
+	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
 	if (challenge == NULL || key == NULL || value == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	snprintf(ttl, sizeof(ttl), "%d", POW_CHALLENGE_TTL);
@@ -51,6 +61,9 @@ int handle_pow_challenge(struct request *req)
 	}
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
 		return dispatch_unavailable(req, "challenges are unavailable", 2);
+	/* Counted once stored: a challenge Redis refused was never issued. */
+	if (w->cfg->pow[action] > 0)
+		pow_note_issued(w->shm, action, now_s);
 	o = json_object_new_object();
 	if (o == NULL)
 		return http_error(req, 500, "internal", "out of memory");

@@ -38,12 +38,14 @@ int pow_leading_zero_bits(const unsigned char digest[32]);
 
 /*
  * True when nonce solves challenge for action at difficulty. The nonce must
- * be 1..20 ASCII digits; challenge and action are used as given.
+ * be 1..20 ASCII digits; challenge and action are used as given. False for
+ * any other nonce, a NULL argument, or a difficulty outside 0..256;
+ * difficulty 0 accepts every well-formed nonce.
  */
 bool pow_solution_ok(const char *action, const char *challenge, const char *nonce,
                      int difficulty);
 
-/* The action named by its lower-case name, or POW_NONE. */
+/* The action named by its lower-case name, or POW_NONE (also for NULL). */
 enum pow_action pow_action_parse(const char *name);
 
 /*
@@ -51,18 +53,27 @@ enum pow_action pow_action_parse(const char *name);
  * is challenges in the last minute, `baseline` the mean per minute over
  * the hour before. Let ref = max(baseline, min_rate). Below 4 x ref the
  * answer is 0; from there every doubling adds one bit
- * (4x -> 1, 8x -> 2, 16x -> 3 ...), capped at max_extra.
+ * (4x -> 1, 8x -> 2, 16x -> 3 ...), capped at max_extra. max_extra <= 0
+ * means no adaptation (always 0); a ref of 0 is taken as 1.
  */
 int pow_adaptive_extra(uint64_t current, uint64_t baseline, uint32_t min_rate,
                        int max_extra);
 
-/* Count one challenge issued for action at now_s (seconds since the epoch). */
+/*
+ * Count one challenge issued for action at now_s (seconds since the epoch)
+ * in shm->pow_load. Lock-free; a race at a minute boundary may lose a
+ * count (see pow.c). POW_NONE is ignored.
+ */
 void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s);
 
 /*
  * The difficulty a challenge for action needs now: 0 when the floor
- * (SOTTO_POW_<ACTION>) is 0, else floor + pow_adaptive_extra(), at most
- * POW_DIFFICULTY_MAX.
+ * (SOTTO_POW_<ACTION>) is 0 or action is POW_NONE, else
+ * floor + pow_adaptive_extra(current, baseline, SOTTO_ADAPTIVE_POW_MIN_RATE,
+ * SOTTO_ADAPTIVE_POW_MAX_EXTRA), at most POW_DIFFICULTY_MAX. current is
+ * this minute's count plus the previous minute's weighted by the share of
+ * it inside the last 60 seconds; baseline the mean of the 60 minutes
+ * before those two. Reads shm only.
  */
 int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
                    enum pow_action action, uint64_t now_s);
@@ -71,8 +82,10 @@ int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
  * The shared check for routes with a pow action (dispatch.c): nothing to
  * do when the action's floor is 0; otherwise X-PoW must carry a solved,
  * unused challenge for that action. Returns 0 to go on, or the error
- * status it set: 428 pow_required (no header), 403 pow_invalid (malformed,
- * unknown, expired, reused, other action, too few bits), 503 (Redis down).
+ * status it set: 428 pow_required (no or empty header), 403 pow_invalid
+ * (malformed, unknown, expired, reused, other action, too few bits),
+ * 503 (Redis down), 500 (out of memory). A well-formed header consumes its
+ * challenge whatever the outcome; a malformed one never reaches Redis.
  */
 int pow_verify_or_reply(struct request *req);
 
