@@ -1,19 +1,529 @@
-/* PLACEHOLDER — replaced by the real implementation before issue 3 lands. */
+/*
+ * crypto.c — content at rest: wrapped per-account data keys, sealed fields,
+ * and `sotto rotate-keys` (formats in include/crypto.h).
+ *
+ * Both constructions are XChaCha20-Poly1305 (IETF) with a random 24-byte
+ * nonce, so nonces never need coordinating between workers or hosts.
+ *
+ * Associated data is ASCII, '|'-separated, each variable part labelled,
+ * in a fixed order:
+ *   wrapped key   "sotto|dk|1|v=<master version>|o=<owner pk>"
+ *   sealed field  "sotto|f|1|kv=<data key version>|t=<table>|c=<column>|r=<row>|o=<owner pk>"
+ * The numbers are decimal and the text parts may not contain '|' (nor be
+ * empty), so two different fields can never produce the same string.
+ * Changing either string is a format change: it makes every stored value
+ * unreadable, so it needs a new format number and a migration.
+ *
+ * The wrapping key is never a master key itself: it is derived per call
+ * (keys_derive, context "datawrap", id = master version) and wiped at once.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
 #include <sodium.h>
+
+#include "arena.h"
+#include "config.h"
 #include "crypto.h"
-void crypto_data_key_new(unsigned char key[CRYPTO_KEY_BYTES]) { randombytes_buf(key, CRYPTO_KEY_BYTES); }
-int crypto_wrap_key(const struct config *cfg, int64_t owner, const unsigned char key[CRYPTO_KEY_BYTES],
+#include "db.h"
+#include "keys.h"
+#include "util.h"
+
+#define WRAP_CONTEXT "datawrap"   /* keys_derive context, 8 characters */
+#define WRAP_FORMAT 1             /* the "1" in the wrapped key's AD */
+#define SEAL_FORMAT 1             /* first byte of a sealed value, and in its AD */
+#define WRAP_AD_MAX 64            /* "sotto|dk|1|v=" + 10 + "|o=" + 20 digits < 64 */
+#define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_HEADER_BYTES (1 + 4)  /* format, key version */
+
+_Static_assert(CRYPTO_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "data keys are XChaCha20-Poly1305 keys");
+_Static_assert(KEYS_SUBKEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "wrapping subkeys are XChaCha20-Poly1305 keys");
+_Static_assert(CRYPTO_WRAPPED_BYTES == NONCE_BYTES + CRYPTO_KEY_BYTES + TAG_BYTES,
+               "wrapped layout: nonce, key, tag");
+_Static_assert(CRYPTO_SEAL_OVERHEAD == SEAL_HEADER_BYTES + NONCE_BYTES + TAG_BYTES,
+               "sealed layout: format, version, nonce, tag");
+
+void crypto_data_key_new(unsigned char key[CRYPTO_KEY_BYTES])
+{
+	randombytes_buf(key, CRYPTO_KEY_BYTES);
+}
+
+/* ---- wrapping data keys ---------------------------------------------- */
+
+/* The configured master key of that version, or NULL. */
+static const struct content_key *master_key_find(const struct config *cfg, uint32_t version)
+{
+	for (size_t i = 0; i < cfg->n_content_keys; i++)
+		if (cfg->content_keys[i].version == version)
+			return &cfg->content_keys[i];
+	return NULL;
+}
+
+/* Associated data of a wrapped key into ad[WRAP_AD_MAX]; its length, or 0 on error. */
+static size_t wrap_ad(char ad[WRAP_AD_MAX], uint32_t version, int64_t owner)
+{
+	int n = snprintf(ad, WRAP_AD_MAX, "sotto|dk|%d|v=%" PRIu32 "|o=%" PRId64,
+	                 WRAP_FORMAT, version, owner);
+
+	return n > 0 && n < WRAP_AD_MAX ? (size_t)n : 0;
+}
+
+/*
+ * The wrapping subkey of master key mk into wk (caller wipes it), and the
+ * associated data for owner into ad. 0 or -1.
+ */
+static int wrap_prepare(const struct content_key *mk, int64_t owner,
+                        unsigned char wk[KEYS_SUBKEY_BYTES], char ad[WRAP_AD_MAX],
+                        size_t *ad_len)
+{
+	*ad_len = wrap_ad(ad, mk->version, owner);
+	if (*ad_len == 0)
+		return -1;
+	return keys_derive(wk, mk->key, sizeof(mk->key), WRAP_CONTEXT, mk->version);
+}
+
+int crypto_wrap_key(const struct config *cfg, int64_t owner,
+                    const unsigned char key[CRYPTO_KEY_BYTES],
                     unsigned char out[CRYPTO_WRAPPED_BYTES], uint32_t *version)
-{ (void)cfg; (void)owner; (void)key; (void)out; (void)version; return -1; }
+{
+	const struct content_key *mk = config_content_key_newest(cfg);
+	unsigned char wk[KEYS_SUBKEY_BYTES];
+	char ad[WRAP_AD_MAX];
+	size_t ad_len;
+	int rc = -1;
+
+	if (mk == NULL || wrap_prepare(mk, owner, wk, ad, &ad_len) != 0)
+		goto out;
+	randombytes_buf(out, NONCE_BYTES);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE_BYTES, NULL,
+	                                               key, CRYPTO_KEY_BYTES,
+	                                               (const unsigned char *)ad, ad_len,
+	                                               NULL, out, wk) != 0)
+		goto out;
+	*version = mk->version;
+	rc = 0;
+out:
+	sodium_memzero(wk, sizeof(wk));
+	if (rc != 0)
+		sodium_memzero(out, CRYPTO_WRAPPED_BYTES);
+	return rc;
+}
+
 int crypto_unwrap_key(const struct config *cfg, int64_t owner, uint32_t version,
-                      const unsigned char *wrapped, size_t len, unsigned char key[CRYPTO_KEY_BYTES])
-{ (void)cfg; (void)owner; (void)version; (void)wrapped; (void)len; (void)key; return -1; }
+                      const unsigned char *wrapped, size_t len,
+                      unsigned char key[CRYPTO_KEY_BYTES])
+{
+	const struct content_key *mk = master_key_find(cfg, version);
+	unsigned char wk[KEYS_SUBKEY_BYTES];
+	char ad[WRAP_AD_MAX];
+	size_t ad_len;
+	int rc = -1;
+
+	if (mk == NULL || wrapped == NULL || len != CRYPTO_WRAPPED_BYTES ||
+	    wrap_prepare(mk, owner, wk, ad, &ad_len) != 0)
+		goto out;
+	/* The tag is checked before anything is written to key. */
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL,
+	                                               wrapped + NONCE_BYTES,
+	                                               len - NONCE_BYTES,
+	                                               (const unsigned char *)ad, ad_len,
+	                                               wrapped, wk) != 0)
+		goto out;
+	rc = 0;
+out:
+	sodium_memzero(wk, sizeof(wk));
+	if (rc != 0)
+		sodium_memzero(key, CRYPTO_KEY_BYTES);
+	return rc;
+}
+
+/* ---- sealed fields ---------------------------------------------------- */
+
+static bool field_part_ok(const char *s)
+{
+	return s != NULL && s[0] != '\0' && strchr(s, '|') == NULL;
+}
+
+/* Associated data of field f sealed under data key version kv, on a; NULL when f is invalid or OOM. */
+static char *field_ad(struct arena *a, uint32_t kv, const struct crypto_field *f)
+{
+	if (f == NULL || !field_part_ok(f->table) || !field_part_ok(f->column) ||
+	    !field_part_ok(f->row))
+		return NULL;
+	return arena_printf(a, "sotto|f|%d|kv=%" PRIu32 "|t=%s|c=%s|r=%s|o=%" PRId64,
+	                    SEAL_FORMAT, kv, f->table, f->column, f->row, f->owner);
+}
+
+static void store_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t load_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 unsigned char *crypto_seal(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
                            uint32_t key_version, const struct crypto_field *f,
                            const void *pt, size_t len, size_t *out_len)
-{ (void)a; (void)key; (void)key_version; (void)f; (void)pt; (void)len; (void)out_len; return 0; }
+{
+	static const unsigned char empty[1];
+	unsigned char *out = NULL, *nonce;
+	char *ad;
+
+	*out_len = 0;
+	if ((pt == NULL && len > 0) ||
+	    len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
+	    len > SIZE_MAX - CRYPTO_SEAL_OVERHEAD)
+		goto out;
+	if ((ad = field_ad(a, key_version, f)) == NULL)
+		goto out;
+	if ((out = arena_alloc(a, len + CRYPTO_SEAL_OVERHEAD)) == NULL)
+		goto out;
+	out[0] = SEAL_FORMAT;
+	store_be32(out + 1, key_version);
+	nonce = out + SEAL_HEADER_BYTES;
+	randombytes_buf(nonce, NONCE_BYTES);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + NONCE_BYTES, NULL,
+	                                               len > 0 ? pt : empty, len,
+	                                               (const unsigned char *)ad, strlen(ad),
+	                                               NULL, nonce, key) != 0) {
+		out = NULL;
+		goto out;
+	}
+	*out_len = len + CRYPTO_SEAL_OVERHEAD;
+out:
+	return out;
+}
+
 int crypto_open(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
                 const struct crypto_field *f, const unsigned char *sealed,
                 size_t len, unsigned char **pt, size_t *pt_len)
-{ (void)a; (void)key; (void)f; (void)sealed; (void)len; (void)pt; (void)pt_len; return -1; }
-int crypto_rotate_keys(const struct config *cfg, int batch) { (void)cfg; (void)batch; return -1; }
+{
+	const unsigned char *nonce;
+	unsigned char *buf;
+	size_t n;
+	char *ad;
+	int rc = -1;
+
+	*pt = NULL;
+	*pt_len = 0;
+	if (sealed == NULL || len < CRYPTO_SEAL_OVERHEAD || sealed[0] != SEAL_FORMAT)
+		goto out;
+	/* The version is only read to rebuild the AD: a changed one fails the tag. */
+	if ((ad = field_ad(a, load_be32(sealed + 1), f)) == NULL)
+		goto out;
+	n = len - CRYPTO_SEAL_OVERHEAD;
+	if ((buf = arena_alloc(a, n + 1)) == NULL)
+		goto out;
+	nonce = sealed + SEAL_HEADER_BYTES;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, NULL, NULL,
+	                                               nonce + NONCE_BYTES,
+	                                               len - SEAL_HEADER_BYTES - NONCE_BYTES,
+	                                               (const unsigned char *)ad, strlen(ad),
+	                                               nonce, key) != 0)
+		goto out;
+	buf[n] = '\0';
+	*pt = buf;
+	*pt_len = n;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* ---- sotto rotate-keys ------------------------------------------------ */
+
+/* "\x" + two hex digits per byte + NUL: a bytea in PostgreSQL's hex input format. */
+#define ROTATE_HEX_BYTES (2 + 2 * CRYPTO_WRAPPED_BYTES + 1)
+
+/*
+ * encode(..., 'hex') rather than the bytea column itself, so the text we
+ * decode does not depend on the server's bytea_output setting.
+ */
+static struct db_stmt rotate_select = {
+	.name = "crypto_rotate_select",
+	.sql = "SELECT account_pk, version, encode(wrapped, 'hex') FROM account_keys"
+	       " WHERE version <> $1 AND account_pk > $2"
+	       " ORDER BY account_pk LIMIT $3 FOR UPDATE SKIP LOCKED",
+	.n_params = 3,
+};
+
+/* version = $4 as well: never overwrite a row that is not what we unwrapped. */
+static struct db_stmt rotate_update = {
+	.name = "crypto_rotate_update",
+	.sql = "UPDATE account_keys SET version = $1, wrapped = $2"
+	       " WHERE account_pk = $3 AND version = $4",
+	.n_params = 4,
+};
+
+static struct db_stmt rotate_left = {
+	.name = "crypto_rotate_left",
+	.sql = "SELECT count(*) FROM account_keys WHERE version <> $1",
+	.n_params = 1,
+};
+
+struct rotate_stats {
+	unsigned long long rewrapped;    /* now under the newest version */
+	unsigned long long unconfigured; /* under a master version not in CONTENT_KEYS */
+	unsigned long long damaged;      /* did not unwrap: tampered, wrong key, bad length */
+	unsigned long long changed;      /* the row changed under us (not updated) */
+};
+
+/* One row to rewrap: the texts are as the database returned them. */
+struct rotate_row {
+	const char *pk;
+	const char *version;
+	const char *wrapped_hex;
+};
+
+static void rotate_stats_add(struct rotate_stats *to, const struct rotate_stats *from)
+{
+	to->rewrapped += from->rewrapped;
+	to->unconfigured += from->unconfigured;
+	to->damaged += from->damaged;
+	to->changed += from->changed;
+}
+
+/* A failed database step; sqlstate NULL = unknown, "" = the connection was lost. */
+static void rotate_db_error(const char *what, const char *sqlstate)
+{
+	if (sqlstate == NULL)
+		fprintf(stderr, "rotate-keys: %s failed\n", what);
+	else if (sqlstate[0] == '\0')
+		fprintf(stderr, "rotate-keys: %s failed: connection lost\n", what);
+	else
+		fprintf(stderr, "rotate-keys: %s failed: SQLSTATE %s\n", what, sqlstate);
+}
+
+/*
+ * Decode and unwrap one row's data key into dk. 0, or -1 after counting
+ * why not in *st (dk is then wiped). Never reports the key or the row.
+ */
+static int rotate_unwrap(const struct config *cfg, int64_t pk, const struct rotate_row *r,
+                         struct rotate_stats *st, unsigned char dk[CRYPTO_KEY_BYTES])
+{
+	unsigned char wrapped[CRYPTO_WRAPPED_BYTES];
+	const char *end = NULL;
+	size_t bin_len = 0;
+	int64_t version;
+
+	sodium_memzero(dk, CRYPTO_KEY_BYTES);
+	if (util_parse_int64(r->version, 1, UINT32_MAX, &version) != 0) {
+		st->damaged++;
+		return -1;
+	}
+	if (master_key_find(cfg, (uint32_t)version) == NULL) {
+		st->unconfigured++;
+		return -1;
+	}
+	if (sodium_hex2bin(wrapped, sizeof(wrapped), r->wrapped_hex, strlen(r->wrapped_hex),
+	                   NULL, &bin_len, &end) != 0 || bin_len != sizeof(wrapped) ||
+	    *end != '\0' ||
+	    crypto_unwrap_key(cfg, pk, (uint32_t)version, wrapped, bin_len, dk) != 0) {
+		st->damaged++;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Rewrap one row under the newest master key (inside the caller's
+ * transaction). 0 when the row was handled (rewrapped, or counted in *st
+ * as unreadable or changed), -1 on a database or internal failure.
+ */
+static int rotate_one(const struct config *cfg, struct db *db, struct arena *a,
+                      int64_t pk, const struct rotate_row *r, struct rotate_stats *st)
+{
+	unsigned char dk[CRYPTO_KEY_BYTES], wrapped[CRYPTO_WRAPPED_BYTES];
+	char hex[ROTATE_HEX_BYTES], version_text[16];
+	const char *params[4], *sqlstate = NULL;
+	uint32_t version;
+	PGresult *res;
+	int rc = -1;
+
+	if (rotate_unwrap(cfg, pk, r, st, dk) != 0) {
+		rc = 0;   /* counted; the row stays as it is */
+		goto out;
+	}
+	if (crypto_wrap_key(cfg, pk, dk, wrapped, &version) != 0) {
+		fprintf(stderr, "rotate-keys: wrapping failed\n");
+		goto out;
+	}
+	hex[0] = '\\';
+	hex[1] = 'x';
+	sodium_bin2hex(hex + 2, sizeof(hex) - 2, wrapped, sizeof(wrapped));
+	snprintf(version_text, sizeof(version_text), "%" PRIu32, version);
+	params[0] = version_text;
+	params[1] = hex;
+	params[2] = r->pk;
+	params[3] = r->version;
+	if ((res = db_exec(db, a, &rotate_update, params, &sqlstate)) == NULL) {
+		rotate_db_error("update", sqlstate);
+		goto out;
+	}
+	/* Cannot happen while we hold the row lock; counted rather than trusted. */
+	if (strcmp(PQcmdTuples(res), "1") == 0)
+		st->rewrapped++;
+	else
+		st->changed++;
+	rc = 0;
+out:
+	sodium_memzero(dk, sizeof(dk));
+	return rc;
+}
+
+/*
+ * One batch in its own transaction: lock up to `batch` rows after *last
+ * not under version newest, rewrap them, commit. *n_rows gets the number
+ * of rows taken (0 = done) and *last the highest pk seen. The counts are
+ * added to *total only once committed. 0 or -1 (rolled back, reported).
+ */
+static int rotate_batch(const struct config *cfg, struct db *db, struct arena *a,
+                        uint32_t newest, int batch, int64_t *last,
+                        struct rotate_stats *total, int *n_rows)
+{
+	struct rotate_stats st = { 0 };
+	char newest_text[16], last_text[24], batch_text[16];
+	const char *params[3] = { newest_text, last_text, batch_text }, *sqlstate = NULL;
+	PGresult *res;
+	int n, rc = -1;
+	int64_t pk = *last;
+
+	snprintf(newest_text, sizeof(newest_text), "%" PRIu32, newest);
+	snprintf(last_text, sizeof(last_text), "%" PRId64, *last);
+	snprintf(batch_text, sizeof(batch_text), "%d", batch);
+	if (db_begin(db) != 0) {
+		rotate_db_error("BEGIN", NULL);
+		goto out;
+	}
+	if ((res = db_exec(db, a, &rotate_select, params, &sqlstate)) == NULL) {
+		rotate_db_error("select", sqlstate);
+		goto out;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		struct rotate_row r = {
+			PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+		};
+
+		if (util_parse_int64(r.pk, INT64_MIN, INT64_MAX, &pk) != 0) {
+			fprintf(stderr, "rotate-keys: unexpected account_pk from the database\n");
+			goto out;
+		}
+		if (rotate_one(cfg, db, a, pk, &r, &st) != 0)
+			goto out;
+	}
+	if (db_commit(db) != 0) {
+		rotate_db_error("COMMIT", NULL);
+		goto out;
+	}
+	rotate_stats_add(total, &st);
+	*last = pk;
+	*n_rows = n;
+	if (st.rewrapped > 0) {
+		printf("rotate-keys: rewrapped %llu keys to version %" PRIu32 "\n",
+		       st.rewrapped, newest);
+		fflush(stdout);
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		db_rollback(db);
+	arena_reset(a);
+	return rc;
+}
+
+/* Keys still not under version newest, into *left. 0 or -1 (reported). */
+static int rotate_count_left(struct db *db, struct arena *a, uint32_t newest,
+                             long long *left)
+{
+	char newest_text[16];
+	const char *params[1] = { newest_text }, *sqlstate = NULL;
+	PGresult *res;
+	int64_t v;
+	int rc = -1;
+
+	snprintf(newest_text, sizeof(newest_text), "%" PRIu32, newest);
+	if ((res = db_exec(db, a, &rotate_left, params, &sqlstate)) == NULL) {
+		rotate_db_error("count", sqlstate);
+		goto out;
+	}
+	if (PQntuples(res) != 1 || util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &v) != 0) {
+		fprintf(stderr, "rotate-keys: unexpected count from the database\n");
+		goto out;
+	}
+	*left = v;
+	rc = 0;
+out:
+	arena_reset(a);
+	return rc;
+}
+
+/* The closing lines: counts only, never keys or account ids. */
+static void rotate_report(const struct rotate_stats *st, uint32_t newest, long long left)
+{
+	printf("rotate-keys: done: %llu keys rewrapped to version %" PRIu32
+	       ", %llu under a version not configured, %llu failed to unwrap, "
+	       "%lld left under older versions\n",
+	       st->rewrapped, newest, st->unconfigured, st->damaged, left);
+	if (st->unconfigured > 0)
+		printf("rotate-keys: add their master key versions to CONTENT_KEYS and run again\n");
+	if (st->damaged > 0)
+		printf("rotate-keys: keys that failed to unwrap are damaged or were wrapped "
+		       "with another master key of the same version\n");
+	if (left > (long long)(st->unconfigured + st->damaged) || st->changed > 0)
+		printf("rotate-keys: some keys were locked by other transactions or written "
+		       "meanwhile under an older version; run again\n");
+	fflush(stdout);
+}
+
+int crypto_rotate_keys(const struct config *cfg, int batch)
+{
+	const struct content_key *newest = config_content_key_newest(cfg);
+	struct rotate_stats total = { 0 };
+	struct db *db = NULL;
+	struct arena *a = NULL;
+	int64_t last = 0;   /* account pks are identity values, all > 0 */
+	long long left = 0;
+	int n_rows, rc = -1;
+
+	if (newest == NULL || batch < 1) {
+		fprintf(stderr, "rotate-keys: %s\n",
+		        newest == NULL ? "no CONTENT_KEYS configured" : "batch size must be positive");
+		goto out;
+	}
+	db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
+	a = arena_new();
+	if (db == NULL || a == NULL) {
+		fprintf(stderr, "rotate-keys: out of memory\n");
+		goto out;
+	}
+	if (!db_ready(db)) {
+		fprintf(stderr, "rotate-keys: cannot connect to the database (DATABASE_URL)\n");
+		goto out;
+	}
+	do {
+		if (rotate_batch(cfg, db, a, newest->version, batch, &last, &total, &n_rows) != 0) {
+			fprintf(stderr, "rotate-keys: stopped after rewrapping %llu keys; "
+			        "run again to continue\n", total.rewrapped);
+			goto out;
+		}
+	} while (n_rows > 0);
+	if (rotate_count_left(db, a, newest->version, &left) != 0)
+		goto out;
+	rotate_report(&total, newest->version, left);
+	rc = total.unconfigured + total.damaged + total.changed > 0 || left > 0 ? 1 : 0;
+out:
+	arena_free(a);
+	db_free(db);
+	return rc;
+}

@@ -7,12 +7,15 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "db.h"
 #include "log.h"
 #include "pool.h"
 #include "router.h"
+#include "util.h"
 
 #define SOTTO_VERSION "0.1.0"
+#define ROTATE_BATCH 500   /* rows per rotate-keys transaction */
 
 static int cmd_version(void)
 {
@@ -63,6 +66,24 @@ out:
 	return rc;
 }
 
+/* Exit 0: every data key under the newest master key; 1: some are not; 2: could not run. */
+static int cmd_rotate_keys(void)
+{
+	struct config cfg;
+	int rc = 2;
+
+	memset(&cfg, 0, sizeof(cfg));
+	util_no_core_dumps();
+	if (load_config_or_report(&cfg) != 0)
+		goto out;
+	rc = crypto_rotate_keys(&cfg, ROTATE_BATCH);
+	if (rc != 0 && rc != 1)
+		rc = 2;
+out:
+	config_free(&cfg);
+	return rc;
+}
+
 /* The route table, one "METHOD pattern" per line (docs/openapi.yaml is checked against it). */
 static int cmd_routes(void)
 {
@@ -78,6 +99,8 @@ static void usage(FILE *f)
 	        "usage: sotto <command>\n"
 	        "  serve         run the FastCGI worker pool\n"
 	        "  migrate       apply pending sql/NNN_*.sql migrations\n"
+	        "  rotate-keys   rewrap account data keys under the newest CONTENT_KEYS\n"
+	        "                version (exit 0 all done, 1 some keys left, 2 failed)\n"
 	        "  check-config  validate the configuration and exit\n"
 	        "  routes        print the route table\n"
 	        "  version       print the version\n");
@@ -98,6 +121,10 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "migrate") == 0) {
 		log_set_component("migrate");
 		return cmd_migrate();
+	}
+	if (strcmp(cmd, "rotate-keys") == 0) {
+		log_set_component("rotate-keys");
+		return cmd_rotate_keys();
 	}
 	if (strcmp(cmd, "check-config") == 0)
 		return cmd_check_config();

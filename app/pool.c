@@ -48,6 +48,7 @@
 #include "log.h"
 #include "pool.h"
 #include "shm.h"
+#include "util.h"
 #include "worker.h"
 
 #define POOL_TICK_MS            1000  /* longest sleep: fork retries, respawn bound */
@@ -747,21 +748,6 @@ static void pool_loop(struct pool *p)
 	}
 }
 
-/*
- * Workers hold key material, and so does the master's copy of the
- * configuration: no core files, no ptrace by other processes of the same
- * user. Both settings are inherited across fork.
- */
-static void pool_no_dumps(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	if (setrlimit(RLIMIT_CORE, &rl) != 0)
-		log_msg(LOG_WARN, "setrlimit(RLIMIT_CORE): %s", strerror(errno));
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		log_msg(LOG_WARN, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-}
-
 int pool_run(void)
 {
 	static struct pool pool;    /* ~10 KiB of slots: not on the stack */
@@ -774,7 +760,8 @@ int pool_run(void)
 	p->exit_status = 1;
 	p->master_pid = getpid();
 	log_set_component("master");
-	pool_no_dumps();
+	/* Workers and the master's configuration hold key material; inherited across fork. */
+	util_no_core_dumps();
 
 	err[0] = '\0';
 	if (config_load(&p->cfg, err, sizeof(err)) != 0) {

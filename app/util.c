@@ -5,11 +5,14 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <sodium.h>
 
 #include "arena.h"
+#include "log.h"
 #include "util.h"
 
 uint64_t util_now_us(void)
@@ -145,4 +148,14 @@ bool util_utf8_valid(const char *str, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+void util_no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		log_msg(LOG_WARN, "setrlimit(RLIMIT_CORE): %s", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_msg(LOG_WARN, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 }

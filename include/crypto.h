@@ -14,7 +14,22 @@
  * Sealed field layout (stored as bytea):
  *   [1 byte format = 1][4 bytes key version, big endian][24 bytes nonce]
  *   [ciphertext + 16 bytes tag]
- * Wrapped key layout: [24 bytes nonce][32 + 16 bytes ciphertext + tag].
+ *   associated data "sotto|f|1|kv=<key version>|t=<table>|c=<column>|r=<row>|o=<owner>"
+ * Wrapped key layout (account_keys.wrapped, with account_keys.version):
+ *   [24 bytes nonce][32 + 16 bytes ciphertext + tag]
+ *   key: keys_derive(master key of that version, "datawrap", id = version)
+ *   associated data "sotto|dk|1|v=<master version>|o=<owner>"
+ * Numbers in associated data are decimal. Changing any of this makes
+ * stored values unreadable: it needs a new format number and a migration.
+ *
+ * Key rotation, in this order: add the new version to CONTENT_KEYS of
+ * every server and restart them (new accounts are then wrapped with it,
+ * and every server can unwrap it); run `sotto rotate-keys` until it exits
+ * 0; only then remove the old version. A server started without a version
+ * still in use cannot unwrap those accounts' keys.
+ *
+ * Key material: callers wipe data keys with sodium_memzero() when done.
+ * Plaintext returned by crypto_open() stays on the arena until it is reset.
  */
 #ifndef SOTTO_CRYPTO_H
 #define SOTTO_CRYPTO_H
@@ -38,13 +53,14 @@ struct crypto_field {
 	int64_t owner;       /* account pk that owns the value */
 };
 
-/* A fresh random data key. */
+/* A fresh random data key (the caller wipes it). */
 void crypto_data_key_new(unsigned char key[CRYPTO_KEY_BYTES]);
 
 /*
- * Wrap key for account owner under the newest configured master key:
- * out gets CRYPTO_WRAPPED_BYTES, *version the master key version used.
- * 0, or -1 when no content key is configured.
+ * Wrap key for account owner (accounts.pk) under the newest configured
+ * master key: out gets CRYPTO_WRAPPED_BYTES (random nonce, so two wraps
+ * of one key differ), *version the master key version used; store both.
+ * 0, or -1 when no content key is configured (out is then wiped).
  */
 int crypto_wrap_key(const struct config *cfg, int64_t owner,
                     const unsigned char key[CRYPTO_KEY_BYTES],
@@ -52,9 +68,11 @@ int crypto_wrap_key(const struct config *cfg, int64_t owner,
     __attribute__((warn_unused_result));
 
 /*
- * Unwrap a data key wrapped for owner under master key version.
- * 0, or -1 when that version is not configured, the length is wrong or
- * authentication fails (wrong owner, tampered). key is wiped on failure.
+ * Unwrap a data key wrapped for owner under master key version (the
+ * values stored by crypto_wrap_key). 0, or -1 when that version is not
+ * configured, len is not CRYPTO_WRAPPED_BYTES or authentication fails
+ * (another owner or version, another master key, tampered). key is wiped
+ * on failure. wrapped and key must not overlap.
  */
 int crypto_unwrap_key(const struct config *cfg, int64_t owner, uint32_t version,
                       const unsigned char *wrapped, size_t len,
@@ -62,18 +80,26 @@ int crypto_unwrap_key(const struct config *cfg, int64_t owner, uint32_t version,
     __attribute__((warn_unused_result));
 
 /*
- * Seal plaintext pt[0..len) for field f with data key (of key_version).
- * Returns the sealed bytes on arena a (*out_len = len + CRYPTO_SEAL_OVERHEAD),
- * or NULL on out of memory or a field part containing '|'.
+ * Seal plaintext pt[0..len) for field f with data key (of key_version,
+ * CRYPTO_DATA_KEY_VERSION today; it is stored in the header). pt may be
+ * NULL when len is 0. Returns the sealed bytes on arena a
+ * (*out_len = len + CRYPTO_SEAL_OVERHEAD), or NULL (*out_len = 0) on out
+ * of memory, or when f is NULL or its table, column or row is NULL, empty
+ * or contains '|'.
  */
 unsigned char *crypto_seal(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
                            uint32_t key_version, const struct crypto_field *f,
-                           const void *pt, size_t len, size_t *out_len);
+                           const void *pt, size_t len, size_t *out_len)
+    __attribute__((warn_unused_result));
 
 /*
- * Open a sealed value for field f. On success returns 0 and *pt points to
- * the plaintext on arena a, NUL-terminated (*pt_len excludes the NUL).
- * -1 when malformed, for another field/row/owner, or tampered.
+ * Open a sealed value for field f (the same table, column, row and owner
+ * it was sealed for). On success returns 0 and *pt points to the
+ * plaintext on arena a, NUL-terminated (*pt_len excludes the NUL; the
+ * plaintext itself may contain NUL bytes). -1 (*pt = NULL, *pt_len = 0)
+ * when shorter than CRYPTO_SEAL_OVERHEAD, of an unknown format, for
+ * another field/row/owner or data key, tampered, when f is invalid (as
+ * for crypto_seal), or on out of memory.
  */
 int crypto_open(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
                 const struct crypto_field *f, const unsigned char *sealed,
@@ -82,12 +108,21 @@ int crypto_open(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
 
 /*
  * `sotto rotate-keys`: rewrap every data key not under the newest master
- * key, in batches of `batch` rows, each batch its own short transaction
- * (FOR UPDATE SKIP LOCKED), so it runs online and resumes where it
- * stopped. Prints progress to stdout. Returns 0 when every key is under
- * the newest version, 1 when some could not be unwrapped (version not
- * configured or damaged; counted and reported), -1 on database failure.
+ * key, in batches of `batch` (>= 1) rows in account_pk order, each batch
+ * its own short transaction (FOR UPDATE SKIP LOCKED), so it runs online
+ * and an interrupted run simply continues when started again (keys
+ * already under the newest version are not selected). The data keys
+ * themselves do not change, so sealed content stays readable. Connects
+ * to cfg->database_url on its own connection.
+ *
+ * Prints progress and a summary to stdout, errors to stderr: counts
+ * only, never key material or account ids. Returns 0 when every key is
+ * under the newest version; 1 when some are not (master version not
+ * configured, damaged, or locked by another transaction meanwhile;
+ * counted, left as they are, and reported); -1 when it could not run
+ * (database failure, no content key, batch < 1).
  */
-int crypto_rotate_keys(const struct config *cfg, int batch);
+int crypto_rotate_keys(const struct config *cfg, int batch)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -37,4 +37,10 @@ int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 /* True when s[0..len) is valid UTF-8 without NUL. */
 bool util_utf8_valid(const char *s, size_t len);
 
+/*
+ * Keep key material out of core files and away from ptrace by the same
+ * user (RLIMIT_CORE 0, PR_SET_DUMPABLE 0); failures are logged, not fatal.
+ */
+void util_no_core_dumps(void);
+
 #endif
