@@ -29,19 +29,27 @@ struct token_claims {
 
 /*
  * Issue a token for sub, valid lifetime_s seconds from now (seconds since
- * the epoch). The token string is allocated on arena a; *out (may be NULL)
- * gets its claims. NULL on failure (out of memory, sub too long).
+ * the epoch): iat = now, exp = now + lifetime_s, a fresh random jti.
+ * key is the 32-byte JWT subkey. The token string (at most TOKEN_MAX_LEN
+ * characters) is allocated on arena a; *out (may be NULL) gets its
+ * claims. NULL on failure: out of memory, a sub that is empty, longer
+ * than TOKEN_SUB_MAX or not base64url, lifetime_s <= 0, now < 0, or an
+ * exp that would overflow.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
                   int64_t now, int lifetime_s, struct token_claims *out);
 
 /*
  * Verify a bearer token: length (1..TOKEN_MAX_LEN) and charset
- * (base64url and exactly two dots) first, then signature with key, then
- * alg == HS256, typ, iss, aud, sub, jti, iat <= now + skew,
- * iat < exp, exp > now and exp - iat <= max_lifetime_s.
- * Returns 0 and fills *out when valid, -1 for any failure (no reason given:
- * every failure is the same 401 to the client).
+ * (base64url and exactly two dots, three non-empty parts) first, then
+ * the HMAC-SHA256 signature with key (checked in constant time before
+ * libjwt parses anything, then again by jwt_decode), then alg == HS256,
+ * header typ "JWT" if present, claims iss, aud, typ, sub, jti, and iat
+ * and exp as JSON integers with iat <= now + TOKEN_CLOCK_SKEW_S,
+ * iat < exp, exp > now and exp - iat <= max_lifetime_s. Revocation (jti) is the caller's business.
+ * Returns 0 and fills *out (may be NULL) when valid, -1 for any failure,
+ * including a NULL token or key (no reason given: every failure is the
+ * same 401 to the client). Never logs the token.
  */
 int token_verify(const unsigned char key[32], const char *token, int64_t now,
                  int max_lifetime_s, struct token_claims *out)
