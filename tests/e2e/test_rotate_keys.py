@@ -130,10 +130,12 @@ def assert_no_key_material(r, secrets):
 
 
 def new_accounts(st, n):
-    """n bare password accounts inserted directly; their pks in order."""
-    values = ",".join("(decode('%s', 'hex'), '%s', 1, 20000)"
-                      % (os.urandom(32).hex(), PASSWORD_HASH) for _ in range(n))
-    rows = psql(st, "INSERT INTO accounts (id_hash, password_hash, auth, day_joined) "
+    """n bare password accounts inserted directly; their pks in order. id_sealed
+    is random filler: rotate-keys never reads it."""
+    values = ",".join("(decode('%s', 'hex'), decode('%s', 'hex'), '%s', 1, 20000)"
+                      % (os.urandom(32).hex(), os.urandom(67).hex(), PASSWORD_HASH)
+                      for _ in range(n))
+    rows = psql(st, "INSERT INTO accounts (id_hash, id_sealed, password_hash, auth, day_joined) "
                     "VALUES %s RETURNING pk" % values)
     return sorted(int(r[0]) for r in rows)
 
