@@ -141,10 +141,10 @@ def hs_sign(key, signing_input, alg="HS256"):
     return b64u(hmac.new(key, signing_input.encode(), digest).digest())
 
 
-def claims_for(sub, **override):
+def claims_for(account_id, **override):
     """Claims as the server issues them; override=None drops a claim."""
     now = int(time.time())
-    claims = {"iss": "sotto", "aud": "sotto", "typ": "access", "sub": sub,
+    claims = {"iss": "sotto", "aud": "sotto", "typ": "access", "sub": account_id,
               "iat": now, "exp": now + TOKEN_LIFETIME, "jti": b64u(os.urandom(16))}
     for k, v in override.items():
         if v is None:

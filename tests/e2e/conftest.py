@@ -70,11 +70,17 @@ _LEAKY = re.compile(r"^(SOTTO_|DATABASE_URL$|REDIS_URL$|JWT_SECRET$|IP_HMAC_KEY$
 
 
 def sotto_binary():
-    """$SOTTO_BIN when set, else the sanitized build when present, else the plain one."""
+    """$SOTTO_BIN when set, else the newer of the sanitized and the plain build
+    (a sanitized build left over from older code must not be tested instead)."""
     if os.environ.get("SOTTO_BIN"):
         return os.path.abspath(os.environ["SOTTO_BIN"])
+    plain = os.path.join(REPO, "sotto")
     san = os.path.join(REPO, "build", "san", "sotto")
-    return san if os.path.exists(san) else os.path.join(REPO, "sotto")
+    if not os.path.exists(san):
+        return plain
+    if os.path.exists(plain) and os.path.getmtime(plain) > os.path.getmtime(san):
+        return plain
+    return san
 
 
 def free_ports(n):

@@ -114,6 +114,9 @@ def test_dump_contains_no_ed25519_public_key(session):
 
 
 def test_dump_contains_no_x25519_public_key(session):
+    # The keys are stored (sealed), so their absence in clear means something.
+    stored = sql(session["stack"], "SELECT count(*) FROM accounts WHERE x25519_sealed IS NOT NULL")
+    assert stored == [str(len(session["seen"]["x25519"]))], stored
     needles = set().union(*(encodings(k) for k in session["seen"]["x25519"]))
     assert not hits(session["dump"], needles, fold=True)
 
