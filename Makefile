@@ -106,7 +106,7 @@ check-fuzz:
 
 check-e2e: all
 	$(MAKE) SANITIZE=address,undefined all
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	SOTTO_BIN=$(CURDIR)/build/san/sotto $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 check: all
 	$(MAKE) check-unit
