@@ -120,6 +120,14 @@ def kdf_derive(master, context, subkey_id):
                            person=context.encode() + bytes(8)).digest()
 
 
+def id_hash(st, account_id):
+    """The lookup hash the database keys an account by (auth_id_hash, app/auth.c):
+    BLAKE2b-256 keyed with keys_derive(IP_HMAC_KEY, "acctlkup", 1) over
+    "acct:" + account_id."""
+    key = kdf_derive(decode_secret(st.sotto_env()["IP_HMAC_KEY"]), "acctlkup", 1)
+    return hashlib.blake2b(b"acct:" + account_id.encode(), digest_size=32, key=key).digest()
+
+
 def jwt_key(st):
     """The server's session-token key: keys_derive(JWT_SECRET, "jwtsessn", 1)."""
     return kdf_derive(decode_secret(st.sotto_env()["JWT_SECRET"]), "jwtsessn", 1)

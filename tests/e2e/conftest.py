@@ -251,6 +251,15 @@ class Stack:
     def sotto_env(self):
         return read_env_file(os.path.join(self.var, "sotto.env"))
 
+    def psql(self, sql):
+        """Run sql (on stdin: batches may be long) against the stack's database;
+        rows as lists of text fields."""
+        r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                            "-F", "\t", "-d", self.sotto_env()["DATABASE_URL"], "-f", "-"],
+                           input=sql, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, "psql failed: %s" % r.stderr
+        return [line.split("\t") for line in r.stdout.splitlines() if line]
+
     # -- HTTP --------------------------------------------------------------
     def url(self, path):
         return self.base_url + path

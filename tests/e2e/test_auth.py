@@ -8,10 +8,11 @@ import statistics
 import threading
 import time
 
+import nacl.pwhash
 import pytest
 
 from accounts import (ACCOUNT_ID_RE, B64URL_RE, CHALLENGE_LIFETIME, TOKEN_LIFETIME,
-                      b64u, get_challenge, jwt_parts, key_proof, login_key,
+                      b64u, get_challenge, id_hash, jwt_parts, key_proof, login_key,
                       login_password, me_ok, new_key, new_password, public_b64,
                       register_key, sign, unb64u)
 from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer,
@@ -447,3 +448,30 @@ def test_third_login_within_the_login_window_is_429(auth_limited):
     answers = [login_password(auth_limited, account_id, password)
                for _ in range(RATE_COUNT + 1)]
     _assert_third_is_limited(answers)
+
+
+# -- rehash on login ----------------------------------------------------------
+def stored_hash(st, account_id):
+    rows = st.psql("SELECT password_hash FROM accounts WHERE id_hash = '\\x%s'"
+                   % id_hash(st, account_id).hex())
+    assert len(rows) == 1, "the account's row, found by its lookup hash"
+    return rows[0][0]
+
+
+def test_login_rehashes_a_password_stored_with_older_parameters(stack):
+    password = new_password()
+    account_id, _ = register(stack, password)
+    today_prefix = stored_hash(stack, account_id).rsplit("$", 2)[0]
+    older = nacl.pwhash.argon2id.str(password.encode(), opslimit=3,
+                                     memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE).decode()
+    assert older.rsplit("$", 2)[0] != today_prefix
+    stack.psql("UPDATE accounts SET password_hash = '%s' WHERE id_hash = '\\x%s'"
+               % (older, id_hash(stack, account_id).hex()))
+
+    r = login_password(stack, account_id, password)
+    assert r.status_code == 200, describe(r)
+    rehashed = stored_hash(stack, account_id)
+    assert rehashed != older
+    assert rehashed.rsplit("$", 2)[0] == today_prefix, "stored again with today's parameters"
+    r = login_password(stack, account_id, password)
+    assert r.status_code == 200, describe(r)

@@ -36,7 +36,8 @@ def pg(st, program, *args):
 
 
 def sql(st, query):
-    return pg(st, "psql", "-d", "sotto", "-XAtq", "-c", query).splitlines()
+    """Rows of query, one line each (fields joined by tabs)."""
+    return ["\t".join(row) for row in st.psql(query)]
 
 
 def encodings(raw):

@@ -93,13 +93,7 @@ def content_keys(keys):
 
 
 def psql(st, sql):
-    """Run sql against the stack's database (unix socket under <var>/run); rows as lists."""
-    # On stdin: a batch of rows is longer than one command-line argument may be.
-    r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
-                        "-F", "\t", "-d", st.sotto_env()["DATABASE_URL"], "-f", "-"],
-                       input=sql, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, "psql failed: %s" % r.stderr
-    return [line.split("\t") for line in r.stdout.splitlines() if line]
+    return st.psql(sql)
 
 
 def rotate(st, keys):
