@@ -209,6 +209,26 @@ static void test_record_from_two_processes_lands_in_same_counters(void **state)
 	assert_int_equal(r->latency_sum_us, 2 * (uint64_t)(count / 1000) * (999 * 1000 / 2));
 }
 
+/* A worker killed while hashing a password must not keep its hash slot forever. */
+static void test_worker_gone_returns_a_held_password_hash_slot(void **state)
+{
+	struct shm_region *r = *state;
+
+	atomic_store(&r->pwhash_inflight, 2);
+	atomic_store(&r->workers[3].pid, 1234);
+	atomic_store(&r->workers[3].busy, 1);
+	atomic_store(&r->workers[3].hashing, 1);
+	shm_worker_gone(r, 3);
+	assert_int_equal(atomic_load(&r->pwhash_inflight), 1);
+	assert_int_equal(atomic_load(&r->workers[3].hashing), 0);
+	assert_int_equal(atomic_load(&r->workers[3].pid), 0);
+	assert_int_equal(atomic_load(&r->workers[3].busy), 0);
+	/* A slot not held is not given back twice. */
+	shm_worker_gone(r, 3);
+	shm_worker_gone(r, 4);
+	assert_int_equal(atomic_load(&r->pwhash_inflight), 1);
+}
+
 #define REGION_TEST(f) cmocka_unit_test_setup_teardown(f, setup_region, teardown_region)
 
 int main(void)
@@ -223,6 +243,7 @@ int main(void)
 		REGION_TEST(test_percentile_under_ring_size_uses_every_sample),
 		REGION_TEST(test_percentile_over_ring_size_keeps_only_newest),
 		REGION_TEST(test_record_from_two_processes_lands_in_same_counters),
+		REGION_TEST(test_worker_gone_returns_a_held_password_hash_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
