@@ -150,12 +150,18 @@ pg_as_owner() { # run a PostgreSQL program as the cluster's owner
 
 # True when pid is a live (not zombie) process called name (by comm or by
 # the executable's file name, so a renamed or rebuilt binary still counts).
-proc_alive() {
-	local pid=$1 name=$2 stat comm exe
-	[[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+# True while pid exists and has not exited (not a zombie), whatever it runs.
+proc_exists() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	stat=${stat##*) }
 	case ${stat%% *} in Z | X | x) return 1 ;; esac
+}
+
+proc_alive() {
+	local pid=$1 name=$2 comm exe
+	[[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
+	proc_exists "$pid" || return 1
 	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
 	[ "$comm" = "${name:0:15}" ] && return 0
 	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
@@ -610,7 +616,9 @@ start_sotto() {
 	echo "$pid" >"$RUN/sotto.pid"
 	STARTED+=(sotto)
 	for ((i = 0; i < 150; i++)); do
-		if ! proc_alive "$pid" "$(procname_of sotto)"; then
+		# Not proc_alive: until the subshell has exec'd the server its name
+		# is bash's, and that must not read as "exited" (then wait hangs).
+		if ! proc_exists "$pid"; then
 			wait "$pid" 2>/dev/null || true
 			show_log "$LOG/sotto.log"
 			die "sotto serve exited"
