@@ -783,6 +783,11 @@ static int read_abuse(struct loader *ld, struct config *cfg)
 		if (read_int(ld, name, pow_defaults[a], 0, POW_BITS_MAX, &cfg->pow[a]) != 0)
 			return -1;
 	}
+	if (read_int(ld, "SOTTO_GUARD_MAX_LINKS", 3, 0, 1000, &cfg->guard_max_links) != 0 ||
+	    read_string(ld, "SOTTO_GUARD_BLOCKLIST", "", false, &cfg->guard_blocklist) != 0 ||
+	    read_int(ld, "SOTTO_GUARD_REPEAT_WINDOW", 600, 0, 86400 * 7,
+	             &cfg->guard_repeat_window_s) != 0)
+		return -1;
 	if (read_int(ld, "SOTTO_ADAPTIVE_POW_MIN_RATE", 60, 1, 1000000,
 	             &cfg->pow_adapt_min_rate) != 0 ||
 	    read_int(ld, "SOTTO_ADAPTIVE_POW_MAX_EXTRA", 8, 0, 16, &cfg->pow_adapt_max_extra) != 0)
@@ -911,6 +916,7 @@ void config_free(struct config *cfg)
 	free_str(&cfg->redis_url);
 	free_str(&cfg->admin_review_token);
 	free_str(&cfg->admin_ui_token);
+	free_str(&cfg->guard_blocklist);
 	/* Also wipes jwt_secret, ip_hmac_key and content_keys. */
 	sodium_memzero(cfg, sizeof(*cfg));
 }

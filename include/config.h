@@ -81,6 +81,9 @@ struct config {
 	struct rate_limit rate[RATE__MAX];
 	int pow[POW__MAX];
 	int post_max_chars;         /* SOTTO_POST_MAX_CHARS, default 4000 */
+	int guard_max_links;        /* SOTTO_GUARD_MAX_LINKS, default 3 */
+	char *guard_blocklist;      /* SOTTO_GUARD_BLOCKLIST, file path, "" = none */
+	int guard_repeat_window_s;  /* SOTTO_GUARD_REPEAT_WINDOW, seconds, default 600, 0 = off */
 	int pow_adapt_min_rate;     /* SOTTO_ADAPTIVE_POW_MIN_RATE, per minute, default 60 */
 	int pow_adapt_max_extra;    /* SOTTO_ADAPTIVE_POW_MAX_EXTRA, bits, default 8, 0 = off */
 
