@@ -60,6 +60,9 @@ MAIN_SETTINGS = {
     "SOTTO_POW_LOGIN": "0",
     "SOTTO_RATE_REGISTER": "1000000/60",
     "SOTTO_RATE_LOGIN": "1000000/60",
+    # Likewise for writing content: no proof of work, no class limits.
+    **{"SOTTO_POW_%s" % a: "0" for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY")},
+    **{"SOTTO_RATE_%s" % c: "1000000/60" for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY")},
 }
 
 # Variables from the caller's environment that would leak into the stack.
