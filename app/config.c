@@ -786,7 +786,8 @@ static int read_abuse(struct loader *ld, struct config *cfg)
 	if (read_int(ld, "SOTTO_GUARD_MAX_LINKS", 3, 0, 1000, &cfg->guard_max_links) != 0 ||
 	    read_string(ld, "SOTTO_GUARD_BLOCKLIST", "", false, &cfg->guard_blocklist) != 0 ||
 	    read_int(ld, "SOTTO_GUARD_REPEAT_WINDOW", 600, 0, 86400 * 7,
-	             &cfg->guard_repeat_window_s) != 0)
+	             &cfg->guard_repeat_window_s) != 0 ||
+	    read_int(ld, "SOTTO_FEED_SNAPSHOT_SHARE", 10, 0, 300, &cfg->feed_snapshot_share_s) != 0)
 		return -1;
 	if (read_int(ld, "SOTTO_ADAPTIVE_POW_MIN_RATE", 60, 1, 1000000,
 	             &cfg->pow_adapt_min_rate) != 0 ||

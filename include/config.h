@@ -84,6 +84,7 @@ struct config {
 	int guard_max_links;        /* SOTTO_GUARD_MAX_LINKS, default 3 */
 	char *guard_blocklist;      /* SOTTO_GUARD_BLOCKLIST, file path, "" = none */
 	int guard_repeat_window_s;  /* SOTTO_GUARD_REPEAT_WINDOW, seconds, default 600, 0 = off */
+	int feed_snapshot_share_s;  /* SOTTO_FEED_SNAPSHOT_SHARE, seconds, default 10 */
 	int pow_adapt_min_rate;     /* SOTTO_ADAPTIVE_POW_MIN_RATE, per minute, default 60 */
 	int pow_adapt_max_extra;    /* SOTTO_ADAPTIVE_POW_MAX_EXTRA, bits, default 8, 0 = off */
 
