@@ -6,6 +6,9 @@
 
 const struct export_hook export_hooks[] = {
 	{ "account", export_account },
+	{ "posts", export_posts },
+	{ "votes", export_votes },
+	{ "communities", export_communities },
 };
 
 const size_t export_hook_count = sizeof(export_hooks) / sizeof(export_hooks[0]);

@@ -34,6 +34,15 @@ static struct db_stmt stmt_delete = {
 	"account_delete", "DELETE FROM accounts WHERE pk = $1", 1, 0
 };
 
+/* Trust with four significant digits: it is stored as a 4-byte float. */
+static json_object *trust_json(double trust)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%.4g", trust);
+	return json_object_new_double_s(trust, text);
+}
+
 /*
  * The account as GET /me shows it, with x25519 the key to show (NULL:
  * none). NULL when out of memory.
@@ -46,7 +55,7 @@ static json_object *me_object(const struct account *acc, const char *x25519)
 		return NULL;
 	json_object_object_add(o, "account_id", json_object_new_string(acc->id));
 	json_object_object_add(o, "day_joined", json_object_new_int64(acc->day_joined));
-	json_object_object_add(o, "trust", json_object_new_double(acc->trust));
+	json_object_object_add(o, "trust", trust_json(acc->trust));
 	json_object_object_add(o, "auth", json_object_new_string(
 	                       acc->auth == ACCOUNT_KEY ? "key" : "password"));
 	json_object_object_add(o, "x25519_public",

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
+#include "guard.h"
 #include "log.h"
 #include "pool.h"
 #include "router.h"
@@ -43,8 +44,15 @@ static int cmd_check_config(void)
 	memset(&cfg, 0, sizeof(cfg));
 	if (load_config_or_report(&cfg) != 0)
 		goto out;
-	printf("configuration ok: %d workers, socket %s, %zu content key(s)%s\n",
-	       cfg.workers, cfg.listen_path, cfg.n_content_keys,
+	/* Workers load the blocklist at start and refuse to run without it. */
+	if (guard_load_blocklist(&cfg) != 0) {
+		fprintf(stderr, "sotto: configuration error: SOTTO_GUARD_BLOCKLIST: the blocklist "
+		        "file cannot be loaded (the line above says why)\n");
+		goto out;
+	}
+	printf("configuration ok: %d workers, socket %s, %zu content key(s), "
+	       "%zu blocklist term(s)%s\n",
+	       cfg.workers, cfg.listen_path, cfg.n_content_keys, guard_blocklist_terms(NULL),
 	       cfg.dev ? ", development mode" : "");
 	rc = 0;
 out:

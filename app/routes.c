@@ -32,6 +32,22 @@ const struct route route_table[] = {
 	R(GET, "/me/export", handle_me_export, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
 	R(DELETE, "/me", handle_me_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
+
+	R(POST, "/posts", handle_post_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_POST, POW_POST),
+	R(GET, "/posts/{id}", handle_post_get, ROUTE_DB | ROUTE_AUTH_OPT, RATE_NONE, POW_NONE),
+	R(DELETE, "/posts/{id}", handle_post_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/posts/{id}/reply", handle_post_reply,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_POST, POW_REPLY),
+	R(POST, "/posts/{id}/vote", handle_post_vote,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_VOTE, POW_VOTE),
+	R(GET, "/feed", handle_feed, ROUTE_DB | ROUTE_AUTH_OPT, RATE_NONE, POW_NONE),
+
+	R(GET, "/communities", handle_community_list, ROUTE_DB, RATE_NONE, POW_NONE),
+	R(POST, "/communities", handle_community_create,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_COMMUNITY, POW_COMMUNITY),
+	R(GET, "/communities/{slug}", handle_community_get, ROUTE_DB, RATE_NONE, POW_NONE),
 };
 
 const size_t route_count = sizeof(route_table) / sizeof(route_table[0]);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "db.h"
 #include "dispatch.h"
+#include "guard.h"
 #include "keys.h"
 #include "log.h"
 #include "shm.h"
@@ -82,7 +83,11 @@ static int derive_keys(struct worker *w)
 	                "ratelimt", 1) != 0 ||
 	    keys_derive(w->keys.lookup, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
 	                "acctlkup", 1) != 0 ||
-	    keys_derive(w->keys.jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0)
+	    keys_derive(w->keys.jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0 ||
+	    keys_derive(w->keys.guard, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "guardrep", 1) != 0 ||
+	    keys_derive(w->keys.cursor, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "cursorky", 1) != 0)
 		return -1;
 	/* Keys must never reach swap; failure (RLIMIT_MEMLOCK) is not fatal. */
 	if (mlock(&w->keys, sizeof(w->keys)) != 0)
@@ -110,6 +115,9 @@ static int worker_open(struct worker *w, const struct config *cfg,
 	w->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
 	if (w->arena == NULL || w->db == NULL || w->cache == NULL)
 		return -1;
+	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
+	if (guard_load_blocklist(cfg) != 0)
+		return -1;
 	return derive_keys(w);
 }
 
@@ -126,7 +134,7 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 		return 1;
 	}
 	if (worker_open(&w, cfg, shm, slot) != 0) {
-		log_msg(LOG_ERROR, "worker setup failed: out of memory or bad key");
+		log_msg(LOG_ERROR, "worker setup failed: out of memory, bad key or blocklist");
 		goto out;
 	}
 	/* Connect eagerly so the first request does not pay for it; failure is fine. */

@@ -24,4 +24,11 @@ extern const size_t export_hook_count;
 /* app/handlers_me.c: the "account" section. */
 int export_account(struct request *req, json_object *out, const char *section);
 
+/* app/handlers_posts.c: "posts" (posts and replies, decrypted) and "votes". */
+int export_posts(struct request *req, json_object *out, const char *section);
+int export_votes(struct request *req, json_object *out, const char *section);
+
+/* app/handlers_communities.c: "communities" created. */
+int export_communities(struct request *req, json_object *out, const char *section);
+
 #endif

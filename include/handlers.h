@@ -27,4 +27,19 @@ int handle_me_keys(struct request *req);
 int handle_me_export(struct request *req);
 int handle_me_delete(struct request *req);
 
+/* app/handlers_posts.c */
+int handle_post_create(struct request *req);
+int handle_post_get(struct request *req);
+int handle_post_reply(struct request *req);
+int handle_post_delete(struct request *req);
+int handle_post_vote(struct request *req);
+
+/* app/handlers_feed.c */
+int handle_feed(struct request *req);
+
+/* app/handlers_communities.c */
+int handle_community_list(struct request *req);
+int handle_community_create(struct request *req);
+int handle_community_get(struct request *req);
+
 #endif

@@ -1,0 +1,297 @@
+/*
+ * handlers_communities.c — GET /communities, POST /communities,
+ * GET /communities/{slug}.
+ *
+ * The slug is public and stored as is (it is how a community is found);
+ * title and description are user text, checked by the guardrails and
+ * sealed with the creator's data key, like post bodies. A community goes
+ * with its creator's account; its posts then stay, without a community.
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "guard.h"
+#include "export.h"
+#include "handlers.h"
+#include "json.h"
+#include "log.h"
+#include "page.h"
+#include "util.h"
+#include "worker.h"
+
+#define TITLE_MAX_CHARS 100
+#define DESCRIPTION_MAX_CHARS 2000
+#define SLUG_MIN 3
+#define SLUG_MAX 32
+#define COMMUNITIES_KIND "communities"
+
+#define COMMUNITY_COLUMNS \
+	"SELECT c.pk, c.slug, c.title_sealed, c.description_sealed, c.day, c.post_count, " \
+	"c.creator_pk, k.version, k.wrapped FROM communities c " \
+	"JOIN account_keys k ON k.account_pk = c.creator_pk "
+
+static struct db_stmt stmt_insert = {
+	"community_insert",
+	"INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
+	"VALUES ($1, $2, $3, $4, $5)", 5, 0
+};
+static struct db_stmt stmt_one = {
+	"community_one", COMMUNITY_COLUMNS "WHERE c.slug = $1", 1, 0
+};
+static struct db_stmt stmt_list = {
+	"community_list", COMMUNITY_COLUMNS "WHERE c.slug > $1 ORDER BY c.slug LIMIT $2", 2, 0
+};
+
+enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CREATOR,
+       COL_KEY_VERSION, COL_KEY_WRAPPED };
+
+/* Where a community's text is sealed: row = slug, owner = creator. */
+static void community_field(struct crypto_field *f, const char *column, const char *slug,
+                            int64_t creator)
+{
+	f->table = "communities";
+	f->column = column;
+	f->row = slug;
+	f->owner = creator;
+}
+
+static bool slug_valid(const char *s, size_t len)
+{
+	if (len < SLUG_MIN || len > SLUG_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static json_object *community_json(const char *slug, const char *title, const char *description,
+                                   int64_t day, int64_t post_count)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, "slug", json_object_new_string(slug));
+	json_object_object_add(o, "title", json_object_new_string(title));
+	json_object_object_add(o, "description", json_object_new_string(description));
+	json_object_object_add(o, "day", json_object_new_int64(day));
+	json_object_object_add(o, "post_count", json_object_new_int64(post_count));
+	return o;
+}
+
+/* Row of COMMUNITY_COLUMNS as JSON, its text opened; NULL when it cannot be. */
+static json_object *row_json(struct request *req, const PGresult *res, int row)
+{
+	unsigned char key[CRYPTO_KEY_BYTES];
+	const char *slug = PQgetvalue(res, row, COL_SLUG);
+	const unsigned char *wrapped, *title_s, *desc_s;
+	unsigned char *title = NULL, *desc = NULL;
+	size_t wl = 0, tl = 0, dl = 0, n;
+	int64_t creator, version, day, posts;
+	struct crypto_field f;
+	json_object *o = NULL;
+
+	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &wl);
+	title_s = db_bytea_value(req->arena, res, row, COL_TITLE, &tl);
+	desc_s = db_bytea_value(req->arena, res, row, COL_DESCRIPTION, &dl);
+	if (wrapped == NULL || title_s == NULL || desc_s == NULL ||
+	    util_parse_int64(PQgetvalue(res, row, COL_CREATOR), 1, INT64_MAX - 1, &creator) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_POSTS), 0, INT32_MAX, &posts) != 0 ||
+	    crypto_unwrap_key(req->worker->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
+		goto out;
+	community_field(&f, "title", slug, creator);
+	if (crypto_open(req->arena, key, &f, title_s, tl, &title, &n) != 0)
+		goto out;
+	community_field(&f, "description", slug, creator);
+	if (crypto_open(req->arena, key, &f, desc_s, dl, &desc, &n) != 0)
+		goto out;
+	o = community_json(slug, (const char *)title, (const char *)desc, day, posts);
+out:
+	sodium_memzero(key, sizeof(key));
+	if (o == NULL)
+		log_msg(LOG_WARN, "a community's text could not be opened; left out");
+	return o;
+}
+
+/* Seal a text of the new community; NULL on failure. */
+static const char *sealed_param(struct request *req, const unsigned char *key,
+                                const char *column, const char *slug, const char *text,
+                                size_t len)
+{
+	struct crypto_field f;
+	const unsigned char *sealed;
+	size_t sealed_len;
+
+	community_field(&f, column, slug, req->account_pk);
+	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, text, len, &sealed_len);
+	return sealed != NULL ? db_bytea_text(req->arena, sealed, sealed_len) : NULL;
+}
+
+static int insert_or_reply(struct request *req, const char *slug, const char *title,
+                           size_t title_len, const char *desc, size_t desc_len)
+{
+	unsigned char key[CRYPTO_KEY_BYTES];
+	const char *params[5], *sqlstate = NULL;
+	int64_t today = util_today();
+	json_object *o, *c;
+	int status;
+
+	if (auth_data_key(req, req->account, key) != 0) {
+		status = dispatch_db_failure(req);
+		goto out;
+	}
+	params[0] = slug;
+	params[1] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	params[2] = sealed_param(req, key, "title", slug, title, title_len);
+	params[3] = sealed_param(req, key, "description", slug, desc, desc_len);
+	params[4] = arena_printf(req->arena, "%lld", (long long)today);
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL) {
+		status = http_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {
+		status = sqlstate != NULL && strcmp(sqlstate, "23505") == 0
+		         ? http_error(req, 409, "conflict", "this slug is taken")
+		         : dispatch_db_failure(req);
+		goto out;
+	}
+	c = community_json(slug, title, desc, today, 0);
+	o = json_object_new_object();
+	if (c == NULL || o == NULL) {
+		json_object_put(c);
+		json_object_put(o);
+		status = http_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	json_object_object_add(o, "community", c);
+	status = http_reply(req, 201, o);
+out:
+	sodium_memzero(key, sizeof(key));
+	return status;
+}
+
+int handle_community_create(struct request *req)
+{
+	const char *slug, *title, *desc;
+	size_t slug_len, title_len, desc_len;
+	int status;
+
+	if (json_get_string(req->json, "slug", &slug, &slug_len) != 1 || !slug_valid(slug, slug_len))
+		return http_error(req, 422, "invalid_field",
+		                  "slug must be 3 to 32 characters of a-z, 0-9 and -");
+	if (json_get_string(req->json, "title", &title, &title_len) != 1)
+		return http_error(req, 422, "invalid_field", "title must be a string");
+	switch (json_get_string(req->json, "description", &desc, &desc_len)) {
+	case 1:
+		break;
+	case 0:
+		desc = "";
+		desc_len = 0;
+		break;
+	default:
+		return http_error(req, 422, "invalid_field", "description must be a string");
+	}
+	if ((status = guard_text_or_reply(req, "community-title", title, title_len,
+	                                  TITLE_MAX_CHARS)) != 0)
+		return status;
+	if (desc_len > 0 &&
+	    (status = guard_text_or_reply(req, "community-description", desc, desc_len,
+	                                  DESCRIPTION_MAX_CHARS)) != 0)
+		return status;
+	return insert_or_reply(req, slug, title, title_len, desc, desc_len);
+}
+
+int handle_community_get(struct request *req)
+{
+	const char *params[1] = { http_param(req, 0) };
+	PGresult *res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
+	json_object *o;
+
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1 || (o = row_json(req, res, 0)) == NULL)
+		return http_error(req, 404, "not_found", "no such community");
+	return http_reply(req, 200, o);
+}
+
+/*
+ * GET /communities: by slug, so the order never changes under a walk; the
+ * cursor holds the last slug's position as its bytes (at most 32).
+ */
+int handle_community_list(struct request *req)
+{
+	struct page page;
+	struct cursor next = { .n = CURSOR_MAX_FIELDS };
+	char after[SLUG_MAX + 1] = "";
+	const char *params[2] = { after, NULL };
+	json_object *items;
+	PGresult *res;
+	int status, rows;
+
+	if ((status = page_or_reply(req, COMMUNITIES_KIND, &page)) != 0)
+		return status;
+	if (page.has_cursor) {
+		if (page.cursor.n != CURSOR_MAX_FIELDS)
+			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+		memcpy(after, page.cursor.v, SLUG_MAX);
+		after[SLUG_MAX] = '\0';
+	}
+	params[1] = arena_printf(req->arena, "%d", page.limit + 1);
+	if (params[1] == NULL || (items = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL);
+	if (res == NULL) {
+		json_object_put(items);
+		return dispatch_db_failure(req);
+	}
+	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
+	for (int i = 0; i < rows; i++) {
+		json_object *c = row_json(req, res, i);
+
+		if (c != NULL)
+			json_object_array_add(items, c);
+	}
+	if (PQntuples(res) > page.limit) {
+		memset(next.v, 0, sizeof(next.v));
+		memcpy(next.v, PQgetvalue(res, rows - 1, COL_SLUG),
+		       strnlen(PQgetvalue(res, rows - 1, COL_SLUG), SLUG_MAX));
+	}
+	return page_reply(req, COMMUNITIES_KIND, items, PQntuples(res) > page.limit ? &next : NULL);
+}
+
+static struct db_stmt stmt_export = {
+	"community_export", COMMUNITY_COLUMNS "WHERE c.creator_pk = $1 ORDER BY c.slug", 1, 0
+};
+
+/* Export: the communities the account created. */
+int export_communities(struct request *req, json_object *out, const char *section)
+{
+	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	json_object *items = json_object_new_array();
+	PGresult *res;
+
+	if (params[0] == NULL || items == NULL) {
+		json_object_put(items);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(out, section, items);
+	res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_object *c = row_json(req, res, i);
+
+		if (c != NULL)
+			json_object_array_add(items, c);
+	}
+	return 0;
+}

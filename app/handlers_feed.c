@@ -1,0 +1,417 @@
+/*
+ * handlers_feed.c — GET /feed?sort=ranked|new&community=&cursor=&limit=
+ *
+ * sort=new walks top-level visible posts by their internal sequence, newest
+ * first, with the last seen pk sealed in the cursor: new arrivals sort
+ * before the walk's position, so they never push an item twice.
+ *
+ * sort=ranked (the default) orders by the kindness rank (sql/003_posts.sql,
+ * README "Posts, feed and the kindness ranking"). Ranks move while a client pages, so the walk
+ * reads a snapshot taken at its first page: the pks of the best
+ * FEED_SNAPSHOT_MAX posts, in rank order, kept in Redis for
+ * FEED_SNAPSHOT_TTL seconds; the cursor names the snapshot and an offset.
+ * Past a full snapshot the walk goes on newest first among the posts that
+ * existed at the snapshot and are not in it. So every post visible at the
+ * first page appears exactly once, whatever votes do meanwhile. Posts
+ * removed mid-walk drop out; posts made after the first page belong to
+ * the next walk. First pages within SOTTO_FEED_SNAPSHOT_SHARE seconds
+ * share one snapshot, so a busy feed does not rank on every request.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "config.h"
+#include "cursor.h"
+#include "db.h"
+#include "dispatch.h"
+#include "json.h"
+#include "handlers.h"
+#include "page.h"
+#include "post_view.h"
+#include "util.h"
+#include "worker.h"
+
+#define FEED_SNAPSHOT_MAX 1000
+#define FEED_SNAPSHOT_TTL 1800
+#define FEED_NEW_KIND "feed-new"
+#define FEED_RANKED_KIND "feed-ranked"
+
+#define TOP_LEVEL "p.parent_pk IS NULL AND p.status = 0 "
+
+static struct db_stmt stmt_community = {
+	"feed_community", "SELECT pk FROM communities WHERE slug = $1", 1, 0
+};
+static struct db_stmt stmt_new = {
+	"feed_new", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
+	"AND p.pk < $2 AND NOT (p.pk = ANY ($4::bigint[])) ORDER BY p.pk DESC LIMIT $3", 4, 0
+};
+static struct db_stmt stmt_new_in = {
+	"feed_new_in", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
+	"AND p.community_pk = $5 AND p.pk < $2 AND NOT (p.pk = ANY ($4::bigint[])) "
+	"ORDER BY p.community_pk, p.pk DESC LIMIT $3", 5, 0
+};
+static struct db_stmt stmt_ranked = {
+	"feed_ranked", "SELECT p.pk FROM posts p WHERE " TOP_LEVEL
+	"ORDER BY p.rank DESC, p.pk DESC LIMIT $1", 1, 0
+};
+static struct db_stmt stmt_ranked_in = {
+	"feed_ranked_in", "SELECT p.pk FROM posts p WHERE " TOP_LEVEL "AND p.community_pk = $2 "
+	"ORDER BY p.community_pk, p.rank DESC, p.pk DESC LIMIT $1", 2, 0
+};
+static struct db_stmt stmt_max_pk = {
+	"feed_max_pk", "SELECT COALESCE(max(pk), 0) FROM posts", 0, 0
+};
+static struct db_stmt stmt_by_pks = {
+	"feed_by_pks", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
+	"WHERE p.pk = ANY ($2::bigint[]) AND p.status = 0 "
+	"ORDER BY array_position($2::bigint[], p.pk)", 2, 0
+};
+
+/* What one feed request asks for. */
+struct feed {
+	const char *viewer;         /* $1 of the view */
+	const char *community_pk;   /* NULL: every community */
+	struct page page;
+	json_object *items;         /* the page being built */
+	struct post_keys keys;
+};
+
+/* A ranked snapshot: who it is, the newest pk then, the ranked pks. */
+struct snapshot {
+	int64_t id[2];
+	int64_t max_pk;
+	int64_t *pks;
+	size_t n;
+};
+
+/* "{a,b,c}" for a bigint[] parameter; "{}" when n is 0. */
+static char *pk_array(struct arena *a, const int64_t *pks, size_t n)
+{
+	char *out = arena_alloc(a, n * 21 + 3), *p = out;
+
+	if (out == NULL)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, i == 0 ? "%" PRId64 : ",%" PRId64, pks[i]);
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+/* Append rows of res to f->items, at most want; *last gets the last pk taken. */
+static int take_rows(struct request *req, struct feed *f, PGresult *res, int want,
+                     int64_t *last)
+{
+	int rows = PQntuples(res) < want ? PQntuples(res) : want;
+	json_object *more = post_view_array(req, res, 0, rows, &f->keys);
+
+	if (more == NULL)
+		return -1;
+	for (size_t i = 0; i < json_object_array_length(more); i++)
+		json_object_array_add(f->items, json_object_get(json_object_array_get_idx(more, i)));
+	json_object_put(more);
+	if (rows > 0 && last != NULL &&
+	    util_parse_int64(PQgetvalue(res, rows - 1, POST_VIEW_PK), 1, INT64_MAX - 1, last) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Newest first below before (exclusive), skipping the pks in skip; up to
+ * want posts appended. *more says whether there were further ones, *last
+ * gets the last pk appended. 0 or the status it set.
+ */
+static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
+                           const char *skip, int want, bool *more, int64_t *last)
+{
+	const char *params[5] = {
+		f->viewer, arena_printf(req->arena, "%" PRId64, before),
+		arena_printf(req->arena, "%d", want + 1), skip, f->community_pk
+	};
+	PGresult *res;
+
+	if (params[1] == NULL || params[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
+	              params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	*more = PQntuples(res) > want;
+	if (take_rows(req, f, res, want, last) != 0)
+		return http_error(req, 500, "internal", "out of memory");
+	return 0;
+}
+
+static int feed_new(struct request *req, struct feed *f)
+{
+	struct cursor next = { .n = 1 };
+	int64_t before = f->page.has_cursor ? f->page.cursor.v[0] : INT64_MAX - 1;
+	bool more;
+	int status;
+
+	if ((status = newest_or_reply(req, f, before, "{}", f->page.limit, &more, &next.v[0])) != 0)
+		return status;
+	return page_reply(req, FEED_NEW_KIND, json_object_get(f->items), more ? &next : NULL);
+}
+
+/* ---- ranked snapshots ----------------------------------------------------- */
+
+static char *snapshot_key(struct arena *a, const int64_t id[2])
+{
+	return arena_printf(a, "fs:%016" PRIx64 "%016" PRIx64, (uint64_t)id[0], (uint64_t)id[1]);
+}
+
+/* "<id0>.<id1>.<max_pk>:<pk>,<pk>..." <-> struct snapshot */
+static char *snapshot_format(struct arena *a, const struct snapshot *s)
+{
+	char *out = arena_alloc(a, s->n * 21 + 64), *p = out;
+
+	if (out == NULL)
+		return NULL;
+	p += sprintf(p, "%" PRId64 ".%" PRId64 ".%" PRId64 ":", s->id[0], s->id[1], s->max_pk);
+	for (size_t i = 0; i < s->n; i++)
+		p += sprintf(p, i == 0 ? "%" PRId64 : ",%" PRId64, s->pks[i]);
+	return out;
+}
+
+static int snapshot_parse(struct arena *a, const char *text, struct snapshot *s)
+{
+	char *end;
+
+	s->id[0] = strtoll(text, &end, 10);
+	if (*end++ != '.')
+		return -1;
+	s->id[1] = strtoll(end, &end, 10);
+	if (*end++ != '.')
+		return -1;
+	s->max_pk = strtoll(end, &end, 10);
+	if (*end++ != ':')
+		return -1;
+	s->pks = arena_alloc(a, FEED_SNAPSHOT_MAX * sizeof(*s->pks));
+	if (s->pks == NULL)
+		return -1;
+	for (s->n = 0; *end != '\0' && s->n < FEED_SNAPSHOT_MAX; s->n++) {
+		s->pks[s->n] = strtoll(end, &end, 10);
+		if (*end == ',')
+			end++;
+		else if (*end != '\0')
+			return -1;
+	}
+	return *end == '\0' ? 0 : -1;
+}
+
+static redisReply *redis(struct request *req, int argc, const char **argv)
+{
+	return cache_command(req->worker->cache, req->arena, argc, argv, NULL);
+}
+
+/* Rank the posts now and keep the result; 0 or -1 (database or Redis). */
+static int snapshot_take(struct request *req, const struct feed *f, struct snapshot *s,
+                         bool *db_failed)
+{
+	const char *params[2] = { arena_printf(req->arena, "%d", FEED_SNAPSHOT_MAX), f->community_pk };
+	const char *argv[5];
+	char ttl[16];
+	PGresult *res, *max;
+	redisReply *r;
+
+	*db_failed = true;
+	max = db_exec(req->worker->db, req->arena, &stmt_max_pk, NULL, NULL);
+	res = params[0] == NULL || max == NULL ? NULL :
+	      db_exec(req->worker->db, req->arena,
+	              f->community_pk != NULL ? &stmt_ranked_in : &stmt_ranked, params, NULL);
+	if (res == NULL || util_parse_int64(PQgetvalue(max, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0)
+		return -1;
+	*db_failed = false;
+	s->n = (size_t)PQntuples(res);
+	s->pks = arena_alloc(req->arena, (s->n + 1) * sizeof(*s->pks));
+	if (s->pks == NULL)
+		return -1;
+	for (size_t i = 0; i < s->n; i++)
+		if (util_parse_int64(PQgetvalue(res, (int)i, 0), 1, INT64_MAX - 1, &s->pks[i]) != 0)
+			return -1;
+	randombytes_buf(s->id, sizeof(s->id));
+	snprintf(ttl, sizeof(ttl), "%d", FEED_SNAPSHOT_TTL);
+	argv[0] = "SET";
+	argv[1] = snapshot_key(req->arena, s->id);
+	argv[2] = snapshot_format(req->arena, s);
+	argv[3] = "EX";
+	argv[4] = ttl;
+	if (argv[1] == NULL || argv[2] == NULL)
+		return -1;
+	r = redis(req, 5, argv);
+	return r != NULL && r->type == REDIS_REPLY_STATUS ? 0 : -1;
+}
+
+/*
+ * The snapshot of a first page: the shared one when it is recent enough,
+ * else a new one (then shared for SOTTO_FEED_SNAPSHOT_SHARE seconds).
+ */
+static int snapshot_first_or_reply(struct request *req, const struct feed *f,
+                                   struct snapshot *s)
+{
+	int share = req->worker->cfg->feed_snapshot_share_s;
+	const char *shared_key = arena_printf(req->arena, "fsc:%s",
+	                                      f->community_pk != NULL ? f->community_pk : "all");
+	const char *argv[5];
+	char ttl[16];
+	bool db_failed;
+	redisReply *r;
+
+	if (shared_key == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (share > 0) {
+		argv[0] = "GET";
+		argv[1] = shared_key;
+		r = redis(req, 2, argv);
+		if (r != NULL && r->type == REDIS_REPLY_STRING &&
+		    snapshot_parse(req->arena, r->str, s) == 0)
+			return 0;
+	}
+	if (snapshot_take(req, f, s, &db_failed) != 0)
+		return db_failed ? dispatch_db_failure(req)
+		       : dispatch_unavailable(req, "the ranked feed is unavailable", 2);
+	if (share > 0) {
+		snprintf(ttl, sizeof(ttl), "%d", share);
+		argv[0] = "SET";
+		argv[1] = shared_key;
+		argv[2] = snapshot_format(req->arena, s);
+		argv[3] = "EX";
+		argv[4] = ttl;
+		if (argv[2] != NULL)
+			(void)redis(req, 5, argv);
+	}
+	return 0;
+}
+
+static int snapshot_again_or_reply(struct request *req, const struct cursor *c,
+                                   struct snapshot *s)
+{
+	const char *argv[2] = { "GET", snapshot_key(req->arena, c->v) };
+	redisReply *r;
+
+	if (argv[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	r = redis(req, 2, argv);
+	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
+		return dispatch_unavailable(req, "the ranked feed is unavailable", 2);
+	if (r->type == REDIS_REPLY_NIL || snapshot_parse(req->arena, r->str, s) != 0 ||
+	    s->id[0] != c->v[0] || s->id[1] != c->v[1])
+		return http_error(req, 400, "bad_request", "this cursor has expired; start again");
+	return 0;
+}
+
+/* The snapshot's posts [offset, offset + want), in rank order. */
+static int ranked_slice_or_reply(struct request *req, struct feed *f,
+                                 const struct snapshot *s, size_t offset, size_t want)
+{
+	const char *params[2] = { f->viewer, pk_array(req->arena, s->pks + offset, want) };
+	PGresult *res;
+
+	if (params[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_by_pks, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (take_rows(req, f, res, (int)want, NULL) != 0)
+		return http_error(req, 500, "internal", "out of memory");
+	return 0;
+}
+
+/*
+ * Cursor of a ranked walk: v[0], v[1] the snapshot, v[2] the offset in it,
+ * v[3] once past a full snapshot the last pk of the newest-first tail.
+ */
+static int feed_ranked(struct request *req, struct feed *f)
+{
+	struct snapshot s;
+	struct cursor next = { .n = 4 };
+	size_t offset = 0, want;
+	int64_t last;
+	bool more = false, tail;
+	int status;
+
+	if (f->page.has_cursor)
+		status = snapshot_again_or_reply(req, &f->page.cursor, &s);
+	else
+		status = snapshot_first_or_reply(req, f, &s);
+	if (status != 0)
+		return status;
+	if (f->page.has_cursor) {
+		if (f->page.cursor.n != 4 || f->page.cursor.v[2] < 0 ||
+		    (size_t)f->page.cursor.v[2] > s.n)
+			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+		offset = (size_t)f->page.cursor.v[2];
+	}
+	tail = s.n == FEED_SNAPSHOT_MAX && offset == s.n;
+	last = tail && f->page.cursor.v[3] > 0 ? f->page.cursor.v[3] : s.max_pk + 1;
+	want = s.n - offset < (size_t)f->page.limit ? s.n - offset : (size_t)f->page.limit;
+	if (want > 0 && (status = ranked_slice_or_reply(req, f, &s, offset, want)) != 0)
+		return status;
+	offset += want;
+	if (want < (size_t)f->page.limit && s.n == FEED_SNAPSHOT_MAX) {
+		const char *skip = pk_array(req->arena, s.pks, s.n);
+
+		if (skip == NULL)
+			return http_error(req, 500, "internal", "out of memory");
+		status = newest_or_reply(req, f, last, skip, f->page.limit - (int)want, &more, &last);
+		if (status != 0)
+			return status;
+	} else {
+		more = offset < s.n || (s.n == FEED_SNAPSHOT_MAX);
+	}
+	next.v[0] = s.id[0];
+	next.v[1] = s.id[1];
+	next.v[2] = (int64_t)offset;
+	next.v[3] = offset == s.n && s.n == FEED_SNAPSHOT_MAX ? last : 0;
+	return page_reply(req, FEED_RANKED_KIND, json_object_get(f->items), more ? &next : NULL);
+}
+
+/* ?community=<slug> as a pk, or NULL for every community; 404 when unknown. */
+static int community_or_reply(struct request *req, struct feed *f)
+{
+	const char *params[1] = { http_query(req, "community") };
+	PGresult *res;
+
+	if (params[0] == NULL)
+		return 0;
+	res = db_exec(req->worker->db, req->arena, &stmt_community, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such community");
+	f->community_pk = PQgetvalue(res, 0, 0);
+	return 0;
+}
+
+int handle_feed(struct request *req)
+{
+	struct feed *f = arena_alloc(req->arena, sizeof(*f));
+	const char *sort = http_query(req, "sort");
+	bool ranked = sort == NULL || strcmp(sort, "ranked") == 0;
+	int status;
+
+	if (f == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (!ranked && strcmp(sort, "new") != 0)
+		return http_error(req, 422, "invalid_field", "sort must be ranked or new");
+	f->viewer = post_viewer(req);
+	f->items = json_object_new_array();
+	if (f->viewer == NULL || f->items == NULL ||
+	    arena_defer(req->arena, json_release, f->items) != 0)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((status = page_or_reply(req, ranked ? FEED_RANKED_KIND : FEED_NEW_KIND, &f->page)) != 0 ||
+	    (status = community_or_reply(req, f)) != 0)
+		goto out;
+	status = ranked ? feed_ranked(req, f) : feed_new(req, f);
+out:
+	post_keys_wipe(&f->keys);
+	return status;
+}

@@ -1,0 +1,414 @@
+/*
+ * handlers_posts.c — POST /posts, GET /posts/{id}, POST /posts/{id}/reply,
+ * DELETE /posts/{id}, POST /posts/{id}/vote.
+ *
+ * A body is checked by the guardrails, sealed with its author's data key
+ * (row = the post's random public id, owner = the author) and stored only
+ * so. Scores, reply counts, community counts, ranks and the trust that
+ * votes earn are kept by the triggers of sql/003_posts.sql, so every path
+ * (a cascade from a deleted account included) keeps them right.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "guard.h"
+#include "export.h"
+#include "handlers.h"
+#include "json.h"
+#include "log.h"
+#include "page.h"
+#include "post_view.h"
+#include "util.h"
+#include "worker.h"
+
+#define POST_ID_BYTES 16
+#define REPLIES_KIND "replies"
+
+static struct db_stmt stmt_community_pk = {
+	"post_community_pk", "SELECT pk FROM communities WHERE slug = $1", 1, 0
+};
+static struct db_stmt stmt_parent = {
+	"post_parent",
+	"SELECT p.pk, p.community_pk, c.slug FROM posts p "
+	"LEFT JOIN communities c ON c.pk = p.community_pk WHERE p.id = $1 AND p.status = 0", 1, 0
+};
+static struct db_stmt stmt_insert = {
+	"post_insert",
+	"INSERT INTO posts (id, author_pk, parent_pk, community_pk, body_sealed, day) "
+	"VALUES ($1, $2, $3, $4, $5, $6)", 6, 0
+};
+static struct db_stmt stmt_one = {
+	"post_one", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE p.id = $2 AND p.status = 0", 2, 0
+};
+static struct db_stmt stmt_replies = {
+	"post_replies",
+	"SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
+	"WHERE p.parent_pk = $2 AND p.status = 0 AND p.pk > $3 ORDER BY p.pk LIMIT $4", 4, 0
+};
+static struct db_stmt stmt_delete = {
+	"post_delete", "DELETE FROM posts WHERE id = $1 AND author_pk = $2", 2, 0
+};
+static struct db_stmt stmt_vote_target = {
+	"post_vote_target",
+	"SELECT p.pk, a.id_hash, p.author_pk FROM posts p JOIN accounts a ON a.pk = p.author_pk "
+	"WHERE p.id = $1 AND p.status = 0", 1, 0
+};
+static struct db_stmt stmt_vote_set = {
+	"post_vote_set",
+	"INSERT INTO votes (post_pk, voter_pk, value) VALUES ($1, $2, $3) "
+	"ON CONFLICT (post_pk, voter_pk) DO UPDATE SET value = EXCLUDED.value "
+	"WHERE votes.value <> EXCLUDED.value", 3, 0
+};
+static struct db_stmt stmt_vote_clear = {
+	"post_vote_clear", "DELETE FROM votes WHERE post_pk = $1 AND voter_pk = $2", 2, 0
+};
+static struct db_stmt stmt_score = {
+	"post_score", "SELECT score FROM posts WHERE pk = $1", 1, 0
+};
+
+/* What a new post is: its text and, for a reply, its parent. */
+struct new_post {
+	const char *body;
+	size_t body_len;
+	const char *parent_pk;      /* NULL for a top-level post */
+	const char *parent_id;
+	const char *community_pk;   /* NULL for none */
+	const char *community;      /* its slug */
+};
+
+static int body_or_reply(struct request *req, struct new_post *np)
+{
+	if (json_get_string(req->json, "body", &np->body, &np->body_len) != 1)
+		return http_error(req, 422, "invalid_field", "body must be a string");
+	return guard_text_or_reply(req, "post", np->body, np->body_len,
+	                           (size_t)req->worker->cfg->post_max_chars);
+}
+
+/* Seal the body and insert the row; 201 {"post": Post}. */
+static int insert_or_reply(struct request *req, const struct new_post *np)
+{
+	struct account *acc = req->account;
+	unsigned char key[CRYPTO_KEY_BYTES];
+	struct crypto_field f;
+	const unsigned char *sealed = NULL;
+	size_t sealed_len = 0;
+	const char *params[6];
+	char *id = util_random_id(req->arena, POST_ID_BYTES);
+	int64_t today = util_today();
+	json_object *o, *post;
+	int status;
+
+	if (id == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (auth_data_key(req, acc, key) != 0) {
+		status = dispatch_db_failure(req);
+		goto out;
+	}
+	post_body_field(&f, id, acc->pk);
+	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, np->body,
+	                     np->body_len, &sealed_len);
+	params[0] = id;
+	params[1] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[2] = np->parent_pk;
+	params[3] = np->community_pk;
+	params[4] = sealed != NULL ? db_bytea_text(req->arena, sealed, sealed_len) : NULL;
+	params[5] = arena_printf(req->arena, "%lld", (long long)today);
+	if (params[1] == NULL || params[4] == NULL || params[5] == NULL) {
+		status = http_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, NULL) == NULL) {
+		status = dispatch_db_failure(req);
+		goto out;
+	}
+	post = post_json(id, np->body, today, 0, 0, np->community, np->parent_id, true, 0);
+	o = json_object_new_object();
+	if (post == NULL || o == NULL) {
+		json_object_put(post);
+		json_object_put(o);
+		status = http_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	json_object_object_add(o, "post", post);
+	status = http_reply(req, 201, o);
+out:
+	sodium_memzero(key, sizeof(key));
+	return status;
+}
+
+/* The optional "community" of a new post, by slug; 422 when unknown. */
+static int community_or_reply(struct request *req, struct new_post *np)
+{
+	const char *slug, *params[1];
+	PGresult *res;
+	int rc = json_get_string(req->json, "community", &slug, NULL);
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		return http_error(req, 422, "invalid_field", "community must be a slug");
+	params[0] = slug;
+	res = db_exec(req->worker->db, req->arena, &stmt_community_pk, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 422, "invalid_field", "community: no such community");
+	np->community_pk = PQgetvalue(res, 0, 0);
+	np->community = slug;
+	return 0;
+}
+
+int handle_post_create(struct request *req)
+{
+	struct new_post np = { 0 };
+	int status;
+
+	if ((status = community_or_reply(req, &np)) != 0 ||
+	    (status = body_or_reply(req, &np)) != 0)
+		return status;
+	return insert_or_reply(req, &np);
+}
+
+int handle_post_reply(struct request *req)
+{
+	struct new_post np = { 0 };
+	const char *params[1] = { http_param(req, 0) };
+	PGresult *res;
+	int status;
+
+	res = db_exec(req->worker->db, req->arena, &stmt_parent, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such post");
+	np.parent_pk = PQgetvalue(res, 0, 0);
+	np.parent_id = params[0];
+	np.community_pk = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+	np.community = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+	if ((status = body_or_reply(req, &np)) != 0)
+		return status;
+	return insert_or_reply(req, &np);
+}
+
+/* The replies page after the post: oldest first, by pk. */
+static int replies_or_reply(struct request *req, json_object *o, const char *viewer,
+                            const char *post_pk, struct post_keys *keys)
+{
+	struct page page;
+	struct cursor next = { .n = 1 };
+	const char *params[4];
+	json_object *items;
+	PGresult *res;
+	int status, rows;
+
+	if ((status = page_or_reply(req, REPLIES_KIND, &page)) != 0)
+		return status;
+	params[0] = viewer;
+	params[1] = post_pk;
+	params[2] = arena_printf(req->arena, "%lld",
+	                         (long long)(page.has_cursor ? page.cursor.v[0] : 0));
+	params[3] = arena_printf(req->arena, "%d", page.limit + 1);
+	if (params[2] == NULL || params[3] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_replies, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
+	if ((items = post_view_array(req, res, 0, rows, keys)) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(o, "replies", items);
+	if (PQntuples(res) > page.limit &&
+	    util_parse_int64(PQgetvalue(res, rows - 1, POST_VIEW_PK), 1, INT64_MAX - 1,
+	                     &next.v[0]) == 0) {
+		char *text = cursor_seal(req->arena, req->worker->keys.cursor, REPLIES_KIND, &next);
+
+		json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
+	} else {
+		json_object_object_add(o, "next_cursor", NULL);
+	}
+	return 0;
+}
+
+int handle_post_get(struct request *req)
+{
+	struct post_keys keys = { 0 };
+	const char *params[2] = { post_viewer(req), http_param(req, 0) };
+	json_object *o, *post;
+	PGresult *res;
+	int status;
+
+	if (params[0] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such post");
+	o = json_new_object(req->arena);
+	post = post_view_array(req, res, 0, 1, &keys);
+	if (o == NULL || post == NULL) {
+		json_object_put(post);
+		status = http_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (json_object_array_length(post) != 1) {
+		json_object_put(post);
+		status = http_error(req, 404, "not_found", "no such post");
+		goto out;
+	}
+	json_object_object_add(o, "post", json_object_get(json_object_array_get_idx(post, 0)));
+	json_object_put(post);
+	status = replies_or_reply(req, o, params[0], PQgetvalue(res, 0, POST_VIEW_PK), &keys);
+	if (status == 0) {
+		req->reply = o;
+		status = 200;
+	}
+out:
+	post_keys_wipe(&keys);
+	return status;
+}
+
+int handle_post_delete(struct request *req)
+{
+	const char *params[2] = {
+		http_param(req, 0), arena_printf(req->arena, "%lld", (long long)req->account_pk)
+	};
+	PGresult *res;
+
+	if (params[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	/* Someone else's post is as absent as no post: 404 either way. */
+	if (strcmp(PQcmdTuples(res), "1") != 0)
+		return http_error(req, 404, "not_found", "no such post");
+	return 204;
+}
+
+/* Record value (-1, 0, 1) of the caller on post pk; 0 or the status it set. */
+static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t value)
+{
+	const char *params[3] = {
+		post_pk, arena_printf(req->arena, "%lld", (long long)req->account_pk),
+		arena_printf(req->arena, "%lld", (long long)value)
+	};
+
+	if (params[1] == NULL || params[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (db_exec(req->worker->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
+	            params, NULL) == NULL)
+		return dispatch_db_failure(req);
+	return 0;
+}
+
+/*
+ * POST /posts/{id}/vote. An up-vote moves the author's trust (the votes
+ * trigger), so the author's cached record is dropped for GET /me.
+ */
+int handle_post_vote(struct request *req)
+{
+	const char *params[1] = { http_param(req, 0) };
+	unsigned char author_hash[AUTH_HASH_BYTES];
+	const unsigned char *hash;
+	size_t hash_len = 0;
+	int64_t value, score, author;
+	json_object *o;
+	PGresult *res;
+	int status;
+
+	if (json_get_int64(req->json, "value", -1, 1, &value) != 1)
+		return http_error(req, 422, "invalid_field", "value must be 1, -1 or 0");
+	res = db_exec(req->worker->db, req->arena, &stmt_vote_target, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such post");
+	hash = db_bytea_value(req->arena, res, 0, 1, &hash_len);
+	if (hash == NULL || hash_len != AUTH_HASH_BYTES ||
+	    util_parse_int64(PQgetvalue(res, 0, 2), 1, INT64_MAX - 1, &author) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	memcpy(author_hash, hash, sizeof(author_hash));
+	params[0] = PQgetvalue(res, 0, 0);
+	if ((status = vote_store_or_reply(req, params[0], value)) != 0)
+		return status;
+	if (author != req->account_pk && auth_forget(req, author_hash) != 0)
+		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
+	res = db_exec(req->worker->db, req->arena, &stmt_score, params, NULL);
+	if (res == NULL || PQntuples(res) != 1 ||
+	    util_parse_int64(PQgetvalue(res, 0, 0), INT32_MIN, INT32_MAX, &score) != 0)
+		return dispatch_db_failure(req);
+	if ((o = json_object_new_object()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(o, "score", json_object_new_int64(score));
+	json_object_object_add(o, "my_vote", json_object_new_int64(value));
+	return http_reply(req, 200, o);
+}
+
+static struct db_stmt stmt_export_posts = {
+	"post_export", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
+	"WHERE p.author_pk = $2 ORDER BY p.pk", 2, 0
+};
+static struct db_stmt stmt_export_votes = {
+	"vote_export",
+	"SELECT p.id, v.value FROM votes v JOIN posts p ON p.pk = v.post_pk "
+	"WHERE v.voter_pk = $1 ORDER BY p.pk", 1, 0
+};
+
+/* Export: every post and reply of the account, held or removed ones too. */
+int export_posts(struct request *req, json_object *out, const char *section)
+{
+	struct post_keys keys = { 0 };
+	const char *viewer = post_viewer(req);
+	const char *params[2] = { viewer, viewer };
+	json_object *items;
+	PGresult *res;
+
+	if (viewer == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_export_posts, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	items = post_view_array(req, res, 0, PQntuples(res), &keys);
+	post_keys_wipe(&keys);
+	if (items == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(out, section, items);
+	return 0;
+}
+
+/* Export: the account's votes, {"post_id", "value"}. */
+int export_votes(struct request *req, json_object *out, const char *section)
+{
+	const char *params[1] = { post_viewer(req) };
+	json_object *items = json_object_new_array();
+	PGresult *res;
+
+	if (params[0] == NULL || items == NULL) {
+		json_object_put(items);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(out, section, items);
+	res = db_exec(req->worker->db, req->arena, &stmt_export_votes, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_object *v = json_object_new_object();
+
+		if (v == NULL)
+			return http_error(req, 500, "internal", "out of memory");
+		json_object_object_add(v, "post_id", json_object_new_string(PQgetvalue(res, i, 0)));
+		json_object_object_add(v, "value", json_object_new_int(atoi(PQgetvalue(res, i, 1))));
+		json_object_array_add(items, v);
+	}
+	return 0;
+}

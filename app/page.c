@@ -1,0 +1,45 @@
+/*
+ * page.c — ?limit= and ?cursor= for every list route, and the list reply.
+ */
+#include "arena.h"
+#include "cursor.h"
+#include "http.h"
+#include "page.h"
+#include "util.h"
+#include "worker.h"
+
+int page_or_reply(struct request *req, const char *kind, struct page *p)
+{
+	const char *limit = http_query(req, "limit");
+	const char *cursor = http_query(req, "cursor");
+	int64_t n = PAGE_LIMIT_DEFAULT;
+
+	if (limit != NULL && util_parse_int64(limit, 1, PAGE_LIMIT_MAX, &n) != 0)
+		return http_error(req, 422, "invalid_field", "limit must be a whole number from 1 to 100");
+	p->limit = (int)n;
+	p->has_cursor = cursor != NULL;
+	if (p->has_cursor &&
+	    cursor_open(req->worker->keys.cursor, kind, cursor, &p->cursor) != 0)
+		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+	return 0;
+}
+
+int page_reply(struct request *req, const char *kind, json_object *items,
+               const struct cursor *next)
+{
+	json_object *o = json_object_new_object();
+	char *text = NULL;
+
+	if (o == NULL) {
+		json_object_put(items);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(o, "items", items);
+	if (next != NULL &&
+	    (text = cursor_seal(req->arena, req->worker->keys.cursor, kind, next)) == NULL) {
+		json_object_put(o);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
+	return http_reply(req, 200, o);
+}

@@ -1,0 +1,70 @@
+/*
+ * post_view.h — posts as API.md shows them, decrypted.
+ *
+ * Every statement that lists posts selects POST_VIEW_COLUMNS from
+ * POST_VIEW_FROM, with $1 the viewer's account pk (0 when anonymous), so
+ * one function renders a row everywhere: the body opened with its author's
+ * data key, "mine" and "my_vote" for the viewer, never the author.
+ */
+#ifndef SOTTO_POST_VIEW_H
+#define SOTTO_POST_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "crypto.h"
+
+struct request;
+
+#define POST_VIEW_COLUMNS \
+	"p.pk, p.id, p.body_sealed, p.day, p.score, p.reply_count, c.slug, par.id, " \
+	"p.author_pk, k.version, k.wrapped, COALESCE(v.value, 0) "
+#define POST_VIEW_FROM \
+	"FROM posts p JOIN account_keys k ON k.account_pk = p.author_pk " \
+	"LEFT JOIN communities c ON c.pk = p.community_pk " \
+	"LEFT JOIN posts par ON par.pk = p.parent_pk " \
+	"LEFT JOIN votes v ON v.post_pk = p.pk AND v.voter_pk = $1 "
+
+/* Column of p.pk in POST_VIEW_COLUMNS (for cursors). */
+#define POST_VIEW_PK 0
+
+#define POST_KEYS_MAX 128
+
+/* Data keys unwrapped while rendering one response; wipe when done. */
+struct post_keys {
+	size_t n;
+	struct {
+		int64_t owner;
+		unsigned char key[CRYPTO_KEY_BYTES];
+	} e[POST_KEYS_MAX];
+};
+
+void post_keys_wipe(struct post_keys *keys);
+
+/* $1 of the view: the viewer's pk as text, "0" when anonymous (arena). */
+const char *post_viewer(struct request *req);
+
+/* The field a post body is sealed as: row = public id, owner = author. */
+void post_body_field(struct crypto_field *f, const char *post_id, int64_t author_pk);
+
+/*
+ * A Post object from its parts (community and parent_id may be NULL).
+ * NULL on out of memory. The caller owns the object.
+ */
+json_object *post_json(const char *id, const char *body, int64_t day, int64_t score,
+                       int64_t reply_count, const char *community, const char *parent_id,
+                       bool mine, int my_vote);
+
+/*
+ * Rows [from, to) of res as a JSON array of Post objects, bodies opened
+ * with keys (cached in *keys). A row whose body cannot be opened (its
+ * author's master key version is gone) is left out and logged. NULL on
+ * out of memory. The caller owns the array.
+ */
+json_object *post_view_array(struct request *req, const PGresult *res, int from, int to,
+                             struct post_keys *keys);
+
+#endif
