@@ -446,18 +446,42 @@ out:
 	return rc;
 }
 
-int guard_text_or_reply(struct request *req, const char *kind, const char *text,
-                        size_t len, size_t max_chars)
+int guard_texts_or_reply(struct request *req, const char *kind,
+                         const struct guard_text *texts, size_t n)
 {
 	const struct config *cfg = req->worker->cfg;
 	const char *reason;
+	size_t total = 0, at = 0;
+	char *joined;
 
-	reason = guard_check(text, len, max_chars, cfg->guard_max_links, bl_terms, bl_n);
-	if (reason != NULL)
-		return reject(req, reason);
+	for (size_t i = 0; i < n; i++) {
+		reason = guard_check(texts[i].text, texts[i].len, texts[i].max_chars,
+		                     cfg->guard_max_links, bl_terms, bl_n);
+		if (reason != NULL)
+			return reject(req, reason);
+		total += texts[i].len + 1;
+	}
 	if (req->account == NULL || cfg->guard_repeat_window_s <= 0)
 		return 0;
-	return remember_or_reply(req, kind, text, len);
+	if (n == 1)
+		return remember_or_reply(req, kind, texts[0].text, texts[0].len);
+	/* Several fields repeat together: one window over all of them, NUL-separated. */
+	if ((joined = arena_alloc(req->arena, total)) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		memcpy(joined + at, texts[i].text, texts[i].len);
+		at += texts[i].len;
+		joined[at++] = '\0';
+	}
+	return remember_or_reply(req, kind, joined, total - 1);
+}
+
+int guard_text_or_reply(struct request *req, const char *kind, const char *text,
+                        size_t len, size_t max_chars)
+{
+	const struct guard_text t = { text, len, max_chars };
+
+	return guard_texts_or_reply(req, kind, &t, 1);
 }
 
 /*

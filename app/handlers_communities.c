@@ -200,13 +200,17 @@ int handle_community_create(struct request *req)
 	default:
 		return http_error(req, 422, "invalid_field", "description must be a string");
 	}
-	if ((status = guard_text_or_reply(req, "community-title", title, title_len,
-	                                  TITLE_MAX_CHARS)) != 0)
-		return status;
-	if (desc_len > 0 &&
-	    (status = guard_text_or_reply(req, "community-description", desc, desc_len,
-	                                  DESCRIPTION_MAX_CHARS)) != 0)
-		return status;
+	{
+		const struct guard_text texts[] = {
+			{ title, title_len, TITLE_MAX_CHARS },
+			{ desc, desc_len, DESCRIPTION_MAX_CHARS },
+		};
+
+		/* An empty description is allowed; the guardrails' "empty" is for the title. */
+		if ((status = guard_texts_or_reply(req, "community", texts,
+		                                   desc_len > 0 ? 2 : 1)) != 0)
+			return status;
+	}
 	return insert_or_reply(req, slug, title, title_len, desc, desc_len);
 }
 

@@ -82,9 +82,10 @@ struct feed {
 	struct post_keys keys;
 };
 
-/* A ranked snapshot: who it is, the newest pk then, the ranked pks. */
+/* A ranked snapshot: who it is, of which community, the newest pk then, the ranked pks. */
 struct snapshot {
 	int64_t id[2];
+	int64_t community;          /* community pk, 0 for all */
 	int64_t max_pk;
 	int64_t *pks;
 	size_t n;
@@ -168,14 +169,15 @@ static char *snapshot_key(struct arena *a, const int64_t id[2])
 	return arena_printf(a, "fs:%016" PRIx64 "%016" PRIx64, (uint64_t)id[0], (uint64_t)id[1]);
 }
 
-/* "<id0>.<id1>.<max_pk>:<pk>,<pk>..." <-> struct snapshot */
+/* "<id0>.<id1>.<community>.<max_pk>:<pk>,<pk>..." <-> struct snapshot */
 static char *snapshot_format(struct arena *a, const struct snapshot *s)
 {
 	char *out = arena_alloc(a, s->n * 21 + 64), *p = out;
 
 	if (out == NULL)
 		return NULL;
-	p += sprintf(p, "%" PRId64 ".%" PRId64 ".%" PRId64 ":", s->id[0], s->id[1], s->max_pk);
+	p += sprintf(p, "%" PRId64 ".%" PRId64 ".%" PRId64 ".%" PRId64 ":", s->id[0], s->id[1],
+	             s->community, s->max_pk);
 	for (size_t i = 0; i < s->n; i++)
 		p += sprintf(p, i == 0 ? "%" PRId64 : ",%" PRId64, s->pks[i]);
 	return out;
@@ -189,6 +191,9 @@ static int snapshot_parse(struct arena *a, const char *text, struct snapshot *s)
 	if (*end++ != '.')
 		return -1;
 	s->id[1] = strtoll(end, &end, 10);
+	if (*end++ != '.')
+		return -1;
+	s->community = strtoll(end, &end, 10);
 	if (*end++ != '.')
 		return -1;
 	s->max_pk = strtoll(end, &end, 10);
@@ -230,6 +235,7 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 	if (res == NULL || util_parse_int64(PQgetvalue(max, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0)
 		return -1;
 	*db_failed = false;
+	s->community = f->community_pk != NULL ? strtoll(f->community_pk, NULL, 10) : 0;
 	s->n = (size_t)PQntuples(res);
 	s->pks = arena_alloc(req->arena, (s->n + 1) * sizeof(*s->pks));
 	if (s->pks == NULL)
@@ -291,9 +297,10 @@ static int snapshot_first_or_reply(struct request *req, const struct feed *f,
 	return 0;
 }
 
-static int snapshot_again_or_reply(struct request *req, const struct cursor *c,
-                                   struct snapshot *s)
+static int snapshot_again_or_reply(struct request *req, const struct feed *f,
+                                   const struct cursor *c, struct snapshot *s)
 {
+	int64_t community = f->community_pk != NULL ? strtoll(f->community_pk, NULL, 10) : 0;
 	const char *argv[2] = { "GET", snapshot_key(req->arena, c->v) };
 	redisReply *r;
 
@@ -305,6 +312,8 @@ static int snapshot_again_or_reply(struct request *req, const struct cursor *c,
 	if (r->type == REDIS_REPLY_NIL || snapshot_parse(req->arena, r->str, s) != 0 ||
 	    s->id[0] != c->v[0] || s->id[1] != c->v[1])
 		return http_error(req, 400, "bad_request", "this cursor has expired; start again");
+	if (s->community != community)
+		return http_error(req, 400, "bad_request", "this cursor belongs to another listing");
 	return 0;
 }
 
@@ -339,7 +348,7 @@ static int feed_ranked(struct request *req, struct feed *f)
 	int status;
 
 	if (f->page.has_cursor)
-		status = snapshot_again_or_reply(req, &f->page.cursor, &s);
+		status = snapshot_again_or_reply(req, f, &f->page.cursor, &s);
 	else
 		status = snapshot_first_or_reply(req, f, &s);
 	if (status != 0)

@@ -50,6 +50,47 @@ static bool has_nul(json_object *o, int depth)
  * their escapes, numbers, true/false/null, structural characters and
  * whitespace); json-c then checks the grammar and the depth.
  */
+/* Four hex digits after s[*i] ('u') into *v; *i ends on the last digit. */
+static bool lex_hex4(const char *s, size_t len, size_t *i, unsigned *v)
+{
+	*v = 0;
+	for (int k = 0; k < 4; k++) {
+		char c;
+
+		if (++(*i) >= len)
+			return false;
+		c = s[*i];
+		if (c >= '0' && c <= '9')
+			*v = *v * 16 + (unsigned)(c - '0');
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			*v = *v * 16 + (unsigned)((c | 0x20) - 'a' + 10);
+		else
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A \u escape at s[*i] ('u'). A UTF-16 surrogate must come as a high one
+ * followed by "\u" and a low one: a lone half is no character at all
+ * (RFC 8259 section 8.2), and json-c would turn it into U+FFFD silently.
+ */
+static bool lex_unicode_escape(const char *s, size_t len, size_t *i)
+{
+	unsigned v, low;
+
+	if (!lex_hex4(s, len, i, &v))
+		return false;
+	if (v >= 0xDC00 && v <= 0xDFFF)
+		return false;
+	if (v < 0xD800 || v > 0xDBFF)
+		return true;
+	if (*i + 2 >= len || s[*i + 1] != '\\' || s[*i + 2] != 'u')
+		return false;
+	*i += 2;
+	return lex_hex4(s, len, i, &low) && low >= 0xDC00 && low <= 0xDFFF;
+}
+
 static bool lex_string(const char *s, size_t len, size_t *i)
 {
 	for ((*i)++; *i < len; (*i)++) {
@@ -64,10 +105,8 @@ static bool lex_string(const char *s, size_t len, size_t *i)
 		if (++(*i) >= len)
 			return false;
 		if (s[*i] == 'u') {
-			for (int k = 0; k < 4; k++)
-				if (++(*i) >= len || !strchr("0123456789abcdefABCDEF", s[*i]) ||
-				    s[*i] == '\0')
-					return false;
+			if (!lex_unicode_escape(s, len, i))
+				return false;
 		} else if (strchr("\"\\/bfnrt", s[*i]) == NULL || s[*i] == '\0') {
 			return false;
 		}

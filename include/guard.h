@@ -73,6 +73,21 @@ const char *guard_check(const char *text, size_t len, size_t max_chars, int max_
 int guard_text_or_reply(struct request *req, const char *kind, const char *text,
                         size_t len, size_t max_chars);
 
+/* One of several fields written together (a community's title and description). */
+struct guard_text {
+	const char *text;
+	size_t len;
+	size_t max_chars;
+};
+
+/*
+ * guard_text_or_reply() for fields written together: every field passes
+ * the checks before the repetition window (over all of them at once) is
+ * touched, so a request refused for one field can be sent again fixed.
+ */
+int guard_texts_or_reply(struct request *req, const char *kind,
+                         const struct guard_text *texts, size_t n);
+
 /*
  * The repetition window's Redis key into out (NUL-terminated):
  * "rep:" + hex(BLAKE2b-256 keyed with key over

@@ -96,6 +96,20 @@ static void test_nul_bytes_are_refused_raw_and_escaped(void **state)
 	assert_null(parse(*state, "{\"a\": [\"\\u0000\"]}", &why));
 }
 
+/* A UTF-16 surrogate half alone is no character (RFC 8259 section 8.2). */
+static void test_lone_surrogate_escapes_are_refused_pairs_accepted(void **state)
+{
+	const char *why;
+
+	assert_null(parse(*state, "{\"a\": \"x\\ud800y\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"x\\udc00\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"\\ud83d\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"\\ud83d\\u0041\"}", &why));
+	assert_null(parse(*state, "{\"a\": \"\\ud83d\\n\"}", &why));
+	assert_non_null(parse(*state, "{\"a\": \"\\ud83d\\ude00\"}", &why));
+	assert_non_null(parse(*state, "{\"a\": \"\\uD83D\\uDE00 \\u00e9\"}", &why));
+}
+
 static void test_depth_over_the_limit_is_refused(void **state)
 {
 	const char *why;
@@ -144,6 +158,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_control_characters_in_strings_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_bytes_are_refused_raw_and_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lone_surrogate_escapes_are_refused_pairs_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth_over_the_limit_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_getters_check_types_and_ranges, setup, teardown),
 	};
