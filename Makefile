@@ -95,7 +95,7 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_APP) config.mk
 		-fno-sanitize-recover=all $(DEP_CFLAGS) -o $@ $< $(FUZZ_APP) $(LIBS_ALL)
 
 fuzz: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do \
+	@set -eo pipefail; for f in $(FUZZ_BINS); do \
 		mkdir -p build/fuzz/corpus/$$(basename $$f); \
 		echo "== $$f ($(FUZZ_SECONDS) s)"; \
 		./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
