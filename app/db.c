@@ -116,15 +116,20 @@ void db_free(struct db *db)
  */
 static PGconn *db_open(const char *url, const char *app_name, int timeout_ms)
 {
-	char options[64];
-	const char *keys[5] = { "dbname", "connect_timeout", "application_name", NULL, NULL };
-	const char *vals[5] = { url, "2", app_name, NULL, NULL };
+	char options[128];
+	const char *keys[5] = { "dbname", "connect_timeout", "application_name", "options", NULL };
+	const char *vals[5] = { url, "2", app_name, options, NULL };
 
-	if (timeout_ms > 0) {
-		snprintf(options, sizeof(options), "-c statement_timeout=%d", timeout_ms);
-		keys[3] = "options";
-		vals[3] = options;
-	}
+	/*
+	 * Generic plans: every statement is prepared once per connection, and
+	 * PostgreSQL would otherwise plan the feed's five-table joins anew for
+	 * each request (about 2 ms of planning for 0.2 ms of execution).
+	 */
+	if (timeout_ms > 0)
+		snprintf(options, sizeof(options),
+		         "-c plan_cache_mode=force_generic_plan -c statement_timeout=%d", timeout_ms);
+	else
+		snprintf(options, sizeof(options), "-c plan_cache_mode=force_generic_plan");
 	return PQconnectdbParams(keys, vals, 1);
 }
 

@@ -249,10 +249,11 @@ def trust(st, token):
 
 
 def set_trust(st, account_id, value):
-    """Set an account's trust in the database (the rank trigger follows)."""
+    """Set an account's trust the way a moderation decision moves it:
+    sotto_adjust_trust() (sql/004) re-ranks all of the author's posts."""
     h = id_hash(st, account_id).hex()
-    rows = st.psql("UPDATE accounts SET trust = %r WHERE id_hash = '\\x%s' RETURNING pk"
-                   % (float(value), h))
+    rows = st.psql("SELECT sotto_adjust_trust(pk, %r - trust) FROM accounts "
+                   "WHERE id_hash = '\\x%s'" % (float(value), h))
     assert len(rows) == 1, "no account row for %s" % account_id
 
 

@@ -1,0 +1,39 @@
+/*
+ * trust.c — trust_adjust(): see trust.h.
+ */
+#include <stdio.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "trust.h"
+#include "worker.h"
+
+static struct db_stmt stmt_adjust = {
+	"trust_adjust", "SELECT sotto_adjust_trust($1, $2)", 2, 0
+};
+
+int trust_adjust(struct request *req, int64_t account_pk, double delta)
+{
+	const char *params[2] = {
+		arena_printf(req->arena, "%lld", (long long)account_pk),
+		arena_printf(req->arena, "%.6f", delta)
+	};
+	const unsigned char *hash;
+	size_t len = 0;
+	PGresult *res;
+
+	if (params[0] == NULL || params[1] == NULL)
+		return -1;
+	res = db_exec(req->worker->db, req->arena, &stmt_adjust, params, NULL);
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	hash = db_bytea_value(req->arena, res, 0, 0, &len);
+	if (hash == NULL || len != AUTH_HASH_BYTES)
+		return 0;
+	if (auth_forget(req, hash) != 0)
+		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
+	return 1;
+}

@@ -1,0 +1,25 @@
+/*
+ * trust.h — moving an account's trust (0..1), for moderation decisions.
+ *
+ * Up-votes move trust in the database by themselves (sql/003 and 004:
+ * votes_apply); a decision on a flagged post calls trust_adjust(), which
+ * clamps, re-ranks every post of the author (sotto_adjust_trust, sql/004)
+ * and drops the author's cached record so GET /me shows it at once.
+ */
+#ifndef SOTTO_TRUST_H
+#define SOTTO_TRUST_H
+
+#include <stdint.h>
+
+struct request;
+
+#define TRUST_REMOVED_POST (-0.1)   /* an upheld removal of one of the author's posts */
+
+/*
+ * Add delta to the trust of account pk (clamped to 0..1). Returns 1 when
+ * the account exists, 0 when it does not, -1 when the database failed.
+ */
+int trust_adjust(struct request *req, int64_t account_pk, double delta)
+    __attribute__((warn_unused_result));
+
+#endif
