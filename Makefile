@@ -5,6 +5,9 @@
 #   make check                every test (unit, unit under sanitizers, end to end)
 #   make run | up | down      the development stack (scripts/stack.sh)
 #   make bench                the benchmarks (tests/bench/run.sh)
+#   make bench-data N=100000 [ACCOUNTS=100]
+#                             add synthetic posts to the development stack
+#   make bench-scale          the feed at 10k and at 1M posts (tests/bench/scale.sh)
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -13,7 +16,7 @@ PYTHON ?= /usr/bin/python3
 # On a fresh machine `make run` / `make up` / `make bench` first install the
 # Debian packages (as root; otherwise stack.sh prints the apt-get command),
 # before configure needs them. This runs while make reads this file.
-ifneq ($(filter run up bench,$(MAKECMDGOALS)),)
+ifneq ($(filter run up bench bench-data bench-scale,$(MAKECMDGOALS)),)
 $(info $(shell bash scripts/stack.sh deps >&2))
 ifneq ($(.SHELLSTATUS),0)
 $(error missing packages: run the apt-get command above, then make $(MAKECMDGOALS) again)
@@ -55,7 +58,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_APP := $(filter-out app/main.c,$(SRCS))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data clean distclean
+.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data bench-scale clean distclean
 
 all: $(BIN)
 
@@ -124,6 +127,21 @@ down:
 
 bench: all
 	bash tests/bench/run.sh
+
+# `sotto bench-data` against the development stack (started if need be), in
+# the server's settings: its env file, and its database whatever the caller's
+# DATABASE_URL says.
+N ?= 10000
+ACCOUNTS ?= 100
+bench-data: all
+	bash scripts/stack.sh up
+	@env_file=$$(bash scripts/stack.sh env) && \
+	SOTTO_ENV_FILE="$$env_file" \
+	DATABASE_URL="$$(sed -n 's/^DATABASE_URL=//p' "$$env_file" | tail -n 1)" \
+	./$(BIN) bench-data $(N) $(ACCOUNTS)
+
+bench-scale: all
+	bash tests/bench/scale.sh
 
 clean:
 	rm -rf build sotto

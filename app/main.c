@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "benchdata.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -92,6 +93,33 @@ out:
 	return rc;
 }
 
+/* `sotto bench-data <n_posts> [n_accounts [jobs]]`. Exit 0 done, 1 failed, 2 usage. */
+static int cmd_bench_data(int argc, char **argv)
+{
+	struct config cfg;
+	int64_t n_posts, n_accounts = BENCHDATA_DEFAULT_ACCOUNTS, jobs = 0;
+	int rc = 1;
+
+	if (argc < 3 || argc > 5 ||
+	    util_parse_int64(argv[2], 1, BENCHDATA_MAX_POSTS, &n_posts) != 0 ||
+	    (argc >= 4 &&
+	     util_parse_int64(argv[3], 1, BENCHDATA_MAX_ACCOUNTS, &n_accounts) != 0) ||
+	    (argc == 5 && util_parse_int64(argv[4], 1, BENCHDATA_MAX_JOBS, &jobs) != 0)) {
+		fprintf(stderr, "usage: sotto bench-data <n_posts 1..%ld> [n_accounts 1..%ld "
+		        "(default %d) [jobs 1..%d (default: one per core)]]\n", BENCHDATA_MAX_POSTS,
+		        BENCHDATA_MAX_ACCOUNTS, BENCHDATA_DEFAULT_ACCOUNTS, BENCHDATA_MAX_JOBS);
+		return 2;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	util_no_core_dumps();   /* it holds every generated account's data key */
+	if (load_config_or_report(&cfg) != 0)
+		goto out;
+	rc = benchdata_run(&cfg, (long)n_posts, (long)n_accounts, (int)jobs) == 0 ? 0 : 1;
+out:
+	config_free(&cfg);
+	return rc;
+}
+
 /* The route table, one "METHOD pattern" per line (docs/openapi.yaml is checked against it). */
 static int cmd_routes(void)
 {
@@ -110,6 +138,9 @@ static void usage(FILE *f)
 	        "  rotate-keys   rewrap account data keys under the newest CONTENT_KEYS\n"
 	        "                version (exit 0 all done, 1 some keys left, 2 failed)\n"
 	        "  check-config  validate the configuration and exit\n"
+	        "  bench-data <n_posts> [n_accounts [jobs]]\n"
+	        "                add synthetic accounts, posts, replies and votes to the\n"
+	        "                database (development stacks only, SOTTO_DEV=1)\n"
 	        "  routes        print the route table\n"
 	        "  version       print the version\n");
 }
@@ -133,6 +164,10 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "rotate-keys") == 0) {
 		log_set_component("rotate-keys");
 		return cmd_rotate_keys();
+	}
+	if (strcmp(cmd, "bench-data") == 0) {
+		log_set_component("bench-data");
+		return cmd_bench_data(argc, argv);
 	}
 	if (strcmp(cmd, "check-config") == 0)
 		return cmd_check_config();

@@ -75,19 +75,26 @@ static void stop_window(void)
 	(void)sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 }
 
+int worker_keys_derive(const struct config *cfg, struct worker_keys *keys)
+{
+	if (keys_derive(keys->ratelimit, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "ratelimt", 1) != 0 ||
+	    keys_derive(keys->lookup, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "acctlkup", 1) != 0 ||
+	    keys_derive(keys->jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0 ||
+	    keys_derive(keys->guard, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "guardrep", 1) != 0 ||
+	    keys_derive(keys->cursor, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "cursorky", 1) != 0) {
+		sodium_memzero(keys, sizeof(*keys));
+		return -1;
+	}
+	return 0;
+}
+
 static int derive_keys(struct worker *w)
 {
-	const struct config *cfg = w->cfg;
-
-	if (keys_derive(w->keys.ratelimit, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "ratelimt", 1) != 0 ||
-	    keys_derive(w->keys.lookup, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "acctlkup", 1) != 0 ||
-	    keys_derive(w->keys.jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0 ||
-	    keys_derive(w->keys.guard, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "guardrep", 1) != 0 ||
-	    keys_derive(w->keys.cursor, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "cursorky", 1) != 0)
+	if (worker_keys_derive(w->cfg, &w->keys) != 0)
 		return -1;
 	/* Keys must never reach swap; failure (RLIMIT_MEMLOCK) is not fatal. */
 	if (mlock(&w->keys, sizeof(w->keys)) != 0)

@@ -33,6 +33,15 @@ struct worker {
 	struct worker_keys keys;    /* mlock'ed, wiped at exit */
 };
 
+/*
+ * Derive every worker subkey from cfg's master secrets into *keys (the
+ * caller wipes them with sodium_memzero). Also for commands that compute
+ * what a worker would (auth_id_hash() in `sotto bench-data`) without
+ * running one. 0, or -1 (keys wiped).
+ */
+int worker_keys_derive(const struct config *cfg, struct worker_keys *keys)
+    __attribute__((warn_unused_result));
+
 /* Set by the worker's SIGTERM/SIGQUIT handler: finish the current request, then exit. */
 extern volatile sig_atomic_t worker_stop;
 

@@ -11,6 +11,16 @@
 # measured stack before measuring (proof of work and the register/login rate
 # classes are off there, see BENCH_SETTINGS) and deletes at the end.
 #
+# The feed needs posts to show: before measuring, the bench tops the stack's
+# database up to BENCH_FEED_POSTS visible top-level posts with
+# `sotto bench-data` (synthetic accounts and posts, stored and sealed as the
+# server stores its own; they stay on the stack).
+#
+# Writes are measured against the database alone: the pgbench line inserts
+# single rows into a scratch table (created and dropped by the bench) over the
+# stack's PostgreSQL unix socket, with as many clients as its line says and
+# for as long as the endpoints run, in the same run as POST /posts.
+#
 # Which stack: the development stack ($SOTTO_VAR, default <repo>/var, on
 # $SOTTO_HTTPS_PORT) when it runs the current binary with the bench's
 # settings (BENCH_SETTINGS), or when nothing of it runs (the bench then starts
@@ -20,7 +30,9 @@
 # stopped by the bench unless it was already up.
 #
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_THREADS (2),
-# BENCH_CONNECTIONS (32), BENCH_LOGIN_CONNECTIONS (4, at most one per core);
+# BENCH_CONNECTIONS (32), BENCH_LOGIN_CONNECTIONS (4, at most one per core),
+# BENCH_FEED_POSTS (2000), BENCH_ONLY (names of the lines to run, space
+# separated; the lines they take their ratio from run too);
 # SOTTO_VAR, SOTTO_HTTPS_PORT, SOTTO_HTTP_PORT,
 # SOTTO_BIN as for scripts/stack.sh. Raw wrk output and a JSON line per
 # endpoint go to build/bench/.
@@ -52,33 +64,54 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #   duration=D     measured time for this line (default BENCH_DURATION)
 #   script=FILE    a wrk script (relative to the repository) for anything
 #                  else; see tests/bench/report.lua
+#   items=N        the answer must list at least N items (checked once before
+#                  measuring), so a list endpoint is measured doing its work
+#   tool=pgbench   not an HTTP endpoint: pgbench runs the script named as the
+#                  path (relative to the repository) against the stack's
+#                  PostgreSQL; its transactions per second count as req/s
+# A feed page is 20 posts, each opened with its author's data key: GET /feed
+# is held to half the rate of GET /config. POST /posts (guardrails, seal,
+# insert, triggers) is held to half the rate of bare single-row inserts.
 ENDPOINTS=(
 	"config /config min_ratio=0.18 max_p99_ms=5"
 	"me /me auth=bearer ref=config min_ratio=0.7"
+	"feed /feed?limit=20 items=20 ref=config min_ratio=0.5"
+	"feed_auth /feed?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
+	"feed_new /feed?sort=new&limit=20 items=20 ref=config min_ratio=0.5"
 	"login /auth/login method=POST body=login ref=none connections=$LOGIN_CONNECTIONS duration=5s"
+	"pgbench tests/bench/pgbench-insert.sql tool=pgbench ref=none connections=8"
+	"post /posts method=POST body=post script=tests/bench/post.lua auth=bearer ref=pgbench min_ratio=0.5"
 )
 
 # The server settings the measured stack must run with: every rate limit out
-# of reach and no proof of work on register and login, so the bench measures
-# work, not 429s and 428s.
+# of reach and no proof of work on register, login and posts, so the bench
+# measures work, not 429s and 428s; and no repetition window, which would
+# answer 422 to one account posting that fast (bodies differ anyway).
 BENCH_SETTINGS=(
 	SOTTO_RATE_GLOBAL=100000000/1
 	SOTTO_RATE_REGISTER=100000000/1
 	SOTTO_RATE_LOGIN=100000000/1
+	SOTTO_RATE_POST=100000000/1
 	SOTTO_POW_REGISTER=0
 	SOTTO_POW_LOGIN=0
+	SOTTO_POW_POST=0
+	SOTTO_GUARD_REPEAT_WINDOW=0
 )
 
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
+FEED_POSTS=${BENCH_FEED_POSTS:-2000}
+ONLY=${BENCH_ONLY:-}
 OUT=$REPO/build/bench
+PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 command -v wrk >/dev/null 2>&1 || die "wrk not found (scripts/packages-test.txt)"
+[ -x "$PGBENCH" ] || die "$PGBENCH not found (package postgresql-15, scripts/packages.txt)"
 
 # ---- the stack ------------------------------------------------------------------
 DEFAULT_VAR=$(realpath -m -- "${SOTTO_VAR:-$REPO/var}")
@@ -198,6 +231,8 @@ setup_account() {
 	printf 'Authorization: Bearer %s\n' "$token" >"$SECRETS/auth.header"
 	TOKEN=$token
 	BODY[login]=$(printf '{"account_id":"%s","password":"%s"}' "$id" "$password")
+	# Checked once by measure(); post.lua sends a different body every time.
+	BODY[post]=$(printf '{"body":"bench check post %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
 	say "registered a bench account"
 }
 
@@ -217,6 +252,7 @@ delete_account() {
 
 cleanup() {
 	delete_account
+	drop_scratch
 	if [ "$STARTED" = 1 ]; then
 		STARTED=0
 		say "stopping the stack at $VAR"
@@ -225,6 +261,56 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- the stack's database -------------------------------------------------------
+# The server's own settings file names its database (set by choose_stack's
+# caller); bench-data gets the server's environment (the caller's, the bench
+# settings, that file), so it seals with the keys the server opens with.
+DB_URL=""
+find_db_url() {
+	DB_URL=$(sed -n 's/^DATABASE_URL=//p' "$VAR/sotto.env" 2>/dev/null | tail -n 1)
+	[ -n "$DB_URL" ] || die "no DATABASE_URL in $VAR/sotto.env"
+}
+
+stack_psql() { # SQL -> unaligned output
+	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+bench_data() { # n_posts: add posts (and accounts) with sotto bench-data
+	env "${BENCH_SETTINGS[@]}" SOTTO_ENV_FILE="$VAR/sotto.env" DATABASE_URL="$DB_URL" \
+		"$BIN" bench-data "$1" 2>&1 | grep --line-buffered -v '^{' >&2
+	[ "${PIPESTATUS[0]}" = 0 ]
+}
+
+# Top the stack up to FEED_POSTS visible top-level posts, so a feed page is
+# full and the feed is measured opening 20 posts.
+seed_posts() {
+	local have
+	have=$(stack_psql "SELECT count(*) FROM posts WHERE parent_pk IS NULL AND status = 0") ||
+		die "cannot count the posts in the stack's database"
+	if [ "$have" -ge "$FEED_POSTS" ]; then
+		say "the stack holds $have posts (at least $FEED_POSTS)"
+		return
+	fi
+	say "adding $((FEED_POSTS - have)) posts to the stack's $have (sotto bench-data)"
+	bench_data $((FEED_POSTS - have)) || die "sotto bench-data failed"
+}
+
+# The pgbench reference writes here; dropped again at the end.
+SCRATCH=bench_pgbench_scratch
+SCRATCH_MADE=0
+make_scratch() {
+	stack_psql "SET client_min_messages = warning; DROP TABLE IF EXISTS $SCRATCH; CREATE TABLE $SCRATCH (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL)" ||
+		die "cannot create the scratch table $SCRATCH"
+	SCRATCH_MADE=1
+}
+drop_scratch() {
+	[ "$SCRATCH_MADE" = 1 ] && [ -n "$DB_URL" ] || return 0
+	SCRATCH_MADE=0
+	stack_psql "DROP TABLE IF EXISTS $SCRATCH" ||
+		say "warning: could not drop $SCRATCH on the stack at $VAR"
+}
 
 # ---- measuring ------------------------------------------------------------------
 json_num() { # key json -> number
@@ -237,6 +323,7 @@ REQ_BODY=""
 REQ_AUTH=""
 REQ_SCRIPT=""
 REQ_CONNECTIONS=$CONNECTIONS
+REQ_ITEMS=""
 
 # run_wrk name path duration -> the JSON line of report.lua
 run_wrk() {
@@ -266,12 +353,91 @@ measure() { # name path duration
 	[ -z "$REQ_AUTH" ] || auth=(--auth)
 	reply=$(api "${auth[@]}" "$REQ_METHOD" "$path" "$data")
 	status=$(tail -n 1 <<<"$reply")
+	if [ "$status" = 404 ] || [ "$status" = 501 ]; then
+		die "$REQ_METHOD $path answers $status: this build of $BIN does not serve it yet" \
+			"(BENCH_ONLY='config me login pgbench' measures the rest)"
+	fi
 	grep -qw -- "$status" <<<"$expect" ||
 		die "$REQ_METHOD $path answers $status, not ${expect// / or }: $(sed '$d' <<<"$reply" | head -c 300)"
+	if [ -n "$REQ_ITEMS" ]; then
+		local items
+		items=$(sed '$d' <<<"$reply" | /usr/bin/python3 -c \
+			'import json, sys; print(len(json.load(sys.stdin)["items"]))' 2>/dev/null) ||
+			die "$REQ_METHOD $path: no items list in the answer"
+		[ "$items" -ge "$REQ_ITEMS" ] ||
+			die "$REQ_METHOD $path lists $items items, fewer than $REQ_ITEMS"
+	fi
 	run_wrk "$name" "$path" "$WARMUP" >/dev/null
 	RESULT[$name]=$(run_wrk "$name" "$path" "$duration")
 	[ -n "${RESULT[$name]}" ] || die "no result from wrk for $path (see $OUT/$name.wrk.txt)"
 	printf '%s\n' "${RESULT[$name]}" >>"$OUT/results.jsonl"
+}
+
+seconds_of() { # wrk duration (10, 10s, 2m, 1h) -> whole seconds
+	case $1 in
+	*h) echo $((${1%h} * 3600)) ;;
+	*m) echo $((${1%m} * 60)) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# run_pgbench name script duration log_prefix -> pgbench's output; the
+# per-transaction latencies go to log_prefix.* (microseconds, 3rd field).
+run_pgbench() {
+	local secs threads=$THREADS
+	secs=$(seconds_of "$3")
+	[[ $secs =~ ^[1-9][0-9]*$ ]] || die "$1: pgbench needs whole seconds, not '$3'"
+	[ "$threads" -le "$REQ_CONNECTIONS" ] || threads=$REQ_CONNECTIONS
+	rm -f -- "$4".*
+	"$PGBENCH" -n -M prepared -c "$REQ_CONNECTIONS" -j "$threads" -T "$secs" \
+		-f "$2" -l --log-prefix="$4" "$DB_URL" 2>&1 || {
+		say "pgbench failed"
+		return 1
+	}
+}
+
+# measure_pgbench name script duration: pgbench as an endpoint line.
+measure_pgbench() {
+	local name=$1 script=$REPO/$2 duration=$3 raw tps n p50 p99 secs
+	[ -f "$script" ] || die "$name: no pgbench script $script"
+	make_scratch
+	run_pgbench "$name" "$script" "$WARMUP" "$OUT/$name.warmup" >/dev/null ||
+		die "pgbench failed (warm-up)"
+	raw=$(run_pgbench "$name" "$script" "$duration" "$OUT/$name.log") || {
+		printf '%s\n' "$raw" >&2
+		die "pgbench failed"
+	}
+	printf '%s\n' "$raw" >"$OUT/$name.pgbench.txt"
+	rm -f -- "$OUT/$name.warmup".*
+	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$raw" | tail -n 1)
+	[ -n "$tps" ] || die "no tps in pgbench's output (see $OUT/$name.pgbench.txt)"
+	tps=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }')
+	secs=$(seconds_of "$duration")
+	read -r n p50 p99 < <(cat "$OUT/$name.log".* | awk '{ print $3 }' | sort -n | awk '
+		function at(q,  i) { i = int(NR * q); return v[i < 1 ? 1 : i] / 1000 }
+		{ v[NR] = $1 }
+		END { if (NR == 0) print 0, 0, 0; else printf "%d %.3f %.3f\n", NR, at(0.50), at(0.99) }')
+	rm -f -- "$OUT/$name.log".*
+	RESULT[$name]=$(printf '{"name":"%s","requests":%d,"seconds":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"non_2xx_3xx":0,"timeouts":0}' \
+		"$name" "$n" "$secs" "$tps" "$p50" "$p99")
+	printf '%s\n' "${RESULT[$name]}" >>"$OUT/results.jsonl"
+}
+
+# True when the line named $1 runs: every line without BENCH_ONLY, else the
+# lines it names and the lines those take their ratio from.
+selected() {
+	[ -z "$ONLY" ] && return 0
+	local line name path targets t
+	[[ " $ONLY " == *" $1 "* ]] && return 0
+	for line in "${ENDPOINTS[@]}"; do
+		read -r name path targets <<<"$line"
+		[[ " $ONLY " == *" $name "* ]] || continue
+		for t in $targets; do
+			[ "$t" = "ref=$1" ] && return 0
+		done
+	done
+	return 1
 }
 
 row() { # name connections rps p50 p99 ratio ref
@@ -293,12 +459,20 @@ target() {
 }
 
 main() {
-	local line name path targets t duration ref ref_name ref_rps rps p50 p99 ratio
+	local line name path targets t duration ref ref_name ref_rps rps p50 p99 ratio tool
 	local failed=0 checks=()
 	mkdir -p "$OUT"
 	: >"$OUT/results.jsonl"
 	choose_stack
+	find_db_url
 	setup_account
+	for line in "${ENDPOINTS[@]}"; do
+		read -r name path targets <<<"$line"
+		if selected "$name" && [[ " $targets " == *" items="* ]]; then
+			seed_posts
+			break
+		fi
+	done
 
 	say "wrk: $THREADS threads, $CONNECTIONS connections, ${WARMUP} warm-up + ${DURATION} per endpoint" \
 		"unless its line says otherwise, $(nproc) CPUs, stack at https://127.0.0.1:$HTTPS_PORT"
@@ -313,8 +487,9 @@ main() {
 
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
+		selected "$name" || continue
 		REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS
-		duration=$DURATION ref=$ref_name
+		REQ_ITEMS="" tool=wrk duration=$DURATION ref=$ref_name
 		for t in $targets; do
 			case $t in
 			script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
@@ -324,13 +499,19 @@ main() {
 			connections=*) REQ_CONNECTIONS=${t#connections=} ;;
 			duration=*) duration=${t#duration=} ;;
 			ref=*) ref=${t#ref=} ;;
+			items=*) REQ_ITEMS=${t#items=} ;;
+			tool=pgbench) tool=pgbench ;;
 			min_ratio=* | max_p99_ms=*) ;;
 			*) die "unknown option '$t' for $name" ;;
 			esac
 		done
 		[ "$ref" = none ] || [ -n "${RESULT[$ref]+set}" ] ||
 			die "$name: ref=$ref is not a line measured before it"
-		measure "$name" "$path" "$duration"
+		if [ "$tool" = pgbench ]; then
+			measure_pgbench "$name" "$path" "$duration"
+		else
+			measure "$name" "$path" "$duration"
+		fi
 		rps=$(json_num rps "${RESULT[$name]}")
 		p50=$(json_num p50_ms "${RESULT[$name]}")
 		p99=$(json_num p99_ms "${RESULT[$name]}")
