@@ -778,18 +778,6 @@ char *db_bytea_text(struct arena *a, const unsigned char *bin, size_t len)
 	return out;
 }
 
-/* 0..15 for a hex digit, -1 for anything else. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 unsigned char *db_bytea_value(struct arena *a, const PGresult *res, int row, int col,
                               size_t *len)
 {
@@ -811,7 +799,7 @@ unsigned char *db_bytea_value(struct arena *a, const PGresult *res, int row, int
 	 * bodies it was the worker's hottest function. Ciphertext is no secret.
 	 */
 	for (size_t i = 2; i < text_len; i += 2) {
-		int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+		int hi = util_hex_value(text[i]), lo = util_hex_value(text[i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return NULL;

@@ -142,7 +142,6 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	unsigned char key[CRYPTO_KEY_BYTES];
 	const char *params[5], *sqlstate = NULL;
 	int64_t today = util_today();
-	json_object *o, *c;
 	int status;
 
 	if (auth_data_key(req, req->account, key) != 0) {
@@ -164,16 +163,8 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 		         : dispatch_db_failure(req);
 		goto out;
 	}
-	c = community_json(slug, title, desc, today, 0);
-	o = json_object_new_object();
-	if (c == NULL || o == NULL) {
-		json_object_put(c);
-		json_object_put(o);
-		status = http_error(req, 500, "internal", "out of memory");
-		goto out;
-	}
-	json_object_object_add(o, "community", c);
-	status = http_reply(req, 201, o);
+	status = http_reply_member(req, 201, "community",
+	                           community_json(slug, title, desc, today, 0));
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;

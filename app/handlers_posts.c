@@ -104,7 +104,6 @@ static int insert_or_reply(struct request *req, const struct new_post *np)
 	const char *params[6];
 	char *id = util_random_id(req->arena, POST_ID_BYTES);
 	int64_t today = util_today();
-	json_object *o, *post;
 	int status;
 
 	if (id == NULL)
@@ -130,16 +129,9 @@ static int insert_or_reply(struct request *req, const struct new_post *np)
 		status = dispatch_db_failure(req);
 		goto out;
 	}
-	post = post_json(id, np->body, today, 0, 0, np->community, np->parent_id, true, 0);
-	o = json_object_new_object();
-	if (post == NULL || o == NULL) {
-		json_object_put(post);
-		json_object_put(o);
-		status = http_error(req, 500, "internal", "out of memory");
-		goto out;
-	}
-	json_object_object_add(o, "post", post);
-	status = http_reply(req, 201, o);
+	status = http_reply_member(req, 201, "post",
+	                           post_json(id, np->body, today, 0, 0, np->community,
+	                                     np->parent_id, true, 0));
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;

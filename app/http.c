@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "http.h"
+#include "util.h"
 #include "json.h"
 
 static const char *const method_names[HTTP__MAX] = {
@@ -96,6 +97,18 @@ int http_reply(struct request *req, int status, json_object *obj)
 	return status;
 }
 
+int http_reply_member(struct request *req, int status, const char *key, json_object *value)
+{
+	json_object *o = value != NULL ? json_object_new_object() : NULL;
+
+	if (o == NULL) {
+		json_object_put(value);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(o, key, value);
+	return http_reply(req, status, o);
+}
+
 int http_header_add(struct request *req, const char *name, const char *value)
 {
 	struct http_header *h;
@@ -133,17 +146,6 @@ const char *http_env(const struct request *req, const char *cgi_name)
 	return FCGX_GetParam(cgi_name, fr->envp);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *http_percent_decode(struct arena *a, const char *src, size_t len,
                           bool plus_is_space)
 {
@@ -160,8 +162,8 @@ char *http_percent_decode(struct arena *a, const char *src, size_t len,
 
 			if (i + 2 >= len)
 				return NULL; /* truncated escape */
-			hi = hex_value(src[i + 1]);
-			lo = hex_value(src[i + 2]);
+			hi = util_hex_value(src[i + 1]);
+			lo = util_hex_value(src[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return NULL; /* bad escape, or an encoded NUL */
 			out[o++] = (char)(hi << 4 | lo);

@@ -159,3 +159,14 @@ void util_no_core_dumps(void)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
 		log_msg(LOG_WARN, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 }
+
+int util_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

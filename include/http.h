@@ -107,6 +107,12 @@ int http_error_reason(struct request *req, int status, const char *code,
 /* Set req->reply to obj (ownership moves to the arena) and return status. */
 int http_reply(struct request *req, int status, json_object *obj);
 
+/*
+ * Reply {"<key>": value} with status; value's ownership moves to the
+ * reply. A NULL value (out of memory upstream) is a 500.
+ */
+int http_reply_member(struct request *req, int status, const char *key, json_object *value);
+
 /* Add a response header; name and value are copied into the arena. 0 / -1 when full. */
 int http_header_add(struct request *req, const char *name, const char *value);
 

@@ -34,6 +34,9 @@ bool util_secret_equal(const char *a, const char *b);
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
     __attribute__((warn_unused_result));
 
+/* 0..15 for a hex digit (either case), -1 for anything else. */
+int util_hex_value(char c);
+
 /* True when s[0..len) is valid UTF-8 without NUL. */
 bool util_utf8_valid(const char *s, size_t len);
 
