@@ -2,7 +2,37 @@
  * export.c — the sections of GET /me/export, one hook per module that
  * stores data about accounts (see export.h). A module adds its line here.
  */
+#include "arena.h"
+#include "db.h"
+#include "dispatch.h"
 #include "export.h"
+#include "http.h"
+#include "worker.h"
+
+int export_rows(struct request *req, json_object *out, const char *section,
+                struct db_stmt *stmt,
+                json_object *(*row_fn)(struct request *req, const PGresult *res, int row))
+{
+	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	json_object *items = json_object_new_array();
+	PGresult *res;
+
+	if (params[0] == NULL || items == NULL) {
+		json_object_put(items);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(out, section, items);
+	res = db_exec(req->worker->db, req->arena, stmt, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_object *item = row_fn(req, res, i);
+
+		if (item != NULL)
+			json_object_array_add(items, item);
+	}
+	return 0;
+}
 
 const struct export_hook export_hooks[] = {
 	{ "account", export_account },

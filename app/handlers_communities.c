@@ -36,6 +36,9 @@
 	"c.creator_pk, k.version, k.wrapped FROM communities c " \
 	"JOIN account_keys k ON k.account_pk = c.creator_pk "
 
+static struct db_stmt stmt_pk = {
+	"community_pk", "SELECT pk FROM communities WHERE slug = $1", 1, 0
+};
 static struct db_stmt stmt_insert = {
 	"community_insert",
 	"INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
@@ -50,6 +53,19 @@ static struct db_stmt stmt_list = {
 
 enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CREATOR,
        COL_KEY_VERSION, COL_KEY_WRAPPED };
+
+int community_pk(struct request *req, const char *slug, const char **pk)
+{
+	const char *params[1] = { slug };
+	PGresult *res = db_exec(req->worker->db, req->arena, &stmt_pk, params, NULL);
+
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1)
+		return 0;
+	*pk = PQgetvalue(res, 0, 0);
+	return 1;
+}
 
 /* Where a community's text is sealed: row = slug, owner = creator. */
 static void community_field(struct crypto_field *f, const char *column, const char *slug,
@@ -270,23 +286,5 @@ static struct db_stmt stmt_export = {
 /* Export: the communities the account created. */
 int export_communities(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
-	json_object *items = json_object_new_array();
-	PGresult *res;
-
-	if (params[0] == NULL || items == NULL) {
-		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
-	}
-	json_object_object_add(out, section, items);
-	res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_object *c = row_json(req, res, i);
-
-		if (c != NULL)
-			json_object_array_add(items, c);
-	}
-	return 0;
+	return export_rows(req, out, section, &stmt_export, row_json);
 }

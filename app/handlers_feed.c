@@ -44,9 +44,6 @@
 
 #define TOP_LEVEL "p.parent_pk IS NULL AND p.status = 0 "
 
-static struct db_stmt stmt_community = {
-	"feed_community", "SELECT pk FROM communities WHERE slug = $1", 1, 0
-};
 static struct db_stmt stmt_new = {
 	"feed_new", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
 	"AND p.pk < $2 AND NOT (p.pk = ANY ($4::bigint[])) ORDER BY p.pk DESC LIMIT $3", 4, 0
@@ -386,18 +383,18 @@ static int feed_ranked(struct request *req, struct feed *f)
 /* ?community=<slug> as a pk, or NULL for every community; 404 when unknown. */
 static int community_or_reply(struct request *req, struct feed *f)
 {
-	const char *params[1] = { http_query(req, "community") };
-	PGresult *res;
+	const char *slug = http_query(req, "community");
 
-	if (params[0] == NULL)
+	if (slug == NULL)
 		return 0;
-	res = db_exec(req->worker->db, req->arena, &stmt_community, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	if (PQntuples(res) != 1)
+	switch (community_pk(req, slug, &f->community_pk)) {
+	case 1:
+		return 0;
+	case 0:
 		return http_error(req, 404, "not_found", "no such community");
-	f->community_pk = PQgetvalue(res, 0, 0);
-	return 0;
+	default:
+		return dispatch_db_failure(req);
+	}
 }
 
 int handle_feed(struct request *req)

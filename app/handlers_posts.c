@@ -33,9 +33,6 @@
 #define POST_ID_BYTES 16
 #define REPLIES_KIND "replies"
 
-static struct db_stmt stmt_community_pk = {
-	"post_community_pk", "SELECT pk FROM communities WHERE slug = $1", 1, 0
-};
 static struct db_stmt stmt_parent = {
 	"post_parent",
 	"SELECT p.pk, p.community_pk, c.slug FROM posts p "
@@ -140,23 +137,22 @@ out:
 /* The optional "community" of a new post, by slug; 422 when unknown. */
 static int community_or_reply(struct request *req, struct new_post *np)
 {
-	const char *slug, *params[1];
-	PGresult *res;
+	const char *slug;
 	int rc = json_get_string(req->json, "community", &slug, NULL);
 
 	if (rc == 0)
 		return 0;
 	if (rc < 0)
 		return http_error(req, 422, "invalid_field", "community must be a slug");
-	params[0] = slug;
-	res = db_exec(req->worker->db, req->arena, &stmt_community_pk, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	if (PQntuples(res) != 1)
+	switch (community_pk(req, slug, &np->community_pk)) {
+	case 1:
+		np->community = slug;
+		return 0;
+	case 0:
 		return http_error(req, 422, "invalid_field", "community: no such community");
-	np->community_pk = PQgetvalue(res, 0, 0);
-	np->community = slug;
-	return 0;
+	default:
+		return dispatch_db_failure(req);
+	}
 }
 
 int handle_post_create(struct request *req)
@@ -378,29 +374,21 @@ int export_posts(struct request *req, json_object *out, const char *section)
 	return 0;
 }
 
-/* Export: the account's votes, {"post_id", "value"}. */
+/* One vote of the export: {"post_id", "value"}. */
+static json_object *vote_row(struct request *req, const PGresult *res, int row)
+{
+	json_object *v = json_object_new_object();
+
+	(void)req;
+	if (v == NULL)
+		return NULL;
+	json_object_object_add(v, "post_id", json_object_new_string(PQgetvalue(res, row, 0)));
+	json_object_object_add(v, "value", json_object_new_int(atoi(PQgetvalue(res, row, 1))));
+	return v;
+}
+
+/* Export: the account's votes. */
 int export_votes(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { post_viewer(req) };
-	json_object *items = json_object_new_array();
-	PGresult *res;
-
-	if (params[0] == NULL || items == NULL) {
-		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
-	}
-	json_object_object_add(out, section, items);
-	res = db_exec(req->worker->db, req->arena, &stmt_export_votes, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_object *v = json_object_new_object();
-
-		if (v == NULL)
-			return http_error(req, 500, "internal", "out of memory");
-		json_object_object_add(v, "post_id", json_object_new_string(PQgetvalue(res, i, 0)));
-		json_object_object_add(v, "value", json_object_new_int(atoi(PQgetvalue(res, i, 1))));
-		json_object_array_add(items, v);
-	}
-	return 0;
+	return export_rows(req, out, section, &stmt_export_votes, vote_row);
 }

@@ -9,6 +9,9 @@
 #define SOTTO_EXPORT_H
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
+
+struct db_stmt;
 
 struct request;
 
@@ -16,6 +19,14 @@ struct export_hook {
 	const char *section;        /* key in the export object */
 	int (*fn)(struct request *req, json_object *out, const char *section);
 };
+
+/*
+ * A section of one JSON item per row of stmt, run with the account's pk as
+ * $1; row_fn renders a row (NULL: left out). 0 or the status it set.
+ */
+int export_rows(struct request *req, json_object *out, const char *section,
+                struct db_stmt *stmt,
+                json_object *(*row_fn)(struct request *req, const PGresult *res, int row));
 
 /* The hooks, in the order their sections appear. */
 extern const struct export_hook export_hooks[];

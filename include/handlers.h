@@ -42,4 +42,10 @@ int handle_community_list(struct request *req);
 int handle_community_create(struct request *req);
 int handle_community_get(struct request *req);
 
+/*
+ * The internal key of the community named slug into *pk (arena text):
+ * 1 found, 0 no such community, -1 database failure.
+ */
+int community_pk(struct request *req, const char *slug, const char **pk);
+
 #endif
