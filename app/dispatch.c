@@ -25,6 +25,7 @@
 #include "config.h"
 #include "db.h"
 #include "dispatch.h"
+#include "events.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -436,6 +437,7 @@ void dispatch_request(struct worker *w, FCGX_Request *fr)
 		status = http_error(&req, 500, "internal", "internal error");
 	}
 	write_response(&req, fr, status);
+	events_flush(&req, status);
 	took = (uint32_t)(util_now_us() - start);
 	shm_record(w->shm, req.route_index, status, took);
 	log_request(req.request_id, http_method_name(req.method),

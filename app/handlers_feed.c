@@ -30,6 +30,7 @@
 #include "cursor.h"
 #include "db.h"
 #include "dispatch.h"
+#include "feed.h"
 #include "json.h"
 #include "handlers.h"
 #include "page.h"
@@ -420,4 +421,9 @@ int handle_feed(struct request *req)
 out:
 	post_keys_wipe(&f->keys);
 	return status;
+}
+
+void feed_content_changed(struct request *req)
+{
+	(void)req;   /* placeholder: the feed keeps no page cache yet */
 }

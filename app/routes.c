@@ -48,6 +48,40 @@ const struct route route_table[] = {
 	R(POST, "/communities", handle_community_create,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_COMMUNITY, POW_COMMUNITY),
 	R(GET, "/communities/{slug}", handle_community_get, ROUTE_DB, RATE_NONE, POW_NONE),
+
+	/* Moderation (app/handlers_moderation.c) */
+	R(POST, "/moderation/flag", handle_flag_create,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_FLAG, POW_FLAG),
+	R(GET, "/moderation/queue", handle_queue_list, ROUTE_DB | ROUTE_ADMIN_REVIEW,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/moderation/queue/{id}/decision", handle_queue_decide,
+	  ROUTE_DB | ROUTE_ADMIN_REVIEW | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(GET, "/moderation/log", handle_modlog_list, ROUTE_DB, RATE_NONE, POW_NONE),
+
+	/* IP-prefix bans (app/handlers_bans.c) and the admin overview (app/handlers_admin.c) */
+	R(POST, "/moderation/ban/ip", handle_ban_create,
+	  ROUTE_DB | ROUTE_ADMIN_REVIEW | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(GET, "/moderation/bans", handle_ban_list, ROUTE_DB | ROUTE_ADMIN_REVIEW,
+	  RATE_NONE, POW_NONE),
+	R(DELETE, "/moderation/bans/{id}", handle_ban_delete,
+	  ROUTE_DB | ROUTE_ADMIN_REVIEW | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(GET, "/admin/overview", handle_admin_overview, ROUTE_DB | ROUTE_ADMIN_UI,
+	  RATE_NONE, POW_NONE),
+
+	/* Direct messages (app/handlers_dm.c) and events (app/handlers_events.c) */
+	R(POST, "/dm/start_from_post", handle_dm_start,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_NONE),
+	R(GET, "/dm/list", handle_dm_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(GET, "/dm/{id}/messages", handle_dm_messages, ROUTE_DB | ROUTE_AUTH,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/dm/{id}/send", handle_dm_send,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_DM),
+	R(GET, "/events", handle_events_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(POST, "/events/ack", handle_events_ack,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(POST, "/events/ticket", handle_events_ticket, ROUTE_AUTH | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
+	R(GET, "/events/stream", handle_events_stream, 0, RATE_NONE, POW_NONE),
 };
 
 const size_t route_count = sizeof(route_table) / sizeof(route_table[0]);

@@ -42,6 +42,32 @@ int handle_community_list(struct request *req);
 int handle_community_create(struct request *req);
 int handle_community_get(struct request *req);
 
+/* app/handlers_moderation.c */
+int handle_flag_create(struct request *req);
+int handle_queue_list(struct request *req);
+int handle_queue_decide(struct request *req);
+int handle_modlog_list(struct request *req);
+
+/* app/handlers_bans.c */
+int handle_ban_create(struct request *req);
+int handle_ban_list(struct request *req);
+int handle_ban_delete(struct request *req);
+
+/* app/handlers_admin.c */
+int handle_admin_overview(struct request *req);
+
+/* app/handlers_dm.c */
+int handle_dm_start(struct request *req);
+int handle_dm_list(struct request *req);
+int handle_dm_messages(struct request *req);
+int handle_dm_send(struct request *req);
+
+/* app/handlers_events.c */
+int handle_events_list(struct request *req);
+int handle_events_ack(struct request *req);
+int handle_events_ticket(struct request *req);
+int handle_events_stream(struct request *req);
+
 /*
  * The internal key of the community named slug into *pk (arena text):
  * 1 found, 0 no such community, -1 database failure.

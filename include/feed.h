@@ -1,0 +1,16 @@
+/*
+ * feed.h — what other modules need from the feed.
+ */
+#ifndef SOTTO_FEED_H
+#define SOTTO_FEED_H
+
+struct request;
+
+/*
+ * After committing a change that hides, removes or restores a post (a
+ * status change or a deletion), call this so that every worker stops
+ * serving cached feed pages that still show it. Never fails.
+ */
+void feed_content_changed(struct request *req);
+
+#endif
