@@ -65,6 +65,7 @@ struct db {
 	bool in_tx;                    /* between db_begin() and commit/rollback */
 	bool tx_lost;                  /* the connection died inside that transaction */
 	char sqlstate[6];              /* of the last failure, "" = connection */
+	const char *listen;            /* channel to LISTEN on after each connect, or NULL */
 };
 
 /* Slots are process-wide, so one struct db_stmt works with any struct db. */
@@ -186,6 +187,45 @@ static uint64_t db_retry_at(uint64_t started)
 	return end + wait;
 }
 
+/* LISTEN channel on a new connection; 0 or -1. */
+static int db_listen_now(PGconn *conn, const char *channel)
+{
+	char sql[80];
+	PGresult *res;
+	int rc;
+
+	if ((size_t)snprintf(sql, sizeof(sql), "LISTEN %s", channel) >= sizeof(sql))
+		return -1;
+	res = PQexec(conn, sql);
+	rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+	PQclear(res);
+	return rc;
+}
+
+void db_listen(struct db *db, const char *channel)
+{
+	db->listen = channel;
+}
+
+unsigned db_notifications(struct db *db)
+{
+	PGnotify *n;
+	unsigned count = 0;
+
+	if (db->conn == NULL)
+		return 0;
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+uint32_t db_generation(const struct db *db)
+{
+	return db->generation;
+}
+
 bool db_ready(struct db *db)
 {
 	uint64_t now;
@@ -223,6 +263,12 @@ bool db_ready(struct db *db)
 		return false;
 	}
 	PQsetNoticeProcessor(db->conn, db_quiet_notice, NULL);
+	if (db->listen != NULL && db_listen_now(db->conn, db->listen) != 0) {
+		log_msg(LOG_WARN, "db: LISTEN failed");
+		db_drop(db);
+		db->retry_at_us = db_retry_at(now);
+		return false;
+	}
 	db->retry_at_us = 0;
 	db->generation++;
 	if (db->generation == 0)        /* 0 means "never prepared" */

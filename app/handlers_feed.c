@@ -25,16 +25,19 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "cache.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
 #include "dispatch.h"
 #include "feed.h"
+#include "feed_cache.h"
 #include "json.h"
 #include "handlers.h"
 #include "page.h"
 #include "post_view.h"
+#include "shm.h"
 #include "util.h"
 #include "worker.h"
 
@@ -65,6 +68,10 @@ static struct db_stmt stmt_ranked_in = {
 static struct db_stmt stmt_max_pk = {
 	"feed_max_pk", "SELECT COALESCE(max(pk), 0) FROM posts", 0, 0
 };
+static struct db_stmt stmt_my_votes = {
+	"feed_my_votes", "SELECT post_pk, value FROM votes "
+	"WHERE voter_pk = $1 AND post_pk = ANY ($2::bigint[])", 2, 0
+};
 static struct db_stmt stmt_by_pks = {
 	"feed_by_pks", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
 	"WHERE p.pk = ANY ($2::bigint[]) AND p.status = 0 "
@@ -73,10 +80,9 @@ static struct db_stmt stmt_by_pks = {
 
 /* What one feed request asks for. */
 struct feed {
-	const char *viewer;         /* $1 of the view */
 	const char *community_pk;   /* NULL: every community */
 	struct page page;
-	json_object *items;         /* the page being built */
+	struct feed_page out;       /* the page being built (arena texts) */
 	struct post_keys keys;
 };
 
@@ -104,22 +110,33 @@ static char *pk_array(struct arena *a, const int64_t *pks, size_t n)
 	return out;
 }
 
-/* Append rows of res to f->items, at most want; *last gets the last pk taken. */
+/* Append rows of res to f->out, at most want; *last gets the last pk taken. */
 static int take_rows(struct request *req, struct feed *f, PGresult *res, int want,
                      int64_t *last)
 {
 	int rows = PQntuples(res) < want ? PQntuples(res) : want;
-	json_object *more = post_view_array(req, res, 0, rows, &f->keys);
+	struct feed_page *p = &f->out;
 
-	if (more == NULL)
-		return -1;
-	for (size_t i = 0; i < json_object_array_length(more); i++)
-		json_object_array_add(f->items, json_object_get(json_object_array_get_idx(more, i)));
-	json_object_put(more);
+	for (int row = 0; row < rows && p->n < PAGE_LIMIT_MAX; row++) {
+		p->post[p->n] = post_view_prefix(req, res, row, &f->keys, &p->pk[p->n],
+		                                 &p->author[p->n], &p->post_len[p->n]);
+		if (p->post[p->n] != NULL)
+			p->n++;
+	}
 	if (rows > 0 && last != NULL &&
 	    util_parse_int64(PQgetvalue(res, rows - 1, POST_VIEW_PK), 1, INT64_MAX - 1, last) != 0)
 		return -1;
 	return 0;
+}
+
+/* The next cursor of the page being built (none: the last page). 0 or the status set. */
+static int next_or_reply(struct request *req, struct feed *f, const char *kind,
+                         const struct cursor *next)
+{
+	if (next == NULL)
+		return 0;
+	f->out.next_cursor = cursor_seal(req->arena, req->worker->keys.cursor, kind, next);
+	return f->out.next_cursor != NULL ? 0 : http_error(req, 500, "internal", "out of memory");
 }
 
 /*
@@ -131,7 +148,7 @@ static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
                            const char *skip, int want, bool *more, int64_t *last)
 {
 	const char *params[5] = {
-		f->viewer, arena_printf(req->arena, "%" PRId64, before),
+		"0", arena_printf(req->arena, "%" PRId64, before),
 		arena_printf(req->arena, "%d", want + 1), skip, f->community_pk
 	};
 	PGresult *res;
@@ -157,7 +174,7 @@ static int feed_new(struct request *req, struct feed *f)
 
 	if ((status = newest_or_reply(req, f, before, "{}", f->page.limit, &more, &next.v[0])) != 0)
 		return status;
-	return page_reply(req, FEED_NEW_KIND, json_object_get(f->items), more ? &next : NULL);
+	return next_or_reply(req, f, FEED_NEW_KIND, more ? &next : NULL);
 }
 
 /* ---- ranked snapshots ----------------------------------------------------- */
@@ -319,7 +336,7 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 static int ranked_slice_or_reply(struct request *req, struct feed *f,
                                  const struct snapshot *s, size_t offset, size_t want)
 {
-	const char *params[2] = { f->viewer, pk_array(req->arena, s->pks + offset, want) };
+	const char *params[2] = { "0", pk_array(req->arena, s->pks + offset, want) };
 	PGresult *res;
 
 	if (params[1] == NULL)
@@ -378,7 +395,7 @@ static int feed_ranked(struct request *req, struct feed *f)
 	next.v[1] = s.id[1];
 	next.v[2] = (int64_t)offset;
 	next.v[3] = offset == s.n && s.n == FEED_SNAPSHOT_MAX ? last : 0;
-	return page_reply(req, FEED_RANKED_KIND, json_object_get(f->items), more ? &next : NULL);
+	return next_or_reply(req, f, FEED_RANKED_KIND, more ? &next : NULL);
 }
 
 /* ?community=<slug> as a pk, or NULL for every community; 404 when unknown. */
@@ -398,26 +415,135 @@ static int community_or_reply(struct request *req, struct feed *f)
 	}
 }
 
+/* ---- rendering and the page cache ----------------------------------------- */
+
+/* The viewer's votes on the page's posts into my_vote[]; 0 or the status set. */
+static int my_votes_or_reply(struct request *req, const struct feed_page *p, int *my_vote)
+{
+	const char *params[2];
+	PGresult *res;
+
+	memset(my_vote, 0, p->n * sizeof(*my_vote));
+	if (req->account == NULL || p->n == 0)
+		return 0;
+	params[0] = post_viewer(req);
+	params[1] = pk_array(req->arena, p->pk, p->n);
+	if (params[0] == NULL || params[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_my_votes, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	for (int row = 0; row < PQntuples(res); row++) {
+		int64_t pk = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+		int v = (int)strtol(PQgetvalue(res, row, 1), NULL, 10);
+
+		for (size_t i = 0; i < p->n; i++)
+			if (p->pk[i] == pk)
+				my_vote[i] = v;
+	}
+	return 0;
+}
+
+/* {"items": [...], "next_cursor": ...} from the page, with the viewer's mine and my_vote. */
+static int feed_reply(struct request *req, const struct feed_page *p)
+{
+	int my_vote[PAGE_LIMIT_MAX];
+	size_t cap = 64 + (p->next_cursor != NULL ? strlen(p->next_cursor) : 0), len = 0;
+	int64_t viewer = req->account != NULL ? req->account->pk : 0;
+	char *buf;
+	int status;
+
+	if ((status = my_votes_or_reply(req, p, my_vote)) != 0)
+		return status;
+	for (size_t i = 0; i < p->n; i++)
+		cap += p->post_len[i] + 32;
+	if ((buf = arena_alloc(req->arena, cap)) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	len += (size_t)sprintf(buf, "{\"items\":[");
+	for (size_t i = 0; i < p->n; i++) {
+		if (i > 0)
+			buf[len++] = ',';
+		memcpy(buf + len, p->post[i], p->post_len[i]);
+		len += p->post_len[i];
+		len += (size_t)sprintf(buf + len, ",\"mine\":%s,\"my_vote\":%d}",
+		                       p->author[i] == viewer ? "true" : "false", my_vote[i]);
+	}
+	if (p->next_cursor != NULL)
+		len += (size_t)sprintf(buf + len, "],\"next_cursor\":\"%s\"}", p->next_cursor);
+	else
+		len += (size_t)sprintf(buf + len, "],\"next_cursor\":null}");
+	req->reply_raw = buf;
+	req->reply_raw_len = len;
+	req->reply_type = "application/json";
+	return 200;
+}
+
+/*
+ * The cache key of this request, or NULL when it is not to be cached:
+ * sort, community slug, limit and the cursor's contents (not its text,
+ * which differs for every sealing of the same position).
+ */
+static const char *cache_key(struct request *req, bool ranked, const struct page *pg)
+{
+	const char *slug = http_query(req, "community");
+	const struct cursor *c = &pg->cursor;
+
+	if (req->worker->cfg->feed_snapshot_share_s <= 0 || req->worker->feed_cache == NULL ||
+	    (slug != NULL && strlen(slug) > 64))
+		return NULL;
+	return arena_printf(req->arena, "%c|%s|%d|%zu|%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64,
+	                    ranked ? 'r' : 'n', slug != NULL ? slug : "", pg->limit,
+	                    pg->has_cursor ? c->n : 0, pg->has_cursor ? c->v[0] : 0,
+	                    pg->has_cursor && c->n > 1 ? c->v[1] : 0,
+	                    pg->has_cursor && c->n > 2 ? c->v[2] : 0,
+	                    pg->has_cursor && c->n > 3 ? c->v[3] : 0);
+}
+
+/* Drop cached pages that may show what no longer exists (feed_cache.h). */
+static void cache_sync(struct worker *w)
+{
+	static uint64_t epoch;
+	static uint32_t db_gen;
+
+	epoch += db_notifications(w->db);
+	if (db_generation(w->db) != db_gen) {
+		db_gen = db_generation(w->db);
+		epoch++;
+	}
+	feed_cache_sync(w->feed_cache,
+	                atomic_load_explicit(&w->shm->content_gen, memory_order_acquire), epoch);
+}
+
 int handle_feed(struct request *req)
 {
+	struct worker *w = req->worker;
 	struct feed *f = arena_alloc(req->arena, sizeof(*f));
 	const char *sort = http_query(req, "sort");
 	bool ranked = sort == NULL || strcmp(sort, "ranked") == 0;
+	const struct feed_page *hit;
+	const char *key;
 	int status;
 
 	if (f == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (!ranked && strcmp(sort, "new") != 0)
 		return http_error(req, 422, "invalid_field", "sort must be ranked or new");
-	f->viewer = post_viewer(req);
-	f->items = json_object_new_array();
-	if (f->viewer == NULL || f->items == NULL ||
-	    arena_defer(req->arena, json_release, f->items) != 0)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((status = page_or_reply(req, ranked ? FEED_RANKED_KIND : FEED_NEW_KIND, &f->page)) != 0 ||
-	    (status = community_or_reply(req, f)) != 0)
+	memset(f, 0, sizeof(*f));
+	if ((status = page_or_reply(req, ranked ? FEED_RANKED_KIND : FEED_NEW_KIND, &f->page)) != 0)
+		return status;
+	key = cache_key(req, ranked, &f->page);
+	if (key != NULL) {
+		cache_sync(w);
+		if ((hit = feed_cache_get(w->feed_cache, key, util_now_us())) != NULL)
+			return feed_reply(req, hit);
+	}
+	if ((status = community_or_reply(req, f)) != 0 ||
+	    (status = ranked ? feed_ranked(req, f) : feed_new(req, f)) != 0)
 		goto out;
-	status = ranked ? feed_ranked(req, f) : feed_new(req, f);
+	if (key != NULL)
+		feed_cache_put(w->feed_cache, key, &f->out,
+		               util_now_us() + (uint64_t)w->cfg->feed_snapshot_share_s * 1000000);
+	status = feed_reply(req, &f->out);
 out:
 	post_keys_wipe(&f->keys);
 	return status;
@@ -425,5 +551,5 @@ out:
 
 void feed_content_changed(struct request *req)
 {
-	(void)req;   /* placeholder: the feed keeps no page cache yet */
+	atomic_fetch_add_explicit(&req->worker->shm->content_gen, 1, memory_order_release);
 }

@@ -17,6 +17,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "export.h"
+#include "feed.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"
@@ -206,6 +207,7 @@ int handle_me_delete(struct request *req)
 		auth_undelete(req, acc);
 		return dispatch_db_failure(req);
 	}
+	feed_content_changed(req);   /* the account's posts vanish from every feed */
 	if (auth_forget(req, acc->id_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after deletion; it expires by itself");
 	return 204;

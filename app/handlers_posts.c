@@ -20,6 +20,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "dispatch.h"
+#include "feed.h"
 #include "guard.h"
 #include "export.h"
 #include "handlers.h"
@@ -126,6 +127,8 @@ static int insert_or_reply(struct request *req, const struct new_post *np)
 		status = dispatch_db_failure(req);
 		goto out;
 	}
+	if (np->parent_pk == NULL)
+		feed_content_changed(req);   /* sort=new shows it at once */
 	status = http_reply_member(req, 201, "post",
 	                           post_json(id, np->body, today, 0, 0, np->community,
 	                                     np->parent_id, true, 0));
@@ -280,6 +283,7 @@ int handle_post_delete(struct request *req)
 	/* Someone else's post is as absent as no post: 404 either way. */
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such post");
+	feed_content_changed(req);
 	return 204;
 }
 

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "post_view.h"
 #include "util.h"
@@ -90,8 +91,9 @@ static const unsigned char *author_key(struct request *req, const PGresult *res,
 	return keys->e[i].key;
 }
 
+/* Row as a Post object; *author_out gets its author. NULL when left out or out of memory. */
 static json_object *row_json(struct request *req, const PGresult *res, int row,
-                             struct post_keys *keys)
+                             struct post_keys *keys, int64_t *author_out)
 {
 	const char *id = PQgetvalue(res, row, COL_ID);
 	int64_t author, day, score, replies, my_vote;
@@ -114,6 +116,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row,
 		log_msg(LOG_WARN, "a post body could not be opened; left out");
 		return NULL;
 	}
+	*author_out = author;
 	return post_json(id, (const char *)body, day, score, replies,
 	                 PQgetisnull(res, row, COL_SLUG) ? NULL : PQgetvalue(res, row, COL_SLUG),
 	                 PQgetisnull(res, row, COL_PARENT) ? NULL : PQgetvalue(res, row, COL_PARENT),
@@ -128,10 +131,32 @@ json_object *post_view_array(struct request *req, const PGresult *res, int from,
 	if (items == NULL)
 		return NULL;
 	for (int row = from; row < to; row++) {
-		json_object *o = row_json(req, res, row, keys);
+		int64_t author;
+		json_object *o = row_json(req, res, row, keys, &author);
 
 		if (o != NULL)
 			json_object_array_add(items, o);
 	}
 	return items;
+}
+
+char *post_view_prefix(struct request *req, const PGresult *res, int row,
+                       struct post_keys *keys, int64_t *pk, int64_t *author, size_t *len)
+{
+	json_object *o;
+	const char *text;
+	char *out = NULL;
+	size_t n = 0;
+
+	if (util_parse_int64(PQgetvalue(res, row, COL_PK), 1, INT64_MAX - 1, pk) != 0 ||
+	    (o = row_json(req, res, row, keys, author)) == NULL)
+		return NULL;
+	json_object_object_del(o, "mine");
+	json_object_object_del(o, "my_vote");
+	text = json_dump(o, &n);
+	if (text != NULL && n >= 2 && text[n - 1] == '}' &&
+	    (out = arena_strndup(req->arena, text, n - 1)) != NULL)
+		*len = n - 1;
+	json_object_put(o);
+	return out;
 }

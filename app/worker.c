@@ -22,6 +22,8 @@
 #include "config.h"
 #include "db.h"
 #include "dispatch.h"
+#include "feed.h"
+#include "feed_cache.h"
 #include "guard.h"
 #include "keys.h"
 #include "log.h"
@@ -108,6 +110,7 @@ static void worker_close(struct worker *w)
 	arena_free(w->arena);
 	db_free(w->db);
 	cache_free(w->cache);
+	feed_cache_free(w->feed_cache);
 }
 
 static int worker_open(struct worker *w, const struct config *cfg,
@@ -120,8 +123,10 @@ static int worker_open(struct worker *w, const struct config *cfg,
 	w->arena = arena_new();
 	w->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	w->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
-	if (w->arena == NULL || w->db == NULL || w->cache == NULL)
+	w->feed_cache = feed_cache_new();
+	if (w->arena == NULL || w->db == NULL || w->cache == NULL || w->feed_cache == NULL)
 		return -1;
+	db_listen(w->db, FEED_CHANNEL);
 	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
 	if (guard_load_blocklist(cfg) != 0)
 		return -1;

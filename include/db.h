@@ -11,6 +11,7 @@
 #define SOTTO_DB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -70,6 +71,23 @@ bool db_down(const struct db *db);
 
 /* The raw connection, for LISTEN/NOTIFY users. NULL when not connected. */
 PGconn *db_conn(struct db *db);
+
+/*
+ * LISTEN on channel (a plain identifier, a constant) on every connection
+ * db makes from now on, so notifications survive reconnects. Call before
+ * the first db_ready().
+ */
+void db_listen(struct db *db, const char *channel);
+
+/*
+ * The notifications received so far (db_ready() reads what has arrived)
+ * are dropped and counted. A caller that must not miss one also watches
+ * db_generation(): a new connection may have missed some.
+ */
+unsigned db_notifications(struct db *db);
+
+/* Changes whenever db makes a new connection; 0 before the first. */
+uint32_t db_generation(const struct db *db);
 
 /*
  * Apply sql/NNN_*.sql files from dir in order, each in its own transaction,

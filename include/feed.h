@@ -7,6 +7,14 @@
 struct request;
 
 /*
+ * The PostgreSQL channel every worker LISTENs on: sql/010 notifies it
+ * whenever posts are inserted, deleted or change status, whoever does it
+ * (`sotto moderate`, another host), and a worker drops its cached feed
+ * pages when a notification arrives.
+ */
+#define FEED_CHANNEL "sotto_content"
+
+/*
  * After committing a change that hides, removes or restores a post (a
  * status change or a deletion), call this so that every worker stops
  * serving cached feed pages that still show it. Never fails.

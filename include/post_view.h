@@ -67,4 +67,13 @@ json_object *post_json(const char *id, const char *body, int64_t day, int64_t sc
 json_object *post_view_array(struct request *req, const PGresult *res, int from, int to,
                              struct post_keys *keys);
 
+/*
+ * Row of res as the feed keeps it (include/feed_cache.h): the Post's JSON
+ * text without "mine", "my_vote" and its closing brace, in the arena
+ * (*len bytes), with its pk and author. NULL when the row is left out
+ * (logged, as above) or out of memory.
+ */
+char *post_view_prefix(struct request *req, const PGresult *res, int row,
+                       struct post_keys *keys, int64_t *pk, int64_t *author, size_t *len);
+
 #endif

@@ -83,6 +83,7 @@ struct shm_region {
 	_Atomic uint64_t ratelimit_fail_open;       /* reads let through with Redis down */
 	_Atomic uint64_t reloads;
 
+	_Atomic uint64_t content_gen;               /* bumped when posts vanish or appear (feed.h) */
 	_Atomic int pwhash_inflight;                /* password hashes running now, pool-wide */
 	struct shm_pow_minute pow_load[POW__MAX][SHM_POW_MINUTES];
 

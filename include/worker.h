@@ -30,6 +30,7 @@ struct worker {
 	struct db *db;
 	struct cache *cache;
 	struct arena *arena;
+	struct feed_cache *feed_cache; /* rendered feed pages (feed_cache.h) */
 	struct worker_keys keys;    /* mlock'ed, wiped at exit */
 };
 

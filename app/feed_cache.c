@@ -1,0 +1,104 @@
+/*
+ * feed_cache.c — see feed_cache.h. A small direct-mapped table: a key
+ * hashes to one slot, and a new page replaces whatever was there. The
+ * feed has few distinct hot pages (first pages per community and sort,
+ * and the pages right after them), so this is enough.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed_cache.h"
+
+#define FEED_CACHE_SLOTS 64
+
+struct feed_entry {
+	char key[FEED_CACHE_KEY_MAX];
+	uint64_t expires_us;
+	struct feed_page page;      /* texts point into this allocation */
+};
+
+struct feed_cache {
+	uint64_t gen, epoch;
+	struct feed_entry *slot[FEED_CACHE_SLOTS];
+};
+
+struct feed_cache *feed_cache_new(void)
+{
+	return calloc(1, sizeof(struct feed_cache));
+}
+
+static void feed_cache_clear(struct feed_cache *c)
+{
+	for (size_t i = 0; i < FEED_CACHE_SLOTS; i++) {
+		free(c->slot[i]);
+		c->slot[i] = NULL;
+	}
+}
+
+void feed_cache_free(struct feed_cache *c)
+{
+	if (c == NULL)
+		return;
+	feed_cache_clear(c);
+	free(c);
+}
+
+void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch)
+{
+	if (c->gen == gen && c->epoch == epoch)
+		return;
+	feed_cache_clear(c);
+	c->gen = gen;
+	c->epoch = epoch;
+}
+
+/* FNV-1a, folded to a slot. */
+static size_t slot_of(const char *key)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return (size_t)(h % FEED_CACHE_SLOTS);
+}
+
+const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, uint64_t now_us)
+{
+	struct feed_entry *e = c->slot[slot_of(key)];
+
+	if (e == NULL || e->expires_us <= now_us || strcmp(e->key, key) != 0)
+		return NULL;
+	return &e->page;
+}
+
+void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_page *page,
+                    uint64_t expires_us)
+{
+	size_t text = 0, cursor = page->next_cursor != NULL ? strlen(page->next_cursor) + 1 : 0;
+	size_t slot = slot_of(key);
+	struct feed_entry *e;
+	char *p;
+
+	if (strlen(key) >= FEED_CACHE_KEY_MAX)
+		return;
+	for (size_t i = 0; i < page->n; i++)
+		text += page->post_len[i];
+	e = malloc(sizeof(*e) + text + cursor);
+	if (e == NULL)
+		return;
+	strcpy(e->key, key);
+	e->expires_us = expires_us;
+	e->page = *page;
+	p = (char *)(e + 1);
+	for (size_t i = 0; i < page->n; i++) {
+		memcpy(p, page->post[i], page->post_len[i]);
+		e->page.post[i] = p;
+		p += page->post_len[i];
+	}
+	if (page->next_cursor != NULL) {
+		memcpy(p, page->next_cursor, cursor);
+		e->page.next_cursor = p;
+	}
+	free(c->slot[slot]);
+	c->slot[slot] = e;
+}

@@ -1,0 +1,52 @@
+/*
+ * feed_cache.h — a worker's cache of rendered feed pages.
+ *
+ * A page is kept as each post's JSON up to its closing brace, without the
+ * viewer's "mine" and "my_vote" (the feed adds those per request), with
+ * the post's pk and author pk, and the next cursor. Entries live for the
+ * feed's SOTTO_FEED_SNAPSHOT_SHARE seconds; the whole cache is dropped
+ * whenever posts may have vanished or appeared (feed_cache_sync), so a
+ * deletion, a removal or a hold is never served from it.
+ */
+#ifndef SOTTO_FEED_CACHE_H
+#define SOTTO_FEED_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "page.h"
+
+#define FEED_CACHE_KEY_MAX 160
+
+/* One page. In the cache it owns its texts; while being built they are arena text. */
+struct feed_page {
+	size_t n;
+	int64_t pk[PAGE_LIMIT_MAX];
+	int64_t author[PAGE_LIMIT_MAX];
+	const char *post[PAGE_LIMIT_MAX];   /* "{...": a Post without its closing brace */
+	size_t post_len[PAGE_LIMIT_MAX];
+	const char *next_cursor;            /* sealed cursor text, or NULL on the last page */
+};
+
+struct feed_cache;
+
+/* NULL when out of memory. The worker owns it. */
+struct feed_cache *feed_cache_new(void);
+void feed_cache_free(struct feed_cache *c);
+
+/*
+ * Drop every page when the content generation differs from the one the
+ * cache was filled under (gen: shared memory, bumped by every worker that
+ * deletes or hides a post; epoch: this worker's count of PostgreSQL
+ * notifications and reconnects, for changes made outside the pool).
+ */
+void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch);
+
+/* The page stored under key and still fresh at now_us, or NULL. Valid until the next put/sync. */
+const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, uint64_t now_us);
+
+/* Store a copy of page under key until expires_us (a miss if it does not fit). */
+void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_page *page,
+                    uint64_t expires_us);
+
+#endif

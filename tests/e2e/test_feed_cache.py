@@ -1,0 +1,141 @@
+"""The feed's page cache (app/feed_cache.c, README "Feed page cache").
+
+With SOTTO_FEED_SNAPSHOT_SHARE > 0 every worker keeps rendered feed pages for
+that many seconds. What must still hold: a deleted post, an account's posts
+after DELETE /me, and a post that moderation holds or removes never appear
+in a page served afterwards; a new post shows in sort=new at once; "mine" and
+"my_vote" are always the viewer's own, never those of whoever filled the
+cache. Scores and reply counts may be up to SHARE seconds old (documented).
+
+The stack has two workers and each check repeats its request, so both
+workers' caches are exercised."""
+import time
+
+import pytest
+
+from content import (assert_page, delete_ok, feed, feed_ids, feed_page, post, vote_ok)
+from conftest import assert_standard_headers, bearer, register
+
+SHARE = 30
+REPEAT = 6
+
+
+@pytest.fixture(scope="module")
+def cst(make_stack):
+    return make_stack("feedcache", SOTTO_FEED_SNAPSHOT_SHARE=str(SHARE), SOTTO_WORKERS="2")
+
+
+def ids_everywhere(st, token=None):
+    """Post ids of the first page, ranked and new, asked REPEAT times each."""
+    seen = []
+    for _ in range(REPEAT):
+        for sort in ("ranked", "new"):
+            seen.append(feed_ids(st, token, sort=sort, limit=50))
+    return seen
+
+
+def warm(st, token=None):
+    ids_everywhere(st, token)
+
+
+def newest(st, token=None):
+    """sort=new first pages, REPEAT times: a new post is in them at once. (The
+    ranked first page is a snapshot shared for SHARE seconds, so a new post
+    may join it later; a vanished one leaves it at once.)"""
+    return [feed_ids(st, token, sort="new", limit=50) for _ in range(REPEAT)]
+
+
+def test_cached_pages_are_well_formed_and_stable(cst):
+    _, token = register(cst)
+    p = post(cst, token)
+    warm(cst)
+    r = feed(cst, None, sort="new", limit=50)
+    doc = assert_page(r)
+    assert_standard_headers(r)
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert p["id"] in [x["id"] for x in doc["items"]]
+    assert all(x["mine"] is False and x["my_vote"] == 0 for x in doc["items"])
+    for _ in range(REPEAT):
+        assert feed_page(cst, None, sort="new", limit=50) == doc
+
+
+def test_a_new_post_shows_at_once_in_sort_new(cst):
+    _, token = register(cst)
+    warm(cst)
+    p = post(cst, token)
+    for _ in range(REPEAT):
+        assert feed_ids(cst, sort="new", limit=50)[0] == p["id"]
+
+
+def test_a_deleted_post_vanishes_at_once_from_cached_pages(cst):
+    _, token = register(cst)
+    p = post(cst, token)
+    warm(cst)
+    assert all(p["id"] in ids for ids in newest(cst))
+    delete_ok(cst, token, p["id"])
+    assert all(p["id"] not in ids for ids in ids_everywhere(cst))
+
+
+def test_a_deleted_account_s_posts_vanish_at_once(cst):
+    _, token = register(cst)
+    p = post(cst, token)
+    warm(cst)
+    r = cst.request("DELETE", "/me", headers=bearer(token))
+    assert r.status_code == 204
+    assert all(p["id"] not in ids for ids in ids_everywhere(cst))
+
+
+@pytest.mark.parametrize("status", [1, 2])
+def test_a_post_hidden_outside_the_pool_vanishes_within_a_second(cst, status):
+    """A hold by `sotto moderate` (or an operator) reaches the workers as a
+    PostgreSQL notification (sql/010), not through the pool's shared memory."""
+    _, token = register(cst)
+    p = post(cst, token)
+    warm(cst)
+    cst.psql("UPDATE posts SET status = %d WHERE id = '%s'" % (status, p["id"]))
+    deadline = time.monotonic() + 1.0
+    while any(p["id"] in ids for ids in ids_everywhere(cst)):
+        assert time.monotonic() < deadline, "a hidden post was still served from a cache"
+        time.sleep(0.05)
+    cst.psql("UPDATE posts SET status = 0 WHERE id = '%s'" % p["id"])
+    deadline = time.monotonic() + 1.0
+    while not all(p["id"] in ids for ids in newest(cst)):
+        assert time.monotonic() < deadline, "a restored post did not come back"
+        time.sleep(0.05)
+
+
+def test_mine_and_my_vote_belong_to_each_viewer(cst):
+    _, author = register(cst)
+    _, voter = register(cst)
+    _, other = register(cst)
+    p = post(cst, author)
+    vote_ok(cst, voter, p["id"], 1)
+    for who in (None, author, voter, other):      # fill the caches in every order
+        warm(cst, who)
+    for _ in range(REPEAT):
+        def item(token):
+            page = feed_page(cst, token, sort="new", limit=50)["items"]
+            return next(x for x in page if x["id"] == p["id"])
+        assert (item(author)["mine"], item(author)["my_vote"]) == (True, 0)
+        assert (item(voter)["mine"], item(voter)["my_vote"]) == (False, 1)
+        assert (item(other)["mine"], item(other)["my_vote"]) == (False, 0)
+        assert (item(None)["mine"], item(None)["my_vote"]) == (False, 0)
+
+
+def test_walking_cached_pages_gives_each_post_once(cst):
+    _, token = register(cst)
+    for _ in range(7):
+        post(cst, token)
+    for _ in range(2):      # the second walk is served from the caches
+        for sort in ("ranked", "new"):
+            seen, cursor = [], None
+            while True:
+                params = {"sort": sort, "limit": 3}
+                if cursor:
+                    params["cursor"] = cursor
+                doc = feed_page(cst, None, **params)
+                seen += [x["id"] for x in doc["items"]]
+                cursor = doc["next_cursor"]
+                if not cursor:
+                    break
+            assert len(seen) == len(set(seen))
