@@ -678,7 +678,7 @@ render_nginx_conf() { # -> file
 	text=$(sed -e "s|@USER_DIRECTIVE@|$user|g" \
 		-e "s|@VAR@|$VAR|g" \
 		-e "s|@REPO@|$REPO|g" \
-		-e "s|@WEB_ROOT@|$REPO|g" \
+		-e "s|@WEB_ROOT@|$REPO/nginx|g" \
 		-e "s|@SOCKET@|$RUN/sotto.sock|g" \
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
 		-e "s|@HTTP_PORT@|$HTTP_PORT|g" \
