@@ -796,6 +796,36 @@ static int read_abuse(struct loader *ld, struct config *cfg)
 	return read_int(ld, "SOTTO_POST_MAX_CHARS", 4000, 1, 100000, &cfg->post_max_chars);
 }
 
+/* ---- moderation (issue 5) ---- */
+
+#define FLAG_HOLD_WEIGHT_DEFAULT 1.5   /* three flags of neutral trust (0.5) */
+#define FLAG_HOLD_WEIGHT_MIN 0.01
+#define FLAG_HOLD_WEIGHT_MAX 1000.0
+
+/* SOTTO_FLAG_HOLD_WEIGHT: a plain decimal number ("1.5": digits, at most one '.'). */
+static int read_moderation(struct loader *ld, struct config *cfg)
+{
+	const char *v = lookup_set(ld, "SOTTO_FLAG_HOLD_WEIGHT");
+	const char *dot;
+	char *end = NULL;
+	double w = 0;
+
+	cfg->flag_hold_weight = FLAG_HOLD_WEIGHT_DEFAULT;
+	if (v == NULL)
+		return 0;
+	dot = strchr(v, '.');
+	if (v[0] != '.' && v[strlen(v) - 1] != '.' && strlen(v) <= 16 &&
+	    strspn(v, "0123456789.") == strlen(v) && (dot == NULL || strchr(dot + 1, '.') == NULL))
+		w = strtod(v, &end);
+	if (end == NULL || *end != '\0' || !(w >= FLAG_HOLD_WEIGHT_MIN && w <= FLAG_HOLD_WEIGHT_MAX))
+		return fail(ld, "SOTTO_FLAG_HOLD_WEIGHT: expected a decimal number from %.2f to %.0f",
+		            FLAG_HOLD_WEIGHT_MIN, FLAG_HOLD_WEIGHT_MAX);
+	cfg->flag_hold_weight = w;
+	return 0;
+}
+
+/* ---- end moderation ---- */
+
 static int read_accounts(struct loader *ld, struct config *cfg)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -880,7 +910,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 
 	if (env_file_check_mode(&ld) != 0 || check_var_names(&ld) != 0 ||
 	    read_process(&ld, cfg) != 0 || read_request_and_storage(&ld, cfg) != 0 ||
-	    read_abuse(&ld, cfg) != 0 || read_accounts(&ld, cfg) != 0 ||
+	    read_abuse(&ld, cfg) != 0 || read_moderation(&ld, cfg) != 0 ||
+	    read_accounts(&ld, cfg) != 0 ||
 	    read_secret(&ld, "JWT_SECRET", cfg->jwt_secret, sizeof(cfg->jwt_secret),
 	                &cfg->jwt_secret_len) != 0 ||
 	    read_secret(&ld, "IP_HMAC_KEY", cfg->ip_hmac_key, sizeof(cfg->ip_hmac_key),

@@ -1,12 +1,211 @@
 /*
- * moderation.c — placeholder until issue 5 lands (scaffold).
+ * moderation.c — what moderation shares with other modules: the reasons
+ * of API.md, note checks, the admin overview and the "flags" export.
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "export.h"
+#include "guard.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
 #include "moderation.h"
+#include "util.h"
+#include "worker.h"
+
+/* API.md order; the index is flags.reason. */
+static const char *const reason_names[MOD_REASON_COUNT] = {
+	"spam", "harassment", "hate", "sexual", "violence", "self_harm", "illegal", "other"
+};
+
+int moderation_reason_code(const char *name)
+{
+	for (int i = 0; i < MOD_REASON_COUNT; i++)
+		if (strcmp(name, reason_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *moderation_reason_name(int code)
+{
+	return code >= 0 && code < MOD_REASON_COUNT ? reason_names[code] : NULL;
+}
+
+/*
+ * The pure guardrails only: a note goes to no listing and is never
+ * compared across requests, and the same short note ("spam bot") on many
+ * flags is normal, so the repetition window does not apply.
+ */
+int moderation_note_or_reply(struct request *req, const char **text, size_t *len)
+{
+	const char *const *terms = NULL;
+	size_t n_terms = guard_blocklist_terms(&terms);
+	const char *why;
+	int rc = json_get_string(req->json, "note", text, len);
+
+	if (rc == 0 || (rc == 1 && *len == 0)) {   /* absent, null or "": no note */
+		*text = NULL;
+		*len = 0;
+		return 0;
+	}
+	if (rc < 0)
+		return http_error(req, 422, "invalid_field", "note must be a string");
+	why = guard_check(*text, *len, MOD_NOTE_MAX_CHARS, req->worker->cfg->guard_max_links,
+	                  terms, n_terms);
+	if (why != NULL)
+		return http_error_reason(req, 422, "content_rejected", "note was rejected", why);
+	return 0;
+}
+
+static struct db_stmt stmt_pending = {
+	"mod_overview_pending", "SELECT count(*) FROM mod_items WHERE status = 0", 0, 0
+};
+static struct db_stmt stmt_recent = {
+	"mod_overview_recent",
+	"SELECT p.id, f.reason, f.day FROM flags f JOIN posts p ON p.pk = f.post_pk "
+	"ORDER BY f.pk DESC LIMIT $1", 1, 0
+};
+
+/* {"post_id", "reason", "day"} of row; NULL on out of memory or a bad row. */
+static json_object *recent_flag_json(const PGresult *res, int row)
+{
+	int64_t reason, day;
+	json_object *o;
+
+	if (util_parse_int64(PQgetvalue(res, row, 1), 0, MOD_REASON_COUNT - 1, &reason) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, 2), 0, INT32_MAX, &day) != 0 ||
+	    (o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "post_id", json_object_new_string(PQgetvalue(res, row, 0)));
+	json_object_object_add(o, "reason",
+	                       json_object_new_string(moderation_reason_name((int)reason)));
+	json_object_object_add(o, "day", json_object_new_int64(day));
+	return o;
+}
 
 int moderation_overview(struct request *req, json_object *out)
 {
-	(void)req;
-	json_object_object_add(out, "moderation_pending", json_object_new_int(0));
-	json_object_object_add(out, "recent_flags", json_object_new_array());
+	const char *params[1] = { arena_printf(req->arena, "%d", MOD_RECENT_FLAGS) };
+	json_object *recent;
+	PGresult *res;
+	int64_t pending;
+
+	if (params[0] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_pending, NULL, NULL);
+	if (res == NULL || PQntuples(res) != 1 ||
+	    util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX - 1, &pending) != 0)
+		return dispatch_db_failure(req);
+	res = db_exec(req->worker->db, req->arena, &stmt_recent, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if ((recent = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(out, "moderation_pending", json_object_new_int64(pending));
+	json_object_object_add(out, "recent_flags", recent);
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_object *o = recent_flag_json(res, i);
+
+		if (o != NULL)
+			json_object_array_add(recent, o);
+	}
 	return 0;
+}
+
+/* ---- GET /me/export: "flags" -------------------------------------------- */
+
+static struct db_stmt stmt_export = {
+	"mod_flags_export",
+	"SELECT f.id, p.id, f.reason, f.note_sealed, f.day, f.upheld "
+	"FROM flags f JOIN posts p ON p.pk = f.post_pk WHERE f.flagger_pk = $1 ORDER BY f.pk", 1, 0
+};
+
+void moderation_note_field(struct crypto_field *f, const char *flag_id, int64_t flagger_pk)
+{
+	f->table = "flags";
+	f->column = "note";
+	f->row = flag_id;
+	f->owner = flagger_pk;
+}
+
+/* One exported flag; the note opened with key (NULL when there is none). */
+static json_object *export_flag_json(struct request *req, const PGresult *res, int row,
+                                     const unsigned char *key)
+{
+	const char *id = PQgetvalue(res, row, 0);
+	const unsigned char *sealed;
+	unsigned char *note = NULL;
+	size_t sealed_len = 0, note_len = 0;
+	struct crypto_field f;
+	int64_t reason, day;
+	json_object *o;
+
+	if (util_parse_int64(PQgetvalue(res, row, 2), 0, MOD_REASON_COUNT - 1, &reason) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, 4), 0, INT32_MAX, &day) != 0)
+		return NULL;
+	if (!PQgetisnull(res, row, 3)) {
+		sealed = db_bytea_value(req->arena, res, row, 3, &sealed_len);
+		moderation_note_field(&f, id, req->account_pk);
+		if (key == NULL || sealed == NULL ||
+		    crypto_open(req->arena, key, &f, sealed, sealed_len, &note, &note_len) != 0) {
+			log_msg(LOG_WARN, "a flag note could not be opened; exported without it");
+			note = NULL;
+		}
+	}
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "flag_id", json_object_new_string(id));
+	json_object_object_add(o, "post_id", json_object_new_string(PQgetvalue(res, row, 1)));
+	json_object_object_add(o, "reason",
+	                       json_object_new_string(moderation_reason_name((int)reason)));
+	json_object_object_add(o, "note", note != NULL ?
+	                       json_object_new_string_len((const char *)note, (int)note_len) : NULL);
+	json_object_object_add(o, "day", json_object_new_int64(day));
+	json_object_object_add(o, "upheld", PQgetisnull(res, row, 5) ? NULL :
+	                       json_object_new_boolean(PQgetvalue(res, row, 5)[0] == 't'));
+	return o;
+}
+
+int export_flags(struct request *req, json_object *out, const char *section)
+{
+	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	unsigned char key[CRYPTO_KEY_BYTES];
+	bool have_key = false;
+	json_object *items;
+	PGresult *res;
+	int status = 0;
+
+	if (params[0] == NULL || (items = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(out, section, items);
+	res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	for (int i = 0; i < PQntuples(res) && !have_key; i++) {
+		if (PQgetisnull(res, i, 3))
+			continue;
+		if (auth_data_key(req, req->account, key) != 0) {
+			status = dispatch_db_failure(req);
+			goto out;
+		}
+		have_key = true;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_object *o = export_flag_json(req, res, i, have_key ? key : NULL);
+
+		if (o != NULL)
+			json_object_array_add(items, o);
+	}
+out:
+	sodium_memzero(key, sizeof(key));
+	return status;
 }

@@ -88,6 +88,9 @@ struct config {
 	int pow_adapt_min_rate;     /* SOTTO_ADAPTIVE_POW_MIN_RATE, per minute, default 60 */
 	int pow_adapt_max_extra;    /* SOTTO_ADAPTIVE_POW_MAX_EXTRA, bits, default 8, 0 = off */
 
+	/* moderation (issue 5) */
+	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post, default 1.5 */
+
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds, default 3600 */
 	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY, default cores */

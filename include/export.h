@@ -42,4 +42,10 @@ int export_votes(struct request *req, json_object *out, const char *section);
 /* app/handlers_communities.c: "communities" created. */
 int export_communities(struct request *req, json_object *out, const char *section);
 
+/*
+ * app/moderation.c: "flags" filed, {"flag_id", "post_id", "reason",
+ * "note" (decrypted)|null, "day", "upheld": true|false|null}, oldest first.
+ */
+int export_flags(struct request *req, json_object *out, const char *section);
+
 #endif

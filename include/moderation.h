@@ -1,17 +1,53 @@
 /*
- * moderation.h — what other modules need from moderation (issue 5).
+ * moderation.h — flags, the human review queue and the public log
+ * (issue 5; sql/006_moderation.sql, README "Moderation").
+ *
+ * The routes are in app/handlers_moderation.c; this module holds what
+ * they share with other modules: the flag reasons of API.md, the flag
+ * weight, the admin overview and (export.h) the "flags" section of
+ * GET /me/export.
  */
 #ifndef SOTTO_MODERATION_H
 #define SOTTO_MODERATION_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <json-c/json.h>
 
+struct crypto_field;
 struct request;
+
+#define MOD_REASON_COUNT 8
+#define MOD_NOTE_MAX_CHARS 500      /* a flag's or a decision's note, code points */
+#define MOD_RECENT_FLAGS 20         /* flags shown by the admin overview */
+
+/*
+ * The reason code (0..MOD_REASON_COUNT-1, the order of API.md and of the
+ * flags.reason column) of name, or -1 when name is not one of them.
+ */
+int moderation_reason_code(const char *name);
+
+/* The API.md name of reason code (0..7), or NULL when out of range. */
+const char *moderation_reason_name(int code);
+
+/*
+ * Check the optional "note" of a flag or a decision body: absent or
+ * null is fine (*text = NULL), else a string that passes the guardrails'
+ * pure checks (guard_check: at most MOD_NOTE_MAX_CHARS characters, no
+ * control characters, links, blocked terms). Returns 0, or the status it
+ * set (422 invalid_field for a wrong type, 422 content_rejected).
+ */
+int moderation_note_or_reply(struct request *req, const char **text, size_t *len);
+
+/* The field a flag's note is sealed as: row = the flag's id, owner = the flagger. */
+void moderation_note_field(struct crypto_field *f, const char *flag_id, int64_t flagger_pk);
 
 /*
  * For GET /admin/overview: add "moderation_pending" (pending queue items)
- * and "recent_flags" (the latest flags, no identities: post id, reason,
- * day) to out. Returns 0, or the error status it set on req.
+ * and "recent_flags" (the latest MOD_RECENT_FLAGS flags, newest first, no
+ * identities: {"post_id", "reason", "day"}) to out. Returns 0, or the
+ * error status it set on req.
  */
 int moderation_overview(struct request *req, json_object *out);
 

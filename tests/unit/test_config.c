@@ -1054,6 +1054,36 @@ static void test_class_and_action_names_match_variable_suffixes(void **state)
 	assert_non_null(config_pow_name(POW__MAX));
 }
 
+/* ---- moderation (issue 5) ---- */
+static void test_flag_hold_weight_default_decimal_and_bounds(void **state)
+{
+	static const char *const bad[] = {
+		"0", "0.001", "1000.5", ".5", "1.", "1.2.3", "-1", "+1", " 1", "1e2", "nan",
+		"inf", "0x10", "1,5", "99999999999999999",
+	};
+	struct config cfg;
+
+	(void)state;
+	set_required_env();
+	load_ok(&cfg);
+	assert_true(cfg.flag_hold_weight == 1.5);
+	config_free(&cfg);
+	setenv("SOTTO_FLAG_HOLD_WEIGHT", "0.75", 1);
+	load_ok(&cfg);
+	assert_true(cfg.flag_hold_weight == 0.75);
+	config_free(&cfg);
+	setenv("SOTTO_FLAG_HOLD_WEIGHT", "1000", 1);
+	load_ok(&cfg);
+	assert_true(cfg.flag_hold_weight == 1000.0);
+	config_free(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("SOTTO_FLAG_HOLD_WEIGHT", bad[i], 1);
+		load_fails_naming("SOTTO_FLAG_HOLD_WEIGHT");
+	}
+	unsetenv("SOTTO_FLAG_HOLD_WEIGHT");
+}
+/* ---- end moderation ---- */
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1104,6 +1134,7 @@ int main(void)
 		T(test_config_reloads_twice_in_one_process),
 		T(test_config_free_is_safe_on_zeroed_and_freed_config_and_wipes_keys),
 		T(test_class_and_action_names_match_variable_suffixes),
+		T(test_flag_hold_weight_default_decimal_and_bounds),
 	};
 
 	if (sodium_init() < 0)
