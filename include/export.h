@@ -42,4 +42,7 @@ int export_votes(struct request *req, json_object *out, const char *section);
 /* app/handlers_communities.c: "communities" created. */
 int export_communities(struct request *req, json_object *out, const char *section);
 
+/* app/handlers_events.c: "events" not yet acknowledged. */
+int export_events(struct request *req, json_object *out, const char *section);
+
 #endif
