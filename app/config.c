@@ -880,6 +880,23 @@ static int read_request_and_storage(struct loader *ld, struct config *cfg)
 	return 0;
 }
 
+/* Events and real time: the nchan publisher socket and the queue's expiry. */
+static int read_events(struct loader *ld, struct config *cfg)
+{
+	struct sockaddr_un addr;
+
+	if (read_string(ld, "SOTTO_NCHAN_PUBLISH", "", false, &cfg->nchan_publish) != 0 ||
+	    read_int(ld, "SOTTO_NCHAN_TIMEOUT_MS", 200, 1, 5000, &cfg->nchan_timeout_ms) != 0 ||
+	    read_int(ld, "SOTTO_EVENT_TTL_DAYS", 14, 1, 3650, &cfg->event_ttl_days) != 0)
+		return -1;
+	if (strlen(cfg->nchan_publish) >= sizeof(addr.sun_path))
+		return fail(ld, "SOTTO_NCHAN_PUBLISH: socket path longer than %zu bytes",
+		            sizeof(addr.sun_path) - 1);
+	if (cfg->nchan_publish[0] != '\0' && cfg->nchan_publish[0] != '/')
+		return fail(ld, "SOTTO_NCHAN_PUBLISH: expected an absolute socket path or nothing");
+	return 0;
+}
+
 /*
  * Fill *cfg (whatever it held is overwritten, not freed: pass a fresh or
  * config_free'd struct). On failure cfg is left zeroed, so config_free on it
@@ -911,7 +928,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	if (env_file_check_mode(&ld) != 0 || check_var_names(&ld) != 0 ||
 	    read_process(&ld, cfg) != 0 || read_request_and_storage(&ld, cfg) != 0 ||
 	    read_abuse(&ld, cfg) != 0 || read_moderation(&ld, cfg) != 0 ||
-	    read_accounts(&ld, cfg) != 0 ||
+	    read_accounts(&ld, cfg) != 0 || read_events(&ld, cfg) != 0 ||
 	    read_secret(&ld, "JWT_SECRET", cfg->jwt_secret, sizeof(cfg->jwt_secret),
 	                &cfg->jwt_secret_len) != 0 ||
 	    read_secret(&ld, "IP_HMAC_KEY", cfg->ip_hmac_key, sizeof(cfg->ip_hmac_key),
@@ -949,6 +966,7 @@ void config_free(struct config *cfg)
 	free_str(&cfg->admin_review_token);
 	free_str(&cfg->admin_ui_token);
 	free_str(&cfg->guard_blocklist);
+	free_str(&cfg->nchan_publish);
 	/* Also wipes jwt_secret, ip_hmac_key and content_keys. */
 	sodium_memzero(cfg, sizeof(*cfg));
 }

@@ -40,6 +40,7 @@ const struct export_hook export_hooks[] = {
 	{ "votes", export_votes },
 	{ "communities", export_communities },
 	{ "flags", export_flags },
+	{ "events", export_events },
 };
 
 const size_t export_hook_count = sizeof(export_hooks) / sizeof(export_hooks[0]);

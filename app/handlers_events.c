@@ -1,25 +1,220 @@
 /*
- * handlers_events.c — placeholder until its issue lands (scaffold).
+ * handlers_events.c — GET /events, POST /events/ack, POST /events/ticket,
+ * GET /events/stream, and the "events" section of GET /me/export.
+ *
+ * The queue (sql/005_events.sql, events.h) hands out seq per account under
+ * a row lock held to commit, so a reader that has seen seq N never later
+ * finds a committed event with seq <= N: polling with after=<last seq> is
+ * enough. Acknowledging deletes; what is not acknowledged comes back.
+ *
+ * Real time: a ticket is 32 random bytes (base64url) that Redis holds for
+ * 60 seconds under evt:<hex BLAKE2b-256 of the ticket text> -> account pk
+ * (so a Redis dump holds no usable ticket), consumed by GETDEL. The stream
+ * route checks and consumes it and answers X-Accel-Redirect to the
+ * account's nchan channel (events_channel); any ticket that does not open
+ * gets 403 forbidden from here, so nginx never upgrades it.
  */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "db.h"
+#include "dispatch.h"
+#include "events.h"
+#include "export.h"
 #include "handlers.h"
+#include "json.h"
+#include "page.h"
+#include "util.h"
+#include "worker.h"
+
+#define EVENTS_KIND "events"
+#define TICKET_BYTES 32
+#define TICKET_CHARS 43            /* base64url of 32 bytes, no padding */
+#define TICKET_TTL 60              /* seconds; API.md: "expires_in": 60 */
+#define TICKET_KEY_PREFIX "evt:"
+#define SUBSCRIBER_PREFIX "/internal/sub/"
+
+static struct db_stmt stmt_list = {
+	"events_list",
+	"SELECT seq, type, day, data::text FROM events "
+	"WHERE account_pk = $1 AND seq > $2 ORDER BY seq LIMIT $3", 3, 0
+};
+static struct db_stmt stmt_ack = {
+	"events_ack", "DELETE FROM events WHERE account_pk = $1 AND seq <= $2", 2, 0
+};
+static struct db_stmt stmt_export = {
+	"events_export",
+	"SELECT seq, type, day, data::text FROM events WHERE account_pk = $1 ORDER BY seq", 1, 0
+};
+
+/* Row -> the GET /events item; NULL on OOM (the row is then left out). */
+static json_object *item_row(struct request *req, const PGresult *res, int row)
+{
+	int64_t seq, day;
+
+	(void)req;
+	if (util_parse_int64(PQgetvalue(res, row, 0), 1, INT64_MAX, &seq) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, 2), 0, INT64_MAX, &day) != 0)
+		return NULL;
+	return events_item(seq, PQgetvalue(res, row, 1), day, PQgetvalue(res, row, 3));
+}
+
+/* The seq to list after: the cursor's when given, else ?after= (default 0). */
+static int after_or_reply(struct request *req, const struct page *page, int64_t *after)
+{
+	const char *text = http_query(req, "after");
+
+	*after = 0;
+	if (page->has_cursor) {
+		if (page->cursor.n != 1 || page->cursor.v[0] < 0)
+			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+		*after = page->cursor.v[0];
+		return 0;
+	}
+	if (text != NULL && util_parse_int64(text, 0, INT64_MAX - 1, after) != 0)
+		return http_error(req, 422, "invalid_field",
+		                  "after must be a whole number from 0 (a seq already seen)");
+	return 0;
+}
 
 int handle_events_list(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	struct page page;
+	struct cursor next = { .n = 1 };
+	const char *params[3];
+	json_object *items;
+	PGresult *res;
+	int64_t after;
+	int status, rows;
+
+	if ((status = page_or_reply(req, EVENTS_KIND, &page)) != 0 ||
+	    (status = after_or_reply(req, &page, &after)) != 0)
+		return status;
+	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	params[1] = arena_printf(req->arena, "%lld", (long long)after);
+	params[2] = arena_printf(req->arena, "%d", page.limit + 1);
+	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
+	if ((items = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	for (int i = 0; i < rows; i++) {
+		json_object *item = item_row(req, res, i);
+
+		if (item == NULL) {
+			json_object_put(items);
+			return http_error(req, 500, "internal", "out of memory");
+		}
+		json_object_array_add(items, item);
+	}
+	if (PQntuples(res) > page.limit &&
+	    util_parse_int64(PQgetvalue(res, rows - 1, 0), 1, INT64_MAX, &next.v[0]) == 0)
+		return page_reply(req, EVENTS_KIND, items, &next);
+	return page_reply(req, EVENTS_KIND, items, NULL);
 }
 
 int handle_events_ack(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	const char *params[2];
+	int64_t up_to;
+
+	if (json_get_int64(req->json, "up_to", 0, INT64_MAX - 1, &up_to) != 1)
+		return http_error(req, 422, "invalid_field",
+		                  "up_to must be a whole number from 0 (the last seq handled)");
+	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	params[1] = arena_printf(req->arena, "%lld", (long long)up_to);
+	if (params[0] == NULL || params[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (db_exec(req->worker->db, req->arena, &stmt_ack, params, NULL) == NULL)
+		return dispatch_db_failure(req);
+	return 204;
+}
+
+/* The Redis key of a ticket: evt:<hex BLAKE2b-256 of its text>. NULL on OOM. */
+static char *ticket_key(struct arena *a, const char *ticket)
+{
+	unsigned char h[32];
+	char hex[2 * sizeof(h) + 1];
+
+	crypto_generichash(h, sizeof(h), (const unsigned char *)ticket, strlen(ticket), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	sodium_memzero(h, sizeof(h));
+	return arena_printf(a, TICKET_KEY_PREFIX "%s", hex);
 }
 
 int handle_events_ticket(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	char *ticket = util_random_id(req->arena, TICKET_BYTES);
+	char ttl[16];
+	const char *argv[6];
+	json_object *o;
+	redisReply *r;
+
+	snprintf(ttl, sizeof(ttl), "%d", TICKET_TTL);
+	argv[0] = "SET";
+	argv[1] = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
+	argv[2] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	argv[3] = "EX";
+	argv[4] = ttl;
+	argv[5] = "NX";
+	if (argv[1] == NULL || argv[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
+	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+		return dispatch_unavailable(req, "tickets are unavailable", 2);
+	if ((o = json_object_new_object()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	json_object_object_add(o, "ticket", json_object_new_string(ticket));
+	json_object_object_add(o, "expires_in", json_object_new_int(TICKET_TTL));
+	return http_reply(req, 200, o);
+}
+
+static int refuse(struct request *req)
+{
+	return http_error(req, 403, "forbidden", "the ticket is invalid, expired or already used");
+}
+
+/* A ticket's shape: exactly TICKET_CHARS base64url characters. */
+static bool ticket_well_formed(const char *t)
+{
+	return t != NULL && strlen(t) == TICKET_CHARS &&
+	       strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                 "0123456789_-") == TICKET_CHARS;
 }
 
 int handle_events_stream(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	const char *ticket = http_query(req, "ticket");
+	const char *argv[2] = { "GETDEL", NULL };
+	char *channel, *target;
+	redisReply *r;
+	int64_t pk;
+
+	if (!ticket_well_formed(ticket))
+		return refuse(req);
+	if ((argv[1] = ticket_key(req->arena, ticket)) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+	if (r == NULL)
+		return dispatch_unavailable(req, "tickets are unavailable", 2);
+	if (r->type != REDIS_REPLY_STRING ||
+	    util_parse_int64(r->str, 1, INT64_MAX, &pk) != 0)
+		return refuse(req);
+	channel = events_channel(req->arena, req->worker->keys.events, pk);
+	target = channel != NULL ? arena_printf(req->arena, SUBSCRIBER_PREFIX "%s", channel) : NULL;
+	if (target == NULL || http_header_add(req, "X-Accel-Redirect", target) != 0)
+		return http_error(req, 500, "internal", "out of memory");
+	return 200;
 }
 
+/* Export: the events not yet acknowledged, as GET /events lists them. */
+int export_events(struct request *req, json_object *out, const char *section)
+{
+	return export_rows(req, out, section, &stmt_export, item_row);
+}

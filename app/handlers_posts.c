@@ -20,6 +20,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "dispatch.h"
+#include "events.h"
 #include "feed.h"
 #include "guard.h"
 #include "export.h"
@@ -36,7 +37,7 @@
 
 static struct db_stmt stmt_parent = {
 	"post_parent",
-	"SELECT p.pk, p.community_pk, c.slug FROM posts p "
+	"SELECT p.pk, p.community_pk, c.slug, p.author_pk FROM posts p "
 	"LEFT JOIN communities c ON c.pk = p.community_pk WHERE p.id = $1 AND p.status = 0", 1, 0
 };
 static struct db_stmt stmt_insert = {
@@ -81,6 +82,8 @@ struct new_post {
 	const char *parent_id;
 	const char *community_pk;   /* NULL for none */
 	const char *community;      /* its slug */
+	const char *parent_author;  /* the parent's author_pk, for its post.reply event */
+	const char *id;             /* set by insert_or_reply */
 };
 
 static int body_or_reply(struct request *req, struct new_post *np)
@@ -92,7 +95,7 @@ static int body_or_reply(struct request *req, struct new_post *np)
 }
 
 /* Seal the body and insert the row; 201 {"post": Post}. */
-static int insert_or_reply(struct request *req, const struct new_post *np)
+static int insert_or_reply(struct request *req, struct new_post *np)
 {
 	struct account *acc = req->account;
 	unsigned char key[CRYPTO_KEY_BYTES];
@@ -106,6 +109,7 @@ static int insert_or_reply(struct request *req, const struct new_post *np)
 
 	if (id == NULL)
 		return http_error(req, 500, "internal", "out of memory");
+	np->id = id;
 	if (auth_data_key(req, acc, key) != 0) {
 		status = dispatch_db_failure(req);
 		goto out;
@@ -169,6 +173,32 @@ int handle_post_create(struct request *req)
 	return insert_or_reply(req, &np);
 }
 
+/*
+ * A post.reply event to the parent's author, unless replying to oneself,
+ * inside the reply's transaction after its insert (event_heads is the last
+ * lock). 201 (still the reply's status) or the error status it set.
+ */
+static int reply_event_or_reply(struct request *req, const struct new_post *np)
+{
+	json_object *data;
+	int64_t author, seq;
+
+	if (util_parse_int64(np->parent_author, 1, INT64_MAX, &author) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	if (author == req->account_pk)
+		return 201;
+	data = json_object_new_object();
+	if (data == NULL ||
+	    json_object_object_add(data, "post_id", json_object_new_string(np->parent_id)) != 0 ||
+	    json_object_object_add(data, "reply_id", json_object_new_string(np->id)) != 0) {
+		json_object_put(data);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	seq = events_push(req, author, EVENT_POST_REPLY, data);
+	json_object_put(data);
+	return seq < 0 ? dispatch_db_failure(req) : 201;
+}
+
 int handle_post_reply(struct request *req)
 {
 	struct new_post np = { 0 };
@@ -185,9 +215,20 @@ int handle_post_reply(struct request *req)
 	np.parent_id = params[0];
 	np.community_pk = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
 	np.community = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+	np.parent_author = PQgetvalue(res, 0, 3);
 	if ((status = body_or_reply(req, &np)) != 0)
 		return status;
-	return insert_or_reply(req, &np);
+	/* One transaction: the reply and its event commit together or not at all. */
+	if (db_begin(req->worker->db) != 0)
+		return dispatch_db_failure(req);
+	status = insert_or_reply(req, &np);
+	if (status == 201)
+		status = reply_event_or_reply(req, &np);
+	if (status == 201 && db_commit(req->worker->db) != 0)
+		status = dispatch_db_failure(req);
+	if (status != 201)
+		db_rollback(req->worker->db);  /* and an error status: events.h */
+	return status;
 }
 
 /* The replies page after the post: oldest first, by pk. */

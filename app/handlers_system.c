@@ -224,6 +224,17 @@ static void metrics_gauge(struct text *t, const char *name, const char *type,
 	            name, value);
 }
 
+/* Workers of the pool inside a request now. */
+static unsigned long long metrics_busy(const struct shm_region *r)
+{
+	unsigned long long busy = 0;
+
+	for (int i = 0; i < SHM_MAX_WORKERS; i++)
+		if (atomic_load(&r->workers[i].pid) != 0 && atomic_load(&r->workers[i].busy) != 0)
+			busy++;
+	return busy;
+}
+
 /* GET /metrics: Prometheus text format 0.0.4 from the pool's shared memory. */
 int handle_metrics(struct request *req)
 {
@@ -247,6 +258,12 @@ int handle_metrics(struct request *req)
 	metrics_gauge(&t, "sotto_ratelimit_fail_open_total", "counter",
 	              "Reads let through while Redis was unavailable.",
 	              (unsigned long long)atomic_load(&r->ratelimit_fail_open));
+	metrics_gauge(&t, "sotto_workers_busy", "gauge",
+	              "Workers inside a request now (this /metrics request included).",
+	              metrics_busy(r));
+	metrics_gauge(&t, "sotto_events_publish_failed_total", "counter",
+	              "Real-time event publishes to nchan that failed (the queue kept them).",
+	              (unsigned long long)atomic_load(&r->events_publish_failed));
 	if (t.failed)
 		return http_error(req, 500, "internal", "out of memory");
 	req->reply_raw = t.buf;

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "benchdata.h"
+#include "cleanup.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -93,6 +94,21 @@ out:
 	return rc;
 }
 
+/* `sotto cleanup`: expired events and bans (cleanup.h). Exit 0 done, 1 failed. */
+static int cmd_cleanup(void)
+{
+	struct config cfg;
+	int rc = 1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (load_config_or_report(&cfg) != 0)
+		goto out;
+	rc = cleanup_run(&cfg, util_today()) == 0 ? 0 : 1;
+out:
+	config_free(&cfg);
+	return rc;
+}
+
 /* `sotto bench-data <n_posts> [n_accounts [jobs]]`. Exit 0 done, 1 failed, 2 usage. */
 static int cmd_bench_data(int argc, char **argv)
 {
@@ -137,6 +153,7 @@ static void usage(FILE *f)
 	        "  migrate       apply pending sql/NNN_*.sql migrations\n"
 	        "  rotate-keys   rewrap account data keys under the newest CONTENT_KEYS\n"
 	        "                version (exit 0 all done, 1 some keys left, 2 failed)\n"
+	        "  cleanup       delete expired events (SOTTO_EVENT_TTL_DAYS) and bans\n"
 	        "  check-config  validate the configuration and exit\n"
 	        "  bench-data <n_posts> [n_accounts [jobs]]\n"
 	        "                add synthetic accounts, posts, replies and votes to the\n"
@@ -168,6 +185,10 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "bench-data") == 0) {
 		log_set_component("bench-data");
 		return cmd_bench_data(argc, argv);
+	}
+	if (strcmp(cmd, "cleanup") == 0) {
+		log_set_component("cleanup");
+		return cmd_cleanup();
 	}
 	if (strcmp(cmd, "check-config") == 0)
 		return cmd_check_config();

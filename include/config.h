@@ -102,6 +102,11 @@ struct config {
 	size_t n_content_keys;
 	char *admin_review_token;   /* ADMIN_REVIEW_TOKEN, "" = routes disabled */
 	char *admin_ui_token;       /* ADMIN_UI_TOKEN, "" = routes disabled */
+
+	/* events and real time (issue 6) */
+	char *nchan_publish;        /* SOTTO_NCHAN_PUBLISH, nginx publisher unix socket, "" = off */
+	int nchan_timeout_ms;       /* SOTTO_NCHAN_TIMEOUT_MS, one publish, default 200 */
+	int event_ttl_days;         /* SOTTO_EVENT_TTL_DAYS, unacknowledged events, default 14 */
 };
 
 /*

@@ -47,5 +47,7 @@ int export_communities(struct request *req, json_object *out, const char *sectio
  * "note" (decrypted)|null, "day", "upheld": true|false|null}, oldest first.
  */
 int export_flags(struct request *req, json_object *out, const char *section);
+/* app/handlers_events.c: "events" not yet acknowledged. */
+int export_events(struct request *req, json_object *out, const char *section);
 
 #endif

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 struct account;
+struct event_note;
 struct arena;
 struct route;
 struct worker;
@@ -82,6 +83,9 @@ struct request {
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
 	bool ratelimit_failed_open; /* Redis was down and a read went through */
+
+	/* events pushed by this request, published after it (events.c) */
+	struct event_note *events;
 };
 
 typedef int (*http_handler)(struct request *req);

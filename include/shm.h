@@ -81,6 +81,7 @@ struct shm_region {
 	_Atomic int workers_alive;
 	_Atomic uint64_t worker_restarts;
 	_Atomic uint64_t ratelimit_fail_open;       /* reads let through with Redis down */
+	_Atomic uint64_t events_publish_failed;     /* nchan publishes that failed (events.c) */
 	_Atomic uint64_t reloads;
 
 	_Atomic uint64_t content_gen;               /* bumped when posts vanish or appear (feed.h) */

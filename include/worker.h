@@ -21,6 +21,7 @@ struct worker_keys {
 	unsigned char jwt[32];       /* from JWT_SECRET, context "jwtsessn": HS256 session tokens */
 	unsigned char guard[32];     /* from IP_HMAC_KEY, context "guardrep": repetition window keys */
 	unsigned char cursor[32];    /* from IP_HMAC_KEY, context "cursorky": pagination cursors */
+	unsigned char events[32];    /* from IP_HMAC_KEY, context "evchanid": nchan channel ids */
 };
 
 struct worker {

@@ -20,6 +20,8 @@
 #   SOTTO_BIN         server binary (default <repo>/sotto)
 #   STACK_NGINX_LOG_LEVEL  nginx error_log level (default emerg, as in
 #                     production; see nginx/sotto.conf for why)
+#   STACK_CLEANUP_INTERVAL  seconds between `sotto cleanup` runs (default 3600;
+#                     one runs at every up)
 # Every SOTTO_*, ADMIN_* and secret variable in the environment reaches the
 # server, and wins over $SOTTO_VAR/sotto.env (the server reads that file via
 # SOTTO_ENV_FILE, then its environment). The stack owns three settings and
@@ -182,6 +184,7 @@ procname_of() {
 	redis) echo redis-server ;;
 	sotto) echo "${BIN##*/}" ;;
 	nginx) echo nginx ;;
+	cleanup) echo bash ;;
 	esac
 }
 
@@ -375,6 +378,7 @@ SOTTO_DEV=1
 SOTTO_LISTEN=$RUN/sotto.sock
 DATABASE_URL=$(database_url)
 REDIS_URL=unix://$RUN/redis.sock
+SOTTO_NCHAN_PUBLISH=$RUN/nchan.sock
 JWT_SECRET=$jwt
 IP_HMAC_KEY=$ipk
 CONTENT_KEYS=$ck
@@ -761,6 +765,50 @@ stop_nginx() {
 }
 
 # ---------------------------------------------------------------------------
+# cleanup: `sotto cleanup` (expired events and bans) once when the stack comes
+# up, then every CLEANUP_INTERVAL seconds, in a background loop of its own
+# process group (run/cleanup.pid, log/cleanup.log), stopped by `down`.
+
+CLEANUP_INTERVAL=${STACK_CLEANUP_INTERVAL:-3600}
+
+cleanup_pid() {
+	local pid
+	[ -s "$RUN/cleanup.pid" ] || return 1
+	read -r pid <"$RUN/cleanup.pid" || return 1
+	proc_alive "$pid" bash || return 1
+	tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qx 'STACK_CLEANUP_LOOP=1' || return 1
+	echo "$pid"
+}
+
+stop_cleanup() {
+	local pid
+	if pid=$(cleanup_pid); then
+		kill -TERM -- "-$pid" 2>/dev/null || true
+		wait_group_gone "$pid" 5 || kill -KILL -- "-$pid" 2>/dev/null || true
+	fi
+	rm -f -- "$RUN/cleanup.pid"
+}
+
+# (Re)started at every up, so it runs with this invocation's settings.
+start_cleanup() {
+	[[ $CLEANUP_INTERVAL =~ ^[1-9][0-9]{0,6}$ ]] ||
+		die "STACK_CLEANUP_INTERVAL must be a number of seconds"
+	stop_cleanup
+	(
+		export SOTTO_ENV_FILE=$ENV_FILE DATABASE_URL REDIS_URL=unix://$RUN/redis.sock
+		DATABASE_URL=$(database_url)
+		export STACK_CLEANUP_LOOP=1
+		cd "$REPO"
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		exec setsid bash -c 'while :; do "$1" cleanup; sleep "$2"; done' cleanup-loop \
+			"$BIN" "$CLEANUP_INTERVAL"
+	) </dev/null >>"$LOG/cleanup.log" 2>&1 9>&- &
+	echo "$!" >"$RUN/cleanup.pid"
+	STARTED+=(cleanup)
+	say "cleanup: sotto cleanup now and every ${CLEANUP_INTERVAL}s (log $LOG/cleanup.log)"
+}
+
+# ---------------------------------------------------------------------------
 # commands
 
 health_code() {
@@ -804,6 +852,7 @@ start_all() {
 cmd_up() {
 	start_all
 	wait_health || exit 1
+	start_cleanup
 	KEEP_STARTED=1
 	say "up: https://127.0.0.1:$HTTPS_PORT/ (settings: $ENV_FILE)"
 }
@@ -823,6 +872,7 @@ cmd_run() {
 	trap run_stop INT TERM
 	start_all
 	wait_health || exit 1
+	start_cleanup
 	release_lock
 	say "running: https://127.0.0.1:$HTTPS_PORT/ (settings: $ENV_FILE)"
 	if [ "${#STARTED[@]}" -gt 0 ]; then
@@ -848,6 +898,7 @@ cmd_run() {
 
 cmd_down() {
 	[ -d "$VAR" ] || { say "nothing at $VAR"; return 0; }
+	stop_cleanup
 	stop_nginx
 	stop_sotto
 	stop_redis

@@ -81,7 +81,14 @@ ENDPOINTS=(
 	"login /auth/login method=POST body=login ref=none connections=$LOGIN_CONNECTIONS duration=5s"
 	"pgbench tests/bench/pgbench-insert.sql tool=pgbench ref=none connections=8"
 	"post /posts method=POST body=post script=tests/bench/post.lua auth=bearer ref=pgbench min_ratio=0.5"
+	"events /events?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
 )
+
+# Not a wrk line: `realtime` (tests/bench/realtime.py) connects
+# BENCH_RT_SUBSCRIBERS (1000) idle WebSocket subscribers and reports the
+# pool's busy workers (must be 0), nginx's memory per subscriber and p50/p99
+# from sending a reply to receiving its event; it runs last, when selected
+# (BENCH_ONLY=realtime runs it alone).
 
 # The server settings the measured stack must run with: every rate limit out
 # of reach and no proof of work on register, login and posts, so the bench
@@ -95,6 +102,7 @@ BENCH_SETTINGS=(
 	SOTTO_POW_REGISTER=0
 	SOTTO_POW_LOGIN=0
 	SOTTO_POW_POST=0
+	SOTTO_POW_REPLY=0
 	SOTTO_GUARD_REPEAT_WINDOW=0
 )
 
@@ -296,6 +304,38 @@ seed_posts() {
 	bench_data $((FEED_POSTS - have)) || die "sotto bench-data failed"
 }
 
+# GET /events lists the bench account's queue: give it 20 events (one post of
+# its own, 20 post.reply events pushed by SQL as a reply would push them).
+seed_events() {
+	local reply status post_id
+	printf '{"body":"bench events post %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+		>"$SECRETS/events-post.json"
+	reply=$(api --auth POST /posts "$SECRETS/events-post.json")
+	status=$(tail -n 1 <<<"$reply")
+	[ "$status" = 201 ] || die "POST /posts answers $status, not 201 (seeding events)"
+	post_id=$(json_str id "$reply")
+	[[ $post_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "POST /posts: no post id (seeding events)"
+	stack_psql "SELECT count(sotto_event_push(p.author_pk, 'post.reply', p.day,
+		jsonb_build_object('post_id', p.id, 'reply_id', 'bench' || lpad(g::text, 17, '0'))))
+		FROM posts p, generate_series(1, 20) g WHERE p.id = '$post_id'" >/dev/null ||
+		die "cannot seed the bench account's events"
+	say "seeded 20 events for the bench account"
+}
+
+# realtime: tests/bench/realtime.py against the chosen stack; its JSON line
+# joins results.jsonl. Records PASS/FAIL in main's checks and failed.
+measure_realtime() {
+	local out
+	say "realtime: ${BENCH_RT_SUBSCRIBERS:-1000} idle WebSocket subscribers (tests/bench/realtime.py)"
+	if out=$(BENCH_HTTPS_PORT=$HTTPS_PORT BENCH_VAR=$VAR /usr/bin/python3 "$REPO/tests/bench/realtime.py"); then
+		checks+=("PASS realtime: 0 busy workers with idle subscribers, every event received, p99 under ${BENCH_RT_MAX_P99_MS:-250} ms")
+	else
+		checks+=("FAIL realtime: busy workers, lost events or p99 over ${BENCH_RT_MAX_P99_MS:-250} ms (see above)")
+		failed=1
+	fi
+	[ -z "$out" ] || printf '%s\n' "$out" | tee -a "$OUT/results.jsonl"
+}
+
 # The pgbench reference writes here; dropped again at the end.
 SCRATCH=bench_pgbench_scratch
 SCRATCH_MADE=0
@@ -468,11 +508,12 @@ main() {
 	setup_account
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
-		if selected "$name" && [[ " $targets " == *" items="* ]]; then
+		if selected "$name" && [[ " $targets " == *" items="* ]] && [ "$name" != events ]; then
 			seed_posts
 			break
 		fi
 	done
+	! selected events || seed_events
 
 	say "wrk: $THREADS threads, $CONNECTIONS connections, ${WARMUP} warm-up + ${DURATION} per endpoint" \
 		"unless its line says otherwise, $(nproc) CPUs, stack at https://127.0.0.1:$HTTPS_PORT"
@@ -542,6 +583,8 @@ main() {
 			esac
 		done
 	done
+
+	! selected realtime || measure_realtime
 
 	printf '\n'
 	printf '%s\n' "${checks[@]}"

@@ -1,0 +1,91 @@
+/*
+ * cleanup.c — see cleanup.h.
+ */
+#include <stdio.h>
+
+#include "arena.h"
+#include "cleanup.h"
+#include "config.h"
+#include "db.h"
+#include "util.h"
+
+static struct db_stmt stmt_events = {
+	"cleanup_events",
+	"DELETE FROM events WHERE ctid = ANY (ARRAY("
+	"SELECT ctid FROM events WHERE day < $1 LIMIT $2))", 2, 0
+};
+/* ip_bans comes with the moderation issue (sql/007); skipped until it exists. */
+static struct db_stmt stmt_bans_exist = {
+	"cleanup_bans_exist", "SELECT to_regclass('ip_bans') IS NOT NULL", 0, 0
+};
+static struct db_stmt stmt_bans = {
+	"cleanup_bans",
+	"DELETE FROM ip_bans WHERE expires_day IS NOT NULL AND expires_day < $1", 1, 0
+};
+
+/* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
+static long long delete_events(struct db *db, struct arena *a, int64_t before)
+{
+	const char *params[2];
+	long long total = 0;
+	int64_t n;
+
+	params[0] = arena_printf(a, "%lld", (long long)before);
+	params[1] = arena_printf(a, "%d", CLEANUP_BATCH);
+	if (params[0] == NULL || params[1] == NULL)
+		return -1;
+	do {
+		PGresult *res = db_exec(db, a, &stmt_events, params, NULL);
+
+		if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
+			return -1;
+		total += n;
+	} while (n == CLEANUP_BATCH);
+	return total;
+}
+
+/* Expired bans; 0 when the table does not exist yet. Rows deleted or -1. */
+static long long delete_bans(struct db *db, struct arena *a, int64_t today)
+{
+	const char *params[1] = { arena_printf(a, "%lld", (long long)today) };
+	PGresult *res = db_exec(db, a, &stmt_bans_exist, NULL, NULL);
+	int64_t n;
+
+	if (res == NULL || PQntuples(res) != 1 || params[0] == NULL)
+		return -1;
+	if (PQgetvalue(res, 0, 0)[0] != 't')
+		return 0;
+	res = db_exec(db, a, &stmt_bans, params, NULL);
+	if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
+		return -1;
+	return n;
+}
+
+int cleanup_run(const struct config *cfg, int64_t today)
+{
+	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
+	struct arena *a = arena_new();
+	int64_t before = today - cfg->event_ttl_days;
+	long long events = -1, bans = -1;
+	int rc = -1;
+
+	if (db == NULL || a == NULL) {
+		fprintf(stderr, "cleanup: out of memory\n");
+		goto out;
+	}
+	if (!db_ready(db)) {
+		fprintf(stderr, "cleanup: cannot connect to the database (DATABASE_URL)\n");
+		goto out;
+	}
+	if ((events = delete_events(db, a, before)) < 0 || (bans = delete_bans(db, a, today)) < 0) {
+		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
+		goto out;
+	}
+	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
+	       "%lld expired bans\n", events, (long long)before, cfg->event_ttl_days, bans);
+	rc = 0;
+out:
+	arena_free(a);
+	db_free(db);
+	return rc;
+}
