@@ -39,6 +39,7 @@ const struct export_hook export_hooks[] = {
 	{ "posts", export_posts },
 	{ "votes", export_votes },
 	{ "communities", export_communities },
+	{ "conversations", export_conversations },
 };
 
 const size_t export_hook_count = sizeof(export_hooks) / sizeof(export_hooks[0]);

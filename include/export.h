@@ -42,4 +42,7 @@ int export_votes(struct request *req, json_object *out, const char *section);
 /* app/handlers_communities.c: "communities" created. */
 int export_communities(struct request *req, json_object *out, const char *section);
 
+/* app/handlers_dm.c: "conversations" with their messages (server-readable ones decrypted). */
+int export_conversations(struct request *req, json_object *out, const char *section);
+
 #endif
