@@ -41,6 +41,7 @@ const struct export_hook export_hooks[] = {
 	{ "communities", export_communities },
 	{ "flags", export_flags },
 	{ "events", export_events },
+	{ "conversations", export_conversations },
 };
 
 const size_t export_hook_count = sizeof(export_hooks) / sizeof(export_hooks[0]);

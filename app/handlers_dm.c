@@ -1,25 +1,783 @@
 /*
- * handlers_dm.c — placeholder until its issue lands (scaffold).
+ * handlers_dm.c — POST /dm/start_from_post, GET /dm/list,
+ * GET /dm/{id}/messages, POST /dm/{id}/send, and the "conversations"
+ * section of GET /me/export.
+ *
+ * A conversation joins two accounts (sql/008_dm.sql); neither side ever
+ * learns the other's account id, and anyone else gets 404 on every route
+ * of it. Server-readable bodies are sealed with the conversation key
+ * (include/dm.h); when both sides have published an X25519 key the
+ * conversation is end to end and only {ciphertext, nonce} is accepted and
+ * stored as sent. README "Direct messages" has the rules.
  */
-#include "handlers.h"
+#include <stdio.h>
+#include <string.h>
 
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "dm.h"
+#include "events.h"
+#include "export.h"
+#include "guard.h"
+#include "handlers.h"
+#include "json.h"
+#include "log.h"
+#include "page.h"
+#include "util.h"
+#include "worker.h"
+
+#define LIST_KIND "dm-list"
+#define MESSAGES_KIND "dm-messages"
+
+/* ---- statements ------------------------------------------------------------ */
+
+static struct db_stmt stmt_post = {
+	"dm_post",
+	"SELECT p.pk, p.author_pk, k.version, k.wrapped FROM posts p "
+	"JOIN account_keys k ON k.account_pk = p.author_pk WHERE p.id = $1 AND p.status = 0", 1, 0
+};
+static struct db_stmt stmt_pair = {
+	"dm_pair", "SELECT id FROM dm_conversations WHERE low_pk = $1 AND high_pk = $2", 2, 0
+};
+static struct db_stmt stmt_conv_insert = {
+	"dm_conv_insert",
+	"INSERT INTO dm_conversations (id, low_pk, high_pk, origin_post_pk, day_last) "
+	"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (low_pk, high_pk) DO NOTHING RETURNING pk", 5, 0
+};
+static struct db_stmt stmt_part_insert = {
+	"dm_part_insert",
+	"INSERT INTO dm_participants (conversation_pk, side, account_pk, key_sealed) "
+	"VALUES ($1, 0, $2, $3), ($1, 1, $4, $5)", 5, 0
+};
+
+/*
+ * The caller's view of one conversation: e2e is the stored (sticky) flag
+ * or both sides having a key now.
+ */
+#define CONV_E2E \
+	"(c.e2e OR (ma.x25519_sealed IS NOT NULL AND pa.x25519_sealed IS NOT NULL)) "
+#define CONV_FROM \
+	"FROM dm_participants me JOIN dm_conversations c ON c.pk = me.conversation_pk " \
+	"JOIN accounts ma ON ma.pk = me.account_pk " \
+	"JOIN account_keys mk ON mk.account_pk = me.account_pk " \
+	"LEFT JOIN dm_participants peer ON peer.conversation_pk = c.pk AND peer.side <> me.side " \
+	"LEFT JOIN accounts pa ON pa.pk = peer.account_pk "
+
+static struct db_stmt stmt_conv = {
+	"dm_conv",
+	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, " CONV_E2E ", "
+	"peer.account_pk " CONV_FROM "WHERE c.id = $1 AND me.account_pk = $2", 2, 0
+};
+enum { CV_PK, CV_ID, CV_SIDE, CV_KEY, CV_KEY_VERSION, CV_KEY_WRAPPED, CV_E2E, CV_PEER };
+
+static struct db_stmt stmt_list = {
+	"dm_list",
+	"SELECT c.id, op.id, c.day_last, c.activity, "
+	"(SELECT count(*) FROM dm_messages m WHERE m.conversation_pk = c.pk "
+	" AND m.seq > me.read_seq AND m.sender <> me.side), " CONV_E2E ", "
+	"peer.account_pk, pa.x25519_sealed, pk.version, pk.wrapped " CONV_FROM
+	"LEFT JOIN account_keys pk ON pk.account_pk = peer.account_pk "
+	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 "
+	"WHERE me.account_pk = $1 AND c.activity < $2 ORDER BY c.activity DESC LIMIT $3", 3, 0
+};
+enum { LS_ID, LS_ORIGIN, LS_DAY, LS_ACTIVITY, LS_UNREAD, LS_E2E, LS_PEER, LS_X25519,
+       LS_KEY_VERSION, LS_KEY_WRAPPED };
+
+static struct db_stmt stmt_messages = {
+	"dm_messages",
+	"SELECT id, seq, sender, day, body_sealed, ciphertext, nonce FROM dm_messages "
+	"WHERE conversation_pk = $1 AND seq > $2 ORDER BY seq LIMIT $3", 3, 0
+};
+enum { MS_ID, MS_SEQ, MS_SENDER, MS_DAY, MS_BODY, MS_CIPHERTEXT, MS_NONCE };
+
+static struct db_stmt stmt_read = {
+	"dm_read",
+	"UPDATE dm_participants SET read_seq = $3 "
+	"WHERE conversation_pk = $1 AND side = $2 AND read_seq < $3", 3, 0
+};
+
+/*
+ * The next seq, under the conversation's row lock (held to commit). A
+ * conversation already end to end refuses a server-readable message ($2
+ * false) that raced with the switch: no row comes back.
+ */
+static struct db_stmt stmt_advance = {
+	"dm_advance",
+	"UPDATE dm_conversations SET last_seq = last_seq + 1, day_last = $3, "
+	"activity = nextval('dm_activity'), e2e = e2e OR $2 "
+	"WHERE pk = $1 AND (NOT e2e OR $2) RETURNING last_seq", 3, 0
+};
+static struct db_stmt stmt_message_insert = {
+	"dm_message_insert",
+	"INSERT INTO dm_messages (conversation_pk, seq, id, sender, day, body_sealed, "
+	"ciphertext, nonce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
+};
+
+/* ---- the caller's conversation ------------------------------------------------ */
+
+struct conv {
+	int64_t pk;
+	const char *id;
+	int side;                       /* the caller's side: 0 or 1 */
+	bool e2e;
+	int64_t peer_pk;                /* 0 when the peer's account is gone */
+	const PGresult *res;            /* row `row`: the caller's sealed key (CV_* columns) */
+	int row;
+};
+
+static const char *i64(struct request *req, int64_t v)
+{
+	return arena_printf(req->arena, "%lld", (long long)v);
+}
+
+/*
+ * The conversation of path parameter 0 when the caller takes part in it.
+ * 0, or the status it set (404 for anyone else, as for no conversation).
+ */
+static int conv_or_reply(struct request *req, struct conv *cv)
+{
+	const char *params[2] = { http_param(req, 0), i64(req, req->account_pk) };
+	int64_t side;
+	PGresult *res;
+
+	if (params[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv, params, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such conversation");
+	cv->peer_pk = 0;
+	if (util_parse_int64(PQgetvalue(res, 0, CV_PK), 1, INT64_MAX - 1, &cv->pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, CV_SIDE), 0, 1, &side) != 0 ||
+	    (!PQgetisnull(res, 0, CV_PEER) &&
+	     util_parse_int64(PQgetvalue(res, 0, CV_PEER), 1, INT64_MAX - 1, &cv->peer_pk) != 0))
+		return http_error(req, 500, "internal", "internal error");
+	cv->id = PQgetvalue(res, 0, CV_ID);
+	cv->side = (int)side;
+	cv->e2e = PQgetvalue(res, 0, CV_E2E)[0] == 't';
+	cv->res = res;
+	cv->row = 0;
+	return 0;
+}
+
+/*
+ * The conversation key of the caller's copy into ck (the caller wipes
+ * it). 0 or the status it set.
+ */
+static int conv_key_or_reply(struct request *req, const struct conv *cv,
+                             unsigned char ck[DM_KEY_BYTES])
+{
+	unsigned char dk[CRYPTO_KEY_BYTES];
+	const unsigned char *sealed;
+	size_t len = 0;
+	int status = 0;
+
+	sealed = db_bytea_value(req->arena, cv->res, cv->row, CV_KEY, &len);
+	if (sealed == NULL ||
+	    dm_data_key(req, cv->res, cv->row, CV_KEY_VERSION, req->account_pk, dk) != 0 ||
+	    dm_key_open(req->arena, dk, cv->id, req->account_pk, sealed, len, ck) != 0) {
+		log_msg(LOG_ERROR, "a conversation key does not open");
+		status = http_error(req, 500, "internal", "the conversation key cannot be read");
+	}
+	sodium_memzero(dk, sizeof(dk));
+	return status;
+}
+
+/* ---- POST /dm/start_from_post -------------------------------------------------- */
+
+/* The pair of a new conversation and what its keys need. */
+struct start {
+	const char *post_pk;
+	int64_t author;
+	const PGresult *res;            /* row 0: the author's wrapped data key */
+	int64_t low, high;
+};
+
+/* 200 {"conversation_id"} with the pair's conversation, if there is one; 0 when none. */
+static int existing_or_reply(struct request *req, const struct start *s)
+{
+	const char *params[2] = { i64(req, s->low), i64(req, s->high) };
+	PGresult *res;
+
+	if (params[0] == NULL || params[1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_pair, params, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return 0;
+	return http_reply_member(req, 200, "conversation_id",
+	                         json_object_new_string(PQgetvalue(res, 0, 0)));
+}
+
+/*
+ * The conversation key sealed for both sides: sealed[0] for the lower
+ * account pk, sealed[1] for the higher. 0 or the status it set.
+ */
+static int seal_keys_or_reply(struct request *req, const struct start *s, const char *id,
+                              const char *sealed[2])
+{
+	unsigned char ck[DM_KEY_BYTES], mine[CRYPTO_KEY_BYTES], theirs[CRYPTO_KEY_BYTES];
+	const unsigned char *m = NULL, *t = NULL;
+	size_t m_len = 0, t_len = 0;
+	bool i_am_low = req->account_pk == s->low;
+	int status = 0;
+
+	dm_key_new(ck);
+	if (auth_data_key(req, req->account, mine) != 0) {
+		status = dispatch_db_failure(req);
+		goto out;
+	}
+	if (dm_data_key(req, s->res, 0, 2, s->author, theirs) != 0) {
+		status = http_error(req, 500, "internal", "a data key cannot be read");
+		goto out;
+	}
+	m = dm_key_seal(req->arena, mine, id, req->account_pk, ck, &m_len);
+	t = dm_key_seal(req->arena, theirs, id, s->author, ck, &t_len);
+	sealed[i_am_low ? 0 : 1] = m != NULL ? db_bytea_text(req->arena, m, m_len) : NULL;
+	sealed[i_am_low ? 1 : 0] = t != NULL ? db_bytea_text(req->arena, t, t_len) : NULL;
+	if (sealed[0] == NULL || sealed[1] == NULL)
+		status = http_error(req, 500, "internal", "out of memory");
+out:
+	sodium_memzero(ck, sizeof(ck));
+	sodium_memzero(mine, sizeof(mine));
+	sodium_memzero(theirs, sizeof(theirs));
+	return status;
+}
+
+/*
+ * Insert the conversation and both participants in one transaction.
+ * 201 {"conversation_id"}; when a concurrent start made the pair's
+ * conversation first, 200 with that one.
+ */
+static int create_or_reply(struct request *req, const struct start *s)
+{
+	const char *id = util_random_id(req->arena, DM_ID_BYTES);
+	const char *sealed[2] = { NULL, NULL };
+	const char *params[5];
+	PGresult *res;
+	int status;
+
+	if (id == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((status = seal_keys_or_reply(req, s, id, sealed)) != 0)
+		return status;
+	params[0] = id;
+	params[1] = i64(req, s->low);
+	params[2] = i64(req, s->high);
+	params[3] = s->post_pk;
+	params[4] = i64(req, util_today());
+	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (db_begin(req->worker->db) != 0)
+		return dispatch_db_failure(req);
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		db_rollback(req->worker->db);
+		status = existing_or_reply(req, s);
+		return status != 0 ? status : http_error(req, 409, "conflict", "try again");
+	}
+	params[0] = PQgetvalue(res, 0, 0);
+	params[1] = i64(req, s->low);
+	params[2] = sealed[0];
+	params[3] = i64(req, s->high);
+	params[4] = sealed[1];
+	if (params[1] == NULL || params[3] == NULL ||
+	    db_exec(req->worker->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
+	    db_commit(req->worker->db) != 0)
+		goto fail;
+	return http_reply_member(req, 201, "conversation_id", json_object_new_string(id));
+fail:
+	db_rollback(req->worker->db);
+	return dispatch_db_failure(req);
+}
+
+/*
+ * POST /dm/start_from_post. The answer is the same whoever wrote the post
+ * (only the caller's own post is refused), so it tells nothing about the
+ * author beyond what the conversation itself will.
+ */
 int handle_dm_start(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	struct start s = { 0 };
+	const char *post_id;
+	size_t len;
+	PGresult *res;
+	int status;
+
+	if (json_get_string(req->json, "post_id", &post_id, &len) != 1)
+		return http_error(req, 422, "invalid_field", "post_id must be a post id");
+	if (len != 22)
+		return http_error(req, 404, "not_found", "no such post");
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such post");
+	s.post_pk = PQgetvalue(res, 0, 0);
+	s.res = res;
+	if (util_parse_int64(PQgetvalue(res, 0, 1), 1, INT64_MAX - 1, &s.author) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	if (s.author == req->account_pk)
+		return http_error(req, 422, "invalid_field", "post_id: that post is your own");
+	s.low = s.author < req->account_pk ? s.author : req->account_pk;
+	s.high = s.author < req->account_pk ? req->account_pk : s.author;
+	if ((status = existing_or_reply(req, &s)) != 0)
+		return status;
+	return create_or_reply(req, &s);
 }
 
+/* ---- GET /dm/list ------------------------------------------------------------ */
+
+/* One conversation of the list; NULL on OOM. */
+static json_object *list_item(struct request *req, const PGresult *res, int row)
+{
+	json_object *o = json_object_new_object();
+	int64_t day = 0, unread = 0, peer = 0;
+	const char *x = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (util_parse_int64(PQgetvalue(res, row, LS_DAY), 0, INT32_MAX, &day) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, LS_UNREAD), 0, INT64_MAX - 1, &unread) != 0)
+		log_msg(LOG_WARN, "a conversation row is malformed");
+	if (!PQgetisnull(res, row, LS_PEER) &&
+	    util_parse_int64(PQgetvalue(res, row, LS_PEER), 1, INT64_MAX - 1, &peer) == 0)
+		x = dm_x25519(req, res, row, LS_X25519, LS_KEY_VERSION, peer);
+	json_object_object_add(o, "id", json_object_new_string(PQgetvalue(res, row, LS_ID)));
+	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, LS_ORIGIN) ? NULL :
+	                       json_object_new_string(PQgetvalue(res, row, LS_ORIGIN)));
+	json_object_object_add(o, "day_last", json_object_new_int64(day));
+	json_object_object_add(o, "unread", json_object_new_int64(unread));
+	json_object_object_add(o, "e2e",
+	                       json_object_new_boolean(PQgetvalue(res, row, LS_E2E)[0] == 't'));
+	json_object_object_add(o, "peer_x25519", x != NULL ? json_object_new_string(x) : NULL);
+	return o;
+}
+
+/*
+ * GET /dm/list: newest activity first (a start or a message), keyset on
+ * the conversation's activity sequence (the cursor holds the last one).
+ */
 int handle_dm_list(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	struct page page;
+	struct cursor next = { .n = 1 };
+	const char *params[3];
+	json_object *items;
+	PGresult *res;
+	int status, rows;
+
+	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
+		return status;
+	params[0] = i64(req, req->account_pk);
+	params[1] = i64(req, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
+	params[2] = i64(req, page.limit + 1);
+	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
+	if ((items = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	for (int i = 0; i < rows; i++) {
+		json_object *item = list_item(req, res, i);
+
+		if (item == NULL) {
+			json_object_put(items);
+			return http_error(req, 500, "internal", "out of memory");
+		}
+		json_object_array_add(items, item);
+	}
+	if (PQntuples(res) > page.limit &&
+	    util_parse_int64(PQgetvalue(res, rows - 1, LS_ACTIVITY), 1, INT64_MAX - 1,
+	                     &next.v[0]) == 0)
+		return page_reply(req, LIST_KIND, items, &next);
+	return page_reply(req, LIST_KIND, items, NULL);
 }
 
+/* ---- GET /dm/{id}/messages --------------------------------------------------- */
+
+/*
+ * Rows [0, rows) of a stmt_messages result as message objects for the
+ * participant on side, bodies opened with ck (NULL: none to open). A
+ * body that does not open is left out and logged. NULL on OOM.
+ */
+static json_object *messages_json(struct request *req, const PGresult *res, int rows,
+                                  const char *conv_id, int side, const unsigned char *ck)
+{
+	json_object *items = json_object_new_array();
+
+	for (int i = 0; items != NULL && i < rows; i++) {
+		const unsigned char *sealed, *ct = NULL, *nonce = NULL;
+		size_t sealed_len = 0, ct_len = 0, nonce_len = 0;
+		int64_t seq = 0, sender = 0, day = 0;
+		const char *id = PQgetvalue(res, i, MS_ID);
+		char *body = NULL;
+		json_object *m;
+
+		if (util_parse_int64(PQgetvalue(res, i, MS_SEQ), 1, INT64_MAX - 1, &seq) != 0 ||
+		    util_parse_int64(PQgetvalue(res, i, MS_SENDER), 0, 1, &sender) != 0 ||
+		    util_parse_int64(PQgetvalue(res, i, MS_DAY), 0, INT32_MAX, &day) != 0)
+			goto skip;
+		if (!PQgetisnull(res, i, MS_BODY)) {
+			sealed = db_bytea_value(req->arena, res, i, MS_BODY, &sealed_len);
+			if (ck == NULL || sealed == NULL ||
+			    dm_body_open(req->arena, ck, conv_id, id, sealed, sealed_len, &body) != 0)
+				goto skip;
+		} else {
+			ct = db_bytea_value(req->arena, res, i, MS_CIPHERTEXT, &ct_len);
+			nonce = db_bytea_value(req->arena, res, i, MS_NONCE, &nonce_len);
+			if (ct == NULL || nonce == NULL || nonce_len != DM_NONCE_BYTES)
+				goto skip;
+		}
+		m = dm_message_json(req, id, seq, sender == side, day, body, ct, ct_len, nonce);
+		if (m == NULL) {
+			json_object_put(items);
+			return NULL;
+		}
+		json_object_array_add(items, m);
+		continue;
+skip:
+		log_msg(LOG_WARN, "a direct message cannot be read; left out");
+	}
+	return items;
+}
+
+/* True when some row of res has a server-readable body. */
+static bool any_body(const PGresult *res, int rows)
+{
+	for (int i = 0; i < rows; i++)
+		if (!PQgetisnull(res, i, MS_BODY))
+			return true;
+	return false;
+}
+
+/*
+ * Messages of cv after seq, at most limit (-1: all), as JSON (*items),
+ * with the raw result (*res: up to limit + 1 rows, so the caller sees
+ * whether more follow). 0 or the status it set.
+ */
+static int messages_or_reply(struct request *req, const struct conv *cv, int64_t after,
+                             int limit, PGresult **res, json_object **items)
+{
+	unsigned char ck[DM_KEY_BYTES];
+	const char *params[3] = { i64(req, cv->pk), i64(req, after),
+	                          limit < 0 ? NULL : i64(req, (int64_t)limit + 1) };
+	bool need_key;
+	int status = 0, rows;
+
+	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
+		return http_error(req, 500, "internal", "out of memory");
+	if ((*res = db_exec(req->worker->db, req->arena, &stmt_messages, params, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
+	need_key = any_body(*res, rows);
+	if (need_key && (status = conv_key_or_reply(req, cv, ck)) != 0)
+		goto out;
+	*items = messages_json(req, *res, rows, cv->id, cv->side, need_key ? ck : NULL);
+	if (*items == NULL)
+		status = http_error(req, 500, "internal", "out of memory");
+out:
+	sodium_memzero(ck, sizeof(ck));
+	return status;
+}
+
+/* Move the caller's read position up to seq (never back). 0 or the status it set. */
+static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_t seq)
+{
+	const char *params[3] = { i64(req, cv->pk), i64(req, cv->side), i64(req, seq) };
+
+	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (db_exec(req->worker->db, req->arena, &stmt_read, params, NULL) == NULL)
+		return dispatch_db_failure(req);
+	return 0;
+}
+
+/*
+ * GET /dm/{id}/messages: oldest first, keyset on seq (the cursor holds the
+ * conversation and the last seq). Reading a page marks its messages read.
+ */
 int handle_dm_messages(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	struct conv cv;
+	struct page page;
+	struct cursor next = { .n = 2 };
+	json_object *items = NULL;
+	PGresult *res;
+	int64_t after = 0, last = 0;
+	int status, rows;
+
+	if ((status = conv_or_reply(req, &cv)) != 0 ||
+	    (status = page_or_reply(req, MESSAGES_KIND, &page)) != 0)
+		return status;
+	if (page.has_cursor) {
+		if (page.cursor.n != 2 || page.cursor.v[0] != cv.pk)
+			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+		after = page.cursor.v[1];
+	}
+	if ((status = messages_or_reply(req, &cv, after, page.limit, &res, &items)) != 0)
+		return status;
+	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
+	if (rows > 0 &&
+	    util_parse_int64(PQgetvalue(res, rows - 1, MS_SEQ), 1, INT64_MAX - 1, &last) == 0 &&
+	    (status = mark_read_or_reply(req, &cv, last)) != 0) {
+		json_object_put(items);
+		return status;
+	}
+	if (PQntuples(res) > page.limit) {
+		next.v[0] = cv.pk;
+		next.v[1] = last;
+		return page_reply(req, MESSAGES_KIND, items, &next);
+	}
+	return page_reply(req, MESSAGES_KIND, items, NULL);
 }
 
+/* ---- POST /dm/{id}/send ---------------------------------------------------- */
+
+struct new_message {
+	const char *id;
+	const char *body;               /* server-readable; NULL when end to end */
+	size_t body_len;
+	unsigned char *ciphertext;      /* end to end, as sent */
+	size_t ciphertext_len;
+	unsigned char nonce[DM_NONCE_BYTES];
+	int64_t seq, day;
+};
+
+/* The largest end-to-end ciphertext: a crypto_box MAC and post_max_chars of 4-byte UTF-8. */
+static size_t ciphertext_max(const struct request *req)
+{
+	return DM_BOX_MAC_BYTES + 4 * (size_t)req->worker->cfg->post_max_chars;
+}
+
+/* {ciphertext, nonce} of an end-to-end message, checked. 0 or the status it set. */
+static int e2e_fields_or_reply(struct request *req, struct new_message *nm)
+{
+	const char *ct, *nonce;
+	size_t ct_chars, nonce_chars, got = 0, cap = ciphertext_max(req);
+
+	if (json_object_object_get_ex(req->json, "body", NULL))
+		return http_error(req, 422, "invalid_field",
+		                  "body: this conversation is end to end; send ciphertext and nonce");
+	if (json_get_string(req->json, "nonce", &nonce, &nonce_chars) != 1 ||
+	    util_b64url_decode(nonce, nonce_chars, nm->nonce, sizeof(nm->nonce), &got) != 0 ||
+	    got != DM_NONCE_BYTES)
+		return http_error(req, 422, "invalid_field", "nonce must be 24 bytes, base64url");
+	if (json_get_string(req->json, "ciphertext", &ct, &ct_chars) != 1 || ct_chars == 0 ||
+	    ct_chars > (cap + 2) / 3 * 4 ||
+	    (nm->ciphertext = arena_alloc(req->arena, cap)) == NULL ||
+	    util_b64url_decode(ct, ct_chars, nm->ciphertext, cap, &nm->ciphertext_len) != 0 ||
+	    nm->ciphertext_len <= DM_BOX_MAC_BYTES)
+		return http_error(req, 422, "invalid_field",
+		                  "ciphertext must be base64url, more than 16 and at most "
+		                  "16 + 4 x post_max_chars bytes");
+	return 0;
+}
+
+/* {body} of a server-readable message, through the guardrails. 0 or the status it set. */
+static int body_field_or_reply(struct request *req, struct new_message *nm)
+{
+	if (json_object_object_get_ex(req->json, "ciphertext", NULL) ||
+	    json_object_object_get_ex(req->json, "nonce", NULL))
+		return http_error(req, 422, "invalid_field",
+		                  "ciphertext: this conversation is not end to end; send body");
+	if (json_get_string(req->json, "body", &nm->body, &nm->body_len) != 1)
+		return http_error(req, 422, "invalid_field", "body must be a string");
+	return guard_text_or_reply(req, "dm", nm->body, nm->body_len,
+	                           (size_t)req->worker->cfg->post_max_chars);
+}
+
+/* The stored form of the message: sealed body or ciphertext and nonce (bytea text). */
+static int stored_or_reply(struct request *req, const struct conv *cv,
+                           const struct new_message *nm, const char **body,
+                           const char **ct, const char **nonce)
+{
+	unsigned char ck[DM_KEY_BYTES];
+	const unsigned char *sealed;
+	size_t sealed_len = 0;
+	int status;
+
+	*body = *ct = *nonce = NULL;
+	if (nm->body == NULL) {
+		*ct = db_bytea_text(req->arena, nm->ciphertext, nm->ciphertext_len);
+		*nonce = db_bytea_text(req->arena, nm->nonce, DM_NONCE_BYTES);
+		return *ct != NULL && *nonce != NULL ? 0
+		       : http_error(req, 500, "internal", "out of memory");
+	}
+	if ((status = conv_key_or_reply(req, cv, ck)) != 0)
+		goto out;
+	sealed = dm_body_seal(req->arena, ck, cv->id, nm->id, nm->body, nm->body_len, &sealed_len);
+	if (sealed == NULL || (*body = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
+		status = http_error(req, 500, "internal", "out of memory");
+out:
+	sodium_memzero(ck, sizeof(ck));
+	return status;
+}
+
+/* Announce the message to the peer (events.h: the last lock). 0 or -1. */
+static int notify_peer(struct request *req, const struct conv *cv, const char *message_id)
+{
+	json_object *data = json_object_new_object();
+	int64_t seq;
+
+	if (data == NULL)
+		return -1;
+	json_object_object_add(data, "conversation_id", json_object_new_string(cv->id));
+	json_object_object_add(data, "message_id", json_object_new_string(message_id));
+	seq = events_push(req, cv->peer_pk, EVENT_DM_MESSAGE, data);
+	json_object_put(data);
+	return seq < 0 ? -1 : 0;
+}
+
+/*
+ * Take the next seq, insert the message and queue the peer's event, in one
+ * transaction. 0 or the status it set (409 when the conversation turned
+ * end to end since it was read).
+ */
+static int store_or_reply(struct request *req, const struct conv *cv, struct new_message *nm)
+{
+	const char *body, *ct, *nonce, *params[8];
+	PGresult *res;
+	int status;
+
+	if ((status = stored_or_reply(req, cv, nm, &body, &ct, &nonce)) != 0)
+		return status;
+	params[0] = i64(req, cv->pk);
+	params[1] = nm->body == NULL ? "true" : "false";
+	params[2] = i64(req, nm->day);
+	if (params[0] == NULL || params[2] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if (db_begin(req->worker->db) != 0)
+		return dispatch_db_failure(req);
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_advance, params, NULL)) == NULL)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		db_rollback(req->worker->db);
+		return http_error(req, 409, "conflict",
+		                  "the conversation is now end to end; send ciphertext and nonce");
+	}
+	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &nm->seq) != 0)
+		goto fail;
+	params[1] = PQgetvalue(res, 0, 0);
+	params[2] = nm->id;
+	params[3] = cv->side == 0 ? "0" : "1";
+	params[4] = i64(req, nm->day);
+	params[5] = body;
+	params[6] = ct;
+	params[7] = nonce;
+	if (params[4] == NULL ||
+	    db_exec(req->worker->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
+	    notify_peer(req, cv, nm->id) != 0 || db_commit(req->worker->db) != 0)
+		goto fail;
+	return 0;
+fail:
+	db_rollback(req->worker->db);
+	return dispatch_db_failure(req);
+}
+
+/*
+ * POST /dm/{id}/send. The mode decides the fields: a plaintext body in an
+ * end-to-end conversation is refused, never stored, so a client cannot be
+ * downgraded silently. A conversation whose peer deleted their account
+ * takes no more messages: 410 gone.
+ */
 int handle_dm_send(struct request *req)
 {
-	return http_error(req, 404, "not_found", "not implemented yet");
+	struct new_message nm = { 0 };
+	struct conv cv;
+	int status;
+
+	if ((status = conv_or_reply(req, &cv)) != 0)
+		return status;
+	if (cv.peer_pk == 0)
+		return http_error(req, 410, "gone", "the other participant has left");
+	status = cv.e2e ? e2e_fields_or_reply(req, &nm) : body_field_or_reply(req, &nm);
+	if (status != 0)
+		return status;
+	if ((nm.id = util_random_id(req->arena, DM_ID_BYTES)) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	nm.day = util_today();
+	if ((status = store_or_reply(req, &cv, &nm)) != 0)
+		return status;
+	return http_reply_member(req, 201, "message",
+	                         dm_message_json(req, nm.id, nm.seq, true, nm.day, nm.body,
+	                                         nm.ciphertext, nm.ciphertext_len, nm.nonce));
 }
 
+/* ---- export ------------------------------------------------------------------- */
+
+static struct db_stmt stmt_export = {
+	"dm_export",
+	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, " CONV_E2E ", "
+	"peer.account_pk, op.id, c.day_last, me.read_seq " CONV_FROM
+	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 "
+	"WHERE me.account_pk = $1 ORDER BY c.pk", 1, 0
+};
+enum { EX_ORIGIN = CV_PEER + 1, EX_DAY, EX_READ };
+
+/* One conversation of the export with all its messages; 0 or the status it set. */
+static int export_one(struct request *req, PGresult *res, int row, json_object *items)
+{
+	struct conv cv = { .res = res, .row = row };
+	json_object *o, *messages = NULL;
+	PGresult *mres;
+	int64_t side = 0, day = 0, read = 0;
+	int status;
+
+	if (util_parse_int64(PQgetvalue(res, row, CV_PK), 1, INT64_MAX - 1, &cv.pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, CV_SIDE), 0, 1, &side) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, EX_DAY), 0, INT32_MAX, &day) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, EX_READ), 0, INT64_MAX - 1, &read) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	cv.id = PQgetvalue(res, row, CV_ID);
+	cv.side = (int)side;
+	cv.e2e = PQgetvalue(res, row, CV_E2E)[0] == 't';
+	if ((status = messages_or_reply(req, &cv, 0, -1, &mres, &messages)) != 0)
+		return status;
+	if ((o = json_object_new_object()) == NULL) {
+		json_object_put(messages);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(o, "id", json_object_new_string(cv.id));
+	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, EX_ORIGIN) ? NULL :
+	                       json_object_new_string(PQgetvalue(res, row, EX_ORIGIN)));
+	json_object_object_add(o, "day_last", json_object_new_int64(day));
+	json_object_object_add(o, "e2e", json_object_new_boolean(cv.e2e));
+	json_object_object_add(o, "peer_present",
+	                       json_object_new_boolean(!PQgetisnull(res, row, CV_PEER)));
+	json_object_object_add(o, "read_seq", json_object_new_int64(read));
+	json_object_object_add(o, "messages", messages);
+	json_object_array_add(items, o);
+	return 0;
+}
+
+/*
+ * Export: every conversation of the account with every message,
+ * server-readable bodies decrypted, end-to-end ones as stored.
+ */
+int export_conversations(struct request *req, json_object *out, const char *section)
+{
+	const char *params[1] = { i64(req, req->account_pk) };
+	json_object *items = json_object_new_array();
+	PGresult *res;
+	int status;
+
+	if (params[0] == NULL || items == NULL) {
+		json_object_put(items);
+		return http_error(req, 500, "internal", "out of memory");
+	}
+	json_object_object_add(out, section, items);
+	if ((res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	for (int i = 0; i < PQntuples(res); i++)
+		if ((status = export_one(req, res, i, items)) != 0)
+			return status;
+	return 0;
+}

@@ -49,5 +49,7 @@ int export_communities(struct request *req, json_object *out, const char *sectio
 int export_flags(struct request *req, json_object *out, const char *section);
 /* app/handlers_events.c: "events" not yet acknowledged. */
 int export_events(struct request *req, json_object *out, const char *section);
+/* app/handlers_dm.c: "conversations" with their messages (server-readable ones decrypted). */
+int export_conversations(struct request *req, json_object *out, const char *section);
 
 #endif

@@ -32,7 +32,7 @@
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_THREADS (2),
 # BENCH_CONNECTIONS (32), BENCH_LOGIN_CONNECTIONS (4, at most one per core),
 # BENCH_FEED_POSTS (2000), BENCH_ONLY (names of the lines to run, space
-# separated; the lines they take their ratio from run too);
+# separated; the lines they take their ratio from run too, transitively);
 # SOTTO_VAR, SOTTO_HTTPS_PORT, SOTTO_HTTP_PORT,
 # SOTTO_BIN as for scripts/stack.sh. Raw wrk output and a JSON line per
 # endpoint go to build/bench/.
@@ -72,6 +72,12 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 # A feed page is 20 posts, each opened with its author's data key: GET /feed
 # is held to half the rate of GET /config. POST /posts (guardrails, seal,
 # insert, triggers) is held to half the rate of bare single-row inserts.
+# POST /dm/{id}/send (a server-readable body: guardrails, the conversation
+# key opened, seal, seq taken under the conversation's row lock, insert, the
+# peer's dm.message event: three rows written in one transaction) is held to
+# half the rate of POST /posts. Every request goes to one conversation, so
+# they queue on its row lock: the worst case, not the typical one.
+# "@conversation@" in its path is the bench conversation (setup_dm).
 ENDPOINTS=(
 	"config /config min_ratio=0.18 max_p99_ms=5"
 	"me /me auth=bearer ref=config min_ratio=0.7"
@@ -82,6 +88,7 @@ ENDPOINTS=(
 	"pgbench tests/bench/pgbench-insert.sql tool=pgbench ref=none connections=8"
 	"post /posts method=POST body=post script=tests/bench/post.lua auth=bearer ref=pgbench min_ratio=0.5"
 	"events /events?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
+	"dm_send /dm/@conversation@/send method=POST body=dm script=tests/bench/post.lua auth=bearer ref=post min_ratio=0.5"
 )
 
 # Not a wrk line: `realtime` (tests/bench/realtime.py) connects
@@ -103,6 +110,8 @@ BENCH_SETTINGS=(
 	SOTTO_POW_LOGIN=0
 	SOTTO_POW_POST=0
 	SOTTO_POW_REPLY=0
+	SOTTO_RATE_DM=100000000/1
+	SOTTO_POW_DM=0
 	SOTTO_GUARD_REPEAT_WINDOW=0
 )
 
@@ -199,12 +208,16 @@ SECRETS=""
 TOKEN=""
 declare -A BODY
 
-# api [--auth] METHOD PATH [BODY_FILE] -> the response body, then the status on
-# a line of its own. --auth sends the bench account's token.
+# api [--auth|--peer] METHOD PATH [BODY_FILE] -> the response body, then the
+# status on a line of its own. --auth sends the bench account's token, --peer
+# the token of its peer in the dm_send conversation.
 api() {
 	local args=()
 	if [ "$1" = --auth ]; then
 		args+=(-H "@$SECRETS/auth.header")
+		shift
+	elif [ "$1" = --peer ]; then
+		args+=(-H "@$SECRETS/peer.header")
 		shift
 	fi
 	local method=$1 path=$2 data=${3-}
@@ -244,9 +257,47 @@ setup_account() {
 	say "registered a bench account"
 }
 
-# Delete the bench account, so runs leave nothing behind on a kept stack.
+# The dm_send line writes into one conversation between the bench account and
+# a second account, its peer, started by the bench account from a post of the
+# peer. Sets DM_ID and BODY[dm].
+PEER=0
+DM_ID=""
+setup_dm() {
+	local reply status post_id
+	printf '{"password":"bench-peer-%s"}' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+		>"$SECRETS/peer.json"
+	reply=$(api POST /auth/register "$SECRETS/peer.json")
+	status=$(tail -n 1 <<<"$reply")
+	[ "$status" = 201 ] || die "POST /auth/register (dm peer) answers $status, not 201"
+	printf 'Authorization: Bearer %s\n' "$(json_str token "$reply")" >"$SECRETS/peer.header"
+	PEER=1
+	printf '{"body":"bench peer post %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+		>"$SECRETS/peer-post.json"
+	reply=$(api --peer POST /posts "$SECRETS/peer-post.json")
+	status=$(tail -n 1 <<<"$reply")
+	[ "$status" = 201 ] || die "POST /posts (dm peer) answers $status, not 201"
+	post_id=$(json_str id "$reply")
+	printf '{"post_id":"%s"}' "$post_id" >"$SECRETS/dm-start.json"
+	reply=$(api --auth POST /dm/start_from_post "$SECRETS/dm-start.json")
+	status=$(tail -n 1 <<<"$reply")
+	case $status in
+	200 | 201) ;;
+	*) die "POST /dm/start_from_post answers $status: $(sed '$d' <<<"$reply" | head -c 300)" ;;
+	esac
+	DM_ID=$(json_str conversation_id "$reply")
+	[ -n "$DM_ID" ] || die "POST /dm/start_from_post: no conversation_id in the answer"
+	BODY[dm]=$(printf '{"body":"bench check message %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
+	say "started a bench conversation"
+}
+
+# Delete the bench account (and the dm peer), so runs leave nothing behind on a kept stack.
 delete_account() {
 	local status
+	if [ "$PEER" = 1 ]; then
+		status=$(api --peer DELETE /me | tail -n 1)
+		[ "$status" = 204 ] || say "warning: DELETE /me (dm peer) answers $status; it stays on the stack at $VAR"
+		PEER=0
+	fi
 	if [ -n "$TOKEN" ]; then
 		status=$(api --auth DELETE /me | tail -n 1)
 		[ "$status" = 204 ] || say "warning: DELETE /me answers $status; the bench account stays on the stack at $VAR"
@@ -465,16 +516,16 @@ measure_pgbench() {
 }
 
 # True when the line named $1 runs: every line without BENCH_ONLY, else the
-# lines it names and the lines those take their ratio from.
+# lines it names and the lines those take their ratio from, transitively
+# (dm_send brings post, which brings pgbench).
 selected() {
 	[ -z "$ONLY" ] && return 0
 	local line name path targets t
 	[[ " $ONLY " == *" $1 "* ]] && return 0
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
-		[[ " $ONLY " == *" $name "* ]] || continue
 		for t in $targets; do
-			[ "$t" = "ref=$1" ] && return 0
+			[ "$t" = "ref=$1" ] && selected "$name" && return 0
 		done
 	done
 	return 1
@@ -506,6 +557,7 @@ main() {
 	choose_stack
 	find_db_url
 	setup_account
+	! selected dm_send || setup_dm
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		if selected "$name" && [[ " $targets " == *" items="* ]] && [ "$name" != events ]; then
@@ -529,6 +581,7 @@ main() {
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		selected "$name" || continue
+		path=${path//@conversation@/$DM_ID}
 		REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS
 		REQ_ITEMS="" tool=wrk duration=$DURATION ref=$ref_name
 		for t in $targets; do

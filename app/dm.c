@@ -1,0 +1,169 @@
+/*
+ * dm.c — conversation keys, sealed message bodies and the message object
+ * of direct messages (formats in include/dm.h).
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "crypto.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "util.h"
+#include "worker.h"
+
+#define X25519_BYTES 32
+
+void dm_key_new(unsigned char ck[DM_KEY_BYTES])
+{
+	randombytes_buf(ck, DM_KEY_BYTES);
+}
+
+static void key_field(struct crypto_field *f, const char *conversation_id, int64_t owner)
+{
+	f->table = "dm_participants";
+	f->column = "conversation_key";
+	f->row = conversation_id;
+	f->owner = owner;
+}
+
+/* "<conversation id>.<message id>" on arena a, or NULL. */
+static const char *body_row(struct arena *a, const char *conversation_id,
+                            const char *message_id)
+{
+	return arena_printf(a, "%s.%s", conversation_id, message_id);
+}
+
+unsigned char *dm_key_seal(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
+                           const char *conversation_id, int64_t owner,
+                           const unsigned char ck[DM_KEY_BYTES], size_t *len)
+{
+	struct crypto_field f;
+
+	key_field(&f, conversation_id, owner);
+	return crypto_seal(a, dk, CRYPTO_DATA_KEY_VERSION, &f, ck, DM_KEY_BYTES, len);
+}
+
+int dm_key_open(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
+                const char *conversation_id, int64_t owner,
+                const unsigned char *sealed, size_t len, unsigned char ck[DM_KEY_BYTES])
+{
+	struct crypto_field f;
+	unsigned char *pt = NULL;
+	size_t pt_len = 0;
+	int rc = -1;
+
+	key_field(&f, conversation_id, owner);
+	if (crypto_open(a, dk, &f, sealed, len, &pt, &pt_len) != 0)
+		goto out;
+	if (pt_len != DM_KEY_BYTES)
+		goto out;
+	memcpy(ck, pt, DM_KEY_BYTES);
+	rc = 0;
+out:
+	if (pt != NULL)
+		sodium_memzero(pt, pt_len);
+	return rc;
+}
+
+unsigned char *dm_body_seal(struct arena *a, const unsigned char ck[DM_KEY_BYTES],
+                            const char *conversation_id, const char *message_id,
+                            const char *body, size_t len, size_t *out_len)
+{
+	struct crypto_field f = { "dm_messages", "body", NULL, 0 };
+
+	*out_len = 0;
+	if ((f.row = body_row(a, conversation_id, message_id)) == NULL)
+		return NULL;
+	return crypto_seal(a, ck, CRYPTO_DATA_KEY_VERSION, &f, body, len, out_len);
+}
+
+int dm_body_open(struct arena *a, const unsigned char ck[DM_KEY_BYTES],
+                 const char *conversation_id, const char *message_id,
+                 const unsigned char *sealed, size_t len, char **body)
+{
+	struct crypto_field f = { "dm_messages", "body", NULL, 0 };
+	unsigned char *pt;
+	size_t pt_len;
+
+	*body = NULL;
+	if ((f.row = body_row(a, conversation_id, message_id)) == NULL ||
+	    crypto_open(a, ck, &f, sealed, len, &pt, &pt_len) != 0)
+		return -1;
+	*body = (char *)pt;
+	return 0;
+}
+
+int dm_data_key(struct request *req, const PGresult *res, int row, int vcol, int64_t owner,
+                unsigned char dk[CRYPTO_KEY_BYTES])
+{
+	const unsigned char *wrapped;
+	size_t len = 0;
+	int64_t version;
+
+	if (PQgetisnull(res, row, vcol) ||
+	    util_parse_int64(PQgetvalue(res, row, vcol), 1, UINT32_MAX, &version) != 0)
+		return -1;
+	wrapped = db_bytea_value(req->arena, res, row, vcol + 1, &len);
+	if (wrapped == NULL)
+		return -1;
+	return crypto_unwrap_key(req->worker->cfg, owner, (uint32_t)version, wrapped, len, dk);
+}
+
+const char *dm_x25519(struct request *req, const PGresult *res, int row, int xcol, int vcol,
+                      int64_t owner)
+{
+	unsigned char dk[CRYPTO_KEY_BYTES];
+	const unsigned char *sealed;
+	unsigned char *pt = NULL;
+	struct crypto_field f;
+	const char *text = NULL;
+	size_t sealed_len = 0, pt_len = 0;
+	char row_buf[24];
+
+	if (PQgetisnull(res, row, xcol) ||
+	    (sealed = db_bytea_value(req->arena, res, row, xcol, &sealed_len)) == NULL)
+		return NULL;
+	if (dm_data_key(req, res, row, vcol, owner, dk) != 0)
+		goto out;
+	auth_account_field(&f, row_buf, sizeof(row_buf), owner, "x25519_public");
+	if (crypto_open(req->arena, dk, &f, sealed, sealed_len, &pt, &pt_len) != 0 ||
+	    pt_len != X25519_BYTES)
+		goto out;
+	text = util_b64url_encode(req->arena, pt, pt_len);
+out:
+	sodium_memzero(dk, sizeof(dk));
+	return text;
+}
+
+json_object *dm_message_json(struct request *req, const char *id, int64_t seq, bool mine,
+                             int64_t day, const char *body,
+                             const unsigned char *ciphertext, size_t ciphertext_len,
+                             const unsigned char *nonce)
+{
+	json_object *o = json_object_new_object();
+	const char *ct = NULL, *n = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (body == NULL &&
+	    ((ct = util_b64url_encode(req->arena, ciphertext, ciphertext_len)) == NULL ||
+	     (n = util_b64url_encode(req->arena, nonce, DM_NONCE_BYTES)) == NULL)) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "seq", json_object_new_int64(seq));
+	json_object_object_add(o, "mine", json_object_new_boolean(mine));
+	json_object_object_add(o, "day", json_object_new_int64(day));
+	if (body != NULL) {
+		json_object_object_add(o, "body", json_object_new_string(body));
+	} else {
+		json_object_object_add(o, "ciphertext", json_object_new_string(ct));
+		json_object_object_add(o, "nonce", json_object_new_string(n));
+	}
+	return o;
+}
