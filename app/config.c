@@ -826,6 +826,72 @@ static int read_moderation(struct loader *ld, struct config *cfg)
 
 /* ---- end moderation ---- */
 
+/* ---- automatic moderation (`sotto moderate`) ---- */
+
+/*
+ * SOTTO_MODERATION_THRESHOLD: "off" (score only, never hold), or a
+ * decimal in (0, 1] with at most six decimals: "0.8", "1", ".75" is not.
+ */
+static int read_moderation_threshold(struct loader *ld, struct config *cfg)
+{
+	const char *v = lookup_set(ld, "SOTTO_MODERATION_THRESHOLD");
+	double t = 0, scale = 1;
+	size_t i = 0;
+
+	cfg->moderation_hold = true;
+	cfg->moderation_threshold = 0.8;
+	if (v == NULL)
+		return 0;
+	if (strcmp(v, "off") == 0) {
+		cfg->moderation_hold = false;
+		cfg->moderation_threshold = 1;
+		return 0;
+	}
+	if (v[0] == '0' || v[0] == '1') {
+		t = v[0] - '0';
+		i = 1;
+		if (v[1] == '.' && is_digit(v[2]))
+			for (i = 2; is_digit(v[i]) && i < 8; i++) {
+				scale /= 10;
+				t += (v[i] - '0') * scale;
+			}
+	}
+	if (i == 0 || v[i] != '\0' || t <= 0 || t > 1)
+		return fail(ld, "SOTTO_MODERATION_THRESHOLD: expected a decimal above 0 and at most "
+		            "1 (e.g. 0.8), or off");
+	cfg->moderation_threshold = t;
+	return 0;
+}
+
+/* The command line: printable, at most CONFIG_MODERATION_CMD_ARGS words. */
+static int check_moderation_cmd(struct loader *ld, const char *cmd)
+{
+	size_t words = 0;
+
+	if (strlen(cmd) > CONFIG_MODERATION_CMD_MAX)
+		return fail(ld, "SOTTO_MODERATION_CMD: longer than %d bytes", CONFIG_MODERATION_CMD_MAX);
+	for (const char *c = cmd; *c != '\0'; c++)
+		words += *c != ' ' && (c == cmd || c[-1] == ' ');
+	if (words > CONFIG_MODERATION_CMD_ARGS)
+		return fail(ld, "SOTTO_MODERATION_CMD: more than %d words", CONFIG_MODERATION_CMD_ARGS);
+	if (cmd[0] != '\0' && words == 0)
+		return fail(ld, "SOTTO_MODERATION_CMD: only spaces");
+	return 0;
+}
+
+static int read_classifier(struct loader *ld, struct config *cfg)
+{
+	if (read_moderation_threshold(ld, cfg) != 0 ||
+	    read_string(ld, "SOTTO_MODERATION_RULES", "data/moderation.rules", false,
+	                &cfg->moderation_rules) != 0 ||
+	    read_string(ld, "SOTTO_MODERATION_CMD", "", false, &cfg->moderation_cmd) != 0 ||
+	    read_int(ld, "SOTTO_MODERATION_CMD_TIMEOUT_MS", 2000, 10, 600000,
+	             &cfg->moderation_cmd_timeout_ms) != 0 ||
+	    read_int(ld, "SOTTO_MODERATION_BATCH", 32, 1, 1000, &cfg->moderation_batch) != 0)
+		return -1;
+	return check_moderation_cmd(ld, cfg->moderation_cmd);
+}
+
 static int read_accounts(struct loader *ld, struct config *cfg)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -928,6 +994,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	if (env_file_check_mode(&ld) != 0 || check_var_names(&ld) != 0 ||
 	    read_process(&ld, cfg) != 0 || read_request_and_storage(&ld, cfg) != 0 ||
 	    read_abuse(&ld, cfg) != 0 || read_moderation(&ld, cfg) != 0 ||
+	    read_classifier(&ld, cfg) != 0 ||
 	    read_accounts(&ld, cfg) != 0 || read_events(&ld, cfg) != 0 ||
 	    read_secret(&ld, "JWT_SECRET", cfg->jwt_secret, sizeof(cfg->jwt_secret),
 	                &cfg->jwt_secret_len) != 0 ||
@@ -966,6 +1033,8 @@ void config_free(struct config *cfg)
 	free_str(&cfg->admin_review_token);
 	free_str(&cfg->admin_ui_token);
 	free_str(&cfg->guard_blocklist);
+	free_str(&cfg->moderation_rules);
+	free_str(&cfg->moderation_cmd);
 	free_str(&cfg->nchan_publish);
 	/* Also wipes jwt_secret, ip_hmac_key and content_keys. */
 	sodium_memzero(cfg, sizeof(*cfg));

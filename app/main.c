@@ -7,12 +7,14 @@
 #include <sodium.h>
 
 #include "benchdata.h"
+#include "classify.h"
 #include "cleanup.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "guard.h"
 #include "log.h"
+#include "moderate.h"
 #include "pool.h"
 #include "router.h"
 #include "util.h"
@@ -38,6 +40,20 @@ static int load_config_or_report(struct config *cfg)
 	return 0;
 }
 
+/* The classifier's rules file parses (SOTTO_MODERATION_RULES). 0, or -1 with the reason printed. */
+static int check_moderation_rules(const struct config *cfg)
+{
+	char err[256];
+	struct classify_rules *r = classify_rules_load(cfg->moderation_rules, err, sizeof(err));
+
+	if (r == NULL) {
+		fprintf(stderr, "sotto: configuration error: SOTTO_MODERATION_RULES: %s\n", err);
+		return -1;
+	}
+	classify_rules_free(r);
+	return 0;
+}
+
 static int cmd_check_config(void)
 {
 	struct config cfg;
@@ -52,6 +68,9 @@ static int cmd_check_config(void)
 		        "file cannot be loaded (the line above says why)\n");
 		goto out;
 	}
+	/* `sotto moderate` refuses to start with a broken rules file: say so here first. */
+	if (check_moderation_rules(&cfg) != 0)
+		goto out;
 	printf("configuration ok: %d workers, socket %s, %zu content key(s), "
 	       "%zu blocklist term(s)%s\n",
 	       cfg.workers, cfg.listen_path, cfg.n_content_keys, guard_blocklist_terms(NULL),
@@ -154,6 +173,8 @@ static void usage(FILE *f)
 	        "  rotate-keys   rewrap account data keys under the newest CONTENT_KEYS\n"
 	        "                version (exit 0 all done, 1 some keys left, 2 failed)\n"
 	        "  cleanup       delete expired events (SOTTO_EVENT_TTL_DAYS) and bans\n"
+	        "  moderate      run the automatic classifier (scores new posts and\n"
+	        "                replies, holds spam for review)\n"
 	        "  check-config  validate the configuration and exit\n"
 	        "  bench-data <n_posts> [n_accounts [jobs]]\n"
 	        "                add synthetic accounts, posts, replies and votes to the\n"
@@ -189,6 +210,10 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "cleanup") == 0) {
 		log_set_component("cleanup");
 		return cmd_cleanup();
+	}
+	if (strcmp(cmd, "moderate") == 0) {
+		log_set_component("moderate");
+		return moderate_run();
 	}
 	if (strcmp(cmd, "check-config") == 0)
 		return cmd_check_config();

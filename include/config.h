@@ -95,6 +95,14 @@ struct config {
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds, default 3600 */
 	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY, default cores */
 
+	/* automatic moderation (`sotto moderate`, README "Automatic moderation") */
+	bool moderation_hold;           /* false: SOTTO_MODERATION_THRESHOLD=off, score only */
+	double moderation_threshold;    /* SOTTO_MODERATION_THRESHOLD, (0, 1], default 0.8 */
+	char *moderation_rules;         /* SOTTO_MODERATION_RULES, file (/dev/null: no rules) */
+	char *moderation_cmd;           /* SOTTO_MODERATION_CMD, command line, "" = none */
+	int moderation_cmd_timeout_ms;  /* SOTTO_MODERATION_CMD_TIMEOUT_MS, default 2000 */
+	int moderation_batch;           /* SOTTO_MODERATION_BATCH, posts per transaction, 32 */
+
 	/* secrets (decoded key material; wiped by config_free) */
 	unsigned char jwt_secret[64];     size_t jwt_secret_len;  /* JWT_SECRET */
 	unsigned char ip_hmac_key[64];    size_t ip_hmac_key_len; /* IP_HMAC_KEY */
@@ -142,6 +150,9 @@ const char *config_pow_name(enum pow_action a);   /* lower-case action name */
 
 /* True when origin is in the CORS allow-list (exact match). */
 bool config_origin_allowed(const struct config *cfg, const char *origin);
+
+#define CONFIG_MODERATION_CMD_MAX 4096   /* bytes of SOTTO_MODERATION_CMD */
+#define CONFIG_MODERATION_CMD_ARGS 32    /* words of SOTTO_MODERATION_CMD */
 
 /* Newest content key (highest version), or NULL if none. */
 const struct content_key *config_content_key_newest(const struct config *cfg);

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # scripts/stack.sh — sotto's development stack on one machine:
-# PostgreSQL 15 and Redis on unix sockets only, the sotto pool, and nginx with
-# TLS on 127.0.0.1. Several stacks can run side by side (own SOTTO_VAR and
+# PostgreSQL 15 and Redis on unix sockets only, the sotto pool, the classifier
+# (`sotto moderate`), and nginx with TLS on 127.0.0.1. Several stacks can run side by side (own SOTTO_VAR and
 # ports). Builds nothing: `make up` builds, then calls this.
 #
 #   stack.sh run                everything in the foreground; Ctrl-C stops what it started
 #   stack.sh up                 start in the background, return once /health answers 200
 #   stack.sh down               stop what is running (by PID files), keep the data
-#   stack.sh status             what runs (exit 0 when all four run, 3 otherwise)
-#   stack.sh stop  pg|redis|sotto|nginx
-#   stack.sh start pg|redis|sotto|nginx
+#   stack.sh status             what runs (exit 0 when all five run, 3 otherwise)
+#   stack.sh stop  pg|redis|sotto|moderate|nginx
+#   stack.sh start pg|redis|sotto|moderate|nginx
 #   stack.sh deps               install missing Debian packages (root) or print the command
 #   stack.sh env                print the path of the generated settings file
 #   stack.sh nginx-conf         print the rendered nginx.conf (nginx/check.sh tests it)
@@ -44,7 +44,7 @@
 
 set -euo pipefail
 
-readonly SERVICES="pg redis sotto nginx"
+readonly SERVICES="pg redis sotto moderate nginx"
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -182,7 +182,7 @@ procname_of() {
 	case $1 in
 	pg) echo postgres ;;
 	redis) echo redis-server ;;
-	sotto) echo "${BIN##*/}" ;;
+	sotto | moderate) echo "${BIN##*/}" ;;
 	nginx) echo nginx ;;
 	cleanup) echo bash ;;
 	esac
@@ -567,18 +567,31 @@ stop_redis() {
 # ---------------------------------------------------------------------------
 # sotto
 
-# Why a running server must be restarted to match this invocation, or nothing.
+# Why a running sotto process (service sotto or moderate) must be restarted to
+# match this invocation, or nothing.
 sotto_stale_reason() {
-	local pid=$1 exe
+	local pid=$1 svc=${2:-sotto} exe
 	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || true
 	case $exe in
 	*" (deleted)") echo "its binary was rebuilt"; return ;;
 	"$BIN") ;;
 	*) echo "it runs ${exe:-another binary}, not $BIN"; return ;;
 	esac
-	[ "$BIN" -nt "$RUN/sotto.pid" ] && { echo "$BIN is newer"; return; }
-	[ "$CALLER_SETTINGS" = "$(cat "$RUN/sotto.caller" 2>/dev/null)" ] ||
+	[ "$BIN" -nt "$RUN/$svc.pid" ] && { echo "$BIN is newer"; return; }
+	[ "$CALLER_SETTINGS" = "$(cat "$RUN/$svc.caller" 2>/dev/null)" ] ||
 		echo "it was started with other SOTTO_*/ADMIN_*/secret variables"
+}
+
+# The settings file and the variables the stack owns, for `sotto serve` and
+# `sotto moderate` alike.
+server_env() {
+	write_env_file
+	export SOTTO_ENV_FILE=$ENV_FILE
+	export SOTTO_LISTEN=$RUN/sotto.sock
+	export DATABASE_URL
+	DATABASE_URL=$(database_url)
+	export REDIS_URL=unix://$RUN/redis.sock
+	export SOTTO_MIGRATIONS_DIR=${SOTTO_MIGRATIONS_DIR:-$REPO/sql}
 }
 
 start_sotto() {
@@ -592,13 +605,7 @@ start_sotto() {
 	[ -x "$BIN" ] || die "no server binary at $BIN: build it with make (or set SOTTO_BIN)"
 	reap_orphans sotto "$RUN/sotto.pid" "$LOG/sotto.log"
 	rm -f -- "$RUN/sotto.sock" "$RUN/sotto.pid"
-	write_env_file
-	export SOTTO_ENV_FILE=$ENV_FILE
-	export SOTTO_LISTEN=$RUN/sotto.sock
-	export DATABASE_URL
-	DATABASE_URL=$(database_url)
-	export REDIS_URL=unix://$RUN/redis.sock
-	export SOTTO_MIGRATIONS_DIR=${SOTTO_MIGRATIONS_DIR:-$REPO/sql}
+	server_env
 
 	# What the server was started with: the caller's variables (compared on
 	# the next start, may hold secrets: 600) and the SOTTO_* settings in clear
@@ -655,6 +662,55 @@ stop_sotto() {
 		reap_orphans sotto "$RUN/sotto.pid" "$LOG/sotto.log"
 	fi
 	rm -f -- "$RUN/sotto.pid" "$RUN/sotto.sock"
+}
+
+# ---------------------------------------------------------------------------
+# sotto moderate (the classifier; needs the schema `start_sotto` migrated)
+
+start_moderate() {
+	local pid reason i size
+	if pid=$(running_pid moderate); then
+		reason=$(sotto_stale_reason "$pid" moderate)
+		[ -n "$reason" ] || return 0
+		say "moderate: restarting, $reason"
+		stop_moderate
+	fi
+	[ -x "$BIN" ] || die "no server binary at $BIN: build it with make (or set SOTTO_BIN)"
+	reap_orphans moderate "$RUN/moderate.pid" "$LOG/moderate.log"
+	rm -f -- "$RUN/moderate.pid"
+	server_env
+	(umask 077 && printf '%s\n' "$CALLER_SETTINGS" >"$RUN/moderate.caller")
+	printf '%s stack: moderate\n' "$(date -u +%FT%TZ)" >>"$LOG/moderate.log"
+	size=$(stat -c %s -- "$LOG/moderate.log")
+	# setsid, as for serve: Ctrl-C is handled by this script, not sent to it.
+	(cd "$REPO" && exec setsid "$BIN" moderate) </dev/null >>"$LOG/moderate.log" 2>&1 9>&- &
+	pid=$!
+	echo "$pid" >"$RUN/moderate.pid"
+	STARTED+=(moderate)
+	# Ready once it listens for new posts (it polls too, so this is a courtesy).
+	for ((i = 0; i < 100; i++)); do
+		if ! proc_exists "$pid"; then
+			wait "$pid" 2>/dev/null || true
+			show_log "$LOG/moderate.log"
+			die "sotto moderate exited"
+		fi
+		if tail -c "+$((size + 1))" -- "$LOG/moderate.log" | grep -q '"listening for new posts"'; then
+			say "moderate: started (pid $pid)"
+			return 0
+		fi
+		sleep 0.1
+	done
+	say "moderate: started (pid $pid), not listening yet (see $LOG/moderate.log)"
+}
+
+stop_moderate() {
+	local pid
+	if pid=$(running_pid moderate); then
+		# It rolls back the batch in progress and kills its classifier command.
+		terminate moderate "$pid" 10
+		say "moderate: stopped"
+	fi
+	rm -f -- "$RUN/moderate.pid"
 }
 
 # ---------------------------------------------------------------------------
@@ -846,6 +902,7 @@ start_all() {
 	start_pg
 	start_redis
 	start_sotto
+	start_moderate
 	start_nginx
 }
 
@@ -880,8 +937,8 @@ cmd_run() {
 	else
 		say "everything was already running; Ctrl-C stops nothing (use stack.sh down)"
 	fi
-	touch "$LOG/sotto.log" "$LOG/nginx-error.log"
-	tail -n 0 -F -- "$LOG/sotto.log" "$LOG/nginx-error.log" &
+	touch "$LOG/sotto.log" "$LOG/moderate.log" "$LOG/nginx-error.log"
+	tail -n 0 -F -- "$LOG/sotto.log" "$LOG/moderate.log" "$LOG/nginx-error.log" &
 	RUN_TAIL_PID=$!
 	local s warned=""
 	while :; do
@@ -900,6 +957,7 @@ cmd_down() {
 	[ -d "$VAR" ] || { say "nothing at $VAR"; return 0; }
 	stop_cleanup
 	stop_nginx
+	stop_moderate
 	stop_sotto
 	stop_redis
 	stop_pg
@@ -925,8 +983,8 @@ cmd_status() {
 
 valid_service() {
 	case ${1:-} in
-	pg | redis | sotto | nginx) return 0 ;;
-	*) die "unknown service '${1:-}' (pg|redis|sotto|nginx)" ;;
+	pg | redis | sotto | moderate | nginx) return 0 ;;
+	*) die "unknown service '${1:-}' (pg|redis|sotto|moderate|nginx)" ;;
 	esac
 }
 

@@ -1084,6 +1084,76 @@ static void test_flag_hold_weight_default_decimal_and_bounds(void **state)
 }
 /* ---- end moderation ---- */
 
+/* ---- automatic moderation (`sotto moderate`) ---- */
+
+static void test_moderation_settings_defaults_and_values(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	set_required_env();
+	load_ok(&cfg);
+	assert_true(cfg.moderation_hold);
+	assert_true(cfg.moderation_threshold > 0.8 - 1e-9 && cfg.moderation_threshold < 0.8 + 1e-9);
+	assert_string_equal(cfg.moderation_rules, "data/moderation.rules");
+	assert_string_equal(cfg.moderation_cmd, "");
+	assert_int_equal(cfg.moderation_cmd_timeout_ms, 2000);
+	assert_int_equal(cfg.moderation_batch, 32);
+	config_free(&cfg);
+
+	setenv("SOTTO_MODERATION_THRESHOLD", "0.125", 1);
+	setenv("SOTTO_MODERATION_RULES", "/dev/null", 1);
+	setenv("SOTTO_MODERATION_CMD", "/usr/bin/python3 model.py --fast", 1);
+	setenv("SOTTO_MODERATION_CMD_TIMEOUT_MS", "10", 1);
+	setenv("SOTTO_MODERATION_BATCH", "1000", 1);
+	load_ok(&cfg);
+	assert_true(cfg.moderation_hold);
+	assert_true(cfg.moderation_threshold > 0.125 - 1e-9 && cfg.moderation_threshold < 0.125 + 1e-9);
+	assert_string_equal(cfg.moderation_rules, "/dev/null");
+	assert_string_equal(cfg.moderation_cmd, "/usr/bin/python3 model.py --fast");
+	assert_int_equal(cfg.moderation_cmd_timeout_ms, 10);
+	assert_int_equal(cfg.moderation_batch, 1000);
+	config_free(&cfg);
+
+	setenv("SOTTO_MODERATION_THRESHOLD", "1", 1);
+	load_ok(&cfg);
+	assert_true(cfg.moderation_hold && cfg.moderation_threshold == 1);
+	config_free(&cfg);
+	setenv("SOTTO_MODERATION_THRESHOLD", "off", 1);
+	load_ok(&cfg);
+	assert_false(cfg.moderation_hold);
+	config_free(&cfg);
+}
+
+static void test_moderation_settings_out_of_range_refused(void **state)
+{
+	static const char *const bad_thresholds[] = {
+		"0", "0.0", "1.5", "2", "-0.5", ".5", "0.", "0.1234567", "0,8", "on", " 0.8", "1e-1",
+	};
+	char words[40 * 3];
+
+	(void)state;
+	set_required_env();
+	for (size_t i = 0; i < sizeof(bad_thresholds) / sizeof(bad_thresholds[0]); i++) {
+		setenv("SOTTO_MODERATION_THRESHOLD", bad_thresholds[i], 1);
+		load_fails_naming("SOTTO_MODERATION_THRESHOLD");
+	}
+	unsetenv("SOTTO_MODERATION_THRESHOLD");
+	setenv("SOTTO_MODERATION_CMD_TIMEOUT_MS", "9", 1);
+	load_fails_naming("SOTTO_MODERATION_CMD_TIMEOUT_MS");
+	unsetenv("SOTTO_MODERATION_CMD_TIMEOUT_MS");
+	setenv("SOTTO_MODERATION_BATCH", "0", 1);
+	load_fails_naming("SOTTO_MODERATION_BATCH");
+	unsetenv("SOTTO_MODERATION_BATCH");
+	setenv("SOTTO_MODERATION_CMD", "   ", 1);
+	load_fails_naming("SOTTO_MODERATION_CMD");
+	words[0] = '\0';
+	for (int i = 0; i < 33; i++)
+		strcat(words, "ab ");
+	setenv("SOTTO_MODERATION_CMD", words, 1);
+	load_fails_naming("SOTTO_MODERATION_CMD");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1134,6 +1204,8 @@ int main(void)
 		T(test_config_reloads_twice_in_one_process),
 		T(test_config_free_is_safe_on_zeroed_and_freed_config_and_wipes_keys),
 		T(test_class_and_action_names_match_variable_suffixes),
+		T(test_moderation_settings_defaults_and_values),
+		T(test_moderation_settings_out_of_range_refused),
 		T(test_flag_hold_weight_default_decimal_and_bounds),
 	};
 

@@ -1,0 +1,402 @@
+/*
+ * moderate.c — `sotto moderate`: the classifier process (what it does and
+ * its guarantees are in moderate.h).
+ *
+ * The loop: make sure the connection is up and LISTENs, take batches
+ * until the list is empty, then sleep in poll() on the connection's
+ * socket (a NOTIFY wakes it), the signal pipe, and MODERATE_POLL_MS. A
+ * database failure anywhere rolls the batch back and retries after a
+ * backoff (MODERATE_RETRY_MIN_MS doubling to MODERATE_RETRY_MAX_MS); db.c
+ * reconnects, and a new connection is detected by its backend PID and
+ * LISTENs again.
+ *
+ * Signal handlers only set a flag and write a byte to a pipe that every
+ * wait polls, the external command's included, so SIGTERM is acted on
+ * at once: the batch in progress is rolled back.
+ *
+ * Logs carry counts and reasons, never a text, a post id or an account.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+#include "arena.h"
+#include "classify.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "log.h"
+#include "moderate.h"
+#include "modcmd.h"
+#include "post_view.h"
+#include "util.h"
+
+#define MOD_ITEM_ID_BYTES 16   /* public id: 22 characters of base64url, as posts */
+#define MOD_SOURCE_AUTO "2"
+
+static volatile sig_atomic_t stop_flag;
+static int sig_pipe[2] = { -1, -1 };
+
+struct moderator {
+	struct config cfg;
+	struct classify_rules *rules;
+	struct modcmd *cmd;          /* NULL without SOTTO_MODERATION_CMD */
+	struct db *db;
+	struct arena *a;             /* one batch's results and bodies */
+	PGconn *listen_conn;         /* the connection LISTEN ran on */
+	int listen_pid;              /* and its backend PID */
+	int retry_ms;
+};
+
+/* Columns of take_stmt. */
+enum { COL_PK, COL_ID, COL_AUTHOR, COL_BODY, COL_KEY_VERSION, COL_KEY_WRAPPED };
+
+/* FOR UPDATE OF s: only the mod_scan rows are locked here (the post later, if held). */
+static struct db_stmt take_stmt = {
+	"moderate_take",
+	"SELECT s.post_pk, p.id, p.author_pk, p.body_sealed, k.version, k.wrapped "
+	"FROM mod_scan s JOIN posts p ON p.pk = s.post_pk "
+	"JOIN account_keys k ON k.account_pk = p.author_pk "
+	"WHERE s.score IS NULL ORDER BY s.post_pk LIMIT $1 FOR UPDATE OF s SKIP LOCKED", 1, 0
+};
+static struct db_stmt score_stmt = {
+	"moderate_score", "UPDATE mod_scan SET score = $2 WHERE post_pk = $1", 2, 0
+};
+static struct db_stmt hold_stmt = {
+	"moderate_hold", "UPDATE posts SET status = 1 WHERE pk = $1 AND status = 0", 1, 0
+};
+/* Only for a held post (not a removed one); at most one pending item per post. */
+static struct db_stmt item_stmt = {
+	"moderate_item",
+	"INSERT INTO mod_items (id, post_pk, source, day) "
+	"SELECT $2::text, pk, " MOD_SOURCE_AUTO ", $3::integer FROM posts "
+	"WHERE pk = $1 AND status = 1 "
+	"ON CONFLICT (post_pk) WHERE status = 0 DO NOTHING", 3, 0
+};
+static struct db_stmt notify_stmt = {
+	"moderate_notify", "SELECT pg_notify('sotto_content', '')", 0, 0
+};
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	stop_flag = 1;
+	if (write(sig_pipe[1], "x", 1) < 0) {
+		/* full pipe: a wake-up is already pending */
+	}
+	errno = saved;
+}
+
+static int signals_setup(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	/* A dead classifier command must fail a write, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* Sleep up to ms, or less when a stop signal arrives. */
+static void nap(int ms)
+{
+	struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
+
+	if (!stop_flag)
+		(void)poll(&p, 1, ms);
+}
+
+/* ---- one post ----------------------------------------------------------- */
+
+/*
+ * Open the body of row into *body (on m->a) with its author's data key;
+ * the key is wiped before returning. 0 or -1 (logged, no identifiers).
+ */
+static int open_body(struct moderator *m, const PGresult *res, int row,
+                     unsigned char **body, size_t *body_len)
+{
+	unsigned char key[CRYPTO_KEY_BYTES];
+	const unsigned char *wrapped, *sealed;
+	size_t wrapped_len = 0, sealed_len = 0;
+	int64_t author, version;
+	struct crypto_field f;
+	int rc = -1;
+
+	wrapped = db_bytea_value(m->a, res, row, COL_KEY_WRAPPED, &wrapped_len);
+	sealed = db_bytea_value(m->a, res, row, COL_BODY, &sealed_len);
+	if (wrapped == NULL || sealed == NULL ||
+	    util_parse_int64(PQgetvalue(res, row, COL_AUTHOR), 1, INT64_MAX, &author) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
+	    crypto_unwrap_key(&m->cfg, author, (uint32_t)version, wrapped, wrapped_len, key) != 0)
+		goto out;
+	post_body_field(&f, PQgetvalue(res, row, COL_ID), author);
+	rc = crypto_open(m->a, key, &f, sealed, sealed_len, body, body_len);
+out:
+	sodium_memzero(key, sizeof(key));
+	if (rc != 0)
+		log_msg(LOG_WARN, "a post body could not be opened; scored 0");
+	return rc;
+}
+
+/* The score of row: built-in rules, and max() with the external command when it answers. */
+static double score_row(struct moderator *m, const PGresult *res, int row)
+{
+	unsigned char *body;
+	size_t len;
+	double score, ext;
+
+	if (open_body(m, res, row, &body, &len) != 0)
+		return 0;
+	score = classify_score(m->rules, (const char *)body, len, NULL);
+	if (m->cmd != NULL && !stop_flag &&
+	    modcmd_score(m->cmd, PQgetvalue(res, row, COL_ID), (const char *)body, len, &ext) == 0 &&
+	    ext > score)
+		score = ext;
+	sodium_memzero(body, len);
+	return score;
+}
+
+/* Record score for the row's post, and hold it when due. 0, or -1 (database). */
+static int write_score(struct moderator *m, const char *pk, double score, bool *held)
+{
+	char score_text[32], day_text[24];
+	const char *params[3];
+	PGresult *res;
+
+	*held = false;
+	snprintf(score_text, sizeof(score_text), "%.6f", score);
+	params[0] = pk;
+	params[1] = score_text;
+	if (db_exec(m->db, m->a, &score_stmt, params, NULL) == NULL)
+		return -1;
+	if (!m->cfg.moderation_hold || score < m->cfg.moderation_threshold)
+		return 0;
+	if ((res = db_exec(m->db, m->a, &hold_stmt, params, NULL)) == NULL)
+		return -1;
+	*held = strcmp(PQcmdTuples(res), "1") == 0;
+	snprintf(day_text, sizeof(day_text), "%" PRId64, util_today());
+	params[1] = util_random_id(m->a, MOD_ITEM_ID_BYTES);
+	params[2] = day_text;
+	if (params[1] == NULL || db_exec(m->db, m->a, &item_stmt, params, NULL) == NULL)
+		return -1;
+	return 0;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+/*
+ * One transaction: take, score, write, commit. *taken gets the number
+ * of rows scored (0 when the list is empty). 0, or -1 when rolled back
+ * (database failure, or a stop signal).
+ */
+static int run_batch(struct moderator *m, int *taken)
+{
+	char limit[16];
+	const char *params[1] = { limit };
+	PGresult *res;
+	int n, held = 0, rc = -1;
+
+	*taken = 0;
+	snprintf(limit, sizeof(limit), "%d", m->cfg.moderation_batch);
+	if (db_begin(m->db) != 0)
+		goto out;
+	if ((res = db_exec(m->db, m->a, &take_stmt, params, NULL)) == NULL)
+		goto out;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		double score = score_row(m, res, i);
+		bool h;
+
+		if (stop_flag)
+			goto out;
+		if (write_score(m, PQgetvalue(res, i, COL_PK), score, &h) != 0)
+			goto out;
+		held += h;
+	}
+	if (held > 0 && db_exec(m->db, m->a, &notify_stmt, NULL, NULL) == NULL)
+		goto out;
+	if (db_commit(m->db) != 0)
+		goto out;
+	if (n > 0)
+		log_msg(LOG_INFO, "scored %d posts, held %d", n, held);
+	*taken = n;
+	rc = 0;
+out:
+	if (rc != 0)
+		db_rollback(m->db);
+	arena_reset(m->a);
+	return rc;
+}
+
+/* Batches until the list is empty. 0, or -1 after a failed batch. */
+static int drain(struct moderator *m)
+{
+	int taken;
+
+	do {
+		if (run_batch(m, &taken) != 0)
+			return -1;
+	} while (taken == m->cfg.moderation_batch && !stop_flag);
+	return 0;
+}
+
+/* ---- connection and waiting --------------------------------------------- */
+
+/* Connected, and LISTENing on this very connection. 0 or -1. */
+static int ensure_listening(struct moderator *m)
+{
+	PGconn *conn;
+	PGresult *res;
+	bool ok;
+
+	if (!db_ready(m->db) || (conn = db_conn(m->db)) == NULL)
+		return -1;
+	if (conn == m->listen_conn && PQbackendPID(conn) == m->listen_pid)
+		return 0;
+	res = PQexec(conn, "LISTEN sotto_scan");
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		log_msg(LOG_WARN, "LISTEN sotto_scan failed");
+		m->listen_conn = NULL;
+		return -1;
+	}
+	m->listen_conn = conn;
+	m->listen_pid = PQbackendPID(conn);
+	log_msg(LOG_INFO, "listening for new posts");
+	return 0;
+}
+
+/* Drop every buffered notification; true when there was one. */
+static bool take_notifies(PGconn *conn)
+{
+	PGnotify *n;
+	bool any = false;
+
+	while ((n = PQnotifies(conn)) != NULL) {
+		PQfreemem(n);
+		any = true;
+	}
+	return any;
+}
+
+/* Sleep until a NOTIFY, a signal, a lost connection or MODERATE_POLL_MS. */
+static void wait_for_work(struct moderator *m)
+{
+	PGconn *conn = db_conn(m->db);
+	struct pollfd p[2] = { { .fd = sig_pipe[0], .events = POLLIN },
+	                       { .fd = conn != NULL ? PQsocket(conn) : -1, .events = POLLIN } };
+
+	if (conn == NULL || p[1].fd < 0) {
+		nap(MODERATE_POLL_MS);
+		return;
+	}
+	if (take_notifies(conn))
+		return;
+	if (stop_flag || poll(p, 2, MODERATE_POLL_MS) <= 0 || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	/* A failure here means the server went away; db_ready() sees it next. */
+	if (PQconsumeInput(conn) != 0)
+		take_notifies(conn);
+}
+
+/* ---- the process --------------------------------------------------------- */
+
+static int moderator_init(struct moderator *m)
+{
+	char err[256];
+
+	if (config_load(&m->cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sotto: configuration error: %s\n", err);
+		return -1;
+	}
+	if ((m->rules = classify_rules_load(m->cfg.moderation_rules, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sotto: configuration error: SOTTO_MODERATION_RULES: %s\n", err);
+		return -1;
+	}
+	if (signals_setup() != 0) {
+		fprintf(stderr, "sotto: cannot set up signal handling: %s\n", strerror(errno));
+		return -1;
+	}
+	m->db = db_new(m->cfg.database_url, m->cfg.db_statement_timeout_ms);
+	m->a = arena_new();
+	if (m->cfg.moderation_cmd[0] != '\0')
+		m->cmd = modcmd_new(m->cfg.moderation_cmd, m->cfg.moderation_cmd_timeout_ms,
+		                    sig_pipe[0]);
+	if (m->db == NULL || m->a == NULL || (m->cfg.moderation_cmd[0] != '\0' && m->cmd == NULL)) {
+		fprintf(stderr, "sotto: out of memory\n");
+		return -1;
+	}
+	m->retry_ms = MODERATE_RETRY_MIN_MS;
+	return 0;
+}
+
+static void moderator_free(struct moderator *m)
+{
+	modcmd_free(m->cmd);
+	arena_free(m->a);
+	db_free(m->db);
+	classify_rules_free(m->rules);
+	config_free(&m->cfg);
+	for (int i = 0; i < 2; i++)
+		if (sig_pipe[i] >= 0)
+			close(sig_pipe[i]);
+	sig_pipe[0] = sig_pipe[1] = -1;
+}
+
+int moderate_run(void)
+{
+	struct moderator m;
+	int rc = 1;
+
+	memset(&m, 0, sizeof(m));
+	util_no_core_dumps();   /* it holds content keys and unwraps data keys */
+	if (moderator_init(&m) != 0)
+		goto out;
+	if (m.cfg.moderation_hold)
+		log_msg(LOG_INFO, "started: %zu terms, %zu patterns, threshold %.3f, batch %d, "
+		        "external command %s", classify_rules_terms(m.rules),
+		        classify_rules_patterns(m.rules), m.cfg.moderation_threshold,
+		        m.cfg.moderation_batch, m.cmd != NULL ? "on" : "off");
+	else
+		log_msg(LOG_INFO, "started: %zu terms, %zu patterns, threshold off (score only, "
+		        "never hold), batch %d, external command %s", classify_rules_terms(m.rules),
+		        classify_rules_patterns(m.rules), m.cfg.moderation_batch,
+		        m.cmd != NULL ? "on" : "off");
+	while (!stop_flag) {
+		if (ensure_listening(&m) != 0 || drain(&m) != 0) {
+			if (stop_flag)
+				break;
+			nap(m.retry_ms);
+			m.retry_ms = m.retry_ms * 2 > MODERATE_RETRY_MAX_MS ? MODERATE_RETRY_MAX_MS
+			                                                    : m.retry_ms * 2;
+			continue;
+		}
+		m.retry_ms = MODERATE_RETRY_MIN_MS;
+		wait_for_work(&m);
+	}
+	log_msg(LOG_INFO, "stopping");
+	rc = 0;
+out:
+	moderator_free(&m);
+	return rc;
+}

@@ -1,0 +1,291 @@
+"""`sotto moderate` (README "Automatic moderation"): the classifier process
+scores every new post and reply off the request path, holds what scores at
+or above SOTTO_MODERATION_THRESHOLD (gone from the feed and GET /posts/{id},
+a pending mod_items row with source 2), survives PostgreSQL restarts, and
+uses an external command (tests/e2e/data/classifier.py) without letting a
+hanging, crashing or babbling one stall the queue. Two moderators on one
+database never score a post twice.
+
+Stacks of their own: the main stack runs the classifier with holding off."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import REPO, register, sotto_binary
+from content import ID_RE, feed_ids, get_post, post, reply, uniq
+
+CLASSIFIER = os.path.join(REPO, "tests", "e2e", "data", "classifier.py")
+SCORE_TIMEOUT = 15          # seconds for a post to be scored in normal operation
+CMD_TIMEOUT_MS = 1000       # the external command's budget per post (modcmd stack)
+EXTERNAL_NORMAL = 0.123     # classifier.py's score for ordinary text
+
+BENIGN = "I made lentil soup today and it was lovely, recipe below"
+SPAM_TERMS = "Buy followers now and get cheap viagra too"
+SPAM_LINKS = " ".join("https://spam%d.example/offer" % i for i in range(6))
+SPAM_SHOUT = "THIS IS THE MOST AMAZING OFFER YOU WILL EVER SEE READ IT NOW"
+
+RULES_SETTINGS = {
+    "SOTTO_MODERATION_THRESHOLD": "0.8",
+    "SOTTO_GUARD_MAX_LINKS": "20",      # the link rule needs posts with links
+}
+
+
+# -- helpers -------------------------------------------------------------------
+def scan_row(st, post_id):
+    """(score or None while pending) of post_id's mod_scan row; KeyError without one."""
+    assert ID_RE.match(post_id)
+    # A prefix: Stack.psql drops empty lines, and a NULL score prints as one.
+    rows = st.psql("SELECT 's:' || coalesce(s.score::text, '') FROM mod_scan s "
+                   "JOIN posts p ON p.pk = s.post_pk WHERE p.id = '%s'" % post_id)
+    if not rows:
+        raise KeyError(post_id)
+    return float(rows[0][0][2:]) if rows[0][0] != "s:" else None
+
+
+def wait_scored(st, post_id, timeout=SCORE_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        score = scan_row(st, post_id)
+        if score is not None:
+            return score
+        time.sleep(0.05)
+    raise AssertionError("post not scored within %ss\n%s" % (timeout, st.log_tails()))
+
+
+def post_status(st, post_id):
+    return int(st.psql("SELECT status FROM posts WHERE id = '%s'" % post_id)[0][0])
+
+
+def mod_items(st, post_id):
+    """[(source, status, day)] of the post's review items."""
+    rows = st.psql("SELECT i.source, i.status, i.day, i.id FROM mod_items i "
+                   "JOIN posts p ON p.pk = i.post_pk WHERE p.id = '%s'" % post_id)
+    for r in rows:
+        assert ID_RE.match(r[3]), r
+    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+def assert_held(st, post_id, score, top_level=True):
+    assert score >= 0.8, score
+    assert post_status(st, post_id) == 1
+    items = mod_items(st, post_id)
+    assert len(items) == 1 and items[0][:2] == (2, 0), items
+    assert get_post(st, post_id).status_code == 404
+    if top_level:
+        assert post_id not in feed_ids(st, sort="new", limit=50)
+
+
+def assert_visible(st, post_id, score):
+    assert score < 0.8, score
+    assert post_status(st, post_id) == 0
+    assert mod_items(st, post_id) == []
+    assert get_post(st, post_id).status_code == 200
+
+
+def moderate_pid(st):
+    with open(os.path.join(st.var, "run", "moderate.pid")) as f:
+        return int(f.read().strip())
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [line.strip() for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def post_retrying(st, token, body, timeout=20):
+    """POST /posts until 201 (the pool may answer 503 right after a PostgreSQL restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = st.request("POST", "/posts", json={"body": body},
+                       headers={"Authorization": "Bearer " + token})
+        if r.status_code == 201 or time.monotonic() > deadline:
+            assert r.status_code == 201, (r.status_code, r.text)
+            return r.json()["post"]
+        time.sleep(0.2)
+
+
+# -- the built-in rules ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def rules_stack(make_stack):
+    return make_stack("modrules", **RULES_SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def rules_token(rules_stack):
+    return register(rules_stack)[1]
+
+
+@pytest.mark.parametrize("body", [SPAM_TERMS, SPAM_LINKS, SPAM_SHOUT],
+                         ids=["blocklisted_terms", "many_links", "shouting"])
+def test_spam_is_held_with_an_auto_review_item(rules_stack, rules_token, body):
+    p = post(rules_stack, rules_token, body + " " + uniq("x").upper()
+             if body is SPAM_SHOUT else body + " " + uniq())
+    score = wait_scored(rules_stack, p["id"])
+    assert_held(rules_stack, p["id"], score)
+
+
+def test_benign_post_is_scored_and_stays_visible(rules_stack, rules_token):
+    p = post(rules_stack, rules_token, BENIGN + " " + uniq())
+    score = wait_scored(rules_stack, p["id"])
+    assert score == 0
+    assert_visible(rules_stack, p["id"], score)
+    assert p["id"] in feed_ids(rules_stack, sort="new", limit=50)
+
+
+def test_replies_are_scored_and_held_too(rules_stack, rules_token):
+    parent = post(rules_stack, rules_token, BENIGN + " " + uniq())
+    ok = reply(rules_stack, rules_token, parent["id"], "Thanks, lovely " + uniq())
+    bad = reply(rules_stack, rules_token, parent["id"], SPAM_TERMS + " " + uniq())
+    assert_visible(rules_stack, ok["id"], wait_scored(rules_stack, ok["id"]))
+    assert_held(rules_stack, bad["id"], wait_scored(rules_stack, bad["id"]), top_level=False)
+    r = get_post(rules_stack, parent["id"])
+    assert r.status_code == 200
+    assert [x["id"] for x in r.json()["replies"]] == [ok["id"]]
+
+
+def test_survives_a_postgresql_restart(rules_stack, rules_token):
+    pid = moderate_pid(rules_stack)
+    rules_stack.stack("stop", "pg")
+    try:
+        time.sleep(1.5)   # the moderator notices and backs off meanwhile
+    finally:
+        rules_stack.stack("start", "pg")
+    p = post_retrying(rules_stack, rules_token, SPAM_TERMS + " " + uniq())
+    assert_held(rules_stack, p["id"], wait_scored(rules_stack, p["id"], timeout=20))
+    assert moderate_pid(rules_stack) == pid and alive(pid), "the moderator was restarted"
+
+
+def test_sigterm_stops_it_cleanly_and_pending_posts_wait_for_the_next_start(
+        rules_stack, rules_token):
+    pid = moderate_pid(rules_stack)
+    rules_stack.stack("stop", "moderate")
+    assert not alive(pid)
+    p = post(rules_stack, rules_token, SPAM_TERMS + " " + uniq())
+    time.sleep(0.5)
+    assert scan_row(rules_stack, p["id"]) is None     # nobody scores it now
+    rules_stack.stack("start", "moderate")
+    assert_held(rules_stack, p["id"], wait_scored(rules_stack, p["id"]))
+    log = open(os.path.join(rules_stack.var, "log", "moderate.log")).read()
+    assert '"msg":"stopping"' in log
+
+
+# -- the external command --------------------------------------------------------
+@pytest.fixture(scope="module")
+def cmd_files():
+    d = tempfile.mkdtemp(prefix="sotto-e2e-modcmd-")
+    yield os.path.join(d, "ids"), os.path.join(d, "starts")
+    for n in ("ids", "starts"):
+        try:
+            os.unlink(os.path.join(d, n))
+        except FileNotFoundError:
+            pass
+    os.rmdir(d)
+
+
+@pytest.fixture(scope="module")
+def cmd_stack(make_stack, cmd_files):
+    ids, starts = cmd_files
+    return make_stack("modcmd", **RULES_SETTINGS,
+                      SOTTO_MODERATION_CMD="/usr/bin/python3 %s %s %s" % (CLASSIFIER, ids, starts),
+                      SOTTO_MODERATION_CMD_TIMEOUT_MS=str(CMD_TIMEOUT_MS),
+                      SOTTO_MODERATION_BATCH="2")
+
+
+@pytest.fixture(scope="module")
+def cmd_token(cmd_stack):
+    return register(cmd_stack)[1]
+
+
+def test_external_score_is_used_and_can_hold(cmd_stack, cmd_token, cmd_files):
+    fine = post(cmd_stack, cmd_token, BENIGN + " " + uniq())
+    spam = post(cmd_stack, cmd_token, "EXT-SPAM looks harmless to the rules " + uniq())
+    assert wait_scored(cmd_stack, fine["id"]) == pytest.approx(EXTERNAL_NORMAL)
+    assert_visible(cmd_stack, fine["id"], scan_row(cmd_stack, fine["id"]))
+    assert_held(cmd_stack, spam["id"], wait_scored(cmd_stack, spam["id"]))
+    assert scan_row(cmd_stack, spam["id"]) == pytest.approx(0.97)
+    # The combination is max(built-in, external): the rules still hold spam.
+    rules_spam = post(cmd_stack, cmd_token, SPAM_TERMS + " " + uniq())
+    assert wait_scored(cmd_stack, rules_spam["id"]) > 0.97
+    assert fine["id"] in read_lines(cmd_files[0])
+
+
+def test_two_moderators_never_score_a_post_twice(cmd_stack, cmd_token, cmd_files):
+    ids_file = cmd_files[0]
+    env = dict(cmd_stack.env)
+    env_file = os.path.join(cmd_stack.var, "sotto.env")
+    env.update({"SOTTO_ENV_FILE": env_file,
+                "DATABASE_URL": cmd_stack.sotto_env()["DATABASE_URL"],
+                "REDIS_URL": cmd_stack.sotto_env()["REDIS_URL"]})
+    log_path = os.path.join(cmd_stack.var, "log", "moderate-second.log")
+    with open(log_path, "ab") as log:
+        second = subprocess.Popen([sotto_binary(), "moderate"], cwd=REPO, env=env,
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        time.sleep(0.5)
+        before = len(read_lines(ids_file))
+        posts = [post(cmd_stack, cmd_token, "%s %d %s" % (BENIGN, i, uniq())) for i in range(30)]
+        for p in posts:
+            assert wait_scored(cmd_stack, p["id"]) == pytest.approx(EXTERNAL_NORMAL)
+        assert second.poll() is None, "the second moderator exited"
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=15) == 0
+    seen = read_lines(ids_file)[before:]
+    mine = [p["id"] for p in posts]
+    assert sorted(seen) == sorted(mine), "each post exactly once to the command"
+    assert len(set(read_lines(ids_file))) == len(read_lines(ids_file)), "an id twice"
+    with open(log_path) as f:
+        text = f.read()
+    assert '"msg":"listening for new posts"' in text
+    assert not re.search(r'"level":"error"', text), text[-2000:]
+
+
+def wait_external_again(st, token, timeout=15):
+    """Post until one gets the external score again (the command restarted after backoff)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = post(st, token, BENIGN + " again " + uniq())
+        if wait_scored(st, p["id"]) == pytest.approx(EXTERNAL_NORMAL):
+            return
+        time.sleep(0.3)
+    raise AssertionError("the external command never came back\n%s" % st.log_tails())
+
+
+@pytest.mark.parametrize("trigger", ["EXT-HANG", "EXT-CRASH", "EXT-GARBAGE", "EXT-WRONGID"])
+def test_a_failing_command_falls_back_and_the_queue_keeps_flowing(
+        cmd_stack, cmd_token, cmd_files, trigger):
+    ids_file, starts_file = cmd_files
+    wait_external_again(cmd_stack, cmd_token)
+    starts = len(read_lines(starts_file))
+    t0 = time.monotonic()
+    bad = post(cmd_stack, cmd_token, "%s but otherwise a kind post %s" % (trigger, uniq()))
+    after = post(cmd_stack, cmd_token, BENIGN + " " + uniq())
+    # The built-in score (0 for this text) within the command's timeout and a margin.
+    assert wait_scored(cmd_stack, bad["id"], timeout=CMD_TIMEOUT_MS / 1000 + 4) == 0
+    assert time.monotonic() - t0 < CMD_TIMEOUT_MS / 1000 + 4
+    assert bad["id"] in read_lines(ids_file)
+    assert post_status(cmd_stack, bad["id"]) == 0
+    # The next post does not wait for the broken command.
+    assert wait_scored(cmd_stack, after["id"], timeout=4) is not None
+    # Then a new command takes over.
+    wait_external_again(cmd_stack, cmd_token)
+    assert len(read_lines(starts_file)) > starts
+    # No child left hanging: the moderator's only children are the current command.
+    kids = open("/proc/%d/task/%d/children" % ((moderate_pid(cmd_stack),) * 2)).read().split()
+    assert len(kids) <= 1, kids
