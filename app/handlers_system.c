@@ -247,6 +247,9 @@ int handle_metrics(struct request *req)
 	metrics_gauge(&t, "sotto_ratelimit_fail_open_total", "counter",
 	              "Reads let through while Redis was unavailable.",
 	              (unsigned long long)atomic_load(&r->ratelimit_fail_open));
+	metrics_gauge(&t, "sotto_ipban_load_failures_total", "counter",
+	              "Ban list loads that failed (the last loaded list stayed in force).",
+	              (unsigned long long)atomic_load(&r->ipban_load_failures));
 	if (t.failed)
 		return http_error(req, 500, "internal", "out of memory");
 	req->reply_raw = t.buf;
