@@ -14,13 +14,9 @@ static struct db_stmt stmt_events = {
 	"DELETE FROM events WHERE ctid = ANY (ARRAY("
 	"SELECT ctid FROM events WHERE day < $1 LIMIT $2))", 2, 0
 };
-/* ip_bans comes with the moderation issue (sql/007); skipped until it exists. */
-static struct db_stmt stmt_bans_exist = {
-	"cleanup_bans_exist", "SELECT to_regclass('ip_bans') IS NOT NULL", 0, 0
-};
+/* A ban applies while today < expires_day (sql/007): from that day on it is gone. */
 static struct db_stmt stmt_bans = {
-	"cleanup_bans",
-	"DELETE FROM ip_bans WHERE expires_day IS NOT NULL AND expires_day < $1", 1, 0
+	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
 };
 
 /* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
@@ -44,17 +40,15 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Expired bans; 0 when the table does not exist yet. Rows deleted or -1. */
+/* Expired bans; rows deleted or -1. */
 static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 {
 	const char *params[1] = { arena_printf(a, "%lld", (long long)today) };
-	PGresult *res = db_exec(db, a, &stmt_bans_exist, NULL, NULL);
+	PGresult *res;
 	int64_t n;
 
-	if (res == NULL || PQntuples(res) != 1 || params[0] == NULL)
+	if (params[0] == NULL)
 		return -1;
-	if (PQgetvalue(res, 0, 0)[0] != 't')
-		return 0;
 	res = db_exec(db, a, &stmt_bans, params, NULL);
 	if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 		return -1;

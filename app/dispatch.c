@@ -1,10 +1,15 @@
 /*
  * dispatch.c — the request pipeline, in the order DESIGN.md gives:
  *
- *   parse → CORS → route lookup (404/405) → admin token → global rate
+ *   parse → CORS → IP ban → route lookup (404/405) → admin token → global rate
  *   limit (by IP) → database → bearer token → the route's rate class
  *   (by IP and account) → body size and type → JSON body → proof of work →
  *   handler → response
+ *
+ * The ban check comes before routing, so a banned address gets 403 banned
+ * on every path, known or not; only for a banned address are the
+ * exemptions looked up: a route flagged ROUTE_NO_BAN (/health) and a valid
+ * X-Admin-Token of either kind.
  *
  * Proof of work comes last so that a request refused for any other reason
  * does not spend the client's solved challenge.
@@ -27,6 +32,7 @@
 #include "dispatch.h"
 #include "events.h"
 #include "http.h"
+#include "ipban.h"
 #include "json.h"
 #include "log.h"
 #include "pow.h"
@@ -133,6 +139,40 @@ static int options_reply(struct request *req, unsigned allow_mask)
 		http_header_add(req, "Access-Control-Max-Age", "600");
 	}
 	return 204;
+}
+
+/* True when X-Admin-Token equals either configured (non-empty) admin token. */
+static bool admin_token_any(const struct request *req)
+{
+	const struct config *cfg = req->worker->cfg;
+	const char *given = http_env(req, "HTTP_X_ADMIN_TOKEN");
+	bool review, ui;
+
+	if (given == NULL)
+		return false;
+	review = cfg->admin_review_token != NULL && cfg->admin_review_token[0] != '\0' &&
+	         util_secret_equal(given, cfg->admin_review_token);
+	ui = cfg->admin_ui_token != NULL && cfg->admin_ui_token[0] != '\0' &&
+	     util_secret_equal(given, cfg->admin_ui_token);
+	return review || ui;
+}
+
+/*
+ * 403 banned for a request from a banned prefix (ipban.h), unless its
+ * route is exempt (ROUTE_NO_BAN) or it carries a valid admin token.
+ */
+static int ban_or_reply(struct request *req)
+{
+	unsigned allow = 0;
+	int idx;
+
+	if (!ipban_applies(req) || admin_token_any(req))
+		return 0;
+	idx = route_lookup(route_table, route_count, req->arena, req->method, req->path,
+	                   req->params, &req->n_params, &allow);
+	if (idx >= 0 && (route_table[idx].flags & ROUTE_NO_BAN))
+		return 0;
+	return http_error(req, 403, "banned", "requests from this network are banned");
 }
 
 static int route_or_reply(struct request *req)
@@ -331,6 +371,8 @@ static int handle(struct request *req)
 	if ((status = parse_target_or_reply(req)) != 0)
 		return status;
 	add_cors_headers(req);
+	if ((status = ban_or_reply(req)) != 0)
+		return status;
 	if ((status = route_or_reply(req)) != 0)
 		return status;
 	if ((status = admin_or_reply(req)) != 0)

@@ -264,6 +264,9 @@ int handle_metrics(struct request *req)
 	metrics_gauge(&t, "sotto_events_publish_failed_total", "counter",
 	              "Real-time event publishes to nchan that failed (the queue kept them).",
 	              (unsigned long long)atomic_load(&r->events_publish_failed));
+	metrics_gauge(&t, "sotto_ipban_load_failures_total", "counter",
+	              "Ban list loads that failed (the last loaded list stayed in force).",
+	              (unsigned long long)atomic_load(&r->ipban_load_failures));
 	if (t.failed)
 		return http_error(req, 500, "internal", "out of memory");
 	req->reply_raw = t.buf;

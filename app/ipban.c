@@ -1,11 +1,416 @@
 /*
- * ipban.c — placeholder until issue 5 lands (scaffold).
+ * ipban.c — IP-prefix bans: parsing an address down to its prefix, the
+ * keyed lookup token, the sealed prefix text, and the per-worker cache the
+ * pipeline checks every request against (see ipban.h for the contract).
+ *
+ * The cache belongs to this process (a worker is a process of its own):
+ * a sorted array of the first IPBAN_CACHE_TOKEN bytes of each active ban's
+ * token with the day it stops applying. 16 bytes of a keyed 256-bit hash
+ * keep the chance of a false match below 2^-100 for any realistic number
+ * of bans. Duplicates (one prefix banned twice) are merged at load,
+ * keeping the later expiry.
  */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <sodium.h>
+
+#include "arena.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "dispatch.h"
+#include "http.h"
 #include "ipban.h"
+#include "keys.h"
+#include "log.h"
+#include "shm.h"
+#include "util.h"
+#include "worker.h"
+
+#define TOKEN_CONTEXT "ipbanhsh"   /* keys_derive context of the token key */
+#define SEAL_CONTEXT "ipbanenc"    /* keys_derive context of the prefix seal key */
+#define IPBAN_CACHE_TOKEN 16
+#define PERMANENT INT64_MAX
+#define OVERVIEW_MAX 100           /* bans shown by GET /admin/overview */
+
+struct ban_entry {
+	unsigned char token[IPBAN_CACHE_TOKEN];
+	int64_t expires_day;           /* applies while today < expires_day */
+};
+
+static struct {
+	bool keyed;
+	unsigned char token_key[32];
+
+	struct ban_entry *entries;     /* sorted by token, unique; malloc'ed */
+	size_t n;
+	bool loaded;                   /* a load has succeeded since start */
+	bool failing;                  /* the last load failed (logged once) */
+	uint64_t shm_gen;              /* pool generation the cache reflects */
+	int64_t db_gen;                /* database generation the cache reflects */
+	int64_t day;                   /* the day the cache was loaded or checked */
+	uint64_t next_check_us;        /* monotonic time of the next database poll */
+} cache;
+
+static struct db_stmt stmt_generation = {
+	"ipban_generation", "SELECT generation FROM ip_ban_state", 0, 0
+};
+static struct db_stmt stmt_active = {
+	"ipban_active",
+	"SELECT token, expires_day FROM ip_bans WHERE key_version = $1 "
+	"AND (expires_day IS NULL OR expires_day > $2)", 2, 0
+};
+static struct db_stmt stmt_overview = {
+	"ipban_overview",
+	"SELECT " IPBAN_ROW_COLUMNS " FROM ip_bans b "
+	"WHERE b.expires_day IS NULL OR b.expires_day > $1 ORDER BY b.pk DESC LIMIT $2", 2, 0
+};
+
+/* ---- prefixes --------------------------------------------------------------- */
+
+int ipban_prefix_parse(const char *text, struct ipban_prefix *p)
+{
+	static const unsigned char mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	unsigned char addr[16];
+
+	memset(p, 0, sizeof(*p));
+	if (text == NULL || text[0] == '\0' || strnlen(text, IPBAN_ADDR_MAX + 1) > IPBAN_ADDR_MAX)
+		return -1;
+	if (inet_pton(AF_INET, text, addr) == 1) {
+		p->family = IPBAN_V4;
+		memcpy(p->bytes, addr, 3);
+		p->len = 3;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, addr) != 1)
+		return -1;
+	if (memcmp(addr, mapped, sizeof(mapped)) == 0) {
+		/* RFC 4291 2.5.5.2: an IPv4 client seen through an IPv6 socket */
+		p->family = IPBAN_V4;
+		memcpy(p->bytes, addr + 12, 3);
+		p->len = 3;
+		return 0;
+	}
+	p->family = IPBAN_V6;
+	memcpy(p->bytes, addr, 8);
+	p->len = 8;
+	return 0;
+}
+
+int ipban_prefix_text(const struct ipban_prefix *p, char out[IPBAN_TEXT_MAX])
+{
+	unsigned char addr[16] = { 0 };
+	char buf[INET6_ADDRSTRLEN];
+	int af = p->family == IPBAN_V4 ? AF_INET : AF_INET6;
+
+	if ((p->family != IPBAN_V4 || p->len != 3) && (p->family != IPBAN_V6 || p->len != 8))
+		return -1;
+	memcpy(addr, p->bytes, p->len);
+	/* glibc's inet_ntop compresses as RFC 5952 4.2 asks: the longest run of
+	 * zero groups (the first of equal ones), never a single group. */
+	if (inet_ntop(af, addr, buf, sizeof(buf)) == NULL)
+		return -1;
+	if (snprintf(out, IPBAN_TEXT_MAX, "%s/%s", buf,
+	             p->family == IPBAN_V4 ? "24" : "64") >= IPBAN_TEXT_MAX)
+		return -1;
+	return 0;
+}
+
+void ipban_token(const unsigned char key[32], const struct ipban_prefix *p,
+                 unsigned char out[IPBAN_TOKEN_BYTES])
+{
+	unsigned char in[5 + 8];
+
+	/* Domain separation: a /24 and a /64 can never share an input. */
+	memcpy(in, p->family == IPBAN_V4 ? "v4/24" : "v6/64", 5);
+	memcpy(in + 5, p->bytes, p->len);
+	crypto_generichash(out, IPBAN_TOKEN_BYTES, in, 5 + p->len, key, 32);
+}
+
+const unsigned char *ipban_token_key(const struct config *cfg)
+{
+	if (cache.keyed)
+		return cache.token_key;
+	if (keys_derive(cache.token_key, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                TOKEN_CONTEXT, IPBAN_KEY_VERSION) != 0)
+		return NULL;
+	if (mlock(cache.token_key, sizeof(cache.token_key)) != 0)
+		log_msg(LOG_WARN, "mlock of the ban token key failed");
+	cache.keyed = true;
+	return cache.token_key;
+}
+
+/* ---- the sealed prefix text ----------------------------------------------------- */
+
+static void prefix_field(struct crypto_field *f, const char *ban_id)
+{
+	f->table = "ip_bans";
+	f->column = "prefix";
+	f->row = ban_id;
+	f->owner = 0;              /* a server-owned value: no account */
+}
+
+static const struct content_key *content_key_find(const struct config *cfg, uint32_t version)
+{
+	for (size_t i = 0; i < cfg->n_content_keys; i++)
+		if (cfg->content_keys[i].version == version)
+			return &cfg->content_keys[i];
+	return NULL;
+}
+
+unsigned char *ipban_seal_prefix(struct arena *a, const struct config *cfg,
+                                 const char *ban_id, const char *text,
+                                 size_t *len, uint32_t *version)
+{
+	const struct content_key *mk = config_content_key_newest(cfg);
+	unsigned char key[CRYPTO_KEY_BYTES];
+	struct crypto_field f;
+	unsigned char *sealed = NULL;
+
+	*len = 0;
+	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), SEAL_CONTEXT,
+	                              mk->version) != 0)
+		goto out;
+	prefix_field(&f, ban_id);
+	sealed = crypto_seal(a, key, mk->version, &f, text, strlen(text), len);
+	*version = mk->version;
+out:
+	sodium_memzero(key, sizeof(key));
+	return sealed;
+}
+
+/* The prefix text of a row, opened; NULL when it cannot be. */
+static const char *open_prefix(struct request *req, const char *ban_id, uint32_t version,
+                               const unsigned char *sealed, size_t len)
+{
+	const struct content_key *mk = content_key_find(req->worker->cfg, version);
+	unsigned char key[CRYPTO_KEY_BYTES];
+	struct crypto_field f;
+	unsigned char *pt = NULL;
+	size_t pt_len = 0;
+
+	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), SEAL_CONTEXT, version) != 0)
+		return NULL;
+	prefix_field(&f, ban_id);
+	if (crypto_open(req->arena, key, &f, sealed, len, &pt, &pt_len) != 0)
+		pt = NULL;
+	sodium_memzero(key, sizeof(key));
+	return (const char *)pt;
+}
+
+enum { COL_ID, COL_SEALED, COL_SEAL_VERSION, COL_REASON, COL_DAY, COL_EXPIRES };
+
+json_object *ipban_row_json(struct request *req, const PGresult *res, int row)
+{
+	const char *id = PQgetvalue(res, row, COL_ID);
+	const unsigned char *sealed;
+	const char *prefix;
+	int64_t version, day, expires = 0;
+	size_t len = 0;
+	json_object *o;
+
+	sealed = db_bytea_value(req->arena, res, row, COL_SEALED, &len);
+	if (sealed == NULL ||
+	    util_parse_int64(PQgetvalue(res, row, COL_SEAL_VERSION), 1, UINT32_MAX, &version) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
+	    (!PQgetisnull(res, row, COL_EXPIRES) &&
+	     util_parse_int64(PQgetvalue(res, row, COL_EXPIRES), 0, INT32_MAX, &expires) != 0))
+		return NULL;
+	prefix = open_prefix(req, id, (uint32_t)version, sealed, len);
+	if (prefix == NULL) {
+		log_msg(LOG_WARN, "a ban's prefix could not be opened; left out");
+		return NULL;
+	}
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "ban_id", json_object_new_string(id));
+	json_object_object_add(o, "prefix", json_object_new_string(prefix));
+	json_object_object_add(o, "reason",
+	                       json_object_new_string(PQgetvalue(res, row, COL_REASON)));
+	json_object_object_add(o, "day", json_object_new_int64(day));
+	json_object_object_add(o, "expires_day", PQgetisnull(res, row, COL_EXPIRES)
+	                       ? NULL : json_object_new_int64(expires));
+	return o;
+}
+
+/* ---- the per-worker cache ------------------------------------------------------- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, IPBAN_CACHE_TOKEN);
+}
+
+/* The first IPBAN_CACHE_TOKEN bytes of a token in bytea hex output ("\x..."). */
+static int token_from_hex(const char *hex, unsigned char out[IPBAN_CACHE_TOKEN])
+{
+	if (strlen(hex) != 2 + 2 * IPBAN_TOKEN_BYTES || hex[0] != '\\' || hex[1] != 'x')
+		return -1;
+	for (size_t i = 0; i < IPBAN_CACHE_TOKEN; i++) {
+		int hi = util_hex_value(hex[2 + 2 * i]), lo = util_hex_value(hex[3 + 2 * i]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Sort and merge duplicate tokens (the later expiry wins). Returns the new count. */
+static size_t entries_normalize(struct ban_entry *e, size_t n)
+{
+	size_t out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(e, n, sizeof(*e), entry_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (entry_cmp(&e[out], &e[i]) == 0) {
+			if (e[i].expires_day > e[out].expires_day)
+				e[out].expires_day = e[i].expires_day;
+			continue;
+		}
+		e[++out] = e[i];
+	}
+	return out + 1;
+}
+
+/* Replace the cache with the active bans of res (token, expires_day). 0 or -1. */
+static int cache_fill(const PGresult *res)
+{
+	size_t rows = (size_t)PQntuples(res), n = 0;
+	struct ban_entry *e = rows > 0 ? malloc(rows * sizeof(*e)) : NULL;
+
+	if (rows > 0 && e == NULL)
+		return -1;
+	for (size_t i = 0; i < rows; i++) {
+		int64_t expires = PERMANENT;
+
+		if (token_from_hex(PQgetvalue(res, (int)i, 0), e[n].token) != 0 ||
+		    (!PQgetisnull(res, (int)i, 1) &&
+		     util_parse_int64(PQgetvalue(res, (int)i, 1), 0, INT32_MAX, &expires) != 0))
+			continue;          /* a damaged row bans nothing */
+		e[n++].expires_day = expires;
+	}
+	free(cache.entries);
+	cache.entries = e;
+	cache.n = entries_normalize(e, n);
+	return 0;
+}
+
+/*
+ * Poll the database generation; reload the active bans when it moved,
+ * when the day changed, or when force. 0, or -1 (the cache is unchanged).
+ */
+static int cache_reload(struct request *req, bool force)
+{
+	struct worker *w = req->worker;
+	int64_t today = util_today(), gen;
+	char version[16], day[24];
+	const char *params[2] = { version, day };
+	PGresult *res;
+
+	if (!db_ready(w->db))
+		return -1;
+	res = db_exec(w->db, req->arena, &stmt_generation, NULL, NULL);
+	if (res == NULL || PQntuples(res) != 1 ||
+	    util_parse_int64(PQgetvalue(res, 0, 0), INT64_MIN + 1, INT64_MAX - 1, &gen) != 0)
+		return -1;
+	if (!force && cache.loaded && gen == cache.db_gen && today == cache.day)
+		return 0;
+	snprintf(version, sizeof(version), "%d", IPBAN_KEY_VERSION);
+	snprintf(day, sizeof(day), "%lld", (long long)today);
+	res = db_exec(w->db, req->arena, &stmt_active, params, NULL);
+	if (res == NULL || cache_fill(res) != 0)
+		return -1;
+	cache.db_gen = gen;
+	cache.day = today;
+	cache.loaded = true;
+	return 0;
+}
+
+/* Bring the cache up to date when the pool's generation moved or a poll is due. */
+static void cache_refresh(struct request *req)
+{
+	struct shm_region *shm = req->worker->shm;
+	uint64_t gen = shm != NULL ? atomic_load_explicit(&shm->ipban_generation,
+	                                                  memory_order_acquire) : 0;
+	uint64_t now = util_now_us();
+	bool force = gen != cache.shm_gen || !cache.loaded || cache.failing;
+
+	if (gen == cache.shm_gen && now < cache.next_check_us)
+		return;
+	cache.shm_gen = gen;
+	cache.next_check_us = now + (uint64_t)IPBAN_RECHECK_MS * 1000;
+	if (cache_reload(req, force) == 0) {
+		if (cache.failing)
+			log_msg(LOG_INFO, "the ban list is loaded again");
+		cache.failing = false;
+		return;
+	}
+	if (shm != NULL)
+		atomic_fetch_add_explicit(&shm->ipban_load_failures, 1, memory_order_relaxed);
+	if (!cache.failing)
+		log_msg(LOG_WARN, "the ban list could not be loaded; %s",
+		        cache.loaded ? "the last loaded list stays in force"
+		                     : "no ban applies until it can be");
+	cache.failing = true;
+}
+
+bool ipban_applies(struct request *req)
+{
+	struct ipban_prefix p;
+	unsigned char token[IPBAN_TOKEN_BYTES];
+	const unsigned char *key;
+	const struct ban_entry *hit;
+
+	/* Hot path: nothing is wiped here, the prefix and its token are no
+	 * more secret than REMOTE_ADDR itself, which libfcgi holds anyway
+	 * until the request ends. */
+	cache_refresh(req);
+	if (cache.n == 0)
+		return false;
+	if (ipban_prefix_parse(req->remote_addr, &p) != 0 ||
+	    (key = ipban_token_key(req->worker->cfg)) == NULL)
+		return false;
+	ipban_token(key, &p, token);
+	hit = bsearch(token, cache.entries, cache.n, sizeof(*cache.entries), entry_cmp);
+	/* The day moves between polls; the cache's day is at most a poll old. */
+	return hit != NULL && (hit->expires_day == PERMANENT || cache.day < hit->expires_day);
+}
+
+void ipban_changed(struct shm_region *shm)
+{
+	if (shm != NULL)
+		atomic_fetch_add_explicit(&shm->ipban_generation, 1, memory_order_release);
+}
+
+/* ---- the admin overview ----------------------------------------------------------- */
 
 int ipban_overview(struct request *req, json_object *out)
 {
-	(void)req;
-	json_object_object_add(out, "bans", json_object_new_array());
+	char day[24], limit[8];
+	const char *params[2] = { day, limit };
+	json_object *bans;
+	PGresult *res;
+
+	snprintf(day, sizeof(day), "%lld", (long long)util_today());
+	snprintf(limit, sizeof(limit), "%d", OVERVIEW_MAX);
+	res = db_exec(req->worker->db, req->arena, &stmt_overview, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if ((bans = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_object *b = ipban_row_json(req, res, i);
+
+		if (b != NULL)
+			json_object_array_add(bans, b);
+	}
+	json_object_object_add(out, "bans", bans);
 	return 0;
 }

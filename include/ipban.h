@@ -1,12 +1,107 @@
 /*
- * ipban.h — IP-prefix bans (issue 5): what other modules need.
+ * ipban.h — IP-prefix bans (issue 5): prefixes, lookup tokens, the sealed
+ * prefix text, and the per-worker cache every request is checked against.
+ *
+ * An address is canonicalized first (an IPv4-mapped IPv6 address, dotted
+ * "::ffff:1.2.3.4" or hex "::ffff:102:304", is the IPv4 address), then cut
+ * to its /24 (IPv4) or /64 (IPv6). The prefix is matched by a token:
+ *   BLAKE2b-256 keyed with keys_derive(IP_HMAC_KEY, "ipbanhsh", IPBAN_KEY_VERSION)
+ *   over "v4/24" + 3 bytes, or "v6/64" + 8 bytes
+ * and shown to moderators from a sealed copy of its text (sql/007_bans.sql).
+ * The address itself lives in memory for one request only.
+ *
+ * The cache (one per worker process): the tokens of the active bans in a
+ * sorted array, loaded from PostgreSQL and reloaded when the pool's shared
+ * generation (shm) moves (a change made by this pool: seen by every worker
+ * at its next request) or when the database's generation moves (checked at
+ * most every IPBAN_RECHECK_MS: other hosts, `sotto cleanup`, psql). With
+ * no bans a request costs one atomic load and a clock read; with bans, one
+ * keyed hash of 8 or 13 bytes and a binary search.
  */
 #ifndef SOTTO_IPBAN_H
 #define SOTTO_IPBAN_H
 
-#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+struct arena;
+struct config;
 struct request;
+struct shm_region;
+
+#define IPBAN_KEY_VERSION 1      /* subkey id of IP_HMAC_KEY the tokens use */
+#define IPBAN_TOKEN_BYTES 32
+#define IPBAN_ADDR_MAX 45        /* longest address text accepted (INET6_ADDRSTRLEN - 1) */
+#define IPBAN_TEXT_MAX 48        /* prefix text with "/64" and NUL fits */
+#define IPBAN_RECHECK_MS 2000    /* database generation polled at most this often */
+
+enum ipban_family { IPBAN_V4 = 4, IPBAN_V6 = 6 };
+
+struct ipban_prefix {
+	enum ipban_family family;
+	unsigned char bytes[8];      /* the /24 (3 bytes) or the /64 (8 bytes) */
+	size_t len;
+};
+
+/*
+ * Parse an address as inet_pton does (AF_INET, else AF_INET6; nothing
+ * else: no zone id, no brackets, no white space, at most IPBAN_ADDR_MAX
+ * characters) and cut it to its prefix. 0, or -1 (text may be NULL).
+ */
+int ipban_prefix_parse(const char *text, struct ipban_prefix *p)
+    __attribute__((warn_unused_result));
+
+/*
+ * The prefix as moderators see it: "1.2.3.0/24", or the /64 in RFC 5952
+ * compressed form ("2001:db8:1:2::/64"). out has IPBAN_TEXT_MAX bytes.
+ * 0, or -1 (never for a parsed prefix).
+ */
+int ipban_prefix_text(const struct ipban_prefix *p, char out[IPBAN_TEXT_MAX])
+    __attribute__((warn_unused_result));
+
+/* The lookup token of p under key (a subkey, see ipban_token_key). */
+void ipban_token(const unsigned char key[32], const struct ipban_prefix *p,
+                 unsigned char out[IPBAN_TOKEN_BYTES]);
+
+/*
+ * This process's token key, derived from cfg's IP_HMAC_KEY on first use
+ * and kept (mlock'ed) until exit. NULL when it cannot be derived.
+ */
+const unsigned char *ipban_token_key(const struct config *cfg);
+
+/*
+ * Seal the prefix text of ban id (its public id) with the newest content
+ * key: the sealed bytes on arena a (*len), *version the content key
+ * version used. NULL when no content key is configured or out of memory.
+ */
+unsigned char *ipban_seal_prefix(struct arena *a, const struct config *cfg,
+                                 const char *ban_id, const char *text,
+                                 size_t *len, uint32_t *version);
+
+/*
+ * A ban row as the listings show it: {"ban_id", "prefix", "reason", "day",
+ * "expires_day"|null}, from a result whose columns are IPBAN_ROW_COLUMNS.
+ * NULL when the prefix cannot be opened (its content key version is gone)
+ * or out of memory.
+ */
+#define IPBAN_ROW_COLUMNS "b.id, b.prefix_sealed, b.seal_version, b.reason, b.day, b.expires_day"
+json_object *ipban_row_json(struct request *req, const PGresult *res, int row);
+
+/*
+ * The shared check: true when the request's REMOTE_ADDR lies in an active
+ * ban. Refreshes this worker's cache first when it may be stale. An
+ * address that does not parse is never banned. If the list cannot be
+ * loaded (database down), the last loaded list stays in force (none before
+ * the first load): counted in shm ipban_load_failures and logged once.
+ */
+bool ipban_applies(struct request *req);
+
+/* After a committed change to ip_bans: every worker of the pool reloads. */
+void ipban_changed(struct shm_region *shm);
 
 /*
  * For GET /admin/overview: add "bans" (the active bans: ban_id, prefix

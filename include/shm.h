@@ -88,6 +88,11 @@ struct shm_region {
 	_Atomic int pwhash_inflight;                /* password hashes running now, pool-wide */
 	struct shm_pow_minute pow_load[POW__MAX][SHM_POW_MINUTES];
 
+	/* IP bans (ipban.h): bumped after every committed change, so each
+	 * worker reloads its cached list at its next request */
+	_Atomic uint64_t ipban_generation;
+	_Atomic uint64_t ipban_load_failures;       /* ban list loads that failed */
+
 	struct shm_worker workers[SHM_MAX_WORKERS];
 };
 

@@ -66,6 +66,13 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #                  else; see tests/bench/report.lua
 #   items=N        the answer must list at least N items (checked once before
 #                  measuring), so a list endpoint is measured doing its work
+#   bans=N         exactly N active IP bans with random tokens on the stack
+#                  while this line runs (tests/bench/bans.sql; removed at the
+#                  end), waited for until every worker has loaded them
+#   versus=M       with bans=N: the ratio is taken against the same request
+#                  with M bans instead (the line NAME_vs), measured in
+#                  BENCH_VERSUS_ROUNDS (default 4) rounds in ABBA order, so
+#                  that a busy machine slows both sides alike
 #   tool=pgbench   not an HTTP endpoint: pgbench runs the script named as the
 #                  path (relative to the repository) against the stack's
 #                  PostgreSQL; its transactions per second count as req/s
@@ -89,6 +96,8 @@ ENDPOINTS=(
 	"post /posts method=POST body=post script=tests/bench/post.lua auth=bearer ref=pgbench min_ratio=0.5"
 	"events /events?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
 	"dm_send /dm/@conversation@/send method=POST body=dm script=tests/bench/post.lua auth=bearer ref=post min_ratio=0.5"
+	# The IP-ban check on every request: 10 000 active bans cost at most 5%.
+	"bans_10k /config bans=10000 versus=0 min_ratio=0.95"
 )
 
 # Not a wrk line: `realtime` (tests/bench/realtime.py) connects
@@ -312,6 +321,7 @@ delete_account() {
 cleanup() {
 	delete_account
 	drop_scratch
+	drop_bans
 	if [ "$STARTED" = 1 ]; then
 		STARTED=0
 		say "stopping the stack at $VAR"
@@ -401,6 +411,82 @@ drop_scratch() {
 	SCRATCH_MADE=0
 	stack_psql "DROP TABLE IF EXISTS $SCRATCH" ||
 		say "warning: could not drop $SCRATCH on the stack at $VAR"
+}
+
+# The bans=N option: the bench's own bans (tests/bench/bans.sql), then long
+# enough for every worker to poll the database's ban generation
+# (IPBAN_RECHECK_MS, 2 s) and reload.
+BANS_MADE=0
+set_bans() { # n
+	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -v n="$1" -f "$REPO/tests/bench/bans.sql" ||
+		die "cannot set $1 bans on the stack"
+	[ "$1" = 0 ] || BANS_MADE=1
+	sleep 3
+}
+drop_bans() {
+	[ "$BANS_MADE" = 1 ] && [ -n "$DB_URL" ] || return 0
+	BANS_MADE=0
+	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -v n=0 -f "$REPO/tests/bench/bans.sql" ||
+		say "warning: could not remove the bench's bans on the stack at $VAR"
+}
+
+# measure_versus name path duration n m: name with n bans, name_vs with m,
+# alternating rounds; each RESULT sums its rounds (rps = requests / seconds,
+# latencies the mean of the rounds').
+VERSUS_ROUNDS=${BENCH_VERSUS_ROUNDS:-4}
+measure_versus() {
+	local name=$1 path=$2 secs round side label order ticks0
+	secs=$(seconds_of "$3")
+	secs=$(((secs + VERSUS_ROUNDS - 1) / VERSUS_ROUNDS))
+	declare -A lines=() ticks=()
+	[ "$(api GET "$path" | tail -n 1)" = 200 ] || die "GET $path does not answer 200"
+	run_wrk "$name" "$path" "$WARMUP" >/dev/null
+	for round in $(seq "$VERSUS_ROUNDS"); do
+		order=("$5" "$4")
+		[ $((round % 2)) = 1 ] || order=("$4" "$5")   # ABBA: drift hits both sides
+		for side in "${order[@]}"; do
+			set_bans "$side"
+			label=$name
+			[ "$side" = "$4" ] || label=${name}_vs
+			ticks0=$(worker_ticks)
+			lines[$label]+=$(run_wrk "$label" "$path" "${secs}s")$'\n'
+			ticks[$label]=$(( ${ticks[$label]:-0} + $(worker_ticks) - ticks0 ))
+		done
+	done
+	for label in "${name}_vs" "$name"; do
+		RESULT[$label]=$(printf '%s' "${lines[$label]}" | /usr/bin/python3 -c '
+import json, sys
+rs = [json.loads(l) for l in sys.stdin if l.strip()]
+req = sum(r["requests"] for r in rs); sec = sum(r["seconds"] for r in rs)
+print(json.dumps({"name": sys.argv[1], "requests": req, "seconds": sec,
+                  "rps": round(req / sec, 1) if sec else 0,
+                  "p50_ms": round(sum(r["p50_ms"] for r in rs) / len(rs), 3),
+                  "p99_ms": round(sum(r["p99_ms"] for r in rs) / len(rs), 3),
+                  "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in rs),
+                  "timeouts": sum(r["timeouts"] for r in rs)}, separators=(",", ":")))
+' "$label") || die "$name: cannot combine the rounds"
+		printf '%s\n' "${RESULT[$label]}" >>"$OUT/results.jsonl"
+	done
+	# CPU the pool's workers spent per request: what the ban check adds,
+	# without the noise of everything else the machine runs.
+	say "$name: worker CPU per request: $(cpu_per_request "${ticks[${name}_vs]}" \
+		"${RESULT[${name}_vs]}") us with $5 bans, $(cpu_per_request "${ticks[$name]}" \
+		"${RESULT[$name]}") us with $4"
+}
+
+# User + system clock ticks of the server's workers (children of its master).
+worker_ticks() {
+	local master t=0 pid
+	master=$(cat "$VAR/run/sotto.pid" 2>/dev/null) || { echo 0; return; }
+	for pid in $(pgrep -P "$master"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
+cpu_per_request() { # ticks result_json -> microseconds
+	awk -v t="$1" -v n="$(json_num requests "$2")" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
 }
 
 # ---- measuring ------------------------------------------------------------------
@@ -550,7 +636,7 @@ target() {
 }
 
 main() {
-	local line name path targets t duration ref ref_name ref_rps rps p50 p99 ratio tool
+	local line name path targets t duration ref ref_name ref_rps rps p50 p99 ratio tool bans versus
 	local failed=0 checks=()
 	mkdir -p "$OUT"
 	: >"$OUT/results.jsonl"
@@ -583,7 +669,7 @@ main() {
 		selected "$name" || continue
 		path=${path//@conversation@/$DM_ID}
 		REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS
-		REQ_ITEMS="" tool=wrk duration=$DURATION ref=$ref_name
+		REQ_ITEMS="" tool=wrk duration=$DURATION ref=$ref_name bans="" versus=""
 		for t in $targets; do
 			case $t in
 			script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
@@ -594,14 +680,22 @@ main() {
 			duration=*) duration=${t#duration=} ;;
 			ref=*) ref=${t#ref=} ;;
 			items=*) REQ_ITEMS=${t#items=} ;;
+			bans=*) bans=${t#bans=} ;;
+			versus=*) versus=${t#versus=} ref=${name}_vs ;;
 			tool=pgbench) tool=pgbench ;;
 			min_ratio=* | max_p99_ms=*) ;;
 			*) die "unknown option '$t' for $name" ;;
 			esac
 		done
-		[ "$ref" = none ] || [ -n "${RESULT[$ref]+set}" ] ||
+		[ "$ref" = none ] || [ -n "$versus" ] || [ -n "${RESULT[$ref]+set}" ] ||
 			die "$name: ref=$ref is not a line measured before it"
-		if [ "$tool" = pgbench ]; then
+		[ -z "$bans" ] || [ -n "$versus" ] || set_bans "$bans"
+		if [ -n "$versus" ]; then
+			[ -n "$bans" ] || die "$name: versus= needs bans="
+			measure_versus "$name" "$path" "$duration" "$bans" "$versus"
+			row "$ref" "$REQ_CONNECTIONS" "$(json_num rps "${RESULT[$ref]}")" \
+				"$(json_num p50_ms "${RESULT[$ref]}")" "$(json_num p99_ms "${RESULT[$ref]}")" - -
+		elif [ "$tool" = pgbench ]; then
 			measure_pgbench "$name" "$path" "$duration"
 		else
 			measure "$name" "$path" "$duration"
