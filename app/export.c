@@ -10,8 +10,7 @@
 #include "worker.h"
 
 int export_rows(struct request *req, json_object *out, const char *section,
-                struct db_stmt *stmt,
-                json_object *(*row_fn)(struct request *req, const PGresult *res, int row))
+                struct db_stmt *stmt, page_row_fn *row, void *ctx)
 {
 	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
 	json_object *items = json_object_new_array();
@@ -26,7 +25,7 @@ int export_rows(struct request *req, json_object *out, const char *section,
 	if (res == NULL)
 		return dispatch_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++) {
-		json_object *item = row_fn(req, res, i);
+		json_object *item = row(req, res, i, ctx);
 
 		if (item != NULL)
 			json_object_array_add(items, item);

@@ -174,11 +174,10 @@ int handle_ban_create(struct request *req)
 int handle_ban_list(struct request *req)
 {
 	struct page page;
-	struct cursor next = { .n = 1 };
+	struct page_rows rows;
+	struct cursor next;
 	const char *params[3];
-	json_object *items;
-	PGresult *res;
-	int status, rows;
+	int status;
 
 	if ((status = page_or_reply(req, BANS_KIND, &page)) != 0)
 		return status;
@@ -187,28 +186,12 @@ int handle_ban_list(struct request *req)
 	params[0] = arena_printf(req->arena, "%lld", (long long)util_today());
 	params[1] = arena_printf(req->arena, "%lld",
 	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
-	params[2] = arena_printf(req->arena, "%d", page.limit + 1);
-	if (params[0] == NULL || params[1] == NULL || params[2] == NULL ||
-	    (items = json_object_new_array()) == NULL)
+	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL);
-	if (res == NULL) {
-		json_object_put(items);
-		return dispatch_db_failure(req);
-	}
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	for (int i = 0; i < rows; i++) {
-		json_object *b = ipban_row_json(req, res, i);
-
-		if (b != NULL)
-			json_object_array_add(items, b);
-	}
-	if (PQntuples(res) > page.limit &&
-	    util_parse_int64(PQgetvalue(res, rows - 1, COL_PK), 1, INT64_MAX - 1, &next.v[0]) != 0) {
-		json_object_put(items);
-		return http_error(req, 500, "internal", "internal error");
-	}
-	return page_reply(req, BANS_KIND, items, PQntuples(res) > page.limit ? &next : NULL);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, ipban_row_json, NULL,
+	                                  &rows)) != 0)
+		return status;
+	return page_reply(req, BANS_KIND, rows.items, page_next_key(&rows, COL_PK, &next));
 }
 
 static bool ban_id_valid(const char *id)

@@ -103,7 +103,7 @@ static json_object *community_json(const char *slug, const char *title, const ch
 }
 
 /* Row of COMMUNITY_COLUMNS as JSON, its text opened; NULL when it cannot be. */
-static json_object *row_json(struct request *req, const PGresult *res, int row)
+static json_object *row_json(struct request *req, const PGresult *res, int row, void *unused)
 {
 	unsigned char key[CRYPTO_KEY_BYTES];
 	const char *slug = PQgetvalue(res, row, COL_SLUG);
@@ -114,6 +114,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row)
 	struct crypto_field f;
 	json_object *o = NULL;
 
+	(void)unused;
 	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &wl);
 	title_s = db_bytea_value(req->arena, res, row, COL_TITLE, &tl);
 	desc_s = db_bytea_value(req->arena, res, row, COL_DESCRIPTION, &dl);
@@ -229,7 +230,7 @@ int handle_community_get(struct request *req)
 
 	if (res == NULL)
 		return dispatch_db_failure(req);
-	if (PQntuples(res) != 1 || (o = row_json(req, res, 0)) == NULL)
+	if (PQntuples(res) != 1 || (o = row_json(req, res, 0, NULL)) == NULL)
 		return http_error(req, 404, "not_found", "no such community");
 	return http_reply(req, 200, o);
 }
@@ -241,12 +242,12 @@ int handle_community_get(struct request *req)
 int handle_community_list(struct request *req)
 {
 	struct page page;
+	struct page_rows rows;
 	struct cursor next = { .n = CURSOR_MAX_FIELDS };
 	char after[SLUG_MAX + 1] = "";
 	const char *params[2] = { after, NULL };
-	json_object *items;
-	PGresult *res;
-	int status, rows;
+	const char *last;
+	int status;
 
 	if ((status = page_or_reply(req, COMMUNITIES_KIND, &page)) != 0)
 		return status;
@@ -256,27 +257,15 @@ int handle_community_list(struct request *req)
 		memcpy(after, page.cursor.v, SLUG_MAX);
 		after[SLUG_MAX] = '\0';
 	}
-	params[1] = arena_printf(req->arena, "%d", page.limit + 1);
-	if (params[1] == NULL || (items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL);
-	if (res == NULL) {
-		json_object_put(items);
-		return dispatch_db_failure(req);
-	}
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	for (int i = 0; i < rows; i++) {
-		json_object *c = row_json(req, res, i);
-
-		if (c != NULL)
-			json_object_array_add(items, c);
-	}
-	if (PQntuples(res) > page.limit) {
-		memset(next.v, 0, sizeof(next.v));
-		memcpy(next.v, PQgetvalue(res, rows - 1, COL_SLUG),
-		       strnlen(PQgetvalue(res, rows - 1, COL_SLUG), SLUG_MAX));
-	}
-	return page_reply(req, COMMUNITIES_KIND, items, PQntuples(res) > page.limit ? &next : NULL);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, row_json, NULL,
+	                                  &rows)) != 0)
+		return status;
+	if (rows.last < 0)
+		return page_reply(req, COMMUNITIES_KIND, rows.items, NULL);
+	last = PQgetvalue(rows.res, rows.last, COL_SLUG);
+	memset(next.v, 0, sizeof(next.v));
+	memcpy(next.v, last, strnlen(last, SLUG_MAX));
+	return page_reply(req, COMMUNITIES_KIND, rows.items, &next);
 }
 
 static struct db_stmt stmt_export = {
@@ -286,5 +275,5 @@ static struct db_stmt stmt_export = {
 /* Export: the communities the account created. */
 int export_communities(struct request *req, json_object *out, const char *section)
 {
-	return export_rows(req, out, section, &stmt_export, row_json);
+	return export_rows(req, out, section, &stmt_export, row_json, NULL);
 }

@@ -335,12 +335,13 @@ int handle_dm_start(struct request *req)
 /* ---- GET /dm/list ------------------------------------------------------------ */
 
 /* One conversation of the list; NULL on OOM. */
-static json_object *list_item(struct request *req, const PGresult *res, int row)
+static json_object *list_item(struct request *req, const PGresult *res, int row, void *unused)
 {
 	json_object *o = json_object_new_object();
 	int64_t day = 0, unread = 0, peer = 0;
 	const char *x = NULL;
 
+	(void)unused;
 	if (o == NULL)
 		return NULL;
 	if (util_parse_int64(PQgetvalue(res, row, LS_DAY), 0, INT32_MAX, &day) != 0 ||
@@ -367,38 +368,21 @@ static json_object *list_item(struct request *req, const PGresult *res, int row)
 int handle_dm_list(struct request *req)
 {
 	struct page page;
-	struct cursor next = { .n = 1 };
+	struct page_rows rows;
+	struct cursor next;
 	const char *params[3];
-	json_object *items;
-	PGresult *res;
-	int status, rows;
+	int status;
 
 	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
 		return status;
 	params[0] = i64(req, req->account_pk);
 	params[1] = i64(req, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
-	params[2] = i64(req, page.limit + 1);
-	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
+	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	if ((items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	for (int i = 0; i < rows; i++) {
-		json_object *item = list_item(req, res, i);
-
-		if (item == NULL) {
-			json_object_put(items);
-			return http_error(req, 500, "internal", "out of memory");
-		}
-		json_object_array_add(items, item);
-	}
-	if (PQntuples(res) > page.limit &&
-	    util_parse_int64(PQgetvalue(res, rows - 1, LS_ACTIVITY), 1, INT64_MAX - 1,
-	                     &next.v[0]) == 0)
-		return page_reply(req, LIST_KIND, items, &next);
-	return page_reply(req, LIST_KIND, items, NULL);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
+	                                  &rows)) != 0)
+		return status;
+	return page_reply(req, LIST_KIND, rows.items, page_next_key(&rows, LS_ACTIVITY, &next));
 }
 
 /* ---- GET /dm/{id}/messages --------------------------------------------------- */

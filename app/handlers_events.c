@@ -51,11 +51,12 @@ static struct db_stmt stmt_export = {
 };
 
 /* Row -> the GET /events item; NULL on OOM (the row is then left out). */
-static json_object *item_row(struct request *req, const PGresult *res, int row)
+static json_object *item_row(struct request *req, const PGresult *res, int row, void *unused)
 {
 	int64_t seq, day;
 
 	(void)req;
+	(void)unused;
 	if (util_parse_int64(PQgetvalue(res, row, 0), 1, INT64_MAX, &seq) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, 2), 0, INT64_MAX, &day) != 0)
 		return NULL;
@@ -83,40 +84,23 @@ static int after_or_reply(struct request *req, const struct page *page, int64_t 
 int handle_events_list(struct request *req)
 {
 	struct page page;
-	struct cursor next = { .n = 1 };
+	struct page_rows rows;
+	struct cursor next;
 	const char *params[3];
-	json_object *items;
-	PGresult *res;
 	int64_t after;
-	int status, rows;
+	int status;
 
 	if ((status = page_or_reply(req, EVENTS_KIND, &page)) != 0 ||
 	    (status = after_or_reply(req, &page, &after)) != 0)
 		return status;
 	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
 	params[1] = arena_printf(req->arena, "%lld", (long long)after);
-	params[2] = arena_printf(req->arena, "%d", page.limit + 1);
-	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
+	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_list, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	if ((items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	for (int i = 0; i < rows; i++) {
-		json_object *item = item_row(req, res, i);
-
-		if (item == NULL) {
-			json_object_put(items);
-			return http_error(req, 500, "internal", "out of memory");
-		}
-		json_object_array_add(items, item);
-	}
-	if (PQntuples(res) > page.limit &&
-	    util_parse_int64(PQgetvalue(res, rows - 1, 0), 1, INT64_MAX, &next.v[0]) == 0)
-		return page_reply(req, EVENTS_KIND, items, &next);
-	return page_reply(req, EVENTS_KIND, items, NULL);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, item_row, NULL,
+	                                  &rows)) != 0)
+		return status;
+	return page_reply(req, EVENTS_KIND, rows.items, page_next_key(&rows, 0, &next));
 }
 
 int handle_events_ack(struct request *req)
@@ -216,5 +200,5 @@ int handle_events_stream(struct request *req)
 /* Export: the events not yet acknowledged, as GET /events lists them. */
 int export_events(struct request *req, json_object *out, const char *section)
 {
-	return export_rows(req, out, section, &stmt_export, item_row);
+	return export_rows(req, out, section, &stmt_export, item_row, NULL);
 }

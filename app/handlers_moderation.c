@@ -281,27 +281,28 @@ static json_object *reasons_json(const PGresult *res, int row)
 	return o;
 }
 
-/* One queue item of row, its post rendered with keys; NULL to leave it out. */
+/*
+ * One queue item of row, its post rendered with keys (a struct post_keys);
+ * NULL to leave it out.
+ */
 static json_object *queue_item_json(struct request *req, const PGresult *res, int row,
-                                    struct post_keys *keys)
+                                    void *keys)
 {
-	json_object *posts, *o;
+	json_object *post = NULL, *o = NULL;
 	int64_t source, status, day, count;
 
 	if (util_parse_int64(PQgetvalue(res, row, Q_SOURCE), 1, 2, &source) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, Q_STATUS), 0, 2, &status) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, Q_DAY), 0, INT32_MAX, &day) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, Q_COUNT), 0, INT32_MAX, &count) != 0)
-		return NULL;
-	posts = post_view_array(req, res, row, row + 1, keys);
-	if (posts == NULL || json_object_array_length(posts) != 1 ||
+	    util_parse_int64(PQgetvalue(res, row, Q_COUNT), 0, INT32_MAX, &count) != 0 ||
+	    (post = post_view_item(req, res, row, keys)) == NULL ||
 	    (o = json_object_new_object()) == NULL) {
-		json_object_put(posts);
+		json_object_put(post);
+		log_msg(LOG_WARN, "a review item could not be rendered; left out");
 		return NULL;
 	}
 	json_object_object_add(o, "id", json_object_new_string(PQgetvalue(res, row, Q_ID)));
-	json_object_object_add(o, "post", json_object_get(json_object_array_get_idx(posts, 0)));
-	json_object_put(posts);
+	json_object_object_add(o, "post", post);
 	json_object_object_add(o, "source", json_object_new_string(source == 1 ? "flag" : "auto"));
 	json_object_object_add(o, "flag_count", json_object_new_int64(count));
 	json_object_object_add(o, "reasons", reasons_json(res, row));
@@ -323,12 +324,11 @@ int handle_queue_list(struct request *req)
 	bool decided = which != NULL && strcmp(which, "decided") == 0;
 	const char *kind = decided ? QUEUE_DECIDED_KIND : QUEUE_PENDING_KIND;
 	struct post_keys keys = { 0 };
-	struct cursor next = { .n = 1 };
+	struct page_rows rows;
+	struct cursor next;
 	struct page page;
 	const char *params[3];
-	json_object *items;
-	PGresult *res;
-	int status, rows;
+	int status;
 
 	if (which != NULL && !decided && strcmp(which, "pending") != 0)
 		return http_error(req, 422, "invalid_field", "status must be pending or decided");
@@ -337,29 +337,14 @@ int handle_queue_list(struct request *req)
 	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
 	params[1] = arena_printf(req->arena, "%lld", (long long)(page.has_cursor ? page.cursor.v[0] :
 	                                                          decided ? INT64_MAX : 0));
-	params[2] = arena_printf(req->arena, "%d", page.limit + 1);
-	if (params[1] == NULL || params[2] == NULL)
+	if (params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, decided ? &stmt_queue_decided : &stmt_queue_pending,
-	              params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	if ((items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	for (int i = 0; i < rows; i++) {
-		json_object *o = queue_item_json(req, res, i, &keys);
-
-		if (o != NULL)
-			json_object_array_add(items, o);
-		else
-			log_msg(LOG_WARN, "a review item could not be rendered; left out");
-	}
+	status = page_fetch_or_reply(req, &page, decided ? &stmt_queue_decided : &stmt_queue_pending,
+	                             params, queue_item_json, &keys, &rows);
 	post_keys_wipe(&keys);
-	if (PQntuples(res) > page.limit &&
-	    util_parse_int64(PQgetvalue(res, rows - 1, Q_PK), 1, INT64_MAX - 1, &next.v[0]) == 0)
-		return page_reply(req, kind, items, &next);
-	return page_reply(req, kind, items, NULL);
+	if (status != 0)
+		return status;
+	return page_reply(req, kind, rows.items, page_next_key(&rows, Q_PK, &next));
 }
 
 /* ---- POST /moderation/queue/{id}/decision ------------------------------ */
@@ -588,12 +573,15 @@ static struct db_stmt stmt_log = {
 	2, 0
 };
 
-static json_object *log_item_json(const PGresult *res, int row)
+static json_object *log_item_json(struct request *req, const PGresult *res, int row,
+                                  void *unused)
 {
 	static const char *const actions[] = { NULL, "remove", "keep", "ban" };
 	int64_t day, action;
 	json_object *o;
 
+	(void)req;
+	(void)unused;
 	if (util_parse_int64(PQgetvalue(res, row, 1), 0, INT32_MAX, &day) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, 2), MODLOG_REMOVE, MODLOG_BAN, &action) != 0 ||
 	    (o = json_object_new_object()) == NULL)
@@ -609,33 +597,20 @@ static json_object *log_item_json(const PGresult *res, int row)
 /* GET /moderation/log: public, newest first; cursor = the last row's pk. */
 int handle_modlog_list(struct request *req)
 {
-	struct cursor next = { .n = 1 };
+	struct page_rows rows;
+	struct cursor next;
 	struct page page;
 	const char *params[2];
-	json_object *items;
-	PGresult *res;
-	int status, rows;
+	int status;
 
 	if ((status = page_or_reply(req, MODLOG_KIND, &page)) != 0)
 		return status;
 	params[0] = arena_printf(req->arena, "%lld",
 	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
-	params[1] = arena_printf(req->arena, "%d", page.limit + 1);
-	if (params[0] == NULL || params[1] == NULL)
+	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_log, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	if ((items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	for (int i = 0; i < rows; i++) {
-		json_object *o = log_item_json(res, i);
-
-		if (o != NULL)
-			json_object_array_add(items, o);
-	}
-	if (PQntuples(res) > page.limit &&
-	    util_parse_int64(PQgetvalue(res, rows - 1, 0), 1, INT64_MAX - 1, &next.v[0]) == 0)
-		return page_reply(req, MODLOG_KIND, items, &next);
-	return page_reply(req, MODLOG_KIND, items, NULL);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_log, params, log_item_json, NULL,
+	                                  &rows)) != 0)
+		return status;
+	return page_reply(req, MODLOG_KIND, rows.items, page_next_key(&rows, 0, &next));
 }

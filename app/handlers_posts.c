@@ -236,11 +236,12 @@ static int replies_or_reply(struct request *req, json_object *o, const char *vie
                             const char *post_pk, struct post_keys *keys)
 {
 	struct page page;
-	struct cursor next = { .n = 1 };
+	struct page_rows rows;
+	struct cursor next;
+	const struct cursor *more;
 	const char *params[4];
-	json_object *items;
-	PGresult *res;
-	int status, rows;
+	char *text = NULL;
+	int status;
 
 	if ((status = page_or_reply(req, REPLIES_KIND, &page)) != 0)
 		return status;
@@ -248,25 +249,16 @@ static int replies_or_reply(struct request *req, json_object *o, const char *vie
 	params[1] = post_pk;
 	params[2] = arena_printf(req->arena, "%lld",
 	                         (long long)(page.has_cursor ? page.cursor.v[0] : 0));
-	params[3] = arena_printf(req->arena, "%d", page.limit + 1);
-	if (params[2] == NULL || params[3] == NULL)
+	if (params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_replies, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
-	if ((items = post_view_array(req, res, 0, rows, keys)) == NULL)
+	if ((status = page_fetch_or_reply(req, &page, &stmt_replies, params, post_view_item, keys,
+	                                  &rows)) != 0)
+		return status;
+	json_object_object_add(o, "replies", rows.items);
+	if ((more = page_next_key(&rows, POST_VIEW_PK, &next)) != NULL &&
+	    (text = cursor_seal(req->arena, req->worker->keys.cursor, REPLIES_KIND, more)) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	json_object_object_add(o, "replies", items);
-	if (PQntuples(res) > page.limit &&
-	    util_parse_int64(PQgetvalue(res, rows - 1, POST_VIEW_PK), 1, INT64_MAX - 1,
-	                     &next.v[0]) == 0) {
-		char *text = cursor_seal(req->arena, req->worker->keys.cursor, REPLIES_KIND, &next);
-
-		json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
-	} else {
-		json_object_object_add(o, "next_cursor", NULL);
-	}
+	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return 0;
 }
 
@@ -285,20 +277,15 @@ int handle_post_get(struct request *req)
 		return dispatch_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
-	o = json_new_object(req->arena);
-	post = post_view_array(req, res, 0, 1, &keys);
-	if (o == NULL || post == NULL) {
-		json_object_put(post);
+	if ((o = json_new_object(req->arena)) == NULL) {
 		status = http_error(req, 500, "internal", "out of memory");
 		goto out;
 	}
-	if (json_object_array_length(post) != 1) {
-		json_object_put(post);
-		status = http_error(req, 404, "not_found", "no such post");
+	if ((post = post_view_item(req, res, 0, &keys)) == NULL) {
+		status = http_error(req, 404, "not_found", "no such post");  /* its body is lost */
 		goto out;
 	}
-	json_object_object_add(o, "post", json_object_get(json_object_array_get_idx(post, 0)));
-	json_object_put(post);
+	json_object_object_add(o, "post", post);
 	status = replies_or_reply(req, o, params[0], PQgetvalue(res, 0, POST_VIEW_PK), &keys);
 	if (status == 0) {
 		req->reply = o;
@@ -389,7 +376,7 @@ int handle_post_vote(struct request *req)
 
 static struct db_stmt stmt_export_posts = {
 	"post_export", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
-	"WHERE p.author_pk = $2 ORDER BY p.pk", 2, 0
+	"WHERE p.author_pk = $1 ORDER BY p.pk", 1, 0
 };
 static struct db_stmt stmt_export_votes = {
 	"vote_export",
@@ -401,30 +388,19 @@ static struct db_stmt stmt_export_votes = {
 int export_posts(struct request *req, json_object *out, const char *section)
 {
 	struct post_keys keys = { 0 };
-	const char *viewer = post_viewer(req);
-	const char *params[2] = { viewer, viewer };
-	json_object *items;
-	PGresult *res;
+	int status = export_rows(req, out, section, &stmt_export_posts, post_view_item, &keys);
 
-	if (viewer == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_export_posts, params, NULL);
-	if (res == NULL)
-		return dispatch_db_failure(req);
-	items = post_view_array(req, res, 0, PQntuples(res), &keys);
 	post_keys_wipe(&keys);
-	if (items == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	json_object_object_add(out, section, items);
-	return 0;
+	return status;
 }
 
 /* One vote of the export: {"post_id", "value"}. */
-static json_object *vote_row(struct request *req, const PGresult *res, int row)
+static json_object *vote_row(struct request *req, const PGresult *res, int row, void *unused)
 {
 	json_object *v = json_object_new_object();
 
 	(void)req;
+	(void)unused;
 	if (v == NULL)
 		return NULL;
 	json_object_object_add(v, "post_id", json_object_new_string(PQgetvalue(res, row, 0)));
@@ -435,5 +411,5 @@ static json_object *vote_row(struct request *req, const PGresult *res, int row)
 /* Export: the account's votes. */
 int export_votes(struct request *req, json_object *out, const char *section)
 {
-	return export_rows(req, out, section, &stmt_export_votes, vote_row);
+	return export_rows(req, out, section, &stmt_export_votes, vote_row, NULL);
 }

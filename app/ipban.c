@@ -205,7 +205,7 @@ static const char *open_prefix(struct request *req, const char *ban_id, uint32_t
 
 enum { COL_ID, COL_SEALED, COL_SEAL_VERSION, COL_REASON, COL_DAY, COL_EXPIRES };
 
-json_object *ipban_row_json(struct request *req, const PGresult *res, int row)
+json_object *ipban_row_json(struct request *req, const PGresult *res, int row, void *unused)
 {
 	const char *id = PQgetvalue(res, row, COL_ID);
 	const unsigned char *sealed;
@@ -214,6 +214,7 @@ json_object *ipban_row_json(struct request *req, const PGresult *res, int row)
 	size_t len = 0;
 	json_object *o;
 
+	(void)unused;
 	sealed = db_bytea_value(req->arena, res, row, COL_SEALED, &len);
 	if (sealed == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, COL_SEAL_VERSION), 1, UINT32_MAX, &version) != 0 ||
@@ -406,7 +407,7 @@ int ipban_overview(struct request *req, json_object *out)
 	if ((bans = json_object_new_array()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	for (int i = 0; i < PQntuples(res); i++) {
-		json_object *b = ipban_row_json(req, res, i);
+		json_object *b = ipban_row_json(req, res, i, NULL);
 
 		if (b != NULL)
 			json_object_array_add(bans, b);

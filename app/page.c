@@ -3,6 +3,8 @@
  */
 #include "arena.h"
 #include "cursor.h"
+#include "db.h"
+#include "dispatch.h"
 #include "http.h"
 #include "page.h"
 #include "util.h"
@@ -22,6 +24,43 @@ int page_or_reply(struct request *req, const char *kind, struct page *p)
 	    cursor_open(req->worker->keys.cursor, kind, cursor, &p->cursor) != 0)
 		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
 	return 0;
+}
+
+int page_fetch_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
+                        const char **params, page_row_fn *row, void *ctx,
+                        struct page_rows *out)
+{
+	PGresult *res;
+	int shown;
+
+	params[stmt->n_params - 1] = arena_printf(req->arena, "%d", page->limit + 1);
+	if (params[stmt->n_params - 1] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((res = db_exec(req->worker->db, req->arena, stmt, params, NULL)) == NULL)
+		return dispatch_db_failure(req);
+	if ((out->items = json_object_new_array()) == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	shown = PQntuples(res) > page->limit ? page->limit : PQntuples(res);
+	for (int i = 0; i < shown; i++) {
+		json_object *item = row(req, res, i, ctx);
+
+		if (item != NULL)
+			json_object_array_add(out->items, item);
+	}
+	out->res = res;
+	out->last = PQntuples(res) > page->limit ? shown - 1 : -1;
+	return 0;
+}
+
+const struct cursor *page_next_key(const struct page_rows *rows, int col, struct cursor *next)
+{
+	if (rows->last < 0)
+		return NULL;
+	next->n = 1;
+	if (util_parse_int64(PQgetvalue(rows->res, rows->last, col), 0, INT64_MAX,
+	                     &next->v[0]) != 0)
+		return NULL;
+	return next;
 }
 
 int page_reply(struct request *req, const char *kind, json_object *items,

@@ -123,21 +123,11 @@ static json_object *row_json(struct request *req, const PGresult *res, int row,
 	                 req->account != NULL && req->account->pk == author, (int)my_vote);
 }
 
-json_object *post_view_array(struct request *req, const PGresult *res, int from, int to,
-                             struct post_keys *keys)
+json_object *post_view_item(struct request *req, const PGresult *res, int row, void *keys)
 {
-	json_object *items = json_object_new_array();
+	int64_t author;
 
-	if (items == NULL)
-		return NULL;
-	for (int row = from; row < to; row++) {
-		int64_t author;
-		json_object *o = row_json(req, res, row, keys, &author);
-
-		if (o != NULL)
-			json_object_array_add(items, o);
-	}
-	return items;
+	return row_json(req, res, row, keys, &author);
 }
 
 char *post_view_prefix(struct request *req, const PGresult *res, int row,

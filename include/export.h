@@ -11,6 +11,8 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
+#include "page.h"
+
 struct db_stmt;
 
 struct request;
@@ -22,11 +24,10 @@ struct export_hook {
 
 /*
  * A section of one JSON item per row of stmt, run with the account's pk as
- * $1; row_fn renders a row (NULL: left out). 0 or the status it set.
+ * $1; row renders a row with ctx (NULL: left out). 0 or the status it set.
  */
 int export_rows(struct request *req, json_object *out, const char *section,
-                struct db_stmt *stmt,
-                json_object *(*row_fn)(struct request *req, const PGresult *res, int row));
+                struct db_stmt *stmt, page_row_fn *row, void *ctx);
 
 /* The hooks, in the order their sections appear. */
 extern const struct export_hook export_hooks[];

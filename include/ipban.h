@@ -86,10 +86,10 @@ unsigned char *ipban_seal_prefix(struct arena *a, const struct config *cfg,
  * A ban row as the listings show it: {"ban_id", "prefix", "reason", "day",
  * "expires_day"|null}, from a result whose columns are IPBAN_ROW_COLUMNS.
  * NULL when the prefix cannot be opened (its content key version is gone)
- * or out of memory.
+ * or out of memory. (A page_row_fn: the last argument is not used.)
  */
 #define IPBAN_ROW_COLUMNS "b.id, b.prefix_sealed, b.seal_version, b.reason, b.day, b.expires_day"
-json_object *ipban_row_json(struct request *req, const PGresult *res, int row);
+json_object *ipban_row_json(struct request *req, const PGresult *res, int row, void *unused);
 
 /*
  * The shared check: true when the request's REMOTE_ADDR lies in an active

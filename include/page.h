@@ -9,9 +9,11 @@
 #include <stdbool.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "cursor.h"
 
+struct db_stmt;
 struct request;
 
 #define PAGE_LIMIT_DEFAULT 20
@@ -21,6 +23,19 @@ struct page {
 	int limit;
 	bool has_cursor;
 	struct cursor cursor;    /* valid when has_cursor */
+};
+
+/*
+ * Renders row of res as one list item, with the caller's ctx; NULL leaves
+ * the row out (the function logs why, when it is not out of memory).
+ */
+typedef json_object *page_row_fn(struct request *req, const PGresult *res, int row, void *ctx);
+
+/* One page of a keyset query (page_fetch_or_reply). */
+struct page_rows {
+	const PGresult *res;
+	json_object *items;      /* up to limit items; the caller owns it */
+	int last;                /* row the next page starts after; -1: no next page */
 };
 
 /*
@@ -34,6 +49,22 @@ int page_or_reply(struct request *req, const char *kind, struct page *p);
  * Reply 200 {"items": items, "next_cursor": next or null}; next (may be
  * NULL) is sealed for kind. items is owned by the reply from here.
  */
+/*
+ * Run the keyset query stmt for page. Its last parameter is set here to
+ * limit + 1: the extra row, never shown, says whether a next page exists.
+ * Rows [0, limit) become items through row. Returns 0 with *out filled,
+ * or the status it set.
+ */
+int page_fetch_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
+                        const char **params, page_row_fn *row, void *ctx,
+                        struct page_rows *out);
+
+/*
+ * The next page's cursor when there is one: the whole number in column
+ * col of the page's last row as its one field, in *next. NULL otherwise.
+ */
+const struct cursor *page_next_key(const struct page_rows *rows, int col, struct cursor *next);
+
 int page_reply(struct request *req, const char *kind, json_object *items,
                const struct cursor *next);
 

@@ -59,13 +59,13 @@ json_object *post_json(const char *id, const char *body, int64_t day, int64_t sc
                        bool mine, int my_vote);
 
 /*
- * Rows [from, to) of res as a JSON array of Post objects, bodies opened
- * with keys (cached in *keys). A row whose body cannot be opened (its
- * author's master key version is gone) is left out and logged. NULL on
- * out of memory. The caller owns the array.
+ * Row of res as a Post object, its body opened with keys (a struct
+ * post_keys, caching its authors' keys across rows; a page_row_fn,
+ * include/page.h). A row whose body cannot be opened (its author's master
+ * key version is gone) is left out and logged. NULL then or out of
+ * memory. The caller owns the object.
  */
-json_object *post_view_array(struct request *req, const PGresult *res, int from, int to,
-                             struct post_keys *keys);
+json_object *post_view_item(struct request *req, const PGresult *res, int row, void *keys);
 
 /*
  * Row of res as the feed keeps it (include/feed_cache.h): the Post's JSON
