@@ -2,13 +2,11 @@
  * moderate.c — `sotto moderate`: the classifier process (what it does and
  * its guarantees are in moderate.h).
  *
- * The loop: make sure the connection is up and LISTENs, take batches
- * until the list is empty, then sleep in poll() on the connection's
- * socket (a NOTIFY wakes it), the signal pipe, and MODERATE_POLL_MS. A
+ * The loop: make sure the connection is up, take batches until the list
+ * is empty, then sleep MODERATE_IDLE_MS (in poll() on the signal pipe). A
  * database failure anywhere rolls the batch back and retries after a
  * backoff (MODERATE_RETRY_MIN_MS doubling to MODERATE_RETRY_MAX_MS); db.c
- * reconnects, and a new connection is detected by its backend PID and
- * LISTENs again.
+ * reconnects.
  *
  * Signal handlers only set a flag and write a byte to a pipe that every
  * wait polls, the external command's included, so SIGTERM is acted on
@@ -52,24 +50,32 @@ struct moderator {
 	struct modcmd *cmd;          /* NULL without SOTTO_MODERATION_CMD */
 	struct db *db;
 	struct arena *a;             /* one batch's results and bodies */
-	PGconn *listen_conn;         /* the connection LISTEN ran on */
-	int listen_pid;              /* and its backend PID */
+	int64_t after;               /* the last pk taken: the next take starts past it */
+	uint64_t swept_us;           /* when a take last started from the beginning */
 	int retry_ms;
 };
 
 /* Columns of take_stmt. */
 enum { COL_PK, COL_ID, COL_AUTHOR, COL_BODY, COL_KEY_VERSION, COL_KEY_WRAPPED };
 
-/* FOR UPDATE OF s: only the mod_scan rows are locked here (the post later, if held). */
+/*
+ * FOR UPDATE OF s: only the mod_scan rows are locked here (the post later,
+ * if held). From after $2: the index entries of rows scored since the last
+ * vacuum are never walked again (struct moderator's after).
+ */
 static struct db_stmt take_stmt = {
 	"moderate_take",
 	"SELECT s.post_pk, p.id, p.author_pk, p.body_sealed, k.version, k.wrapped "
 	"FROM mod_scan s JOIN posts p ON p.pk = s.post_pk "
 	"JOIN account_keys k ON k.account_pk = p.author_pk "
-	"WHERE s.score IS NULL ORDER BY s.post_pk LIMIT $1 FOR UPDATE OF s SKIP LOCKED", 1, 0
+	"WHERE s.score IS NULL AND s.post_pk > $2 "
+	"ORDER BY s.post_pk LIMIT $1 FOR UPDATE OF s SKIP LOCKED", 2, 0
 };
+/* The whole batch's scores in one statement: arrays of pks and scores. */
 static struct db_stmt score_stmt = {
-	"moderate_score", "UPDATE mod_scan SET score = $2 WHERE post_pk = $1", 2, 0
+	"moderate_score",
+	"UPDATE mod_scan s SET score = v.score "
+	"FROM unnest($1::bigint[], $2::real[]) AS v (pk, score) WHERE s.post_pk = v.pk", 2, 0
 };
 static struct db_stmt hold_stmt = {
 	"moderate_hold", "UPDATE posts SET status = 1 WHERE pk = $1 AND status = 0", 1, 0
@@ -175,33 +181,91 @@ static double score_row(struct moderator *m, const PGresult *res, int row)
 	return score;
 }
 
-/* Record score for the row's post, and hold it when due. 0, or -1 (database). */
-static int write_score(struct moderator *m, const char *pk, double score, bool *held)
+/*
+ * The batch's pks (column COL_PK of res) and scores as two array literals
+ * for score_stmt, in m->a. -1 when out of memory.
+ */
+static int score_arrays(struct moderator *m, const PGresult *res, const double *scores,
+                        int n, const char **pks, const char **values)
 {
-	char score_text[32], day_text[24];
-	const char *params[3];
+	size_t pk_cap = (size_t)n * 21 + 3, value_cap = (size_t)n * 10 + 3, pl = 0, vl = 0;
+	char *pk_text = arena_alloc(m->a, pk_cap), *value_text = arena_alloc(m->a, value_cap);
+
+	if (pk_text == NULL || value_text == NULL)
+		return -1;
+	pk_text[pl++] = '{';
+	value_text[vl++] = '{';
+	for (int i = 0; i < n; i++) {
+		pl += (size_t)snprintf(pk_text + pl, pk_cap - pl, "%s%.20s", i > 0 ? "," : "",
+		                       PQgetvalue(res, i, COL_PK));
+		vl += (size_t)snprintf(value_text + vl, value_cap - vl, "%s%.6f", i > 0 ? "," : "",
+		                       scores[i]);
+	}
+	snprintf(pk_text + pl, pk_cap - pl, "}");
+	snprintf(value_text + vl, value_cap - vl, "}");
+	*pks = pk_text;
+	*values = value_text;
+	return 0;
+}
+
+/* Hold the post pk and queue its review item; *held when it was visible. 0, or -1 (database). */
+static int hold_post(struct moderator *m, const char *pk, bool *held)
+{
+	char day_text[24];
+	const char *params[3] = { pk, NULL, day_text };
 	PGresult *res;
 
 	*held = false;
-	snprintf(score_text, sizeof(score_text), "%.6f", score);
-	params[0] = pk;
-	params[1] = score_text;
-	if (db_exec(m->db, m->a, &score_stmt, params, NULL) == NULL)
-		return -1;
-	if (!m->cfg.moderation_hold || score < m->cfg.moderation_threshold)
-		return 0;
 	if ((res = db_exec(m->db, m->a, &hold_stmt, params, NULL)) == NULL)
 		return -1;
 	*held = strcmp(PQcmdTuples(res), "1") == 0;
 	snprintf(day_text, sizeof(day_text), "%" PRId64, util_today());
 	params[1] = util_random_id(m->a, MOD_ITEM_ID_BYTES);
-	params[2] = day_text;
 	if (params[1] == NULL || db_exec(m->db, m->a, &item_stmt, params, NULL) == NULL)
 		return -1;
 	return 0;
 }
 
 /* ---- batches ------------------------------------------------------------ */
+
+/* Record the batch's scores and hold the posts at or above the threshold. 0, or -1. */
+static int write_scores(struct moderator *m, const PGresult *res, const double *scores,
+                        int n, int *held)
+{
+	const char *params[2];
+
+	*held = 0;
+	if (score_arrays(m, res, scores, n, &params[0], &params[1]) != 0 ||
+	    db_exec(m->db, m->a, &score_stmt, params, NULL) == NULL)
+		return -1;
+	for (int i = 0; m->cfg.moderation_hold && i < n; i++) {
+		bool h;
+
+		if (scores[i] < m->cfg.moderation_threshold)
+			continue;
+		if (hold_post(m, PQgetvalue(res, i, COL_PK), &h) != 0)
+			return -1;
+		*held += h;
+	}
+	return 0;
+}
+
+/*
+ * Where the next take starts: past the last pk taken, and from the
+ * beginning every MODERATE_SWEEP_MS, for the rows it passed: posts that
+ * committed after a later one was taken, and rows a rolled-back batch
+ * (ours or another moderator's) left behind.
+ */
+static const char *take_after(struct moderator *m)
+{
+	uint64_t now = util_now_us();
+
+	if (now - m->swept_us >= (uint64_t)MODERATE_SWEEP_MS * 1000) {
+		m->after = 0;
+		m->swept_us = now;
+	}
+	return arena_printf(m->a, "%" PRId64, m->after);
+}
 
 /*
  * One transaction: take, score, write, commit. *taken gets the number
@@ -210,39 +274,41 @@ static int write_score(struct moderator *m, const char *pk, double score, bool *
  */
 static int run_batch(struct moderator *m, int *taken)
 {
-	char limit[16];
-	const char *params[1] = { limit };
+	const char *params[2] = { arena_printf(m->a, "%d", m->cfg.moderation_batch), take_after(m) };
+	double *scores;
 	PGresult *res;
 	int n, held = 0, rc = -1;
 
 	*taken = 0;
-	snprintf(limit, sizeof(limit), "%d", m->cfg.moderation_batch);
-	if (db_begin(m->db) != 0)
+	if (params[0] == NULL || params[1] == NULL || db_begin(m->db) != 0)
 		goto out;
 	if ((res = db_exec(m->db, m->a, &take_stmt, params, NULL)) == NULL)
 		goto out;
 	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		double score = score_row(m, res, i);
-		bool h;
-
-		if (stop_flag)
-			goto out;
-		if (write_score(m, PQgetvalue(res, i, COL_PK), score, &h) != 0)
-			goto out;
-		held += h;
+	if (n == 0) {
+		rc = db_commit(m->db);
+		goto out;
 	}
+	if ((scores = arena_alloc(m->a, (size_t)n * sizeof(*scores))) == NULL)
+		goto out;
+	for (int i = 0; i < n && !stop_flag; i++)
+		scores[i] = score_row(m, res, i);
+	if (stop_flag || write_scores(m, res, scores, n, &held) != 0)
+		goto out;
 	if (held > 0 && db_exec(m->db, m->a, &notify_stmt, NULL, NULL) == NULL)
 		goto out;
 	if (db_commit(m->db) != 0)
 		goto out;
-	if (n > 0)
-		log_msg(LOG_INFO, "scored %d posts, held %d", n, held);
+	if (util_parse_int64(PQgetvalue(res, n - 1, COL_PK), 1, INT64_MAX, &m->after) != 0)
+		m->after = 0;
+	log_msg(LOG_INFO, "scored %d posts, held %d", n, held);
 	*taken = n;
 	rc = 0;
 out:
-	if (rc != 0)
+	if (rc != 0) {
 		db_rollback(m->db);
+		m->after = 0;
+	}
 	arena_reset(m->a);
 	return rc;
 }
@@ -257,66 +323,6 @@ static int drain(struct moderator *m)
 			return -1;
 	} while (taken == m->cfg.moderation_batch && !stop_flag);
 	return 0;
-}
-
-/* ---- connection and waiting --------------------------------------------- */
-
-/* Connected, and LISTENing on this very connection. 0 or -1. */
-static int ensure_listening(struct moderator *m)
-{
-	PGconn *conn;
-	PGresult *res;
-	bool ok;
-
-	if (!db_ready(m->db) || (conn = db_conn(m->db)) == NULL)
-		return -1;
-	if (conn == m->listen_conn && PQbackendPID(conn) == m->listen_pid)
-		return 0;
-	res = PQexec(conn, "LISTEN sotto_scan");
-	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if (!ok) {
-		log_msg(LOG_WARN, "LISTEN sotto_scan failed");
-		m->listen_conn = NULL;
-		return -1;
-	}
-	m->listen_conn = conn;
-	m->listen_pid = PQbackendPID(conn);
-	log_msg(LOG_INFO, "listening for new posts");
-	return 0;
-}
-
-/* Drop every buffered notification; true when there was one. */
-static bool take_notifies(PGconn *conn)
-{
-	PGnotify *n;
-	bool any = false;
-
-	while ((n = PQnotifies(conn)) != NULL) {
-		PQfreemem(n);
-		any = true;
-	}
-	return any;
-}
-
-/* Sleep until a NOTIFY, a signal, a lost connection or MODERATE_POLL_MS. */
-static void wait_for_work(struct moderator *m)
-{
-	PGconn *conn = db_conn(m->db);
-	struct pollfd p[2] = { { .fd = sig_pipe[0], .events = POLLIN },
-	                       { .fd = conn != NULL ? PQsocket(conn) : -1, .events = POLLIN } };
-
-	if (conn == NULL || p[1].fd < 0) {
-		nap(MODERATE_POLL_MS);
-		return;
-	}
-	if (take_notifies(conn))
-		return;
-	if (stop_flag || poll(p, 2, MODERATE_POLL_MS) <= 0 || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-		return;
-	/* A failure here means the server went away; db_ready() sees it next. */
-	if (PQconsumeInput(conn) != 0)
-		take_notifies(conn);
 }
 
 /* ---- the process --------------------------------------------------------- */
@@ -383,7 +389,7 @@ int moderate_run(void)
 		        classify_rules_patterns(m.rules), m.cfg.moderation_batch,
 		        m.cmd != NULL ? "on" : "off");
 	while (!stop_flag) {
-		if (ensure_listening(&m) != 0 || drain(&m) != 0) {
+		if (!db_ready(m.db) || drain(&m) != 0) {
 			if (stop_flag)
 				break;
 			nap(m.retry_ms);
@@ -392,7 +398,7 @@ int moderate_run(void)
 			continue;
 		}
 		m.retry_ms = MODERATE_RETRY_MIN_MS;
-		wait_for_work(&m);
+		nap(MODERATE_IDLE_MS);
 	}
 	log_msg(LOG_INFO, "stopping");
 	rc = 0;

@@ -4,9 +4,11 @@
  * path.
  *
  * Work list: sql/006's mod_scan, a row per new post and reply with score
- * NULL, announced by NOTIFY sotto_scan. The moderator LISTENs, and also
- * looks every MODERATE_POLL_MS, so a notification lost while it was
- * disconnected never strands work. Each batch is one transaction:
+ * NULL. The moderator looks every MODERATE_IDLE_MS while the list is
+ * empty and takes batches back to back while it is not. (No NOTIFY: a
+ * notifying transaction holds a database-wide lock through its commit,
+ * so every post would commit, and wait for its WAL flush, one at a time;
+ * sql/011.) Each batch is one transaction:
  *
  *   take up to SOTTO_MODERATION_BATCH pending rows, oldest first
  *     (FOR UPDATE OF mod_scan SKIP LOCKED: several moderators share the
@@ -30,7 +32,8 @@
 #ifndef SOTTO_MODERATE_H
 #define SOTTO_MODERATE_H
 
-#define MODERATE_POLL_MS 3000          /* look for work even without a NOTIFY */
+#define MODERATE_IDLE_MS 200           /* look for work this often while there is none */
+#define MODERATE_SWEEP_MS 1000         /* take from the list's beginning again (moderate.c) */
 #define MODERATE_RETRY_MIN_MS 250      /* database retry backoff, doubling */
 #define MODERATE_RETRY_MAX_MS 4000
 

@@ -171,6 +171,23 @@ def test_survives_a_postgresql_restart(rules_stack, rules_token):
     assert moderate_pid(rules_stack) == pid and alive(pid), "the moderator was restarted"
 
 
+def test_a_post_passed_over_is_scored_on_the_next_sweep(rules_stack, rules_token):
+    """The moderator takes from past the last post it took, and from the
+    beginning once a second (MODERATE_SWEEP_MS): a pending row below its
+    position (a post that committed after a later one was taken, or a
+    rolled-back batch) is still scored, within a couple of seconds."""
+    first = post(rules_stack, rules_token, SPAM_TERMS + " " + uniq())
+    assert_held(rules_stack, first["id"], wait_scored(rules_stack, first["id"]))
+    later = post(rules_stack, rules_token, BENIGN + " " + uniq())
+    wait_scored(rules_stack, later["id"])
+    rules_stack.psql("UPDATE mod_scan SET score = NULL FROM posts p "
+                     "WHERE p.pk = mod_scan.post_pk AND p.id = '%s'" % first["id"])
+    assert scan_row(rules_stack, first["id"]) is None
+    started = time.monotonic()
+    assert wait_scored(rules_stack, first["id"], timeout=5) >= 0.8
+    assert time.monotonic() - started < 3
+
+
 def test_sigterm_stops_it_cleanly_and_pending_posts_wait_for_the_next_start(
         rules_stack, rules_token):
     pid = moderate_pid(rules_stack)
@@ -252,7 +269,7 @@ def test_two_moderators_never_score_a_post_twice(cmd_stack, cmd_token, cmd_files
     assert len(set(read_lines(ids_file))) == len(read_lines(ids_file)), "an id twice"
     with open(log_path) as f:
         text = f.read()
-    assert '"msg":"listening for new posts"' in text
+    assert '"msg":"started: ' in text
     assert not re.search(r'"level":"error"', text), text[-2000:]
 
 
