@@ -372,6 +372,7 @@ static void moderator_free(struct moderator *m)
 int moderate_run(void)
 {
 	struct moderator m;
+	bool connected = false;
 	int rc = 1;
 
 	memset(&m, 0, sizeof(m));
@@ -389,7 +390,13 @@ int moderate_run(void)
 		        classify_rules_patterns(m.rules), m.cfg.moderation_batch,
 		        m.cmd != NULL ? "on" : "off");
 	while (!stop_flag) {
-		if (!db_ready(m.db) || drain(&m) != 0) {
+		bool ready = db_ready(m.db);
+
+		if (ready != connected)
+			log_msg(ready ? LOG_INFO : LOG_WARN, ready ? "connected to the database"
+			                                           : "no database; retrying");
+		connected = ready;
+		if (!ready || drain(&m) != 0) {
 			if (stop_flag)
 				break;
 			nap(m.retry_ms);

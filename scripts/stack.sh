@@ -687,20 +687,20 @@ start_moderate() {
 	pid=$!
 	echo "$pid" >"$RUN/moderate.pid"
 	STARTED+=(moderate)
-	# Ready once it listens for new posts (it polls too, so this is a courtesy).
+	# Ready once it has reached the database (a courtesy: it retries anyway).
 	for ((i = 0; i < 100; i++)); do
 		if ! proc_exists "$pid"; then
 			wait "$pid" 2>/dev/null || true
 			show_log "$LOG/moderate.log"
 			die "sotto moderate exited"
 		fi
-		if tail -c "+$((size + 1))" -- "$LOG/moderate.log" | grep -q '"listening for new posts"'; then
+		if tail -c "+$((size + 1))" -- "$LOG/moderate.log" | grep -q '"connected to the database"'; then
 			say "moderate: started (pid $pid)"
 			return 0
 		fi
 		sleep 0.1
 	done
-	say "moderate: started (pid $pid), not listening yet (see $LOG/moderate.log)"
+	say "moderate: started (pid $pid), not connected yet (see $LOG/moderate.log)"
 }
 
 stop_moderate() {

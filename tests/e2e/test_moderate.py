@@ -269,7 +269,7 @@ def test_two_moderators_never_score_a_post_twice(cmd_stack, cmd_token, cmd_files
     assert len(set(read_lines(ids_file))) == len(read_lines(ids_file)), "an id twice"
     with open(log_path) as f:
         text = f.read()
-    assert '"msg":"started: ' in text
+    assert '"msg":"connected to the database"' in text
     assert not re.search(r'"level":"error"', text), text[-2000:]
 
 
