@@ -906,7 +906,8 @@ static int read_process(struct loader *ld, struct config *cfg)
 {
 	struct sockaddr_un addr;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int def_workers = cpus < 2 ? 2 : cpus > 64 ? 64 : (int)cpus;
+	/* A worker waits on PostgreSQL, Redis and each commit's WAL flush: README. */
+	int def_workers = cpus < 1 ? 4 : cpus > 8 ? 32 : 4 * (int)cpus;
 
 	if (read_int(ld, "SOTTO_WORKERS", def_workers, 2, 64, &cfg->workers) != 0 ||
 	    read_string(ld, "SOTTO_LISTEN", "/run/sotto/sotto.sock", false, &cfg->listen_path) != 0 ||

@@ -2,7 +2,8 @@
  * feed_cache.c — see feed_cache.h. A small direct-mapped table: a key
  * hashes to one slot, and a new page replaces whatever was there. The
  * feed has few distinct hot pages (first pages per community and sort,
- * and the pages right after them), so this is enough.
+ * and the pages right after them), so this is enough. Viewers' votes on
+ * pages live in a second such table, of fixed-size entries.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,17 @@
 #include "feed_cache.h"
 
 #define FEED_CACHE_SLOTS 64
+#define FEED_VOTES_SLOTS 512
+
+/* One viewer's votes on one page's posts. */
+struct feed_votes {
+	int64_t viewer;             /* 0: unused */
+	uint64_t gen;
+	uint64_t expires_us;
+	size_t n;
+	int64_t pk[PAGE_LIMIT_MAX];
+	signed char vote[PAGE_LIMIT_MAX];
+};
 
 struct feed_entry {
 	char key[FEED_CACHE_KEY_MAX];
@@ -20,6 +32,7 @@ struct feed_entry {
 struct feed_cache {
 	uint64_t gen, epoch;
 	struct feed_entry *slot[FEED_CACHE_SLOTS];
+	struct feed_votes votes[FEED_VOTES_SLOTS];
 };
 
 struct feed_cache *feed_cache_new(void)
@@ -101,4 +114,44 @@ void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_pag
 	}
 	free(c->slot[slot]);
 	c->slot[slot] = e;
+}
+
+/* FNV-1a over the viewer and the page's pks, folded to a votes slot. */
+static struct feed_votes *votes_slot(struct feed_cache *c, int64_t viewer,
+                                     const struct feed_page *page)
+{
+	uint64_t h = 14695981039346656037u;
+
+	h = (h ^ (uint64_t)viewer) * 1099511628211u;
+	for (size_t i = 0; i < page->n; i++)
+		h = (h ^ (uint64_t)page->pk[i]) * 1099511628211u;
+	return &c->votes[h % FEED_VOTES_SLOTS];
+}
+
+bool feed_cache_votes_get(struct feed_cache *c, int64_t viewer, uint64_t gen,
+                          const struct feed_page *page, uint64_t now_us, int *my_vote)
+{
+	const struct feed_votes *v = votes_slot(c, viewer, page);
+
+	if (v->viewer != viewer || v->gen != gen || v->expires_us <= now_us || v->n != page->n ||
+	    memcmp(v->pk, page->pk, page->n * sizeof(page->pk[0])) != 0)
+		return false;
+	for (size_t i = 0; i < page->n; i++)
+		my_vote[i] = v->vote[i];
+	return true;
+}
+
+void feed_cache_votes_put(struct feed_cache *c, int64_t viewer, uint64_t gen,
+                          const struct feed_page *page, const int *my_vote,
+                          uint64_t expires_us)
+{
+	struct feed_votes *v = votes_slot(c, viewer, page);
+
+	v->viewer = viewer;
+	v->gen = gen;
+	v->expires_us = expires_us;
+	v->n = page->n;
+	memcpy(v->pk, page->pk, page->n * sizeof(page->pk[0]));
+	for (size_t i = 0; i < page->n; i++)
+		v->vote[i] = (signed char)my_vote[i];
 }

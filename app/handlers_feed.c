@@ -417,15 +417,31 @@ static int community_or_reply(struct request *req, struct feed *f)
 
 /* ---- rendering and the page cache ----------------------------------------- */
 
-/* The viewer's votes on the page's posts into my_vote[]; 0 or the status set. */
+/*
+ * The viewer's votes on the page's posts into my_vote[]; 0 or the status
+ * set. With the page cache on, a viewer's repeat of a page is answered
+ * from this worker's memory until the viewer votes (feed_votes_changed)
+ * or the cache's lifetime ends; the generation is read before the query,
+ * so a vote committed meanwhile always forces the next read.
+ */
 static int my_votes_or_reply(struct request *req, const struct feed_page *p, int *my_vote)
 {
+	struct worker *w = req->worker;
+	bool cached = w->cfg->feed_snapshot_share_s > 0 && w->feed_cache != NULL;
 	const char *params[2];
+	uint64_t gen = 0, now = 0;
 	PGresult *res;
 
 	memset(my_vote, 0, p->n * sizeof(*my_vote));
 	if (req->account == NULL || p->n == 0)
 		return 0;
+	if (cached) {
+		gen = atomic_load_explicit(&w->shm->vote_gen[req->account->pk % SHM_VOTE_SLOTS],
+		                           memory_order_acquire);
+		now = util_now_us();
+		if (feed_cache_votes_get(w->feed_cache, req->account->pk, gen, p, now, my_vote))
+			return 0;
+	}
 	params[0] = post_viewer(req);
 	params[1] = pk_array(req->arena, p->pk, p->n);
 	if (params[0] == NULL || params[1] == NULL)
@@ -441,6 +457,9 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 			if (p->pk[i] == pk)
 				my_vote[i] = v;
 	}
+	if (cached)
+		feed_cache_votes_put(w->feed_cache, req->account->pk, gen, p, my_vote,
+		                     now + (uint64_t)w->cfg->feed_snapshot_share_s * 1000000);
 	return 0;
 }
 
@@ -552,4 +571,10 @@ out:
 void feed_content_changed(struct request *req)
 {
 	atomic_fetch_add_explicit(&req->worker->shm->content_gen, 1, memory_order_release);
+}
+
+void feed_votes_changed(struct request *req)
+{
+	atomic_fetch_add_explicit(&req->worker->shm->vote_gen[req->account_pk % SHM_VOTE_SLOTS], 1,
+	                          memory_order_release);
 }

@@ -361,6 +361,7 @@ int handle_post_vote(struct request *req)
 	params[0] = PQgetvalue(res, 0, 0);
 	if ((status = vote_store_or_reply(req, params[0], value)) != 0)
 		return status;
+	feed_votes_changed(req);
 	if (author != req->account_pk && auth_forget(req, author_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
 	res = db_exec(req->worker->db, req->arena, &stmt_score, params, NULL);

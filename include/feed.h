@@ -7,8 +7,8 @@
 struct request;
 
 /*
- * The PostgreSQL channel every worker LISTENs on: sql/010 notifies it
- * whenever posts are inserted, deleted or change status, whoever does it
+ * The PostgreSQL channel every worker LISTENs on: sql/010 and sql/011
+ * notify it whenever posts are deleted or change status, whoever does it
  * (`sotto moderate`, another host), and a worker drops its cached feed
  * pages when a notification arrives.
  */
@@ -20,5 +20,12 @@ struct request;
  * serving cached feed pages that still show it. Never fails.
  */
 void feed_content_changed(struct request *req);
+
+/*
+ * After committing a change to the requesting account's votes, call this
+ * so that no worker serves that viewer's my_vote values from before it.
+ * Never fails.
+ */
+void feed_votes_changed(struct request *req);
 
 #endif

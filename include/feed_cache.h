@@ -11,6 +11,7 @@
 #ifndef SOTTO_FEED_CACHE_H
 #define SOTTO_FEED_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,18 @@ const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, ui
 /* Store a copy of page under key until expires_us (a miss if it does not fit). */
 void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_page *page,
                     uint64_t expires_us);
+
+/*
+ * A viewer's my_vote values (-1, 0, 1) for the posts of page, as read
+ * under the viewer's vote generation gen (shared memory, feed.h), so that
+ * a repeated page costs no database round trip until the viewer votes.
+ * Entries are keyed by viewer, generation and the page's post pks, and
+ * survive feed_cache_sync (a vote does not depend on which posts exist).
+ */
+bool feed_cache_votes_get(struct feed_cache *c, int64_t viewer, uint64_t gen,
+                          const struct feed_page *page, uint64_t now_us, int *my_vote);
+void feed_cache_votes_put(struct feed_cache *c, int64_t viewer, uint64_t gen,
+                          const struct feed_page *page, const int *my_vote,
+                          uint64_t expires_us);
 
 #endif

@@ -66,6 +66,9 @@ struct shm_pow_minute {
 	_Atomic uint32_t count;
 };
 
+/* Slots of viewers' vote generations: viewers sharing one only refetch more often. */
+#define SHM_VOTE_SLOTS 4096
+
 struct shm_region {
 	/* route index (route_count = unrouted: 404/405/OPTIONS/early errors) x status */
 	_Atomic uint64_t requests[SHM_MAX_ROUTES + 1][SHM_STATUS__MAX];
@@ -85,6 +88,8 @@ struct shm_region {
 	_Atomic uint64_t reloads;
 
 	_Atomic uint64_t content_gen;               /* bumped when posts vanish or appear (feed.h) */
+	/* bumped when a viewer in slot (account pk % SHM_VOTE_SLOTS) votes (feed.h) */
+	_Atomic uint64_t vote_gen[SHM_VOTE_SLOTS];
 	_Atomic int pwhash_inflight;                /* password hashes running now, pool-wide */
 	struct shm_pow_minute pow_load[POW__MAX][SHM_POW_MINUTES];
 

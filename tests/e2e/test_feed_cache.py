@@ -5,7 +5,7 @@ that many seconds. What must still hold: a deleted post, an account's posts
 after DELETE /me, and a post that moderation holds or removes never appear
 in a page served afterwards; a new post shows in sort=new at once; "mine" and
 "my_vote" are always the viewer's own, never those of whoever filled the
-cache. Scores and reply counts may be up to SHARE seconds old (documented).
+cache, and a vote shows in the viewer's next page. Scores and reply counts may be up to SHARE seconds old (documented).
 
 The stack has two workers and each check repeats its request, so both
 workers' caches are exercised."""
@@ -120,6 +120,28 @@ def test_mine_and_my_vote_belong_to_each_viewer(cst):
         assert (item(voter)["mine"], item(voter)["my_vote"]) == (False, 1)
         assert (item(other)["mine"], item(other)["my_vote"]) == (False, 0)
         assert (item(None)["mine"], item(None)["my_vote"]) == (False, 0)
+
+
+def test_a_vote_shows_in_my_vote_at_once_on_every_worker(cst):
+    """A viewer's my_vote values are kept with the cached page until the
+    viewer votes: each change (up, down, withdrawn) is in the very next page
+    from either worker, whichever worker took the vote."""
+    _, author = register(cst)
+    _, voter = register(cst)
+    p = post(cst, author)
+
+    def my_votes():
+        votes = set()
+        for _ in range(REPEAT):
+            for sort in ("ranked", "new"):
+                page = feed_page(cst, voter, sort=sort, limit=50)["items"]
+                votes.update(x["my_vote"] for x in page if x["id"] == p["id"])
+        return votes
+
+    assert my_votes() == {0}      # now cached on both workers
+    for value in (1, -1, 0, 1):
+        vote_ok(cst, voter, p["id"], value)
+        assert my_votes() == {value}
 
 
 def test_walking_cached_pages_gives_each_post_once(cst):
