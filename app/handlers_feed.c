@@ -436,8 +436,8 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 	if (req->account == NULL || p->n == 0)
 		return 0;
 	if (cached) {
-		gen = atomic_load_explicit(&w->shm->vote_gen[req->account->pk % SHM_VOTE_SLOTS],
-		                           memory_order_acquire);
+		gen = atomic_load_explicit(&w->shm->vote_gen[(uint64_t)req->account->pk %
+		                                             SHM_VOTE_SLOTS], memory_order_acquire);
 		now = util_now_us();
 		if (feed_cache_votes_get(w->feed_cache, req->account->pk, gen, p, now, my_vote))
 			return 0;
@@ -575,6 +575,7 @@ void feed_content_changed(struct request *req)
 
 void feed_votes_changed(struct request *req)
 {
-	atomic_fetch_add_explicit(&req->worker->shm->vote_gen[req->account_pk % SHM_VOTE_SLOTS], 1,
-	                          memory_order_release);
+	uint64_t slot = (uint64_t)req->account_pk % SHM_VOTE_SLOTS;
+
+	atomic_fetch_add_explicit(&req->worker->shm->vote_gen[slot], 1, memory_order_release);
 }

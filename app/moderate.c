@@ -196,10 +196,12 @@ static int score_arrays(struct moderator *m, const PGresult *res, const double *
 	pk_text[pl++] = '{';
 	value_text[vl++] = '{';
 	for (int i = 0; i < n; i++) {
+		/* In 0..1 (NaN: 0) whatever the scorers said, so each fits in 9 characters. */
+		double v = scores[i] >= 0 ? (scores[i] <= 1 ? scores[i] : 1) : 0;
+
 		pl += (size_t)snprintf(pk_text + pl, pk_cap - pl, "%s%.20s", i > 0 ? "," : "",
 		                       PQgetvalue(res, i, COL_PK));
-		vl += (size_t)snprintf(value_text + vl, value_cap - vl, "%s%.6f", i > 0 ? "," : "",
-		                       scores[i]);
+		vl += (size_t)snprintf(value_text + vl, value_cap - vl, "%s%.6f", i > 0 ? "," : "", v);
 	}
 	snprintf(pk_text + pl, pk_cap - pl, "}");
 	snprintf(value_text + vl, value_cap - vl, "}");
