@@ -220,23 +220,69 @@ static char *record_format(struct arena *a, const struct account *acc)
 	                    acc->x25519 != NULL ? acc->x25519 : "-");
 }
 
+/* The decimal (1..18 digits) at *p, ended by sep; *p moves past sep. */
+static int record_int(const char **p, char sep, long long *out)
+{
+	const char *s = *p;
+	long long v = 0;
+	int n;
+
+	for (n = 0; n < 18 && *s >= '0' && *s <= '9'; n++)
+		v = v * 10 + (*s++ - '0');
+	if (n == 0 || *s != sep)
+		return -1;
+	*out = v;
+	*p = s + 1;
+	return 0;
+}
+
+/* True for 1..63 base64url characters (an X25519 key's text) or "-". */
+static bool record_key_text(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+	return s[n] == '\0' && n >= 1 && n <= 63;
+}
+
+/* Parse what record_format wrote (by hand: sscanf cost more than the rest of /me). */
 static int record_parse(struct arena *a, const char *text, struct account *acc)
 {
-	long long pk, day;
-	int auth, end = 0;
+	long long pk, day, auth;
+	const char *p = text;
+	char *end;
 	double trust;
-	char x[64];
 
-	if (sscanf(text, "1|%lld|%lld|%lf|%d|%63[A-Za-z0-9_-]%n", &pk, &day, &trust, &auth,
-	           x, &end) != 5 || text[end] != '\0' || pk < 1 || day < 0 ||
-	    !(trust >= 0.0 && trust <= 1.0) || (auth != ACCOUNT_PASSWORD && auth != ACCOUNT_KEY))
+	if (strncmp(p, "1|", 2) != 0)
+		return -1;
+	p += 2;
+	if (record_int(&p, '|', &pk) != 0 || record_int(&p, '|', &day) != 0)
+		return -1;
+	trust = strtod(p, &end);
+	if (end == p || *end != '|' || !(trust >= 0.0 && trust <= 1.0))
+		return -1;
+	p = end + 1;
+	if (record_int(&p, '|', &auth) != 0 || !record_key_text(p) || pk < 1 ||
+	    (auth != ACCOUNT_PASSWORD && auth != ACCOUNT_KEY))
 		return -1;
 	acc->pk = pk;
 	acc->day_joined = day;
 	acc->trust = trust;
 	acc->auth = (enum account_auth)auth;
-	acc->x25519 = strcmp(x, "-") == 0 ? NULL : arena_strdup(a, x);
-	return strcmp(x, "-") == 0 || acc->x25519 != NULL ? 0 : -1;
+	acc->x25519 = strcmp(p, "-") == 0 ? NULL : arena_strdup(a, p);
+	return strcmp(p, "-") == 0 || acc->x25519 != NULL ? 0 : -1;
+}
+
+/* prefix + hex: the Redis keys of one account. */
+static const char *redis_key(struct arena *a, const char *prefix, const char hex[HASH_HEX])
+{
+	size_t plen = strlen(prefix);
+	char *k = arena_alloc(a, plen + HASH_HEX);
+
+	if (k != NULL) {
+		memcpy(k, prefix, plen);
+		memcpy(k + plen, hex, HASH_HEX);    /* HASH_HEX counts the NUL */
+	}
+	return k;
 }
 
 static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES],
@@ -245,9 +291,9 @@ static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES
 	char hex[HASH_HEX];
 
 	sodium_bin2hex(hex, sizeof(hex), hash, AUTH_HASH_BYTES);
-	*gone = arena_printf(a, "gone:%s", hex);
-	*ac = arena_printf(a, "ac:%s", hex);
-	*ag = arena_printf(a, "ag:%s", hex);
+	*gone = redis_key(a, "gone:", hex);
+	*ac = redis_key(a, "ac:", hex);
+	*ag = redis_key(a, "ag:", hex);
 }
 
 static bool reply_is(const redisReply *r, int type)

@@ -29,8 +29,9 @@
 # on $BENCH_HTTPS_PORT/$BENCH_HTTP_PORT (default 8543/8180), started and
 # stopped by the bench unless it was already up.
 #
-# Environment: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_THREADS (2),
-# BENCH_CONNECTIONS (32), BENCH_LOGIN_CONNECTIONS (4, at most one per core),
+# Environment: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_ROUNDS (4),
+# BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_LOGIN_CONNECTIONS (4, at
+# most one per core),
 # BENCH_FEED_POSTS (2000), BENCH_ONLY (names of the lines to run, space
 # separated; the lines they take their ratio from run too, transitively);
 # SOTTO_VAR, SOTTO_HTTPS_PORT, SOTTO_HTTP_PORT,
@@ -54,9 +55,12 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #   min_ratio=R    req/s at least R x the req/s of the ref line
 #   max_p99_ms=M   99th percentile latency below M ms
 # Options:
-#   ref=NAME       the line the ratio is taken against: an endpoint measured
-#                  above this one, or the static reference (the default);
-#                  ref=none for a figure without a ratio
+#   ref=NAME       the line the ratio is taken against (default: the static
+#                  reference); ref=none for a figure without a ratio. The
+#                  ref is measured again alongside the line, in BENCH_ROUNDS
+#                  (default 4) rounds in ABBA order, so that a noisy
+#                  neighbour slows both sides alike; its figure is the row
+#                  NAME@line
 #   method=M       HTTP method (default GET)
 #   body=NAME      send BODY[NAME] as JSON (set by setup_account)
 #   auth=bearer    send the bench account's token
@@ -70,9 +74,7 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #                  while this line runs (tests/bench/bans.sql; removed at the
 #                  end), waited for until every worker has loaded them
 #   versus=M       with bans=N: the ratio is taken against the same request
-#                  with M bans instead (the line NAME_vs), measured in
-#                  BENCH_VERSUS_ROUNDS (default 4) rounds in ABBA order, so
-#                  that a busy machine slows both sides alike
+#                  with M bans instead (the row line_vs), in rounds as ref=
 #   tool=pgbench   not an HTTP endpoint: pgbench runs the script named as the
 #                  path (relative to the repository) against the stack's
 #                  PostgreSQL; its transactions per second count as req/s
@@ -430,33 +432,56 @@ drop_bans() {
 		say "warning: could not remove the bench's bans on the stack at $VAR"
 }
 
-# measure_versus name path duration n m: name with n bans, name_vs with m,
-# alternating rounds; each RESULT sums its rounds (rps = requests / seconds,
-# latencies the mean of the rounds').
-VERSUS_ROUNDS=${BENCH_VERSUS_ROUNDS:-4}
-measure_versus() {
-	local name=$1 path=$2 secs round side label order ticks0
-	secs=$(seconds_of "$3")
-	secs=$(((secs + VERSUS_ROUNDS - 1) / VERSUS_ROUNDS))
-	declare -A lines=() ticks=()
-	[ "$(api GET "$path" | tail -n 1)" = 200 ] || die "GET $path does not answer 200"
-	run_wrk "$name" "$path" "$WARMUP" >/dev/null
-	for round in $(seq "$VERSUS_ROUNDS"); do
-		order=("$5" "$4")
-		[ $((round % 2)) = 1 ] || order=("$4" "$5")   # ABBA: drift hits both sides
-		for side in "${order[@]}"; do
-			set_bans "$side"
-			label=$name
-			[ "$side" = "$4" ] || label=${name}_vs
-			ticks0=$(worker_ticks)
-			lines[$label]+=$(run_wrk "$label" "$path" "${secs}s")$'\n'
-			ticks[$label]=$(( ${ticks[$label]:-0} + $(worker_ticks) - ticks0 ))
+# measure_rounds duration label setup [label setup]: one side alone for the
+# whole duration, or two sides in BENCH_ROUNDS (default 4) rounds in ABBA
+# order, so that a noisy neighbour or a drifting clock slows both sides
+# alike. `setup` (a command: use_line NAME, set_bans N) prepares a side before
+# each of its runs. Each RESULT[label] sums its rounds (rps = requests /
+# seconds, latencies the mean of the rounds'); TICKS[label] is the CPU the
+# pool's workers spent meanwhile.
+ROUNDS=${BENCH_ROUNDS:-4}
+declare -A TICKS
+measure_rounds() {
+	local duration=$1 secs rounds=1 round i label t0
+	local -a labels=("$2") setups=("$3") order=(0)
+	declare -A lines=()
+	secs=$(seconds_of "$duration")
+	if [ $# -ge 5 ]; then
+		labels+=("$4") setups+=("$5")
+		rounds=$ROUNDS
+		secs=$(((secs + rounds - 1) / rounds))
+	fi
+	for i in "${!labels[@]}"; do
+		eval "${setups[$i]}"
+		check_side "${labels[$i]}"
+		run_side "${labels[$i]}" "$WARMUP" >/dev/null
+		TICKS[${labels[$i]}]=0
+	done
+	for round in $(seq "$rounds"); do
+		order=(0)
+		[ "${#labels[@]}" = 1 ] || order=(1 0)
+		[ $((round % 2)) = 1 ] || [ "${#labels[@]}" = 1 ] || order=(0 1)
+		for i in "${order[@]}"; do
+			label=${labels[$i]}
+			eval "${setups[$i]}"
+			t0=$(worker_ticks)
+			lines[$label]+=$(run_side "$label" "${secs}s")$'\n'
+			TICKS[$label]=$((TICKS[$label] + $(worker_ticks) - t0))
 		done
 	done
-	for label in "${name}_vs" "$name"; do
-		RESULT[$label]=$(printf '%s' "${lines[$label]}" | /usr/bin/python3 -c '
+	for label in "${labels[@]}"; do
+		RESULT[$label]=$(printf '%s' "${lines[$label]}" | combine_rounds "$label") ||
+			die "$label: cannot combine the rounds"
+		printf '%s\n' "${RESULT[$label]}" >>"$OUT/results.jsonl"
+	done
+}
+
+combine_rounds() { # label < JSON lines of its rounds -> one JSON line
+	/usr/bin/python3 -c '
 import json, sys
 rs = [json.loads(l) for l in sys.stdin if l.strip()]
+if not rs:
+    sys.exit(1)
 req = sum(r["requests"] for r in rs); sec = sum(r["seconds"] for r in rs)
 print(json.dumps({"name": sys.argv[1], "requests": req, "seconds": sec,
                   "rps": round(req / sec, 1) if sec else 0,
@@ -464,14 +489,7 @@ print(json.dumps({"name": sys.argv[1], "requests": req, "seconds": sec,
                   "p99_ms": round(sum(r["p99_ms"] for r in rs) / len(rs), 3),
                   "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in rs),
                   "timeouts": sum(r["timeouts"] for r in rs)}, separators=(",", ":")))
-' "$label") || die "$name: cannot combine the rounds"
-		printf '%s\n' "${RESULT[$label]}" >>"$OUT/results.jsonl"
-	done
-	# CPU the pool's workers spent per request: what the ban check adds,
-	# without the noise of everything else the machine runs.
-	say "$name: worker CPU per request: $(cpu_per_request "${ticks[${name}_vs]}" \
-		"${RESULT[${name}_vs]}") us with $5 bans, $(cpu_per_request "${ticks[$name]}" \
-		"${RESULT[$name]}") us with $4"
+' "$1"
 }
 
 # User + system clock ticks of the server's workers (children of its master).
@@ -519,8 +537,58 @@ run_wrk() {
 
 declare -A RESULT
 
-measure() { # name path duration
-	local name=$1 path=$2 duration=$3 expect=200 data="" auth=() reply status
+# find_line name -> its line (the reference's included)
+find_line() {
+	local line name
+	for line in "$REFERENCE" "${ENDPOINTS[@]}"; do
+		read -r name _ <<<"$line"
+		[ "$name" != "$1" ] || { printf '%s\n' "$line"; return 0; }
+	done
+	return 1
+}
+
+# use_line name: what the line sends and with what: SIDE_PATH, SIDE_TOOL
+# and the REQ_* settings.
+SIDE_PATH=""
+SIDE_TOOL=wrk
+use_line() {
+	local line name path targets t
+	line=$(find_line "$1") || die "no line named $1"
+	read -r name path targets <<<"$line"
+	SIDE_PATH=${path//@conversation@/$DM_ID} SIDE_TOOL=wrk
+	REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS REQ_ITEMS=""
+	for t in $targets; do
+		case $t in
+		script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
+		method=*) REQ_METHOD=${t#method=} ;;
+		body=*) REQ_BODY=${t#body=} ;;
+		auth=bearer) REQ_AUTH=bearer ;;
+		connections=*) REQ_CONNECTIONS=${t#connections=} ;;
+		items=*) REQ_ITEMS=${t#items=} ;;
+		tool=pgbench) SIDE_TOOL=pgbench ;;
+		esac
+	done
+}
+
+# run_side label duration -> one JSON line: the side set up by use_line.
+run_side() {
+	if [ "$SIDE_TOOL" = pgbench ]; then
+		pgbench_line "$1" "$REPO/$SIDE_PATH" "$2"
+	else
+		run_wrk "$1" "$SIDE_PATH" "$2"
+	fi
+}
+
+# check_side label: before a side is measured, its request answers as it
+# should (status, and a full list where the line asks for items), so the
+# figures are of work done, not of errors; pgbench gets its scratch table.
+check_side() {
+	local name=$1 path=$SIDE_PATH expect=200 data="" auth=() reply status
+	if [ "$SIDE_TOOL" = pgbench ]; then
+		[ -f "$REPO/$path" ] || die "$name: no pgbench script $REPO/$path"
+		[ "$SCRATCH_MADE" = 1 ] || make_scratch
+		return
+	fi
 	[ "$REQ_METHOD" = POST ] && expect="200 201"
 	if [ -n "$REQ_BODY" ]; then
 		[ -n "${BODY[$REQ_BODY]+set}" ] || die "$name: no body named '$REQ_BODY'"
@@ -544,10 +612,6 @@ measure() { # name path duration
 		[ "$items" -ge "$REQ_ITEMS" ] ||
 			die "$REQ_METHOD $path lists $items items, fewer than $REQ_ITEMS"
 	fi
-	run_wrk "$name" "$path" "$WARMUP" >/dev/null
-	RESULT[$name]=$(run_wrk "$name" "$path" "$duration")
-	[ -n "${RESULT[$name]}" ] || die "no result from wrk for $path (see $OUT/$name.wrk.txt)"
-	printf '%s\n' "${RESULT[$name]}" >>"$OUT/results.jsonl"
 }
 
 seconds_of() { # wrk duration (10, 10s, 2m, 1h) -> whole seconds
@@ -574,19 +638,15 @@ run_pgbench() {
 	}
 }
 
-# measure_pgbench name script duration: pgbench as an endpoint line.
-measure_pgbench() {
-	local name=$1 script=$REPO/$2 duration=$3 raw tps n p50 p99 secs
-	[ -f "$script" ] || die "$name: no pgbench script $script"
-	make_scratch
-	run_pgbench "$name" "$script" "$WARMUP" "$OUT/$name.warmup" >/dev/null ||
-		die "pgbench failed (warm-up)"
+# pgbench_line name script duration -> one JSON line, pgbench's
+# transactions per second as its rps.
+pgbench_line() {
+	local name=$1 script=$2 duration=$3 raw tps n p50 p99 secs
 	raw=$(run_pgbench "$name" "$script" "$duration" "$OUT/$name.log") || {
 		printf '%s\n' "$raw" >&2
 		die "pgbench failed"
 	}
 	printf '%s\n' "$raw" >"$OUT/$name.pgbench.txt"
-	rm -f -- "$OUT/$name.warmup".*
 	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$raw" | tail -n 1)
 	[ -n "$tps" ] || die "no tps in pgbench's output (see $OUT/$name.pgbench.txt)"
 	tps=$(awk -v t="$tps" 'BEGIN { printf "%.1f", t }')
@@ -596,9 +656,8 @@ measure_pgbench() {
 		{ v[NR] = $1 }
 		END { if (NR == 0) print 0, 0, 0; else printf "%d %.3f %.3f\n", NR, at(0.50), at(0.99) }')
 	rm -f -- "$OUT/$name.log".*
-	RESULT[$name]=$(printf '{"name":"%s","requests":%d,"seconds":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"non_2xx_3xx":0,"timeouts":0}' \
-		"$name" "$n" "$secs" "$tps" "$p50" "$p99")
-	printf '%s\n' "${RESULT[$name]}" >>"$OUT/results.jsonl"
+	printf '{"name":"%s","requests":%d,"seconds":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"non_2xx_3xx":0,"timeouts":0}\n' \
+		"$name" "$n" "$secs" "$tps" "$p50" "$p99"
 }
 
 # True when the line named $1 runs: every line without BENCH_ONLY, else the
@@ -617,8 +676,18 @@ selected() {
 	return 1
 }
 
-row() { # name connections rps p50 p99 ratio ref
-	printf '%-14s %6s %11s %9s %9s %7s  %s\n' "$@"
+row() { # name connections rps p50 p99 worker_cpu ratio vs
+	printf '%-14s %6s %11s %9s %9s %8s %7s  %s\n' "$@"
+}
+
+# result_row label connections ratio vs: the row of RESULT[label], with the
+# CPU the pool's workers spent per request (a figure that steal time from
+# neighbours does not move, for comparing before and after a change).
+result_row() {
+	local r=${RESULT[$1]} cpu=-
+	[ "${TICKS[$1]:-0}" = 0 ] || cpu=$(cpu_per_request "${TICKS[$1]}" "$r")
+	row "$1" "$2" "$(json_num rps "$r")" "$(json_num p50_ms "$r")" \
+		"$(json_num p99_ms "$r")" "$cpu" "$3" "$4"
 }
 
 # target name what value op limit unit: record PASS/FAIL of `value op limit`
@@ -636,7 +705,7 @@ target() {
 }
 
 main() {
-	local line name path targets t duration ref ref_name ref_rps rps p50 p99 ratio tool bans versus
+	local line name path targets t duration ref ref_name ref_rps rps p99 ratio bans versus pair
 	local failed=0 checks=()
 	mkdir -p "$OUT"
 	: >"$OUT/results.jsonl"
@@ -656,73 +725,69 @@ main() {
 	say "wrk: $THREADS threads, $CONNECTIONS connections, ${WARMUP} warm-up + ${DURATION} per endpoint" \
 		"unless its line says otherwise, $(nproc) CPUs, stack at https://127.0.0.1:$HTTPS_PORT"
 	read -r ref_name path <<<"$REFERENCE"
-	measure "$ref_name" "$path" "$DURATION"
+	measure_rounds "$DURATION" "$ref_name" "use_line $ref_name"
 
 	printf '\n'
-	row endpoint conns req/s "p50 ms" "p99 ms" ratio "vs"
-	row "$ref_name" "$CONNECTIONS" "$(json_num rps "${RESULT[$ref_name]}")" \
-		"$(json_num p50_ms "${RESULT[$ref_name]}")" "$(json_num p99_ms "${RESULT[$ref_name]}")" \
-		1.000 "(the reference: nginx alone)"
+	row endpoint conns req/s "p50 ms" "p99 ms" "cpu us" ratio "vs"
+	result_row "$ref_name" "$CONNECTIONS" 1.000 "(the reference: nginx alone)"
 
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		selected "$name" || continue
-		path=${path//@conversation@/$DM_ID}
-		REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS
-		REQ_ITEMS="" tool=wrk duration=$DURATION ref=$ref_name bans="" versus=""
+		duration=$DURATION ref=$ref_name bans="" versus=""
 		for t in $targets; do
 			case $t in
-			script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
-			method=*) REQ_METHOD=${t#method=} ;;
-			body=*) REQ_BODY=${t#body=} ;;
-			auth=bearer) REQ_AUTH=bearer ;;
-			connections=*) REQ_CONNECTIONS=${t#connections=} ;;
+			script=* | method=* | body=* | auth=bearer | connections=* | items=* | tool=pgbench) ;;
 			duration=*) duration=${t#duration=} ;;
 			ref=*) ref=${t#ref=} ;;
-			items=*) REQ_ITEMS=${t#items=} ;;
 			bans=*) bans=${t#bans=} ;;
-			versus=*) versus=${t#versus=} ref=${name}_vs ;;
-			tool=pgbench) tool=pgbench ;;
+			versus=*) versus=${t#versus=} ;;
 			min_ratio=* | max_p99_ms=*) ;;
 			*) die "unknown option '$t' for $name" ;;
 			esac
 		done
-		[ "$ref" = none ] || [ -n "$versus" ] || [ -n "${RESULT[$ref]+set}" ] ||
-			die "$name: ref=$ref is not a line measured before it"
+		# The ratio is taken against `pair`, measured in rounds alongside the
+		# line: the same request with other bans (versus=), or the ref line.
+		pair=""
 		[ -z "$bans" ] || [ -n "$versus" ] || set_bans "$bans"
 		if [ -n "$versus" ]; then
 			[ -n "$bans" ] || die "$name: versus= needs bans="
-			measure_versus "$name" "$path" "$duration" "$bans" "$versus"
-			row "$ref" "$REQ_CONNECTIONS" "$(json_num rps "${RESULT[$ref]}")" \
-				"$(json_num p50_ms "${RESULT[$ref]}")" "$(json_num p99_ms "${RESULT[$ref]}")" - -
-		elif [ "$tool" = pgbench ]; then
-			measure_pgbench "$name" "$path" "$duration"
+			pair=${name}_vs
+			use_line "$name"
+			measure_rounds "$duration" "$name" "set_bans $bans" "$pair" "set_bans $versus"
+		elif [ "$ref" = none ]; then
+			measure_rounds "$duration" "$name" "use_line $name"
 		else
-			measure "$name" "$path" "$duration"
+			find_line "$ref" >/dev/null || die "$name: ref=$ref names no line"
+			pair=$ref@$name
+			measure_rounds "$duration" "$name" "use_line $name" "$pair" "use_line $ref"
 		fi
+		use_line "$name"
+		[ -z "$pair" ] || result_row "$pair" "" - -
 		rps=$(json_num rps "${RESULT[$name]}")
-		p50=$(json_num p50_ms "${RESULT[$name]}")
 		p99=$(json_num p99_ms "${RESULT[$name]}")
-		if [ "$ref" = none ]; then
+		if [ -z "$pair" ]; then
 			ratio=-
 		else
-			ref_rps=$(json_num rps "${RESULT[$ref]}")
+			ref_rps=$(json_num rps "${RESULT[$pair]}")
 			ratio=$(awk -v a="$rps" -v b="$ref_rps" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 		fi
-		row "$name" "$REQ_CONNECTIONS" "$rps" "$p50" "$p99" "$ratio" "${ref/#none/-}"
+		result_row "$name" "$REQ_CONNECTIONS" "$ratio" "${pair:--}"
 
-		local non2xx timeouts
-		non2xx=$(json_num non_2xx_3xx "${RESULT[$name]}")
-		timeouts=$(json_num timeouts "${RESULT[$name]}")
-		if [ "$non2xx" != 0 ] || [ "$timeouts" != 0 ]; then
-			checks+=("FAIL $name: $non2xx responses not 2xx/3xx, $timeouts timeouts (see $OUT/$name.wrk.txt)")
-			failed=1
-		fi
+		local non2xx timeouts label
+		for label in "$name" $pair; do
+			non2xx=$(json_num non_2xx_3xx "${RESULT[$label]}")
+			timeouts=$(json_num timeouts "${RESULT[$label]}")
+			if [ "$non2xx" != 0 ] || [ "$timeouts" != 0 ]; then
+				checks+=("FAIL $label: $non2xx responses not 2xx/3xx, $timeouts timeouts (see $OUT/$label.wrk.txt)")
+				failed=1
+			fi
+		done
 		for t in $targets; do
 			case $t in
 			min_ratio=*)
-				[ "$ref" != none ] || die "$name: min_ratio needs a ref"
-				target "$name" "req/s $ratio x $ref" "$ratio" ">=" "${t#min_ratio=}" ""
+				[ -n "$pair" ] || die "$name: min_ratio needs a ref"
+				target "$name" "req/s $ratio x $pair" "$ratio" ">=" "${t#min_ratio=}" ""
 				;;
 			max_p99_ms=*)
 				target "$name" "p99 $p99 ms" "$p99" "<" "${t#max_p99_ms=}" " ms"

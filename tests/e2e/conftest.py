@@ -259,6 +259,13 @@ class Stack:
     def sotto_env(self):
         return read_env_file(os.path.join(self.var, "sotto.env"))
 
+    def redis(self, *args):
+        """One redis-cli command against the stack's Redis; its output, stripped."""
+        r = subprocess.run(["redis-cli", "-s", os.path.join(self.var, "run", "redis.sock")]
+                           + list(args), capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout.strip()
+
     def psql(self, sql):
         """Run sql (on stdin: batches may be long) against the stack's database;
         rows as lists of text fields."""

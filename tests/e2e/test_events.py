@@ -29,7 +29,6 @@ ITEM_KEYS = {"seq", "type", "day", "data"}
 LIVE_BUDGET = 1.0          # seconds from the write's response to the event
 RECV_TIMEOUT = 5           # seconds a subscriber waits before failing
 CLEANUP_TIMEOUT = 60
-REDIS_CLI_TIMEOUT = 10
 TTL_DAYS = 14              # SOTTO_EVENT_TTL_DAYS default
 
 
@@ -77,14 +76,6 @@ def ticket(st, token):
 def ticket_key(t):
     """Redis key of a ticket (app/handlers_events.c): evt:<hex BLAKE2b-256 of its text>."""
     return "evt:" + hashlib.blake2b(t.encode(), digest_size=32).hexdigest()
-
-
-def redis(st, *args):
-    sock = os.path.join(st.var, "run", "redis.sock")
-    p = subprocess.run(["redis-cli", "-s", sock] + list(args), capture_output=True,
-                       text=True, timeout=REDIS_CLI_TIMEOUT)
-    assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p.stdout.strip()
 
 
 def cleanup(st):
@@ -322,9 +313,9 @@ def test_pending_events_are_in_the_export(stack, alice, bob):
 # -- tickets ---------------------------------------------------------------------
 def test_a_ticket_lives_60_seconds_in_redis(stack, alice):
     t = ticket(stack, alice[1])
-    ttl = int(redis(stack, "TTL", ticket_key(t)))
+    ttl = int(stack.redis("TTL", ticket_key(t)))
     assert 55 <= ttl <= 60, ttl
-    assert redis(stack, "EXISTS", "evt:" + t) == "0"  # not stored in clear
+    assert stack.redis("EXISTS", "evt:" + t) == "0"  # not stored in clear
 
 
 def assert_refused(st, t):
@@ -353,7 +344,7 @@ def test_no_ticket_is_refused(stack):
 
 def test_an_expired_ticket_is_refused(stack, alice):
     t = ticket(stack, alice[1])
-    assert redis(stack, "PEXPIRE", ticket_key(t), "1") == "1"
+    assert stack.redis("PEXPIRE", ticket_key(t), "1") == "1"
     time.sleep(0.05)
     assert_refused(stack, t)
 

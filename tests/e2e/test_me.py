@@ -8,8 +8,8 @@ import os
 import nacl.public
 import pytest
 
-from accounts import (ACCOUNT_ID_RE, b64u, login_password, me, me_ok, new_password,
-                      public_b64, register_key, today)
+from accounts import (ACCOUNT_ID_RE, b64u, id_hash, login_password, me, me_ok,
+                      new_password, public_b64, register_key, today)
 from conftest import (Stack, assert_error, assert_standard_headers, bearer, describe,
                       register)
 
@@ -67,6 +67,47 @@ def test_get_me_describes_a_key_account(stack):
     assert set(doc) == ME_KEYS, doc
     assert doc["account_id"] == account_id and doc["auth"] == "key", doc
     assert doc["x25519_public"] is None, doc
+
+
+# The account record auth caches in Redis ("1|pk|day|trust|auth|x25519 or -",
+# app/auth.c) is what GET /me shows while it is there; one that does not
+# parse is ignored: the account comes from the database and the record is
+# written again.
+CORRUPT_RECORDS = {
+    "other version": "2|{pk}|{day}|0.250000|1|{key}",
+    "pk not a number": "1|x{pk}|{day}|0.250000|1|{key}",
+    "pk zero": "1|0|{day}|0.250000|1|{key}",
+    "pk 19 digits": "1|1000000000000000000|{day}|0.250000|1|{key}",
+    "negative day": "1|{pk}|-{day}|0.250000|1|{key}",
+    "trust above 1": "1|{pk}|{day}|1.5|1|{key}",
+    "trust nan": "1|{pk}|{day}|nan|1|{key}",
+    "no trust": "1|{pk}|{day}||1|{key}",
+    "unknown auth": "1|{pk}|{day}|0.250000|7|{key}",
+    "key with a space": "1|{pk}|{day}|0.250000|1|{key} x",
+    "empty key": "1|{pk}|{day}|0.250000|1|",
+    "extra field": "1|{pk}|{day}|0.250000|1|{key}|1",
+    "truncated": "1|{pk}|{day}",
+    "empty": "",
+}
+
+
+def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_parse(stack, fresh):
+    account_id, _, token = fresh
+    key = x25519_public()
+    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
+    truth = me_ok(stack, token)
+    name = "ac:" + id_hash(stack, account_id).hex()
+    record = stack.redis("GET", name)
+    version, pk, day, _, auth, shown_key = record.split("|")
+    assert (version, auth, shown_key) == ("1", "1", key), record
+    fields = {"pk": pk, "day": day, "key": key}
+
+    stack.redis("SET", name, "1|%s|%s|0.250000|1|%s" % (pk, day, key), "KEEPTTL")
+    assert me_ok(stack, token) == dict(truth, trust=0.25), "the cached record was not read"
+    for what, text in CORRUPT_RECORDS.items():
+        stack.redis("SET", name, text.format(**fields), "KEEPTTL")
+        assert me_ok(stack, token) == truth, what
+        assert stack.redis("GET", name) == record, what
 
 
 # -- PUT /me/keys --------------------------------------------------------------------

@@ -15,9 +15,7 @@ Expiry cannot be waited for (300 s): the test deletes the challenge's key
 with redis-cli on the stack's Redis socket, which is what expiry does.
 """
 import hashlib
-import os
 import re
-import subprocess
 
 import pytest
 
@@ -29,7 +27,6 @@ BURST = 45                      # > 8 x MIN_RATE: at least two extra bits
 CHALLENGE_TTL = 300
 CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 PASSWORD = "correct horse battery"
-REDIS_CLI_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +68,6 @@ def nonce_with_bits_below(action, chal, bits, at_least=0):
         n += 1
 
 
-def redis(st, *args):
-    """One redis-cli command against st's Redis (unix socket under <var>/run)."""
-    sock = os.path.join(st.var, "run", "redis.sock")
-    p = subprocess.run(["redis-cli", "-s", sock] + list(args), capture_output=True,
-                       text=True, timeout=REDIS_CLI_TIMEOUT)
-    assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p.stdout.strip()
-
-
 def assert_pow_accepted(r):
     """The proof of work passed: whatever the handler answered, it was not the
     PoW check's 428/403 (nor an error of a check that runs before it)."""
@@ -108,8 +96,8 @@ def test_challenge_states_difficulty_algorithm_and_expiry(pow_stack):
 def test_challenge_is_stored_for_its_action_with_an_expiry(pow_stack):
     body = challenge(pow_stack)
     key = "pow:" + body["challenge"]
-    assert redis(pow_stack, "GET", key) == "register:%d" % FLOOR
-    ttl = int(redis(pow_stack, "TTL", key))
+    assert pow_stack.redis("GET", key) == "register:%d" % FLOOR
+    ttl = int(pow_stack.redis("TTL", key))
     assert 0 < ttl <= CHALLENGE_TTL, ttl
 
 
@@ -186,7 +174,7 @@ def test_challenge_for_another_action_is_403_and_consumed(pow_stack):
     # Solved as if for register at the floor: the action still does not match.
     nonce = solve_pow("register", c, FLOOR)
     assert_error(register(pow_stack, {"X-PoW": "%s:%s" % (c, nonce)}), 403, "pow_invalid")
-    assert redis(pow_stack, "EXISTS", "pow:" + c) == "0"
+    assert pow_stack.redis("EXISTS", "pow:" + c) == "0"
 
 
 def test_unknown_challenge_is_403(pow_stack):
@@ -200,7 +188,7 @@ def test_expired_challenge_is_403(pow_stack):
     c = body["challenge"]
     nonce = solve_pow("register", c, body["difficulty"])
     # What expiry does after CHALLENGE_TTL seconds, without the wait.
-    assert redis(pow_stack, "DEL", "pow:" + c) == "1"
+    assert pow_stack.redis("DEL", "pow:" + c) == "1"
     assert_error(register(pow_stack, {"X-PoW": "%s:%s" % (c, nonce)}), 403, "pow_invalid")
 
 
