@@ -31,6 +31,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "events.h"
+#include "guard.h"
 #include "http.h"
 #include "ipban.h"
 #include "json.h"
@@ -43,6 +44,7 @@
 #include "worker.h"
 
 #define RETRY_AFTER_DOWN 2  /* seconds a client should wait while a dependency is down */
+#define RETRY_AFTER_BUSY 1  /* ... and after the database gave up on a busy moment */
 
 static const char cors_allow_headers[] =
 	"Authorization, Content-Type, X-PoW, X-Admin-Token";
@@ -63,6 +65,9 @@ int dispatch_db_failure(struct request *req)
 	if (db_down(req->worker->db))
 		return dispatch_unavailable(req, "the database is unavailable",
 		                            RETRY_AFTER_DOWN);
+	if (db_busy(req->worker->db))
+		return dispatch_unavailable(req, "the database is busy; nothing was written",
+		                            RETRY_AFTER_BUSY);
 	return http_error(req, 500, "internal", "internal error");
 }
 
@@ -479,6 +484,7 @@ void dispatch_request(struct worker *w, FCGX_Request *fr)
 		status = http_error(&req, 500, "internal", "internal error");
 	}
 	write_response(&req, fr, status);
+	guard_settle(&req, status);
 	events_flush(&req, status);
 	took = (uint32_t)(util_now_us() - start);
 	shm_record(w->shm, req.route_index, status, took);

@@ -436,6 +436,7 @@ static int remember_or_reply(struct request *req, const char *kind, const char *
 		rc = reject(req, reasons[R_REPEATED].reason);
 	} else if (r->type == REDIS_REPLY_STATUS) {
 		rc = 0;
+		req->guard_key = arena_strdup(req->arena, key);
 	} else {
 		log_msg(LOG_ERROR, "guard: SET NX answered reply type %d", r->type);
 		rc = dispatch_unavailable(req, "the repetition check is unavailable",
@@ -444,6 +445,18 @@ static int remember_or_reply(struct request *req, const char *kind, const char *
 out:
 	sodium_memzero(key, sizeof(key));
 	return rc;
+}
+
+void guard_settle(struct request *req, int status)
+{
+	const char *argv[2] = { "DEL", req->guard_key };
+
+	if (req->guard_key == NULL)
+		return;
+	if (status < 200 || status > 299)
+		(void)cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+	sodium_memzero(req->guard_key, strlen(req->guard_key));
+	req->guard_key = NULL;
 }
 
 int guard_texts_or_reply(struct request *req, const char *kind,

@@ -59,18 +59,26 @@ struct moderator {
 enum { COL_PK, COL_ID, COL_AUTHOR, COL_BODY, COL_KEY_VERSION, COL_KEY_WRAPPED };
 
 /*
- * FOR UPDATE OF s: only the mod_scan rows are locked here (the post later,
- * if held). From after $2: the index entries of rows scored since the last
+ * FOR UPDATE: only the mod_scan rows are locked here (the post later, if
+ * held). From after $1: the index entries of rows scored since the last
  * vacuum are never walked again (struct moderator's after).
+ *
+ * The rows are taken first (a materialized CTE, with the batch size
+ * written into its LIMIT once at start: moderator_init) and only then
+ * joined to their posts, one index lookup each. A generic plan cannot see
+ * a LIMIT parameter's value, and as one join it merge-joined the pending
+ * rows with every post from the first on, for each batch: 54-93 ms a
+ * batch at a million posts, against 0.5 ms.
  */
-static struct db_stmt take_stmt = {
-	"moderate_take",
-	"SELECT s.post_pk, p.id, p.author_pk, p.body_sealed, k.version, k.wrapped "
-	"FROM mod_scan s JOIN posts p ON p.pk = s.post_pk "
-	"JOIN account_keys k ON k.account_pk = p.author_pk "
-	"WHERE s.score IS NULL AND s.post_pk > $2 "
-	"ORDER BY s.post_pk LIMIT $1 FOR UPDATE OF s SKIP LOCKED", 2, 0
-};
+#define TAKE_SQL \
+	"WITH s AS MATERIALIZED (SELECT post_pk FROM mod_scan " \
+	"WHERE score IS NULL AND post_pk > $1 ORDER BY post_pk LIMIT %d " \
+	"FOR UPDATE SKIP LOCKED) " \
+	"SELECT s.post_pk, p.id, p.author_pk, p.body_sealed, k.version, k.wrapped " \
+	"FROM s JOIN posts p ON p.pk = s.post_pk " \
+	"JOIN account_keys k ON k.account_pk = p.author_pk ORDER BY s.post_pk"
+static char take_sql[sizeof(TAKE_SQL) + 16];
+static struct db_stmt take_stmt = { "moderate_take", take_sql, 1, 0 };
 /* The whole batch's scores in one statement: arrays of pks and scores. */
 static struct db_stmt score_stmt = {
 	"moderate_score",
@@ -276,13 +284,13 @@ static const char *take_after(struct moderator *m)
  */
 static int run_batch(struct moderator *m, int *taken)
 {
-	const char *params[2] = { arena_printf(m->a, "%d", m->cfg.moderation_batch), take_after(m) };
+	const char *params[1] = { take_after(m) };
 	double *scores;
 	PGresult *res;
 	int n, held = 0, rc = -1;
 
 	*taken = 0;
-	if (params[0] == NULL || params[1] == NULL || db_begin(m->db) != 0)
+	if (params[0] == NULL || db_begin(m->db) != 0)
 		goto out;
 	if ((res = db_exec(m->db, m->a, &take_stmt, params, NULL)) == NULL)
 		goto out;
@@ -345,6 +353,7 @@ static int moderator_init(struct moderator *m)
 		fprintf(stderr, "sotto: cannot set up signal handling: %s\n", strerror(errno));
 		return -1;
 	}
+	snprintf(take_sql, sizeof(take_sql), TAKE_SQL, m->cfg.moderation_batch);
 	m->db = db_new(m->cfg.database_url, m->cfg.db_statement_timeout_ms);
 	m->a = arena_new();
 	if (m->cfg.moderation_cmd[0] != '\0')

@@ -69,6 +69,14 @@ void db_rollback(struct db *db);
 /* True when the last failure was the connection (503), not the query (500). */
 bool db_down(const struct db *db);
 
+/*
+ * True when the last failure was the server being busy, not the query
+ * being wrong: a statement timeout, a deadlock or serialization failure,
+ * a lock not available, resources exhausted, a shutdown. Nothing was
+ * written; the same request may succeed when sent again (503).
+ */
+bool db_busy(const struct db *db);
+
 /* The raw connection, for LISTEN/NOTIFY users. NULL when not connected. */
 PGconn *db_conn(struct db *db);
 

@@ -62,7 +62,8 @@ const char *guard_check(const char *text, size_t len, size_t max_chars, int max_
 /*
  * Every check for a text the request's account is about to write, the
  * repetition window included (remembered on success, so call it once per
- * write, right before the write). kind separates windows ("post",
+ * write, right before the write; forgotten again by guard_settle() when
+ * the request does not succeed). kind separates windows ("post",
  * "community", "dm"...). Uses the worker's loaded blocklist,
  * cfg->guard_max_links and cfg->guard_repeat_window_s; the window is
  * skipped for anonymous requests and when the window is 0. Returns 0 to
@@ -117,5 +118,13 @@ int guard_load_blocklist(const struct config *cfg) __attribute__((warn_unused_re
  * is not NULL.
  */
 size_t guard_blocklist_terms(const char *const **terms);
+
+/*
+ * After the response: when the request did not succeed (status not 2xx),
+ * its text was not written, so the repetition window it opened is closed
+ * again and the same text may be sent again at once (a retry after a 503
+ * is not a repeat). Best effort: with Redis gone the window stays.
+ */
+void guard_settle(struct request *req, int status);
 
 #endif

@@ -86,6 +86,9 @@ struct request {
 
 	/* events pushed by this request, published after it (events.c) */
 	struct event_note *events;
+	/* the repetition window this request opened, closed again when its
+	 * write did not happen (guard_settle) */
+	char *guard_key;
 };
 
 typedef int (*http_handler)(struct request *req);

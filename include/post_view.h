@@ -19,14 +19,20 @@
 
 struct request;
 
+/*
+ * The viewer's vote is a subquery, looked up by primary key for each row
+ * the page returns: as a join, the generic plan merged the page with all
+ * of the viewer's votes, sorted (7 ms for a reader with 6000 votes at a
+ * million posts, against 0.4 ms).
+ */
 #define POST_VIEW_COLUMNS \
 	"p.pk, p.id, p.body_sealed, p.day, p.score, p.reply_count, c.slug, par.id, " \
-	"p.author_pk, k.version, k.wrapped, COALESCE(v.value, 0) "
+	"p.author_pk, k.version, k.wrapped, " \
+	"COALESCE((SELECT v.value FROM votes v WHERE v.post_pk = p.pk AND v.voter_pk = $1), 0) "
 #define POST_VIEW_FROM \
 	"FROM posts p JOIN account_keys k ON k.account_pk = p.author_pk " \
 	"LEFT JOIN communities c ON c.pk = p.community_pk " \
-	"LEFT JOIN posts par ON par.pk = p.parent_pk " \
-	"LEFT JOIN votes v ON v.post_pk = p.pk AND v.voter_pk = $1 "
+	"LEFT JOIN posts par ON par.pk = p.parent_pk "
 
 /* Column of p.pk in POST_VIEW_COLUMNS (for cursors). */
 #define POST_VIEW_PK 0

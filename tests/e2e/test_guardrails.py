@@ -11,6 +11,7 @@ blocklist file and a 2 s repetition window."""
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -19,7 +20,7 @@ import pytest
 
 from content import (community, create_community, create_post, create_reply, feed_ids,
                      get_community_ok, get_post_ok, post, raw_json, reply, uniq, utf8_json)
-from conftest import assert_error, describe, register
+from conftest import Stack, assert_error, describe, register
 
 GST_MAX_CHARS = 20
 GST_WINDOW = 2
@@ -271,6 +272,32 @@ def test_a_repeated_reply_is_refused(stack, acct):
     body = uniq("me too")
     reply(stack, acct, p["id"], body)
     rejected(create_reply(stack, acct, q["id"], body), "repeated")
+
+
+def test_a_text_whose_write_failed_is_not_a_repeat(stack, acct):
+    """A post held up past the statement timeout (a session holds a SHARE
+    lock on posts) is answered 503 and not written: the very same text,
+    sent again once the lock is gone, is a new post, not a repeat."""
+    body = uniq("retry me")
+    locker = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"],
+         "-c", "BEGIN; LOCK TABLE posts IN SHARE MODE; SELECT pg_sleep(60); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PGAPPNAME="sotto-test-locker"))
+    try:
+        Stack.wait_for(lambda: stack.psql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'posts' AND l.mode = 'ShareLock' AND l.granted")[0][0] == "1",
+            10, "the SHARE lock on posts")
+        r = create_post(stack, acct, body)
+        assert_error(r, 503, "unavailable")
+    finally:
+        stack.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE application_name = 'sotto-test-locker'")
+        locker.wait(10)
+    p = post(stack, acct, body)
+    assert p["id"] in feed_ids(stack, sort="new", limit=100)
+    rejected(create_post(stack, acct, body), "repeated")
 
 
 def test_two_communities_with_an_empty_description_are_fine(stack, acct):
