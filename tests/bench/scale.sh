@@ -8,7 +8,8 @@
 #   2. `sotto bench-data` fills it to SCALE_SMALL top-level posts (plus
 #      replies and votes); wrk measures GET /feed?sort=ranked and ?sort=new
 #      (20 posts a page, anonymous);
-#   3. filled to SCALE_LARGE top-level posts; measured again;
+#   3. filled to SCALE_LARGE top-level posts; measured again (each size once
+#      `sotto moderate` has scored every post, so it does not share the CPU);
 #   4. the ratio of the p50 latencies, large over small, per sort order:
 #      target at most SCALE_MAX_RATIO;
 #   5. EXPLAIN (ANALYZE, BUFFERS) at the large size: of the feed's access
@@ -25,6 +26,7 @@
 #
 # Environment: SCALE_SMALL (10000), SCALE_LARGE (1000000), SCALE_ACCOUNTS
 # (100), SCALE_MAX_RATIO (1.5), SCALE_DURATION (10s), SCALE_WARMUP (2s),
+# SCALE_SETTLE_S (900),
 # SCALE_CONNECTIONS (8), SCALE_THREADS (2); SCALE_VAR (default
 # $SOTTO_VAR/scale, i.e. <repo>/var/scale), SCALE_HTTPS_PORT (8643),
 # SCALE_HTTP_PORT (8280); SOTTO_BIN as for scripts/stack.sh. The stack is
@@ -112,6 +114,22 @@ fill_to() {
 	env "${SCALE_SETTINGS[@]}" SOTTO_ENV_FILE="$VAR/sotto.env" DATABASE_URL="$DB_URL" \
 		"$BIN" bench-data "$need" "$ACCOUNTS" 2>&1 | grep --line-buffered -v '^{' >&2
 	[ "${PIPESTATUS[0]}" = 0 ] || die "sotto bench-data failed"
+}
+
+# The moderator scores every new post, bench-data's included: a million of
+# them keep it busy for a while, and the feed measured meanwhile would share
+# the CPU with it. Wait (at most SCALE_SETTLE_S, default 900 s) until it has
+# scored them all, so each size is measured at rest.
+settle() {
+	local pending deadline=$((SECONDS + ${SCALE_SETTLE_S:-900}))
+	while :; do
+		pending=$(sql -c "SELECT count(*) FROM mod_scan WHERE score IS NULL") ||
+			die "cannot count the posts waiting for the moderator"
+		[ "$pending" != 0 ] || return 0
+		[ "$SECONDS" -lt "$deadline" ] ||
+			die "the moderator still has $pending posts to score after ${SCALE_SETTLE_S:-900} s"
+		sleep 2
+	done
 }
 
 # ---- measuring --------------------------------------------------------------------
@@ -316,9 +334,12 @@ main() {
 	sql -c "TRUNCATE accounts RESTART IDENTITY CASCADE" >/dev/null 2>&1 ||
 		die "cannot empty the stack's database"
 	fill_to "$SMALL"
+	settle
 	printf '\n%-10s %-7s %11s %9s %9s\n' posts sort req/s "p50 ms" "p99 ms"
 	measure "$SMALL"
 	fill_to "$LARGE"
+	say "waiting for the moderator to score the new posts"
+	settle
 	measure "$LARGE"
 	printf '\n'
 	if [ "$FEED_OK" = 1 ]; then
