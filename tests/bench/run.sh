@@ -268,6 +268,21 @@ setup_account() {
 	say "registered a bench account"
 }
 
+# bench_post --auth|--peer prefix what -> the id of a new post (a random
+# body after prefix) by the bench account or its dm peer; what names the
+# purpose in errors.
+bench_post() {
+	local reply status post_id
+	printf '{"body":"%s %s"}' "$2" "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+		>"$SECRETS/post.json"
+	reply=$(api "$1" POST /posts "$SECRETS/post.json")
+	status=$(tail -n 1 <<<"$reply")
+	[ "$status" = 201 ] || die "POST /posts answers $status, not 201 ($3)"
+	post_id=$(json_str id "$reply")
+	[[ $post_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "POST /posts: no post id ($3)"
+	printf '%s\n' "$post_id"
+}
+
 # The dm_send line writes into one conversation between the bench account and
 # a second account, its peer, started by the bench account from a post of the
 # peer. Sets DM_ID and BODY[dm].
@@ -282,12 +297,7 @@ setup_dm() {
 	[ "$status" = 201 ] || die "POST /auth/register (dm peer) answers $status, not 201"
 	printf 'Authorization: Bearer %s\n' "$(json_str token "$reply")" >"$SECRETS/peer.header"
 	PEER=1
-	printf '{"body":"bench peer post %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-		>"$SECRETS/peer-post.json"
-	reply=$(api --peer POST /posts "$SECRETS/peer-post.json")
-	status=$(tail -n 1 <<<"$reply")
-	[ "$status" = 201 ] || die "POST /posts (dm peer) answers $status, not 201"
-	post_id=$(json_str id "$reply")
+	post_id=$(bench_post --peer "bench peer post" "dm peer") || exit 1
 	printf '{"post_id":"%s"}' "$post_id" >"$SECRETS/dm-start.json"
 	reply=$(api --auth POST /dm/start_from_post "$SECRETS/dm-start.json")
 	status=$(tail -n 1 <<<"$reply")
@@ -370,14 +380,8 @@ seed_posts() {
 # GET /events lists the bench account's queue: give it 20 events (one post of
 # its own, 20 post.reply events pushed by SQL as a reply would push them).
 seed_events() {
-	local reply status post_id
-	printf '{"body":"bench events post %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-		>"$SECRETS/events-post.json"
-	reply=$(api --auth POST /posts "$SECRETS/events-post.json")
-	status=$(tail -n 1 <<<"$reply")
-	[ "$status" = 201 ] || die "POST /posts answers $status, not 201 (seeding events)"
-	post_id=$(json_str id "$reply")
-	[[ $post_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "POST /posts: no post id (seeding events)"
+	local post_id
+	post_id=$(bench_post --auth "bench events post" "seeding events") || exit 1
 	stack_psql "SELECT count(sotto_event_push(p.author_pk, 'post.reply', p.day,
 		jsonb_build_object('post_id', p.id, 'reply_id', 'bench' || lpad(g::text, 17, '0'))))
 		FROM posts p, generate_series(1, 20) g WHERE p.id = '$post_id'" >/dev/null ||
