@@ -18,6 +18,10 @@ static struct db_stmt stmt_events = {
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
 };
+/* A logged-out token expires on its expires_day: its row matters until that day ends. */
+static struct db_stmt stmt_revocations = {
+	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_day < $1", 1, 0
+};
 
 /* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
 static long long delete_events(struct db *db, struct arena *a, int64_t before)
@@ -40,8 +44,9 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Expired bans; rows deleted or -1. */
-static long long delete_bans(struct db *db, struct arena *a, int64_t today)
+/* Rows stmt deletes as of today (bans, revocations); their number or -1. */
+static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
+                                int64_t today)
 {
 	const char *params[1] = { arena_printf(a, "%lld", (long long)today) };
 	PGresult *res;
@@ -49,7 +54,7 @@ static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 
 	if (params[0] == NULL)
 		return -1;
-	res = db_exec(db, a, &stmt_bans, params, NULL);
+	res = db_exec(db, a, stmt, params, NULL);
 	if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 		return -1;
 	return n;
@@ -60,7 +65,7 @@ int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1;
+	long long events = -1, bans = -1, revocations = -1;
 	int rc = -1;
 
 	if (db == NULL || a == NULL) {
@@ -71,12 +76,15 @@ int cleanup_run(const struct config *cfg, int64_t today)
 		fprintf(stderr, "cleanup: cannot connect to the database (DATABASE_URL)\n");
 		goto out;
 	}
-	if ((events = delete_events(db, a, before)) < 0 || (bans = delete_bans(db, a, today)) < 0) {
+	if ((events = delete_events(db, a, before)) < 0 ||
+	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
+	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans\n", events, (long long)before, cfg->event_ttl_days, bans);
+	       "%lld expired bans, %lld expired logouts\n", events, (long long)before,
+	       cfg->event_ttl_days, bans, revocations);
 	rc = 0;
 out:
 	arena_free(a);

@@ -387,7 +387,8 @@ int handle_auth_login(struct request *req)
 
 int handle_auth_logout(struct request *req)
 {
-	if (auth_revoke(req, &req->account->token) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+	if (auth_revoke(req, req->account) != 0)
+		return db_down(req->worker->db) ? dispatch_db_failure(req)
+		       : dispatch_unavailable(req, "sessions are unavailable", 2);
 	return 204;
 }

@@ -2,8 +2,9 @@
  * cleanup.h — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl) and IP bans whose expires_day has passed. Challenges, tickets and
- * revocations live in Redis with their own TTL and need nothing. Run daily
+ * ttl), IP bans whose expires_day has passed and logged-out tokens past
+ * their expiry day (token_revocations). Challenges, tickets and Redis's
+ * own revocation markers have their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, in batches so that no
  * transaction holds many rows.
