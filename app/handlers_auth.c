@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -207,9 +208,10 @@ static int register_password(struct request *req, const char *pw, size_t len)
 
 /*
  * The Ed25519 proof shared by key registration and key login: the fields
- * are well-formed (else 422), the challenge was issued for this key and is
- * consumed now (GETDEL), and the signature over "sotto-auth:" + challenge
- * verifies (else 401). Returns 0 with pk filled, or the status it set.
+ * are well-formed (else 422), the challenge was issued for this key (its
+ * sealed value opens with the key bound, cachemac.h) and is consumed now
+ * (GETDEL), and the signature over "sotto-auth:" + challenge verifies
+ * (else 401). Returns 0 with pk filled, or the status it set.
  */
 static int key_proof_or_reply(struct request *req, unsigned char pk[32])
 {
@@ -238,7 +240,9 @@ static int key_proof_or_reply(struct request *req, unsigned char pk[32])
 	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
 		return dispatch_unavailable(req, "challenges are unavailable", 2);
-	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
+	if (r->type == REDIS_REPLY_NIL ||
+	    cachemac_open(req->worker->keys.redis, argv[1], key_text, r->str, r->len,
+	                  (int64_t)(util_wall_us() / 1000000)) == NULL)
 		return invalid_credentials(req);
 	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
 	                                pk) != 0)
@@ -285,7 +289,7 @@ int handle_auth_challenge(struct request *req)
 	unsigned char pk[32];
 	const char *argv[5];
 	char ttl[16];
-	char *challenge;
+	char *challenge, *key_text;
 	redisReply *r;
 	json_object *o;
 
@@ -295,7 +299,12 @@ int handle_auth_challenge(struct request *req)
 	snprintf(ttl, sizeof(ttl), "%d", AUTH_CHALLENGE_TTL);
 	argv[0] = "SET";
 	argv[1] = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
-	argv[2] = util_b64url_encode(req->arena, pk, 32);
+	key_text = util_b64url_encode(req->arena, pk, 32);
+	/* The key is bound, not stored: Redis holds no public key. */
+	argv[2] = argv[1] != NULL && key_text != NULL ?
+	          cachemac_seal(req->arena, req->worker->keys.redis, argv[1], key_text,
+	                        (int64_t)(util_wall_us() / 1000000) + AUTH_CHALLENGE_TTL, "")
+	          : NULL;
 	argv[3] = "EX";
 	argv[4] = ttl;
 	if (argv[1] == NULL || argv[2] == NULL)

@@ -9,7 +9,10 @@
  *
  * Real time: a ticket is 32 random bytes (base64url) that Redis holds for
  * 60 seconds under evt:<hex BLAKE2b-256 of the ticket text> -> account pk
- * (so a Redis dump holds no usable ticket), consumed by GETDEL. The stream
+ * (so a Redis dump holds no usable ticket), consumed by GETDEL. The pk is
+ * sealed (cachemac.h) under that key name until the ticket expires: a
+ * Redis writer can neither make up a ticket for an account nor move one
+ * to another key, and one copied back after use opens only until then. The stream
  * route checks and consumes it and answers X-Accel-Redirect to the
  * account's nchan channel (events_channel); any ticket that does not open
  * gets 403 forbidden from here, so nginx never upgrades it.
@@ -20,6 +23,7 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "db.h"
 #include "dispatch.h"
 #include "events.h"
@@ -135,7 +139,8 @@ static char *ticket_key(struct arena *a, const char *ticket)
 int handle_events_ticket(struct request *req)
 {
 	char *ticket = util_random_id(req->arena, TICKET_BYTES);
-	char ttl[16];
+	int64_t now = (int64_t)(util_wall_us() / 1000000);
+	char ttl[16], *pk;
 	const char *argv[6];
 	json_object *o;
 	redisReply *r;
@@ -143,7 +148,10 @@ int handle_events_ticket(struct request *req)
 	snprintf(ttl, sizeof(ttl), "%d", TICKET_TTL);
 	argv[0] = "SET";
 	argv[1] = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
-	argv[2] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	pk = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	argv[2] = argv[1] != NULL && pk != NULL ?
+	          cachemac_seal(req->arena, req->worker->keys.redis, argv[1], "", now + TICKET_TTL, pk)
+	          : NULL;
 	argv[3] = "EX";
 	argv[4] = ttl;
 	argv[5] = "NX";
@@ -177,6 +185,7 @@ int handle_events_stream(struct request *req)
 	const char *ticket = http_query(req, "ticket");
 	const char *argv[2] = { "GETDEL", NULL };
 	char *channel, *target;
+	const char *pk_text;
 	redisReply *r;
 	int64_t pk;
 
@@ -187,8 +196,11 @@ int handle_events_stream(struct request *req)
 	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
 	if (r == NULL)
 		return dispatch_unavailable(req, "tickets are unavailable", 2);
-	if (r->type != REDIS_REPLY_STRING ||
-	    util_parse_int64(r->str, 1, INT64_MAX, &pk) != 0)
+	if (r->type != REDIS_REPLY_STRING)
+		return refuse(req);
+	pk_text = cachemac_open(req->worker->keys.redis, argv[1], "", r->str, r->len,
+	                        (int64_t)(util_wall_us() / 1000000));
+	if (pk_text == NULL || util_parse_int64(pk_text, 1, INT64_MAX, &pk) != 0)
 		return refuse(req);
 	channel = events_channel(req->arena, req->worker->keys.events, pk);
 	target = channel != NULL ? arena_printf(req->arena, SUBSCRIBER_PREFIX "%s", channel) : NULL;

@@ -3,7 +3,8 @@
  *
  * A challenge is POW_CHALLENGE_BYTES random bytes (base64url), stored in
  * Redis under "pow:<challenge>" with the action and the difficulty it was
- * issued at, expiring after POW_CHALLENGE_TTL seconds. Whoever verifies it
+ * issued at, sealed under that key name (cachemac.h) and expiring after
+ * POW_CHALLENGE_TTL seconds. Whoever verifies it
  * later (pow_verify_or_reply) consumes the key atomically (GETDEL), so a
  * challenge works once, for its own action, at the difficulty stated here.
  *
@@ -20,6 +21,7 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "dispatch.h"
 #include "handlers.h"
@@ -51,6 +53,9 @@ int handle_pow_challenge(struct request *req)
 	challenge = util_random_id(req->arena, POW_CHALLENGE_BYTES);
 	key = arena_printf(req->arena, "pow:%s", challenge);
 	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
+	value = key != NULL && value != NULL ?
+	        cachemac_seal(req->arena, w->keys.redis, key, "", (int64_t)now_s + POW_CHALLENGE_TTL,
+	                      value) : NULL;
 	if (challenge == NULL || key == NULL || value == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	snprintf(ttl, sizeof(ttl), "%d", POW_CHALLENGE_TTL);

@@ -24,6 +24,7 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
@@ -278,7 +279,7 @@ int pow_verify_or_reply(struct request *req)
 {
 	struct worker *w = req->worker;
 	enum pow_action action = req->route->pow;
-	const char *header, *colon, *nonce, *argv[2];
+	const char *header, *colon, *nonce, *argv[2], *record;
 	char *challenge;
 	redisReply *r;
 	int difficulty;
@@ -312,7 +313,13 @@ int pow_verify_or_reply(struct request *req)
 		log_msg(LOG_ERROR, "pow: GETDEL answered reply type %d", r->type);
 		return dispatch_unavailable(req, "proof of work is unavailable", POW_RETRY_AFTER);
 	}
-	if (!pow_record_matches(r->str, r->len, config_pow_name(action), &difficulty))
+	/* Only what this server sealed under this key counts (cachemac.h). */
+	record = cachemac_open(w->keys.redis, argv[1], "", r->str, r->len,
+	                       (int64_t)(util_wall_us() / 1000000));
+	if (record == NULL)
+		return http_error(req, 403, "pow_invalid",
+		                  "unknown, expired or already used challenge");
+	if (!pow_record_matches(record, strlen(record), config_pow_name(action), &difficulty))
 		return http_error(req, 403, "pow_invalid",
 		                  "the challenge is not for this action");
 	if (!pow_solution_ok(config_pow_name(action), challenge, nonce, difficulty))
