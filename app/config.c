@@ -13,6 +13,7 @@
  * - Numbers are plain decimal digits: no sign, no spaces, no suffix.
  * - Error lines name the variable and never repeat its value.
  */
+#include "cache.h"
 #include "config.h"
 #include "log.h"
 
@@ -928,7 +929,7 @@ static int read_process(struct loader *ld, struct config *cfg)
 static int read_request_and_storage(struct loader *ld, struct config *cfg)
 {
 	uint64_t body;
-	const char *r;
+	struct cache *probe;
 
 	if (read_number(ld, "SOTTO_BODY_MAX_BYTES", 65536, 1024, 16u * 1024 * 1024, &body) != 0 ||
 	    read_int(ld, "SOTTO_JSON_MAX_DEPTH", 16, 1, 64, &cfg->json_max_depth) != 0 ||
@@ -940,10 +941,11 @@ static int read_request_and_storage(struct loader *ld, struct config *cfg)
 	    read_int(ld, "SOTTO_REDIS_TIMEOUT_MS", 100, 1, 10000, &cfg->redis_timeout_ms) != 0)
 		return -1;
 	cfg->body_max_bytes = (size_t)body;
-	r = cfg->redis_url;
-	if (!((strncmp(r, "redis://", 8) == 0 && r[8] != '\0') ||
-	      (strncmp(r, "unix:///", 8) == 0 && r[8] != '\0')))
-		return fail(ld, "REDIS_URL: expected redis://host:port[/db] or unix:///path");
+	/* Parsed as the workers will; the message never repeats the URL (it may hold a password). */
+	if ((probe = cache_new(cfg->redis_url, cfg->redis_timeout_ms)) == NULL)
+		return fail(ld, "REDIS_URL: expected redis://[[user]:password@]host[:port][/db] "
+		            "or unix://[[user]:password@]/path[?db=N]");
+	cache_free(probe);
 	return 0;
 }
 

@@ -645,6 +645,37 @@ static void test_missing_or_malformed_redis_url_is_an_error(void **state)
 	config_free(&cfg);
 }
 
+/* Credentials: an ACL user or requirepass, %XX escapes; never echoed in an error. */
+static void test_redis_url_takes_credentials_and_never_echoes_them(void **state)
+{
+	static const char *const good[] = {
+		"redis://sotto:s3cret@127.0.0.1:6379/0", "redis://:s3cret@localhost",
+		"redis://sotto:a%2Fb%40c@[::1]:6380", "unix://sotto:s3cret@/run/redis.sock?db=2",
+		"unix://:s3cret@/run/redis.sock",
+	};
+	static const char *const bad[] = {
+		"redis://s3cret@127.0.0.1", "redis://sotto:@127.0.0.1",
+		"redis://sotto:s3cret%2@127.0.0.1", "redis://sotto:s3cret%00x@127.0.0.1",
+		"redis://sotto:s3cret@", "unix://sotto:s3cret@relative.sock",
+		"unix://sotto:s3cret@", "redis://a:s3cret@b:s3cret@127.0.0.1",
+	};
+	struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		set_required_env();
+		setenv("REDIS_URL", good[i], 1);
+		load_ok(&cfg);
+		config_free(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		set_required_env();
+		setenv("REDIS_URL", bad[i], 1);
+		load_fails_naming("REDIS_URL");
+		assert_null(strstr(err, "s3cret"));
+	}
+}
+
 static void test_weak_secret_refused_outside_dev_without_echoing_it(void **state)
 {
 	static const char zeros[] =
@@ -1185,6 +1216,7 @@ int main(void)
 		T(test_credentials_beat_environment_and_lose_trailing_newline),
 		T(test_missing_database_url_is_an_error),
 		T(test_missing_or_malformed_redis_url_is_an_error),
+		T(test_redis_url_takes_credentials_and_never_echoes_them),
 		T(test_weak_secret_refused_outside_dev_without_echoing_it),
 		T(test_weak_secret_accepted_in_dev_mode),
 		T(test_missing_secret_refused_even_in_dev_mode),
