@@ -26,7 +26,7 @@
  * What a Redis writer can still do: delete "rv" or "gone" and copy back a
  * record the server wrote within the last AUTH_CACHE_TTL seconds, which
  * lets a logged-out token, or a deleted account's token, pass for what is
- * left of that minute; after it, PostgreSQL decides. It cannot make a
+ * left of those seconds; after them, PostgreSQL decides. It cannot make a
  * token pass for another account, nor revive a token for longer.
  *
  * Accounts are found by keyed hashes, never by stored identifiers: the
@@ -50,7 +50,7 @@ struct worker;
 #define AUTH_HASH_BYTES 32
 #define AUTH_ID_BYTES 16            /* random account id: 128 bits, 22 chars base64url */
 #define AUTH_ID_CHARS 22
-#define AUTH_CACHE_TTL 60           /* seconds an account record stays cached (and replayable) */
+#define AUTH_CACHE_TTL 30           /* seconds an account record stays cached (and replayable) */
 
 enum account_auth {
 	ACCOUNT_PASSWORD = 1,

@@ -3,7 +3,7 @@
 -- Redis answers "was this token logged out?" on every request (rv:<jti>),
 -- but whoever can write to Redis can delete that marker. The cached
 -- account record the request would then use is bound to the token and
--- expires within a minute; after that the account is read from here, and
+-- expires within 30 seconds; after that the account is read from here, and
 -- a token listed here is refused whatever Redis says.
 --
 -- jti is the token's random id (never an account id); expires_day is the

@@ -259,10 +259,18 @@ class Stack:
     def sotto_env(self):
         return read_env_file(os.path.join(self.var, "sotto.env"))
 
+    def redis_cli(self, *args, text=True, timeout=10):
+        """redis-cli on the stack's Redis as the stack's ACL user (the password,
+        from REDIS_URL unix://user:password@/path, goes through the environment)."""
+        m = re.match(r"^unix://([^:@]*):([^@]*)@(/.*)$", self.sotto_env()["REDIS_URL"])
+        assert m, "the stack's REDIS_URL carries no credentials"
+        env = dict(os.environ, REDISCLI_AUTH=m.group(2))
+        return subprocess.run(["redis-cli", "--user", m.group(1), "-s", m.group(3)] + list(args),
+                              capture_output=True, text=text, timeout=timeout, env=env)
+
     def redis(self, *args):
         """One redis-cli command against the stack's Redis; its output, stripped."""
-        r = subprocess.run(["redis-cli", "-s", os.path.join(self.var, "run", "redis.sock")]
-                           + list(args), capture_output=True, text=True, timeout=10)
+        r = self.redis_cli(*args)
         assert r.returncode == 0, (args, r.stdout, r.stderr)
         return r.stdout.strip()
 

@@ -325,12 +325,10 @@ def pg_dump(st):
 
 def redis_bytes(st):
     """Every key name and an RDB snapshot of every value."""
-    sock = os.path.join(st.var, "run", "redis.sock")
-    keys = subprocess.run(["redis-cli", "-s", sock, "--scan"], capture_output=True,
-                          timeout=30)
+    keys = st.redis_cli("--scan", text=False, timeout=30)
     assert keys.returncode == 0, keys.stderr
     rdb = os.path.join(st.tmp, "scan.rdb")
-    p = subprocess.run(["redis-cli", "-s", sock, "--rdb", rdb], capture_output=True, timeout=30)
+    p = st.redis_cli("--rdb", rdb, text=False, timeout=30)
     assert p.returncode == 0, p.stderr
     with open(rdb, "rb") as f:
         data = f.read()
