@@ -463,6 +463,9 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 	FCGX_PutStr(head, (int)len, fr->out);
 	if (body != NULL && req->method != HTTP_HEAD)
 		FCGX_PutStr(body, (int)body_len, fr->out);
+	/* json-c's text of the reply (decrypted messages maybe) is reprinted on every dump. */
+	if (req->reply != NULL && body != NULL)
+		sodium_memzero((char *)body, body_len);
 }
 
 void dispatch_request(struct worker *w, FCGX_Request *fr)
