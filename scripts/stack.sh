@@ -302,7 +302,9 @@ show_log() { # file [lines]
 # layout, settings, secrets
 
 prepare_layout() {
-	mkdir -p -- "$VAR" "$RUN" "$LOG" "$VAR/pg" "$VAR/redis" "$VAR/nginx/tmp"
+	mkdir -p -- "$VAR" "$RUN" "$LOG" "$VAR/pg" "$VAR/redis" "$VAR/nginx/tmp" "$RUN/nchan"
+	# nginx makes the nchan publisher socket 0666: only this directory guards it.
+	chmod 0750 -- "$RUN/nchan"
 	[ "$AS_ROOT" = 1 ] || return 0
 	# PostgreSQL (user postgres) writes its socket and lock file into run/
 	# and its log into log/pg.log.
@@ -392,7 +394,7 @@ SOTTO_DEV=1
 SOTTO_LISTEN=$RUN/sotto.sock
 DATABASE_URL=$(database_url)
 REDIS_URL=unix://$REDIS_USER:$rpw@$RUN/redis.sock
-SOTTO_NCHAN_PUBLISH=$RUN/nchan.sock
+SOTTO_NCHAN_PUBLISH=$RUN/nchan/nchan.sock
 JWT_SECRET=$jwt
 IP_HMAC_KEY=$ipk
 CONTENT_KEYS=$ck

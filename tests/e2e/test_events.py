@@ -12,6 +12,7 @@ import json
 import os
 import re
 import ssl
+import stat
 import subprocess
 import threading
 import time
@@ -424,3 +425,13 @@ def test_a_failed_publish_never_fails_the_request(make_stack):
     assert time.monotonic() - start < 2
     assert [it["data"]["reply_id"] for it in all_events(st, a[1])] == [r["id"]]
     assert metric_value(st.metrics(), "sotto_events_publish_failed_total") >= 1
+
+
+# -- the publisher socket --------------------------------------------------------
+def test_the_publisher_socket_sits_in_a_directory_only_the_stacks_user_reaches(stack):
+    """nginx makes the nchan publisher socket 0666; its directory is 0750."""
+    path = stack.sotto_env()["SOTTO_NCHAN_PUBLISH"]
+    directory = os.path.dirname(path)
+    assert directory == os.path.join(stack.var, "run", "nchan"), path
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o750, oct(os.stat(directory).st_mode)
+    assert stat.S_ISSOCK(os.stat(path).st_mode), path

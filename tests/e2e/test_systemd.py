@@ -114,6 +114,26 @@ def test_socket_unit_is_group_only_fastcgi_socket():
     assert re.search(r"^SocketGroup=www-data$", text, re.M)
 
 
+def test_nchan_publisher_socket_sits_in_a_0750_directory_only_sotto_and_root_reach():
+    """nginx makes unix sockets 0666: the directory of the publisher socket is
+    the guard. nginx/sotto.conf listens in it, tmpfiles makes it 0750 for root
+    and a group that sysusers creates and sotto.service (only) joins."""
+    with open(os.path.join(REPO, "nginx", "sotto.conf")) as f:
+        listen = re.findall(r"^\s*listen unix:(\S+);", f.read(), re.M)
+    assert len(listen) == 1, listen
+    directory = os.path.dirname(listen[0])
+    with open(os.path.join(UNIT_DIR, "sotto.tmpfiles")) as f:
+        lines = [line.split() for line in f if line.strip() and not line.startswith("#")]
+    assert [["d", directory, "0750", "root", "sotto-nchan", "-"]] == \
+        [line for line in lines if line[1] == directory], lines
+    with open(os.path.join(UNIT_DIR, "sotto.sysusers")) as f:
+        assert re.search(r"^g sotto-nchan -$", f.read(), re.M)
+    for unit in SERVICES:
+        with open(os.path.join(UNIT_DIR, unit)) as f:
+            joins = re.findall(r"^SupplementaryGroups=(.*)$", f.read(), re.M)
+        assert joins == (["sotto-nchan"] if unit == "sotto.service" else []), (unit, joins)
+
+
 def test_service_unit_matches_what_sotto_serve_implements():
     with open(os.path.join(UNIT_DIR, "sotto.service")) as f:
         text = f.read()
