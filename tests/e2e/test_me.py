@@ -4,12 +4,13 @@
 import base64
 import json
 import os
+import time
 
 import nacl.public
 import pytest
 
-from accounts import (ACCOUNT_ID_RE, b64u, id_hash, login_password, me, me_ok,
-                      new_password, public_b64, register_key, today)
+from accounts import (ACCOUNT_ID_RE, b64u, id_hash, jwt_parts, login_password, me, me_ok,
+                      new_password, public_b64, redis_seal, register_key, today)
 from conftest import (Stack, assert_error, assert_standard_headers, bearer, describe,
                       register)
 
@@ -69,45 +70,62 @@ def test_get_me_describes_a_key_account(stack):
     assert doc["x25519_public"] is None, doc
 
 
-# The account record auth caches in Redis ("1|pk|day|trust|auth|x25519 or -",
-# app/auth.c) is what GET /me shows while it is there; one that does not
-# parse is ignored: the account comes from the database and the record is
-# written again.
+# The account record auth caches in Redis (app/auth.c), sealed under its key
+# name ac:<h>:<jti> (app/cachemac.c): "2|gen|pk|day|trust|auth". GET /me shows
+# it while it is there and opens; one that does not open or parse is ignored:
+# the account comes from the database and the record is written again.
 CORRUPT_RECORDS = {
-    "other version": "2|{pk}|{day}|0.250000|1|{key}",
-    "pk not a number": "1|x{pk}|{day}|0.250000|1|{key}",
-    "pk zero": "1|0|{day}|0.250000|1|{key}",
-    "pk 19 digits": "1|1000000000000000000|{day}|0.250000|1|{key}",
-    "negative day": "1|{pk}|-{day}|0.250000|1|{key}",
-    "trust above 1": "1|{pk}|{day}|1.5|1|{key}",
-    "trust nan": "1|{pk}|{day}|nan|1|{key}",
-    "no trust": "1|{pk}|{day}||1|{key}",
-    "unknown auth": "1|{pk}|{day}|0.250000|7|{key}",
-    "key with a space": "1|{pk}|{day}|0.250000|1|{key} x",
-    "empty key": "1|{pk}|{day}|0.250000|1|",
-    "extra field": "1|{pk}|{day}|0.250000|1|{key}|1",
-    "truncated": "1|{pk}|{day}",
+    "other version": "3|{gen}|{pk}|{day}|0.250000|1",
+    "other generation": "2|{gen}9|{pk}|{day}|0.250000|1",
+    "pk not a number": "2|{gen}|x{pk}|{day}|0.250000|1",
+    "pk zero": "2|{gen}|0|{day}|0.250000|1",
+    "pk 19 digits": "2|{gen}|1000000000000000000|{day}|0.250000|1",
+    "negative day": "2|{gen}|{pk}|-{day}|0.250000|1",
+    "trust above 1": "2|{gen}|{pk}|{day}|1.5|1",
+    "trust nan": "2|{gen}|{pk}|{day}|nan|1",
+    "no trust": "2|{gen}|{pk}|{day}||1",
+    "unknown auth": "2|{gen}|{pk}|{day}|0.250000|7",
+    "extra field": "2|{gen}|{pk}|{day}|0.250000|1|1",
+    "truncated": "2|{gen}|{pk}|{day}",
     "empty": "",
 }
 
 
-def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_parse(stack, fresh):
+def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_open_or_parse(stack, fresh):
     account_id, _, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
     truth = me_ok(stack, token)
-    name = "ac:" + id_hash(stack, account_id).hex()
+    name = "ac:%s:%s" % (id_hash(stack, account_id).hex(), jwt_parts(token)[1]["jti"])
     record = stack.redis("GET", name)
-    version, pk, day, _, auth, shown_key = record.split("|")
-    assert (version, auth, shown_key) == ("1", "1", key), record
-    fields = {"pk": pk, "day": day, "key": key}
+    _, expires, text = record.split(".", 2)
+    version, gen, pk, day, _, auth = text.split("|")
+    assert (version, gen, auth) == ("2", "-", "1"), record
+    assert 0 < int(expires) - time.time() <= 31, record
+    fields = {"gen": gen, "pk": pk, "day": day}
+    later = int(time.time()) + 20
 
-    stack.redis("SET", name, "1|%s|%s|0.250000|1|%s" % (pk, day, key), "KEEPTTL")
+    def put(text):
+        stack.redis("SET", name, redis_seal(stack, name, text, later), "KEEPTTL")
+
+    def text_of(value):
+        return value.split(".", 2)[2]
+
+    put("2|%s|%s|%s|0.250000|1" % (gen, pk, day))
     assert me_ok(stack, token) == dict(truth, trust=0.25), "the cached record was not read"
     for what, text in CORRUPT_RECORDS.items():
-        stack.redis("SET", name, text.format(**fields), "KEEPTTL")
+        put(text.format(**fields))
         assert me_ok(stack, token) == truth, what
-        assert stack.redis("GET", name) == record, what
+        assert stack.redis("GET", name).split(".", 2)[2] == text_of(record), what
+    # Well-formed, but sealed for another name, with a binding, or expired.
+    for what, value in {
+        "sealed for another key": redis_seal(stack, name + "x", "2|-|%s|%s|0.25|1" % (pk, day),
+                                             later),
+        "sealed with a binding": redis_seal(stack, name, "2|-|%s|%s|0.25|1" % (pk, day),
+                                            later, "x"),
+        "expired": redis_seal(stack, name, "2|-|%s|%s|0.25|1" % (pk, day), int(time.time())),
+        "not sealed": "2|-|%s|%s|0.250000|1" % (pk, day),
+    }.items():
+        stack.redis("SET", name, value, "KEEPTTL")
+        assert me_ok(stack, token) == truth, what
 
 
 # -- PUT /me/keys --------------------------------------------------------------------
