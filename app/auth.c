@@ -339,6 +339,15 @@ static int unauthorized(struct request *req)
 	return http_error(req, 401, "unauthorized", "missing or invalid token");
 }
 
+/* The account generation an MGET answered: its digits, or "-" when absent or not a counter. */
+static const char *generation_text(const redisReply *r)
+{
+	if (!reply_is(r, REDIS_REPLY_STRING) || r->len == 0 || r->len > 20 ||
+	    strspn(r->str, "0123456789") != r->len)
+		return "-";
+	return r->str;
+}
+
 /* 1 the record opened and parsed into *acc, 0 not (absent, forged, moved, stale). */
 static int record_hit(struct request *req, const redisReply *r, const char *ac,
                       const char *gen, int64_t now, struct account *acc)
@@ -374,9 +383,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 		return dispatch_unavailable(req, "sessions are unavailable", 2);
 	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);  /* logged out, or the account was deleted */
-	gen = reply_is(r->element[3], REDIS_REPLY_STRING) && r->element[3]->len <= 20 &&
-	      strspn(r->element[3]->str, "0123456789") == r->element[3]->len &&
-	      r->element[3]->len > 0 ? r->element[3]->str : "-";
+	gen = generation_text(r->element[3]);
 	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
 		return 0;
 	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
