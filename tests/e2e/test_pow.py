@@ -16,9 +16,11 @@ with redis-cli on the stack's Redis socket, which is what expiry does.
 """
 import hashlib
 import re
+import time
 
 import pytest
 
+from accounts import redis_seal
 from conftest import assert_error, describe, pow_header, solve_pow
 
 FLOOR = 8
@@ -96,7 +98,12 @@ def test_challenge_states_difficulty_algorithm_and_expiry(pow_stack):
 def test_challenge_is_stored_for_its_action_with_an_expiry(pow_stack):
     body = challenge(pow_stack)
     key = "pow:" + body["challenge"]
-    assert pow_stack.redis("GET", key) == "register:%d" % FLOOR
+    # Sealed under its key name until its expiry (app/cachemac.c).
+    value = pow_stack.redis("GET", key)
+    _, expires, record = value.split(".", 2)
+    assert record == "register:%d" % FLOOR, value
+    assert value == redis_seal(pow_stack, key, record, int(expires)), value
+    assert 0 < int(expires) - time.time() <= CHALLENGE_TTL + 1, value
     ttl = int(pow_stack.redis("TTL", key))
     assert 0 < ttl <= CHALLENGE_TTL, ttl
 
