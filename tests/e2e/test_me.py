@@ -353,3 +353,28 @@ def test_redis_down_account_and_auth_routes_are_503_with_retry_after(redis_stack
     assert me_ok(st, token)["account_id"] == account_id, "token not accepted after recovery"
     assert me(st, key_token).status_code == 200
 
+
+
+def commandstats(st):
+    """Calls per Redis command so far, from INFO commandstats."""
+    calls = {}
+    for line in st.redis("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_"):].split(":", 1)
+            calls[name] = int(rest.split("calls=", 1)[1].split(",", 1)[0])
+    return calls
+
+
+def test_get_me_with_a_cached_record_is_one_redis_round_trip(stack, fresh):
+    token = fresh[2]
+    me_ok(stack, token)                      # the miss: the record is written
+    before = commandstats(stack)
+    n = 20
+    for _ in range(n):
+        me_ok(stack, token)
+    after = commandstats(stack)
+    assert after.get("mget", 0) - before.get("mget", 0) == n, (before, after)
+    # At most one more write: the record lasts 30 s, and may lapse mid-loop once.
+    assert after.get("set", 0) - before.get("set", 0) <= 1, (before, after)
+    for cmd in ("get", "eval", "getdel"):
+        assert after.get(cmd, 0) == before.get(cmd, 0), (cmd, before, after)
