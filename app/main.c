@@ -7,7 +7,7 @@
 #include <sodium.h>
 
 #include "benchdata.h"
-#include "classify.h"
+#include "cmd.h"
 #include "cleanup.h"
 #include "config.h"
 #include "crypto.h"
@@ -31,54 +31,7 @@ static int cmd_version(void)
 /* Load and validate the configuration, or print why not. */
 static int load_config_or_report(struct config *cfg)
 {
-	char err[256];
-
-	if (config_load(cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "sotto: configuration error: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-/* The classifier's rules file parses (SOTTO_MODERATION_RULES). 0, or -1 with the reason printed. */
-static int check_moderation_rules(const struct config *cfg)
-{
-	char err[256];
-	struct classify_rules *r = classify_rules_load(cfg->moderation_rules, err, sizeof(err));
-
-	if (r == NULL) {
-		fprintf(stderr, "sotto: configuration error: SOTTO_MODERATION_RULES: %s\n", err);
-		return -1;
-	}
-	classify_rules_free(r);
-	return 0;
-}
-
-static int cmd_check_config(void)
-{
-	struct config cfg;
-	int rc = 1;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if (load_config_or_report(&cfg) != 0)
-		goto out;
-	/* Workers load the blocklist at start and refuse to run without it. */
-	if (guard_load_blocklist(&cfg) != 0) {
-		fprintf(stderr, "sotto: configuration error: SOTTO_GUARD_BLOCKLIST: the blocklist "
-		        "file cannot be loaded (the line above says why)\n");
-		goto out;
-	}
-	/* `sotto moderate` refuses to start with a broken rules file: say so here first. */
-	if (check_moderation_rules(&cfg) != 0)
-		goto out;
-	printf("configuration ok: %d workers, socket %s, %zu content key(s), "
-	       "%zu blocklist term(s)%s\n",
-	       cfg.workers, cfg.listen_path, cfg.n_content_keys, guard_blocklist_terms(NULL),
-	       cfg.dev ? ", development mode" : "");
-	rc = 0;
-out:
-	config_free(&cfg);
-	return rc;
+	return config_load_or_report(cfg);
 }
 
 static int cmd_migrate(void)
@@ -216,7 +169,7 @@ int main(int argc, char **argv)
 		return moderate_run();
 	}
 	if (strcmp(cmd, "check-config") == 0)
-		return cmd_check_config();
+		return cmd_check_config(argc - 1, argv + 1, NULL);
 	if (strcmp(cmd, "routes") == 0)
 		return cmd_routes();
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)

@@ -1,0 +1,22 @@
+/*
+ * cmd.h — the subcommands. `sotto <name>` runs cmd_<name>() of
+ * app/cmd_<name>.c ('-' in a name becomes '_'); main.c's table lists
+ * them with their help line. A command marked there as needing the
+ * configuration gets it loaded and validated (cfg), else cfg is NULL.
+ * argv[0] is the command's name, argv[1..argc) its arguments. Each
+ * returns the process exit status.
+ */
+#ifndef SOTTO_CMD_H
+#define SOTTO_CMD_H
+
+struct config;
+
+/*
+ * `sotto check-config [--list [--markdown]]`: validate the configuration,
+ * the blocklist and the rules file (exit 0 ok, 1 not), or print the
+ * settings table: name, type, default, bounds, secret, meaning (exit 0;
+ * 2 on a bad option). --markdown is docs/configuration.md.
+ */
+int cmd_check_config(int argc, char **argv, const struct config *cfg);
+
+#endif
