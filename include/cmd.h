@@ -19,4 +19,28 @@ struct config;
  */
 int cmd_check_config(int argc, char **argv, const struct config *cfg);
 
+/* `sotto migrate`: apply pending sql/NNN_*.sql migrations. Exit 0 done, 1 failed. */
+int cmd_migrate(int argc, char **argv, const struct config *cfg);
+
+/*
+ * `sotto rotate-keys`: rewrap account data keys under the newest
+ * CONTENT_KEYS version. Exit 0 all done, 1 some keys left, 2 failed.
+ */
+int cmd_rotate_keys(int argc, char **argv, const struct config *cfg);
+
+/* `sotto cleanup`: delete expired events and bans. Exit 0 done, 1 failed. */
+int cmd_cleanup(int argc, char **argv, const struct config *cfg);
+
+/*
+ * `sotto moderate`: the automatic classifier, until SIGTERM. Exit 0 after
+ * a signal, 1 when it cannot start.
+ */
+int cmd_moderate(int argc, char **argv, const struct config *cfg);
+
+/*
+ * `sotto bench-data <n_posts> [n_accounts [jobs]]`: synthetic content in
+ * a development database. Exit 0 done, 1 failed, 2 usage.
+ */
+int cmd_bench_data(int argc, char **argv, const struct config *cfg);
+
 #endif
