@@ -17,8 +17,6 @@
 #include "config_types.h"
 #include "log.h"
 
-#include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +71,7 @@ struct setting {
 	uint64_t min, max;       /* bounds of numbers; max = capacity of a key */
 	unsigned flags;          /* SETTING_SECRET: may come from a credential file, never
 	                            printed; SETTING_FIRST: read before the others */
+	/* Text rows only: a rule on the stored string, after parsing; NULL = none. */
 	int (*check)(struct config_reader *ld, const char *name, const char *value);
 	const char *rule;        /* the bounds column when check is set */
 	const struct member *family;   /* SOTTO_<PREFIX><MEMBER> rows, or NULL */
@@ -92,6 +91,7 @@ static void free_str(char **p)
 		*p = NULL;
 	}
 }
+
 /* ---- rules of single text settings, after parsing --------------------- */
 
 static int check_listen(struct config_reader *ld, const char *name, const char *v)
