@@ -19,7 +19,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "router.h"
 #include "token.h"
@@ -339,7 +338,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 		return http_error(req, 500, "internal", "out of memory");
 	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
 	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);  /* logged out, or the account was deleted */
 	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
@@ -348,7 +347,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
 	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
 	if (found < 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (found == 0)
 		return unauthorized(req);
 	record_fill(req, acc, argv[3], argv[4], gen);

@@ -43,33 +43,10 @@
 #include "util.h"
 #include "worker.h"
 
-#define RETRY_AFTER_DOWN 2  /* seconds a client should wait while a dependency is down */
-#define RETRY_AFTER_BUSY 1  /* ... and after the database gave up on a busy moment */
-
 static const char cors_allow_headers[] =
 	"Authorization, Content-Type, X-PoW, X-Admin-Token";
 static const char cors_expose_headers[] =
 	"X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
-
-int dispatch_unavailable(struct request *req, const char *message, int retry_after)
-{
-	char buf[16];
-
-	snprintf(buf, sizeof(buf), "%d", retry_after);
-	http_header_add(req, "Retry-After", buf);
-	return http_error(req, 503, "unavailable", message);
-}
-
-int dispatch_db_failure(struct request *req)
-{
-	if (db_down(req->worker->db))
-		return dispatch_unavailable(req, "the database is unavailable",
-		                            RETRY_AFTER_DOWN);
-	if (db_busy(req->worker->db))
-		return dispatch_unavailable(req, "the database is busy; nothing was written",
-		                            RETRY_AFTER_BUSY);
-	return http_error(req, 500, "internal", "internal error");
-}
 
 /* nginx's $request_id when well-formed (32 hex), else a fresh random one. */
 static void set_request_id(struct request *req)
@@ -268,8 +245,8 @@ static int take_or_reply(struct request *req, enum rate_class cls, bool report)
 			                          memory_order_relaxed);
 			return 0;
 		}
-		return dispatch_unavailable(req, "rate limiting is unavailable",
-		                            RETRY_AFTER_DOWN);
+		return http_unavailable(req, "rate limiting is unavailable",
+		                        HTTP_RETRY_AFTER_DOWN);
 	}
 	if (!r.allowed || report)
 		add_ratelimit_headers(req, &r);
@@ -363,8 +340,8 @@ static int database_or_reply(struct request *req)
 	if (!(req->route->flags & ROUTE_DB))
 		return 0;
 	if (!db_ready(req->worker->db))
-		return dispatch_unavailable(req, "the database is unavailable",
-		                            RETRY_AFTER_DOWN);
+		return http_unavailable(req, "the database is unavailable",
+		                        HTTP_RETRY_AFTER_DOWN);
 	return 0;
 }
 

@@ -4,7 +4,6 @@
  */
 #include "arena.h"
 #include "db.h"
-#include "dispatch.h"
 #include "export.h"
 #include "http.h"
 #include "worker.h"
@@ -23,7 +22,7 @@ int export_rows(struct request *req, json_object *out, const char *section,
 	json_object_object_add(out, section, items);
 	res = db_exec(req->worker->db, req->arena, stmt, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_object *item = row(req, res, i, ctx);
 

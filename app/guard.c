@@ -32,14 +32,12 @@
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
 #include "guard.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
 
-#define GUARD_RETRY_AFTER 2   /* seconds, while Redis is down */
 #define GUARD_FOLD_CHUNK 256  /* bytes lowered at a time into the hash */
 
 /* The loaded blocklist: terms point into bl_text. */
@@ -430,8 +428,8 @@ static int remember_or_reply(struct request *req, const char *kind, const char *
 	if (r == NULL && !cache_down(w->cache)) {
 		rc = http_error(req, 500, "internal", "out of memory");
 	} else if (r == NULL) {
-		rc = dispatch_unavailable(req, "the repetition check is unavailable",
-		                          GUARD_RETRY_AFTER);
+		rc = http_unavailable(req, "the repetition check is unavailable",
+		                      HTTP_RETRY_AFTER_DOWN);
 	} else if (r->type == REDIS_REPLY_NIL) {
 		rc = reject(req, reasons[R_REPEATED].reason);
 	} else if (r->type == REDIS_REPLY_STATUS) {
@@ -439,8 +437,8 @@ static int remember_or_reply(struct request *req, const char *kind, const char *
 		req->guard_key = arena_strdup(req->arena, key);
 	} else {
 		log_msg(LOG_ERROR, "guard: SET NX answered reply type %d", r->type);
-		rc = dispatch_unavailable(req, "the repetition check is unavailable",
-		                          GUARD_RETRY_AFTER);
+		rc = http_unavailable(req, "the repetition check is unavailable",
+		                      HTTP_RETRY_AFTER_DOWN);
 	}
 out:
 	sodium_memzero(key, sizeof(key));

@@ -20,7 +20,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "handlers.h"
 #include "json.h"
 #include "password.h"
@@ -156,7 +155,7 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 	res = db_exec(req->worker->db, req->arena, &stmt_next_pk, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &pk) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	snprintf(na->pk_text, sizeof(na->pk_text), "%lld", (long long)pk);
 	crypto_data_key_new(key);
 	auth_account_field(&f, row, sizeof(row), pk, "account_id");
@@ -170,7 +169,7 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 		if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
 			status = http_error(req, 409, "conflict", "this public key is already registered");
 		else
-			status = dispatch_db_failure(req);
+			status = http_db_failure(req);
 		goto out;
 	}
 	status = token_reply(req, 201, na->id, true);
@@ -237,7 +236,7 @@ static int key_proof_or_reply(struct request *req, unsigned char pk[32])
 		return http_error(req, 500, "internal", "out of memory");
 	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
 		return invalid_credentials(req);
 	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
@@ -302,7 +301,7 @@ int handle_auth_challenge(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(o, "challenge", json_object_new_string(challenge));
@@ -346,7 +345,7 @@ static int login_password(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	res = db_exec(req->worker->db, req->arena, &stmt_password_by_id, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) == 1 && id_len == AUTH_ID_CHARS && pw_len >= PASSWORD_MIN_BYTES) {
 		pk_text = PQgetvalue(res, 0, 0);
 		stored = PQgetvalue(res, 0, 1);
@@ -371,7 +370,7 @@ static int login_key(struct request *req)
 	auth_key_hash(req->worker, pk, hash);
 	found = auth_load_by_key_hash(req, hash, &acc);
 	if (found < 0)
-		return db_down(req->worker->db) ? dispatch_db_failure(req)
+		return db_down(req->worker->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	if (found == 0)
 		return invalid_credentials(req);
@@ -388,6 +387,6 @@ int handle_auth_login(struct request *req)
 int handle_auth_logout(struct request *req)
 {
 	if (auth_revoke(req, &req->account->token) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	return 204;
 }

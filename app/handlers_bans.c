@@ -12,7 +12,6 @@
 
 #include "arena.h"
 #include "db.h"
-#include "dispatch.h"
 #include "guard.h"
 #include "handlers.h"
 #include "ipban.h"
@@ -155,7 +154,7 @@ int handle_ban_create(struct request *req)
 			if (ban[i] == NULL && !(i == 7 && nb.permanent))
 				return http_error(req, 500, "internal", "out of memory");
 		if (insert_ban(req, ban, log) != 0)
-			return dispatch_db_failure(req);
+			return http_db_failure(req);
 	}
 	ipban_changed(req->worker->shm);
 	if ((o = json_object_new_object()) == NULL)
@@ -211,7 +210,7 @@ int handle_ban_delete(struct request *req)
 		return http_error(req, 404, "not_found", "no such ban");
 	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "0") == 0)
 		return http_error(req, 404, "not_found", "no such ban");
 	ipban_changed(req->worker->shm);

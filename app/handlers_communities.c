@@ -15,7 +15,6 @@
 #include "auth.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "guard.h"
 #include "export.h"
 #include "handlers.h"
@@ -162,7 +161,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	int status;
 
 	if (auth_data_key(req, req->account, key) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	params[0] = slug;
@@ -177,7 +176,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {
 		status = sqlstate != NULL && strcmp(sqlstate, "23505") == 0
 		         ? http_error(req, 409, "conflict", "this slug is taken")
-		         : dispatch_db_failure(req);
+		         : http_db_failure(req);
 		goto out;
 	}
 	status = http_reply_member(req, 201, "community",
@@ -229,7 +228,7 @@ int handle_community_get(struct request *req)
 	json_object *o;
 
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1 || (o = row_json(req, res, 0, NULL)) == NULL)
 		return http_error(req, 404, "not_found", "no such community");
 	return http_reply(req, 200, o);

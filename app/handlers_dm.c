@@ -20,7 +20,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "dm.h"
 #include "events.h"
 #include "export.h"
@@ -149,7 +148,7 @@ static int conv_or_reply(struct request *req, struct conv *cv)
 	if (params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such conversation");
 	cv->peer_pk = 0;
@@ -208,7 +207,7 @@ static int existing_or_reply(struct request *req, const struct start *s)
 	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_pair, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return 0;
 	return http_reply_member(req, 200, "conversation_id",
@@ -230,7 +229,7 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 
 	dm_key_new(ck);
 	if (auth_data_key(req, req->account, mine) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (dm_data_key(req, s->res, 0, 2, s->author, theirs) != 0) {
@@ -275,7 +274,7 @@ static int create_or_reply(struct request *req, const struct start *s)
 	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
@@ -295,7 +294,7 @@ static int create_or_reply(struct request *req, const struct start *s)
 	return http_reply_member(req, 201, "conversation_id", json_object_new_string(id));
 fail:
 	db_rollback(req->worker->db);
-	return dispatch_db_failure(req);
+	return http_db_failure(req);
 }
 
 /*
@@ -316,7 +315,7 @@ int handle_dm_start(struct request *req)
 	if (len != 22)
 		return http_error(req, 404, "not_found", "no such post");
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	s.post_pk = PQgetvalue(res, 0, 0);
@@ -459,7 +458,7 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
 	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
 		return http_error(req, 500, "internal", "out of memory");
 	if ((*res = db_exec(req->worker->db, req->arena, &stmt_messages, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
 	need_key = any_body(*res, rows);
 	if (need_key && (status = conv_key_or_reply(req, cv, ck)) != 0)
@@ -480,7 +479,7 @@ static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_
 	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (db_exec(req->worker->db, req->arena, &stmt_read, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -639,7 +638,7 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	if (params[0] == NULL || params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_advance, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
@@ -663,7 +662,7 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	return 0;
 fail:
 	db_rollback(req->worker->db);
-	return dispatch_db_failure(req);
+	return http_db_failure(req);
 }
 
 /*
@@ -759,7 +758,7 @@ int export_conversations(struct request *req, json_object *out, const char *sect
 	}
 	json_object_object_add(out, section, items);
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++)
 		if ((status = export_one(req, res, i, items)) != 0)
 			return status;

@@ -21,7 +21,6 @@
 #include "arena.h"
 #include "cache.h"
 #include "db.h"
-#include "dispatch.h"
 #include "events.h"
 #include "export.h"
 #include "handlers.h"
@@ -116,7 +115,7 @@ int handle_events_ack(struct request *req)
 	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (db_exec(req->worker->db, req->arena, &stmt_ack, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	return 204;
 }
 
@@ -151,7 +150,7 @@ int handle_events_ticket(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
-		return dispatch_unavailable(req, "tickets are unavailable", 2);
+		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(o, "ticket", json_object_new_string(ticket));
@@ -186,7 +185,7 @@ int handle_events_stream(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
 	if (r == NULL)
-		return dispatch_unavailable(req, "tickets are unavailable", 2);
+		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type != REDIS_REPLY_STRING ||
 	    util_parse_int64(r->str, 1, INT64_MAX, &pk) != 0)
 		return refuse(req);

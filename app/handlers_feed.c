@@ -30,7 +30,6 @@
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
-#include "dispatch.h"
 #include "feed.h"
 #include "feed_cache.h"
 #include "json.h"
@@ -158,7 +157,7 @@ static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
 	res = db_exec(req->worker->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
 	              params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	*more = PQntuples(res) > want;
 	if (take_rows(req, f, res, want, last) != 0)
 		return http_error(req, 500, "internal", "out of memory");
@@ -297,8 +296,9 @@ static int snapshot_first_or_reply(struct request *req, const struct feed *f,
 			return 0;
 	}
 	if (snapshot_take(req, f, s, &db_failed) != 0)
-		return db_failed ? dispatch_db_failure(req)
-		       : dispatch_unavailable(req, "the ranked feed is unavailable", 2);
+		return db_failed ? http_db_failure(req)
+		       : http_unavailable(req, "the ranked feed is unavailable",
+		                          HTTP_RETRY_AFTER_DOWN);
 	if (share > 0) {
 		snprintf(ttl, sizeof(ttl), "%d", share);
 		argv[0] = "SET";
@@ -323,7 +323,8 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 		return http_error(req, 500, "internal", "out of memory");
 	r = redis(req, 2, argv);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		return dispatch_unavailable(req, "the ranked feed is unavailable", 2);
+		return http_unavailable(req, "the ranked feed is unavailable",
+		                        HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL || snapshot_parse(req->arena, r->str, s) != 0 ||
 	    s->id[0] != c->v[0] || s->id[1] != c->v[1])
 		return http_error(req, 400, "bad_request", "this cursor has expired; start again");
@@ -343,7 +344,7 @@ static int ranked_slice_or_reply(struct request *req, struct feed *f,
 		return http_error(req, 500, "internal", "out of memory");
 	res = db_exec(req->worker->db, req->arena, &stmt_by_pks, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (take_rows(req, f, res, (int)want, NULL) != 0)
 		return http_error(req, 500, "internal", "out of memory");
 	return 0;
@@ -411,7 +412,7 @@ static int community_or_reply(struct request *req, struct feed *f)
 	case 0:
 		return http_error(req, 404, "not_found", "no such community");
 	default:
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 }
 
@@ -448,7 +449,7 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 		return http_error(req, 500, "internal", "out of memory");
 	res = db_exec(req->worker->db, req->arena, &stmt_my_votes, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int row = 0; row < PQntuples(res); row++) {
 		int64_t pk = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 		int v = (int)strtol(PQgetvalue(res, row, 1), NULL, 10);

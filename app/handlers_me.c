@@ -15,7 +15,6 @@
 #include "auth.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "export.h"
 #include "feed.h"
 #include "handlers.h"
@@ -144,7 +143,7 @@ int handle_me_keys(struct request *req)
 		                  "x25519_public must be a usable X25519 public key: 32 bytes, base64url");
 	sealed = seal_x25519(req, acc, pk, &len);
 	if (sealed == NULL)
-		return db_down(req->worker->db) ? dispatch_db_failure(req)
+		return db_down(req->worker->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
 	params[1] = db_bytea_text(req->arena, sealed, len);
@@ -152,9 +151,9 @@ int handle_me_keys(struct request *req)
 	if (params[0] == NULL || params[1] == NULL || acc->x25519 == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (auth_forget(req, acc->id_hash) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (db_exec(req->worker->db, req->arena, &stmt_set_x25519, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (auth_forget(req, acc->id_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a change; it expires by itself");
 	return me_reply(req, 200);
@@ -202,10 +201,10 @@ int handle_me_delete(struct request *req)
 	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (auth_mark_deleted(req, acc) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL) == NULL) {
 		auth_undelete(req, acc);
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 	feed_content_changed(req);   /* the account's posts vanish from every feed */
 	if (auth_forget(req, acc->id_hash) != 0)

@@ -22,7 +22,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "events.h"
 #include "feed.h"
 #include "handlers.h"
@@ -116,7 +115,7 @@ static int flag_seal_note_or_reply(struct request *req, struct flag_req *fr)
 	if (fr->note == NULL)
 		return 0;
 	if (auth_data_key(req, req->account, key) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	moderation_note_field(&f, fr->id, req->account_pk);
 	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, fr->note, fr->note_len,
 	                     &sealed_len);
@@ -147,7 +146,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[0] = post_pk;
 	p[1] = me;
 	if ((res = db_exec(db, req->arena, &stmt_flag_existing, p, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) == 1) {
 		*flag_id = PQgetvalue(res, 0, 0);
 		return 0;
@@ -157,7 +156,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[2] = today;
 	res = db_exec(db, req->arena, &stmt_flag_item, p, NULL);
 	if (res == NULL || PQntuples(res) != 1)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	p[0] = fr->id;
 	p[1] = post_pk;
 	p[2] = PQgetvalue(res, 0, 0);
@@ -168,7 +167,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	if (p[4] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if ((res = db_exec(db, req->arena, &stmt_flag_insert, p, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)   /* the account was deleted meanwhile */
 		return http_error(req, 401, "unauthorized", "no such account");
 	*flag_id = fr->id;
@@ -178,7 +177,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	if (p[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if ((res = db_exec(db, req->arena, &stmt_flag_hold, p, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	*held = strcmp(PQcmdTuples(res), "1") == 0;
 	return 0;
 }
@@ -205,10 +204,10 @@ int handle_flag_create(struct request *req)
 	if ((status = flag_seal_note_or_reply(req, &fr)) != 0)
 		return status;
 	if (db_begin(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	res = db_exec(db, req->arena, &stmt_flag_post, &fr.post_id, NULL);
 	if (res == NULL) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
@@ -226,7 +225,7 @@ int handle_flag_create(struct request *req)
 	if ((status = flag_store_or_reply(req, &fr, PQgetvalue(res, 0, 0), &flag_id, &held)) != 0)
 		goto out;
 	if (db_commit(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (held)
 		feed_content_changed(req);
 	return http_reply_member(req, 202, "flag_id", json_object_new_string(flag_id));
@@ -412,7 +411,7 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 	if (strlen(params[0]) > PUBLIC_ID_MAX)
 		return http_error(req, 404, "not_found", "no such review item");
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_item, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such review item");
 	hash = db_bytea_value(req->arena, res, 0, 5, &len);
@@ -447,18 +446,18 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 		case 0:
 			return http_error(req, 404, "not_found", "no such review item");
 		default:
-			return dispatch_db_failure(req);
+			return http_db_failure(req);
 		}
 	}
 	/* For a removal the post is locked already (re-ranked); it may have been deleted. */
 	if ((res = db_exec(db, req->arena, &stmt_lock_post, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such review item");
 	params[0] = d->item_pk;
 	params[1] = d->remove ? "2" : "1";
 	if ((res = db_exec(db, req->arena, &stmt_item_decide, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 409, "conflict", "this item was already decided");
 	return 0;
@@ -474,21 +473,21 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 
 	res = db_exec(db, req->arena, d->remove ? &stmt_post_remove : &stmt_post_restore, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	d->changed = strcmp(PQcmdTuples(res), "1") == 0;
 	params[0] = d->item_pk;
 	if ((res = db_exec(db, req->arena, &stmt_item_reason, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	d->reason = "auto";
 	if (PQntuples(res) == 1 &&
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, MOD_REASON_COUNT - 1, &reason) == 0)
 		d->reason = moderation_reason_name((int)reason);
 	params[1] = d->remove ? "true" : "false";
 	if (db_exec(db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	params[1] = d->remove ? "1" : "0";
 	if (db_exec(db, req->arena, &stmt_flagger_stats, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -508,7 +507,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if (db_exec(req->worker->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (!d->remove && !d->changed)
 		return 0;
 	if ((data = json_object_new_object()) == NULL)
@@ -518,7 +517,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 	json_object_object_add(data, "reason", json_object_new_string(d->reason));
 	seq = events_push(req, d->author, EVENT_MODERATION_DECISION, data);
 	json_object_put(data);
-	return seq < 0 ? dispatch_db_failure(req) : 0;
+	return seq < 0 ? http_db_failure(req) : 0;
 }
 
 /*
@@ -543,7 +542,7 @@ int handle_queue_decide(struct request *req)
 	    (status = decision_item_or_reply(req, &d)) != 0)
 		return status;
 	if (db_begin(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((status = decision_lock_or_reply(req, &d)) != 0 ||
 	    (status = decision_apply_or_reply(req, &d)) != 0 ||
 	    (status = decision_announce_or_reply(req, &d)) != 0) {
@@ -551,7 +550,7 @@ int handle_queue_decide(struct request *req)
 		return status;
 	}
 	if (db_commit(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (d.changed)
 		feed_content_changed(req);
 	/* trust_adjust dropped it already; again now that the new trust is committed. */

@@ -19,7 +19,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "events.h"
 #include "feed.h"
 #include "guard.h"
@@ -111,7 +110,7 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 		return http_error(req, 500, "internal", "out of memory");
 	np->id = id;
 	if (auth_data_key(req, acc, key) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	post_body_field(&f, id, acc->pk);
@@ -128,7 +127,7 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 		goto out;
 	}
 	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, NULL) == NULL) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (np->parent_pk == NULL)
@@ -158,7 +157,7 @@ static int community_or_reply(struct request *req, struct new_post *np)
 	case 0:
 		return http_error(req, 422, "invalid_field", "community: no such community");
 	default:
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 }
 
@@ -196,7 +195,7 @@ static int reply_event_or_reply(struct request *req, const struct new_post *np)
 	}
 	seq = events_push(req, author, EVENT_POST_REPLY, data);
 	json_object_put(data);
-	return seq < 0 ? dispatch_db_failure(req) : 201;
+	return seq < 0 ? http_db_failure(req) : 201;
 }
 
 int handle_post_reply(struct request *req)
@@ -208,7 +207,7 @@ int handle_post_reply(struct request *req)
 
 	res = db_exec(req->worker->db, req->arena, &stmt_parent, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	np.parent_pk = PQgetvalue(res, 0, 0);
@@ -220,12 +219,12 @@ int handle_post_reply(struct request *req)
 		return status;
 	/* One transaction: the reply and its event commit together or not at all. */
 	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	status = insert_or_reply(req, &np);
 	if (status == 201)
 		status = reply_event_or_reply(req, &np);
 	if (status == 201 && db_commit(req->worker->db) != 0)
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 	if (status != 201)
 		db_rollback(req->worker->db);  /* and an error status: events.h */
 	return status;
@@ -274,7 +273,7 @@ int handle_post_get(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	if ((o = json_new_object(req->arena)) == NULL) {
@@ -307,7 +306,7 @@ int handle_post_delete(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	/* Someone else's post is as absent as no post: 404 either way. */
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such post");
@@ -327,7 +326,7 @@ static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t
 		return http_error(req, 500, "internal", "out of memory");
 	if (db_exec(req->worker->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
 	            params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -350,7 +349,7 @@ int handle_post_vote(struct request *req)
 		return http_error(req, 422, "invalid_field", "value must be 1, -1 or 0");
 	res = db_exec(req->worker->db, req->arena, &stmt_vote_target, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	hash = db_bytea_value(req->arena, res, 0, 1, &hash_len);
@@ -367,7 +366,7 @@ int handle_post_vote(struct request *req)
 	res = db_exec(req->worker->db, req->arena, &stmt_score, params, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), INT32_MIN, INT32_MAX, &score) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((o = json_object_new_object()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(o, "score", json_object_new_int64(score));

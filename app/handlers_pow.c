@@ -21,7 +21,6 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
 #include "handlers.h"
 #include "json.h"
 #include "pow.h"
@@ -60,7 +59,7 @@ int handle_pow_challenge(struct request *req)
 		r = cache_command(w->cache, req->arena, 5, argv, NULL);
 	}
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	/* Counted once stored: a challenge Redis refused was never issued. */
 	if (w->cfg->pow[action] > 0)
 		pow_note_issued(w->shm, action, now_s);

@@ -1,15 +1,18 @@
 /*
  * http.c — request helpers: methods, reasons, the error format, response
- * headers, percent-decoding and query strings.
+ * headers (Retry-After on 503), percent-decoding and query strings.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <fcgiapp.h>
 
 #include "arena.h"
+#include "db.h"
 #include "http.h"
 #include "util.h"
 #include "json.h"
+#include "worker.h"
 
 static const char *const method_names[HTTP__MAX] = {
 	[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
@@ -85,6 +88,26 @@ int http_error(struct request *req, int status, const char *code,
                const char *message)
 {
 	return http_error_reason(req, status, code, message, NULL);
+}
+
+int http_unavailable(struct request *req, const char *message, int retry_after)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", retry_after);
+	http_header_add(req, "Retry-After", buf);
+	return http_error(req, 503, "unavailable", message);
+}
+
+int http_db_failure(struct request *req)
+{
+	if (db_down(req->worker->db))
+		return http_unavailable(req, "the database is unavailable",
+		                    HTTP_RETRY_AFTER_DOWN);
+	if (db_busy(req->worker->db))
+		return http_unavailable(req, "the database is busy; nothing was written",
+		                    HTTP_RETRY_AFTER_BUSY);
+	return http_error(req, 500, "internal", "internal error");
 }
 
 int http_reply(struct request *req, int status, json_object *obj)

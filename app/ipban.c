@@ -21,7 +21,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "ipban.h"
 #include "keys.h"
@@ -403,7 +402,7 @@ int ipban_overview(struct request *req, json_object *out)
 	snprintf(limit, sizeof(limit), "%d", OVERVIEW_MAX);
 	res = db_exec(req->worker->db, req->arena, &stmt_overview, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((bans = json_object_new_array()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	for (int i = 0; i < PQntuples(res); i++) {

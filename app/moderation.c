@@ -12,7 +12,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "export.h"
 #include "guard.h"
 #include "http.h"
@@ -104,10 +103,10 @@ int moderation_overview(struct request *req, json_object *out)
 	res = db_exec(req->worker->db, req->arena, &stmt_pending, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX - 1, &pending) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	res = db_exec(req->worker->db, req->arena, &stmt_recent, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((recent = json_object_new_array()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(out, "moderation_pending", json_object_new_int64(pending));
@@ -189,12 +188,12 @@ int export_flags(struct request *req, json_object *out, const char *section)
 	json_object_object_add(out, section, items);
 	res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res) && !have_key; i++) {
 		if (PQgetisnull(res, i, 3))
 			continue;
 		if (auth_data_key(req, req->account, key) != 0) {
-			status = dispatch_db_failure(req);
+			status = http_db_failure(req);
 			goto out;
 		}
 		have_key = true;

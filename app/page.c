@@ -4,7 +4,6 @@
 #include "arena.h"
 #include "cursor.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "page.h"
 #include "util.h"
@@ -37,7 +36,7 @@ int page_fetch_or_reply(struct request *req, const struct page *page, struct db_
 	if (params[stmt->n_params - 1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if ((res = db_exec(req->worker->db, req->arena, stmt, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((out->items = json_object_new_array()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	shown = PQntuples(res) > page->limit ? page->limit : PQntuples(res);

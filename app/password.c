@@ -12,14 +12,12 @@
 #include <sodium.h>
 
 #include "config.h"
-#include "dispatch.h"
 #include "http.h"
 #include "log.h"
 #include "password.h"
 #include "shm.h"
 #include "worker.h"
 
-#define RETRY_AFTER_BUSY 1
 
 /*
  * A hash of a random 32-byte password nobody knows, at the INTERACTIVE
@@ -56,8 +54,8 @@ static void slot_give(struct worker *w)
 
 static int busy_reply(struct request *req)
 {
-	return dispatch_unavailable(req, "too many password checks at once, retry shortly",
-	                            RETRY_AFTER_BUSY);
+	return http_unavailable(req, "too many password checks at once, retry shortly",
+	                        HTTP_RETRY_AFTER_BUSY);
 }
 
 /* Hash under a slot: 0, 1 when every slot is busy, -1 when hashing failed. */

@@ -25,7 +25,6 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
 #include "http.h"
 #include "log.h"
 #include "pow.h"
@@ -37,7 +36,6 @@
 #define POW_PREFIX "sotto-pow:"
 #define POW_DIGEST_BITS 256
 #define POW_CHALLENGE_CHARS 22       /* base64url of POW_CHALLENGE_BYTES, no padding */
-#define POW_RETRY_AFTER 2            /* seconds, while Redis is down */
 #define POW_BASELINE_MINUTES 60      /* the hour before the previous minute */
 #define POW_ADAPT_THRESHOLD 4        /* current >= 4 x ref starts adding bits */
 
@@ -304,13 +302,13 @@ int pow_verify_or_reply(struct request *req)
 	if (r == NULL && !cache_down(w->cache))
 		return http_error(req, 500, "internal", "out of memory");
 	if (r == NULL)
-		return dispatch_unavailable(req, "proof of work is unavailable", POW_RETRY_AFTER);
+		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL)
 		return http_error(req, 403, "pow_invalid",
 		                  "unknown, expired or already used challenge");
 	if (r->type != REDIS_REPLY_STRING) {
 		log_msg(LOG_ERROR, "pow: GETDEL answered reply type %d", r->type);
-		return dispatch_unavailable(req, "proof of work is unavailable", POW_RETRY_AFTER);
+		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);
 	}
 	if (!pow_record_matches(r->str, r->len, config_pow_name(action), &difficulty))
 		return http_error(req, 403, "pow_invalid",

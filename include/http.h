@@ -33,6 +33,9 @@ enum http_method {
 	HTTP_UNKNOWN = HTTP__MAX
 };
 
+#define HTTP_RETRY_AFTER_DOWN 2 /* seconds a client should wait while a dependency is down */
+#define HTTP_RETRY_AFTER_BUSY 1 /* ... and after the database gave up on a busy moment */
+
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_QUERY 32
 #define HTTP_MAX_HEADERS 24
@@ -106,6 +109,13 @@ const char *http_reason(int status);
  */
 int http_error(struct request *req, int status, const char *code,
                const char *message);
+
+/* 503 unavailable with Retry-After: seconds. */
+int http_unavailable(struct request *req, const char *message, int retry_after);
+
+/* 503 unavailable (with Retry-After) when the database is down or busy
+ * (db_busy), else 500 internal. */
+int http_db_failure(struct request *req);
 
 /* http_error() plus "reason" inside "error" (content_rejected). */
 int http_error_reason(struct request *req, int status, const char *code,
