@@ -3,10 +3,10 @@
  * stores data about accounts (see export.h). A module adds its line here.
  */
 #include "arena.h"
+#include "context.h"
 #include "db.h"
 #include "export.h"
 #include "http.h"
-#include "worker.h"
 
 int export_rows(struct request *req, json_object *out, const char *section,
                 struct db_stmt *stmt, page_row_fn *row, void *ctx)
@@ -20,7 +20,7 @@ int export_rows(struct request *req, json_object *out, const char *section,
 		return http_error(req, 500, "internal", "out of memory");
 	}
 	json_object_object_add(out, section, items);
-	res = db_exec(req->worker->db, req->arena, stmt, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, stmt, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++) {

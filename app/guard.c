@@ -32,11 +32,11 @@
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "guard.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
-#include "worker.h"
 
 #define GUARD_FOLD_CHUNK 256  /* bytes lowered at a time into the hash */
 
@@ -411,21 +411,21 @@ static int reject(struct request *req, const char *reason)
 static int remember_or_reply(struct request *req, const char *kind, const char *text,
                              size_t len)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	char key[GUARD_REPEAT_KEY_CHARS + 1], window[16];
 	const char *argv[6];
 	redisReply *r;
 	int rc;
 
-	if (guard_repeat_key(key, w->keys.guard, kind, req->account->id, text, len) != 0) {
+	if (guard_repeat_key(key, ctx->keys.guard, kind, req->account->id, text, len) != 0) {
 		rc = http_error(req, 500, "internal", "internal error");
 		goto out;
 	}
-	snprintf(window, sizeof(window), "%d", w->cfg->guard_repeat_window_s);
+	snprintf(window, sizeof(window), "%d", ctx->cfg->guard_repeat_window_s);
 	argv[0] = "SET"; argv[1] = key; argv[2] = "1";
 	argv[3] = "NX"; argv[4] = "EX"; argv[5] = window;
-	r = cache_command(w->cache, req->arena, 6, argv, NULL);
-	if (r == NULL && !cache_down(w->cache)) {
+	r = cache_command(ctx->cache, req->arena, 6, argv, NULL);
+	if (r == NULL && !cache_down(ctx->cache)) {
 		rc = http_error(req, 500, "internal", "out of memory");
 	} else if (r == NULL) {
 		rc = http_unavailable(req, "the repetition check is unavailable",
@@ -452,7 +452,7 @@ void guard_settle(struct request *req, int status)
 	if (req->guard_key == NULL)
 		return;
 	if (status < 200 || status > 299)
-		(void)cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	sodium_memzero(req->guard_key, strlen(req->guard_key));
 	req->guard_key = NULL;
 }
@@ -460,7 +460,7 @@ void guard_settle(struct request *req, int status)
 int guard_texts_or_reply(struct request *req, const char *kind,
                          const struct guard_text *texts, size_t n)
 {
-	const struct config *cfg = req->worker->cfg;
+	const struct config *cfg = req->ctx->cfg;
 	const char *reason;
 	size_t total = 0, at = 0;
 	char *joined;

@@ -11,13 +11,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "context.h"
 #include "handlers.h"
 #include "ipban.h"
 #include "json.h"
 #include "moderation.h"
 #include "router.h"
 #include "shm.h"
-#include "worker.h"
 
 /* Microseconds as milliseconds with three decimals (a JSON number). */
 static json_object *ms_json(uint32_t us)
@@ -101,7 +101,7 @@ static json_object *workers_json(const struct shm_region *r)
  */
 int handle_admin_overview(struct request *req)
 {
-	const struct shm_region *r = req->worker->shm;
+	const struct shm_region *r = req->ctx->shm;
 	json_object *o = json_new_object(req->arena);  /* the arena owns it */
 	json_object *latency, *counts, *workers;
 	int status;

@@ -11,13 +11,13 @@
 #include <string.h>
 
 #include "arena.h"
+#include "context.h"
 #include "db.h"
 #include "guard.h"
 #include "handlers.h"
 #include "ipban.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define BANS_KIND "bans"
 #define REASON_MAX_CHARS 200       /* mod_log.reason's bound */
@@ -107,7 +107,7 @@ static int new_ban_or_reply(struct request *req, struct new_ban *nb)
 /* Both rows in one transaction. 0, or -1 (rolled back). */
 static int insert_ban(struct request *req, const char *const *ban, const char *const *log)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 
 	if (db_begin(db) != 0 ||
 	    db_exec(db, req->arena, &stmt_insert, ban, NULL) == NULL ||
@@ -134,9 +134,9 @@ int handle_ban_create(struct request *req)
 
 	if ((status = new_ban_or_reply(req, &nb)) != 0)
 		return status;
-	if ((key = ipban_token_key(req->worker->cfg)) == NULL ||
+	if ((key = ipban_token_key(req->ctx->cfg)) == NULL ||
 	    (id = util_random_id(a, BAN_ID_BYTES)) == NULL ||
-	    (sealed = ipban_seal_prefix(a, req->worker->cfg, id, nb.text, &sealed_len,
+	    (sealed = ipban_seal_prefix(a, req->ctx->cfg, id, nb.text, &sealed_len,
 	                                &seal_version)) == NULL)
 		return http_error(req, 500, "internal", "internal error");
 	ipban_token(key, &nb.prefix, token);
@@ -156,7 +156,7 @@ int handle_ban_create(struct request *req)
 		if (insert_ban(req, ban, log) != 0)
 			return http_db_failure(req);
 	}
-	ipban_changed(req->worker->shm);
+	ipban_changed(req->ctx->shm);
 	if ((o = json_object_new_object()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(o, "ban_id", json_object_new_string(id));
@@ -208,11 +208,11 @@ int handle_ban_delete(struct request *req)
 
 	if (!ban_id_valid(params[0]))
 		return http_error(req, 404, "not_found", "no such ban");
-	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "0") == 0)
 		return http_error(req, 404, "not_found", "no such ban");
-	ipban_changed(req->worker->shm);
+	ipban_changed(req->ctx->shm);
 	return 204;
 }

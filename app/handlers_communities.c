@@ -22,7 +22,7 @@
 #include "log.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
+#include "context.h"
 
 #define TITLE_MAX_CHARS 100
 #define DESCRIPTION_MAX_CHARS 2000
@@ -56,7 +56,7 @@ enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CRE
 int community_pk(struct request *req, const char *slug, const char **pk)
 {
 	const char *params[1] = { slug };
-	PGresult *res = db_exec(req->worker->db, req->arena, &stmt_pk, params, NULL);
+	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_pk, params, NULL);
 
 	if (res == NULL)
 		return -1;
@@ -122,7 +122,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row, 
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_POSTS), 0, INT32_MAX, &posts) != 0 ||
-	    crypto_unwrap_key(req->worker->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
+	    crypto_unwrap_key(req->ctx->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
 		goto out;
 	community_field(&f, "title", slug, creator);
 	if (crypto_open(req->arena, key, &f, title_s, tl, &title, &n) != 0)
@@ -173,7 +173,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 		status = http_error(req, 500, "internal", "out of memory");
 		goto out;
 	}
-	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {
+	if (db_exec(req->ctx->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {
 		status = sqlstate != NULL && strcmp(sqlstate, "23505") == 0
 		         ? http_error(req, 409, "conflict", "this slug is taken")
 		         : http_db_failure(req);
@@ -224,7 +224,7 @@ int handle_community_create(struct request *req)
 int handle_community_get(struct request *req)
 {
 	const char *params[1] = { http_param(req, 0) };
-	PGresult *res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
+	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
 	json_object *o;
 
 	if (res == NULL)

@@ -18,6 +18,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "dm.h"
@@ -29,7 +30,6 @@
 #include "log.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define LIST_KIND "dm-list"
 #define MESSAGES_KIND "dm-messages"
@@ -147,7 +147,7 @@ static int conv_or_reply(struct request *req, struct conv *cv)
 
 	if (params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such conversation");
@@ -206,7 +206,7 @@ static int existing_or_reply(struct request *req, const struct start *s)
 
 	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_pair, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_pair, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return 0;
@@ -273,12 +273,12 @@ static int create_or_reply(struct request *req, const struct start *s)
 	params[4] = i64(req, util_today());
 	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if (db_begin(req->worker->db) != 0)
+	if (db_begin(req->ctx->db) != 0)
 		return http_db_failure(req);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		status = existing_or_reply(req, s);
 		return status != 0 ? status : http_error(req, 409, "conflict", "try again");
 	}
@@ -288,12 +288,12 @@ static int create_or_reply(struct request *req, const struct start *s)
 	params[3] = i64(req, s->high);
 	params[4] = sealed[1];
 	if (params[1] == NULL || params[3] == NULL ||
-	    db_exec(req->worker->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
-	    db_commit(req->worker->db) != 0)
+	    db_exec(req->ctx->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
+	    db_commit(req->ctx->db) != 0)
 		goto fail;
 	return http_reply_member(req, 201, "conversation_id", json_object_new_string(id));
 fail:
-	db_rollback(req->worker->db);
+	db_rollback(req->ctx->db);
 	return http_db_failure(req);
 }
 
@@ -314,7 +314,7 @@ int handle_dm_start(struct request *req)
 		return http_error(req, 422, "invalid_field", "post_id must be a post id");
 	if (len != 22)
 		return http_error(req, 404, "not_found", "no such post");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
@@ -457,7 +457,7 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
 
 	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
 		return http_error(req, 500, "internal", "out of memory");
-	if ((*res = db_exec(req->worker->db, req->arena, &stmt_messages, params, NULL)) == NULL)
+	if ((*res = db_exec(req->ctx->db, req->arena, &stmt_messages, params, NULL)) == NULL)
 		return http_db_failure(req);
 	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
 	need_key = any_body(*res, rows);
@@ -478,7 +478,7 @@ static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_
 
 	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_read, params, NULL) == NULL)
+	if (db_exec(req->ctx->db, req->arena, &stmt_read, params, NULL) == NULL)
 		return http_db_failure(req);
 	return 0;
 }
@@ -537,7 +537,7 @@ struct new_message {
 /* The largest end-to-end ciphertext: a crypto_box MAC and post_max_chars of 4-byte UTF-8. */
 static size_t ciphertext_max(const struct request *req)
 {
-	return DM_BOX_MAC_BYTES + 4 * (size_t)req->worker->cfg->post_max_chars;
+	return DM_BOX_MAC_BYTES + 4 * (size_t)req->ctx->cfg->post_max_chars;
 }
 
 /* {ciphertext, nonce} of an end-to-end message, checked. 0 or the status it set. */
@@ -574,7 +574,7 @@ static int body_field_or_reply(struct request *req, struct new_message *nm)
 	if (json_get_string(req->json, "body", &nm->body, &nm->body_len) != 1)
 		return http_error(req, 422, "invalid_field", "body must be a string");
 	return guard_text_or_reply(req, "dm", nm->body, nm->body_len,
-	                           (size_t)req->worker->cfg->post_max_chars);
+	                           (size_t)req->ctx->cfg->post_max_chars);
 }
 
 /* The stored form of the message: sealed body or ciphertext and nonce (bytea text). */
@@ -637,12 +637,12 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[2] = i64(req, nm->day);
 	if (params[0] == NULL || params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if (db_begin(req->worker->db) != 0)
+	if (db_begin(req->ctx->db) != 0)
 		return http_db_failure(req);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_advance, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_advance, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		return http_error(req, 409, "conflict",
 		                  "the conversation is now end to end; send ciphertext and nonce");
 	}
@@ -656,12 +656,12 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[6] = ct;
 	params[7] = nonce;
 	if (params[4] == NULL ||
-	    db_exec(req->worker->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
-	    notify_peer(req, cv, nm->id) != 0 || db_commit(req->worker->db) != 0)
+	    db_exec(req->ctx->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
+	    notify_peer(req, cv, nm->id) != 0 || db_commit(req->ctx->db) != 0)
 		goto fail;
 	return 0;
 fail:
-	db_rollback(req->worker->db);
+	db_rollback(req->ctx->db);
 	return http_db_failure(req);
 }
 
@@ -757,7 +757,7 @@ int export_conversations(struct request *req, json_object *out, const char *sect
 		return http_error(req, 500, "internal", "out of memory");
 	}
 	json_object_object_add(out, section, items);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL)) == NULL)
 		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++)
 		if ((status = export_one(req, res, i, items)) != 0)

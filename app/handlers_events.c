@@ -20,6 +20,7 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "context.h"
 #include "db.h"
 #include "events.h"
 #include "export.h"
@@ -27,7 +28,6 @@
 #include "json.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define EVENTS_KIND "events"
 #define TICKET_BYTES 32
@@ -114,7 +114,7 @@ int handle_events_ack(struct request *req)
 	params[1] = arena_printf(req->arena, "%lld", (long long)up_to);
 	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_ack, params, NULL) == NULL)
+	if (db_exec(req->ctx->db, req->arena, &stmt_ack, params, NULL) == NULL)
 		return http_db_failure(req);
 	return 204;
 }
@@ -148,7 +148,7 @@ int handle_events_ticket(struct request *req)
 	argv[5] = "NX";
 	if (argv[1] == NULL || argv[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
+	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
@@ -183,13 +183,13 @@ int handle_events_stream(struct request *req)
 		return refuse(req);
 	if ((argv[1] = ticket_key(req->arena, ticket)) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL)
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type != REDIS_REPLY_STRING ||
 	    util_parse_int64(r->str, 1, INT64_MAX, &pk) != 0)
 		return refuse(req);
-	channel = events_channel(req->arena, req->worker->keys.events, pk);
+	channel = events_channel(req->arena, req->ctx->keys.events, pk);
 	target = channel != NULL ? arena_printf(req->arena, SUBSCRIBER_PREFIX "%s", channel) : NULL;
 	if (target == NULL || http_header_add(req, "X-Accel-Redirect", target) != 0)
 		return http_error(req, 500, "internal", "out of memory");

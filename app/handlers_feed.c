@@ -38,7 +38,7 @@
 #include "post_view.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
+#include "context.h"
 
 #define FEED_SNAPSHOT_MAX 1000
 #define FEED_SNAPSHOT_TTL 1800
@@ -134,7 +134,7 @@ static int next_or_reply(struct request *req, struct feed *f, const char *kind,
 {
 	if (next == NULL)
 		return 0;
-	f->out.next_cursor = cursor_seal(req->arena, req->worker->keys.cursor, kind, next);
+	f->out.next_cursor = cursor_seal(req->arena, req->ctx->keys.cursor, kind, next);
 	return f->out.next_cursor != NULL ? 0 : http_error(req, 500, "internal", "out of memory");
 }
 
@@ -154,7 +154,7 @@ static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
 
 	if (params[1] == NULL || params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
+	res = db_exec(req->ctx->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
 	              params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
@@ -228,7 +228,7 @@ static int snapshot_parse(struct arena *a, const char *text, struct snapshot *s)
 
 static redisReply *redis(struct request *req, int argc, const char **argv)
 {
-	return cache_command(req->worker->cache, req->arena, argc, argv, NULL);
+	return cache_command(req->ctx->cache, req->arena, argc, argv, NULL);
 }
 
 /* Rank the posts now and keep the result; 0 or -1 (database or Redis). */
@@ -242,9 +242,9 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 	redisReply *r;
 
 	*db_failed = true;
-	max = db_exec(req->worker->db, req->arena, &stmt_max_pk, NULL, NULL);
+	max = db_exec(req->ctx->db, req->arena, &stmt_max_pk, NULL, NULL);
 	res = params[0] == NULL || max == NULL ? NULL :
-	      db_exec(req->worker->db, req->arena,
+	      db_exec(req->ctx->db, req->arena,
 	              f->community_pk != NULL ? &stmt_ranked_in : &stmt_ranked, params, NULL);
 	if (res == NULL || util_parse_int64(PQgetvalue(max, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0)
 		return -1;
@@ -277,7 +277,7 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 static int snapshot_first_or_reply(struct request *req, const struct feed *f,
                                    struct snapshot *s)
 {
-	int share = req->worker->cfg->feed_snapshot_share_s;
+	int share = req->ctx->cfg->feed_snapshot_share_s;
 	const char *shared_key = arena_printf(req->arena, "fsc:%s",
 	                                      f->community_pk != NULL ? f->community_pk : "all");
 	const char *argv[5];
@@ -342,7 +342,7 @@ static int ranked_slice_or_reply(struct request *req, struct feed *f,
 
 	if (params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_by_pks, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_by_pks, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (take_rows(req, f, res, (int)want, NULL) != 0)
@@ -427,8 +427,8 @@ static int community_or_reply(struct request *req, struct feed *f)
  */
 static int my_votes_or_reply(struct request *req, const struct feed_page *p, int *my_vote)
 {
-	struct worker *w = req->worker;
-	bool cached = w->cfg->feed_snapshot_share_s > 0 && w->feed_cache != NULL;
+	struct context *ctx = req->ctx;
+	bool cached = ctx->cfg->feed_snapshot_share_s > 0 && ctx->feed_cache != NULL;
 	const char *params[2];
 	uint64_t gen = 0, now = 0;
 	PGresult *res;
@@ -437,17 +437,17 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 	if (req->account == NULL || p->n == 0)
 		return 0;
 	if (cached) {
-		gen = atomic_load_explicit(&w->shm->vote_gen[(uint64_t)req->account->pk %
+		gen = atomic_load_explicit(&ctx->shm->vote_gen[(uint64_t)req->account->pk %
 		                                             SHM_VOTE_SLOTS], memory_order_acquire);
 		now = util_now_us();
-		if (feed_cache_votes_get(w->feed_cache, req->account->pk, gen, p, now, my_vote))
+		if (feed_cache_votes_get(ctx->feed_cache, req->account->pk, gen, p, now, my_vote))
 			return 0;
 	}
 	params[0] = post_viewer(req);
 	params[1] = pk_array(req->arena, p->pk, p->n);
 	if (params[0] == NULL || params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_my_votes, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_my_votes, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	for (int row = 0; row < PQntuples(res); row++) {
@@ -459,8 +459,8 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 				my_vote[i] = v;
 	}
 	if (cached)
-		feed_cache_votes_put(w->feed_cache, req->account->pk, gen, p, my_vote,
-		                     now + (uint64_t)w->cfg->feed_snapshot_share_s * 1000000);
+		feed_cache_votes_put(ctx->feed_cache, req->account->pk, gen, p, my_vote,
+		                     now + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
 	return 0;
 }
 
@@ -508,7 +508,7 @@ static const char *cache_key(struct request *req, bool ranked, const struct page
 	const char *slug = http_query(req, "community");
 	const struct cursor *c = &pg->cursor;
 
-	if (req->worker->cfg->feed_snapshot_share_s <= 0 || req->worker->feed_cache == NULL ||
+	if (req->ctx->cfg->feed_snapshot_share_s <= 0 || req->ctx->feed_cache == NULL ||
 	    (slug != NULL && strlen(slug) > 64))
 		return NULL;
 	return arena_printf(req->arena, "%c|%s|%d|%zu|%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64,
@@ -520,23 +520,23 @@ static const char *cache_key(struct request *req, bool ranked, const struct page
 }
 
 /* Drop cached pages that may show what no longer exists (feed_cache.h). */
-static void cache_sync(struct worker *w)
+static void cache_sync(struct context *ctx)
 {
 	static uint64_t epoch;
 	static uint32_t db_gen;
 
-	epoch += db_notifications(w->db);
-	if (db_generation(w->db) != db_gen) {
-		db_gen = db_generation(w->db);
+	epoch += db_notifications(ctx->db);
+	if (db_generation(ctx->db) != db_gen) {
+		db_gen = db_generation(ctx->db);
 		epoch++;
 	}
-	feed_cache_sync(w->feed_cache,
-	                atomic_load_explicit(&w->shm->content_gen, memory_order_acquire), epoch);
+	feed_cache_sync(ctx->feed_cache,
+	                atomic_load_explicit(&ctx->shm->content_gen, memory_order_acquire), epoch);
 }
 
 int handle_feed(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	struct feed *f = arena_alloc(req->arena, sizeof(*f));
 	const char *sort = http_query(req, "sort");
 	bool ranked = sort == NULL || strcmp(sort, "ranked") == 0;
@@ -553,16 +553,16 @@ int handle_feed(struct request *req)
 		return status;
 	key = cache_key(req, ranked, &f->page);
 	if (key != NULL) {
-		cache_sync(w);
-		if ((hit = feed_cache_get(w->feed_cache, key, util_now_us())) != NULL)
+		cache_sync(ctx);
+		if ((hit = feed_cache_get(ctx->feed_cache, key, util_now_us())) != NULL)
 			return feed_reply(req, hit);
 	}
 	if ((status = community_or_reply(req, f)) != 0 ||
 	    (status = ranked ? feed_ranked(req, f) : feed_new(req, f)) != 0)
 		goto out;
 	if (key != NULL)
-		feed_cache_put(w->feed_cache, key, &f->out,
-		               util_now_us() + (uint64_t)w->cfg->feed_snapshot_share_s * 1000000);
+		feed_cache_put(ctx->feed_cache, key, &f->out,
+		               util_now_us() + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
 	status = feed_reply(req, &f->out);
 out:
 	post_keys_wipe(&f->keys);
@@ -571,12 +571,12 @@ out:
 
 void feed_content_changed(struct request *req)
 {
-	atomic_fetch_add_explicit(&req->worker->shm->content_gen, 1, memory_order_release);
+	atomic_fetch_add_explicit(&req->ctx->shm->content_gen, 1, memory_order_release);
 }
 
 void feed_votes_changed(struct request *req)
 {
 	uint64_t slot = (uint64_t)req->account_pk % SHM_VOTE_SLOTS;
 
-	atomic_fetch_add_explicit(&req->worker->shm->vote_gen[slot], 1, memory_order_release);
+	atomic_fetch_add_explicit(&req->ctx->shm->vote_gen[slot], 1, memory_order_release);
 }

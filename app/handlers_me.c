@@ -13,6 +13,7 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "export.h"
@@ -22,7 +23,6 @@
 #include "json.h"
 #include "log.h"
 #include "util.h"
-#include "worker.h"
 
 #define X25519_BYTES crypto_scalarmult_BYTES
 
@@ -143,7 +143,7 @@ int handle_me_keys(struct request *req)
 		                  "x25519_public must be a usable X25519 public key: 32 bytes, base64url");
 	sealed = seal_x25519(req, acc, pk, &len);
 	if (sealed == NULL)
-		return db_down(req->worker->db) ? http_db_failure(req)
+		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
 	params[1] = db_bytea_text(req->arena, sealed, len);
@@ -152,7 +152,7 @@ int handle_me_keys(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	if (auth_forget(req, acc->id_hash) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (db_exec(req->worker->db, req->arena, &stmt_set_x25519, params, NULL) == NULL)
+	if (db_exec(req->ctx->db, req->arena, &stmt_set_x25519, params, NULL) == NULL)
 		return http_db_failure(req);
 	if (auth_forget(req, acc->id_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a change; it expires by itself");
@@ -202,7 +202,7 @@ int handle_me_delete(struct request *req)
 		return http_error(req, 500, "internal", "out of memory");
 	if (auth_mark_deleted(req, acc) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL) == NULL) {
+	if (db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL) == NULL) {
 		auth_undelete(req, acc);
 		return http_db_failure(req);
 	}

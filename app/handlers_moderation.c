@@ -20,6 +20,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "events.h"
@@ -32,7 +33,6 @@
 #include "post_view.h"
 #include "trust.h"
 #include "util.h"
-#include "worker.h"
 
 #define FLAG_ID_BYTES 16
 #define ITEM_ID_BYTES 16
@@ -134,7 +134,7 @@ static int flag_seal_note_or_reply(struct request *req, struct flag_req *fr)
 static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
                                const char *post_pk, const char **flag_id, bool *held)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	const char *me = arena_printf(req->arena, "%lld", (long long)req->account_pk);
 	const char *today = arena_printf(req->arena, "%lld", (long long)util_today());
 	const char *item_id = util_random_id(req->arena, ITEM_ID_BYTES);
@@ -173,7 +173,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	*flag_id = fr->id;
 	p[0] = post_pk;
 	p[1] = p[2];
-	p[2] = arena_printf(req->arena, "%.6f", req->worker->cfg->flag_hold_weight - HOLD_EPSILON);
+	p[2] = arena_printf(req->arena, "%.6f", req->ctx->cfg->flag_hold_weight - HOLD_EPSILON);
 	if (p[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	if ((res = db_exec(db, req->arena, &stmt_flag_hold, p, NULL)) == NULL)
@@ -189,7 +189,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
  */
 int handle_flag_create(struct request *req)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	struct flag_req fr = { 0 };
 	const char *flag_id = NULL;
 	bool held = false;
@@ -410,7 +410,7 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 
 	if (strlen(params[0]) > PUBLIC_ID_MAX)
 		return http_error(req, 404, "not_found", "no such review item");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_item, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_item, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such review item");
@@ -435,7 +435,7 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
  */
 static int decision_lock_or_reply(struct request *req, struct decision *d)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	const char *params[2] = { d->post_pk, NULL };
 	PGresult *res;
 
@@ -466,7 +466,7 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 /* The post's status, the flags, the flaggers' record. 0 or the status it set. */
 static int decision_apply_or_reply(struct request *req, struct decision *d)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	const char *params[2] = { d->post_pk, NULL };
 	int64_t reason;
 	PGresult *res;
@@ -506,7 +506,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 
 	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
+	if (db_exec(req->ctx->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
 		return http_db_failure(req);
 	if (!d->remove && !d->changed)
 		return 0;
@@ -527,7 +527,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
  */
 int handle_queue_decide(struct request *req)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	struct decision d = { 0 };
 	const char *what, *note;
 	size_t note_len;

@@ -29,7 +29,7 @@
 #include "page.h"
 #include "post_view.h"
 #include "util.h"
-#include "worker.h"
+#include "context.h"
 
 #define POST_ID_BYTES 16
 #define REPLIES_KIND "replies"
@@ -90,7 +90,7 @@ static int body_or_reply(struct request *req, struct new_post *np)
 	if (json_get_string(req->json, "body", &np->body, &np->body_len) != 1)
 		return http_error(req, 422, "invalid_field", "body must be a string");
 	return guard_text_or_reply(req, "post", np->body, np->body_len,
-	                           (size_t)req->worker->cfg->post_max_chars);
+	                           (size_t)req->ctx->cfg->post_max_chars);
 }
 
 /* Seal the body and insert the row; 201 {"post": Post}. */
@@ -126,7 +126,7 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 		status = http_error(req, 500, "internal", "out of memory");
 		goto out;
 	}
-	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, NULL) == NULL) {
+	if (db_exec(req->ctx->db, req->arena, &stmt_insert, params, NULL) == NULL) {
 		status = http_db_failure(req);
 		goto out;
 	}
@@ -205,7 +205,7 @@ int handle_post_reply(struct request *req)
 	PGresult *res;
 	int status;
 
-	res = db_exec(req->worker->db, req->arena, &stmt_parent, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_parent, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
@@ -218,15 +218,15 @@ int handle_post_reply(struct request *req)
 	if ((status = body_or_reply(req, &np)) != 0)
 		return status;
 	/* One transaction: the reply and its event commit together or not at all. */
-	if (db_begin(req->worker->db) != 0)
+	if (db_begin(req->ctx->db) != 0)
 		return http_db_failure(req);
 	status = insert_or_reply(req, &np);
 	if (status == 201)
 		status = reply_event_or_reply(req, &np);
-	if (status == 201 && db_commit(req->worker->db) != 0)
+	if (status == 201 && db_commit(req->ctx->db) != 0)
 		status = http_db_failure(req);
 	if (status != 201)
-		db_rollback(req->worker->db);  /* and an error status: events.h */
+		db_rollback(req->ctx->db);  /* and an error status: events.h */
 	return status;
 }
 
@@ -255,7 +255,7 @@ static int replies_or_reply(struct request *req, json_object *o, const char *vie
 		return status;
 	json_object_object_add(o, "replies", rows.items);
 	if ((more = page_next_key(&rows, POST_VIEW_PK, &next)) != NULL &&
-	    (text = cursor_seal(req->arena, req->worker->keys.cursor, REPLIES_KIND, more)) == NULL)
+	    (text = cursor_seal(req->arena, req->ctx->keys.cursor, REPLIES_KIND, more)) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return 0;
@@ -271,7 +271,7 @@ int handle_post_get(struct request *req)
 
 	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
@@ -304,7 +304,7 @@ int handle_post_delete(struct request *req)
 
 	if (params[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	/* Someone else's post is as absent as no post: 404 either way. */
@@ -324,7 +324,7 @@ static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t
 
 	if (params[1] == NULL || params[2] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
+	if (db_exec(req->ctx->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
 	            params, NULL) == NULL)
 		return http_db_failure(req);
 	return 0;
@@ -347,7 +347,7 @@ int handle_post_vote(struct request *req)
 
 	if (json_get_int64(req->json, "value", -1, 1, &value) != 1)
 		return http_error(req, 422, "invalid_field", "value must be 1, -1 or 0");
-	res = db_exec(req->worker->db, req->arena, &stmt_vote_target, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_vote_target, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
@@ -363,7 +363,7 @@ int handle_post_vote(struct request *req)
 	feed_votes_changed(req);
 	if (author != req->account_pk && auth_forget(req, author_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
-	res = db_exec(req->worker->db, req->arena, &stmt_score, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_score, params, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), INT32_MIN, INT32_MAX, &score) != 0)
 		return http_db_failure(req);

@@ -21,16 +21,16 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "handlers.h"
 #include "json.h"
 #include "pow.h"
 #include "util.h"
-#include "worker.h"
 
 
 int handle_pow_challenge(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	const char *name;
 	enum pow_action action;
 	int difficulty;
@@ -46,7 +46,7 @@ int handle_pow_challenge(struct request *req)
 		                  "action must be one of register, login, post, reply, "
 		                  "vote, flag, dm, community");
 	now_s = util_wall_us() / 1000000;
-	difficulty = pow_difficulty(w->shm, w->cfg, action, now_s);
+	difficulty = pow_difficulty(ctx->shm, ctx->cfg, action, now_s);
 	challenge = util_random_id(req->arena, POW_CHALLENGE_BYTES);
 	key = arena_printf(req->arena, "pow:%s", challenge);
 	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
@@ -56,13 +56,13 @@ int handle_pow_challenge(struct request *req)
 	{
 		const char *argv[] = { "SET", key, value, "EX", ttl };
 
-		r = cache_command(w->cache, req->arena, 5, argv, NULL);
+		r = cache_command(ctx->cache, req->arena, 5, argv, NULL);
 	}
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	/* Counted once stored: a challenge Redis refused was never issued. */
-	if (w->cfg->pow[action] > 0)
-		pow_note_issued(w->shm, action, now_s);
+	if (ctx->cfg->pow[action] > 0)
+		pow_note_issued(ctx->shm, action, now_s);
 	o = json_object_new_object();
 	if (o == NULL)
 		return http_error(req, 500, "internal", "out of memory");

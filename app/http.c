@@ -12,7 +12,7 @@
 #include "http.h"
 #include "util.h"
 #include "json.h"
-#include "worker.h"
+#include "context.h"
 
 static const char *const method_names[HTTP__MAX] = {
 	[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
@@ -101,10 +101,10 @@ int http_unavailable(struct request *req, const char *message, int retry_after)
 
 int http_db_failure(struct request *req)
 {
-	if (db_down(req->worker->db))
+	if (db_down(req->ctx->db))
 		return http_unavailable(req, "the database is unavailable",
 		                    HTTP_RETRY_AFTER_DOWN);
-	if (db_busy(req->worker->db))
+	if (db_busy(req->ctx->db))
 		return http_unavailable(req, "the database is busy; nothing was written",
 		                    HTTP_RETRY_AFTER_BUSY);
 	return http_error(req, 500, "internal", "internal error");

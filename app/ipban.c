@@ -19,6 +19,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
@@ -27,7 +28,6 @@
 #include "log.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
 #define TOKEN_CONTEXT "ipbanhsh"   /* keys_derive context of the token key */
 #define SEAL_CONTEXT "ipbanenc"    /* keys_derive context of the prefix seal key */
@@ -187,7 +187,7 @@ out:
 static const char *open_prefix(struct request *req, const char *ban_id, uint32_t version,
                                const unsigned char *sealed, size_t len)
 {
-	const struct content_key *mk = content_key_find(req->worker->cfg, version);
+	const struct content_key *mk = content_key_find(req->ctx->cfg, version);
 	unsigned char key[CRYPTO_KEY_BYTES];
 	struct crypto_field f;
 	unsigned char *pt = NULL;
@@ -308,15 +308,15 @@ static int cache_fill(const PGresult *res)
  */
 static int cache_reload(struct request *req, bool force)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	int64_t today = util_today(), gen;
 	char version[16], day[24];
 	const char *params[2] = { version, day };
 	PGresult *res;
 
-	if (!db_ready(w->db))
+	if (!db_ready(ctx->db))
 		return -1;
-	res = db_exec(w->db, req->arena, &stmt_generation, NULL, NULL);
+	res = db_exec(ctx->db, req->arena, &stmt_generation, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), INT64_MIN + 1, INT64_MAX - 1, &gen) != 0)
 		return -1;
@@ -324,7 +324,7 @@ static int cache_reload(struct request *req, bool force)
 		return 0;
 	snprintf(version, sizeof(version), "%d", IPBAN_KEY_VERSION);
 	snprintf(day, sizeof(day), "%lld", (long long)today);
-	res = db_exec(w->db, req->arena, &stmt_active, params, NULL);
+	res = db_exec(ctx->db, req->arena, &stmt_active, params, NULL);
 	if (res == NULL || cache_fill(res) != 0)
 		return -1;
 	cache.db_gen = gen;
@@ -336,7 +336,7 @@ static int cache_reload(struct request *req, bool force)
 /* Bring the cache up to date when the pool's generation moved or a poll is due. */
 static void cache_refresh(struct request *req)
 {
-	struct shm_region *shm = req->worker->shm;
+	struct shm_region *shm = req->ctx->shm;
 	uint64_t gen = shm != NULL ? atomic_load_explicit(&shm->ipban_generation,
 	                                                  memory_order_acquire) : 0;
 	uint64_t now = util_now_us();
@@ -375,7 +375,7 @@ bool ipban_applies(struct request *req)
 	if (cache.n == 0)
 		return false;
 	if (ipban_prefix_parse(req->remote_addr, &p) != 0 ||
-	    (key = ipban_token_key(req->worker->cfg)) == NULL)
+	    (key = ipban_token_key(req->ctx->cfg)) == NULL)
 		return false;
 	ipban_token(key, &p, token);
 	hit = bsearch(token, cache.entries, cache.n, sizeof(*cache.entries), entry_cmp);
@@ -400,7 +400,7 @@ int ipban_overview(struct request *req, json_object *out)
 
 	snprintf(day, sizeof(day), "%lld", (long long)util_today());
 	snprintf(limit, sizeof(limit), "%d", OVERVIEW_MAX);
-	res = db_exec(req->worker->db, req->arena, &stmt_overview, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_overview, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if ((bans = json_object_new_array()) == NULL)

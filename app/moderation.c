@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "export.h"
@@ -19,7 +20,6 @@
 #include "log.h"
 #include "moderation.h"
 #include "util.h"
-#include "worker.h"
 
 /* API.md order; the index is flags.reason. */
 static const char *const reason_names[MOD_REASON_COUNT] = {
@@ -58,7 +58,7 @@ int moderation_note_or_reply(struct request *req, const char **text, size_t *len
 	}
 	if (rc < 0)
 		return http_error(req, 422, "invalid_field", "note must be a string");
-	why = guard_check(*text, *len, MOD_NOTE_MAX_CHARS, req->worker->cfg->guard_max_links,
+	why = guard_check(*text, *len, MOD_NOTE_MAX_CHARS, req->ctx->cfg->guard_max_links,
 	                  terms, n_terms);
 	if (why != NULL)
 		return http_error_reason(req, 422, "content_rejected", "note was rejected", why);
@@ -100,11 +100,11 @@ int moderation_overview(struct request *req, json_object *out)
 
 	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_pending, NULL, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_pending, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX - 1, &pending) != 0)
 		return http_db_failure(req);
-	res = db_exec(req->worker->db, req->arena, &stmt_recent, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_recent, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if ((recent = json_object_new_array()) == NULL)
@@ -186,7 +186,7 @@ int export_flags(struct request *req, json_object *out, const char *section)
 	if (params[0] == NULL || (items = json_object_new_array()) == NULL)
 		return http_error(req, 500, "internal", "out of memory");
 	json_object_object_add(out, section, items);
-	res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res) && !have_key; i++) {

@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
@@ -15,7 +16,6 @@
 #include "log.h"
 #include "post_view.h"
 #include "util.h"
-#include "worker.h"
 
 enum {
 	COL_PK, COL_ID, COL_BODY, COL_DAY, COL_SCORE, COL_REPLIES, COL_SLUG, COL_PARENT,
@@ -82,7 +82,7 @@ static const unsigned char *author_key(struct request *req, const PGresult *res,
 	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &len);
 	if (wrapped == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
-	    crypto_unwrap_key(req->worker->cfg, author, (uint32_t)version, wrapped, len,
+	    crypto_unwrap_key(req->ctx->cfg, author, (uint32_t)version, wrapped, len,
 	                      keys->e[i].key) != 0) {
 		keys->n = i;         /* not cached */
 		return NULL;

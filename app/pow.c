@@ -25,13 +25,13 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "http.h"
 #include "log.h"
 #include "pow.h"
 #include "router.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
 #define POW_PREFIX "sotto-pow:"
 #define POW_DIGEST_BITS 256
@@ -274,14 +274,14 @@ static bool pow_record_matches(const char *record, size_t len, const char *want,
  */
 int pow_verify_or_reply(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	enum pow_action action = req->route->pow;
 	const char *header, *colon, *nonce, *argv[2];
 	char *challenge;
 	redisReply *r;
 	int difficulty;
 
-	if (action == POW_NONE || w->cfg->pow[action] == 0)
+	if (action == POW_NONE || ctx->cfg->pow[action] == 0)
 		return 0;
 	header = http_env(req, "HTTP_X_POW");
 	if (header == NULL || header[0] == '\0')
@@ -298,8 +298,8 @@ int pow_verify_or_reply(struct request *req)
 	argv[1] = challenge != NULL ? arena_printf(req->arena, "pow:%s", challenge) : NULL;
 	if (argv[1] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(w->cache, req->arena, 2, argv, NULL);
-	if (r == NULL && !cache_down(w->cache))
+	r = cache_command(ctx->cache, req->arena, 2, argv, NULL);
+	if (r == NULL && !cache_down(ctx->cache))
 		return http_error(req, 500, "internal", "out of memory");
 	if (r == NULL)
 		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);

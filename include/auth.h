@@ -33,7 +33,7 @@
 #include "token.h"
 
 struct request;
-struct worker;
+struct context;
 
 #define AUTH_HASH_BYTES 32
 #define AUTH_ID_BYTES 16            /* random account id: 128 bits, 22 chars base64url */
@@ -65,11 +65,11 @@ struct account {
 };
 
 /* Lookup hash of a public account id (22 base64url characters). */
-void auth_id_hash(const struct worker *w, const char *account_id,
+void auth_id_hash(const struct context *w, const char *account_id,
                   unsigned char out[AUTH_HASH_BYTES]);
 
 /* Lookup hash of an Ed25519 public key. */
-void auth_key_hash(const struct worker *w, const unsigned char pk[32],
+void auth_key_hash(const struct context *w, const unsigned char pk[32],
                    unsigned char out[AUTH_HASH_BYTES]);
 
 /*

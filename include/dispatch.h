@@ -11,9 +11,9 @@
 
 #include <fcgiapp.h>
 
-struct worker;
+struct context;
 
 /* Serve the request in fr. Never fails: every error becomes a response. */
-void dispatch_request(struct worker *w, FCGX_Request *fr);
+void dispatch_request(struct context *w, FCGX_Request *fr);
 
 #endif

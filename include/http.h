@@ -19,7 +19,7 @@ struct account;
 struct event_note;
 struct arena;
 struct route;
-struct worker;
+struct context;
 
 enum http_method {
 	HTTP_GET = 0,
@@ -52,7 +52,7 @@ struct http_header {
 
 struct request {
 	struct arena *arena;        /* owns every pointer below */
-	struct worker *worker;      /* connections and config of this worker */
+	struct context *ctx;        /* connections, keys and caches of this process */
 	void *fcgi;                 /* FCGX_Request *, for params and streams */
 
 	enum http_method method;
