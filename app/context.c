@@ -12,7 +12,6 @@
 #include "config.h"
 #include "context.h"
 #include "db.h"
-#include "feed.h"
 #include "feed_cache.h"
 #include "guard.h"
 #include "keys.h"

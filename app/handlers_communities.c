@@ -35,9 +35,6 @@
 	"c.creator_pk, k.version, k.wrapped FROM communities c " \
 	"JOIN account_keys k ON k.account_pk = c.creator_pk "
 
-static struct db_stmt stmt_pk = {
-	"community_pk", "SELECT pk FROM communities WHERE slug = $1", 1, 0
-};
 static struct db_stmt stmt_insert = {
 	"community_insert",
 	"INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
@@ -52,19 +49,6 @@ static struct db_stmt stmt_list = {
 
 enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CREATOR,
        COL_KEY_VERSION, COL_KEY_WRAPPED };
-
-int community_pk(struct request *req, const char *slug, const char **pk)
-{
-	const char *params[1] = { slug };
-	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_pk, params, NULL);
-
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) != 1)
-		return 0;
-	*pk = PQgetvalue(res, 0, 0);
-	return 1;
-}
 
 /* Where a community's text is sealed: row = slug, owner = creator. */
 static void community_field(struct crypto_field *f, const char *column, const char *slug,

@@ -26,11 +26,11 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "community.h"
 #include "cache.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
-#include "feed.h"
 #include "feed_cache.h"
 #include "json.h"
 #include "handlers.h"
@@ -519,21 +519,6 @@ static const char *cache_key(struct request *req, bool ranked, const struct page
 	                    pg->has_cursor && c->n > 3 ? c->v[3] : 0);
 }
 
-/* Drop cached pages that may show what no longer exists (feed_cache.h). */
-static void cache_sync(struct context *ctx)
-{
-	static uint64_t epoch;
-	static uint32_t db_gen;
-
-	epoch += db_notifications(ctx->db);
-	if (db_generation(ctx->db) != db_gen) {
-		db_gen = db_generation(ctx->db);
-		epoch++;
-	}
-	feed_cache_sync(ctx->feed_cache,
-	                atomic_load_explicit(&ctx->shm->content_gen, memory_order_acquire), epoch);
-}
-
 int handle_feed(struct request *req)
 {
 	struct context *ctx = req->ctx;
@@ -553,7 +538,7 @@ int handle_feed(struct request *req)
 		return status;
 	key = cache_key(req, ranked, &f->page);
 	if (key != NULL) {
-		cache_sync(ctx);
+		feed_cache_refresh(ctx);
 		if ((hit = feed_cache_get(ctx->feed_cache, key, util_now_us())) != NULL)
 			return feed_reply(req, hit);
 	}
@@ -567,16 +552,4 @@ int handle_feed(struct request *req)
 out:
 	post_keys_wipe(&f->keys);
 	return status;
-}
-
-void feed_content_changed(struct request *req)
-{
-	atomic_fetch_add_explicit(&req->ctx->shm->content_gen, 1, memory_order_release);
-}
-
-void feed_votes_changed(struct request *req)
-{
-	uint64_t slot = (uint64_t)req->account_pk % SHM_VOTE_SLOTS;
-
-	atomic_fetch_add_explicit(&req->ctx->shm->vote_gen[slot], 1, memory_order_release);
 }

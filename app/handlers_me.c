@@ -17,7 +17,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "export.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"

@@ -24,7 +24,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "events.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"

@@ -16,11 +16,12 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "community.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "events.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "guard.h"
 #include "export.h"
 #include "handlers.h"
