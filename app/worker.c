@@ -1,6 +1,6 @@
 /*
- * worker.c — one FastCGI worker's accept loop (its context, context.c,
- * holds the connections, caches and keys it serves requests with).
+ * worker.c — one FastCGI worker: its context (connections opened after
+ * fork, caches, keys derived and locked in memory) and the accept loop.
  *
  * The loop stops when worker_stop is set by SIGTERM/SIGQUIT, which are
  * only deliverable between requests (see stop_window()); the master gives
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -22,6 +23,8 @@
 #include "context.h"
 #include "db.h"
 #include "dispatch.h"
+#include "feed_cache.h"
+#include "guard.h"
 #include "log.h"
 #include "shm.h"
 #include "worker.h"
@@ -73,6 +76,45 @@ static void stop_window(void)
 	(void)sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 }
 
+static int derive_keys(struct context *ctx)
+{
+	if (context_keys_derive(ctx->cfg, &ctx->keys) != 0)
+		return -1;
+	/* Keys must never reach swap; failure (RLIMIT_MEMLOCK) is not fatal. */
+	if (mlock(&ctx->keys, sizeof(ctx->keys)) != 0)
+		log_msg(LOG_WARN, "mlock of worker keys failed");
+	return 0;
+}
+
+static void worker_close(struct context *ctx)
+{
+	sodium_memzero(&ctx->keys, sizeof(ctx->keys));
+	arena_free(ctx->arena);
+	db_free(ctx->db);
+	cache_free(ctx->cache);
+	feed_cache_free(ctx->feed_cache);
+}
+
+static int worker_open(struct context *ctx, const struct config *cfg,
+                       struct shm_region *shm, int slot)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+	ctx->shm = shm;
+	ctx->slot = slot;
+	ctx->arena = arena_new();
+	ctx->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
+	ctx->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
+	ctx->feed_cache = feed_cache_new();
+	if (ctx->arena == NULL || ctx->db == NULL || ctx->cache == NULL || ctx->feed_cache == NULL)
+		return -1;
+	db_listen(ctx->db, FEED_CHANNEL);
+	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
+	if (guard_load_blocklist(cfg) != 0)
+		return -1;
+	return derive_keys(ctx);
+}
+
 int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
                 int listen_fd)
 {
@@ -85,7 +127,7 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 		log_msg(LOG_ERROR, "worker setup failed");
 		return 1;
 	}
-	if (context_open(&ctx, cfg, shm, slot) != 0) {
+	if (worker_open(&ctx, cfg, shm, slot) != 0) {
 		log_msg(LOG_ERROR, "worker setup failed: out of memory, bad key or blocklist");
 		goto out;
 	}
@@ -112,6 +154,6 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 	FCGX_Free(&fr, 0);
 	rc = 0;
 out:
-	context_close(&ctx);
+	worker_close(&ctx);
 	return rc;
 }

@@ -1,8 +1,8 @@
 /*
  * context.h — what a module needs of the process it runs in.
  *
- * A worker opens one context after fork and hands it to every request
- * (req->ctx): the configuration, shared memory, its connections, its
+ * A worker opens one context after fork (worker.c) and hands it to every
+ * request (req->ctx): the configuration, shared memory, its connections, its
  * request arena, its caches and its subkeys. Commands that compute what
  * a worker would without running one (`sotto bench-data`) fill only the
  * parts they need.
@@ -45,18 +45,5 @@ struct context {
  */
 int context_keys_derive(const struct config *cfg, struct context_keys *keys)
     __attribute__((warn_unused_result));
-
-/*
- * Fill *ctx for worker slot of shm: its own database and Redis
- * connections, arena, caches and locked subkeys. 0, or -1 (out of
- * memory, bad key or unreadable blocklist); either way the caller
- * releases it with context_close().
- */
-int context_open(struct context *ctx, const struct config *cfg,
-                 struct shm_region *shm, int slot)
-    __attribute__((warn_unused_result));
-
-/* Wipe the keys and free what context_open() made. */
-void context_close(struct context *ctx);
 
 #endif
