@@ -335,7 +335,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	argv[1] = arena_printf(req->arena, "rv:%s", claims->jti);
 	redis_keys(req->arena, acc->id_hash, &argv[2], &argv[3], &argv[4]);
 	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
 	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
@@ -431,7 +431,7 @@ int auth_or_reply(struct request *req)
 		return (route->flags & ROUTE_AUTH) ? unauthorized(req) : 0;
 	acc = arena_alloc(req->arena, sizeof(*acc));
 	if (acc == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	token = bearer_token(header);
 	if (token == NULL ||
 	    token_check(ctx, token, (int64_t)(util_wall_us() / 1000000), &acc->token) != 0)

@@ -89,7 +89,7 @@ static int parse_target_or_reply(struct request *req)
 	}
 	req->path = arena_strndup(req->arena, uri, (size_t)(q - uri));
 	if (req->path == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (http_parse_query(req, q + 1) != 0)
 		return http_error(req, 400, "bad_request", "malformed query string");
 	return 0;
@@ -308,7 +308,7 @@ static int body_or_reply(struct request *req)
 		return 0;
 	buf = arena_alloc(req->arena, (size_t)len + 1);
 	if (buf == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	got = FCGX_GetStr(buf, (int)len, ((FCGX_Request *)req->fcgi)->in);
 	if (got != (int)len)
 		return http_error(req, 400, "invalid_json", "request body ended early");

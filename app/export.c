@@ -17,7 +17,7 @@ int export_rows(struct request *req, json_object *out, const char *section,
 
 	if (params[0] == NULL || items == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(out, section, items);
 	res = db_exec(req->ctx->db, req->arena, stmt, params, NULL);

@@ -426,7 +426,7 @@ static int remember_or_reply(struct request *req, const char *kind, const char *
 	argv[3] = "NX"; argv[4] = "EX"; argv[5] = window;
 	r = cache_command(ctx->cache, req->arena, 6, argv, NULL);
 	if (r == NULL && !cache_down(ctx->cache)) {
-		rc = http_error(req, 500, "internal", "out of memory");
+		rc = http_oom(req);
 	} else if (r == NULL) {
 		rc = http_unavailable(req, "the repetition check is unavailable",
 		                      HTTP_RETRY_AFTER_DOWN);
@@ -478,7 +478,7 @@ int guard_texts_or_reply(struct request *req, const char *kind,
 		return remember_or_reply(req, kind, texts[0].text, texts[0].len);
 	/* Several fields repeat together: one window over all of them, NUL-separated. */
 	if ((joined = arena_alloc(req->arena, total)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	for (size_t i = 0; i < n; i++) {
 		memcpy(joined + at, texts[i].text, texts[i].len);
 		at += texts[i].len;

@@ -107,7 +107,7 @@ int handle_admin_overview(struct request *req)
 	int status;
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	latency = latency_json(r);
 	counts = status_counts_json(r);
 	workers = workers_json(r);
@@ -115,7 +115,7 @@ int handle_admin_overview(struct request *req)
 		json_object_put(latency);
 		json_object_put(counts);
 		json_object_put(workers);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "latency_ms", latency);
 	json_object_object_add(o, "status_counts", counts);

@@ -197,7 +197,7 @@ static int register_password(struct request *req, const char *pw, size_t len)
 		return http_error(req, 422, "invalid_field", "password must be 10 to 1024 bytes");
 	hash = arena_alloc(req->arena, PASSWORD_HASH_MAX);
 	if (hash == NULL || new_account_id(req, &na) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = password_hash_or_reply(req, pw, len, hash)) != 0)
 		return status;
 	na.password_hash = hash;
@@ -233,7 +233,7 @@ static int key_proof_or_reply(struct request *req, unsigned char pk[32])
 	key_text = util_b64url_encode(req->arena, pk, 32);
 	message = arena_printf(req->arena, AUTH_SIGN_PREFIX "%s", challenge);
 	if (argv[1] == NULL || key_text == NULL || message == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
@@ -256,7 +256,7 @@ static int register_key(struct request *req)
 	auth_key_hash(req->ctx, pk, key_hash);
 	na.key_hash = key_hash;
 	if (new_account_id(req, &na) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return create_account_or_reply(req, &na);
 }
 
@@ -298,12 +298,12 @@ int handle_auth_challenge(struct request *req)
 	argv[3] = "EX";
 	argv[4] = ttl;
 	if (argv[1] == NULL || argv[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "challenge", json_object_new_string(challenge));
 	json_object_object_add(o, "expires_in", json_object_new_int(AUTH_CHALLENGE_TTL));
 	return http_reply(req, 200, o);
@@ -342,7 +342,7 @@ static int login_password(struct request *req)
 	auth_id_hash(req->ctx, id, hash);
 	params[0] = db_bytea_text(req->arena, hash, sizeof(hash));
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_password_by_id, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);

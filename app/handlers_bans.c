@@ -152,13 +152,13 @@ int handle_ban_create(struct request *req)
 
 		for (size_t i = 0; i < 8; i++)
 			if (ban[i] == NULL && !(i == 7 && nb.permanent))
-				return http_error(req, 500, "internal", "out of memory");
+				return http_oom(req);
 		if (insert_ban(req, ban, log) != 0)
 			return http_db_failure(req);
 	}
 	ipban_changed(req->ctx->shm);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "ban_id", json_object_new_string(id));
 	json_object_object_add(o, "prefix", json_object_new_string(nb.text));
 	json_object_object_add(o, "expires_day",
@@ -186,7 +186,7 @@ int handle_ban_list(struct request *req)
 	params[1] = arena_printf(req->arena, "%lld",
 	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, ipban_row_json, NULL,
 	                                  &rows)) != 0)
 		return status;

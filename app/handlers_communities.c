@@ -154,7 +154,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	params[3] = sealed_param(req, key, "description", slug, desc, desc_len);
 	params[4] = arena_printf(req->arena, "%lld", (long long)today);
 	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
 	if (db_exec(req->ctx->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {

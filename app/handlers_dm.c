@@ -146,7 +146,7 @@ static int conv_or_reply(struct request *req, struct conv *cv)
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
@@ -205,7 +205,7 @@ static int existing_or_reply(struct request *req, const struct start *s)
 	PGresult *res;
 
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_pair, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
@@ -241,7 +241,7 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 	sealed[i_am_low ? 0 : 1] = m != NULL ? db_bytea_text(req->arena, m, m_len) : NULL;
 	sealed[i_am_low ? 1 : 0] = t != NULL ? db_bytea_text(req->arena, t, t_len) : NULL;
 	if (sealed[0] == NULL || sealed[1] == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	sodium_memzero(mine, sizeof(mine));
@@ -263,7 +263,7 @@ static int create_or_reply(struct request *req, const struct start *s)
 	int status;
 
 	if (id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = seal_keys_or_reply(req, s, id, sealed)) != 0)
 		return status;
 	params[0] = id;
@@ -272,7 +272,7 @@ static int create_or_reply(struct request *req, const struct start *s)
 	params[3] = s->post_pk;
 	params[4] = i64(req, util_today());
 	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (db_begin(req->ctx->db) != 0)
 		return http_db_failure(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
@@ -377,7 +377,7 @@ int handle_dm_list(struct request *req)
 	params[0] = i64(req, req->account_pk);
 	params[1] = i64(req, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
 	                                  &rows)) != 0)
 		return status;
@@ -456,7 +456,7 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
 	int status = 0, rows;
 
 	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((*res = db_exec(req->ctx->db, req->arena, &stmt_messages, params, NULL)) == NULL)
 		return http_db_failure(req);
 	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
@@ -465,7 +465,7 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
 		goto out;
 	*items = messages_json(req, *res, rows, cv->id, cv->side, need_key ? ck : NULL);
 	if (*items == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	return status;
@@ -477,7 +477,7 @@ static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_
 	const char *params[3] = { i64(req, cv->pk), i64(req, cv->side), i64(req, seq) };
 
 	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_read, params, NULL) == NULL)
 		return http_db_failure(req);
 	return 0;
@@ -592,13 +592,13 @@ static int stored_or_reply(struct request *req, const struct conv *cv,
 		*ct = db_bytea_text(req->arena, nm->ciphertext, nm->ciphertext_len);
 		*nonce = db_bytea_text(req->arena, nm->nonce, DM_NONCE_BYTES);
 		return *ct != NULL && *nonce != NULL ? 0
-		       : http_error(req, 500, "internal", "out of memory");
+		       : http_oom(req);
 	}
 	if ((status = conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	sealed = dm_body_seal(req->arena, ck, cv->id, nm->id, nm->body, nm->body_len, &sealed_len);
 	if (sealed == NULL || (*body = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	return status;
@@ -636,7 +636,7 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[1] = nm->body == NULL ? "true" : "false";
 	params[2] = i64(req, nm->day);
 	if (params[0] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (db_begin(req->ctx->db) != 0)
 		return http_db_failure(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_advance, params, NULL)) == NULL)
@@ -685,7 +685,7 @@ int handle_dm_send(struct request *req)
 	if (status != 0)
 		return status;
 	if ((nm.id = util_random_id(req->arena, DM_ID_BYTES)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	nm.day = util_today();
 	if ((status = store_or_reply(req, &cv, &nm)) != 0)
 		return status;
@@ -726,7 +726,7 @@ static int export_one(struct request *req, PGresult *res, int row, json_object *
 		return status;
 	if ((o = json_object_new_object()) == NULL) {
 		json_object_put(messages);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "id", json_object_new_string(cv.id));
 	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, EX_ORIGIN) ? NULL :
@@ -754,7 +754,7 @@ int export_conversations(struct request *req, json_object *out, const char *sect
 
 	if (params[0] == NULL || items == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(out, section, items);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL)) == NULL)

@@ -95,7 +95,7 @@ int handle_events_list(struct request *req)
 	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
 	params[1] = arena_printf(req->arena, "%lld", (long long)after);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, item_row, NULL,
 	                                  &rows)) != 0)
 		return status;
@@ -113,7 +113,7 @@ int handle_events_ack(struct request *req)
 	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
 	params[1] = arena_printf(req->arena, "%lld", (long long)up_to);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_ack, params, NULL) == NULL)
 		return http_db_failure(req);
 	return 204;
@@ -147,12 +147,12 @@ int handle_events_ticket(struct request *req)
 	argv[4] = ttl;
 	argv[5] = "NX";
 	if (argv[1] == NULL || argv[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_STATUS)
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "ticket", json_object_new_string(ticket));
 	json_object_object_add(o, "expires_in", json_object_new_int(TICKET_TTL));
 	return http_reply(req, 200, o);
@@ -182,7 +182,7 @@ int handle_events_stream(struct request *req)
 	if (!ticket_well_formed(ticket))
 		return refuse(req);
 	if ((argv[1] = ticket_key(req->arena, ticket)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL)
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
@@ -192,7 +192,7 @@ int handle_events_stream(struct request *req)
 	channel = events_channel(req->arena, req->ctx->keys.events, pk);
 	target = channel != NULL ? arena_printf(req->arena, SUBSCRIBER_PREFIX "%s", channel) : NULL;
 	if (target == NULL || http_header_add(req, "X-Accel-Redirect", target) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return 200;
 }
 

@@ -135,7 +135,7 @@ static int next_or_reply(struct request *req, struct feed *f, const char *kind,
 	if (next == NULL)
 		return 0;
 	f->out.next_cursor = cursor_seal(req->arena, req->ctx->keys.cursor, kind, next);
-	return f->out.next_cursor != NULL ? 0 : http_error(req, 500, "internal", "out of memory");
+	return f->out.next_cursor != NULL ? 0 : http_oom(req);
 }
 
 /*
@@ -153,14 +153,14 @@ static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
 	PGresult *res;
 
 	if (params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
 	              params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	*more = PQntuples(res) > want;
 	if (take_rows(req, f, res, want, last) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return 0;
 }
 
@@ -286,7 +286,7 @@ static int snapshot_first_or_reply(struct request *req, const struct feed *f,
 	redisReply *r;
 
 	if (shared_key == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (share > 0) {
 		argv[0] = "GET";
 		argv[1] = shared_key;
@@ -320,7 +320,7 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 	redisReply *r;
 
 	if (argv[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = redis(req, 2, argv);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
 		return http_unavailable(req, "the ranked feed is unavailable",
@@ -341,12 +341,12 @@ static int ranked_slice_or_reply(struct request *req, struct feed *f,
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_by_pks, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (take_rows(req, f, res, (int)want, NULL) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return 0;
 }
 
@@ -385,7 +385,7 @@ static int feed_ranked(struct request *req, struct feed *f)
 		const char *skip = pk_array(req->arena, s.pks, s.n);
 
 		if (skip == NULL)
-			return http_error(req, 500, "internal", "out of memory");
+			return http_oom(req);
 		status = newest_or_reply(req, f, last, skip, f->page.limit - (int)want, &more, &last);
 		if (status != 0)
 			return status;
@@ -446,7 +446,7 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 	params[0] = post_viewer(req);
 	params[1] = pk_array(req->arena, p->pk, p->n);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_my_votes, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
@@ -478,7 +478,7 @@ static int feed_reply(struct request *req, const struct feed_page *p)
 	for (size_t i = 0; i < p->n; i++)
 		cap += p->post_len[i] + 32;
 	if ((buf = arena_alloc(req->arena, cap)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	len += (size_t)sprintf(buf, "{\"items\":[");
 	for (size_t i = 0; i < p->n; i++) {
 		if (i > 0)
@@ -530,7 +530,7 @@ int handle_feed(struct request *req)
 	int status;
 
 	if (f == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (!ranked && strcmp(sort, "new") != 0)
 		return http_error(req, 422, "invalid_field", "sort must be ranked or new");
 	memset(f, 0, sizeof(*f));

@@ -68,7 +68,7 @@ static int me_reply(struct request *req, int status)
 	json_object *o = me_object(req->account, req->account->x25519);
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return http_reply(req, status, o);
 }
 
@@ -149,7 +149,7 @@ int handle_me_keys(struct request *req)
 	params[1] = db_bytea_text(req->arena, sealed, len);
 	acc->x25519 = util_b64url_encode(req->arena, pk, X25519_BYTES);
 	if (params[0] == NULL || params[1] == NULL || acc->x25519 == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (auth_forget(req, acc->id_hash) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (db_exec(req->ctx->db, req->arena, &stmt_set_x25519, params, NULL) == NULL)
@@ -164,7 +164,7 @@ int export_account(struct request *req, json_object *out, const char *section)
 	json_object *o = me_object(req->account, req->account->x25519);
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, section, o);
 	return 0;
 }
@@ -175,7 +175,7 @@ int handle_me_export(struct request *req)
 	int status;
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "format", json_object_new_string("sotto-export/1"));
 	for (size_t i = 0; i < export_hook_count; i++)
 		if ((status = export_hooks[i].fn(req, o, export_hooks[i].section)) != 0)
@@ -199,7 +199,7 @@ int handle_me_delete(struct request *req)
 
 	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL) == NULL) {

@@ -121,7 +121,7 @@ static int flag_seal_note_or_reply(struct request *req, struct flag_req *fr)
 	                     &sealed_len);
 	if (sealed == NULL ||
 	    (fr->note_sealed = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 	sodium_memzero(key, sizeof(key));
 	return status;
 }
@@ -142,7 +142,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	PGresult *res;
 
 	if (me == NULL || today == NULL || item_id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	p[0] = post_pk;
 	p[1] = me;
 	if ((res = db_exec(db, req->arena, &stmt_flag_existing, p, NULL)) == NULL)
@@ -165,7 +165,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[5] = fr->note_sealed;
 	p[6] = today;
 	if (p[4] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_flag_insert, p, NULL)) == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)   /* the account was deleted meanwhile */
@@ -175,7 +175,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[1] = p[2];
 	p[2] = arena_printf(req->arena, "%.6f", req->ctx->cfg->flag_hold_weight - HOLD_EPSILON);
 	if (p[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_flag_hold, p, NULL)) == NULL)
 		return http_db_failure(req);
 	*held = strcmp(PQcmdTuples(res), "1") == 0;
@@ -200,7 +200,7 @@ int handle_flag_create(struct request *req)
 	if ((status = flag_parse_or_reply(req, &fr)) != 0)
 		return status;
 	if ((fr.id = util_random_id(req->arena, FLAG_ID_BYTES)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = flag_seal_note_or_reply(req, &fr)) != 0)
 		return status;
 	if (db_begin(db) != 0)
@@ -337,7 +337,7 @@ int handle_queue_list(struct request *req)
 	params[1] = arena_printf(req->arena, "%lld", (long long)(page.has_cursor ? page.cursor.v[0] :
 	                                                          decided ? INT64_MAX : 0));
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	status = page_fetch_or_reply(req, &page, decided ? &stmt_queue_decided : &stmt_queue_pending,
 	                             params, queue_item_json, &keys, &rows);
 	post_keys_wipe(&keys);
@@ -505,13 +505,13 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 	int64_t seq;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
 		return http_db_failure(req);
 	if (!d->remove && !d->changed)
 		return 0;
 	if ((data = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(data, "post_id", json_object_new_string(d->post_id));
 	json_object_object_add(data, "decision", json_object_new_string(d->remove ? "remove" : "keep"));
 	json_object_object_add(data, "reason", json_object_new_string(d->reason));
@@ -557,7 +557,7 @@ int handle_queue_decide(struct request *req)
 	if (d.remove && auth_forget(req, d.author_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "id", json_object_new_string(http_param(req, 0)));
 	json_object_object_add(o, "status",
 	                       json_object_new_string(item_status_name(d.remove ? ITEM_REMOVED : ITEM_KEPT)));
@@ -607,7 +607,7 @@ int handle_modlog_list(struct request *req)
 	params[0] = arena_printf(req->arena, "%lld",
 	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_log, params, log_item_json, NULL,
 	                                  &rows)) != 0)
 		return status;

@@ -108,7 +108,7 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 	int status;
 
 	if (id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	np->id = id;
 	if (auth_data_key(req, acc, key) != 0) {
 		status = http_db_failure(req);
@@ -124,7 +124,7 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 	params[4] = sealed != NULL ? db_bytea_text(req->arena, sealed, sealed_len) : NULL;
 	params[5] = arena_printf(req->arena, "%lld", (long long)today);
 	if (params[1] == NULL || params[4] == NULL || params[5] == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
 	if (db_exec(req->ctx->db, req->arena, &stmt_insert, params, NULL) == NULL) {
@@ -192,7 +192,7 @@ static int reply_event_or_reply(struct request *req, const struct new_post *np)
 	    json_object_object_add(data, "post_id", json_object_new_string(np->parent_id)) != 0 ||
 	    json_object_object_add(data, "reply_id", json_object_new_string(np->id)) != 0) {
 		json_object_put(data);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	seq = events_push(req, author, EVENT_POST_REPLY, data);
 	json_object_put(data);
@@ -250,14 +250,14 @@ static int replies_or_reply(struct request *req, json_object *o, const char *vie
 	params[2] = arena_printf(req->arena, "%lld",
 	                         (long long)(page.has_cursor ? page.cursor.v[0] : 0));
 	if (params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_replies, params, post_view_item, keys,
 	                                  &rows)) != 0)
 		return status;
 	json_object_object_add(o, "replies", rows.items);
 	if ((more = page_next_key(&rows, POST_VIEW_PK, &next)) != NULL &&
 	    (text = cursor_seal(req->arena, req->ctx->keys.cursor, REPLIES_KIND, more)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return 0;
 }
@@ -271,14 +271,14 @@ int handle_post_get(struct request *req)
 	int status;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	if ((o = json_new_object(req->arena)) == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
 	if ((post = post_view_item(req, res, 0, &keys)) == NULL) {
@@ -304,7 +304,7 @@ int handle_post_delete(struct request *req)
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
@@ -324,7 +324,7 @@ static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t
 	};
 
 	if (params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
 	            params, NULL) == NULL)
 		return http_db_failure(req);
@@ -369,7 +369,7 @@ int handle_post_vote(struct request *req)
 	    util_parse_int64(PQgetvalue(res, 0, 0), INT32_MIN, INT32_MAX, &score) != 0)
 		return http_db_failure(req);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "score", json_object_new_int64(score));
 	json_object_object_add(o, "my_vote", json_object_new_int64(value));
 	return http_reply(req, 200, o);

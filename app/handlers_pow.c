@@ -51,7 +51,7 @@ int handle_pow_challenge(struct request *req)
 	key = arena_printf(req->arena, "pow:%s", challenge);
 	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
 	if (challenge == NULL || key == NULL || value == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	snprintf(ttl, sizeof(ttl), "%d", POW_CHALLENGE_TTL);
 	{
 		const char *argv[] = { "SET", key, value, "EX", ttl };
@@ -65,7 +65,7 @@ int handle_pow_challenge(struct request *req)
 		pow_note_issued(ctx->shm, action, now_s);
 	o = json_object_new_object();
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "challenge", json_object_new_string(challenge));
 	json_object_object_add(o, "action", json_object_new_string(name));
 	json_object_object_add(o, "difficulty", json_object_new_int(difficulty));

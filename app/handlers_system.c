@@ -40,7 +40,7 @@ int handle_health(struct request *req)
 	redis_ok = pong != NULL && pong->type == REDIS_REPLY_STATUS;
 	o = json_object_new_object();
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "status",
 	                       json_object_new_string(db_ok && redis_ok ? "ok" : "degraded"));
 	json_object_object_add(o, "db", json_object_new_string(db_ok ? "ok" : "down"));
@@ -116,7 +116,7 @@ int handle_config(struct request *req)
 		memcpy(cached_pow, pow_now, sizeof(pow_now));
 		json_object_put(o);
 		if (cached == NULL)
-			return http_error(req, 500, "internal", "out of memory");
+			return http_oom(req);
 	}
 	req->reply_raw = cached;
 	req->reply_raw_len = cached_len;
@@ -243,7 +243,7 @@ int handle_metrics(struct request *req)
 
 	t.buf = arena_alloc(req->arena, t.cap);
 	if (t.buf == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	metrics_requests(&t, r);
 	metrics_latency(&t, r);
 	metrics_gauge(&t, "sotto_workers_configured", "gauge", "Workers the pool should run.",
@@ -268,7 +268,7 @@ int handle_metrics(struct request *req)
 	              "Ban list loads that failed (the last loaded list stayed in force).",
 	              (unsigned long long)atomic_load(&r->ipban_load_failures));
 	if (t.failed)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	req->reply_raw = t.buf;
 	req->reply_raw_len = t.len;
 	req->reply_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -90,6 +90,11 @@ int http_error(struct request *req, int status, const char *code,
 	return http_error_reason(req, status, code, message, NULL);
 }
 
+int http_oom(struct request *req)
+{
+	return http_error(req, 500, "internal", "out of memory");
+}
+
 int http_unavailable(struct request *req, const char *message, int retry_after)
 {
 	char buf[16];
@@ -114,7 +119,7 @@ int http_reply(struct request *req, int status, json_object *obj)
 {
 	if (obj != NULL &&
 	    arena_defer(req->arena, json_release, obj) != 0) {
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	req->reply = obj;
 	return status;
@@ -126,7 +131,7 @@ int http_reply_member(struct request *req, int status, const char *key, json_obj
 
 	if (o == NULL) {
 		json_object_put(value);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, key, value);
 	return http_reply(req, status, o);

@@ -404,7 +404,7 @@ int ipban_overview(struct request *req, json_object *out)
 	if (res == NULL)
 		return http_db_failure(req);
 	if ((bans = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_object *b = ipban_row_json(req, res, i, NULL);
 

@@ -99,7 +99,7 @@ int moderation_overview(struct request *req, json_object *out)
 	int64_t pending;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_pending, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX - 1, &pending) != 0)
@@ -108,7 +108,7 @@ int moderation_overview(struct request *req, json_object *out)
 	if (res == NULL)
 		return http_db_failure(req);
 	if ((recent = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, "moderation_pending", json_object_new_int64(pending));
 	json_object_object_add(out, "recent_flags", recent);
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -184,7 +184,7 @@ int export_flags(struct request *req, json_object *out, const char *section)
 	int status = 0;
 
 	if (params[0] == NULL || (items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, section, items);
 	res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL);
 	if (res == NULL)

@@ -34,11 +34,11 @@ int page_fetch_or_reply(struct request *req, const struct page *page, struct db_
 
 	params[stmt->n_params - 1] = arena_printf(req->arena, "%d", page->limit + 1);
 	if (params[stmt->n_params - 1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, stmt, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if ((out->items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	shown = PQntuples(res) > page->limit ? page->limit : PQntuples(res);
 	for (int i = 0; i < shown; i++) {
 		json_object *item = row(req, res, i, ctx);
@@ -70,13 +70,13 @@ int page_reply(struct request *req, const char *kind, json_object *items,
 
 	if (o == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "items", items);
 	if (next != NULL &&
 	    (text = cursor_seal(req->arena, req->ctx->keys.cursor, kind, next)) == NULL) {
 		json_object_put(o);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return http_reply(req, 200, o);

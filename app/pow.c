@@ -297,10 +297,10 @@ int pow_verify_or_reply(struct request *req)
 	argv[0] = "GETDEL";
 	argv[1] = challenge != NULL ? arena_printf(req->arena, "pow:%s", challenge) : NULL;
 	if (argv[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = cache_command(ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL && !cache_down(ctx->cache))
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (r == NULL)
 		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL)

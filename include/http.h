@@ -110,6 +110,9 @@ const char *http_reason(int status);
 int http_error(struct request *req, int status, const char *code,
                const char *message);
 
+/* 500 internal "out of memory": http_error() for an allocation that failed. */
+int http_oom(struct request *req);
+
 /* 503 unavailable with Retry-After: seconds. */
 int http_unavailable(struct request *req, const char *message, int retry_after);
 
