@@ -197,7 +197,7 @@ int auth_data_key(struct request *req, struct account *acc,
 	PGresult *res;
 
 	if (!acc->keys_loaded) {
-		params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+		params[0] = arena_i64(req->arena, acc->pk);
 		if (params[0] == NULL)
 			return -1;
 		res = db_exec(req->ctx->db, req->arena, &stmt_keys, params, NULL);
@@ -500,7 +500,7 @@ int auth_revoke(struct request *req, const struct token_claims *t)
 	argv[1] = arena_printf(req->arena, "rv:%s", t->jti);
 	argv[2] = "1";
 	argv[3] = "EX";
-	argv[4] = arena_printf(req->arena, "%lld", (long long)left + 1);
+	argv[4] = arena_i64(req->arena, left + 1);
 	argv[5] = "NX";
 	if (argv[1] == NULL || argv[4] == NULL)
 		return -1;

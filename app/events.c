@@ -60,9 +60,9 @@ int64_t events_push(struct request *req, int64_t account_pk, const char *type,
 	int64_t seq = 0, day = util_today();
 	PGresult *res;
 
-	params[0] = arena_printf(req->arena, "%lld", (long long)account_pk);
+	params[0] = arena_i64(req->arena, account_pk);
 	params[1] = type;
-	params[2] = arena_printf(req->arena, "%lld", (long long)day);
+	params[2] = arena_i64(req->arena, day);
 	params[3] = json_dump(data, &len);
 	if (params[0] == NULL || params[2] == NULL || params[3] == NULL)
 		return -1;

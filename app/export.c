@@ -11,7 +11,7 @@
 int export_rows(struct request *req, json_object *out, const char *section,
                 struct db_stmt *stmt, page_row_fn *row, void *ctx)
 {
-	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	json_object *items = json_object_new_array();
 	PGresult *res;
 

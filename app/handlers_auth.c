@@ -114,7 +114,7 @@ static int insert_account(struct request *req, const struct new_account *na,
 		na->key_hash != NULL ? db_bytea_text(a, na->key_hash, AUTH_HASH_BYTES) : NULL,
 		na->password_hash,
 		na->auth == ACCOUNT_KEY ? "2" : "1",
-		arena_printf(a, "%lld", (long long)util_today()),
+		arena_i64(a, util_today()),
 	};
 	const char *key[3] = {
 		na->pk_text, arena_printf(a, "%u", version),

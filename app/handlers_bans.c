@@ -145,8 +145,8 @@ int handle_ban_create(struct request *req)
 			id, db_bytea_text(a, token, sizeof(token)),
 			arena_printf(a, "%d", IPBAN_KEY_VERSION),
 			db_bytea_text(a, sealed, sealed_len), arena_printf(a, "%u", seal_version),
-			nb.reason, arena_printf(a, "%lld", (long long)today),
-			nb.permanent ? NULL : arena_printf(a, "%lld", (long long)(today + nb.days)),
+			nb.reason, arena_i64(a, today),
+			nb.permanent ? NULL : arena_i64(a, today + nb.days),
 		};
 		const char *log[2] = { ban[6], nb.reason };
 
@@ -182,9 +182,8 @@ int handle_ban_list(struct request *req)
 		return status;
 	if (page.has_cursor && page.cursor.n != 1)
 		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	params[0] = arena_printf(req->arena, "%lld", (long long)util_today());
-	params[1] = arena_printf(req->arena, "%lld",
-	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
+	params[0] = arena_i64(req->arena, util_today());
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, ipban_row_json, NULL,

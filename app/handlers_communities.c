@@ -149,10 +149,10 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 		goto out;
 	}
 	params[0] = slug;
-	params[1] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	params[1] = arena_i64(req->arena, req->account_pk);
 	params[2] = sealed_param(req, key, "title", slug, title, title_len);
 	params[3] = sealed_param(req, key, "description", slug, desc, desc_len);
-	params[4] = arena_printf(req->arena, "%lld", (long long)today);
+	params[4] = arena_i64(req->arena, today);
 	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL) {
 		status = http_oom(req);
 		goto out;

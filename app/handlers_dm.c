@@ -130,18 +130,13 @@ struct conv {
 	int row;
 };
 
-static const char *i64(struct request *req, int64_t v)
-{
-	return arena_printf(req->arena, "%lld", (long long)v);
-}
-
 /*
  * The conversation of path parameter 0 when the caller takes part in it.
  * 0, or the status it set (404 for anyone else, as for no conversation).
  */
 static int conv_or_reply(struct request *req, struct conv *cv)
 {
-	const char *params[2] = { http_param(req, 0), i64(req, req->account_pk) };
+	const char *params[2] = { http_param(req, 0), arena_i64(req->arena, req->account_pk) };
 	int64_t side;
 	PGresult *res;
 
@@ -201,7 +196,7 @@ struct start {
 /* 200 {"conversation_id"} with the pair's conversation, if there is one; 0 when none. */
 static int existing_or_reply(struct request *req, const struct start *s)
 {
-	const char *params[2] = { i64(req, s->low), i64(req, s->high) };
+	const char *params[2] = { arena_i64(req->arena, s->low), arena_i64(req->arena, s->high) };
 	PGresult *res;
 
 	if (params[0] == NULL || params[1] == NULL)
@@ -267,10 +262,10 @@ static int create_or_reply(struct request *req, const struct start *s)
 	if ((status = seal_keys_or_reply(req, s, id, sealed)) != 0)
 		return status;
 	params[0] = id;
-	params[1] = i64(req, s->low);
-	params[2] = i64(req, s->high);
+	params[1] = arena_i64(req->arena, s->low);
+	params[2] = arena_i64(req->arena, s->high);
 	params[3] = s->post_pk;
-	params[4] = i64(req, util_today());
+	params[4] = arena_i64(req->arena, util_today());
 	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
 		return http_oom(req);
 	if (db_begin(req->ctx->db) != 0)
@@ -283,9 +278,9 @@ static int create_or_reply(struct request *req, const struct start *s)
 		return status != 0 ? status : http_error(req, 409, "conflict", "try again");
 	}
 	params[0] = PQgetvalue(res, 0, 0);
-	params[1] = i64(req, s->low);
+	params[1] = arena_i64(req->arena, s->low);
 	params[2] = sealed[0];
-	params[3] = i64(req, s->high);
+	params[3] = arena_i64(req->arena, s->high);
 	params[4] = sealed[1];
 	if (params[1] == NULL || params[3] == NULL ||
 	    db_exec(req->ctx->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
@@ -374,8 +369,8 @@ int handle_dm_list(struct request *req)
 
 	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
 		return status;
-	params[0] = i64(req, req->account_pk);
-	params[1] = i64(req, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
@@ -450,8 +445,8 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
                              int limit, PGresult **res, json_object **items)
 {
 	unsigned char ck[DM_KEY_BYTES];
-	const char *params[3] = { i64(req, cv->pk), i64(req, after),
-	                          limit < 0 ? NULL : i64(req, (int64_t)limit + 1) };
+	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, after),
+	                          limit < 0 ? NULL : arena_i64(req->arena, (int64_t)limit + 1) };
 	bool need_key;
 	int status = 0, rows;
 
@@ -474,7 +469,8 @@ out:
 /* Move the caller's read position up to seq (never back). 0 or the status it set. */
 static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_t seq)
 {
-	const char *params[3] = { i64(req, cv->pk), i64(req, cv->side), i64(req, seq) };
+	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, cv->side),
+	                          arena_i64(req->arena, seq) };
 
 	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
 		return http_oom(req);
@@ -632,9 +628,9 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 
 	if ((status = stored_or_reply(req, cv, nm, &body, &ct, &nonce)) != 0)
 		return status;
-	params[0] = i64(req, cv->pk);
+	params[0] = arena_i64(req->arena, cv->pk);
 	params[1] = nm->body == NULL ? "true" : "false";
-	params[2] = i64(req, nm->day);
+	params[2] = arena_i64(req->arena, nm->day);
 	if (params[0] == NULL || params[2] == NULL)
 		return http_oom(req);
 	if (db_begin(req->ctx->db) != 0)
@@ -651,7 +647,7 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[1] = PQgetvalue(res, 0, 0);
 	params[2] = nm->id;
 	params[3] = cv->side == 0 ? "0" : "1";
-	params[4] = i64(req, nm->day);
+	params[4] = arena_i64(req->arena, nm->day);
 	params[5] = body;
 	params[6] = ct;
 	params[7] = nonce;
@@ -747,7 +743,7 @@ static int export_one(struct request *req, PGresult *res, int row, json_object *
  */
 int export_conversations(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { i64(req, req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	json_object *items = json_object_new_array();
 	PGresult *res;
 	int status;

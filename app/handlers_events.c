@@ -92,8 +92,8 @@ int handle_events_list(struct request *req)
 	if ((status = page_or_reply(req, EVENTS_KIND, &page)) != 0 ||
 	    (status = after_or_reply(req, &page, &after)) != 0)
 		return status;
-	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	params[1] = arena_printf(req->arena, "%lld", (long long)after);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, after);
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, item_row, NULL,
@@ -110,8 +110,8 @@ int handle_events_ack(struct request *req)
 	if (json_get_int64(req->json, "up_to", 0, INT64_MAX - 1, &up_to) != 1)
 		return http_error(req, 422, "invalid_field",
 		                  "up_to must be a whole number from 0 (the last seq handled)");
-	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	params[1] = arena_printf(req->arena, "%lld", (long long)up_to);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, up_to);
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_ack, params, NULL) == NULL)
@@ -142,7 +142,7 @@ int handle_events_ticket(struct request *req)
 	snprintf(ttl, sizeof(ttl), "%d", TICKET_TTL);
 	argv[0] = "SET";
 	argv[1] = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
-	argv[2] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	argv[2] = arena_i64(req->arena, req->account_pk);
 	argv[3] = "EX";
 	argv[4] = ttl;
 	argv[5] = "NX";

@@ -145,7 +145,7 @@ int handle_me_keys(struct request *req)
 	if (sealed == NULL)
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
-	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[0] = arena_i64(req->arena, acc->pk);
 	params[1] = db_bytea_text(req->arena, sealed, len);
 	acc->x25519 = util_b64url_encode(req->arena, pk, X25519_BYTES);
 	if (params[0] == NULL || params[1] == NULL || acc->x25519 == NULL)
@@ -197,7 +197,7 @@ int handle_me_delete(struct request *req)
 	struct account *acc = req->account;
 	const char *params[1];
 
-	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[0] = arena_i64(req->arena, acc->pk);
 	if (params[0] == NULL)
 		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)

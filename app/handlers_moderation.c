@@ -135,8 +135,8 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
                                const char *post_pk, const char **flag_id, bool *held)
 {
 	struct db *db = req->ctx->db;
-	const char *me = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	const char *today = arena_printf(req->arena, "%lld", (long long)util_today());
+	const char *me = arena_i64(req->arena, req->account_pk);
+	const char *today = arena_i64(req->arena, util_today());
 	const char *item_id = util_random_id(req->arena, ITEM_ID_BYTES);
 	const char *p[7];
 	PGresult *res;
@@ -334,8 +334,8 @@ int handle_queue_list(struct request *req)
 	if ((status = page_or_reply(req, kind, &page)) != 0)
 		return status;
 	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
-	params[1] = arena_printf(req->arena, "%lld", (long long)(page.has_cursor ? page.cursor.v[0] :
-	                                                          decided ? INT64_MAX : 0));
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
+	                                  decided ? INT64_MAX : 0);
 	if (params[1] == NULL)
 		return http_oom(req);
 	status = page_fetch_or_reply(req, &page, decided ? &stmt_queue_decided : &stmt_queue_pending,
@@ -498,7 +498,7 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 static int decision_announce_or_reply(struct request *req, const struct decision *d)
 {
 	const char *params[4] = {
-		arena_printf(req->arena, "%lld", (long long)util_today()),
+		arena_i64(req->arena, util_today()),
 		d->remove ? "1" : "2", d->reason, d->post_id
 	};
 	json_object *data;
@@ -604,8 +604,7 @@ int handle_modlog_list(struct request *req)
 
 	if ((status = page_or_reply(req, MODLOG_KIND, &page)) != 0)
 		return status;
-	params[0] = arena_printf(req->arena, "%lld",
-	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
+	params[0] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL)
 		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_log, params, log_item_json, NULL,

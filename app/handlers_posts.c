@@ -118,11 +118,11 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, np->body,
 	                     np->body_len, &sealed_len);
 	params[0] = id;
-	params[1] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[1] = arena_i64(req->arena, acc->pk);
 	params[2] = np->parent_pk;
 	params[3] = np->community_pk;
 	params[4] = sealed != NULL ? db_bytea_text(req->arena, sealed, sealed_len) : NULL;
-	params[5] = arena_printf(req->arena, "%lld", (long long)today);
+	params[5] = arena_i64(req->arena, today);
 	if (params[1] == NULL || params[4] == NULL || params[5] == NULL) {
 		status = http_oom(req);
 		goto out;
@@ -247,8 +247,7 @@ static int replies_or_reply(struct request *req, json_object *o, const char *vie
 		return status;
 	params[0] = viewer;
 	params[1] = post_pk;
-	params[2] = arena_printf(req->arena, "%lld",
-	                         (long long)(page.has_cursor ? page.cursor.v[0] : 0));
+	params[2] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : 0);
 	if (params[2] == NULL)
 		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_replies, params, post_view_item, keys,
@@ -299,7 +298,7 @@ out:
 int handle_post_delete(struct request *req)
 {
 	const char *params[2] = {
-		http_param(req, 0), arena_printf(req->arena, "%lld", (long long)req->account_pk)
+		http_param(req, 0), arena_i64(req->arena, req->account_pk)
 	};
 	PGresult *res;
 
@@ -319,8 +318,8 @@ int handle_post_delete(struct request *req)
 static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t value)
 {
 	const char *params[3] = {
-		post_pk, arena_printf(req->arena, "%lld", (long long)req->account_pk),
-		arena_printf(req->arena, "%lld", (long long)value)
+		post_pk, arena_i64(req->arena, req->account_pk),
+		arena_i64(req->arena, value)
 	};
 
 	if (params[1] == NULL || params[2] == NULL)

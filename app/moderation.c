@@ -176,7 +176,7 @@ static json_object *export_flag_json(struct request *req, const PGresult *res, i
 
 int export_flags(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	unsigned char key[CRYPTO_KEY_BYTES];
 	bool have_key = false;
 	json_object *items;

@@ -31,7 +31,7 @@ const char *post_viewer(struct request *req)
 {
 	if (req->account == NULL)
 		return "0";
-	return arena_printf(req->arena, "%lld", (long long)req->account->pk);
+	return arena_i64(req->arena, req->account->pk);
 }
 
 void post_body_field(struct crypto_field *f, const char *post_id, int64_t author_pk)

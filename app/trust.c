@@ -18,7 +18,7 @@ static struct db_stmt stmt_adjust = {
 int trust_adjust(struct request *req, int64_t account_pk, double delta)
 {
 	const char *params[2] = {
-		arena_printf(req->arena, "%lld", (long long)account_pk),
+		arena_i64(req->arena, account_pk),
 		arena_printf(req->arena, "%.6f", delta)
 	};
 	const unsigned char *hash;
