@@ -282,25 +282,18 @@ int handle_auth_register(struct request *req)
 int handle_auth_challenge(struct request *req)
 {
 	unsigned char pk[32];
-	const char *argv[5];
-	char ttl[16];
+	const char *key, *value;
 	char *challenge;
-	redisReply *r;
 	json_object *o;
 
 	if (get_b64_field(req->json, "public_key", pk, 32) != 1)
 		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
 	challenge = util_random_id(req->arena, AUTH_CHALLENGE_BYTES);
-	snprintf(ttl, sizeof(ttl), "%d", AUTH_CHALLENGE_TTL);
-	argv[0] = "SET";
-	argv[1] = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
-	argv[2] = util_b64url_encode(req->arena, pk, 32);
-	argv[3] = "EX";
-	argv[4] = ttl;
-	if (argv[1] == NULL || argv[2] == NULL)
+	key = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
+	value = util_b64url_encode(req->arena, pk, 32);
+	if (key == NULL || value == NULL)
 		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+	if (!cache_put_new(req->ctx->cache, req->arena, key, value, AUTH_CHALLENGE_TTL))
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
 		return http_oom(req);

@@ -134,22 +134,13 @@ static char *ticket_key(struct arena *a, const char *ticket)
 int handle_events_ticket(struct request *req)
 {
 	char *ticket = util_random_id(req->arena, TICKET_BYTES);
-	char ttl[16];
-	const char *argv[6];
+	const char *key = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
+	const char *pk = arena_i64(req->arena, req->account_pk);
 	json_object *o;
-	redisReply *r;
 
-	snprintf(ttl, sizeof(ttl), "%d", TICKET_TTL);
-	argv[0] = "SET";
-	argv[1] = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
-	argv[2] = arena_i64(req->arena, req->account_pk);
-	argv[3] = "EX";
-	argv[4] = ttl;
-	argv[5] = "NX";
-	if (argv[1] == NULL || argv[2] == NULL)
+	if (key == NULL || pk == NULL)
 		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
-	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+	if (!cache_put_new(req->ctx->cache, req->arena, key, pk, TICKET_TTL))
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
 		return http_oom(req);

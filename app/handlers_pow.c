@@ -15,7 +15,6 @@
  * and its routes do not ask for X-PoW anyway.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "arena.h"
@@ -36,8 +35,6 @@ int handle_pow_challenge(struct request *req)
 	int difficulty;
 	uint64_t now_s;
 	char *challenge, *key, *value;
-	char ttl[16];
-	redisReply *r;
 	json_object *o;
 
 	if (json_get_string(req->json, "action", &name, NULL) != 1 ||
@@ -52,13 +49,7 @@ int handle_pow_challenge(struct request *req)
 	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
 	if (challenge == NULL || key == NULL || value == NULL)
 		return http_oom(req);
-	snprintf(ttl, sizeof(ttl), "%d", POW_CHALLENGE_TTL);
-	{
-		const char *argv[] = { "SET", key, value, "EX", ttl };
-
-		r = cache_command(ctx->cache, req->arena, 5, argv, NULL);
-	}
-	if (r == NULL || r->type != REDIS_REPLY_STATUS)
+	if (!cache_put_new(ctx->cache, req->arena, key, value, POW_CHALLENGE_TTL))
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	/* Counted once stored: a challenge Redis refused was never issued. */
 	if (ctx->cfg->pow[action] > 0)
