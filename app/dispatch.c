@@ -1,5 +1,5 @@
 /*
- * dispatch.c — the request pipeline, in the order DESIGN.md gives:
+ * dispatch.c — the request pipeline, in this order:
  *
  *   parse → CORS → IP ban → route lookup (404/405) → admin token → global rate
  *   limit (by IP) → database → bearer token → the route's rate class
@@ -390,7 +390,8 @@ static bool put_header(char *buf, size_t cap, size_t *len, const char *name,
 
 /*
  * Write status, headers and body. Every response carries the standard
- * headers of API.md; JSON responses also the restrictive CSP.
+ * headers of the HTTP contract (docs/openapi.yaml); JSON responses also
+ * the restrictive CSP.
  */
 static void write_response(struct request *req, FCGX_Request *fr, int status)
 {

@@ -32,7 +32,7 @@
 #define EVENTS_KIND "events"
 #define TICKET_BYTES 32
 #define TICKET_CHARS 43            /* base64url of 32 bytes, no padding */
-#define TICKET_TTL 60              /* seconds; API.md: "expires_in": 60 */
+#define TICKET_TTL 60              /* seconds; the contract answers "expires_in": 60 */
 #define TICKET_KEY_PREFIX "evt:"
 #define SUBSCRIBER_PREFIX "/internal/sub/"
 

@@ -1,6 +1,6 @@
 /*
  * moderation.c — what moderation shares with other modules: the reasons
- * of API.md, note checks, the admin overview and the "flags" export.
+ * of the HTTP contract, note checks, the admin overview and the "flags" export.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,7 @@
 #include "moderation.h"
 #include "util.h"
 
-/* API.md order; the index is flags.reason. */
+/* The contract's order (docs/openapi.yaml); the index is flags.reason. */
 static const char *const reason_names[MOD_REASON_COUNT] = {
 	"spam", "harassment", "hate", "sexual", "violence", "self_harm", "illegal", "other"
 };

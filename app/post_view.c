@@ -1,5 +1,5 @@
 /*
- * post_view.c — render post rows (POST_VIEW_COLUMNS) as API.md's Post.
+ * post_view.c — render post rows (POST_VIEW_COLUMNS) as the contract's Post.
  */
 #include <stdio.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  *     SHA-256("sotto-pow:" action ":" challenge ":" nonce)
  *
  * starts with at least `difficulty` zero bits, most significant bit of the
- * first byte first (API.md, "Proof of work").
+ * first byte first (docs/openapi.yaml, POST /pow/challenge).
  *
  * Load is counted per action and per minute in shared memory
  * (shm->pow_load, a ring of SHM_POW_MINUTES slots; slot = minute % ring).

@@ -1,5 +1,5 @@
 /*
- * ipban.h — IP-prefix bans (issue 5): prefixes, lookup tokens, the sealed
+ * ipban.h — IP-prefix bans: prefixes, lookup tokens, the sealed
  * prefix text, and the per-worker cache every request is checked against.
  *
  * An address is canonicalized first (an IPv4-mapped IPv6 address, dotted
