@@ -355,7 +355,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 }
 
 /*
- * Verified tokens, per worker. libjwt takes ~20-30 us to verify one
+ * Verified tokens, per worker (ctx->tokens). libjwt takes ~20-30 us to verify one
  * (OpenSSL 3 fetches the HMAC implementation on every call), more than
  * the rest of an authenticated request's own work, and a client sends
  * the same token for its whole lifetime. A token's verdict depends only
@@ -372,7 +372,22 @@ struct token_cache_slot {
 	bool used;
 };
 
-static struct token_cache_slot token_cache[TOKEN_CACHE_SLOTS];
+struct auth_token_cache {
+	struct token_cache_slot slot[TOKEN_CACHE_SLOTS];
+};
+
+struct auth_token_cache *auth_token_cache_new(void)
+{
+	return calloc(1, sizeof(struct auth_token_cache));
+}
+
+void auth_token_cache_free(struct auth_token_cache *c)
+{
+	if (c == NULL)
+		return;
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
 
 static int token_check(const struct context *ctx, const char *token, int64_t now,
                        struct token_claims *out)
@@ -384,7 +399,7 @@ static int token_check(const struct context *ctx, const char *token, int64_t now
 	if (len > TOKEN_MAX_LEN)
 		return -1;
 	crypto_generichash(digest, sizeof(digest), (const unsigned char *)token, len, NULL, 0);
-	slot = &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_SLOTS];
+	slot = &ctx->tokens->slot[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_SLOTS];
 	if (slot->used && sodium_memcmp(slot->digest, digest, sizeof(digest)) == 0) {
 		if (slot->claims.exp <= now)
 			return -1;

@@ -134,7 +134,7 @@ int handle_ban_create(struct request *req)
 
 	if ((status = new_ban_or_reply(req, &nb)) != 0)
 		return status;
-	if ((key = ipban_token_key(req->ctx->cfg)) == NULL ||
+	if ((key = ipban_token_key(req)) == NULL ||
 	    (id = util_random_id(a, BAN_ID_BYTES)) == NULL ||
 	    (sealed = ipban_seal_prefix(a, req->ctx->cfg, id, nb.text, &sealed_len,
 	                                &seal_version)) == NULL)

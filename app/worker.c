@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "cache.h"
 #include "config.h"
 #include "context.h"
@@ -25,6 +26,7 @@
 #include "dispatch.h"
 #include "feed_cache.h"
 #include "guard.h"
+#include "ipban.h"
 #include "log.h"
 #include "shm.h"
 #include "worker.h"
@@ -93,6 +95,8 @@ static void worker_close(struct context *ctx)
 	db_free(ctx->db);
 	cache_free(ctx->cache);
 	feed_cache_free(ctx->feed_cache);
+	ipban_cache_free(ctx->ipban);
+	auth_token_cache_free(ctx->tokens);
 }
 
 static int worker_open(struct context *ctx, const struct config *cfg,
@@ -106,7 +110,10 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	ctx->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	ctx->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
 	ctx->feed_cache = feed_cache_new();
-	if (ctx->arena == NULL || ctx->db == NULL || ctx->cache == NULL || ctx->feed_cache == NULL)
+	ctx->ipban = ipban_cache_new();
+	ctx->tokens = auth_token_cache_new();
+	if (ctx->arena == NULL || ctx->db == NULL || ctx->cache == NULL ||
+	    ctx->feed_cache == NULL || ctx->ipban == NULL || ctx->tokens == NULL)
 		return -1;
 	db_listen(ctx->db, FEED_CHANNEL);
 	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */

@@ -17,6 +17,8 @@ struct db;
 struct cache;
 struct arena;
 struct feed_cache;
+struct ipban_cache;
+struct auth_token_cache;
 
 /* Purpose-specific subkeys derived from the configured master secrets. */
 struct context_keys {
@@ -36,6 +38,8 @@ struct context {
 	struct cache *cache;
 	struct arena *arena;
 	struct feed_cache *feed_cache; /* rendered feed pages (feed_cache.h) */
+	struct ipban_cache *ipban;  /* the active IP-prefix bans (ipban.h) */
+	struct auth_token_cache *tokens; /* verdicts on session tokens seen (auth.h) */
 	struct context_keys keys;   /* mlock'ed, wiped at exit */
 };
 

@@ -14,6 +14,6 @@
 struct context;
 
 /* Serve the request in fr. Never fails: every error becomes a response. */
-void dispatch_request(struct context *w, FCGX_Request *fr);
+void dispatch_request(struct context *ctx, FCGX_Request *fr);
 
 #endif
