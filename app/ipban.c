@@ -3,8 +3,9 @@
  * keyed lookup token, the sealed prefix text, and the per-worker cache the
  * pipeline checks every request against (see ipban.h for the contract).
  *
- * The cache belongs to the worker's context (ctx->ipban): a sorted array of the first IPBAN_CACHE_TOKEN bytes of each active ban's
- * token with the day it stops applying. 16 bytes of a keyed 256-bit hash
+ * The cache belongs to the worker's context (ctx->ipban): a sorted array
+ * of the first IPBAN_CACHE_TOKEN bytes of each active ban's token with
+ * the day it stops applying. 16 bytes of a keyed 256-bit hash
  * keep the chance of a false match below 2^-100 for any realistic number
  * of bans. Duplicates (one prefix banned twice) are merged at load,
  * keeping the later expiry.
