@@ -2,7 +2,6 @@
  * config_types.c — parsing each kind of setting value (config_types.h),
  * and the pure parsers the rest of the program shares (config.h).
  */
-#include "config.h"
 #include "config_types.h"
 #include "log.h"
 

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config_types.h"
+
 /* Rate-limit classes; SOTTO_RATE_<NAME>=count/seconds. GLOBAL applies to every route. */
 enum rate_class {
 	RATE_NONE = -1,
@@ -42,20 +44,6 @@ enum pow_action {
 	POW_DM,
 	POW_COMMUNITY,
 	POW__MAX
-};
-
-struct rate_limit {
-	uint32_t count;   /* requests allowed per window; 0 = class disabled */
-	uint32_t seconds; /* window length */
-};
-
-#define CONFIG_SECRET_MIN 32  /* bytes of key material, after decoding */
-#define CONFIG_MAX_ORIGINS 16
-#define CONFIG_MAX_CONTENT_KEYS 16
-
-struct content_key {
-	uint32_t version;
-	unsigned char key[32];
 };
 
 /* Field comments name the variable; defaults, bounds and meanings are in config.c's table. */
@@ -137,21 +125,6 @@ int config_load_or_report(struct config *cfg) __attribute__((warn_unused_result)
 
 /* Free strings and wipe key material. Safe on a zeroed or half-loaded cfg. */
 void config_free(struct config *cfg);
-
-/* "count/seconds" -> *out. 0 on success, -1 on malformed or out-of-range input. */
-int config_parse_rate(const char *s, struct rate_limit *out)
-    __attribute__((warn_unused_result));
-
-/*
- * Decode a secret written as base64 (standard or url-safe, padding optional)
- * or hex into out (capacity outcap); *outlen gets the byte count.
- * Returns 0, or -1 when malformed or too long.
- */
-int config_decode_secret(const char *text, unsigned char *out, size_t outcap,
-                         size_t *outlen) __attribute__((warn_unused_result));
-
-/* True when key material looks random enough: >= CONFIG_SECRET_MIN bytes, not repetitive. */
-bool config_secret_strong(const unsigned char *key, size_t len);
 
 /* Upper-case names, for config output and SOTTO_RATE_<NAME>/SOTTO_POW_<NAME>. */
 const char *config_rate_name(enum rate_class c);

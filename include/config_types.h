@@ -8,9 +8,39 @@
 #define SOTTO_CONFIG_TYPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config_source.h"
+
+struct rate_limit {
+	uint32_t count;   /* requests allowed per window; 0 = class disabled */
+	uint32_t seconds; /* window length */
+};
+
+#define CONFIG_SECRET_MIN 32  /* bytes of key material, after decoding */
+#define CONFIG_MAX_ORIGINS 16
+#define CONFIG_MAX_CONTENT_KEYS 16
+
+struct content_key {
+	uint32_t version;
+	unsigned char key[32];
+};
+
+/* "count/seconds" -> *out. 0 on success, -1 on malformed or out-of-range input. */
+int config_parse_rate(const char *s, struct rate_limit *out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Decode a secret written as base64 (standard or url-safe, padding optional)
+ * or hex into out (capacity outcap); *outlen gets the byte count.
+ * Returns 0, or -1 when malformed or too long.
+ */
+int config_decode_secret(const char *text, unsigned char *out, size_t outcap,
+                         size_t *outlen) __attribute__((warn_unused_result));
+
+/* True when key material looks random enough: >= CONFIG_SECRET_MIN bytes, not repetitive. */
+bool config_secret_strong(const unsigned char *key, size_t len);
 
 /* One config_load in progress. */
 struct config_reader {
