@@ -3,6 +3,7 @@
 #   make                      build ./sotto
 #   make SANITIZE=address,undefined   build build/san/sotto with ASan+UBSan
 #   make check                every test (unit, unit under sanitizers, end to end)
+#   make docs/configuration.md   regenerate the settings reference from the binary
 #   make run | up | down      the development stack (scripts/stack.sh)
 #   make bench                the benchmarks (tests/bench/run.sh)
 #   make bench-data N=100000 [ACCOUNTS=100]
@@ -58,7 +59,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_APP := $(filter-out app/main.c,$(SRCS))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data bench-scale clean distclean
+.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data bench-scale clean distclean docs/configuration.md
 
 all: $(BIN)
 
@@ -85,6 +86,11 @@ check-unit:
 	$(MAKE) unit
 check-unit-san:
 	$(MAKE) unit SANITIZE=address,undefined
+
+# The settings reference, generated from the table in app/config.c
+# (tests/static checks that the committed file matches the binary).
+docs/configuration.md: $(BIN)
+	./$(BIN) check-config --list --markdown > $@
 
 check-static: $(BIN)
 	bash nginx/check.sh
