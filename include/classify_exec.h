@@ -2,7 +2,7 @@
  * classify_exec.h — the external classifier of `sotto moderate`
  * (SOTTO_MODERATION_CMD): a child process speaking JSON lines.
  *
- * Protocol (README "Automatic moderation"): for each post, one line on
+ * Protocol (docs/moderation.md, "Automatic moderation"): for each post, one line on
  * the child's stdin
  *     {"id": "<post public id>", "text": "<decrypted body>"}
  * and one line back on its stdout

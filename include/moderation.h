@@ -1,6 +1,6 @@
 /*
  * moderation.h — flags, the human review queue and the public log
- * (sql/006_moderation.sql, README "Moderation").
+ * (sql/006_moderation.sql, docs/moderation.md).
  *
  * The routes are in app/handlers_moderation.c (the automatic classifier
  * is `sotto moderate`, app/cmd_moderate.c); this module holds what they
