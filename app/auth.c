@@ -29,7 +29,7 @@
 #define HASH_HEX (2 * AUTH_HASH_BYTES + 1)
 
 #define ACCOUNT_COLUMNS \
-	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, a.x25519_sealed, " \
+	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, " \
 	"k.version, k.wrapped FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
 
 static struct db_stmt stmt_by_id = {
@@ -126,31 +126,22 @@ static int parse_keys(struct request *req, const PGresult *res, int vcol, struct
 	return 0;
 }
 
-/* One row of ACCOUNT_COLUMNS into *acc, the X25519 key opened; -1 on failure. */
+/* One row of ACCOUNT_COLUMNS into *acc; -1 on failure. */
 static int account_parse(struct request *req, const PGresult *res, struct account *acc)
 {
 	int64_t auth;
-	unsigned char *x;
-	const unsigned char *sealed;
-	size_t sealed_len = 0, x_len;
 
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &acc->pk) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &acc->day_joined) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 3), ACCOUNT_PASSWORD, ACCOUNT_KEY, &auth) != 0 ||
-	    parse_keys(req, res, 6, acc) != 0)
+	    parse_keys(req, res, 5, acc) != 0)
 		return -1;
 	acc->trust = strtod(PQgetvalue(res, 0, 2), NULL);
 	acc->auth = (enum account_auth)auth;
 	acc->id_sealed = db_bytea_value(req->arena, res, 0, 4, &acc->id_sealed_len);
 	if (acc->id_sealed == NULL)
 		return -1;
-	acc->x25519 = NULL;
-	sealed = db_bytea_value(req->arena, res, 0, 5, &sealed_len);
-	if (sealed == NULL)
-		return 0;
-	if (open_own(req, acc, "x25519_public", sealed, sealed_len, &x, &x_len) != 0 ||
-	    x_len != 32 || (acc->x25519 = util_b64url_encode(req->arena, x, x_len)) == NULL)
-		return -1;
+	acc->x25519 = NULL;     /* no account-wide key any more (sql/013) */
 	return 0;
 }
 
