@@ -1,7 +1,6 @@
-"""The account itself (API.md "Accounts and sessions"): GET /me, PUT
-/me/keys, GET /me/export, DELETE /me; 401 without a token; 503 while Redis
-(revocations, challenges, rate limits) is down."""
-import base64
+"""The account itself (README "Accounts"): GET /me (no account-wide key:
+PUT /me/keys is gone), GET /me/export, DELETE /me; 401 without a token; 503
+while Redis (revocations, challenges, rate limits) is down."""
 import json
 import os
 
@@ -13,27 +12,9 @@ from accounts import (ACCOUNT_ID_RE, b64u, id_hash, login_password, me, me_ok,
 from conftest import (Stack, assert_error, assert_standard_headers, bearer, describe,
                       register)
 
-ME_KEYS = {"account_id", "day_joined", "trust", "auth", "x25519_public"}
-P = 2 ** 255 - 19
-# libsodium's blocklist of X25519 points of small order (and non-canonical
-# encodings of them): 0, 1, the two points of order 8, p-1, p, p+1.
-SMALL_ORDER = {
-    "zero": bytes(32),
-    "one": (1).to_bytes(32, "little"),
-    "order8-a": bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
-    "order8-b": bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
-    "p-1": (P - 1).to_bytes(32, "little"),
-    "p": P.to_bytes(32, "little"),
-    "p+1": (P + 1).to_bytes(32, "little"),
-}
-
-
+ME_KEYS = {"account_id", "day_joined", "trust", "auth"}
 def x25519_public():
     return b64u(bytes(nacl.public.PrivateKey.generate().public_key))
-
-
-def put_keys(st, token, body):
-    return st.request("PUT", "/me/keys", json=body, headers=bearer(token))
 
 
 @pytest.fixture
@@ -58,7 +39,6 @@ def test_get_me_describes_a_new_password_account(stack, fresh):
     assert isinstance(doc["trust"], (int, float)) and not isinstance(doc["trust"], bool), doc
     assert 0 <= doc["trust"] <= 1, doc
     assert doc["auth"] == "password", doc
-    assert doc["x25519_public"] is None, doc
 
 
 def test_get_me_describes_a_key_account(stack):
@@ -66,11 +46,11 @@ def test_get_me_describes_a_key_account(stack):
     doc = me_ok(stack, token)
     assert set(doc) == ME_KEYS, doc
     assert doc["account_id"] == account_id and doc["auth"] == "key", doc
-    assert doc["x25519_public"] is None, doc
 
 
-# The account record auth caches in Redis ("1|pk|day|trust|auth|x25519 or -",
-# app/auth.c) is what GET /me shows while it is there; one that does not
+# The account record auth caches in Redis ("1|pk|day|trust|auth|-", app/auth.c;
+# the last field is always "-" since accounts have no X25519 key) is what
+# GET /me shows while it is there; one that does not
 # parse is ignored: the account comes from the database and the record is
 # written again.
 CORRUPT_RECORDS = {
@@ -93,13 +73,12 @@ CORRUPT_RECORDS = {
 
 def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_parse(stack, fresh):
     account_id, _, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
+    key = x25519_public()       # a field the record parser still accepts; never shown
     truth = me_ok(stack, token)
     name = "ac:" + id_hash(stack, account_id).hex()
     record = stack.redis("GET", name)
     version, pk, day, _, auth, shown_key = record.split("|")
-    assert (version, auth, shown_key) == ("1", "1", key), record
+    assert (version, auth, shown_key) == ("1", "1", "-"), record
     fields = {"pk": pk, "day": day, "key": key}
 
     stack.redis("SET", name, "1|%s|%s|0.250000|1|%s" % (pk, day, key), "KEEPTTL")
@@ -110,69 +89,16 @@ def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_parse(stac
         assert stack.redis("GET", name) == record, what
 
 
-# -- PUT /me/keys --------------------------------------------------------------------
-def test_put_keys_returns_the_account_with_the_key_and_get_me_shows_it(stack, fresh):
+# -- no account-wide key ----------------------------------------------------------------
+def test_put_me_keys_is_gone(stack, fresh):
+    """End-to-end keys are per conversation (test_dm.py): an account-wide key
+    would tie every conversation of the account together."""
     token = fresh[2]
-    key = x25519_public()
-    r = put_keys(stack, token, {"x25519_public": key})
-    assert r.status_code == 200, describe(r)
-    assert_standard_headers(r)
-    shown = r.json()
-    assert shown["x25519_public"] == key, shown
-    assert shown == me_ok(stack, token), "PUT /me/keys and GET /me disagree"
-
-
-def test_put_keys_again_replaces_the_key(stack, fresh):
-    token = fresh[2]
-    first, second = x25519_public(), x25519_public()
-    assert put_keys(stack, token, {"x25519_public": first}).status_code == 200
-    assert put_keys(stack, token, {"x25519_public": second}).status_code == 200
-    assert me_ok(stack, token)["x25519_public"] == second
-
-
-def test_put_keys_on_a_key_account_works_too(stack):
-    _, _, token = register_key(stack)
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
-    assert me_ok(stack, token)["x25519_public"] == key
-
-
-def test_x25519_key_is_readable_with_a_later_token_of_the_account(stack, fresh):
-    account_id, password, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
-    r = login_password(stack, account_id, password)
-    assert r.status_code == 200, describe(r)
-    assert me_ok(stack, r.json()["token"])["x25519_public"] == key
-
-
-def _bad_keys():
-    std = None
-    while std is None:
-        raw = bytes(nacl.public.PrivateKey.generate().public_key)
-        text = base64.b64encode(raw).decode().rstrip("=")
-        std = text if ("+" in text or "/" in text) else None
-    cases = {"not-b64url": "not a key!", "31-bytes": b64u(os.urandom(31)),
-             "33-bytes": b64u(os.urandom(33)), "empty": "", "standard-b64": std,
-             "number": 12}
-    cases.update({"small-order-" + k: b64u(v) for k, v in SMALL_ORDER.items()})
-    return cases
-
-
-BAD_KEYS = _bad_keys()
-
-
-@pytest.mark.parametrize("what", list(BAD_KEYS))
-def test_put_keys_with_an_unusable_key_is_422_and_keeps_the_old_key(stack, fresh, what):
-    token = fresh[2]
-    err = assert_error(put_keys(stack, token, {"x25519_public": BAD_KEYS[what]}),
-                       422, "invalid_field")
-    assert "x25519_public" in err["message"], err
-    assert me_ok(stack, token)["x25519_public"] is None
-
-
-def test_put_keys_without_the_field_is_422(stack, fresh):
-    assert_error(put_keys(stack, fresh[2], {}), 422, "invalid_field")
+    for method in ("PUT", "GET"):
+        r = stack.request(method, "/me/keys", json={"x25519_public": x25519_public()},
+                          headers=bearer(token))
+        assert_error(r, 404, "not_found")
+    assert set(me_ok(stack, token)) == ME_KEYS
 
 
 # -- GET /me/export ------------------------------------------------------------------
@@ -193,8 +119,6 @@ def _all_keys(doc):
 
 def test_export_is_an_attachment_with_the_account_section(stack, fresh):
     account_id, password, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
     r = stack.get("/me/export", headers=bearer(token))
     assert r.status_code == 200, describe(r)
     assert_standard_headers(r)
@@ -204,7 +128,7 @@ def test_export_is_an_attachment_with_the_account_section(stack, fresh):
     account = doc["account"]
     assert ME_KEYS <= set(account), account
     assert account["account_id"] == account_id and account["auth"] == "password", account
-    assert account["x25519_public"] == key, account
+    assert "x25519_public" not in account, account
     assert abs(account["day_joined"] - today()) <= 1 and 0 <= account["trust"] <= 1, account
 
 
@@ -280,11 +204,10 @@ def test_deleting_one_account_leaves_others_alone(stack, fresh):
 # -- no token --------------------------------------------------------------------------
 @pytest.mark.parametrize("method,path,body", [
     ("GET", "/me", None),
-    ("PUT", "/me/keys", {"x25519_public": b64u(os.urandom(32))}),
     ("GET", "/me/export", None),
     ("DELETE", "/me", None),
     ("POST", "/auth/logout", None),
-], ids=["get-me", "put-keys", "export", "delete-me", "logout"])
+], ids=["get-me", "export", "delete-me", "logout"])
 def test_account_routes_without_a_token_are_401(stack, method, path, body):
     r = stack.request(method, path, json=body)
     assert_error(r, 401, "unauthorized")
