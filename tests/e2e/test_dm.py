@@ -14,6 +14,8 @@ import threading
 import nacl.public
 import psycopg2
 import pytest
+from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
+                           crypto_aead_xchacha20poly1305_ietf_encrypt)
 
 from accounts import b64u, id_hash, today, unb64u
 from content import (ID_RE, UNKNOWN_ID, assert_no_duplicates, assert_page, delete_ok, post,
@@ -21,6 +23,7 @@ from content import (ID_RE, UNKNOWN_ID, assert_no_duplicates, assert_page, delet
 from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer, describe,
                       pow_header, register)
 from test_dump import pg
+from test_rotate_keys import master_keys, unwrap
 
 LIST_KEYS = {"id", "origin_post_id", "day_last", "unread", "e2e", "my_x25519", "peer_x25519"}
 SERVER_MESSAGE_KEYS = {"id", "seq", "mine", "day", "body"}
@@ -604,6 +607,48 @@ def test_there_is_no_account_wide_key_anywhere(stack, conv):
     other = start_ok(stack, a[1], post(stack, register(stack)[1])["id"])
     c = list_item(stack, a[1], other)
     assert c["my_x25519"] is None and b64u(bytes(sk.public_key)) not in json.dumps(c), c
+
+
+def data_key(st, account_id):
+    """The account's data key, unwrapped here with the stack's master key."""
+    apk = account_pk(st, account_id)
+    version, wrapped = st.psql("SELECT version, encode(wrapped, 'hex') FROM account_keys "
+                               "WHERE account_pk = %d" % apk)[0]
+    return apk, unwrap(master_keys(st)[int(version)], int(version), apk,
+                       bytes.fromhex(wrapped))
+
+
+def test_side_keys_are_sealed_for_their_conversation_and_migrated_ones_still_open(stack, conv):
+    """A side's key is sealed with the owner's data key bound to the
+    conversation (include/dm.h), opened here independently; a key copied by
+    sql/013 from the old account-wide column (sealed bound to the account
+    row, x25519_legacy) is shown and fixed like any other."""
+    a, b, _, cid = conv
+    sk = put_key(stack, b[1], cid)
+    bpk, bdk = data_key(stack, b[0])
+    (stored,) = stack.psql("SELECT encode(p.x25519_sealed, 'hex') FROM dm_participants p "
+                           "JOIN dm_conversations c ON c.pk = p.conversation_pk "
+                           "WHERE c.id = '%s' AND p.account_pk = %d" % (cid, bpk))[0]
+    sealed = bytes.fromhex(stored)
+    ad = b"sotto|f|1|kv=1|t=dm_participants|c=x25519_public|r=%s|o=%d" % (cid.encode(), bpk)
+    assert sealed[:5] == b"\x01\x00\x00\x00\x01"
+    assert crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[29:], ad, sealed[5:29], bdk) == \
+        bytes(sk.public_key)
+
+    apk, adk = data_key(stack, a[0])
+    old = bytes(nacl.public.PrivateKey.generate().public_key)
+    nonce = os.urandom(24)
+    legacy = b"\x01\x00\x00\x00\x01" + nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(
+        old, b"sotto|f|1|kv=1|t=accounts|c=x25519_public|r=%d|o=%d" % (apk, apk), nonce, adk)
+    stack.psql("UPDATE dm_participants p SET x25519_sealed = '\\x%s', x25519_legacy = true "
+               "FROM dm_conversations c WHERE c.pk = p.conversation_pk AND c.id = '%s' "
+               "AND p.account_pk = %d" % (legacy.hex(), cid, apk))
+    stack.psql("UPDATE dm_conversations SET e2e = true WHERE id = '%s'" % cid)  # as sql/013 does
+    assert list_item(stack, a[1], cid)["my_x25519"] == b64u(old)
+    assert list_item(stack, b[1], cid)["peer_x25519"] == b64u(old)
+    r = put_key_raw(stack, a[1], cid, b64u(old))
+    assert r.status_code == 200 and r.json()["e2e"] is True, describe(r)
+    assert_error(put_key_raw(stack, a[1], cid, b64u(bytes(sk.public_key))), 409, "conflict")
 
 
 # -- lock order: a message against the peer's account deletion ----------------------------
