@@ -660,19 +660,27 @@ def waiting_backends(st):
 
 def test_a_message_and_the_peers_account_deletion_take_locks_in_one_order(stack):
     """b started a conversation from a's post; a sends while b deletes its
-    account. The test holds b's participant row, so the deletion stops in
-    the middle of its cascade (after it deleted b's event_heads row) while
-    the message waits too; then lets go. Locked in one order, both succeed;
-    in two orders PostgreSQL finds a deadlock and one of them fails (503)."""
+    account. The deletion's cascade takes b's event_heads row (sql/005)
+    before the tables of later migrations; the test holds b's flag (sql/006)
+    so that the deletion stops right after event_heads, and a's message
+    then takes the conversation row and waits for event_heads. Locked in
+    two orders, letting go gives PostgreSQL a deadlock and one request fails
+    (503); with DELETE /me taking the conversations first, the message
+    waits for the deletion and both succeed."""
     a, b = register(stack), register(stack)
-    cid = start_ok(stack, b[1], post(stack, a[1])["id"])
+    p = post(stack, a[1])
+    cid = start_ok(stack, b[1], p["id"])
     send_ok(stack, a[1], cid)                  # b's event_heads row exists
+    r = stack.request("POST", "/moderation/flag", json={"post_id": p["id"], "reason": "other"},
+                      headers=bearer(b[1]))
+    assert r.status_code == 202, describe(r)
     bpk = account_pk(stack, b[0])
     results = {}
     conn = psycopg2.connect(stack.sotto_env()["DATABASE_URL"])
     try:
         cur = conn.cursor()
-        cur.execute("SELECT 1 FROM dm_participants WHERE account_pk = %s FOR UPDATE", (bpk,))
+        cur.execute("SELECT 1 FROM flags WHERE flagger_pk = %s FOR UPDATE", (bpk,))
+        assert cur.rowcount == 1
 
         def run(name, method, path, **kw):
             with TimeoutSession(timeout=60) as s:
@@ -682,7 +690,7 @@ def test_a_message_and_the_peers_account_deletion_take_locks_in_one_order(stack)
                                    kwargs={"headers": bearer(b[1])})
         deleter.start()
         stack.wait_for(lambda: any("DELETE FROM accounts" in q for q in waiting_backends(stack)),
-                       30, "DELETE /me to wait for the participant row")
+                       30, "DELETE /me to wait for the flag row")
         sender = threading.Thread(target=run, args=("send", "POST", "/dm/%s/send" % cid),
                                   kwargs={"headers": bearer(a[1]),
                                           "json": {"body": uniq("during the deletion")}})

@@ -16,7 +16,7 @@ KA, KB, KD = "\\x" + "a1" * 40, "\\x" + "b2" * 40, "\\x" + "d4" * 40
 #   c1 A-B started by A from B's post, both keys: end to end by the keys
 #   c2 A-C started by A from C's post, C without key: server-readable
 #   c3 A-D marked end to end, D's side gone, origin post gone
-#   c4 B-D started by D from B's post, only D with a key: server-readable
+#   c4 C-D started by D from C's post, only D with a key: server-readable
 OLD_ROWS = """
 INSERT INTO accounts (pk, id_hash, id_sealed, password_hash, auth, day_joined, x25519_sealed)
 SELECT n, decode(lpad(to_hex(n), 64, '0'), 'hex'), '\\x00', '$argon2id$x', 1, 20000,
@@ -28,10 +28,10 @@ INSERT INTO dm_conversations (pk, id, low_pk, high_pk, origin_post_pk, e2e, day_
   (1, 'conv' || repeat('x', 17) || '1', 1, 2, 2, false, 20000),
   (2, 'conv' || repeat('x', 17) || '2', 1, 3, 3, false, 20000),
   (3, 'conv' || repeat('x', 17) || '3', 1, 4, NULL, true, 20000),
-  (4, 'conv' || repeat('x', 17) || '4', 2, 4, 2, false, 20000);
+  (4, 'conv' || repeat('x', 17) || '4', 3, 4, 3, false, 20000);
 INSERT INTO dm_participants (conversation_pk, side, account_pk, key_sealed) VALUES
   (1, 0, 1, '\\x01'), (1, 1, 2, '\\x02'), (2, 0, 1, '\\x03'), (2, 1, 3, '\\x04'),
-  (3, 0, 1, '\\x05'), (4, 0, 2, '\\x06'), (4, 1, 4, '\\x07');
+  (3, 0, 1, '\\x05'), (4, 0, 3, '\\x06'), (4, 1, 4, '\\x07');
 """.format(ka=KA, kb=KB, kd=KD)
 
 
@@ -78,11 +78,11 @@ def test_013_keeps_keys_of_conversations_that_were_end_to_end_and_drops_the_rest
         assert cols == [["dm_participants.x25519_sealed"]], cols
         # one conversation per (starter, post), by a unique index; the pair
         # of accounts may have several
-        insert = ("INSERT INTO dm_conversations (id, starter_pk, origin_post_pk, day_last) "
-                  "VALUES ('%s', 1, 1, 20000) ON CONFLICT (starter_pk, origin_post_pk) "
+        insert = ("INSERT INTO dm_conversations (pk, id, starter_pk, origin_post_pk, day_last) "
+                  "VALUES (%d, '%s', 1, 1, 20000) ON CONFLICT (starter_pk, origin_post_pk) "
                   "DO NOTHING RETURNING pk")
-        assert len(psql(stack, db, insert % ("conv" + "y" * 18))) == 1
-        assert psql(stack, db, insert % ("conv" + "z" * 18)) == []
+        assert psql(stack, db, insert % (10, "conv" + "y" * 18)) == [["10"]]
+        assert psql(stack, db, insert % (11, "conv" + "z" * 18)) == []
         psql(stack, db, "INSERT INTO events (account_pk, seq, type, day, data) "
                         "VALUES (1, 1, 'dm.key', 20000, '{}')")
     finally:
