@@ -343,22 +343,23 @@ out:
 }
 
 /*
- * The optional "x25519_public" of the body into pk: 1 present, 0 absent
- * (or null), or the 422 it set.
+ * "x25519_public" of the body into pk, *present telling whether there is
+ * one (absent or null: false, a 422 unless optional). 0 or the status it set.
  */
-static int key_field_or_reply(struct request *req, bool required,
+static int key_field_or_reply(struct request *req, bool optional, bool *present,
                               unsigned char pk[DM_X25519_BYTES])
 {
 	const char *text;
 	size_t len;
 	int got = json_get_string(req->json, "x25519_public", &text, &len);
 
-	if (got == 0 && !required)
+	*present = got == 1;
+	if (got == 0 && optional)
 		return 0;
 	if (got != 1 || dm_x25519_parse(text, len, pk) != 0)
 		return http_error(req, 422, "invalid_field",
 		                  "x25519_public must be a usable X25519 public key: 32 bytes, base64url");
-	return 1;
+	return 0;
 }
 
 /* ---- POST /dm/start_from_post -------------------------------------------------- */
@@ -502,9 +503,8 @@ int handle_dm_start(struct request *req)
 
 	if (json_get_string(req->json, "post_id", &post_id, &len) != 1)
 		return http_error(req, 422, "invalid_field", "post_id must be a post id");
-	if ((status = key_field_or_reply(req, false, s.x25519)) > 1 || status < 0)
+	if ((status = key_field_or_reply(req, true, &s.has_key, s.x25519)) != 0)
 		return status;
-	s.has_key = status == 1;
 	if (len != 22)
 		return http_error(req, 404, "not_found", "no such post");
 	if ((res = db_exec(req->worker->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
@@ -920,11 +920,11 @@ int handle_dm_key(struct request *req)
 {
 	unsigned char pk[DM_X25519_BYTES];
 	struct conv cv;
+	bool present;
 	int status;
 
-	if ((status = conv_or_reply(req, &cv)) != 0)
-		return status;
-	if ((status = key_field_or_reply(req, true, pk)) != 1)
+	if ((status = conv_or_reply(req, &cv)) != 0 ||
+	    (status = key_field_or_reply(req, false, &present, pk)) != 0)
 		return status;
 	if ((status = key_set_or_reply(req, &cv, pk)) != 0)
 		return status;

@@ -798,7 +798,7 @@ def test_export_gives_e2e_messages_as_stored(stack, conv):
     r = stack.get("/me/export", headers=bearer(b[1]))
     assert r.status_code == 200, describe(r)
     c = [x for x in r.json()["conversations"] if x["id"] == cid][0]
-    assert c["e2e"] is True
+    assert c["e2e"] is True and c["my_x25519"] == b64u(bytes(skb.public_key)), c
     m = c["messages"][0]
     assert unb64u(m["ciphertext"]) == ct and unb64u(m["nonce"]) == nonce and m["mine"] is False
 
