@@ -141,7 +141,7 @@ static int account_parse(struct request *req, const PGresult *res, struct accoun
 	acc->id_sealed = db_bytea_value(req->arena, res, 0, 4, &acc->id_sealed_len);
 	if (acc->id_sealed == NULL)
 		return -1;
-	acc->x25519 = NULL;     /* no account-wide key any more (sql/013) */
+	acc->x25519 = NULL;     /* no account-wide key any more (sql/016) */
 	return 0;
 }
 

@@ -5,7 +5,7 @@
  *
  * A conversation joins the account that started it and the author of the
  * post it was started from, one per (starter, post) (sql/008_dm.sql,
- * sql/013_dm_per_post.sql): nothing ties two conversations together, so
+ * sql/016_dm_per_post.sql): nothing ties two conversations together, so
  * neither side learns who the other is nor whether two conversations have
  * the same person on the other side. Anyone else gets 404 on every route
  * of it. Server-readable bodies are sealed with the conversation key
@@ -126,7 +126,7 @@ static struct db_stmt stmt_message_insert = {
 	"ciphertext, nonce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
 };
 
-/* Setting a side's key: the conversation row first (sql/013's lock order). */
+/* Setting a side's key: the conversation row first (sql/016's lock order). */
 static struct db_stmt stmt_conv_lock = {
 	"dm_conv_lock", "SELECT 1 FROM dm_conversations WHERE pk = $1 FOR UPDATE", 1, 0
 };

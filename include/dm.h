@@ -104,7 +104,7 @@ unsigned char *dm_x25519_seal(struct arena *a, const unsigned char dk[CRYPTO_KEY
 
 /*
  * Open a side's sealed key into pk. legacy: sealed as the account-wide key
- * it was before sql/013 (table "accounts", row and owner the account pk),
+ * it was before sql/016 (table "accounts", row and owner the account pk),
  * copied into the conversations that were end to end under it. 0 or -1.
  */
 int dm_x25519_open(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
@@ -125,7 +125,7 @@ const char *dm_x25519_text(struct request *req, const PGresult *res, int row, in
  * Lock every conversation account_pk (decimal text) takes part in, in pk
  * order, inside the caller's transaction: DELETE /me does so before
  * deleting anything, so it takes the conversation rows before event_heads
- * as a message does (sql/013). 0, or -1 when the database failed.
+ * as a message does (sql/016). 0, or -1 when the database failed.
  */
 int dm_lock_conversations(struct request *req, const char *account_pk)
     __attribute__((warn_unused_result));

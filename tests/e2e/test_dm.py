@@ -621,7 +621,7 @@ def data_key(st, account_id):
 def test_side_keys_are_sealed_for_their_conversation_and_migrated_ones_still_open(stack, conv):
     """A side's key is sealed with the owner's data key bound to the
     conversation (include/dm.h), opened here independently; a key copied by
-    sql/013 from the old account-wide column (sealed bound to the account
+    sql/016 from the old account-wide column (sealed bound to the account
     row, x25519_legacy) is shown and fixed like any other."""
     a, b, _, cid = conv
     sk = put_key(stack, b[1], cid)
@@ -643,7 +643,7 @@ def test_side_keys_are_sealed_for_their_conversation_and_migrated_ones_still_ope
     stack.psql("UPDATE dm_participants p SET x25519_sealed = '\\x%s', x25519_legacy = true "
                "FROM dm_conversations c WHERE c.pk = p.conversation_pk AND c.id = '%s' "
                "AND p.account_pk = %d" % (legacy.hex(), cid, apk))
-    stack.psql("UPDATE dm_conversations SET e2e = true WHERE id = '%s'" % cid)  # as sql/013 does
+    stack.psql("UPDATE dm_conversations SET e2e = true WHERE id = '%s'" % cid)  # as sql/016 does
     assert list_item(stack, a[1], cid)["my_x25519"] == b64u(old)
     assert list_item(stack, b[1], cid)["peer_x25519"] == b64u(old)
     r = put_key_raw(stack, a[1], cid, b64u(old))

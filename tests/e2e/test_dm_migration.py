@@ -1,7 +1,7 @@
-"""sql/013_dm_per_post.sql on a database that holds conversations of the old
+"""sql/016_dm_per_post.sql on a database that holds conversations of the old
 kind (one per pair of accounts, account-wide X25519 keys): migrations up to
-012 are applied to a scratch database of the stack's cluster, rows written
-the way the old server wrote them, then 013. The server side of reading a
+015 are applied to a scratch database of the stack's cluster, rows written
+the way the old server wrote them, then 016. The server side of reading a
 copied (legacy-sealed) key is in test_dm.py's migrated-key test."""
 import glob
 import os
@@ -51,13 +51,13 @@ def migrate(st, db, upto=None, only=None):
         pg(st, "psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", text)
 
 
-def test_013_keeps_keys_of_conversations_that_were_end_to_end_and_drops_the_rest(stack):
-    db = "mig013_%s" % os.urandom(4).hex()
+def test_016_keeps_keys_of_conversations_that_were_end_to_end_and_drops_the_rest(stack):
+    db = "mig016_%s" % os.urandom(4).hex()
     pg(stack, "createdb", db)
     try:
-        migrate(stack, db, upto=12)
+        migrate(stack, db, upto=15)
         psql(stack, db, OLD_ROWS)
-        migrate(stack, db, only=13)
+        migrate(stack, db, only=16)
         rows = psql(stack, db, "SELECT pk, coalesce(starter_pk::text, '-'), e2e "
                                 "FROM dm_conversations ORDER BY pk")
         assert rows == [["1", "1", "t"], ["2", "1", "f"], ["3", "-", "t"], ["4", "4", "f"]], rows

@@ -128,7 +128,7 @@ static void test_side_key_opens_for_its_conversation_and_account_only(void **sta
 	assert_memory_equal(out, pk, sizeof(pk));
 }
 
-/* A key sql/013 copied from accounts.x25519_sealed: the account's field. */
+/* A key sql/016 copied from accounts.x25519_sealed: the account's field. */
 static void test_legacy_side_key_opens_as_the_accounts_field(void **state)
 {
 	struct arena *a = *state;

@@ -1,4 +1,4 @@
--- 013: direct messages that link nothing (issue 16).
+-- 016: direct messages that link nothing (issue 16).
 --
 -- A conversation belongs to one (starter, origin post) pair, no longer to a
 -- pair of accounts: one conversation per pair let anyone learn which posts
