@@ -8,12 +8,12 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "util.h"
-#include "worker.h"
 
 void dm_key_new(unsigned char ck[DM_KEY_BYTES])
 {
@@ -108,7 +108,7 @@ int dm_data_key(struct request *req, const PGresult *res, int row, int vcol, int
 	wrapped = db_bytea_value(req->arena, res, row, vcol + 1, &len);
 	if (wrapped == NULL)
 		return -1;
-	return crypto_unwrap_key(req->worker->cfg, owner, (uint32_t)version, wrapped, len, dk);
+	return crypto_unwrap_key(req->ctx->cfg, owner, (uint32_t)version, wrapped, len, dk);
 }
 
 int dm_x25519_parse(const char *text, size_t len, unsigned char pk[DM_X25519_BYTES])
@@ -197,7 +197,7 @@ static struct db_stmt stmt_lock = {
 
 int dm_lock_conversations(struct request *req, const char *account_pk)
 {
-	return db_exec(req->worker->db, req->arena, &stmt_lock, &account_pk, NULL) != NULL ? 0 : -1;
+	return db_exec(req->ctx->db, req->arena, &stmt_lock, &account_pk, NULL) != NULL ? 0 : -1;
 }
 
 json_object *dm_message_json(struct request *req, const char *id, int64_t seq, bool mine,

@@ -21,9 +21,9 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "dm.h"
 #include "events.h"
 #include "export.h"
@@ -33,7 +33,6 @@
 #include "log.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define LIST_KIND "dm-list"
 #define MESSAGES_KIND "dm-messages"
@@ -160,25 +159,20 @@ struct conv {
 	int row;
 };
 
-static const char *i64(struct request *req, int64_t v)
-{
-	return arena_printf(req->arena, "%lld", (long long)v);
-}
-
 /*
  * The conversation id when the caller takes part in it. 0, or the status
  * it set (404 for anyone else, as for no conversation).
  */
 static int conv_load_or_reply(struct request *req, const char *id, struct conv *cv)
 {
-	const char *params[2] = { id, i64(req, req->account_pk) };
+	const char *params[2] = { id, arena_i64(req->arena, req->account_pk) };
 	int64_t side;
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such conversation");
 	cv->peer_pk = 0;
@@ -253,16 +247,17 @@ static int same_key_or_reply(struct request *req, const struct conv *cv,
                              const unsigned char dk[CRYPTO_KEY_BYTES],
                              const unsigned char pk[DM_X25519_BYTES])
 {
-	const char *params[2] = { i64(req, cv->pk), i64(req, cv->side) };
+	const char *params[2] = { arena_i64(req->arena, cv->pk),
+	                          arena_i64(req->arena, cv->side) };
 	unsigned char have[DM_X25519_BYTES];
 	const unsigned char *sealed;
 	size_t len = 0;
 	PGresult *res;
 
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_key_get, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_key_get, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1 ||
 	    (sealed = db_bytea_value(req->arena, res, 0, 0, &len)) == NULL ||
 	    dm_x25519_open(req->arena, dk, cv->id, req->account_pk,
@@ -285,28 +280,29 @@ static int same_key_or_reply(struct request *req, const struct conv *cv,
  */
 static int key_store(struct request *req, const struct conv *cv, const char *sealed)
 {
-	const char *params[3] = { i64(req, cv->pk), i64(req, cv->side), sealed };
+	const char *params[3] = { arena_i64(req->arena, cv->pk),
+	                          arena_i64(req->arena, cv->side), sealed };
 	json_object *data;
 	PGresult *res;
 
-	if (params[0] == NULL || params[1] == NULL || db_begin(req->worker->db) != 0)
+	if (params[0] == NULL || params[1] == NULL || db_begin(req->ctx->db) != 0)
 		return -1;
-	if (db_exec(req->worker->db, req->arena, &stmt_conv_lock, params, NULL) == NULL ||
-	    (res = db_exec(req->worker->db, req->arena, &stmt_key_set, params, NULL)) == NULL)
+	if (db_exec(req->ctx->db, req->arena, &stmt_conv_lock, params, NULL) == NULL ||
+	    (res = db_exec(req->ctx->db, req->arena, &stmt_key_set, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		return 0;
 	}
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_e2e_on, params, NULL)) == NULL ||
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_e2e_on, params, NULL)) == NULL ||
 	    (data = json_object_new_object()) == NULL)
 		goto fail;
 	json_object_object_add(data, "e2e", json_object_new_boolean(PQntuples(res) == 1));
-	if (notify_peer(req, cv, EVENT_DM_KEY, data) != 0 || db_commit(req->worker->db) != 0)
+	if (notify_peer(req, cv, EVENT_DM_KEY, data) != 0 || db_commit(req->ctx->db) != 0)
 		goto fail;
 	return 1;
 fail:
-	db_rollback(req->worker->db);
+	db_rollback(req->ctx->db);
 	return -1;
 }
 
@@ -329,12 +325,12 @@ static int key_set_or_reply(struct request *req, const struct conv *cv,
 	}
 	sealed = dm_x25519_seal(req->arena, dk, cv->id, req->account_pk, pk, &len);
 	if (sealed == NULL || (text = db_bytea_text(req->arena, sealed, len)) == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
 	stored = key_store(req, cv, text);
 	if (stored < 0)
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 	else if (stored == 0)
 		status = same_key_or_reply(req, cv, dk, pk);
 out:
@@ -380,15 +376,15 @@ struct start {
  */
 static int existing_or_reply(struct request *req, const struct start *s)
 {
-	const char *params[2] = { i64(req, req->account_pk), s->post_pk };
+	const char *params[2] = { arena_i64(req->arena, req->account_pk), s->post_pk };
 	struct conv cv;
 	PGresult *res;
 	int status;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_started, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_started, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return 0;
 	if (s->has_key &&
@@ -415,7 +411,7 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 	dm_key_new(ck);
 	*x = NULL;
 	if (auth_data_key(req, req->account, mine) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (dm_data_key(req, s->res, 0, 2, s->author, theirs) != 0) {
@@ -431,7 +427,7 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 		*x = xs != NULL ? db_bytea_text(req->arena, xs, x_len) : NULL;
 	}
 	if (sealed[0] == NULL || sealed[1] == NULL || (s->has_key && *x == NULL))
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	sodium_memzero(mine, sizeof(mine));
@@ -453,38 +449,38 @@ static int create_or_reply(struct request *req, const struct start *s)
 	int status;
 
 	if (id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = seal_keys_or_reply(req, s, id, sealed, &x)) != 0)
 		return status;
 	params[0] = id;
-	params[1] = i64(req, req->account_pk);
+	params[1] = arena_i64(req->arena, req->account_pk);
 	params[2] = s->post_pk;
-	params[3] = i64(req, util_today());
+	params[3] = arena_i64(req->arena, util_today());
 	if (params[1] == NULL || params[3] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
+		return http_oom(req);
+	if (db_begin(req->ctx->db) != 0)
+		return http_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		status = existing_or_reply(req, s);
 		return status != 0 ? status : http_error(req, 409, "conflict", "try again");
 	}
 	params[0] = PQgetvalue(res, 0, 0);
-	params[1] = i64(req, req->account_pk);
+	params[1] = arena_i64(req->arena, req->account_pk);
 	params[2] = sealed[0];
 	params[3] = x;
-	params[4] = i64(req, s->author);
+	params[4] = arena_i64(req->arena, s->author);
 	params[5] = sealed[1];
 	if (params[1] == NULL || params[4] == NULL ||
-	    db_exec(req->worker->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
-	    db_commit(req->worker->db) != 0)
+	    db_exec(req->ctx->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
+	    db_commit(req->ctx->db) != 0)
 		goto fail;
 	return http_reply_member(req, 201, "conversation_id", json_object_new_string(id));
 fail:
-	db_rollback(req->worker->db);
-	return dispatch_db_failure(req);
+	db_rollback(req->ctx->db);
+	return http_db_failure(req);
 }
 
 /*
@@ -507,8 +503,8 @@ int handle_dm_start(struct request *req)
 		return status;
 	if (len != 22)
 		return http_error(req, 404, "not_found", "no such post");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
-		return dispatch_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	s.post_pk = PQgetvalue(res, 0, 0);
@@ -564,18 +560,19 @@ static json_object *list_item(struct request *req, const PGresult *res, int row,
 /* status with cv as one GET /dm/list item. */
 static int conversation_reply(struct request *req, const struct conv *cv, int status)
 {
-	const char *params[2] = { i64(req, req->account_pk), i64(req, cv->pk) };
+	const char *params[2] = { arena_i64(req->arena, req->account_pk),
+	                          arena_i64(req->arena, cv->pk) };
 	json_object *o;
 	PGresult *res;
 
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_list_one, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_list_one, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such conversation");
 	if ((o = list_item(req, res, 0, NULL)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return http_reply(req, status, o);
 }
 
@@ -593,10 +590,10 @@ int handle_dm_list(struct request *req)
 
 	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
 		return status;
-	params[0] = i64(req, req->account_pk);
-	params[1] = i64(req, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
 	                                  &rows)) != 0)
 		return status;
@@ -669,22 +666,22 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
                              int limit, PGresult **res, json_object **items)
 {
 	unsigned char ck[DM_KEY_BYTES];
-	const char *params[3] = { i64(req, cv->pk), i64(req, after),
-	                          limit < 0 ? NULL : i64(req, (int64_t)limit + 1) };
+	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, after),
+	                          limit < 0 ? NULL : arena_i64(req->arena, (int64_t)limit + 1) };
 	bool need_key;
 	int status = 0, rows;
 
 	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
-		return http_error(req, 500, "internal", "out of memory");
-	if ((*res = db_exec(req->worker->db, req->arena, &stmt_messages, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((*res = db_exec(req->ctx->db, req->arena, &stmt_messages, params, NULL)) == NULL)
+		return http_db_failure(req);
 	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
 	need_key = any_body(*res, rows);
 	if (need_key && (status = conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	*items = messages_json(req, *res, rows, cv->id, cv->side, need_key ? ck : NULL);
 	if (*items == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	return status;
@@ -693,12 +690,13 @@ out:
 /* Move the caller's read position up to seq (never back). 0 or the status it set. */
 static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_t seq)
 {
-	const char *params[3] = { i64(req, cv->pk), i64(req, cv->side), i64(req, seq) };
+	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, cv->side),
+	                          arena_i64(req->arena, seq) };
 
 	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_read, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if (db_exec(req->ctx->db, req->arena, &stmt_read, params, NULL) == NULL)
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -756,7 +754,7 @@ struct new_message {
 /* The largest end-to-end ciphertext: a crypto_box MAC and post_max_chars of 4-byte UTF-8. */
 static size_t ciphertext_max(const struct request *req)
 {
-	return DM_BOX_MAC_BYTES + 4 * (size_t)req->worker->cfg->post_max_chars;
+	return DM_BOX_MAC_BYTES + 4 * (size_t)req->ctx->cfg->post_max_chars;
 }
 
 /* {ciphertext, nonce} of an end-to-end message, checked. 0 or the status it set. */
@@ -793,7 +791,7 @@ static int body_field_or_reply(struct request *req, struct new_message *nm)
 	if (json_get_string(req->json, "body", &nm->body, &nm->body_len) != 1)
 		return http_error(req, 422, "invalid_field", "body must be a string");
 	return guard_text_or_reply(req, "dm", nm->body, nm->body_len,
-	                           (size_t)req->worker->cfg->post_max_chars);
+	                           (size_t)req->ctx->cfg->post_max_chars);
 }
 
 /* The stored form of the message: sealed body or ciphertext and nonce (bytea text). */
@@ -811,13 +809,13 @@ static int stored_or_reply(struct request *req, const struct conv *cv,
 		*ct = db_bytea_text(req->arena, nm->ciphertext, nm->ciphertext_len);
 		*nonce = db_bytea_text(req->arena, nm->nonce, DM_NONCE_BYTES);
 		return *ct != NULL && *nonce != NULL ? 0
-		       : http_error(req, 500, "internal", "out of memory");
+		       : http_oom(req);
 	}
 	if ((status = conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	sealed = dm_body_seal(req->arena, ck, cv->id, nm->id, nm->body, nm->body_len, &sealed_len);
 	if (sealed == NULL || (*body = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	return status;
@@ -846,17 +844,17 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 
 	if ((status = stored_or_reply(req, cv, nm, &body, &ct, &nonce)) != 0)
 		return status;
-	params[0] = i64(req, cv->pk);
+	params[0] = arena_i64(req->arena, cv->pk);
 	params[1] = nm->body == NULL ? "true" : "false";
-	params[2] = i64(req, nm->day);
+	params[2] = arena_i64(req->arena, nm->day);
 	if (params[0] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_advance, params, NULL)) == NULL)
+		return http_oom(req);
+	if (db_begin(req->ctx->db) != 0)
+		return http_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_advance, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		return http_error(req, 409, "conflict",
 		                  "the conversation is now end to end; send ciphertext and nonce");
 	}
@@ -865,18 +863,19 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[1] = PQgetvalue(res, 0, 0);
 	params[2] = nm->id;
 	params[3] = cv->side == 0 ? "0" : "1";
-	params[4] = i64(req, nm->day);
+	params[4] = arena_i64(req->arena, nm->day);
 	params[5] = body;
 	params[6] = ct;
 	params[7] = nonce;
 	if (params[4] == NULL ||
-	    db_exec(req->worker->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
-	    notify_peer(req, cv, EVENT_DM_MESSAGE, message_data(nm->id)) != 0 || db_commit(req->worker->db) != 0)
+	    db_exec(req->ctx->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
+	    notify_peer(req, cv, EVENT_DM_MESSAGE, message_data(nm->id)) != 0 ||
+	    db_commit(req->ctx->db) != 0)
 		goto fail;
 	return 0;
 fail:
-	db_rollback(req->worker->db);
-	return dispatch_db_failure(req);
+	db_rollback(req->ctx->db);
+	return http_db_failure(req);
 }
 
 /*
@@ -899,7 +898,7 @@ int handle_dm_send(struct request *req)
 	if (status != 0)
 		return status;
 	if ((nm.id = util_random_id(req->arena, DM_ID_BYTES)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	nm.day = util_today();
 	if ((status = store_or_reply(req, &cv, &nm)) != 0)
 		return status;
@@ -965,7 +964,7 @@ static int export_one(struct request *req, PGresult *res, int row, json_object *
 		return status;
 	if ((o = json_object_new_object()) == NULL) {
 		json_object_put(messages);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "id", json_object_new_string(cv.id));
 	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, EX_ORIGIN) ? NULL :
@@ -988,18 +987,18 @@ static int export_one(struct request *req, PGresult *res, int row, json_object *
  */
 int export_conversations(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { i64(req, req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	json_object *items = json_object_new_array();
 	PGresult *res;
 	int status;
 
 	if (params[0] == NULL || items == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(out, section, items);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL)) == NULL)
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++)
 		if ((status = export_one(req, res, i, items)) != 0)
 			return status;

@@ -13,18 +13,17 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "dm.h"
 #include "export.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
-#include "worker.h"
 
 static struct db_stmt stmt_delete = {
 	/* account_keys goes with it (ON DELETE CASCADE) */
@@ -60,7 +59,7 @@ int handle_me_get(struct request *req)
 	json_object *o = me_object(req->account);
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return http_reply(req, 200, o);
 }
 
@@ -69,7 +68,7 @@ int export_account(struct request *req, json_object *out, const char *section)
 	json_object *o = me_object(req->account);
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, section, o);
 	return 0;
 }
@@ -80,7 +79,7 @@ int handle_me_export(struct request *req)
 	int status;
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "format", json_object_new_string("sotto-export/1"));
 	for (size_t i = 0; i < export_hook_count; i++)
 		if ((status = export_hooks[i].fn(req, o, export_hooks[i].section)) != 0)
@@ -98,12 +97,12 @@ int handle_me_export(struct request *req)
  */
 static int delete_rows(struct request *req, const char *pk)
 {
-	if (db_begin(req->worker->db) != 0)
+	if (db_begin(req->ctx->db) != 0)
 		return -1;
 	if (dm_lock_conversations(req, pk) != 0 ||
-	    db_exec(req->worker->db, req->arena, &stmt_delete, &pk, NULL) == NULL ||
-	    db_commit(req->worker->db) != 0) {
-		db_rollback(req->worker->db);
+	    db_exec(req->ctx->db, req->arena, &stmt_delete, &pk, NULL) == NULL ||
+	    db_commit(req->ctx->db) != 0) {
+		db_rollback(req->ctx->db);
 		return -1;
 	}
 	return 0;
@@ -121,14 +120,14 @@ int handle_me_delete(struct request *req)
 	struct account *acc = req->account;
 	const char *params[1];
 
-	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[0] = arena_i64(req->arena, acc->pk);
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (delete_rows(req, params[0]) != 0) {
 		auth_undelete(req, acc);
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 	feed_content_changed(req);   /* the account's posts vanish from every feed */
 	if (auth_forget(req, acc->id_hash) != 0)

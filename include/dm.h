@@ -131,7 +131,7 @@ int dm_lock_conversations(struct request *req, const char *account_pk)
     __attribute__((warn_unused_result));
 
 /*
- * A message as API.md shows it: {"id", "seq", "mine", "day", "body"} or,
+ * A message as the contract shows it: {"id", "seq", "mine", "day", "body"} or,
  * when body is NULL, {..., "ciphertext", "nonce"} (base64url). NULL on
  * OOM. The caller owns it.
  */
