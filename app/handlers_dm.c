@@ -11,7 +11,7 @@
  * of it. Server-readable bodies are sealed with the conversation key
  * (include/dm.h); once both sides have set an X25519 key for the
  * conversation (each once) it is end to end and only {ciphertext, nonce}
- * is accepted and stored as sent. README "Direct messages" has the rules.
+ * is accepted and stored as sent. docs/dm.md has the rules.
  */
 #include <stdio.h>
 #include <string.h>

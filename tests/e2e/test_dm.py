@@ -1,4 +1,4 @@
-"""Direct messages (README "Direct messages"): POST /dm/start_from_post,
+"""Direct messages (docs/dm.md): POST /dm/start_from_post,
 GET /dm/list, GET /dm/{id}/messages, POST /dm/{id}/send, PUT /dm/{id}/key,
 server-readable (sealed at rest with a per-conversation key) and end to end
 (both sides set an X25519 key for the conversation; checked with

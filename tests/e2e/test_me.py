@@ -1,4 +1,4 @@
-"""The account itself (README "Accounts"): GET /me (no account-wide key:
+"""The account itself (docs/accounts.md): GET /me (no account-wide key:
 PUT /me/keys is gone), GET /me/export, DELETE /me; 401 without a token; 503
 while Redis (revocations, challenges, rate limits) is down."""
 import json
