@@ -327,7 +327,7 @@ static int body_or_reply(struct request *req)
 	if (!is_json_type(http_env(req, "CONTENT_TYPE")))
 		return http_error(req, 415, "unsupported_media_type",
 		                  "request bodies must be application/json");
-	if (!(req->route->flags & ROUTE_JSON))
+	if (!(req->route->flags & (ROUTE_JSON | ROUTE_JSON_OPT)))
 		return 0;
 	buf = arena_alloc(req->arena, (size_t)len + 1);
 	if (buf == NULL)
@@ -345,7 +345,9 @@ static int json_or_reply(struct request *req)
 {
 	const char *why = NULL;
 
-	if (!(req->route->flags & ROUTE_JSON))
+	if (!(req->route->flags & (ROUTE_JSON | ROUTE_JSON_OPT)))
+		return 0;
+	if (req->body_len == 0 && (req->route->flags & ROUTE_JSON_OPT))
 		return 0;
 	if (req->body_len == 0)
 		return http_error(req, 400, "invalid_json", "a JSON object body is required");

@@ -1,10 +1,14 @@
 /*
- * handlers_me.c — GET /me, PUT /me/keys, GET /me/export, DELETE /me.
+ * handlers_me.c — GET /me, PUT /me/keys, POST /me/password, GET /me/export,
+ * DELETE /me.
  *
  * The account record comes from the auth check (req->account). The X25519
  * public key is stored sealed with the account's own data key, so a leaked
  * database cannot link a key seen in a conversation to an account row, and
  * deleting the account destroys it with everything else.
+ *
+ * Changing the password and deleting the account ask for the credentials
+ * again (credentials.h): a stolen access token alone can do neither.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,15 +17,18 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "credentials.h"
 #include "crypto.h"
 #include "db.h"
 #include "dispatch.h"
+#include "events.h"
 #include "export.h"
 #include "feed.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "password.h"
 #include "util.h"
 #include "worker.h"
 
@@ -29,6 +36,12 @@
 
 static struct db_stmt stmt_set_x25519 = {
 	"account_set_x25519", "UPDATE accounts SET x25519_sealed = $2 WHERE pk = $1", 2, 0
+};
+static struct db_stmt stmt_set_password = {
+	/* a new token generation ends every other token; the caller's is kept */
+	"account_password_change",
+	"UPDATE accounts SET password_hash = $2, token_gen = token_gen + 1, token_keep = $3 "
+	"WHERE pk = $1 AND auth = 1", 3, 0
 };
 static struct db_stmt stmt_delete = {
 	/* account_keys goes with it (ON DELETE CASCADE): one statement, one transaction */
@@ -187,17 +200,71 @@ int handle_me_export(struct request *req)
 }
 
 /*
- * DELETE /me. The account is marked deleted in Redis first, so from that
- * moment no token of it passes on any worker; then one statement deletes
- * its rows, the wrapped data key among them (ON DELETE CASCADE), which
- * makes everything sealed with that key unreadable. If the deletion fails
- * the mark is taken back.
+ * POST /me/password {"password", "new_password"}. The new password's
+ * shape is checked before the current one (the cheaper check first), the
+ * new hash is made before anything changes, and the cached account record
+ * is dropped before the update (if Redis cannot do that, nothing changes:
+ * 503) and again after it. From the commit on, only the calling token and
+ * tokens issued later work (auth.h); the account's open event streams
+ * end.
+ */
+int handle_me_password(struct request *req)
+{
+	struct account *acc = req->account;
+	const char *params[3], *pw;
+	char *hash;
+	size_t len;
+	PGresult *res;
+	int status;
+
+	if (acc->auth != ACCOUNT_PASSWORD)
+		return http_error(req, 422, "invalid_field",
+		                  "this account signs in with a key: it has no password");
+	if (json_get_string(req->json, "new_password", &pw, &len) != 1 ||
+	    len < PASSWORD_MIN_BYTES || len > PASSWORD_MAX_BYTES)
+		return http_error(req, 422, "invalid_field", "new_password must be 10 to 1024 bytes");
+	if ((status = credentials_again_or_reply(req)) != 0)
+		return status;
+	hash = arena_alloc(req->arena, PASSWORD_HASH_MAX);
+	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	if (hash == NULL || params[0] == NULL)
+		return http_error(req, 500, "internal", "out of memory");
+	if ((status = password_hash_or_reply(req, pw, len, hash)) != 0)
+		return status;
+	params[1] = hash;
+	params[2] = acc->token.jti;
+	if (auth_forget(req, acc->id_hash) != 0)
+		return dispatch_unavailable(req, "sessions are unavailable", 2);
+	res = db_exec(req->worker->db, req->arena, &stmt_set_password, params, NULL);
+	if (res == NULL)
+		return dispatch_db_failure(req);
+	if (strcmp(PQcmdTuples(res), "1") != 0)
+		return credentials_invalid(req);      /* deleted meanwhile */
+	if (auth_forget(req, acc->id_hash) != 0)
+		log_msg(LOG_WARN, "account record not dropped after a password change; "
+		        "it expires by itself");
+	events_close(req, acc->pk);
+	return 204;
+}
+
+/*
+ * DELETE /me with the credentials again in the body. The account is
+ * marked deleted in Redis first, so from that moment no token of it
+ * passes on any worker; then one statement deletes its rows, the wrapped
+ * data key among them (ON DELETE CASCADE), which makes everything sealed
+ * with that key unreadable. If the deletion fails the mark is taken back.
+ * The row's absence is what PostgreSQL answers every later token check
+ * with, so the mark only needs to outlive the cached record. Open event
+ * streams of the account end.
  */
 int handle_me_delete(struct request *req)
 {
 	struct account *acc = req->account;
 	const char *params[1];
+	int status;
 
+	if ((status = credentials_again_or_reply(req)) != 0)
+		return status;
 	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
 	if (params[0] == NULL)
 		return http_error(req, 500, "internal", "out of memory");
@@ -210,5 +277,6 @@ int handle_me_delete(struct request *req)
 	feed_content_changed(req);   /* the account's posts vanish from every feed */
 	if (auth_forget(req, acc->id_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after deletion; it expires by itself");
+	events_close(req, acc->pk);
 	return 204;
 }

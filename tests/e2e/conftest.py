@@ -610,7 +610,10 @@ def pow_header(st, action):
                                 solve_pow(action, body["challenge"], body["difficulty"]))}
 
 
-def register(st, password="correct horse battery", headers=None):
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def register(st, password=DEFAULT_PASSWORD, headers=None):
     """A new password account on st: (account_id, token)."""
     r = st.request("POST", "/auth/register", json={"password": password},
                    headers=headers or {})
@@ -621,3 +624,10 @@ def register(st, password="correct horse battery", headers=None):
 
 def bearer(token):
     return {"Authorization": "Bearer " + token}
+
+
+def delete_me(st, token, password=DEFAULT_PASSWORD, proof=None):
+    """DELETE /me with the credentials again: {"password"}, or for a key
+    account proof, the fields of a fresh key proof (accounts.key_proof)."""
+    return st.request("DELETE", "/me", json=proof if proof is not None else {"password": password},
+                      headers=bearer(token))

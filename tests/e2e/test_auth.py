@@ -15,7 +15,7 @@ from accounts import (ACCOUNT_ID_RE, B64URL_RE, CHALLENGE_LIFETIME, TOKEN_LIFETI
                       b64u, get_challenge, id_hash, jwt_parts, key_proof, login_key,
                       login_password, me_ok, new_key, new_password, public_b64,
                       register_key, sign, unb64u)
-from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer,
+from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer, delete_me,
                       describe, raw_request, register)
 
 
@@ -201,7 +201,7 @@ def _reused_challenge(st, sk, path):
     assert r.status_code in (200, 201), describe(r)
     if path == "/auth/register":
         # Free the key again, so that only the reuse can refuse the proof.
-        d = st.request("DELETE", "/me", headers=bearer(r.json()["token"]))
+        d = delete_me(st, r.json()["token"], proof=key_proof(st, sk))
         assert d.status_code == 204, describe(d)
     return proof
 
