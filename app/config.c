@@ -899,7 +899,10 @@ static int read_accounts(struct loader *ld, struct config *cfg)
 
 	return read_int(ld, "SOTTO_TOKEN_LIFETIME", 3600, 60, 86400, &cfg->token_lifetime_s) != 0 ||
 	       read_int(ld, "SOTTO_PWHASH_CONCURRENCY", def_hashes, 1, 64,
-	                &cfg->pwhash_concurrency) != 0 ? -1 : 0;
+	                &cfg->pwhash_concurrency) != 0 ||
+	       read_int(ld, "SOTTO_PWHASH_WAIT_MS", 500, 0, 5000, &cfg->pwhash_wait_ms) != 0 ||
+	       read_int(ld, "SOTTO_PWHASH_BUSY_POW", 12, 0, POW_BITS_MAX,
+	                &cfg->pwhash_busy_pow) != 0 ? -1 : 0;
 }
 
 static int read_process(struct loader *ld, struct config *cfg)

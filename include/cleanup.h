@@ -2,7 +2,9 @@
  * cleanup.h — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl) and IP bans whose expires_day has passed. Challenges, tickets and
+ * ttl) and IP bans whose expires_day has passed; then account_keys is
+ * rewritten (VACUUM FULL), so that the wrapped data keys of deleted
+ * accounts no longer sit in its heap pages. Challenges, tickets and
  * revocations live in Redis with their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, in batches so that no

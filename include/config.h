@@ -94,6 +94,8 @@ struct config {
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds, default 3600 */
 	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY, default cores */
+	int pwhash_wait_ms;         /* SOTTO_PWHASH_WAIT_MS, wait for a hash slot, default 500 */
+	int pwhash_busy_pow;        /* SOTTO_PWHASH_BUSY_POW, bits while slots are saturated, 12 */
 
 	/* automatic moderation (`sotto moderate`, README "Automatic moderation") */
 	bool moderation_hold;           /* false: SOTTO_MODERATION_THRESHOLD=off, score only */

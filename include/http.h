@@ -83,6 +83,7 @@ struct request {
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
 	bool ratelimit_failed_open; /* Redis was down and a read went through */
+	int pow_bits;               /* difficulty of the proof of work it solved, 0 = none */
 
 	/* events pushed by this request, published after it (events.c) */
 	struct event_note *events;

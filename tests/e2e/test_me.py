@@ -5,14 +5,16 @@ limits) is down."""
 import base64
 import json
 import os
+import threading
 
 import nacl.public
 import pytest
 
 from accounts import (ACCOUNT_ID_RE, b64u, id_hash, key_proof, login_password, me, me_ok,
                       new_key, new_password, public_b64, register_key, today)
-from conftest import (DEFAULT_PASSWORD, Stack, assert_error, assert_standard_headers, bearer,
-                      delete_me, describe, register)
+from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error,
+                      assert_standard_headers, bearer, delete_me, describe, register)
+from content import get_post_ok, post, reply, vote_ok
 
 ME_KEYS = {"account_id", "day_joined", "trust", "auth", "x25519_public"}
 P = 2 ** 255 - 19
@@ -482,3 +484,53 @@ def test_redis_down_account_and_auth_routes_are_503_with_retry_after(redis_stack
     assert me_ok(st, token)["account_id"] == account_id, "token not accepted after recovery"
     assert me(st, key_token).status_code == 200
 
+
+
+# -- many deletions at once -------------------------------------------------------------
+CONCURRENT_DELETIONS = 80
+
+
+@pytest.fixture(scope="module")
+def wide_stack(make_stack):
+    return make_stack("medelete", SOTTO_WORKERS="8")
+
+
+def test_concurrent_deletions_of_many_accounts_all_succeed(wide_stack):
+    """The realtime bench deletes its 1 000 accounts at once: no deletion
+    may wait on another one's locks until the database gives up (503)."""
+    st = wide_stack
+    owner_sk, _, owner = register_key(st)
+    target = post(st, owner)["id"]
+    made = []
+    for _ in range(CONCURRENT_DELETIONS):
+        sk, _, token = register_key(st)
+        # Each account touches what deletions share: the owner's post (score,
+        # reply count), the owner's trust and event queue.
+        vote_ok(st, token, target, 1)
+        reply(st, token, target)
+        made.append((sk, token))
+    proofs = [key_proof(st, sk) for sk, _ in made]
+    answers = [None] * len(made)
+
+    def one(i):
+        s = TimeoutSession(timeout=60)
+        try:
+            answers[i] = s.request("DELETE", st.url("/me"), json=proofs[i],
+                                   headers=bearer(made[i][1]))
+        except Exception as e:  # noqa: BLE001 - reported below
+            answers[i] = e
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(made))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    bad = [a if isinstance(a, Exception) else describe(a) for a in answers
+           if isinstance(a, Exception) or a.status_code != 204]
+    assert not bad, "%d of %d deletions failed:\n%s" % (len(bad), len(made), "\n".join(
+        str(b) for b in bad[:5]))
+    after = get_post_ok(st, target)["post"]
+    assert after["score"] == 0 and after["reply_count"] == 0, after
+    assert delete_me(st, owner, proof=key_proof(st, owner_sk)).status_code == 204
