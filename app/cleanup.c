@@ -26,7 +26,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	long long total = 0;
 	int64_t n;
 
-	params[0] = arena_printf(a, "%lld", (long long)before);
+	params[0] = arena_i64(a, before);
 	params[1] = arena_printf(a, "%d", CLEANUP_BATCH);
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
@@ -43,7 +43,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 /* Expired bans; rows deleted or -1. */
 static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 {
-	const char *params[1] = { arena_printf(a, "%lld", (long long)today) };
+	const char *params[1] = { arena_i64(a, today) };
 	PGresult *res;
 	int64_t n;
 

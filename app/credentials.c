@@ -10,14 +10,13 @@
 #include "arena.h"
 #include "auth.h"
 #include "cache.h"
+#include "context.h"
 #include "credentials.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "json.h"
 #include "password.h"
 #include "util.h"
-#include "worker.h"
 
 static struct db_stmt stmt_secrets = {
 	"credentials_of_account", "SELECT password_hash, key_hash FROM accounts WHERE pk = $1", 1, 0
@@ -60,10 +59,10 @@ int credentials_key_proof_or_reply(struct request *req, json_object *body,
 	key_text = util_b64url_encode(req->arena, pk, 32);
 	message = arena_printf(req->arena, CREDENTIALS_SIGN_PREFIX "%s", challenge);
 	if (argv[1] == NULL || key_text == NULL || message == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+		return http_oom(req);
+	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
 		return credentials_invalid(req);
 	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
@@ -103,7 +102,7 @@ static int key_again_or_reply(struct request *req, const PGresult *res)
 		return credentials_invalid(req);
 	if ((status = credentials_key_proof_or_reply(req, req->json, pk)) != 0)
 		return status;
-	auth_key_hash(req->worker, pk, hash);
+	auth_key_hash(req->ctx, pk, hash);
 	stored = db_bytea_value(req->arena, res, 0, 1, &stored_len);
 	if (stored == NULL || stored_len != sizeof(hash) ||
 	    sodium_memcmp(stored, hash, sizeof(hash)) != 0)
@@ -114,14 +113,14 @@ static int key_again_or_reply(struct request *req, const PGresult *res)
 int credentials_again_or_reply(struct request *req)
 {
 	const struct account *acc = req->account;
-	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)acc->pk) };
+	const char *params[1] = { arena_i64(req->arena, acc->pk) };
 	PGresult *res;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_secrets, params, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_secrets, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return credentials_invalid(req);   /* deleted meanwhile */
 	if (acc->auth == ACCOUNT_KEY)

@@ -18,16 +18,14 @@
 #include <sodium.h>
 
 #include "config.h"
-#include "dispatch.h"
+#include "context.h"
 #include "http.h"
 #include "log.h"
 #include "password.h"
 #include "pow.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
-#define RETRY_AFTER_BUSY 1
 #define SLOT_POLL_US 5000   /* how often a waiting check looks for a free slot */
 
 /*
@@ -42,15 +40,15 @@ const char password_dummy_hash[] =
 	"0K/O8Ln6cc6F/7V5TP5y41Ox1t8YiBJ+AchtQe311Rs";
 
 /* Take a hash slot if one is free now; false when all are busy. */
-static bool slot_try(struct worker *w)
+static bool slot_try(struct context *ctx)
 {
-	_Atomic int *inflight = &w->shm->pwhash_inflight;
+	_Atomic int *inflight = &ctx->shm->pwhash_inflight;
 	int n = atomic_load(inflight);
 
-	while (n < w->cfg->pwhash_concurrency) {
+	while (n < ctx->cfg->pwhash_concurrency) {
 		if (atomic_compare_exchange_weak(inflight, &n, n + 1)) {
 			/* Marked so the master returns the slot if this worker dies. */
-			atomic_store(&w->shm->workers[w->slot].hashing, 1);
+			atomic_store(&ctx->shm->workers[ctx->slot].hashing, 1);
 			return true;
 		}
 	}
@@ -58,20 +56,20 @@ static bool slot_try(struct worker *w)
 }
 
 /* A free slot for this waiter: the proved first, the others when none of those waits. */
-static bool slot_try_waiting(struct worker *w, bool proved)
+static bool slot_try_waiting(struct context *ctx, bool proved)
 {
-	return (proved || atomic_load(&w->shm->pwhash_waiting_proved) == 0) && slot_try(w);
+	return (proved || atomic_load(&ctx->shm->pwhash_waiting_proved) == 0) && slot_try(ctx);
 }
 
 /* Mark (or unmark) this worker as a proved waiter, pool-wide. */
-static void waiting_proved_set(struct worker *w, bool on)
+static void waiting_proved_set(struct context *ctx, bool on)
 {
-	struct shm_region *shm = w->shm;
+	struct shm_region *shm = ctx->shm;
 
 	if (on) {
-		atomic_store(&shm->workers[w->slot].waiting_proved, 1);
+		atomic_store(&shm->workers[ctx->slot].waiting_proved, 1);
 		atomic_fetch_add(&shm->pwhash_waiting_proved, 1);
-	} else if (atomic_exchange(&shm->workers[w->slot].waiting_proved, 0) != 0) {
+	} else if (atomic_exchange(&shm->workers[ctx->slot].waiting_proved, 0) != 0) {
 		atomic_fetch_sub(&shm->pwhash_waiting_proved, 1);
 	}
 }
@@ -81,55 +79,55 @@ static void waiting_proved_set(struct worker *w, bool on)
  * (the request solved a proof of work) goes before those that did not.
  * False when none came free in time.
  */
-static bool slot_take(struct worker *w, bool proved)
+static bool slot_take(struct context *ctx, bool proved)
 {
 	uint64_t deadline, now;
 	bool got;
 
-	if (slot_try_waiting(w, proved))
+	if (slot_try_waiting(ctx, proved))
 		return true;
-	pow_note_hash_busy(w->shm, util_wall_us() / 1000000);
-	deadline = util_now_us() + (uint64_t)w->cfg->pwhash_wait_ms * 1000;
+	pow_note_hash_busy(ctx->shm, util_wall_us() / 1000000);
+	deadline = util_now_us() + (uint64_t)ctx->cfg->pwhash_wait_ms * 1000;
 	if (proved)
-		waiting_proved_set(w, true);
+		waiting_proved_set(ctx, true);
 	for (got = false; !got && (now = util_now_us()) < deadline; ) {
 		uint64_t nap = deadline - now < SLOT_POLL_US ? deadline - now : SLOT_POLL_US;
 		struct timespec ts = { 0, (long)nap * 1000 };
 
 		nanosleep(&ts, NULL);
-		got = slot_try_waiting(w, proved);
+		got = slot_try_waiting(ctx, proved);
 	}
 	if (proved)
-		waiting_proved_set(w, false);
+		waiting_proved_set(ctx, false);
 	return got;
 }
 
-static void slot_give(struct worker *w)
+static void slot_give(struct context *ctx)
 {
-	if (atomic_exchange(&w->shm->workers[w->slot].hashing, 0) != 0)
-		atomic_fetch_sub(&w->shm->pwhash_inflight, 1);
+	if (atomic_exchange(&ctx->shm->workers[ctx->slot].hashing, 0) != 0)
+		atomic_fetch_sub(&ctx->shm->pwhash_inflight, 1);
 }
 
 static int busy_reply(struct request *req)
 {
-	return dispatch_unavailable(req, "too many password checks at once, retry shortly",
-	                            RETRY_AFTER_BUSY);
+	return http_unavailable(req, "too many password checks at once, retry shortly",
+	                            HTTP_RETRY_AFTER_BUSY);
 }
 
 /*
  * Hash under a slot (waiting for one unless only_if_free): 0, 1 when no
  * slot came free, -1 when hashing failed.
  */
-static int hash_in_slot(struct worker *w, bool only_if_free, bool proved, const char *pw,
+static int hash_in_slot(struct context *ctx, bool only_if_free, bool proved, const char *pw,
                         size_t len, char out[PASSWORD_HASH_MAX])
 {
 	int rc;
 
-	if (!(only_if_free ? slot_try(w) : slot_take(w, proved)))
+	if (!(only_if_free ? slot_try(ctx) : slot_take(ctx, proved)))
 		return 1;
 	rc = crypto_pwhash_str(out, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	                       crypto_pwhash_MEMLIMIT_INTERACTIVE);
-	slot_give(w);
+	slot_give(ctx);
 	if (rc != 0) {
 		log_msg(LOG_ERROR, "password hashing failed (out of memory?)");
 		return -1;
@@ -137,16 +135,16 @@ static int hash_in_slot(struct worker *w, bool only_if_free, bool proved, const 
 	return 0;
 }
 
-int password_hash_if_free(struct worker *w, const char *pw, size_t len,
+int password_hash_if_free(struct context *ctx, const char *pw, size_t len,
                           char out[PASSWORD_HASH_MAX])
 {
-	return hash_in_slot(w, true, false, pw, len, out) == 0 ? 0 : -1;
+	return hash_in_slot(ctx, true, false, pw, len, out) == 0 ? 0 : -1;
 }
 
 int password_hash_or_reply(struct request *req, const char *pw, size_t len,
                            char out[PASSWORD_HASH_MAX])
 {
-	switch (hash_in_slot(req->worker, false, req->pow_bits > 0, pw, len, out)) {
+	switch (hash_in_slot(req->ctx, false, req->pow_bits > 0, pw, len, out)) {
 	case 0:
 		return 0;
 	case 1:
@@ -159,16 +157,16 @@ int password_hash_or_reply(struct request *req, const char *pw, size_t len,
 int password_verify_or_reply(struct request *req, const char *stored,
                              const char *pw, size_t len, bool *ok, bool *rehash)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	const char *against = stored != NULL ? stored : password_dummy_hash;
 	bool match;
 
 	*ok = false;
 	*rehash = false;
-	if (!slot_take(w, req->pow_bits > 0))
+	if (!slot_take(ctx, req->pow_bits > 0))
 		return busy_reply(req);
 	match = crypto_pwhash_str_verify(against, pw, len) == 0;
-	slot_give(w);
+	slot_give(ctx);
 	if (stored == NULL)
 		return 0;
 	*ok = match;

@@ -20,7 +20,7 @@
 #include <sodium.h>
 
 struct request;
-struct worker;
+struct context;
 
 #define PASSWORD_MIN_BYTES 10
 #define PASSWORD_MAX_BYTES 1024
@@ -41,7 +41,7 @@ int password_hash_or_reply(struct request *req, const char *pw, size_t len,
  * Hash like password_hash_or_reply() but without replying or waiting: 0 on
  * success, -1 when no slot is free now or hashing failed.
  */
-int password_hash_if_free(struct worker *w, const char *pw, size_t len,
+int password_hash_if_free(struct context *ctx, const char *pw, size_t len,
                           char out[PASSWORD_HASH_MAX]) __attribute__((warn_unused_result));
 
 /*
