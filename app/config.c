@@ -44,13 +44,14 @@
 static const char *const rate_names[RATE__MAX] = {
 	[RATE_GLOBAL] = "GLOBAL", [RATE_REGISTER] = "REGISTER", [RATE_LOGIN] = "LOGIN",
 	[RATE_POST] = "POST",     [RATE_VOTE] = "VOTE",         [RATE_FLAG] = "FLAG",
-	[RATE_DM] = "DM",         [RATE_COMMUNITY] = "COMMUNITY",
+	[RATE_DM] = "DM",         [RATE_COMMUNITY] = "COMMUNITY", [RATE_EXPORT] = "EXPORT",
 };
 
 static const struct rate_limit rate_defaults[RATE__MAX] = {
 	[RATE_GLOBAL] = {300, 60},   [RATE_REGISTER] = {5, 3600}, [RATE_LOGIN] = {10, 60},
 	[RATE_POST] = {30, 3600},    [RATE_VOTE] = {120, 60},     [RATE_FLAG] = {30, 3600},
 	[RATE_DM] = {60, 60},        [RATE_COMMUNITY] = {5, 86400},
+	[RATE_EXPORT] = {10, 3600},  /* a whole account's data each time */
 };
 
 static const char *const pow_names[POW__MAX] = {
@@ -424,7 +425,7 @@ static int check_var_name(struct loader *ld, const char *name, size_t len)
 			if (strlen(rate_names[c]) == len - rl && strncmp(name + rl, rate_names[c], len - rl) == 0)
 				return 0;
 		return fail(ld, "%.*s: unknown rate class (known: GLOBAL REGISTER LOGIN POST VOTE "
-		            "FLAG DM COMMUNITY)", (int)(len < VAR_NAME_MAX ? len : VAR_NAME_MAX), name);
+		            "FLAG DM COMMUNITY EXPORT)", (int)(len < VAR_NAME_MAX ? len : VAR_NAME_MAX), name);
 	}
 	if (len >= pl && strncmp(name, pow_prefix, pl) == 0) {
 		for (int a = 0; a < POW__MAX; a++) {

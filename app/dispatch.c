@@ -413,12 +413,15 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 			body = req->reply_raw;
 			body_len = req->reply_raw_len;
 			type = req->reply_type;
+		} else if (req->reply_stream != NULL) {
+			type = "application/json";
 		}
 	}
 	snprintf(num, sizeof(num), "%d %s", status, http_reason(status));
 	ok &= put_header(head, sizeof(head), &len, "Status", num);
-	if (type != NULL) {
+	if (type != NULL)
 		ok &= put_header(head, sizeof(head), &len, "Content-Type", type);
+	if (type != NULL && req->reply_stream == NULL) {
 		snprintf(num, sizeof(num), "%zu", body_len);
 		ok &= put_header(head, sizeof(head), &len, "Content-Length", num);
 	}
@@ -443,6 +446,9 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 	FCGX_PutStr(head, (int)len, fr->out);
 	if (body != NULL && req->method != HTTP_HEAD)
 		FCGX_PutStr(body, (int)body_len, fr->out);
+	if (req->reply_stream != NULL && type != NULL && req->method != HTTP_HEAD &&
+	    req->reply_stream(req) != 0)
+		log_msg(LOG_WARN, "a streamed body was cut short");
 }
 
 void dispatch_request(struct context *ctx, FCGX_Request *fr)

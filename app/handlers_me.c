@@ -182,19 +182,54 @@ int export_account(struct request *req, json_object *out, const char *section)
 	return 0;
 }
 
+/*
+ * One export section, built and written out on its own, so the export
+ * holds at most one section in memory: ,"<section>":<value>. 0 or -1.
+ */
+static int export_section(struct request *req, const struct export_hook *hook)
+{
+	json_object *o = json_object_new_object(), *v;
+	const char *text;
+	char *name;
+	size_t len = 0;
+	int rc = -1;
+
+	/* Section names are constant lower-case words: no escaping needed. */
+	if (o == NULL || hook->fn(req, o, hook->section) != 0 ||
+	    !json_object_object_get_ex(o, hook->section, &v) ||
+	    (name = arena_printf(req->arena, ",\"%s\":", hook->section)) == NULL ||
+	    (text = json_dump(v, &len)) == NULL)
+		goto out;
+	if (http_stream_write(req, name, strlen(name)) != 0 || http_stream_write(req, text, len) != 0)
+		goto out;
+	rc = 0;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+/*
+ * The export body, streamed after the headers: {"format":..., then one
+ * section at a time}. A section that fails stops the stream, leaving
+ * invalid JSON: a client cannot take a cut-short export for a whole one.
+ */
+static int export_stream(struct request *req)
+{
+	static const char head[] = "{\"format\":\"sotto-export/1\"";
+
+	if (http_stream_write(req, head, sizeof(head) - 1) != 0)
+		return -1;
+	for (size_t i = 0; i < export_hook_count; i++)
+		if (export_section(req, &export_hooks[i]) != 0)
+			return -1;
+	return http_stream_write(req, "}", 1);
+}
+
+/* GET /me/export: rate class EXPORT; the body is streamed (export_stream). */
 int handle_me_export(struct request *req)
 {
-	json_object *o = json_new_object(req->arena);  /* the arena owns it */
-	int status;
-
-	if (o == NULL)
-		return http_oom(req);
-	json_object_object_add(o, "format", json_object_new_string("sotto-export/1"));
-	for (size_t i = 0; i < export_hook_count; i++)
-		if ((status = export_hooks[i].fn(req, o, export_hooks[i].section)) != 0)
-			return status;
 	http_header_add(req, "Content-Disposition", "attachment; filename=\"sotto-export.json\"");
-	req->reply = o;
+	req->reply_stream = export_stream;
 	return 200;
 }
 

@@ -25,6 +25,7 @@ enum rate_class {
 	RATE_FLAG,
 	RATE_DM,
 	RATE_COMMUNITY,
+	RATE_EXPORT,
 	RATE__MAX
 };
 

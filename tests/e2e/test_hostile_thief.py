@@ -16,6 +16,7 @@ from accounts import b64u, key_proof, login_password, me, me_ok, new_password, r
 from conftest import assert_error, bearer, delete_me, describe, register
 
 GUESSES = 3   # the limited stack's LOGIN class: this many password checks an hour
+EXPORTS = 2   # and its EXPORT class: this many downloads of everything an hour
 
 
 @pytest.fixture
@@ -25,7 +26,8 @@ def st(stack):
 
 @pytest.fixture(scope="module")
 def limited(make_stack):
-    return make_stack("thief", SOTTO_RATE_LOGIN="%d/3600" % GUESSES)
+    return make_stack("thief", SOTTO_RATE_LOGIN="%d/3600" % GUESSES,
+                      SOTTO_RATE_EXPORT="%d/3600" % EXPORTS)
 
 
 @pytest.fixture
@@ -119,3 +121,13 @@ def test_the_export_hands_a_thief_no_credential(st, victim):
     assert "argon2" not in text.lower()
     assert password not in text
     assert owner not in text and stolen not in text
+
+
+def test_a_stolen_token_downloads_everything_no_more_often_than_the_export_class(limited):
+    account_id, stolen = register(limited, new_password())
+    answers = [limited.get("/me/export", headers=bearer(stolen)) for _ in range(EXPORTS + 1)]
+    for r in answers[:EXPORTS]:
+        assert r.status_code == 200, describe(r)
+        assert r.headers.get("Content-Disposition", "").startswith("attachment"), describe(r)
+        assert r.json()["account"]["account_id"] == account_id      # whole, valid JSON
+    assert_error(answers[-1], 429, "rate_limited")

@@ -15,6 +15,7 @@ from accounts import (ACCOUNT_ID_RE, b64u, id_hash, key_proof, login_password, m
 from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error,
                       assert_standard_headers, bearer, delete_me, describe, register)
 from content import get_post_ok, post, reply, vote_ok
+from test_events import cleanup
 
 ME_KEYS = {"account_id", "day_joined", "trust", "auth", "x25519_public"}
 P = 2 ** 255 - 19
@@ -534,3 +535,35 @@ def test_concurrent_deletions_of_many_accounts_all_succeed(wide_stack):
     after = get_post_ok(st, target)["post"]
     assert after["score"] == 0 and after["reply_count"] == 0, after
     assert delete_me(st, owner, proof=key_proof(st, owner_sk)).status_code == 204
+
+
+# -- the wrapped key leaves the files ------------------------------------------------------
+def account_keys_files(st):
+    """The bytes of account_keys' heap files, after a checkpoint wrote them out."""
+    st.psql("CHECKPOINT")
+    (rel,), = st.psql("SELECT pg_relation_filepath('account_keys')")
+    base = os.path.join(st.var, "pg", rel)
+    data = b""
+    for name in sorted(os.listdir(os.path.dirname(base))):
+        if name == os.path.basename(base) or name.startswith(os.path.basename(base) + "."):
+            if not name.endswith(("_fsm", "_vm")):
+                with open(os.path.join(os.path.dirname(base), name), "rb") as f:
+                    data += f.read()
+    return data
+
+
+def test_cleanup_rewrites_account_keys_so_a_deleted_wrapped_key_leaves_its_files(stack, fresh):
+    account_id, password, token = fresh
+    (wrapped,), = stack.psql("SELECT encode(k.wrapped, 'hex') FROM account_keys k JOIN accounts a "
+                             "ON a.pk = k.account_pk WHERE a.id_hash = '\\x%s'"
+                             % id_hash(stack, account_id).hex())
+    wrapped = bytes.fromhex(wrapped)
+    assert wrapped in account_keys_files(stack)
+    assert delete_me(stack, token, password).status_code == 204
+    # Deleted is not gone: the row's bytes stay in the table's pages ...
+    assert wrapped in account_keys_files(stack), "the premise: DELETE leaves the bytes"
+    r = cleanup(stack)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "cleanup: rewrote account_keys" in r.stdout, r.stdout
+    # ... until sotto cleanup rewrites the table.
+    assert wrapped not in account_keys_files(stack)
