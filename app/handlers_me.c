@@ -42,8 +42,25 @@ static struct db_stmt stmt_set_password = {
 	"UPDATE accounts SET password_hash = $2, token_gen = token_gen + 1, token_keep = $3 "
 	"WHERE pk = $1 AND auth = 1", 3, 0
 };
+/*
+ * Before the cascade, the account rows it will lock, in pk order: its own
+ * and those of the authors whose posts it voted on or replied to (deleting
+ * a vote or a reply locks that author's account, then the post). Two
+ * accounts deleted at once, one having voted on or replied to the other,
+ * otherwise lock each other's rows in opposite orders (the cascade of one
+ * reaches the other's votes while the other's trigger waits for its
+ * account): a deadlock, answered 503. Taken in one order, the later
+ * deletion waits at its first lock, holding nothing the earlier one needs.
+ */
+static struct db_stmt stmt_delete_lock = {
+	"account_delete_lock",
+	"SELECT 1 FROM accounts WHERE pk = $1 OR pk IN ("
+	"SELECT p.author_pk FROM votes v JOIN posts p ON p.pk = v.post_pk WHERE v.voter_pk = $1 "
+	"UNION SELECT p.author_pk FROM posts r JOIN posts p ON p.pk = r.parent_pk "
+	"WHERE r.author_pk = $1) ORDER BY pk FOR UPDATE", 1, 0
+};
 static struct db_stmt stmt_delete = {
-	/* account_keys goes with it (ON DELETE CASCADE): one statement, one transaction */
+	/* account_keys goes with it (ON DELETE CASCADE) */
 	"account_delete", "DELETE FROM accounts WHERE pk = $1", 1, 0
 };
 
@@ -281,10 +298,26 @@ int handle_me_password(struct request *req)
 	return 204;
 }
 
+/* The account's rows, in one transaction after stmt_delete_lock. 0 or -1. */
+static int delete_rows(struct request *req, const char *const params[1])
+{
+	struct db *db = req->ctx->db;
+
+	if (db_begin(db) != 0 ||
+	    db_exec(db, req->arena, &stmt_delete_lock, params, NULL) == NULL ||
+	    db_exec(db, req->arena, &stmt_delete, params, NULL) == NULL ||
+	    db_commit(db) != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * DELETE /me with the credentials again in the body. The account is
  * marked deleted in Redis first, so from that moment no token of it
- * passes on any worker; then one statement deletes its rows, the wrapped
+ * passes on any worker; then one transaction locks the account rows the
+ * cascade needs (stmt_delete_lock) and deletes its rows, the wrapped
  * data key among them (ON DELETE CASCADE), which makes everything sealed
  * with that key unreadable. If the deletion fails the mark is taken back.
  * The row's absence is what PostgreSQL answers every later token check
@@ -304,7 +337,7 @@ int handle_me_delete(struct request *req)
 		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL) == NULL) {
+	if (delete_rows(req, params) != 0) {
 		auth_undelete(req, acc);
 		return http_db_failure(req);
 	}
