@@ -1,7 +1,7 @@
-"""The account itself: GET /me, PUT /me/keys, POST /me/password,
-GET /me/export, DELETE /me (the last two ask for the credentials again);
-401 without a token; 503 while Redis (revocations, challenges, rate
-limits) is down."""
+"""The account itself (docs/accounts.md): GET /me, PUT /me/keys,
+POST /me/password, GET /me/export, DELETE /me (the password change and the
+deletion ask for the credentials again); 401 without a token; 503 while
+Redis (revocations, challenges, rate limits) is down."""
 import base64
 import json
 import os

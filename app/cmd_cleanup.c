@@ -1,13 +1,24 @@
 /*
- * cleanup.c — see cleanup.h.
+ * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
+ *
+ * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
+ * ttl) and IP bans whose expires_day has passed; then account_keys is
+ * rewritten (VACUUM FULL), so that the wrapped data keys of deleted
+ * accounts no longer sit in its heap pages. Challenges, tickets and
+ * revocations live in Redis with their own TTL and need nothing. Run daily
+ * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
+ * Idempotent and safe to run at any time, in batches so that no
+ * transaction holds many rows.
  */
 #include <stdio.h>
 
 #include "arena.h"
-#include "cleanup.h"
+#include "cmd.h"
 #include "config.h"
 #include "db.h"
 #include "util.h"
+
+#define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
 
 static struct db_stmt stmt_events = {
 	"cleanup_events",
@@ -71,7 +82,11 @@ static int rewrite_account_keys(struct db *db)
 	       db_exec_plain(db, "VACUUM (FULL, ANALYZE) account_keys") != 0 ? -1 : 0;
 }
 
-int cleanup_run(const struct config *cfg, int64_t today)
+/*
+ * One cleanup as of day today. Prints one summary line to stdout. 0 done,
+ * -1 failed (message on stderr).
+ */
+static int cleanup_run(const struct config *cfg, int64_t today)
 {
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
@@ -103,4 +118,11 @@ out:
 	arena_free(a);
 	db_free(db);
 	return rc;
+}
+
+int cmd_cleanup(int argc, char **argv, const struct config *cfg)
+{
+	(void)argc;
+	(void)argv;
+	return cleanup_run(cfg, util_today()) == 0 ? 0 : 1;
 }
