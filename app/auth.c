@@ -30,8 +30,9 @@
 #define HASH_HEX (2 * AUTH_HASH_BYTES + 1)
 
 #define ACCOUNT_COLUMNS \
-	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, a.x25519_sealed, " \
-	"k.version, k.wrapped FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
+	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, " \
+	"k.version, k.wrapped, a.token_gen, a.token_keep " \
+	"FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
 
 static struct db_stmt stmt_by_key = {
 	"auth_account_by_key", ACCOUNT_COLUMNS "WHERE a.key_hash = $1", 1, 0
@@ -128,30 +129,44 @@ static int parse_keys(struct request *req, const PGresult *res, int vcol, struct
 	return 0;
 }
 
-/* One row of ACCOUNT_COLUMNS into *acc, the X25519 key opened; -1 on failure. */
+/* True for 1..TOKEN_JTI_MAX base64url characters (a jti). */
+static bool jti_text(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+	return s[n] == '\0' && n >= 1 && n <= TOKEN_JTI_MAX;
+}
+
+/* Token generation and kept jti from columns col, col + 1 of row 0; -1 when malformed. */
+static int parse_tokens(const PGresult *res, int col, struct account *acc)
+{
+	const char *keep = PQgetvalue(res, 0, col + 1);
+
+	if (util_parse_int64(PQgetvalue(res, 0, col), 0, TOKEN_GEN_MAX, &acc->token_gen) != 0)
+		return -1;
+	acc->token_keep[0] = '\0';
+	if (PQgetisnull(res, 0, col + 1))
+		return 0;
+	if (!jti_text(keep))
+		return -1;
+	memcpy(acc->token_keep, keep, strlen(keep) + 1);
+	return 0;
+}
+
+/* One row of ACCOUNT_COLUMNS into *acc; -1 on failure. */
 static int account_parse(struct request *req, const PGresult *res, struct account *acc)
 {
 	int64_t auth;
-	unsigned char *x;
-	const unsigned char *sealed;
-	size_t sealed_len = 0, x_len;
 
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &acc->pk) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &acc->day_joined) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 3), ACCOUNT_PASSWORD, ACCOUNT_KEY, &auth) != 0 ||
-	    parse_keys(req, res, 6, acc) != 0)
+	    parse_keys(req, res, 5, acc) != 0 || parse_tokens(res, 7, acc) != 0)
 		return -1;
 	acc->trust = strtod(PQgetvalue(res, 0, 2), NULL);
 	acc->auth = (enum account_auth)auth;
 	acc->id_sealed = db_bytea_value(req->arena, res, 0, 4, &acc->id_sealed_len);
 	if (acc->id_sealed == NULL)
-		return -1;
-	acc->x25519 = NULL;
-	sealed = db_bytea_value(req->arena, res, 0, 5, &sealed_len);
-	if (sealed == NULL)
-		return 0;
-	if (open_own(req, acc, "x25519_public", sealed, sealed_len, &x, &x_len) != 0 ||
-	    x_len != 32 || (acc->x25519 = util_b64url_encode(req->arena, x, x_len)) == NULL)
 		return -1;
 	return 0;
 }
@@ -214,15 +229,20 @@ int auth_data_key(struct request *req, struct account *acc,
 /* ---- the cached record -------------------------------------------------- */
 
 /*
- * "2|gen|pk|day|trust|auth": what auth and GET /me need, no secret, for
- * the account generation gen ("ag:<h>" when it was read, "-" for none).
- * Sealed (cachemac.h) under its own key name until AUTH_CACHE_TTL from now.
+/*
+ * "3|gen|pk|day|trust|auth|token_gen|kept jti or -": what auth and GET /me
+ * need, no secret, for the account generation gen ("ag:<h>" when it was
+ * read, "-" for none). Sealed (cachemac.h) under its own key name until
+ * AUTH_CACHE_TTL from now. (Version 3 added the token fields; another
+ * version reads as a miss.)
  */
 static char *record_format(struct request *req, const char *name, const char *gen,
                            const struct account *acc, int64_t now)
 {
-	char *text = arena_printf(req->arena, "2|%s|%lld|%lld|%.6f|%d", gen, (long long)acc->pk,
-	                          (long long)acc->day_joined, acc->trust, (int)acc->auth);
+	char *text = arena_printf(req->arena, "3|%s|%lld|%lld|%.6f|%d|%lld|%s", gen,
+	                          (long long)acc->pk, (long long)acc->day_joined, acc->trust,
+	                          (int)acc->auth, (long long)acc->token_gen,
+	                          acc->token_keep[0] != '\0' ? acc->token_keep : "-");
 
 	if (text == NULL)
 		return NULL;
@@ -246,6 +266,21 @@ static int record_int(const char **p, char sep, long long *out)
 	return 0;
 }
 
+/* The kept jti p ("-": none), the record's last field, into acc. */
+static int record_keep(const char *p, struct account *acc)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > TOKEN_JTI_MAX)
+		return -1;
+	memcpy(acc->token_keep, p, n + 1);
+	if (strcmp(acc->token_keep, "-") == 0)
+		acc->token_keep[0] = '\0';
+	else if (!jti_text(acc->token_keep))
+		return -1;
+	return 0;
+}
+
 /*
  * Parse what record_format sealed, once opened, for the current
  * generation gen (by hand: sscanf was a twentieth of the worker CPU of
@@ -253,13 +288,13 @@ static int record_int(const char **p, char sep, long long *out)
  */
 static int record_parse(const char *text, const char *gen, struct account *acc)
 {
-	long long pk, day, auth;
+	long long pk, day, auth, token_gen;
 	size_t gen_len = strlen(gen);
 	const char *p = text;
 	char *end;
 	double trust;
 
-	if (strncmp(p, "2|", 2) != 0 || strncmp(p + 2, gen, gen_len) != 0 || p[2 + gen_len] != '|')
+	if (strncmp(p, "3|", 2) != 0 || strncmp(p + 2, gen, gen_len) != 0 || p[2 + gen_len] != '|')
 		return -1;
 	p += 3 + gen_len;
 	if (record_int(&p, '|', &pk) != 0 || record_int(&p, '|', &day) != 0)
@@ -268,14 +303,15 @@ static int record_parse(const char *text, const char *gen, struct account *acc)
 	if (end == p || *end != '|' || !(trust >= 0.0 && trust <= 1.0))
 		return -1;
 	p = end + 1;
-	if (record_int(&p, '\0', &auth) != 0 || pk < 1 ||
+	if (record_int(&p, '|', &auth) != 0 || record_int(&p, '|', &token_gen) != 0 ||
+	    token_gen > TOKEN_GEN_MAX || record_keep(p, acc) != 0 || pk < 1 ||
 	    (auth != ACCOUNT_PASSWORD && auth != ACCOUNT_KEY))
 		return -1;
+	acc->token_gen = token_gen;
 	acc->pk = pk;
 	acc->day_joined = day;
 	acc->trust = trust;
 	acc->auth = (enum account_auth)auth;
-	acc->x25519 = NULL;
 	return 0;
 }
 
@@ -314,18 +350,13 @@ static bool reply_is(const redisReply *r, int type)
 	return r != NULL && r->type == type;
 }
 
-/*
- * Cache the record read from the database for this token. An account
- * with an X25519 key is not cached: the key must stay out of Redis.
- */
+/* Cache the record read from the database for this token. */
 static void record_fill(struct request *req, const struct account *acc, const char *ac,
                         const char *gen, int64_t now)
 {
 	char ttl[16];
 	const char *argv[] = { "SET", ac, NULL, "EX", ttl };
 
-	if (acc->x25519 != NULL)
-		return;
 	snprintf(ttl, sizeof(ttl), "%d", AUTH_CACHE_TTL);
 	argv[2] = record_format(req, ac, gen, acc, now);
 	if (argv[2] != NULL)
@@ -360,9 +391,20 @@ static int record_hit(struct request *req, const redisReply *r, const char *ac,
 }
 
 /*
+ * True when the token is still one of the account's: of its current
+ * generation, or the token that moved the generation on (auth.h).
+ */
+static bool token_current(const struct account *acc, const struct token_claims *claims)
+{
+	return claims->gen == acc->token_gen ||
+	       (acc->token_keep[0] != '\0' && strcmp(claims->jti, acc->token_keep) == 0);
+}
+
+/*
  * The account the verified claims name: revoked, deleted, cached or
- * loaded (the load also refuses a token logged out in PostgreSQL).
- * Returns 0 with *acc filled, or the status it set.
+ * loaded (the load also refuses a token logged out in PostgreSQL), and
+ * the token still of its current generation. Returns 0 with *acc filled,
+ * or the status it set.
  */
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             int64_t now, struct account *acc)
@@ -384,7 +426,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 		return unauthorized(req);  /* logged out, or the account was deleted */
 	gen = generation_text(r->element[3]);
 	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
-		return 0;
+		return token_current(acc, claims) ? 0 : unauthorized(req);
 	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
 	params[1] = claims->jti;
 	if (params[0] == NULL)
@@ -395,7 +437,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	if (found == 0)
 		return unauthorized(req);  /* no such account, or this token was logged out */
 	record_fill(req, acc, argv[3], gen, now);
-	return 0;
+	return token_current(acc, claims) ? 0 : unauthorized(req);
 }
 
 /*

@@ -29,6 +29,15 @@
  * left of those seconds; after them, PostgreSQL decides. It cannot make a
  * token pass for another account, nor revive a token for longer.
  *
+ * Which tokens of an account still work is decided by PostgreSQL, which
+ * Redis only caches: each token carries the account's token generation at
+ * issue (token.h "gen"). Changing the password moves accounts.token_gen on
+ * and records the changing token's jti in accounts.token_keep, so from the
+ * commit on a token passes only when its generation is the current one or
+ * it is that kept token. The cached record carries both and is dropped
+ * before and after the change; a Redis that loses it reads them again from
+ * PostgreSQL. Deletion removes the row (and "gone" answers first).
+ *
  * Accounts are found by keyed hashes, never by stored identifiers: the
  * database holds BLAKE2b(lookup key, "acct:" + account_id) and, for key
  * accounts, BLAKE2b(lookup key, "ed25519:" + public key), so a leaked
@@ -65,7 +74,8 @@ struct account {
 	int64_t day_joined;
 	double trust;                   /* 0..1 */
 	enum account_auth auth;
-	const char *x25519;             /* X25519 public key, base64url, or NULL (never cached) */
+	int64_t token_gen;              /* tokens of another generation are ended... */
+	char token_keep[TOKEN_JTI_MAX + 1]; /* ...except this jti ("" = none) */
 
 	/* loaded only when a handler needs the data key (auth_data_key) */
 	bool keys_loaded;
@@ -111,7 +121,7 @@ void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_le
 
 /*
  * Make every cached record of an account stale after changing its row
- * (x25519 key, trust...), by moving its generation, so the next request
+ * (trust, token generation...), by moving its generation, so the next request
  * of any worker reads the database. Call after the change is committed.
  * 0, or -1 when Redis is unavailable (the records then expire by
  * themselves within AUTH_CACHE_TTL seconds).

@@ -341,17 +341,23 @@ def restart_sotto_with(st, keys):
 def test_accounts_read_their_sealed_keys_after_rotation_without_the_old_master_key(make_stack):
     st = make_stack("rotate-api")
     keys = master_keys(st)
-    accounts = []       # (account_id, password, x25519 public or None)
+    accounts = []       # (account_id, password, its X25519 key in the conversation or None)
+    tokens = []
     for i in range(3):
         password = "rotate-password-%d-%s" % (i, b64url(os.urandom(8)))
         account_id, token = register(st, password)
-        x25519 = None
-        if i < 2:
-            x25519 = b64url(os.urandom(32))
-            r = st.request("PUT", "/me/keys", json={"x25519_public": x25519},
-                           headers=bearer(token))
-            assert r.status_code == 200, (r.status_code, r.text[:300])
-        accounts.append((account_id, password, x25519))
+        tokens.append(token)
+        accounts.append((account_id, password, b64url(os.urandom(32)) if i < 2 else None))
+    # accounts 0 and 1 share a conversation, each with its key for it (sealed
+    # with the account's data key)
+    r = st.request("POST", "/posts", json={"body": "rotate post"}, headers=bearer(tokens[1]))
+    assert r.status_code == 201, (r.status_code, r.text[:300])
+    r = st.request("POST", "/dm/start_from_post", headers=bearer(tokens[0]),
+                   json={"post_id": r.json()["post"]["id"], "x25519_public": accounts[0][2]})
+    assert r.status_code == 201, (r.status_code, r.text[:300])
+    r = st.request("PUT", "/dm/%s/key" % r.json()["conversation_id"], headers=bearer(tokens[1]),
+                   json={"x25519_public": accounts[1][2]})
+    assert r.status_code == 200, (r.status_code, r.text[:300])
     assert {v for v, _ in stored_keys(st).values()} == {1}
 
     # Step 1: every server learns version 2; new accounts are wrapped with it.
@@ -382,4 +388,6 @@ def test_accounts_read_their_sealed_keys_after_rotation_without_the_old_master_k
         me = st.get("/me", headers=bearer(r.json()["token"]))
         assert me.status_code == 200, (me.status_code, me.text[:300])
         assert me.json()["account_id"] == account_id
-        assert me.json()["x25519_public"] == x25519
+        dms = st.get("/dm/list", headers=bearer(r.json()["token"]))
+        assert dms.status_code == 200, (dms.status_code, dms.text[:300])
+        assert [c["my_x25519"] for c in dms.json()["items"]] == ([x25519] if x25519 else [])

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
@@ -116,6 +117,38 @@ static void test_the_real_table_has_unique_method_and_pattern_pairs(void **state
 			             strcmp(route_table[i].pattern, route_table[j].pattern) == 0);
 }
 
+/* The route of the real table with this method and pattern into *out; false when none. */
+static bool real_route(enum http_method m, const char *pattern, struct route *out)
+{
+	for (size_t i = 0; i < route_count; i++)
+		if (route_table[i].method == m && strcmp(route_table[i].pattern, pattern) == 0) {
+			*out = route_table[i];
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Direct messages: a start costs the DM class and the dm proof of work;
+ * reading messages moves the read position, so it is a write; keys are
+ * set per conversation and the account-wide key route is gone.
+ */
+static void test_the_real_table_flags_the_dm_routes(void **state)
+{
+	const unsigned key_flags = ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE;
+	struct route r;
+
+	(void)state;
+	assert_true(real_route(HTTP_POST, "/dm/start_from_post", &r));
+	assert_int_equal(r.rate, RATE_DM);
+	assert_int_equal(r.pow, POW_DM);
+	assert_true(real_route(HTTP_GET, "/dm/{id}/messages", &r));
+	assert_true(r.flags & ROUTE_WRITE);
+	assert_true(real_route(HTTP_PUT, "/dm/{id}/key", &r));
+	assert_int_equal(r.flags & key_flags, key_flags);
+	assert_false(real_route(HTTP_PUT, "/me/keys", &r));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +160,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_head_is_served_by_get_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_pattern_different_methods_pick_the_right_route, setup, teardown),
 		cmocka_unit_test(test_the_real_table_has_unique_method_and_pattern_pairs),
+		cmocka_unit_test(test_the_real_table_flags_the_dm_routes),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
