@@ -229,7 +229,6 @@ int auth_data_key(struct request *req, struct account *acc,
 /* ---- the cached record -------------------------------------------------- */
 
 /*
-/*
  * "3|gen|pk|day|trust|auth|token_gen|kept jti or -": what auth and GET /me
  * need, no secret, for the account generation gen ("ag:<h>" when it was
  * read, "-" for none). Sealed (cachemac.h) under its own key name until

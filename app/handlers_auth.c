@@ -235,7 +235,7 @@ int handle_auth_challenge(struct request *req)
 	/* The key is bound, not stored: Redis holds no public key. */
 	value = key != NULL && key_text != NULL ?
 	        cachemac_seal(req->arena, req->ctx->keys.redis, key, key_text,
-	                      (int64_t)(util_wall_us() / 1000000) + AUTH_CHALLENGE_TTL, "") : NULL;
+	                      (int64_t)(util_wall_us() / 1000000) + CREDENTIALS_CHALLENGE_TTL, "") : NULL;
 	if (key == NULL || value == NULL)
 		return http_oom(req);
 	if (!cache_put_new(req->ctx->cache, req->arena, key, value, CREDENTIALS_CHALLENGE_TTL))
