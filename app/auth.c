@@ -212,8 +212,7 @@ int auth_data_key(struct request *req, struct account *acc,
 
 /* ---- the cached record -------------------------------------------------- */
 
-/* "1|pk|day|trust|auth|x25519 or -": everything auth and GET /me need, no secret. */
-static char *record_format(struct arena *a, const struct account *acc)
+char *auth_record_format(struct arena *a, const struct account *acc)
 {
 	return arena_printf(a, "1|%lld|%lld|%.6f|%d|%s", (long long)acc->pk,
 	                    (long long)acc->day_joined, acc->trust, (int)acc->auth,
@@ -244,8 +243,8 @@ static bool record_key_text(const char *s)
 	return s[n] == '\0' && n >= 1 && n <= 63;
 }
 
-/* Parse what record_format wrote (by hand: sscanf was a twentieth of the worker CPU of GET /me). */
-static int record_parse(struct arena *a, const char *text, struct account *acc)
+/* By hand: sscanf was a twentieth of the worker CPU of GET /me. */
+int auth_record_parse(struct arena *a, const char *text, struct account *acc)
 {
 	long long pk, day, auth;
 	const char *p = text;
@@ -307,7 +306,7 @@ static void record_fill(struct request *req, const struct account *acc, const ch
 {
 	char ttl[16];
 	const char *argv[] = { "EVAL", fill_script, "2", ac, ag,
-	                       record_format(req->arena, acc), gen, ttl };
+	                       auth_record_format(req->arena, acc), gen, ttl };
 
 	snprintf(ttl, sizeof(ttl), "%d", AUTH_CACHE_TTL);
 	if (argv[5] != NULL)
@@ -343,7 +342,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);  /* logged out, or the account was deleted */
 	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
-	    record_parse(req->arena, r->element[2]->str, acc) == 0)
+	    auth_record_parse(req->arena, r->element[2]->str, acc) == 0)
 		return 0;
 	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
 	found = account_load(req, &stmt_by_id, acc->id_hash, acc);

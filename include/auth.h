@@ -32,6 +32,7 @@
 #include "crypto.h"
 #include "token.h"
 
+struct arena;
 struct request;
 struct worker;
 
@@ -87,6 +88,18 @@ int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HAS
  */
 void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_len,
                         int64_t pk, const char *column);
+
+/*
+ * The cached account record, "1|pk|day|trust|auth|x25519 or -": everything
+ * auth and GET /me need, no secret. auth_record_format returns it on arena
+ * a (NULL on OOM); auth_record_parse fills pk, day_joined, trust, auth and
+ * x25519 (on a) from text read back from Redis, untrusted: 0, or -1 for
+ * anything auth_record_format cannot have written (fuzzed:
+ * tests/fuzz/fuzz_record.c).
+ */
+char *auth_record_format(struct arena *a, const struct account *acc);
+int auth_record_parse(struct arena *a, const char *text, struct account *acc)
+    __attribute__((warn_unused_result));
 
 /*
  * Drop the cached record of an account after changing its row (x25519
