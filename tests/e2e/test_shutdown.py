@@ -15,7 +15,8 @@ import threading
 
 import pytest
 
-from conftest import MAIN_SETTINGS, REPO, Stack, children_of, pid_alive, sotto_binary
+from conftest import (MAIN_SETTINGS, REPO, Stack, assert_clean_output, children_of, pid_alive,
+                      read_text, sotto_binary)
 from fcgi import FcgiConnection, FcgiError, cgi_params, fcgi_request
 
 WORKERS = 2
@@ -29,6 +30,7 @@ class BareServer:
         os.chmod(self.tmp, 0o755)
         self.sock = os.path.join(self.tmp, "sotto.sock")
         self.log_path = os.path.join(self.tmp, "sotto.log")
+        self.expected_exits = set()   # worker pids a test killed on purpose
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SOTTO_", "LISTEN_", "NOTIFY_", "WATCHDOG_"))}
         env.update(stack.sotto_env())
@@ -67,11 +69,15 @@ class BareServer:
             return "---- sotto serve output ----\n" + f.read()[-4000:].decode("utf-8", "replace")
 
     def stop(self):
+        """Kill what still runs, remove the directory; AssertionError when the
+        output shows a sanitizer report or an unasked worker exit."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
         self.log.close()
+        text = read_text(self.log_path)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        assert_clean_output(text, "bare sotto serve", self.expected_exits)
 
 
 def sigterm_with_request_in_flight(bare):

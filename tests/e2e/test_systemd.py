@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import Stack, children_of, sotto_binary
+from conftest import Stack, assert_clean_output, children_of, sotto_binary
 from fcgi import FcgiConnection, FcgiError, fcgi_request, parse_cgi
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -208,9 +208,12 @@ class Activated:
                 self.proc.wait()
 
     def close(self):
+        """Stop sotto; AssertionError when its output shows a sanitizer report
+        or an unasked worker exit."""
         self.stop()
         self.log.close()
         self.notify.close()
+        assert_clean_output(self.log_text(), "socket-activated sotto serve")
 
 
 @pytest.fixture
