@@ -19,8 +19,7 @@ The database-level tests write accounts and wrapped keys themselves, wrapping
 with an independent implementation of the format in include/crypto.h
 (hashlib BLAKE2b for the subkey, PyNaCl's XChaCha20-Poly1305), so they do
 not depend on the account handlers. The HTTP test goes through
-/auth/register, PUT /me/keys, /auth/login and GET /me, and is skipped while
-registration answers 501 (the placeholder handlers).
+/auth/register, /auth/login and GET /me.
 """
 import base64
 import hashlib
@@ -318,8 +317,6 @@ def test_rotate_keys_without_a_database_exits_2_and_says_so(tmp_path):
 # -- through the API: needs the account handlers ------------------------------
 def register(st, password):
     r = st.request("POST", "/auth/register", json={"password": password})
-    if r.status_code == 501:
-        pytest.skip("POST /auth/register is not implemented yet (501)")
     assert r.status_code == 201, (r.status_code, r.text[:300])
     return r.json()["account_id"], r.json()["token"]
 
