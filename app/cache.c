@@ -294,3 +294,15 @@ bool cache_down(const struct cache *c)
 {
 	return c->down;
 }
+
+bool cache_put_new(struct cache *c, struct arena *a, const char *key, const char *value,
+                   int ttl_s)
+{
+	char ttl[16];
+	const char *argv[6] = { "SET", key, value, "EX", ttl, "NX" };
+	redisReply *r;
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	r = cache_command(c, a, 6, argv, NULL);
+	return r != NULL && r->type == REDIS_REPLY_STATUS;
+}
