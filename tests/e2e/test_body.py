@@ -1,4 +1,4 @@
-"""Request bodies: media type, size limit and strict JSON (API.md Conventions, DESIGN.md json-c).
+"""Request bodies: media type, size limit and strict JSON (docs/api.md, "Conventions"; docs/architecture.md on json-c).
 
 Through POST /pow/challenge {"action": "post"}, a route taking a JSON body.
 The main stack runs with SOTTO_BODY_MAX_BYTES=4096 while nginx allows more,
@@ -136,8 +136,9 @@ def test_invalid_utf8_in_action_is_400(stack):
 
 
 def test_escaped_nul_inside_string_is_400_invalid_json(stack):
-    """\\u0000 is valid JSON text but no field may hold a NUL: the parser refuses
-    it, also in a field the route does not read (it must never reach storage)."""
+    """\\u0000 is valid JSON text but no field may hold a NUL (docs/api.md: NUL is
+    rejected, escaped or raw): the parser refuses it, also in a field the route
+    does not read (it must never reach storage)."""
     assert_error(post(stack, b'{"action":"po\\u0000st"}'), 400, "invalid_json")
     assert_error(post(stack, b'{"action":"post","note":"a\\u0000b"}'), 400, "invalid_json")
 
