@@ -13,7 +13,7 @@ that must still be there, so an empty or broken page cannot pass it."""
 import pytest
 
 from content import (assert_page, delete_ok, feed, feed_ids, feed_page, post, vote_ok)
-from conftest import Stack, assert_standard_headers, bearer, register
+from conftest import Stack, assert_standard_headers, delete_me, register
 
 SHARE = 120    # seconds; what must vanish at once vanishes long before this
 REPEAT = 6
@@ -91,7 +91,7 @@ def test_a_deleted_account_s_posts_vanish_at_once(cst):
     p = post(cst, token)
     warm(cst)
     assert all(p["id"] in ids for ids in newest(cst))
-    r = cst.request("DELETE", "/me", headers=bearer(token))
+    r = delete_me(cst, token)
     assert r.status_code == 204
     assert gone_everywhere(cst, p["id"], kept["id"])
 

@@ -8,7 +8,7 @@ from accounts import today
 from content import (ID_RE, POST_KEYS, UNKNOWN_ID, assert_no_duplicates, assert_post,
                      community, create_post, create_reply, delete_ok, delete_post,
                      feed_ids, get_post, get_post_ok, post, reply, uniq, vote_ok, walk)
-from conftest import assert_error, assert_standard_headers, bearer, describe, register
+from conftest import assert_error, assert_standard_headers, bearer, delete_me, describe, register
 
 
 @pytest.fixture
@@ -435,7 +435,7 @@ def test_deleted_accounts_posts_and_votes_disappear(stack):
     assert before["score"] == 1 and before["reply_count"] == 1, before
     assert get_community_count(stack, c["slug"]) == 2
 
-    r = stack.request("DELETE", "/me", headers=bearer(gone))
+    r = delete_me(stack, gone)
     assert r.status_code == 204, describe(r)
 
     assert_error(get_post(stack, theirs["id"]), 404, "not_found")
@@ -457,7 +457,7 @@ def test_a_community_goes_with_its_deleted_creator_and_its_posts_stay(stack):
     _, stays = register(stack)
     c = community(stack, gone)
     p = post(stack, stays, community=c["slug"])
-    assert stack.request("DELETE", "/me", headers=bearer(gone)).status_code == 204
+    assert delete_me(stack, gone).status_code == 204
     assert_error(stack.get("/communities/%s" % c["slug"]), 404, "not_found")
     get_post_ok(stack, p["id"])
     assert stack.get("/communities", params={"limit": 100}).status_code == 200

@@ -4,9 +4,11 @@
  * 1. as the record text (cut at its first NUL, as a Redis string is read):
  *    auth_record_parse never crashes, and what it accepts is a record
  *    auth_record_format could have written: pk >= 1, trust in [0, 1], a
- *    known auth kind, an X25519 text of 1..63 base64url characters or
- *    none; formatting it again parses back to the same account;
- * 2. as an account's fields (pk, day, trust, auth, key text): what
+ *    known auth kind, a token generation in bounds, a kept jti that fits,
+ *    an X25519 text of 1..63 base64url characters or none; formatting it
+ *    again parses back to the same account;
+ * 2. as an account's fields (pk, day, trust, auth, token generation, kept
+ *    jti, key text): what
  *    auth_record_format writes for a valid account always parses back.
  */
 #include <math.h>
@@ -36,7 +38,8 @@ static bool same_account(const struct account *a, const struct account *b)
 {
 	/* The record keeps trust to six decimals. */
 	return a->pk == b->pk && a->day_joined == b->day_joined && a->auth == b->auth &&
-	       fabs(a->trust - b->trust) <= 0.5e-6 &&
+	       fabs(a->trust - b->trust) <= 0.5e-6 && a->token_gen == b->token_gen &&
+	       strcmp(a->token_keep, b->token_keep) == 0 &&
 	       ((a->x25519 == NULL && b->x25519 == NULL) ||
 	        (a->x25519 != NULL && b->x25519 != NULL && strcmp(a->x25519, b->x25519) == 0));
 }
@@ -61,7 +64,8 @@ static void as_text(struct arena *a, const uint8_t *data, size_t size)
 	memset(&acc, 0, sizeof(acc));
 	if (text == NULL || auth_record_parse(a, text, &acc) != 0)
 		return;
-	if (acc.pk < 1 || !(acc.trust >= 0.0 && acc.trust <= 1.0) ||
+	if (acc.pk < 1 || !(acc.trust >= 0.0 && acc.trust <= 1.0) || acc.token_gen < 0 ||
+	    acc.token_gen > TOKEN_GEN_MAX || strlen(acc.token_keep) > TOKEN_JTI_MAX ||
 	    (acc.auth != ACCOUNT_PASSWORD && acc.auth != ACCOUNT_KEY) || !key_text_ok(acc.x25519))
 		__builtin_trap();
 	round_trip(a, &acc);
@@ -93,6 +97,13 @@ static void as_fields(struct arena *a, const uint8_t *data, size_t size)
 	acc.day_joined = (int64_t)(take_u64(&data, &size) % (uint64_t)decimal_max);
 	acc.trust = (double)(take_u64(&data, &size) % 1000001) / 1e6;
 	acc.auth = (take_u64(&data, &size) & 1) ? ACCOUNT_KEY : ACCOUNT_PASSWORD;
+	acc.token_gen = (int64_t)(take_u64(&data, &size) % ((uint64_t)TOKEN_GEN_MAX + 1));
+	/* A kept jti: 22 base64url characters, or none. */
+	if (size > 0 && (data[0] & 1)) {
+		for (size_t i = 0; i < 22; i++)
+			acc.token_keep[i] = B64URL[(i + 1 < size ? data[i + 1] : 0) % 64];
+		acc.token_keep[22] = '\0';
+	}
 	key_len = size < KEY_TEXT_MAX ? size : KEY_TEXT_MAX;
 	for (size_t i = 0; i < key_len; i++)
 		key[i] = B64URL[data[i] % 64];
