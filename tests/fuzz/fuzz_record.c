@@ -36,9 +36,9 @@ static bool key_text_ok(const char *k)
 
 static bool same_account(const struct account *a, const struct account *b)
 {
-	/* The record keeps trust to six decimals. */
+	/* The record keeps trust to six decimals (half a unit of rounding, and the double's). */
 	return a->pk == b->pk && a->day_joined == b->day_joined && a->auth == b->auth &&
-	       fabs(a->trust - b->trust) <= 0.5e-6 && a->token_gen == b->token_gen &&
+	       fabs(a->trust - b->trust) <= 1e-6 && a->token_gen == b->token_gen &&
 	       strcmp(a->token_keep, b->token_keep) == 0 &&
 	       ((a->x25519 == NULL && b->x25519 == NULL) ||
 	        (a->x25519 != NULL && b->x25519 != NULL && strcmp(a->x25519, b->x25519) == 0));
