@@ -231,17 +231,22 @@ int auth_data_key(struct request *req, struct account *acc,
 /*
  * "3|gen|pk|day|trust|auth|token_gen|kept jti or -": what auth and GET /me
  * need, no secret, for the account generation gen ("ag:<h>" when it was
- * read, "-" for none). Sealed (cachemac.h) under its own key name until
- * AUTH_CACHE_TTL from now. (Version 3 added the token fields; another
- * version reads as a miss.)
+ * read, "-" for none), on arena a (NULL on OOM). (Version 3 added the
+ * token fields; another version reads as a miss.)
  */
+char *auth_record_text(struct arena *a, const char *gen, const struct account *acc)
+{
+	return arena_printf(a, "3|%s|%lld|%lld|%.6f|%d|%lld|%s", gen, (long long)acc->pk,
+	                    (long long)acc->day_joined, acc->trust, (int)acc->auth,
+	                    (long long)acc->token_gen,
+	                    acc->token_keep[0] != '\0' ? acc->token_keep : "-");
+}
+
+/* auth_record_text sealed (cachemac.h) under its key name until AUTH_CACHE_TTL from now. */
 static char *record_format(struct request *req, const char *name, const char *gen,
                            const struct account *acc, int64_t now)
 {
-	char *text = arena_printf(req->arena, "3|%s|%lld|%lld|%.6f|%d|%lld|%s", gen,
-	                          (long long)acc->pk, (long long)acc->day_joined, acc->trust,
-	                          (int)acc->auth, (long long)acc->token_gen,
-	                          acc->token_keep[0] != '\0' ? acc->token_keep : "-");
+	char *text = auth_record_text(req->arena, gen, acc);
 
 	if (text == NULL)
 		return NULL;
@@ -281,11 +286,11 @@ static int record_keep(const char *p, struct account *acc)
 }
 
 /*
- * Parse what record_format sealed, once opened, for the current
+ * Parse what auth_record_text wrote, once opened, for the current
  * generation gen (by hand: sscanf was a twentieth of the worker CPU of
  * GET /me). -1 when malformed or of another generation.
  */
-static int record_parse(const char *text, const char *gen, struct account *acc)
+int auth_record_parse(const char *text, const char *gen, struct account *acc)
 {
 	long long pk, day, auth, token_gen;
 	size_t gen_len = strlen(gen);
@@ -386,7 +391,7 @@ static int record_hit(struct request *req, const redisReply *r, const char *ac,
 	if (!reply_is(r, REDIS_REPLY_STRING))
 		return 0;
 	text = cachemac_open(req->ctx->keys.redis, ac, "", r->str, r->len, now);
-	return text != NULL && record_parse(text, gen, acc) == 0;
+	return text != NULL && auth_record_parse(text, gen, acc) == 0;
 }
 
 /*

@@ -53,6 +53,7 @@
 #include "crypto.h"
 #include "token.h"
 
+struct arena;
 struct request;
 struct auth_token_cache;
 struct context;
@@ -118,6 +119,18 @@ int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HAS
  */
 void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_len,
                         int64_t pk, const char *column);
+
+/*
+ * The cached account record's text, before it is sealed (cachemac.h):
+ * auth_record_text writes it for generation gen on arena a (NULL on OOM);
+ * auth_record_parse fills pk, day_joined, trust, auth and the token fields
+ * from an opened record, for the current generation gen: 0, or -1 for
+ * anything auth_record_text cannot have written for gen (fuzzed:
+ * tests/fuzz/fuzz_record.c).
+ */
+char *auth_record_text(struct arena *a, const char *gen, const struct account *acc);
+int auth_record_parse(const char *text, const char *gen, struct account *acc)
+    __attribute__((warn_unused_result));
 
 /*
  * Make every cached record of an account stale after changing its row

@@ -895,7 +895,7 @@ health_code() {
 }
 
 wait_health() {
-	local code="" deadline=$((SECONDS + 30))
+	local code="" deadline=$((SECONDS + 120))
 	while ((SECONDS < deadline)); do
 		code=$(health_code)
 		[ "$code" = 200 ] && return 0

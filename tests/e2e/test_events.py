@@ -12,7 +12,6 @@ import os
 import re
 import ssl
 import stat
-import subprocess
 import threading
 import time
 
@@ -20,8 +19,8 @@ import pytest
 import websocket
 
 from accounts import today
-from conftest import (REPO, assert_error, bearer, delete_me, describe, metric_value,
-                      raw_request, register, sotto_binary)
+from conftest import (assert_error, bearer, delete_me, describe, metric_value, raw_request,
+                      register, run_sotto)
 from content import post, reply
 
 TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -84,8 +83,7 @@ def cleanup(st):
            if not k.startswith(("SOTTO_", "ADMIN_")) and
            k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
     env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
-    return subprocess.run([sotto_binary(), "cleanup"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=CLEANUP_TIMEOUT, stdin=subprocess.DEVNULL)
+    return run_sotto(["cleanup"], env, timeout=CLEANUP_TIMEOUT)
 
 
 def ws_url(st, t):

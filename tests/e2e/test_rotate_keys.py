@@ -19,8 +19,7 @@ The database-level tests write accounts and wrapped keys themselves, wrapping
 with an independent implementation of the format in include/crypto.h
 (hashlib BLAKE2b for the subkey, PyNaCl's XChaCha20-Poly1305), so they do
 not depend on the account handlers. The HTTP test goes through
-/auth/register, PUT /me/keys, /auth/login and GET /me, and is skipped while
-registration answers 501 (the placeholder handlers).
+/auth/register, /auth/login and GET /me.
 """
 import base64
 import hashlib
@@ -33,7 +32,7 @@ import pytest
 from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
                            crypto_aead_xchacha20poly1305_ietf_encrypt)
 
-from conftest import REPO, Stack, sotto_binary
+from conftest import Stack, run_sotto
 
 ROTATE_TIMEOUT = 60       # seconds, one `sotto rotate-keys` run
 ROTATE_BATCH = 500        # rows per transaction (app/main.c)
@@ -103,9 +102,7 @@ def rotate(st, keys):
            k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
     env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
     env["CONTENT_KEYS"] = content_keys(keys)
-    return subprocess.run([sotto_binary(), "rotate-keys"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=ROTATE_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+    return run_sotto(["rotate-keys"], env, timeout=ROTATE_TIMEOUT)
 
 
 def summary(r):
@@ -311,8 +308,7 @@ def test_rotate_keys_without_a_database_exits_2_and_says_so(tmp_path):
         "IP_HMAC_KEY": strong(),
         "CONTENT_KEYS": "1:" + b64(key),
     })
-    r = subprocess.run([sotto_binary(), "rotate-keys"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=ROTATE_TIMEOUT)
+    r = run_sotto(["rotate-keys"], env, timeout=ROTATE_TIMEOUT)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "cannot connect" in r.stderr
     assert_no_key_material(r, [key])
@@ -321,8 +317,6 @@ def test_rotate_keys_without_a_database_exits_2_and_says_so(tmp_path):
 # -- through the API: needs the account handlers ------------------------------
 def register(st, password):
     r = st.request("POST", "/auth/register", json={"password": password})
-    if r.status_code == 501:
-        pytest.skip("POST /auth/register is not implemented yet (501)")
     assert r.status_code == 201, (r.status_code, r.text[:300])
     return r.json()["account_id"], r.json()["token"]
 
