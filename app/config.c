@@ -44,13 +44,13 @@
 static const char *const rate_names[RATE__MAX] = {
 	[RATE_GLOBAL] = "GLOBAL", [RATE_REGISTER] = "REGISTER", [RATE_LOGIN] = "LOGIN",
 	[RATE_POST] = "POST",     [RATE_VOTE] = "VOTE",         [RATE_FLAG] = "FLAG",
-	[RATE_DM] = "DM",         [RATE_COMMUNITY] = "COMMUNITY",
+	[RATE_DM] = "DM",         [RATE_COMMUNITY] = "COMMUNITY", [RATE_CHALLENGE] = "CHALLENGE",
 };
 
 static const struct rate_limit rate_defaults[RATE__MAX] = {
 	[RATE_GLOBAL] = {300, 60},   [RATE_REGISTER] = {5, 3600}, [RATE_LOGIN] = {10, 60},
 	[RATE_POST] = {30, 3600},    [RATE_VOTE] = {120, 60},     [RATE_FLAG] = {30, 3600},
-	[RATE_DM] = {60, 60},        [RATE_COMMUNITY] = {5, 86400},
+	[RATE_DM] = {60, 60},        [RATE_COMMUNITY] = {5, 86400}, [RATE_CHALLENGE] = {60, 60},
 };
 
 static const char *const pow_names[POW__MAX] = {
@@ -802,7 +802,11 @@ static int read_abuse(struct loader *ld, struct config *cfg)
 #define FLAG_HOLD_WEIGHT_MIN 0.01
 #define FLAG_HOLD_WEIGHT_MAX 1000.0
 
-/* SOTTO_FLAG_HOLD_WEIGHT: a plain decimal number ("1.5": digits, at most one '.'). */
+/*
+ * SOTTO_FLAG_MIN_AGE_DAYS: days an account must have before its flags
+ * hold a post and its votes move trust (0..365).
+ * SOTTO_FLAG_HOLD_WEIGHT: a plain decimal number ("1.5": digits, at most one '.').
+ */
 static int read_moderation(struct loader *ld, struct config *cfg)
 {
 	const char *v = lookup_set(ld, "SOTTO_FLAG_HOLD_WEIGHT");
@@ -810,6 +814,8 @@ static int read_moderation(struct loader *ld, struct config *cfg)
 	char *end = NULL;
 	double w = 0;
 
+	if (read_int(ld, "SOTTO_FLAG_MIN_AGE_DAYS", 3, 0, 365, &cfg->flag_min_age_days) != 0)
+		return -1;
 	cfg->flag_hold_weight = FLAG_HOLD_WEIGHT_DEFAULT;
 	if (v == NULL)
 		return 0;

@@ -9,7 +9,8 @@
  * starts with at least `difficulty` zero bits, most significant bit of the
  * first byte first (docs/openapi.yaml, POST /pow/challenge).
  *
- * Load is counted per action and per minute in shared memory
+ * Load is the proofs verified (work actually done, never challenges
+ * merely asked for, which cost nothing), counted per action and per minute in shared memory
  * (shm->pow_load, a ring of SHM_POW_MINUTES slots; slot = minute % ring).
  * Each slot remembers which minute it counts, so a slot left over from an
  * earlier lap of the ring reads as zero and nothing needs clearing on a
@@ -146,7 +147,7 @@ static struct shm_pow_minute *pow_slot(struct shm_region *shm, enum pow_action a
 	return &shm->pow_load[action][minute % SHM_POW_MINUTES];
 }
 
-/* Challenges counted for action in `minute`; 0 when the slot counts another minute. */
+/* Proofs counted for action in `minute`; 0 when the slot counts another minute. */
 static uint64_t pow_count(const struct shm_region *shm, enum pow_action action,
                           uint64_t minute)
 {
@@ -168,9 +169,9 @@ static uint64_t pow_count(const struct shm_region *shm, enum pow_action action,
  * between). The figure is a load estimate that can only err low, so that
  * is acceptable. A slot already on a
  * later minute (the wall clock stepped back an hour or more) is left alone
- * and the challenge goes uncounted.
+ * and the proof goes uncounted.
  */
-void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s)
+void pow_note_verified(struct shm_region *shm, enum pow_action action, uint64_t now_s)
 {
 	uint64_t minute = now_s / 60;
 	struct shm_pow_minute *s;
@@ -316,5 +317,7 @@ int pow_verify_or_reply(struct request *req)
 	if (!pow_solution_ok(config_pow_name(action), challenge, nonce, difficulty))
 		return http_error(req, 403, "pow_invalid",
 		                  "the nonce does not solve the challenge");
+	if (difficulty > 0)
+		pow_note_verified(ctx->shm, action, util_wall_us() / 1000000);
 	return 0;
 }

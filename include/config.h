@@ -25,6 +25,7 @@ enum rate_class {
 	RATE_FLAG,
 	RATE_DM,
 	RATE_COMMUNITY,
+	RATE_CHALLENGE,
 	RATE__MAX
 };
 
@@ -90,6 +91,7 @@ struct config {
 
 	/* moderation (issue 5) */
 	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post, default 1.5 */
+	int flag_min_age_days;      /* SOTTO_FLAG_MIN_AGE_DAYS: younger accounts' flags never hold, default 3 */
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds, default 3600 */

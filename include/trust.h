@@ -5,15 +5,31 @@
  * votes_apply); a decision on a flagged post calls trust_adjust(), which
  * clamps, re-ranks every post of the author (sotto_adjust_trust, sql/004)
  * and drops the author's cached record so GET /me shows it at once.
+ *
+ * Only established accounts weigh on others: an account younger than
+ * SOTTO_FLAG_MIN_AGE_DAYS or below neutral trust can flag (the flag opens
+ * or joins a review item) and vote (the score moves), but its flags never
+ * count towards holding a post and its up-votes never move the author's
+ * trust, so a handful of fresh accounts can neither hide a post nor lift
+ * one another.
  */
 #ifndef SOTTO_TRUST_H
 #define SOTTO_TRUST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct request;
 
+#define TRUST_NEUTRAL 0.5           /* a new account's trust (sql/002) */
 #define TRUST_REMOVED_POST (-0.1)   /* an upheld removal of one of the author's posts */
+
+/*
+ * True when the request's account is established: at least
+ * SOTTO_FLAG_MIN_AGE_DAYS old and of neutral trust or more. False without
+ * an account.
+ */
+bool trust_established(const struct request *req);
 
 /*
  * Add delta to the trust of account pk (clamped to 0..1). Returns 1 when

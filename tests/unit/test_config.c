@@ -405,6 +405,9 @@ static void test_load_applies_defaults_when_only_required_settings_given(void **
 	assert_int_equal(cfg.rate[RATE_REGISTER].count, 5);
 	assert_int_equal(cfg.rate[RATE_REGISTER].seconds, 3600);
 	assert_int_equal(cfg.rate[RATE_COMMUNITY].seconds, 86400);
+	assert_int_equal(cfg.rate[RATE_CHALLENGE].count, 60);
+	assert_int_equal(cfg.rate[RATE_CHALLENGE].seconds, 60);
+	assert_int_equal(cfg.flag_min_age_days, 3);
 	assert_int_equal(cfg.pow[POW_REGISTER], 18);
 	assert_int_equal(cfg.pow[POW_LOGIN], 0);
 	assert_int_equal(cfg.pow[POW_REPLY], 14);
@@ -1048,6 +1051,7 @@ static void test_class_and_action_names_match_variable_suffixes(void **state)
 	(void)state;
 	assert_string_equal(config_rate_name(RATE_GLOBAL), "GLOBAL");
 	assert_string_equal(config_rate_name(RATE_COMMUNITY), "COMMUNITY");
+	assert_string_equal(config_rate_name(RATE_CHALLENGE), "CHALLENGE");
 	assert_string_equal(config_pow_name(POW_REPLY), "reply");
 	assert_string_equal(config_pow_name(POW_COMMUNITY), "community");
 	assert_non_null(config_rate_name(RATE_NONE));
