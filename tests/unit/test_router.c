@@ -135,9 +135,8 @@ static void test_param_out_of_shape_is_not_found_for_every_method(void **state)
 		assert_int_equal(lookup(*state, HTTP_GET, path, p, &n, &allow), -1);
 	}
 	assert_int_equal(lookup(*state, HTTP_GET, "/c/abc", p, &n, &allow), 7);
+	/* 32 characters, the longest slug; one more is out of shape (bad_slugs). */
 	assert_int_equal(lookup(*state, HTTP_GET, "/c/abcdefghijklmnopqrstuvwxyz-01234", p, &n,
-	                        &allow), -1);
-	assert_int_equal(lookup(*state, HTTP_GET, "/c/abcdefghijklmnopqrstuvwxyz-0123", p, &n,
 	                        &allow), 7);
 }
 
