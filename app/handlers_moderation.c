@@ -67,7 +67,8 @@ static struct db_stmt stmt_flag_item = {
 static struct db_stmt stmt_flag_insert = {
 	"mod_flag_insert",
 	"INSERT INTO flags (id, post_pk, item_pk, flagger_pk, reason, note_sealed, weight, day) "
-	"SELECT $1, $2, $3, a.pk, $5, $6, CASE WHEN $8::boolean THEN a.trust * COALESCE("
+	"SELECT $1, $2, $3, a.pk, $5, $6, CASE WHEN sotto_established(a.day_joined, a.trust, $8) "
+	"THEN a.trust * COALESCE("
 	"(SELECT (s.upheld + 1)::real / (s.upheld + s.not_upheld + 1) FROM flagger_stats s "
 	"WHERE s.account_pk = a.pk), 1) ELSE 0 END, $7 "
 	"FROM accounts a WHERE a.pk = $4", 8, 0
@@ -167,8 +168,8 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[4] = arena_printf(req->arena, "%d", fr->reason);
 	p[5] = fr->note_sealed;
 	p[6] = today;
-	p[7] = trust_established(req) ? "true" : "false";
-	if (p[4] == NULL)
+	p[7] = trust_established_day(req);
+	if (p[4] == NULL || p[7] == NULL)
 		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_flag_insert, p, NULL)) == NULL)
 		return http_db_failure(req);

@@ -64,8 +64,9 @@ static struct db_stmt stmt_vote_target = {
 };
 static struct db_stmt stmt_vote_set = {
 	"post_vote_set",
-	"INSERT INTO votes (post_pk, voter_pk, value, moves_trust) VALUES ($1, $2, $3, $4) "
-	"ON CONFLICT (post_pk, voter_pk) DO UPDATE SET value = EXCLUDED.value, "
+	"INSERT INTO votes (post_pk, voter_pk, value, moves_trust) "
+	"SELECT $1, a.pk, $3, sotto_established(a.day_joined, a.trust, $4) "
+	"FROM accounts a WHERE a.pk = $2 ON CONFLICT (post_pk, voter_pk) DO UPDATE SET value = EXCLUDED.value, "
 	"moves_trust = EXCLUDED.moves_trust WHERE votes.value <> EXCLUDED.value", 4, 0
 };
 static struct db_stmt stmt_vote_clear = {
@@ -325,10 +326,10 @@ static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t
 {
 	const char *params[4] = {
 		post_pk, arena_i64(req->arena, req->account_pk),
-		arena_i64(req->arena, value), trust_established(req) ? "true" : "false"
+		arena_i64(req->arena, value), trust_established_day(req)
 	};
 
-	if (params[1] == NULL || params[2] == NULL)
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL)
 		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
 	            params, NULL) == NULL)

@@ -17,12 +17,9 @@ static struct db_stmt stmt_adjust = {
 	"trust_adjust", "SELECT sotto_adjust_trust($1, $2)", 2, 0
 };
 
-bool trust_established(const struct request *req)
+const char *trust_established_day(struct request *req)
 {
-	const struct account *acc = req->account;
-
-	return acc != NULL && acc->trust >= TRUST_NEUTRAL &&
-	       acc->day_joined <= util_today() - req->ctx->cfg->flag_min_age_days;
+	return arena_i64(req->arena, util_today() - req->ctx->cfg->flag_min_age_days);
 }
 
 int trust_adjust(struct request *req, int64_t account_pk, double delta)

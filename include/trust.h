@@ -16,20 +16,20 @@
 #ifndef SOTTO_TRUST_H
 #define SOTTO_TRUST_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 struct request;
 
-#define TRUST_NEUTRAL 0.5           /* a new account's trust (sql/002) */
 #define TRUST_REMOVED_POST (-0.1)   /* an upheld removal of one of the author's posts */
 
 /*
- * True when the request's account is established: at least
- * SOTTO_FLAG_MIN_AGE_DAYS old and of neutral trust or more. False without
- * an account.
+ * The newest day_joined of an established account today, as arena text
+ * for sotto_established(day_joined, trust, $n) (sql/017), which also asks
+ * for neutral trust or more; NULL when out of memory. The statements read
+ * trust and day_joined from the account row, not from the cached record,
+ * so a trust change applies to the next flag or vote at once.
  */
-bool trust_established(const struct request *req);
+const char *trust_established_day(struct request *req);
 
 /*
  * Add delta to the trust of account pk (clamped to 0..1). Returns 1 when

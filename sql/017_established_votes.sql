@@ -1,11 +1,20 @@
--- 017: only established accounts move trust with their votes.
+-- 017: only established accounts weigh on others.
 --
 -- A vote from an account younger than SOTTO_FLAG_MIN_AGE_DAYS or below
 -- neutral trust moves the post's score but not its author's trust, so
--- fresh accounts cannot lift one another (app/trust.c decides when the
--- vote is cast; the vote keeps the answer). A vote changed or withdrawn
+-- fresh accounts cannot lift one another (decided when the vote is cast;
+-- the vote keeps the answer). A vote changed or withdrawn
 -- later takes back exactly the trust it gave. Existing votes keep moving
 -- trust as they did.
+
+-- Established: joined on newest_day or before (the caller passes today
+-- minus SOTTO_FLAG_MIN_AGE_DAYS) and of neutral trust (0.5, a new
+-- account's) or more. The flags of accounts that are not established
+-- weigh 0: they open or join a review item but never hold a post.
+CREATE FUNCTION sotto_established(day_joined integer, trust real, newest_day integer)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT day_joined <= newest_day AND trust >= 0.5
+$$;
 
 ALTER TABLE votes ADD COLUMN moves_trust boolean NOT NULL DEFAULT true;
 
