@@ -1,13 +1,22 @@
 /*
- * cleanup.c — see cleanup.h.
+ * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
+ *
+ * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
+ * ttl) and IP bans whose expires_day has passed. Challenges, tickets and
+ * revocations live in Redis with their own TTL and need nothing. Run daily
+ * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
+ * Idempotent and safe to run at any time, in batches so that no
+ * transaction holds many rows.
  */
 #include <stdio.h>
 
 #include "arena.h"
-#include "cleanup.h"
+#include "cmd.h"
 #include "config.h"
 #include "db.h"
 #include "util.h"
+
+#define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
 
 static struct db_stmt stmt_events = {
 	"cleanup_events",
@@ -26,7 +35,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	long long total = 0;
 	int64_t n;
 
-	params[0] = arena_printf(a, "%lld", (long long)before);
+	params[0] = arena_i64(a, before);
 	params[1] = arena_printf(a, "%d", CLEANUP_BATCH);
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
@@ -43,7 +52,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 /* Expired bans; rows deleted or -1. */
 static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 {
-	const char *params[1] = { arena_printf(a, "%lld", (long long)today) };
+	const char *params[1] = { arena_i64(a, today) };
 	PGresult *res;
 	int64_t n;
 
@@ -55,7 +64,11 @@ static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 	return n;
 }
 
-int cleanup_run(const struct config *cfg, int64_t today)
+/*
+ * One cleanup as of day today. Prints one summary line to stdout. 0 done,
+ * -1 failed (message on stderr).
+ */
+static int cleanup_run(const struct config *cfg, int64_t today)
 {
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
@@ -82,4 +95,11 @@ out:
 	arena_free(a);
 	db_free(db);
 	return rc;
+}
+
+int cmd_cleanup(int argc, char **argv, const struct config *cfg)
+{
+	(void)argc;
+	(void)argv;
+	return cleanup_run(cfg, util_today()) == 0 ? 0 : 1;
 }
