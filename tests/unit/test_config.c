@@ -407,13 +407,15 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 38 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 38 - 2 + RATE__MAX + POW__MAX);
+	/* 39 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 39 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
 	assert_int_equal(explicit.pow[POW_REPLY], plain.pow[POW_REPLY]);
 	assert_true(explicit.flag_hold_weight == plain.flag_hold_weight);
+	assert_int_equal(explicit.flag_min_age_days, plain.flag_min_age_days);
+	assert_int_equal(explicit.rate[RATE_CHALLENGE].count, plain.rate[RATE_CHALLENGE].count);
 	assert_true(explicit.moderation_threshold == plain.moderation_threshold);
 	assert_string_equal(explicit.moderation_rules, plain.moderation_rules);
 	assert_int_equal(explicit.event_ttl_days, plain.event_ttl_days);
