@@ -62,8 +62,8 @@ MAIN_SETTINGS = {
     "SOTTO_RATE_LOGIN": "1000000/60",
     # Likewise for writing content: no proof of work, no class limits.
     **{"SOTTO_POW_%s" % a: "0" for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY")},
-    **{"SOTTO_RATE_%s" % c: "1000000/60" for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY",
-                                                          "CHALLENGE")},
+    **{"SOTTO_RATE_%s" % c: "1000000/60"
+       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE")},
     # Accounts count as established from their first day, so that flags and
     # votes of freshly registered test accounts hold posts and move trust;
     # test_hostile_flagger.py checks the default (3 days) on a stack of its own.
@@ -615,7 +615,10 @@ def pow_header(st, action):
                                 solve_pow(action, body["challenge"], body["difficulty"]))}
 
 
-def register(st, password="correct horse battery", headers=None):
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def register(st, password=DEFAULT_PASSWORD, headers=None):
     """A new password account on st: (account_id, token)."""
     r = st.request("POST", "/auth/register", json={"password": password},
                    headers=headers or {})
@@ -626,3 +629,10 @@ def register(st, password="correct horse battery", headers=None):
 
 def bearer(token):
     return {"Authorization": "Bearer " + token}
+
+
+def delete_me(st, token, password=DEFAULT_PASSWORD, proof=None):
+    """DELETE /me with the credentials again: {"password"}, or for a key
+    account proof, the fields of a fresh key proof (accounts.key_proof)."""
+    return st.request("DELETE", "/me", json=proof if proof is not None else {"password": password},
+                      headers=bearer(token))
