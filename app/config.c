@@ -50,6 +50,7 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_DM] = {"DM", "60/60", "POST /dm/start_from_post and POST /dm/{id}/send"},
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
 	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
+	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 };
 
 static const struct member pow_actions[POW__MAX] = {
@@ -240,7 +241,7 @@ static const struct setting settings[] = {
 	             "and workers reuse rendered feed pages; 0 = neither" },
 	{ .name = "SOTTO_ADAPTIVE_POW_MIN_RATE", .type = &config_type_int,
 	  .offset = FIELD(pow_adapt_min_rate), .def = "60", .min = 1, .max = 1000000,
-	  .meaning = "least reference rate (challenges per minute) of adaptive proof of work" },
+	  .meaning = "least reference rate (proofs verified per minute) of adaptive proof of work" },
 	{ .name = "SOTTO_ADAPTIVE_POW_MAX_EXTRA", .type = &config_type_int,
 	  .offset = FIELD(pow_adapt_max_extra), .def = "8", .min = 0, .max = 16,
 	  .meaning = "most bits added to a floor under load; 0 = difficulty never adapts" },
@@ -251,6 +252,11 @@ static const struct setting settings[] = {
 	  .offset = FIELD(flag_hold_weight), .def = "1.5",
 	  .meaning = "weighted flags that hold a post for review (1.5: three accounts of "
 	             "neutral trust)" },
+	{ .name = "SOTTO_FLAG_MIN_AGE_DAYS", .type = &config_type_int,
+	  .offset = FIELD(flag_min_age_days), .def = "3", .min = 0, .max = 365,
+	  .meaning = "days an account must have before its flags count towards holding a post "
+	             "and its up-votes move trust (younger or below neutral trust: reviewed, "
+	             "never weighed)" },
 	{ .name = "SOTTO_MODERATION_THRESHOLD", .type = &config_type_threshold,
 	  .offset = FIELD(moderation_threshold), .aux_offset = FIELD(moderation_hold),
 	  .def = "0.8", .meaning = "score at which `sotto moderate` holds a post; off = score "

@@ -9,7 +9,8 @@
  * starts with at least `difficulty` zero bits, most significant bit of the
  * first byte first (docs/openapi.yaml, POST /pow/challenge).
  *
- * Load is counted per action and per minute in shared memory
+ * Load is the proofs verified (work actually done, never challenges
+ * merely asked for, which cost nothing), counted per action and per minute in shared memory
  * (shm->pow_load, a ring of SHM_POW_MINUTES slots; slot = minute % ring).
  * Each slot remembers which minute it counts, so a slot left over from an
  * earlier lap of the ring reads as zero and nothing needs clearing on a
@@ -198,7 +199,7 @@ static uint64_t ring_current(const struct shm_pow_minute ring[SHM_POW_MINUTES], 
 	return current;
 }
 
-void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s)
+void pow_note_verified(struct shm_region *shm, enum pow_action action, uint64_t now_s)
 {
 	assert(shm != NULL);
 	if (action < 0 || action >= POW__MAX)
@@ -379,5 +380,7 @@ int pow_verify_or_reply(struct request *req)
 		                  "password checks are saturated and need a harder challenge: "
 		                  "ask for a new one");
 	req->pow_bits = difficulty;
+	if (difficulty > 0)
+		pow_note_verified(ctx->shm, action, util_wall_us() / 1000000);
 	return 0;
 }

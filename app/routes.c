@@ -15,7 +15,7 @@ const struct route route_table[] = {
 	R(GET, "/config",  handle_config,  0,            RATE_NONE, POW_NONE),
 	R(GET, "/metrics", handle_metrics, 0,            RATE_NONE, POW_NONE),
 	R(POST, "/pow/challenge", handle_pow_challenge, ROUTE_JSON | ROUTE_WRITE,
-	  RATE_NONE, POW_NONE),
+	  RATE_CHALLENGE, POW_NONE),
 
 	R(POST, "/auth/register", handle_auth_register, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_REGISTER, POW_REGISTER),

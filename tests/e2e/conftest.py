@@ -76,7 +76,11 @@ MAIN_SETTINGS = {
     # Likewise for writing content: no proof of work, no class limits.
     **{"SOTTO_POW_%s" % a: "0" for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY")},
     **{"SOTTO_RATE_%s" % c: "1000000/60"
-       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT")},
+       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE")},
+    # Accounts count as established from their first day, so that flags and
+    # votes of freshly registered test accounts hold posts and move trust;
+    # test_hostile_flagger.py checks the default (3 days) on a stack of its own.
+    "SOTTO_FLAG_MIN_AGE_DAYS": "0",
     # Every ranked walk takes its own snapshot, so a test sees its own votes at once.
     "SOTTO_FEED_SNAPSHOT_SHARE": "0",
     # `sotto moderate` runs and scores every post but never holds one here:

@@ -407,13 +407,15 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 40 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 40 - 2 + RATE__MAX + POW__MAX);
+	/* 41 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 41 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
 	assert_int_equal(explicit.pow[POW_REPLY], plain.pow[POW_REPLY]);
 	assert_true(explicit.flag_hold_weight == plain.flag_hold_weight);
+	assert_int_equal(explicit.flag_min_age_days, plain.flag_min_age_days);
+	assert_int_equal(explicit.rate[RATE_CHALLENGE].count, plain.rate[RATE_CHALLENGE].count);
 	assert_true(explicit.moderation_threshold == plain.moderation_threshold);
 	assert_string_equal(explicit.moderation_rules, plain.moderation_rules);
 	assert_int_equal(explicit.event_ttl_days, plain.event_ttl_days);
@@ -450,6 +452,9 @@ static void test_load_applies_defaults_when_only_required_settings_given(void **
 	assert_int_equal(cfg.rate[RATE_EXPORT].seconds, 3600);
 	assert_int_equal(cfg.pwhash_wait_ms, 500);
 	assert_int_equal(cfg.pwhash_busy_pow, 12);
+	assert_int_equal(cfg.rate[RATE_CHALLENGE].count, 60);
+	assert_int_equal(cfg.rate[RATE_CHALLENGE].seconds, 60);
+	assert_int_equal(cfg.flag_min_age_days, 3);
 	assert_int_equal(cfg.pow[POW_REGISTER], 18);
 	assert_int_equal(cfg.pow[POW_LOGIN], 0);
 	assert_int_equal(cfg.pow[POW_REPLY], 14);
@@ -1125,6 +1130,7 @@ static void test_class_and_action_names_match_variable_suffixes(void **state)
 	assert_string_equal(config_rate_name(RATE_GLOBAL), "GLOBAL");
 	assert_string_equal(config_rate_name(RATE_COMMUNITY), "COMMUNITY");
 	assert_string_equal(config_rate_name(RATE_EXPORT), "EXPORT");
+	assert_string_equal(config_rate_name(RATE_CHALLENGE), "CHALLENGE");
 	assert_string_equal(config_pow_name(POW_REPLY), "reply");
 	assert_string_equal(config_pow_name(POW_COMMUNITY), "community");
 	assert_non_null(config_rate_name(RATE_NONE));

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -19,7 +20,11 @@ static const struct route table[] = {
 	{ HTTP_POST,   "/posts/{id}/vote",   h, 0, RATE_NONE, POW_NONE },
 	{ HTTP_POST,   "/posts",             h, 0, RATE_NONE, POW_NONE },
 	{ HTTP_GET,    "/dm/{id}/messages",  h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_GET,    "/tags/{name}",       h, 0, RATE_NONE, POW_NONE },
+	{ HTTP_GET,    "/c/{slug}",          h, 0, RATE_NONE, POW_NONE },
 };
+
+#define ID "abc_-1abcdefghijklmnop"   /* a public id: 22 base64url characters */
 static const size_t n_table = sizeof(table) / sizeof(table[0]);
 
 struct fx { struct arena *a; };
@@ -61,11 +66,15 @@ static void test_literal_path_matches_exactly(void **state)
 static void test_param_segment_is_captured_and_decoded(void **state)
 {
 	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
-	assert_int_equal(lookup(*state, HTTP_POST, "/posts/abc_-1/vote", p, &n, &allow), 3);
+	assert_int_equal(lookup(*state, HTTP_POST, "/posts/" ID "/vote", p, &n, &allow), 3);
 	assert_int_equal(n, 1);
-	assert_string_equal(p[0], "abc_-1");
-	assert_int_equal(lookup(*state, HTTP_GET, "/posts/a%20b", p, &n, &allow), 1);
+	assert_string_equal(p[0], ID);
+	assert_int_equal(lookup(*state, HTTP_GET, "/posts/%61bc_-1abcdefghijklmnop", p, &n, &allow), 1);
+	assert_string_equal(p[0], ID);
+	assert_int_equal(lookup(*state, HTTP_GET, "/tags/a%20b", p, &n, &allow), 6);
 	assert_string_equal(p[0], "a b");
+	assert_int_equal(lookup(*state, HTTP_GET, "/tags/%C3%A9t%C3%A9", p, &n, &allow), 6);
+	assert_string_equal(p[0], "\xc3\xa9t\xc3\xa9");
 }
 
 static void test_empty_param_segment_does_not_match(void **state)
@@ -78,15 +87,65 @@ static void test_empty_param_segment_does_not_match(void **state)
 static void test_encoded_nul_in_param_is_not_found(void **state)
 {
 	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
-	assert_int_equal(lookup(*state, HTTP_GET, "/posts/a%00b", p, &n, &allow), -1);
-	assert_int_equal(lookup(*state, HTTP_GET, "/posts/a%zz", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "/tags/a%00b", p, &n, &allow), -1);
+	assert_int_equal(lookup(*state, HTTP_GET, "/tags/a%zz", p, &n, &allow), -1);
+}
+
+/* Not UTF-8: a stray byte, a truncated sequence, an overlong form, a surrogate. */
+static void test_param_that_is_not_utf8_is_not_found_for_every_method(void **state)
+{
+	static const char *const bad[] = { "%FF%FE", "%C3%28", "a%C3", "%C0%AF", "%ED%A0%80" };
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	char path[64];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(path, sizeof(path), "/tags/%s", bad[i]);
+		assert_int_equal(lookup(*state, HTTP_GET, path, p, &n, &allow), -1);
+		for (int m = 0; m < HTTP__MAX; m++) {
+			snprintf(path, sizeof(path), "/posts/%s", bad[i]);
+			assert_int_equal(lookup(*state, (enum http_method)m, path, p, &n, &allow), -1);
+			assert_int_equal(allow, 0);
+		}
+	}
+}
+
+/* An {id} is 22 base64url characters, a {slug} 3..32 of a-z, 0-9 and '-'. */
+static void test_param_out_of_shape_is_not_found_for_every_method(void **state)
+{
+	static const char *const bad_ids[] = {
+		"abc_-1abcdefghijklmno",       /* 21 */
+		"abc_-1abcdefghijklmnopq",     /* 23 */
+		"abc_-1abcdefghijklmn.p",      /* '.' */
+		"abc_-1abcdefghijklmn%2Bp",    /* '+' */
+		"abc_-1abcdefghijklmn%C3%A9",  /* UTF-8, not base64url */
+	};
+	static const char *const bad_slugs[] = { "ab", "ABC", "abc_d", "a%20bc",
+		"abcdefghijklmnopqrstuvwxyz0123456" };
+	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
+	char path[96];
+
+	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++)
+		for (int m = 0; m < HTTP__MAX; m++) {
+			snprintf(path, sizeof(path), "/posts/%s", bad_ids[i]);
+			assert_int_equal(lookup(*state, (enum http_method)m, path, p, &n, &allow), -1);
+			snprintf(path, sizeof(path), "/dm/%s/messages", bad_ids[i]);
+			assert_int_equal(lookup(*state, (enum http_method)m, path, p, &n, &allow), -1);
+		}
+	for (size_t i = 0; i < sizeof(bad_slugs) / sizeof(bad_slugs[0]); i++) {
+		snprintf(path, sizeof(path), "/c/%s", bad_slugs[i]);
+		assert_int_equal(lookup(*state, HTTP_GET, path, p, &n, &allow), -1);
+	}
+	assert_int_equal(lookup(*state, HTTP_GET, "/c/abc", p, &n, &allow), 7);
+	/* 32 characters, the longest slug; one more is out of shape (bad_slugs). */
+	assert_int_equal(lookup(*state, HTTP_GET, "/c/abcdefghijklmnopqrstuvwxyz-01234", p, &n,
+	                        &allow), 7);
 }
 
 static void test_wrong_method_is_405_with_allowed_methods(void **state)
 {
 	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
 	struct fx *f = *state;
-	assert_int_equal(lookup(f, HTTP_PUT, "/posts/x", p, &n, &allow), -2);
+	assert_int_equal(lookup(f, HTTP_PUT, "/posts/" ID, p, &n, &allow), -2);
 	assert_true(allow & (1u << HTTP_GET));
 	assert_true(allow & (1u << HTTP_HEAD));
 	assert_true(allow & (1u << HTTP_DELETE));
@@ -103,7 +162,7 @@ static void test_head_is_served_by_get_routes(void **state)
 static void test_same_pattern_different_methods_pick_the_right_route(void **state)
 {
 	const char *p[HTTP_MAX_PARAMS]; size_t n; unsigned allow;
-	assert_int_equal(lookup(*state, HTTP_DELETE, "/posts/q", p, &n, &allow), 2);
+	assert_int_equal(lookup(*state, HTTP_DELETE, "/posts/" ID, p, &n, &allow), 2);
 	assert_int_equal(lookup(*state, HTTP_POST, "/posts", p, &n, &allow), 4);
 	assert_int_equal(lookup(*state, HTTP_GET, "/posts", p, &n, &allow), -2);
 }
@@ -156,6 +215,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_param_segment_is_captured_and_decoded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_param_segment_does_not_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encoded_nul_in_param_is_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_param_that_is_not_utf8_is_not_found_for_every_method,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_param_out_of_shape_is_not_found_for_every_method,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_method_is_405_with_allowed_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_head_is_served_by_get_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_pattern_different_methods_pick_the_right_route, setup, teardown),
