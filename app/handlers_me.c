@@ -30,8 +30,9 @@ static struct db_stmt stmt_set_x25519 = {
 	"account_set_x25519", "UPDATE accounts SET x25519_sealed = $2 WHERE pk = $1", 2, 0
 };
 static struct db_stmt stmt_delete = {
-	/* account_keys goes with it (ON DELETE CASCADE): one statement, one transaction */
-	"account_delete", "DELETE FROM accounts WHERE pk = $1", 1, 0
+	/* account_keys goes with it (ON DELETE CASCADE) after the account has left
+	 * every group (sql/018): one statement, one transaction */
+	"account_delete", "SELECT sotto_account_delete($1)", 1, 0
 };
 
 /* Trust with four significant digits: it is stored as a 4-byte float. */
