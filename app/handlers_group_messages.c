@@ -174,13 +174,15 @@ int handle_group_keys_post(struct request *req)
 
 	if (boxes == NULL)
 		return http_oom(req);
-	if (json_get_int64(req->json, "epoch", 1, GROUP_EPOCH_MAX, &epoch) != 1)
-		return http_error(req, 422, "invalid_field", "epoch must be a whole number from 1");
 	json_object_object_get_ex(req->json, "keys", &keys);
-	if (group_keyset_parse(keys, boxes, (size_t)max, &n, &why) != 0)
-		return http_error(req, 422, "invalid_field", why);
+	/* outsiders learn nothing, not even what a well-formed key set is: 404 first */
 	if ((status = group_lock_or_reply(req, &g)) != 0)
 		return status;
+	if (group_keyset_parse(keys, boxes, (size_t)max, &n, &why) != 0)
+		return group_rollback(req, http_error(req, 422, "invalid_field", why));
+	if (json_get_int64(req->json, "epoch", 1, GROUP_EPOCH_MAX, &epoch) != 1)
+		return group_rollback(req, http_error(req, 422, "invalid_field",
+		                                      "epoch must be a whole number from 1"));
 	if ((status = keys_store_or_reply(req, &g, epoch, boxes, n)) != 0)
 		return group_rollback(req, status);
 	if (db_commit(req->ctx->db) != 0)
@@ -489,15 +491,14 @@ int handle_group_send(struct request *req)
 	struct group_access g;
 	int status;
 
-	if ((status = send_fields_or_reply(req, &m)) != 0)
-		return status;
 	if ((m.id = util_random_id(req->arena, GROUP_ID_BYTES)) == NULL)
 		return http_oom(req);
 	m.day = util_today();
 	if ((status = group_lock_or_reply(req, &g)) != 0)
 		return status;
 	m.sender = g.member_id;
-	if ((status = message_store_or_reply(req, &g, &m)) != 0)
+	if ((status = send_fields_or_reply(req, &m)) != 0 ||
+	    (status = message_store_or_reply(req, &g, &m)) != 0)
 		return group_rollback(req, status);
 	if (db_commit(req->ctx->db) != 0)
 		return group_rollback(req, http_db_failure(req));

@@ -272,11 +272,11 @@ int handle_group_invite(struct request *req)
 	json_object *o;
 	int status;
 
-	if ((status = invite_fields_or_reply(req, &uses, &days)) != 0)
-		return status;
-	expires = util_today() + days;
 	if ((status = group_lock_or_reply(req, &g)) != 0)
 		return status;
+	if ((status = invite_fields_or_reply(req, &uses, &days)) != 0)
+		return group_rollback(req, status);
+	expires = util_today() + days;
 	if (!g.admin)
 		status = http_error(req, 403, "forbidden", "only the group's admin invites");
 	else
