@@ -7,9 +7,11 @@
 #include "arena.h"
 #include "context.h"
 #include "db.h"
+#include "events.h"
 #include "group.h"
 #include "group_access.h"
 #include "http.h"
+#include "log.h"
 #include "util.h"
 
 static struct db_stmt stmt_view = {
@@ -117,4 +119,22 @@ int group_lock_or_reply(struct request *req, struct group_access *g)
 int group_lock_pk_or_reply(struct request *req, const char *pk_text, struct group_access *g)
 {
 	return lock_or_reply(req, &stmt_lock_pk, pk_text, false, g);
+}
+
+void group_note_events(struct request *req, const PGresult *res, const char *type)
+{
+	int64_t day = util_today();
+	int data_col = type == NULL ? 3 : 2;
+
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t account = 0, seq = 0;
+
+		if (util_parse_int64(PQgetvalue(res, i, 0), 1, INT64_MAX - 1, &account) != 0 ||
+		    util_parse_int64(PQgetvalue(res, i, 1), 1, INT64_MAX - 1, &seq) != 0 ||
+		    events_note(req, account, seq, type != NULL ? type : PQgetvalue(res, i, 2), day,
+		                PQgetvalue(res, i, data_col)) != 0) {
+			log_msg(LOG_WARN, "groups: an event is not published in real time");
+			return;
+		}
+	}
 }

@@ -430,18 +430,8 @@ static int notify_members(struct request *req, const struct group_access *g,
 	params[3] = json_dump(data, &len);
 	if (params[0] != NULL && params[1] != NULL && params[2] != NULL && params[3] != NULL &&
 	    (res = db_exec(req->ctx->db, req->arena, &stmt_message_push, params, NULL)) != NULL) {
+		group_note_events(req, res, EVENT_GROUP_MESSAGE);
 		rc = 0;
-		for (int i = 0; i < PQntuples(res); i++) {
-			int64_t account = 0, seq = 0;
-
-			if (util_parse_int64(PQgetvalue(res, i, 0), 1, INT64_MAX - 1, &account) != 0 ||
-			    util_parse_int64(PQgetvalue(res, i, 1), 1, INT64_MAX - 1, &seq) != 0 ||
-			    events_note(req, account, seq, EVENT_GROUP_MESSAGE, day,
-			                PQgetvalue(res, i, 2)) != 0) {
-				log_msg(LOG_WARN, "groups: an event is not published in real time");
-				break;
-			}
-		}
 	}
 	json_object_put(data);
 	return rc;

@@ -99,29 +99,6 @@ static struct db_stmt stmt_members = {
 /* ---- events --------------------------------------------------------------- */
 
 /*
- * Note rows (account, seq, [type column,] data text) of an SQL push for
- * publishing; type is NULL when column 2 holds it. Never fails the
- * request: the queue has the events.
- */
-static void note_rows(struct request *req, const PGresult *res, const char *type)
-{
-	int64_t day = util_today();
-	int data_col = type == NULL ? 3 : 2;
-
-	for (int i = 0; i < PQntuples(res); i++) {
-		int64_t account = 0, seq = 0;
-
-		if (util_parse_int64(PQgetvalue(res, i, 0), 1, INT64_MAX - 1, &account) != 0 ||
-		    util_parse_int64(PQgetvalue(res, i, 1), 1, INT64_MAX - 1, &seq) != 0 ||
-		    events_note(req, account, seq, type != NULL ? type : PQgetvalue(res, i, 2), day,
-		                PQgetvalue(res, i, data_col)) != 0) {
-			log_msg(LOG_WARN, "groups: an event is not published in real time");
-			return;
-		}
-	}
-}
-
-/*
  * Queue type with data for every member of g but except_pk (0: none), in
  * the open transaction. 0 or -1.
  */
@@ -137,7 +114,7 @@ static int push_all(struct request *req, const struct group_access *g, int64_t e
 		return -1;
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_push, params, NULL)) == NULL)
 		return -1;
-	note_rows(req, res, type);
+	group_note_events(req, res, type);
 	return 0;
 }
 
@@ -448,7 +425,7 @@ static int leave_commit_or_reply(struct request *req, const struct group_access 
 		return group_rollback(req, http_oom(req));
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_leave, params, NULL)) == NULL)
 		return group_rollback(req, http_db_failure(req));
-	note_rows(req, res, NULL);
+	group_note_events(req, res, NULL);
 	if (db_commit(req->ctx->db) != 0)
 		return group_rollback(req, http_db_failure(req));
 	return 204;

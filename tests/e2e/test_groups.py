@@ -22,7 +22,7 @@ import pytest
 import websocket
 
 from accounts import b64u, today, unb64u
-from conftest import assert_error, bearer, describe, register
+from conftest import assert_error, bearer, describe, pow_header, register
 from content import ID_RE, UNKNOWN_ID, uniq
 from test_dump import pg
 
@@ -394,12 +394,32 @@ def test_joining_twice_is_409_and_keeps_the_invite(stack):
     join(stack, secret)
 
 
-def test_a_full_group_refuses_a_join_with_409(make_stack):
-    st = make_stack("groups-small", SOTTO_GROUP_MAX_MEMBERS="2")
-    a = create(st)
+def test_group_limits_proof_of_work_and_rate_class(make_stack):
+    """SOTTO_GROUP_MAX_MEMBERS, the `group` proof of work on creating and
+    joining, and the GROUP rate class (counted per IP prefix: every account
+    of the test shares 127.0.0.1)."""
+    st = make_stack("groups-small", SOTTO_GROUP_MAX_MEMBERS="2", SOTTO_POW_GROUP="4",
+                    SOTTO_RATE_GROUP="4/3600")
+    a = Member(st)
+    assert_error(a.req("POST", "/groups", {"x25519_public": a.public}), 428, "pow_required")
+    r = st.request("POST", "/groups", json={"x25519_public": a.public},
+                   headers=dict(bearer(a.token), **pow_header(st, "group")))
+    assert r.status_code == 201, describe(r)
+    a.group_id, a.member_id = r.json()["group_id"], r.json()["member_id"]
     secret = invite(a, uses=3)["invite"]
-    join(st, secret)
-    assert_error(join_req(st, secret)[1], 409, "conflict")
+
+    def join_pow(m):
+        return st.request("POST", "/groups/join",
+                          json={"invite": secret, "x25519_public": m.public},
+                          headers=dict(bearer(m.token), **pow_header(st, "group")))
+
+    b = Member(st)
+    assert_error(b.req("POST", "/groups/join", {"invite": secret, "x25519_public": b.public}),
+                 428, "pow_required")
+    assert join_pow(b).status_code == 201
+    assert_error(join_pow(Member(st)), 409, "conflict")      # full at 2
+    statuses = [join_pow(Member(st)).status_code for _ in range(4)]
+    assert 429 in statuses and set(statuses) <= {409, 429}, statuses
 
 
 # -- outsiders and bad input -------------------------------------------------------------
