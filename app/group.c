@@ -97,8 +97,3 @@ void group_invite_hash(const unsigned char key[32], const char *secret, size_t l
 	crypto_generichash(out, GROUP_INVITE_HASH_BYTES, (const unsigned char *)secret, len,
 	                   key, 32);
 }
-
-bool group_epoch_open(int64_t epoch, int64_t current, int64_t key_epoch)
-{
-	return epoch == current && key_epoch == current;
-}

@@ -121,12 +121,12 @@ int group_lock_pk_or_reply(struct request *req, const char *pk_text, struct grou
 	return lock_or_reply(req, &stmt_lock_pk, pk_text, false, g);
 }
 
-void group_note_events(struct request *req, const PGresult *res, const char *type)
+void group_note_events(struct request *req, const PGresult *res, int first, const char *type)
 {
 	int64_t day = util_today();
 	int data_col = type == NULL ? 3 : 2;
 
-	for (int i = 0; i < PQntuples(res); i++) {
+	for (int i = first; i < PQntuples(res); i++) {
 		int64_t account = 0, seq = 0;
 
 		if (util_parse_int64(PQgetvalue(res, i, 0), 1, INT64_MAX - 1, &account) != 0 ||

@@ -49,20 +49,11 @@ static struct db_stmt stmt_key_get = {
 	"group_key_get",
 	"SELECT from_member, box, nonce FROM group_keys WHERE member_pk = $1 AND epoch = $2", 2, 0
 };
-static struct db_stmt stmt_advance = {
-	"group_advance",
-	"UPDATE groups SET last_seq = last_seq + 1 WHERE pk = $1 RETURNING last_seq", 1, 0
+static struct db_stmt stmt_send = {
+	"group_send", "SELECT * FROM sotto_group_send($1, $2, $3, $4, $5, $6, $7)", 7, 0
 };
-static struct db_stmt stmt_message_insert = {
-	"group_message_insert",
-	"INSERT INTO group_messages (group_pk, seq, id, epoch, sender, day, ciphertext, nonce) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
-};
-static struct db_stmt stmt_message_push = {
-	"group_message_push",
-	"SELECT account, seq, $4::jsonb::text FROM sotto_group_message_push($1, $2, $3, $4::jsonb)",
-	4, 0
-};
+enum { SD_ACCOUNT, SD_SEQ, SD_DATA, SD_CODE, SD_FROM };
+
 static struct db_stmt stmt_messages = {
 	"group_messages",
 	"SELECT id, seq, epoch, sender, day, ciphertext, nonce FROM group_messages "
@@ -408,64 +399,43 @@ static int send_fields_or_reply(struct request *req, struct group_message *m)
 	return 0;
 }
 
-/* Queue group.message for the other members (coalesced, sql/018). 0 or -1. */
-static int notify_members(struct request *req, const struct group_access *g,
-                          const struct group_message *m)
+/*
+ * Store m and queue the other members' events in one statement
+ * (sotto_group_send, sql/018): the group row is locked only while it runs.
+ * 0 with m->seq and m->sender, or the status it set (404, 409).
+ */
+static int message_store_or_reply(struct request *req, struct group_message *m)
 {
-	json_object *data = json_object_new_object();
-	const char *params[4];
-	size_t len = 0;
-	PGresult *res;
-	int64_t day = util_today();
-	int rc = -1;
-
-	if (data == NULL)
-		return -1;
-	json_object_object_add(data, "group_id", json_object_new_string(g->id));
-	json_object_object_add(data, "message_id", json_object_new_string(m->id));
-	json_object_object_add(data, "epoch", json_object_new_int64(m->epoch));
-	params[0] = arena_i64(req->arena, g->pk);
-	params[1] = arena_i64(req->arena, g->member_pk);
-	params[2] = arena_i64(req->arena, day);
-	params[3] = json_dump(data, &len);
-	if (params[0] != NULL && params[1] != NULL && params[2] != NULL && params[3] != NULL &&
-	    (res = db_exec(req->ctx->db, req->arena, &stmt_message_push, params, NULL)) != NULL) {
-		group_note_events(req, res, EVENT_GROUP_MESSAGE);
-		rc = 0;
-	}
-	json_object_put(data);
-	return rc;
-}
-
-/* Take the next seq, insert m and queue the events, under g's lock. 0 or status. */
-static int message_store_or_reply(struct request *req, const struct group_access *g,
-                                  struct group_message *m)
-{
-	const char *params[8];
+	const char *params[7];
+	int64_t code = -1;
 	PGresult *res;
 
-	if (!group_epoch_open(m->epoch, g->epoch, g->key_epoch))
-		return http_error(req, 409, "conflict", m->epoch == g->epoch
-		                  ? "this epoch has no key set yet; post or fetch it and retry"
-		                  : "that is not the current epoch; fetch its key and encrypt again");
-	params[0] = arena_i64(req->arena, g->pk);
-	if (params[0] == NULL)
-		return http_oom(req);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_advance, params, NULL)) == NULL ||
-	    util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &m->seq) != 0)
+	params[0] = http_param(req, 0);
+	params[1] = arena_i64(req->arena, req->account_pk);
+	params[2] = arena_i64(req->arena, m->epoch);
+	params[3] = m->id;
+	params[4] = arena_i64(req->arena, m->day);
+	params[5] = db_bytea_text(req->arena, m->ciphertext, m->ciphertext_len);
+	params[6] = db_bytea_text(req->arena, m->nonce, GROUP_NONCE_BYTES);
+	for (size_t i = 1; i < 7; i++)
+		if (params[i] == NULL)
+			return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_send, params, NULL)) == NULL)
 		return http_db_failure(req);
-	params[1] = PQgetvalue(res, 0, 0);
-	params[2] = m->id;
-	params[3] = arena_i64(req->arena, m->epoch);
-	params[4] = m->sender;
-	params[5] = arena_i64(req->arena, m->day);
-	params[6] = db_bytea_text(req->arena, m->ciphertext, m->ciphertext_len);
-	params[7] = db_bytea_text(req->arena, m->nonce, GROUP_NONCE_BYTES);
-	if (params[3] == NULL || params[5] == NULL || params[6] == NULL || params[7] == NULL)
-		return http_oom(req);
-	if (db_exec(req->ctx->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
-	    notify_members(req, g, m) != 0)
-		return http_db_failure(req);
+	if (PQntuples(res) < 1 || util_parse_int64(PQgetvalue(res, 0, SD_CODE), 0, 404, &code) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	if (code == 404)
+		return http_error(req, 404, "not_found", "no such group");
+	if (code == 1)
+		return http_error(req, 409, "conflict",
+		                  "that is not the current epoch; fetch its key and encrypt again");
+	if (code == 2)
+		return http_error(req, 409, "conflict",
+		                  "this epoch has no key set yet; post or fetch it and retry");
+	if (code != 0 || util_parse_int64(PQgetvalue(res, 0, SD_SEQ), 1, INT64_MAX - 1, &m->seq) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	m->sender = PQgetvalue(res, 0, SD_FROM);
+	group_note_events(req, res, 1, EVENT_GROUP_MESSAGE);
 	return 0;
 }
 
@@ -481,17 +451,17 @@ int handle_group_send(struct request *req)
 	struct group_access g;
 	int status;
 
+	/* a malformed body: 422 to members, 404 to anyone else, as every route */
+	if ((status = send_fields_or_reply(req, &m)) != 0) {
+		int member = group_member_or_reply(req, &g);
+
+		return member != 0 ? member : status;
+	}
 	if ((m.id = util_random_id(req->arena, GROUP_ID_BYTES)) == NULL)
 		return http_oom(req);
 	m.day = util_today();
-	if ((status = group_lock_or_reply(req, &g)) != 0)
+	if ((status = message_store_or_reply(req, &m)) != 0)
 		return status;
-	m.sender = g.member_id;
-	if ((status = send_fields_or_reply(req, &m)) != 0 ||
-	    (status = message_store_or_reply(req, &g, &m)) != 0)
-		return group_rollback(req, status);
-	if (db_commit(req->ctx->db) != 0)
-		return group_rollback(req, http_db_failure(req));
 	return http_reply_member(req, 201, "message", message_json(req, &m, NULL, false));
 }
 

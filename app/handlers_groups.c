@@ -114,7 +114,7 @@ static int push_all(struct request *req, const struct group_access *g, int64_t e
 		return -1;
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_push, params, NULL)) == NULL)
 		return -1;
-	group_note_events(req, res, type);
+	group_note_events(req, res, 0, type);
 	return 0;
 }
 
@@ -425,7 +425,7 @@ static int leave_commit_or_reply(struct request *req, const struct group_access 
 		return group_rollback(req, http_oom(req));
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_leave, params, NULL)) == NULL)
 		return group_rollback(req, http_db_failure(req));
-	group_note_events(req, res, NULL);
+	group_note_events(req, res, 0, NULL);
 	if (db_commit(req->ctx->db) != 0)
 		return group_rollback(req, http_db_failure(req));
 	return 204;

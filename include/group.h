@@ -72,10 +72,4 @@ bool group_keyset_covers(const struct group_box *boxes, size_t n, const char *co
 void group_invite_hash(const unsigned char key[32], const char *secret, size_t len,
                        unsigned char out[GROUP_INVITE_HASH_BYTES]);
 
-/*
- * Whether a message for epoch may be stored now: it is the group's
- * current epoch and that epoch's key set is complete (key_epoch).
- */
-bool group_epoch_open(int64_t epoch, int64_t current, int64_t key_epoch);
-
 #endif

@@ -51,12 +51,12 @@ int group_lock_pk_or_reply(struct request *req, const char *pk_text, struct grou
     __attribute__((warn_unused_result));
 
 /*
- * Note the events an SQL push of sql/018 returned, rows (account, seq,
- * [type,] data text), for publishing after the commit (events_note); type
- * NULL means column 2 holds each row's type. Never fails the request: the
- * queue has the events.
+ * Note the events an SQL push of sql/018 returned, rows first.. of
+ * (account, seq, [type,] data text), for publishing after the commit
+ * (events_note); type NULL means column 2 holds each row's type. Never
+ * fails the request: the queue has the events.
  */
-void group_note_events(struct request *req, const PGresult *res, const char *type);
+void group_note_events(struct request *req, const PGresult *res, int first, const char *type);
 
 /* Roll the open transaction back and return status. */
 int group_rollback(struct request *req, int status);

@@ -119,9 +119,12 @@ RETURNS TABLE (account bigint, seq bigint) LANGUAGE sql AS $$
 $$;
 
 -- The group.message event of a new message: each other member's pending
--- one moves to a new seq carrying the latest message (see above).
+-- one moves to a new seq carrying the latest message (see above). fresh
+-- says the member had no unacknowledged one left: only those are told in
+-- real time (a live client acknowledges what it gets; one that does not
+-- is told once and finds the rest in its queue and the group).
 CREATE FUNCTION sotto_group_message_push(g bigint, sender bigint, on_day integer, payload jsonb)
-RETURNS TABLE (account bigint, seq bigint) LANGUAGE sql AS $$
+RETURNS TABLE (account bigint, seq bigint, fresh boolean) LANGUAGE sql AS $$
     WITH m AS (
         SELECT pk, account_pk, pending_seq FROM group_members
          WHERE group_pk = g AND pk <> sender ORDER BY account_pk
@@ -133,6 +136,7 @@ RETURNS TABLE (account bigint, seq bigint) LANGUAGE sql AS $$
     ), d AS (
         DELETE FROM events e USING m
          WHERE e.account_pk = m.account_pk AND e.seq = m.pending_seq
+        RETURNING e.account_pk
     ), i AS (
         INSERT INTO events (account_pk, seq, type, day, data)
         SELECT account_pk, seq, 'group.message', on_day, payload FROM h
@@ -141,8 +145,58 @@ RETURNS TABLE (account bigint, seq bigint) LANGUAGE sql AS $$
           FROM m JOIN h ON h.account_pk = m.account_pk
          WHERE gm.pk = m.pk
     )
-    SELECT account_pk, seq FROM h
+    SELECT h.account_pk, h.seq, NOT EXISTS (SELECT 1 FROM d WHERE d.account_pk = h.account_pk)
+      FROM h
 $$;
+
+-- A message, in one statement (so the group row is locked only for its
+-- length): lock the group, check that acct is a member and that ep is the
+-- current epoch with its key set posted, take the next seq, store the
+-- message and queue the others' group.message events. The first row is
+-- the answer: code 0 (stored; seq, the sender's member id), 404 (no such
+-- group or not a member), 1 (not the current epoch) or 2 (no key set yet);
+-- after a 0, one row per member to tell in real time (account, seq).
+-- data is the events' jsonb text on every row.
+CREATE FUNCTION sotto_group_send(gid text, acct bigint, ep integer, mid text, on_day integer,
+                                 ct bytea, nc bytea)
+RETURNS TABLE (account bigint, seq bigint, data text, code integer, from_member text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    gpk bigint;
+    cur integer;
+    keyed integer;
+    mpk bigint;
+    payload jsonb;
+BEGIN
+    SELECT pk, epoch, key_epoch INTO gpk, cur, keyed FROM groups WHERE id = gid FOR UPDATE;
+    IF gpk IS NOT NULL THEN
+        SELECT pk, id INTO mpk, from_member FROM group_members
+         WHERE group_pk = gpk AND account_pk = acct;
+    END IF;
+    IF mpk IS NULL THEN
+        code := 404;
+    ELSIF ep <> cur THEN
+        code := 1;
+    ELSIF keyed <> cur THEN
+        code := 2;
+    END IF;
+    IF code IS NOT NULL THEN
+        from_member := NULL;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    UPDATE groups SET last_seq = last_seq + 1 WHERE pk = gpk RETURNING last_seq INTO seq;
+    INSERT INTO group_messages (group_pk, seq, id, epoch, sender, day, ciphertext, nonce)
+    VALUES (gpk, seq, mid, ep, from_member, on_day, ct, nc);
+    payload := jsonb_build_object('group_id', gid, 'message_id', mid, 'epoch', ep);
+    code := 0;
+    data := payload::text;
+    RETURN NEXT;
+    code := NULL;
+    from_member := NULL;
+    RETURN QUERY SELECT f.account, f.seq, payload::text, NULL::integer, NULL::text
+                   FROM sotto_group_message_push(gpk, mpk, on_day, payload) AS f WHERE f.fresh;
+END $$;
 
 -- Member mb leaves group g (left, removed, or their account deleted), in
 -- the caller's transaction. Locks the group row; starts a new epoch; when
