@@ -27,6 +27,10 @@ static struct db_stmt stmt_events = {
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
 };
+/* A group invite works through its expires_day (sql/018). */
+static struct db_stmt stmt_invites = {
+	"cleanup_invites", "DELETE FROM group_invites WHERE expires_day < $1", 1, 0
+};
 
 /* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
 static long long delete_events(struct db *db, struct arena *a, int64_t before)
@@ -49,8 +53,9 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Expired bans; rows deleted or -1. */
-static long long delete_bans(struct db *db, struct arena *a, int64_t today)
+/* Expired bans or invites (stmt takes today as $1); rows deleted or -1. */
+static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
+                                int64_t today)
 {
 	const char *params[1] = { arena_i64(a, today) };
 	PGresult *res;
@@ -58,7 +63,7 @@ static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 
 	if (params[0] == NULL)
 		return -1;
-	res = db_exec(db, a, &stmt_bans, params, NULL);
+	res = db_exec(db, a, stmt, params, NULL);
 	if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 		return -1;
 	return n;
@@ -73,7 +78,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1;
+	long long events = -1, bans = -1, invites = -1;
 	int rc = -1;
 
 	if (db == NULL || a == NULL) {
@@ -84,12 +89,15 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 		fprintf(stderr, "cleanup: cannot connect to the database (DATABASE_URL)\n");
 		goto out;
 	}
-	if ((events = delete_events(db, a, before)) < 0 || (bans = delete_bans(db, a, today)) < 0) {
+	if ((events = delete_events(db, a, before)) < 0 ||
+	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
+	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans\n", events, (long long)before, cfg->event_ttl_days, bans);
+	       "%lld expired bans, %lld expired group invites\n", events, (long long)before,
+	       cfg->event_ttl_days, bans, invites);
 	rc = 0;
 out:
 	arena_free(a);

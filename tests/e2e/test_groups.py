@@ -25,6 +25,7 @@ from accounts import b64u, today, unb64u
 from conftest import assert_error, bearer, describe, pow_header, register
 from content import ID_RE, UNKNOWN_ID, uniq
 from test_dump import pg
+from test_events import cleanup
 
 RECV_TIMEOUT = 5
 EVENT_DEADLINE = 10        # seconds to wait for a queued event to show
@@ -369,6 +370,10 @@ def test_an_expired_or_revoked_or_unknown_invite_is_404(stack):
     stack.psql("UPDATE group_invites SET expires_day = %d WHERE id = '%s'"
                % (today() - 1, old["invite_id"]))
     assert_error(join_req(stack, old["invite"])[1], 404, "not_found")
+    r = cleanup(stack)                          # `sotto cleanup` drops expired invites
+    assert r.returncode == 0 and "expired group invites" in r.stdout, (r.stdout, r.stderr)
+    assert stack.psql("SELECT count(*) FROM group_invites WHERE id = '%s'"
+                      % old["invite_id"]) == [["0"]]
     b = join(stack, revoked["invite"])
     assert_error(b.req("DELETE", b.g("/invites/" + revoked["invite_id"])), 403, "forbidden")
     r = a.req("DELETE", a.g("/invites/" + revoked["invite_id"]))
