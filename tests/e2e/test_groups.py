@@ -404,7 +404,7 @@ def test_group_limits_proof_of_work_and_rate_class(make_stack):
     joining, and the GROUP rate class (counted per IP prefix: every account
     of the test shares 127.0.0.1)."""
     st = make_stack("groups-small", SOTTO_GROUP_MAX_MEMBERS="2", SOTTO_POW_GROUP="4",
-                    SOTTO_RATE_GROUP="4/3600")
+                    SOTTO_RATE_GROUP="6/3600")
     a = Member(st)
     assert_error(a.req("POST", "/groups", {"x25519_public": a.public}), 428, "pow_required")
     r = st.request("POST", "/groups", json={"x25519_public": a.public},
