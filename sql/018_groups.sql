@@ -242,16 +242,15 @@ BEGIN
     END LOOP;
 END $$;
 
--- Delete an account after it has left every group (DELETE /me): one
--- statement, one transaction. Groups are locked in pk order before the
--- account row, the order a group send takes them in (group row, then the
--- members' event heads, which reference accounts).
-CREATE FUNCTION sotto_account_delete(a bigint) RETURNS void LANGUAGE plpgsql AS $$
+-- Account a leaves every group, first thing in its deletion's transaction
+-- (DELETE /me): group rows are locked in pk order before any account row,
+-- the order a group send takes them in (the group row, then the members'
+-- event heads, which reference accounts).
+CREATE FUNCTION sotto_account_leave_groups(a bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     m record;
 BEGIN
     FOR m IN SELECT pk, group_pk FROM group_members WHERE account_pk = a ORDER BY group_pk LOOP
         PERFORM sotto_group_leave(m.group_pk, m.pk, floor(extract(epoch FROM now()) / 86400)::integer);
     END LOOP;
-    DELETE FROM accounts WHERE pk = a;
 END $$;

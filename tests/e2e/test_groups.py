@@ -22,7 +22,7 @@ import pytest
 import websocket
 
 from accounts import b64u, today, unb64u
-from conftest import assert_error, bearer, describe, pow_header, register
+from conftest import assert_error, bearer, delete_me, describe, pow_header, register
 from content import ID_RE, UNKNOWN_ID, uniq
 from test_dump import pg
 from test_events import cleanup
@@ -547,7 +547,7 @@ def test_export_lists_groups_and_own_messages_as_stored(stack, trio):
 def test_deleting_an_account_leaves_its_groups_with_a_new_epoch(stack, trio):
     a, b, c = trio
     c.send_ok("from c")
-    r = c.req("DELETE", "/me")
+    r = delete_me(stack, c.token)
     assert r.status_code == 204, describe(r)
     info = a.info()
     assert info["epoch"] == 4 and len(info["members"]) == 2
