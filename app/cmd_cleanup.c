@@ -2,10 +2,11 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl) and IP bans whose expires_day has passed; then account_keys is
- * rewritten (VACUUM FULL), so that the wrapped data keys of deleted
- * accounts no longer sit in its heap pages. Challenges, tickets and
- * revocations live in Redis with their own TTL and need nothing. Run daily
+ * ttl), IP bans whose expires_day has passed and logged-out tokens past
+ * their expiry day (token_revocations); then account_keys is rewritten
+ * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
+ * longer sit in its heap pages. Challenges, tickets and Redis's own
+ * revocation markers have their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, in batches so that no
  * transaction holds many rows.
@@ -28,6 +29,10 @@ static struct db_stmt stmt_events = {
 /* A ban applies while today < expires_day (sql/007): from that day on it is gone. */
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
+};
+/* A logged-out token expires on its expires_day: its row matters until that day ends. */
+static struct db_stmt stmt_revocations = {
+	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_day < $1", 1, 0
 };
 /* A group invite works through its expires_day (sql/018). */
 static struct db_stmt stmt_invites = {
@@ -55,7 +60,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Expired bans or invites (stmt takes today as $1); rows deleted or -1. */
+/* Rows stmt deletes as of today (bans, revocations, invites); their number or -1. */
 static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
                                 int64_t today)
 {
@@ -96,7 +101,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1, invites = -1;
+	long long events = -1, bans = -1, revocations = -1, invites = -1;
 	int rc = -1;
 
 	if (db == NULL || a == NULL) {
@@ -109,13 +114,14 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	}
 	if ((events = delete_events(db, a, before)) < 0 ||
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
+	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0 ||
 	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld expired group invites\n", events, (long long)before,
-	       cfg->event_ttl_days, bans, invites);
+	       "%lld expired bans, %lld expired logouts, %lld expired group invites\n", events,
+	       (long long)before, cfg->event_ttl_days, bans, revocations, invites);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

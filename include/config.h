@@ -30,6 +30,7 @@ enum rate_class {
 	RATE_DM,
 	RATE_COMMUNITY,
 	RATE_EXPORT,
+	RATE_CHALLENGE,
 	RATE_GROUP,
 	RATE__MAX
 };
@@ -85,6 +86,7 @@ struct config {
 
 	/* moderation: flags */
 	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post */
+	int flag_min_age_days;      /* SOTTO_FLAG_MIN_AGE_DAYS: younger accounts' flags never hold */
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */
