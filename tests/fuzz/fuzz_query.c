@@ -5,8 +5,8 @@
  * against a matcher written here independently of router.c:
  * - a route matches when its pattern matches the path segment by segment
  *   and each {param} segment percent-decodes to valid UTF-8 of the
- *   parameter's shape ({id} a public id, {slug} a community slug, any
- *   other name any text);
+ *   parameter's shape ({id} and {<name>_id} a public id, {member_id} also
+ *   "me", {slug} a community slug, any other name any text);
  * - an index i: route i has the method asked (GET for HEAD) and matches,
  *   no earlier route of that method matches, and each {param} is its
  *   segment percent-decoded;
@@ -134,8 +134,11 @@ static bool params_ok(const struct capture *c)
 		if (c->len[k] >= sizeof(v) || !decode(c->raw[k], c->len[k], v, &n) ||
 		    !util_utf8_valid(v, n))
 			return false;
-		if (c->name_len[k] == 4 && strncmp(c->name[k], "{id}", 4) == 0 &&
-		    !util_public_id_valid(v, n))
+		bool member = c->name_len[k] == 11 && strncmp(c->name[k], "{member_id}", 11) == 0;
+		bool id = (c->name_len[k] == 4 && strncmp(c->name[k], "{id}", 4) == 0) ||
+		          (c->name_len[k] > 4 && strncmp(c->name[k] + c->name_len[k] - 4, "_id}", 4) == 0);
+
+		if (id && !(member && strcmp(v, "me") == 0) && !util_public_id_valid(v, n))
 			return false;
 		if (c->name_len[k] == 6 && strncmp(c->name[k], "{slug}", 6) == 0 &&
 		    !community_slug_valid(v, n))
