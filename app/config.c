@@ -51,6 +51,7 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
 	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
 	[RATE_GROUP] = {"GROUP", "10/3600", "POST /groups and POST /groups/join"},
+	[RATE_BLOCK] = {"BLOCK", "10/86400", "POST /blocks (bounds probing with blocks)"},
 	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 };
 

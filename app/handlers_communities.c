@@ -1,6 +1,6 @@
 /*
  * handlers_communities.c — GET /communities, POST /communities,
- * GET /communities/{slug}.
+ * GET /communities/{slug}, POST and DELETE /communities/{slug}/mute.
  *
  * The slug is public and stored as is (it is how a community is found);
  * title and description are user text, checked by the guardrails and
@@ -17,6 +17,7 @@
 #include "db.h"
 #include "guard.h"
 #include "export.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
@@ -249,4 +250,101 @@ static struct db_stmt stmt_export = {
 int export_communities(struct request *req, json_object *out, const char *section)
 {
 	return export_rows(req, out, section, &stmt_export, row_json, NULL);
+}
+
+/* Mutes per account at most: each is a row the ranked feed's viewer query may join. */
+#define MUTES_MAX_TEXT "1000"
+
+static struct db_stmt stmt_mute = {
+	"community_mute",
+	"INSERT INTO community_mutes (account_pk, community_pk) SELECT $1, $2 "
+	"WHERE (SELECT count(*) FROM community_mutes WHERE account_pk = $1) < " MUTES_MAX_TEXT " "
+	"ON CONFLICT DO NOTHING RETURNING 1", 2, 0
+};
+static struct db_stmt stmt_muted = {
+	"community_muted",
+	"SELECT 1 FROM community_mutes WHERE account_pk = $1 AND community_pk = $2", 2, 0
+};
+static struct db_stmt stmt_unmute = {
+	"community_unmute",
+	"DELETE FROM community_mutes WHERE account_pk = $1 AND community_pk = $2", 2, 0
+};
+static struct db_stmt stmt_export_mutes = {
+	"community_export_mutes",
+	"SELECT c.slug FROM community_mutes m JOIN communities c ON c.pk = m.community_pk "
+	"WHERE m.account_pk = $1 ORDER BY c.slug", 1, 0
+};
+
+/* The caller's pk and the path's community as statement parameters; 0 or the status set. */
+static int mute_params_or_reply(struct request *req, const char *params[2])
+{
+	if ((params[0] = arena_i64(req->arena, req->account_pk)) == NULL)
+		return http_oom(req);
+	switch (community_pk(req, http_param(req, 0), &params[1])) {
+	case 1:
+		return 0;
+	case 0:
+		return http_error(req, 404, "not_found", "no such community");
+	default:
+		return http_db_failure(req);
+	}
+}
+
+/*
+ * POST /communities/{slug}/mute: 204, leaving the community out of the
+ * caller's ranked feed (muting it again changes nothing). At most
+ * MUTES_MAX_TEXT communities: beyond, 422.
+ */
+int handle_community_mute(struct request *req)
+{
+	const char *params[2];
+	PGresult *res;
+	int status;
+
+	if ((status = mute_params_or_reply(req, params)) != 0)
+		return status;
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_mute, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) == 0) {
+		/* Already muted, or the account is at its bound. */
+		if ((res = db_exec(req->ctx->db, req->arena, &stmt_muted, params, NULL)) == NULL)
+			return http_db_failure(req);
+		if (PQntuples(res) == 0)
+			return http_error(req, 422, "invalid_field",
+			                  "slug: at most " MUTES_MAX_TEXT " muted communities");
+	}
+	feed_votes_changed(req);
+	return 204;
+}
+
+/* DELETE /communities/{slug}/mute: 204, muted or not. */
+int handle_community_unmute(struct request *req)
+{
+	const char *params[2];
+	int status;
+
+	if ((status = mute_params_or_reply(req, params)) != 0)
+		return status;
+	if (db_exec(req->ctx->db, req->arena, &stmt_unmute, params, NULL) == NULL)
+		return http_db_failure(req);
+	feed_votes_changed(req);
+	return 204;
+}
+
+/* One muted community of the export: {"community": "<slug>"}. */
+static json_object *mute_json(struct request *req, const PGresult *res, int row, void *unused)
+{
+	json_object *o = json_object_new_object();
+
+	(void)req;
+	(void)unused;
+	if (o != NULL)
+		json_object_object_add(o, "community", json_object_new_string(PQgetvalue(res, row, 0)));
+	return o;
+}
+
+/* Export: the communities the account muted. */
+int export_mutes(struct request *req, json_object *out, const char *section)
+{
+	return export_rows(req, out, section, &stmt_export_mutes, mute_json, NULL);
 }

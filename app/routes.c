@@ -49,6 +49,17 @@ const struct route route_table[] = {
 	R(POST, "/communities", handle_community_create,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_COMMUNITY, POW_COMMUNITY),
 	R(GET, "/communities/{slug}", handle_community_get, ROUTE_DB, RATE_NONE, POW_NONE),
+	R(POST, "/communities/{slug}/mute", handle_community_mute,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(DELETE, "/communities/{slug}/mute", handle_community_unmute,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+
+	/* Blocks (app/handlers_blocks.c) */
+	R(POST, "/blocks", handle_block_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_BLOCK, POW_NONE),
+	R(GET, "/blocks", handle_block_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(DELETE, "/blocks/{block_id}", handle_block_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
 
 	/* Moderation (app/handlers_moderation.c) */
 	R(POST, "/moderation/flag", handle_flag_create,

@@ -32,6 +32,7 @@ enum rate_class {
 	RATE_EXPORT,
 	RATE_CHALLENGE,
 	RATE_GROUP,
+	RATE_BLOCK,
 	RATE__MAX
 };
 

@@ -41,6 +41,13 @@ int handle_feed(struct request *req);
 int handle_community_list(struct request *req);
 int handle_community_create(struct request *req);
 int handle_community_get(struct request *req);
+int handle_community_mute(struct request *req);
+int handle_community_unmute(struct request *req);
+
+/* app/handlers_blocks.c */
+int handle_block_create(struct request *req);
+int handle_block_list(struct request *req);
+int handle_block_delete(struct request *req);
 
 /* app/handlers_moderation.c */
 int handle_flag_create(struct request *req);

@@ -34,6 +34,17 @@ struct request;
 	"LEFT JOIN communities c ON c.pk = p.community_pk " \
 	"LEFT JOIN posts par ON par.pk = p.parent_pk "
 
+/*
+ * What the viewer $1 blocked stays out of a listing (docs/blocks.md): the
+ * blocked post itself, and a blocked author's replies under the viewer's
+ * own posts. Nothing else: a filter on everything an author wrote would
+ * tell the viewer which posts share an author. Anonymous ($1 = 0) has no
+ * blocks.
+ */
+#define POST_VIEW_UNBLOCKED \
+	"NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_pk = $1 AND (b.post_pk = p.pk " \
+	"OR (b.author_pk = p.author_pk AND par.author_pk = $1))) "
+
 /* Column of p.pk in POST_VIEW_COLUMNS (for cursors). */
 #define POST_VIEW_PK 0
 
