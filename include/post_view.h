@@ -39,11 +39,15 @@ struct request;
  * blocked post itself, and a blocked author's replies under the viewer's
  * own posts. Nothing else: a filter on everything an author wrote would
  * tell the viewer which posts share an author. Anonymous ($1 = 0) has no
- * blocks.
+ * blocks. Two probes, each on its own index: by post (blocks_post), and by
+ * author only for a reply under the viewer's own post (blocks_author). One
+ * probe matching either condition walked all of the viewer's blocks for
+ * every row (a thread of 50 replies read 0.65 as fast with 100 blocks).
  */
 #define POST_VIEW_UNBLOCKED \
-	"NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_pk = $1 AND (b.post_pk = p.pk " \
-	"OR (b.author_pk = p.author_pk AND par.author_pk = $1))) "
+	"NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_pk = $1 AND b.post_pk = p.pk) " \
+	"AND (par.author_pk IS DISTINCT FROM $1 OR NOT EXISTS (SELECT 1 FROM blocks b " \
+	"WHERE b.blocker_pk = $1 AND b.author_pk = p.author_pk)) "
 
 /* Column of p.pk in POST_VIEW_COLUMNS (for cursors). */
 #define POST_VIEW_PK 0
