@@ -2,8 +2,9 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl), IP bans whose expires_day has passed and logged-out tokens past
- * their expiry day (token_revocations); then account_keys is rewritten
+ * ttl), IP bans whose expires_day has passed, logged-out tokens past
+ * their expiry day (token_revocations), expired group and moderator
+ * invites; then account_keys is rewritten
  * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
  * longer sit in its heap pages. Challenges, tickets and Redis's own
  * revocation markers have their own TTL and need nothing. Run daily
@@ -37,6 +38,10 @@ static struct db_stmt stmt_revocations = {
 /* A group invite works through its expires_day (sql/018). */
 static struct db_stmt stmt_invites = {
 	"cleanup_invites", "DELETE FROM group_invites WHERE expires_day < $1", 1, 0
+};
+/* So does a community's moderator invite (sql/024). */
+static struct db_stmt stmt_mod_invites = {
+	"cleanup_mod_invites", "DELETE FROM community_mod_invites WHERE expires_day < $1", 1, 0
 };
 
 /* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
@@ -101,7 +106,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1, revocations = -1, invites = -1;
+	long long events = -1, bans = -1, revocations = -1, invites = -1, mod_invites = -1;
 	int rc = -1;
 
 	if (db == NULL || a == NULL) {
@@ -115,13 +120,15 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	if ((events = delete_events(db, a, before)) < 0 ||
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
 	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0 ||
-	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0) {
+	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0 ||
+	    (mod_invites = delete_expired(db, a, &stmt_mod_invites, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld expired logouts, %lld expired group invites\n", events,
-	       (long long)before, cfg->event_ttl_days, bans, revocations, invites);
+	       "%lld expired bans, %lld expired logouts, %lld expired group invites, "
+	       "%lld expired moderator invites\n", events, (long long)before, cfg->event_ttl_days,
+	       bans, revocations, invites, mod_invites);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

@@ -32,13 +32,18 @@
 
 #define COMMUNITY_COLUMNS \
 	"SELECT c.pk, c.slug, c.title_sealed, c.description_sealed, c.day, c.post_count, " \
-	"c.creator_pk, k.version, k.wrapped FROM communities c " \
+	"c.creator_pk, k.version, k.wrapped, " \
+	"(SELECT count(*) FROM community_moderators m WHERE m.community_pk = c.pk) " \
+	"FROM communities c " \
 	"JOIN account_keys k ON k.account_pk = c.creator_pk "
 
+/* The creator is the community's first moderator (sql/024), in the same statement. */
 static struct db_stmt stmt_insert = {
 	"community_insert",
-	"INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
-	"VALUES ($1, $2, $3, $4, $5)", 5, 0
+	"WITH c AS (INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
+	"VALUES ($1, $2, $3, $4, $5) RETURNING pk) "
+	"INSERT INTO community_moderators (id, community_pk, account_pk, day_joined) "
+	"SELECT $6, c.pk, $2, $5 FROM c", 6, 0
 };
 static struct db_stmt stmt_one = {
 	"community_one", COMMUNITY_COLUMNS "WHERE c.slug = $1", 1, 0
@@ -48,7 +53,7 @@ static struct db_stmt stmt_list = {
 };
 
 enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CREATOR,
-       COL_KEY_VERSION, COL_KEY_WRAPPED };
+       COL_KEY_VERSION, COL_KEY_WRAPPED, COL_MODERATORS };
 
 /* Where a community's text is sealed: row = slug, owner = creator. */
 static void community_field(struct crypto_field *f, const char *column, const char *slug,
@@ -61,7 +66,7 @@ static void community_field(struct crypto_field *f, const char *column, const ch
 }
 
 static json_object *community_json(const char *slug, const char *title, const char *description,
-                                   int64_t day, int64_t post_count)
+                                   int64_t day, int64_t post_count, int64_t moderators)
 {
 	json_object *o = json_object_new_object();
 
@@ -72,6 +77,7 @@ static json_object *community_json(const char *slug, const char *title, const ch
 	json_object_object_add(o, "description", json_object_new_string(description));
 	json_object_object_add(o, "day", json_object_new_int64(day));
 	json_object_object_add(o, "post_count", json_object_new_int64(post_count));
+	json_object_object_add(o, "moderator_count", json_object_new_int64(moderators));
 	return o;
 }
 
@@ -83,7 +89,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row, 
 	const unsigned char *wrapped, *title_s, *desc_s;
 	unsigned char *title = NULL, *desc = NULL;
 	size_t wl = 0, tl = 0, dl = 0, n;
-	int64_t creator, version, day, posts;
+	int64_t creator, version, day, posts, moderators;
 	struct crypto_field f;
 	json_object *o = NULL;
 
@@ -96,6 +102,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row, 
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_POSTS), 0, INT32_MAX, &posts) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_MODERATORS), 0, INT32_MAX, &moderators) != 0 ||
 	    crypto_unwrap_key(req->ctx->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
 		goto out;
 	community_field(&f, "title", slug, creator);
@@ -104,7 +111,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row, 
 	community_field(&f, "description", slug, creator);
 	if (crypto_open(req->arena, key, &f, desc_s, dl, &desc, &n) != 0)
 		goto out;
-	o = community_json(slug, (const char *)title, (const char *)desc, day, posts);
+	o = community_json(slug, (const char *)title, (const char *)desc, day, posts, moderators);
 out:
 	sodium_memzero(key, sizeof(key));
 	if (o == NULL)
@@ -130,7 +137,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
                            size_t title_len, const char *desc, size_t desc_len)
 {
 	unsigned char key[CRYPTO_KEY_BYTES];
-	const char *params[5], *sqlstate = NULL;
+	const char *params[6], *sqlstate = NULL;
 	int64_t today = util_today();
 	int status;
 
@@ -143,7 +150,9 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	params[2] = sealed_param(req, key, "title", slug, title, title_len);
 	params[3] = sealed_param(req, key, "description", slug, desc, desc_len);
 	params[4] = arena_i64(req->arena, today);
-	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL) {
+	params[5] = util_random_id(req->arena, UTIL_PUBLIC_ID_BYTES);
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL ||
+	    params[5] == NULL) {
 		status = http_oom(req);
 		goto out;
 	}
@@ -154,7 +163,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 		goto out;
 	}
 	status = http_reply_member(req, 201, "community",
-	                           community_json(slug, title, desc, today, 0));
+	                           community_json(slug, title, desc, today, 0, 1));
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;

@@ -54,6 +54,15 @@ const struct route route_table[] = {
 	R(DELETE, "/communities/{slug}/mute", handle_community_unmute,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
 
+	/* A community's moderators (app/handlers_community_mods.c) */
+	R(POST, "/communities/{slug}/moderators/invites", handle_mod_invite,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(POST, "/communities/{slug}/moderators/join", handle_mod_join,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(GET, "/communities/{slug}/moderators", handle_mod_list, ROUTE_DB, RATE_NONE, POW_NONE),
+	R(DELETE, "/communities/{slug}/moderators/me", handle_mod_leave,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+
 	/* Blocks (app/handlers_blocks.c) */
 	R(POST, "/blocks", handle_block_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_BLOCK, POW_NONE),

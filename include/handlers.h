@@ -44,6 +44,12 @@ int handle_community_get(struct request *req);
 int handle_community_mute(struct request *req);
 int handle_community_unmute(struct request *req);
 
+/* app/handlers_community_mods.c */
+int handle_mod_invite(struct request *req);
+int handle_mod_join(struct request *req);
+int handle_mod_list(struct request *req);
+int handle_mod_leave(struct request *req);
+
 /* app/handlers_blocks.c */
 int handle_block_create(struct request *req);
 int handle_block_list(struct request *req);
