@@ -62,6 +62,12 @@ const struct route route_table[] = {
 	R(GET, "/communities/{slug}/moderators", handle_mod_list, ROUTE_DB, RATE_NONE, POW_NONE),
 	R(DELETE, "/communities/{slug}/moderators/me", handle_mod_leave,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	/* its queue and public log (app/handlers_moderation.c) */
+	R(GET, "/communities/{slug}/queue", handle_community_queue_list, ROUTE_DB | ROUTE_AUTH,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/communities/{slug}/queue/{item_id}/decision", handle_community_queue_decide,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(GET, "/communities/{slug}/log", handle_community_log, ROUTE_DB, RATE_NONE, POW_NONE),
 
 	/* Blocks (app/handlers_blocks.c) */
 	R(POST, "/blocks", handle_block_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,

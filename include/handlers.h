@@ -60,6 +60,9 @@ int handle_flag_create(struct request *req);
 int handle_queue_list(struct request *req);
 int handle_queue_decide(struct request *req);
 int handle_modlog_list(struct request *req);
+int handle_community_queue_list(struct request *req);
+int handle_community_queue_decide(struct request *req);
+int handle_community_log(struct request *req);
 
 /* app/handlers_bans.c */
 int handle_ban_create(struct request *req);

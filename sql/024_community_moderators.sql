@@ -34,3 +34,18 @@ INSERT INTO community_moderators (id, community_pk, account_pk, day_joined)
 SELECT translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'),
        pk, creator_pk, day
 FROM communities;
+
+-- Who decided a review item: 1 the community's moderators, 2 the instance
+-- (the review token); NULL while pending. The instance may decide an item
+-- its community decided (its decision overrides), never one it decided.
+ALTER TABLE mod_items ADD COLUMN decider smallint CHECK (decider IN (1, 2));
+UPDATE mod_items SET decider = 2 WHERE status <> 0;
+ALTER TABLE mod_items ADD CHECK ((status = 0) = (decider IS NULL));
+
+-- A community's public log is the rows of the instance log about its posts
+-- (decided by its moderators or by the instance); the rows stay in the
+-- instance log when the community goes.
+ALTER TABLE mod_log ADD COLUMN community_pk bigint REFERENCES communities (pk) ON DELETE SET NULL;
+UPDATE mod_log l SET community_pk = p.community_pk FROM posts p
+WHERE l.post_id = p.id AND p.community_pk IS NOT NULL;
+CREATE INDEX mod_log_community ON mod_log (community_pk, pk) WHERE community_pk IS NOT NULL;

@@ -1,19 +1,25 @@
 """A community's moderators (docs/moderation.md): POST
 /communities/{slug}/moderators/invites, POST /communities/{slug}/moderators/join,
-GET /communities/{slug}/moderators, DELETE /communities/{slug}/moderators/me.
+GET /communities/{slug}/moderators, DELETE /communities/{slug}/moderators/me;
+its queue, decisions and public log: GET /communities/{slug}/queue, POST
+/communities/{slug}/queue/{item_id}/decision, GET /communities/{slug}/log.
 
 The creator is the first moderator; others join with a single-use, expiring
 invite that a moderator made. Moderators are known by a per-community
 moderator_id only, and every moderator route answers 404 to anyone who does
 not moderate that community, as for a community that does not exist."""
+import json
 import re
 
 import pytest
 
 from accounts import b64u, today
-from content import UNKNOWN_ID, assert_page, community, get_community_ok, new_slug, walk
+from content import (UNKNOWN_ID, assert_page, assert_post, community, get_community_ok,
+                     get_post, get_post_ok, new_slug, post, trust, walk)
 from conftest import assert_error, bearer, delete_me, describe, register
 from test_events import cleanup
+from test_moderation import (ITEM_KEYS, LOG_KEYS, account_rows, decide, decide_ok, flag_ok,
+                             flaggers, item_for, log_items, visible)
 
 MOD_KEYS = {"moderator_id", "day_joined"}
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -180,3 +186,147 @@ def test_a_deleted_account_leaves_its_communities_moderators(mst):
     join_ok(mst, bob, slug, invite_ok(mst, owner, slug))
     assert delete_me(mst, bob).status_code == 204
     assert len(moderators(mst, slug)) == 1
+
+
+# -- the community's queue, decisions and log --------------------------------------
+
+def cqueue(st, token, slug, **params):
+    return st.get("/communities/%s/queue" % slug, params=params, headers=bearer(token))
+
+
+def cqueue_items(st, token, slug, status="pending"):
+    items = walk(st, "/communities/%s/queue" % slug, {"status": status}, token)[0]
+    for i in items:
+        assert set(i) == ITEM_KEYS and i["status"] in ("pending", "kept", "removed"), i
+        assert_post(i["post"], community=slug, mine=False, my_vote=0)
+    return items
+
+
+def cdecide(st, token, slug, item_id, decision):
+    return st.request("POST", "/communities/%s/queue/%s/decision" % (slug, item_id),
+                      json={"decision": decision}, headers=bearer(token))
+
+
+def cdecide_ok(st, token, slug, item_id, decision):
+    r = cdecide(st, token, slug, item_id, decision)
+    assert r.status_code == 200, describe(r)
+    assert r.json() == {"id": item_id,
+                        "status": "removed" if decision == "remove" else "kept"}, r.json()
+
+
+def clog(st, slug):
+    return walk(st, "/communities/%s/log" % slug)[0]
+
+
+def decision_events(st, account_id):
+    rows = account_rows(st, account_id, "SELECT data FROM events WHERE account_pk = %s "
+                        "AND type = 'moderation.decision' ORDER BY seq")
+    return [json.loads(r[0]) for r in rows]
+
+
+@pytest.fixture
+def place(mst):
+    """A community with its creator (a moderator), an author and a flagged post in it."""
+    _, owner = register(mst)
+    author = register(mst)
+    slug = community(mst, owner)["slug"]
+    p = post(mst, author[1], community=slug)
+    for token in flaggers(mst, 1):
+        flag_ok(mst, token, p["id"], "spam")
+    return owner, author, slug, p
+
+
+def test_a_moderator_sees_its_communitys_items_and_nothing_names_anyone(mst, place):
+    owner, _, slug, p = place
+    elsewhere = post(mst, register(mst)[1], community=community(mst, owner)["slug"])
+    flag_ok(mst, register(mst)[1], elsewhere["id"])
+    items = cqueue_items(mst, owner, slug)
+    assert [i["post"]["id"] for i in items] == [p["id"]], items
+    assert items[0]["source"] == "flag" and items[0]["flag_count"] == 1, items
+    assert items[0]["reasons"] == {"spam": 1}, items
+    # The instance queue keeps listing it, as the same item.
+    assert item_for(mst, p["id"])["id"] == items[0]["id"]
+    assert cqueue_items(mst, owner, slug, "decided") == []
+    assert_error(cqueue(mst, owner, slug, status="all"), 422, "invalid_field")
+
+
+def test_anyone_but_its_moderators_gets_404(mst, place):
+    owner, author, slug, p = place
+    item = cqueue_items(mst, owner, slug)[0]
+    _, stranger = register(mst)
+    other_mod = register(mst)[1]
+    community(mst, other_mod)           # a moderator, of another community
+    for token in (stranger, other_mod, author[1]):
+        assert_error(cqueue(mst, token, slug), 404, "not_found")
+        assert_error(cdecide(mst, token, slug, item["id"], "remove"), 404, "not_found")
+    assert cqueue(mst, stranger, slug).json() == cqueue(mst, stranger, new_slug()).json()
+    # A moderator naming another community's item in its own community: 404.
+    theirs = community(mst, other_mod)["slug"]
+    assert_error(cdecide(mst, other_mod, theirs, item["id"], "remove"), 404, "not_found")
+    assert_error(cdecide(mst, owner, slug, UNKNOWN_ID, "remove"), 404, "not_found")
+    assert_error(cdecide(mst, owner, slug, item["id"], "delete"), 422, "invalid_field")
+    assert visible(mst, p["id"])
+
+
+def test_a_community_removal_the_instance_reverses(mst, place):
+    owner, author, slug, p = place
+    item = cqueue_items(mst, owner, slug)[0]
+    before = trust(mst, author[1])
+    cdecide_ok(mst, owner, slug, item["id"], "remove")
+    assert_error(get_post(mst, p["id"]), 404, "not_found")
+    assert p["id"] not in [q["id"] for q in walk(mst, "/feed", {"sort": "new",
+                                                               "community": slug})[0]]
+    assert trust(mst, author[1]) == pytest.approx(before - 0.1)
+    assert_error(cdecide(mst, owner, slug, item["id"], "keep"), 409, "conflict")
+    assert [i["status"] for i in cqueue_items(mst, owner, slug, "decided")] == ["removed"]
+    entry = {"day": today(), "action": "remove", "reason": "spam", "post_id": p["id"]}
+    assert clog(mst, slug) == [entry]
+    assert entry in log_items(mst)
+    assert decision_events(mst, author[0]) == [
+        {"post_id": p["id"], "decision": "remove", "reason": "spam"}]
+    # The instance overrides: the post is back, and so is the author's trust.
+    decide_ok(mst, item["id"], "keep")
+    assert get_post_ok(mst, p["id"])["post"]["body"] == p["body"]
+    assert trust(mst, author[1]) == pytest.approx(before)
+    assert mst.psql("SELECT DISTINCT upheld FROM flags f JOIN posts p ON p.pk = f.post_pk "
+                    "WHERE p.id = '%s'" % p["id"]) == [["f"]]
+    assert [e["action"] for e in clog(mst, slug)] == ["keep", "remove"]
+    assert decision_events(mst, author[0])[-1] == {"post_id": p["id"], "decision": "keep",
+                                                   "reason": "spam"}
+    # Decided by the instance: final for everyone.
+    assert_error(decide(mst, item["id"], "remove"), 409, "conflict")
+    assert_error(cdecide(mst, owner, slug, item["id"], "remove"), 409, "conflict")
+
+
+def test_a_community_keep_the_instance_overrides_with_a_removal(mst, place):
+    owner, author, slug, p = place
+    item = cqueue_items(mst, owner, slug)[0]
+    before = trust(mst, author[1])
+    cdecide_ok(mst, owner, slug, item["id"], "keep")
+    assert visible(mst, p["id"]) and trust(mst, author[1]) == pytest.approx(before)
+    decide_ok(mst, item["id"], "remove")
+    assert_error(get_post(mst, p["id"]), 404, "not_found")
+    assert trust(mst, author[1]) == pytest.approx(before - 0.1)
+    assert [e["action"] for e in clog(mst, slug)] == ["remove", "keep"]
+
+
+def test_the_instance_confirming_a_community_decision_changes_nothing_else(mst, place):
+    owner, author, slug, p = place
+    item = cqueue_items(mst, owner, slug)[0]
+    before = trust(mst, author[1])
+    cdecide_ok(mst, owner, slug, item["id"], "remove")
+    decide_ok(mst, item["id"], "remove")
+    assert trust(mst, author[1]) == pytest.approx(before - 0.1)
+    assert len(clog(mst, slug)) == 1 and len(decision_events(mst, author[0])) == 1
+    assert_error(decide(mst, item["id"], "keep"), 409, "conflict")
+
+
+def test_the_community_log_is_public_and_its_own(mst, place):
+    owner, _, slug, p = place
+    quiet = community(mst, owner)["slug"]
+    cdecide_ok(mst, owner, slug, cqueue_items(mst, owner, slug)[0]["id"], "keep")
+    assert clog(mst, quiet) == []
+    assert [e["post_id"] for e in clog(mst, slug)] == [p["id"]]
+    for e in clog(mst, slug):
+        assert set(e) == LOG_KEYS, e
+    assert_error(mst.get("/communities/%s/log" % new_slug()), 404, "not_found")
