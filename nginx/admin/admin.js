@@ -387,6 +387,7 @@
     const ip = $('ban-ip').value.trim();
     const reason = $('ban-reason').value.trim();
     const days = $('ban-days').value.trim();
+    const prefix = $('ban-prefix').value.trim();
     if (!ip) {
       setBanOutcome('Type the IP address to ban.', 'error');
       return;
@@ -395,9 +396,14 @@
       setBanOutcome('Days must be a whole number from 1 to 3650, or empty.', 'error');
       return;
     }
+    if (prefix && !/^(4[89]|5[0-9]|6[0-4])$/.test(prefix)) {
+      setBanOutcome('The IPv6 prefix length must be a whole number from 48 to 64, or empty.', 'error');
+      return;
+    }
     const q = new URLSearchParams({ ip: ip });
     if (reason) q.set('reason', reason);
     if (days) q.set('days', days);
+    if (prefix) q.set('prefix', prefix);
     const button = $('ban-add');
     button.disabled = true;
     setBanOutcome('Sending…', 'busy');

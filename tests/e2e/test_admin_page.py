@@ -560,4 +560,23 @@ def test_admin_page_decides_a_queued_item_and_adds_and_removes_a_ban(stack, page
     assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
     wait(page, "document.getElementById('bans-state').textContent.startsWith('Removed')",
          "the removal message")
+
+    # An IPv6 ban of a wider prefix: a length outside 48..64 is refused by
+    # the form itself, 52 is sent and comes back as the /52.
+    page.type_text("#ban-ip", "2001:db8:abcd:ef12::1")
+    page.type_text("#ban-reason", reason)
+    page.type_text("#ban-prefix", "47")
+    assert page.evaluate("document.getElementById('ban-prefix').validity.rangeUnderflow")
+    page.click("#ban-add")
+    page.pump(0.5)
+    assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
+    page.type_text("#ban-prefix", "52")
+    page.click("#ban-add")
+    row = "#ban-list tr[data-prefix='2001:db8:abcd:e000::/52']"
+    wait(page, "document.querySelector(%s)" % json.dumps(row), "the /52 ban in the list")
+    ours = [b for b in active_bans(stack, review) if b["reason"] == reason]
+    assert [b["prefix"] for b in ours] == ["2001:db8:abcd:e000::/52"], ours
+    page.click(row + " button")
+    wait(page, "!document.querySelector(%s)" % json.dumps(row), "the /52 ban to leave the list")
+    assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
     assert page.console_problems() == [], page_state(page)
