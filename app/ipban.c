@@ -207,51 +207,28 @@ static void prefix_field(struct crypto_field *f, const char *ban_id)
 	f->owner = 0;              /* a server-owned value: no account */
 }
 
-static const struct content_key *content_key_find(const struct config *cfg, uint32_t version)
-{
-	for (size_t i = 0; i < cfg->n_content_keys; i++)
-		if (cfg->content_keys[i].version == version)
-			return &cfg->content_keys[i];
-	return NULL;
-}
-
 unsigned char *ipban_seal_prefix(struct arena *a, const struct config *cfg,
                                  const char *ban_id, const char *text,
                                  size_t *len, uint32_t *version)
 {
-	const struct content_key *mk = config_content_key_newest(cfg);
-	unsigned char key[CRYPTO_KEY_BYTES];
 	struct crypto_field f;
-	unsigned char *sealed = NULL;
 
-	*len = 0;
-	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), SEAL_CONTEXT,
-	                              mk->version) != 0)
-		goto out;
 	prefix_field(&f, ban_id);
-	sealed = crypto_seal(a, key, mk->version, &f, text, strlen(text), len);
-	*version = mk->version;
-out:
-	sodium_memzero(key, sizeof(key));
-	return sealed;
+	return crypto_seal_server(a, cfg, SEAL_CONTEXT, &f, text, strlen(text), len, version);
 }
 
 /* The prefix text of a row, opened; NULL when it cannot be. */
 static const char *open_prefix(struct request *req, const char *ban_id, uint32_t version,
                                const unsigned char *sealed, size_t len)
 {
-	const struct content_key *mk = content_key_find(req->ctx->cfg, version);
-	unsigned char key[CRYPTO_KEY_BYTES];
 	struct crypto_field f;
 	unsigned char *pt = NULL;
 	size_t pt_len = 0;
 
-	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), SEAL_CONTEXT, version) != 0)
-		return NULL;
 	prefix_field(&f, ban_id);
-	if (crypto_open(req->arena, key, &f, sealed, len, &pt, &pt_len) != 0)
-		pt = NULL;
-	sodium_memzero(key, sizeof(key));
+	if (crypto_open_server(req->arena, req->ctx->cfg, SEAL_CONTEXT, version, &f, sealed, len,
+	                       &pt, &pt_len) != 0)
+		return NULL;
 	return (const char *)pt;
 }
 

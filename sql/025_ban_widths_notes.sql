@@ -8,3 +8,15 @@
 -- column does not tell an IPv4 ban from an IPv6 /64 one.
 ALTER TABLE ip_bans ADD COLUMN prefix_bits smallint
     CHECK (prefix_bits BETWEEN 48 AND 63);
+
+-- The moderator's note of a decision, kept with it (issue 16) and shown to
+-- the review token in the decided queue: sealed (app/crypto.c layout) with
+-- a subkey of CONTENT_KEYS version note_version (context "modnotes"),
+-- associated data binding table, column and the item's public id, owner
+-- 0: moderators have no account and the note is bound to none. At most
+-- 500 characters (2000 bytes of UTF-8) plus the seal's 45 bytes. It goes
+-- with its item, so with the post and the author's account.
+ALTER TABLE mod_items
+    ADD COLUMN note_sealed bytea CHECK (length(note_sealed) BETWEEN 46 AND 2045),
+    ADD COLUMN note_version integer CHECK (note_version >= 1),
+    ADD CONSTRAINT mod_items_note_whole CHECK ((note_sealed IS NULL) = (note_version IS NULL));
