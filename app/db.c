@@ -28,6 +28,23 @@
  * generation number, and a statement counts as prepared only when its
  * slot was prepared under the current generation.
  *
+ * Several hosts (libpq's own failover): DATABASE_URL may list every node
+ * (postgresql://a,b,c/sotto?target_session_attrs=read-write); libpq tries
+ * them in turn and keeps the one that accepts writes, so after a failover
+ * the next connection (and its LISTEN) reaches the new primary. A
+ * connection still open on a node that became a standby answers 25006
+ * (read-only transaction): it is dropped so that the next request
+ * reconnects, and the request gets 503.
+ *
+ * Synchronous replication: a commit on a primary cut off from its
+ * synchronous standby waits for it. When statement_timeout cancels that
+ * wait, PostgreSQL answers COMMIT (or an autocommit statement) with
+ * success and a WARNING: the transaction committed locally but may be
+ * lost when another node takes over. Any WARNING during a statement is
+ * therefore treated as a failure with SQLSTATE 40003
+ * (statement_completion_unknown): the request gets 503, never a 2xx for
+ * a write a failover could take back.
+ *
  * Logging: only statement names and SQLSTATEs, never libpq's message
  * text, which may quote parameter values.
  */
@@ -66,6 +83,7 @@ struct db {
 	bool tx_lost;                  /* the connection died inside that transaction */
 	char sqlstate[6];              /* of the last failure, "" = connection */
 	const char *listen;            /* channel to LISTEN on after each connect, or NULL */
+	bool warned;                   /* the server sent a WARNING since the last statement began */
 };
 
 /* Slots are process-wide, so one struct db_stmt works with any struct db. */
@@ -81,6 +99,20 @@ static void db_quiet_notice(void *arg, const char *message)
 {
 	(void)arg;
 	(void)message;
+}
+
+/*
+ * Notices of a worker connection: printed nowhere (as above), but a
+ * WARNING is remembered, since one answers a commit whose wait for the
+ * synchronous standby was cancelled (see the top of this file).
+ */
+static void db_notice(void *arg, const PGresult *res)
+{
+	struct db *db = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (severity != NULL && strcmp(severity, "WARNING") == 0)
+		db->warned = true;
 }
 
 struct db *db_new(const char *url, int statement_timeout_ms)
@@ -266,7 +298,7 @@ bool db_ready(struct db *db)
 		db->retry_at_us = db_retry_at(now);
 		return false;
 	}
-	PQsetNoticeProcessor(db->conn, db_quiet_notice, NULL);
+	PQsetNoticeReceiver(db->conn, db_notice, db);
 	if (db->listen != NULL && db_listen_now(db->conn, db->listen) != 0) {
 		log_msg(LOG_WARN, "db: LISTEN failed");
 		db_drop(db);
@@ -296,6 +328,29 @@ static void db_note_failure(struct db *db, const PGresult *res, const char *what
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state != NULL ? state : "XX000");
 	db->down = false;
 	log_msg(LOG_WARN, "db: %s failed sqlstate=%s", what, db->sqlstate);
+	if (strcmp(db->sqlstate, "25006") == 0) {
+		/* A standby now (failover): the next connection finds the primary. */
+		PQfinish(db->conn);
+		db->conn = NULL;
+		if (db->in_tx)
+			db->tx_lost = true;
+	}
+}
+
+/*
+ * A statement that succeeded while the server warned: its outcome is
+ * unknown (see the top of this file), so it fails as 40003. True when
+ * that happened.
+ */
+static bool db_outcome_unknown(struct db *db, const char *what)
+{
+	if (!db->warned)
+		return false;
+	db->warned = false;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "40003");
+	db->down = false;
+	log_msg(LOG_WARN, "db: %s: the server warned, outcome unknown (sqlstate=40003)", what);
+	return true;
 }
 
 static bool db_result_ok(const PGresult *res)
@@ -350,6 +405,7 @@ static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
 
 	if ((t = db_prepare(db, stmt)) != DB_TRY_OK)
 		return t;
+	db->warned = false;
 	if (!PQsendQueryPrepared(db->conn, stmt->name, stmt->n_params, params,
 	                         NULL, NULL, 0)) {
 		if (PQstatus(db->conn) == CONNECTION_BAD) {
@@ -370,8 +426,12 @@ static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
 		last = res;
 	}
 	if (last != NULL && db_result_ok(last) && PQstatus(db->conn) == CONNECTION_OK) {
-		*out = last;
-		return DB_TRY_OK;
+		if (!db_outcome_unknown(db, stmt->name)) {
+			*out = last;
+			return DB_TRY_OK;
+		}
+		PQclear(last);
+		return DB_TRY_FAILED;
 	}
 	db_note_failure(db, last, stmt->name);
 	PQclear(last);
@@ -433,15 +493,16 @@ static int db_simple(struct db *db, const char *sql, const char *expect_tag)
 
 	if (db->conn == NULL)
 		return -1;
+	db->warned = false;
 	res = PQexec(db->conn, sql);
 	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
 	    PQstatus(db->conn) == CONNECTION_OK) {
-		if (expect_tag == NULL || strcmp(PQcmdStatus(res), expect_tag) == 0) {
-			rc = 0;
-		} else {
+		if (expect_tag != NULL && strcmp(PQcmdStatus(res), expect_tag) != 0) {
 			snprintf(db->sqlstate, sizeof(db->sqlstate), "40000");
 			db->down = false;
 			log_msg(LOG_WARN, "db: %s answered %s", sql, PQcmdStatus(res));
+		} else if (!db_outcome_unknown(db, sql)) {
+			rc = 0;
 		}
 	} else {
 		db_note_failure(db, res, sql);
@@ -529,7 +590,7 @@ bool db_busy(const struct db *db)
 	const char *s = db->sqlstate;
 
 	return strncmp(s, "40", 2) == 0 || strncmp(s, "53", 2) == 0 ||
-	       strcmp(s, "55P03") == 0 || strcmp(s, "57014") == 0 ||
+	       strcmp(s, "25006") == 0 || strcmp(s, "55P03") == 0 || strcmp(s, "57014") == 0 ||
 	       strncmp(s, "57P", 3) == 0;
 }
 
