@@ -21,6 +21,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "http.h"
+#include "revocation.h"
 #include "router.h"
 #include "token.h"
 #include "util.h"
@@ -491,21 +492,8 @@ void auth_undelete(struct request *req, const struct account *acc)
 
 int auth_revoke(struct request *req, const struct token_claims *t)
 {
-	int64_t left = t->exp - (int64_t)(util_wall_us() / 1000000);
-	const char *argv[6];
-	redisReply *r;
+	const struct worker *w = req->worker;
 
-	if (left <= 0)
-		return 0;  /* already dead */
-	argv[0] = "SET";
-	argv[1] = arena_printf(req->arena, "rv:%s", t->jti);
-	argv[2] = "1";
-	argv[3] = "EX";
-	argv[4] = arena_printf(req->arena, "%lld", (long long)left + 1);
-	argv[5] = "NX";
-	if (argv[1] == NULL || argv[4] == NULL)
-		return -1;
-	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
-	/* NX: a nil reply means it was already revoked, which is fine. */
-	return reply_is(r, REDIS_REPLY_STATUS) || reply_is(r, REDIS_REPLY_NIL) ? 0 : -1;
+	return revocation_add(w->db, w->cache, req->arena, w->cfg->redis_sentinels[0] != '\0',
+	                      t->jti, t->exp);
 }

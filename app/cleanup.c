@@ -2,6 +2,7 @@
  * cleanup.c — see cleanup.h.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "arena.h"
 #include "cleanup.h"
@@ -17,6 +18,18 @@ static struct db_stmt stmt_events = {
 /* A ban applies while today < expires_day (sql/007): from that day on it is gone. */
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
+};
+
+static struct db_stmt stmt_revocations = {
+	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_at <= $1", 1, 0
+};
+/*
+ * Every host may run `sotto cleanup` (several app hosts, one timer each):
+ * the DELETEs are safe to race, but one run at a time is enough. The lock
+ * is the session's, so it goes with the connection whatever happens.
+ */
+static struct db_stmt stmt_lock = {
+	"cleanup_lock", "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0, 0
 };
 
 /* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
@@ -40,19 +53,30 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Expired bans; rows deleted or -1. */
-static long long delete_bans(struct db *db, struct arena *a, int64_t today)
+/* One DELETE of stmt with the single parameter value; rows deleted or -1. */
+static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
+                                int64_t value)
 {
-	const char *params[1] = { arena_printf(a, "%lld", (long long)today) };
+	const char *params[1] = { arena_printf(a, "%lld", (long long)value) };
 	PGresult *res;
 	int64_t n;
 
 	if (params[0] == NULL)
 		return -1;
-	res = db_exec(db, a, &stmt_bans, params, NULL);
+	res = db_exec(db, a, stmt, params, NULL);
 	if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 		return -1;
 	return n;
+}
+
+/* 1 when this run holds the cleanup lock, 0 when another one does, -1 on failure. */
+static int take_lock(struct db *db, struct arena *a)
+{
+	PGresult *res = db_exec(db, a, &stmt_lock, NULL, NULL);
+
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	return strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 }
 
 int cleanup_run(const struct config *cfg, int64_t today)
@@ -60,8 +84,8 @@ int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1;
-	int rc = -1;
+	long long events = -1, bans = -1, revocations = -1;
+	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
 		fprintf(stderr, "cleanup: out of memory\n");
@@ -71,12 +95,24 @@ int cleanup_run(const struct config *cfg, int64_t today)
 		fprintf(stderr, "cleanup: cannot connect to the database (DATABASE_URL)\n");
 		goto out;
 	}
-	if ((events = delete_events(db, a, before)) < 0 || (bans = delete_bans(db, a, today)) < 0) {
+	if ((locked = take_lock(db, a)) <= 0) {
+		if (locked == 0)
+			printf("cleanup: another sotto cleanup is running; nothing to do\n");
+		else
+			fprintf(stderr, "cleanup: cannot take the cleanup lock; run again\n");
+		rc = locked == 0 ? 0 : -1;
+		goto out;
+	}
+	if ((events = delete_events(db, a, before)) < 0 ||
+	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
+	    (revocations = delete_expired(db, a, &stmt_revocations,
+	                                  (int64_t)(util_wall_us() / 1000000))) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans\n", events, (long long)before, cfg->event_ttl_days, bans);
+	       "%lld expired bans, %lld expired revocations\n", events, (long long)before,
+	       cfg->event_ttl_days, bans, revocations);
 	rc = 0;
 out:
 	arena_free(a);

@@ -13,6 +13,7 @@
  * - Numbers are plain decimal digits: no sign, no spaces, no suffix.
  * - Error lines name the variable and never repeat its value.
  */
+#include "cache.h"
 #include "config.h"
 #include "log.h"
 
@@ -925,6 +926,34 @@ static int read_process(struct loader *ld, struct config *cfg)
 	return 0;
 }
 
+/*
+ * Redis through Sentinel: REDIS_SENTINELS is host:port,... and
+ * REDIS_MASTER_NAME is required with it; REDIS_URL must then be unset
+ * (two answers to "where is Redis" would be one too many).
+ */
+static int read_sentinels(struct loader *ld, struct config *cfg)
+{
+	char *hosts[CACHE_MAX_SENTINELS];
+	int ports[CACHE_MAX_SENTINELS];
+	size_t n;
+
+	if (lookup_set(ld, "REDIS_URL") != NULL)
+		return fail(ld, "REDIS_URL and REDIS_SENTINELS: set one of them, not both");
+	if (cache_parse_sentinels(cfg->redis_sentinels, hosts, ports, CACHE_MAX_SENTINELS, &n) != 0)
+		return fail(ld, "REDIS_SENTINELS: expected host:port[,host:port...] (at most %d)",
+		            CACHE_MAX_SENTINELS);
+	for (size_t i = 0; i < n; i++)
+		free(hosts[i]);
+	if (read_string(ld, "REDIS_MASTER_NAME", NULL, true, &cfg->redis_master_name) != 0)
+		return -1;
+	if (cfg->redis_master_name[0] == '\0' ||
+	    strlen(cfg->redis_master_name) > CACHE_MASTER_NAME_MAX ||
+	    strpbrk(cfg->redis_master_name, " \t") != NULL)
+		return fail(ld, "REDIS_MASTER_NAME: 1 to %d characters without spaces",
+		            CACHE_MASTER_NAME_MAX);
+	return 0;
+}
+
 static int read_request_and_storage(struct loader *ld, struct config *cfg)
 {
 	uint64_t body;
@@ -936,10 +965,13 @@ static int read_request_and_storage(struct loader *ld, struct config *cfg)
 	    read_string(ld, "DATABASE_URL", NULL, true, &cfg->database_url) != 0 ||
 	    read_int(ld, "SOTTO_DB_STATEMENT_TIMEOUT_MS", 5000, 1, 600000,
 	             &cfg->db_statement_timeout_ms) != 0 ||
-	    read_string(ld, "REDIS_URL", NULL, true, &cfg->redis_url) != 0 ||
+	    read_string(ld, "REDIS_SENTINELS", "", false, &cfg->redis_sentinels) != 0 ||
+	    read_string(ld, "REDIS_URL", "", cfg->redis_sentinels[0] == '\0', &cfg->redis_url) != 0 ||
 	    read_int(ld, "SOTTO_REDIS_TIMEOUT_MS", 100, 1, 10000, &cfg->redis_timeout_ms) != 0)
 		return -1;
 	cfg->body_max_bytes = (size_t)body;
+	if (cfg->redis_sentinels[0] != '\0')
+		return read_sentinels(ld, cfg);
 	r = cfg->redis_url;
 	if (!((strncmp(r, "redis://", 8) == 0 && r[8] != '\0') ||
 	      (strncmp(r, "unix:///", 8) == 0 && r[8] != '\0')))
@@ -1031,6 +1063,8 @@ void config_free(struct config *cfg)
 		free_str(&cfg->cors_origins[i]);
 	free_str(&cfg->database_url);
 	free_str(&cfg->redis_url);
+	free_str(&cfg->redis_sentinels);
+	free_str(&cfg->redis_master_name);
 	free_str(&cfg->admin_review_token);
 	free_str(&cfg->admin_ui_token);
 	free_str(&cfg->guard_blocklist);

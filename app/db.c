@@ -37,13 +37,16 @@
  * reconnects, and the request gets 503.
  *
  * Synchronous replication: a commit on a primary cut off from its
- * synchronous standby waits for it. When statement_timeout cancels that
- * wait, PostgreSQL answers COMMIT (or an autocommit statement) with
- * success and a WARNING: the transaction committed locally but may be
- * lost when another node takes over. Any WARNING during a statement is
- * therefore treated as a failure with SQLSTATE 40003
- * (statement_completion_unknown): the request gets 503, never a 2xx for
- * a write a failover could take back.
+ * synchronous standby waits for it, and statement_timeout does not end
+ * that wait (PostgreSQL disables it before committing). The client
+ * gives up DB_GRACE_MS after the statement timeout instead (db_collect):
+ * the connection is dropped and the statement fails as 40003
+ * (statement_completion_unknown). When something cancels the wait on the
+ * server (pg_cancel_backend, an operator), PostgreSQL answers the COMMIT
+ * (or autocommit statement) with success plus a WARNING: committed on
+ * this node only, which a failover may take back. Any WARNING during a
+ * statement is therefore a failure as 40003 too. Either way the request
+ * gets 503, never a 2xx for a write a failover could take back.
  *
  * Logging: only statement names and SQLSTATEs, never libpq's message
  * text, which may quote parameter values.
@@ -65,6 +68,12 @@
 #include "db.h"
 #include "log.h"
 #include "util.h"
+
+/*
+ * How long past its statement_timeout the client waits for a statement
+ * (a commit waiting for the synchronous standby) before giving up.
+ */
+#define DB_GRACE_MS 1000
 
 /* Arbitrary constant held (transaction-scoped) by `sotto migrate`: "sotto" in ASCII. */
 #define DB_MIGRATE_LOCK_KEY "495874815087"
@@ -394,13 +403,76 @@ static enum db_try db_prepare(struct db *db, const struct db_stmt *stmt)
 }
 
 /*
+ * True once a result can be read without blocking, false when
+ * deadline_us (monotonic; 0 = none) passes first. A broken connection
+ * counts as readable: PQgetResult() then reports it.
+ */
+static bool db_wait(PGconn *conn, uint64_t deadline_us)
+{
+	if (deadline_us == 0)
+		return true;
+	while (PQisBusy(conn)) {
+		uint64_t now = util_now_us();
+		struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
+
+		if (now >= deadline_us)
+			return false;
+		if (poll(&p, 1, (int)((deadline_us - now + 999) / 1000)) < 0 && errno != EINTR)
+			return true;
+		if (p.revents != 0 && PQconsumeInput(conn) == 0)
+			return true;
+	}
+	return true;
+}
+
+/*
+ * Collect the results of the statement just sent into *last, keeping the
+ * last one (an error wins) as PQexec() does; NULL when there is none.
+ * The server bounds a statement with statement_timeout but not a
+ * commit's wait for the synchronous standby (it disables the timeout
+ * before committing), so the client gives up DB_GRACE_MS after the
+ * statement timeout: the connection is dropped and the outcome is
+ * unknown (40003; the server may still commit it on this node). 0, or -1
+ * when it gave up.
+ */
+static int db_collect(struct db *db, const char *what, PGresult **last)
+{
+	uint64_t deadline = 0;
+	PGresult *res;
+
+	if (db->statement_timeout_ms > 0)
+		deadline = util_now_us() + ((uint64_t)db->statement_timeout_ms + DB_GRACE_MS) * 1000;
+	*last = NULL;
+	for (;;) {
+		if (!db_wait(db->conn, deadline)) {
+			PQclear(*last);
+			*last = NULL;
+			log_msg(LOG_WARN, "db: %s: no answer in time, outcome unknown (sqlstate=40003)",
+			        what);
+			db_drop(db);
+			db->down = false;
+			snprintf(db->sqlstate, sizeof(db->sqlstate), "40003");
+			return -1;
+		}
+		if ((res = PQgetResult(db->conn)) == NULL)
+			return 0;
+		if (*last != NULL && !db_result_ok(*last)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(*last);
+		*last = res;
+	}
+}
+
+/*
  * Send and wait for one execution. *out gets the result on success.
  * DB_TRY_RETRY only when the statement could not even be sent.
  */
 static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
                                const char *const *params, PGresult **out)
 {
-	PGresult *res, *last = NULL;
+	PGresult *last = NULL;
 	enum db_try t;
 
 	if ((t = db_prepare(db, stmt)) != DB_TRY_OK)
@@ -416,15 +488,8 @@ static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
 		db_note_failure(db, NULL, stmt->name);
 		return DB_TRY_FAILED;
 	}
-	/* Keep the last result, as PQexecPrepared() does; an error wins. */
-	while ((res = PQgetResult(db->conn)) != NULL) {
-		if (last != NULL && db_result_ok(last) == false) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(last);
-		last = res;
-	}
+	if (db_collect(db, stmt->name, &last) != 0)
+		return DB_TRY_FAILED;
 	if (last != NULL && db_result_ok(last) && PQstatus(db->conn) == CONNECTION_OK) {
 		if (!db_outcome_unknown(db, stmt->name)) {
 			*out = last;
@@ -488,13 +553,18 @@ out:
  */
 static int db_simple(struct db *db, const char *sql, const char *expect_tag)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int rc = -1;
 
 	if (db->conn == NULL)
 		return -1;
 	db->warned = false;
-	res = PQexec(db->conn, sql);
+	if (!PQsendQuery(db->conn, sql)) {
+		db_note_failure(db, NULL, sql);
+		return -1;
+	}
+	if (db_collect(db, sql, &res) != 0)
+		return -1;
 	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
 	    PQstatus(db->conn) == CONNECTION_OK) {
 		if (expect_tag != NULL && strcmp(PQcmdStatus(res), expect_tag) != 0) {
@@ -592,6 +662,11 @@ bool db_busy(const struct db *db)
 	return strncmp(s, "40", 2) == 0 || strncmp(s, "53", 2) == 0 ||
 	       strcmp(s, "25006") == 0 || strcmp(s, "55P03") == 0 || strcmp(s, "57014") == 0 ||
 	       strncmp(s, "57P", 3) == 0;
+}
+
+bool db_unconfirmed(const struct db *db)
+{
+	return strcmp(db->sqlstate, "40003") == 0;
 }
 
 PGconn *db_conn(struct db *db)

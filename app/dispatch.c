@@ -65,6 +65,9 @@ int dispatch_db_failure(struct request *req)
 	if (db_down(req->worker->db))
 		return dispatch_unavailable(req, "the database is unavailable",
 		                            RETRY_AFTER_DOWN);
+	if (db_unconfirmed(req->worker->db))
+		return dispatch_unavailable(req, "the database could not confirm the write; "
+		                            "look before sending it again", RETRY_AFTER_BUSY);
 	if (db_busy(req->worker->db))
 		return dispatch_unavailable(req, "the database is busy; nothing was written",
 		                            RETRY_AFTER_BUSY);

@@ -27,6 +27,7 @@
 #include "guard.h"
 #include "keys.h"
 #include "log.h"
+#include "revocation.h"
 #include "shm.h"
 #include "worker.h"
 
@@ -124,11 +125,15 @@ static int worker_open(struct worker *w, const struct config *cfg,
 	w->slot = slot;
 	w->arena = arena_new();
 	w->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
-	w->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
+	w->cache = cfg->redis_sentinels[0] != '\0'
+	           ? cache_new_sentinel(cfg->redis_sentinels, cfg->redis_master_name,
+	                                cfg->redis_timeout_ms)
+	           : cache_new(cfg->redis_url, cfg->redis_timeout_ms);
 	w->feed_cache = feed_cache_new();
 	if (w->arena == NULL || w->db == NULL || w->cache == NULL || w->feed_cache == NULL)
 		return -1;
 	db_listen(w->db, FEED_CHANNEL);
+	cache_on_connect(w->cache, revocation_restore, w->db);
 	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
 	if (guard_load_blocklist(cfg) != 0)
 		return -1;

@@ -4,7 +4,8 @@
  *
  * A request on a ROUTE_AUTH route (or a ROUTE_AUTH_OPT route that sends
  * Authorization) passes only with a valid token (token.h) that has not
- * been revoked (Redis "rv:<jti>", set by logout until the token's expiry)
+ * been revoked (Redis "rv:<jti>", set by logout until the token's expiry,
+ * kept in PostgreSQL too: revocation.h)
  * for an account that still exists. Every failure is 401 unauthorized;
  * Redis or PostgreSQL down is 503.
  *
@@ -124,8 +125,8 @@ int auth_data_key(struct request *req, struct account *acc,
     __attribute__((warn_unused_result));
 
 /*
- * Revoke one token until its expiry (Redis SET rv:<jti> NX EX). 0, or -1
- * when Redis is unavailable.
+ * Revoke one token until its expiry, in PostgreSQL and Redis
+ * (revocation_add). 0, or -1 when either is unavailable.
  */
 int auth_revoke(struct request *req, const struct token_claims *t)
     __attribute__((warn_unused_result));

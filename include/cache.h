@@ -17,12 +17,37 @@
 struct arena;
 
 #define CACHE_RETRY_MS 250
+#define CACHE_MAX_SENTINELS 8
+#define CACHE_MASTER_NAME_MAX 64
 
 struct cache;
 
 /* url: redis://host:port[/db] or unix:///path[?db=N]. NULL on bad url or OOM. */
 struct cache *cache_new(const char *url, int timeout_ms);
 void cache_free(struct cache *c);
+
+/*
+ * Sentinel mode: sentinels is "host:port[,host:port...]" (at most
+ * CACHE_MAX_SENTINELS; IPv6 hosts in brackets), master the name they
+ * monitor (1..CACHE_MASTER_NAME_MAX bytes). Every connect asks them
+ * where the master is; see cache.c. NULL on a bad list or OOM.
+ */
+struct cache *cache_new_sentinel(const char *sentinels, const char *master, int timeout_ms);
+
+/*
+ * Parse a Sentinel list as above into hosts (malloc'd, caller frees) and
+ * ports, at most max of them; *n gets the count. 0, or -1 when
+ * malformed (nothing left allocated).
+ */
+int cache_parse_sentinels(const char *list, char **hosts, int *ports, size_t max, size_t *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * fn(c, arg) runs after every new connection, before any caller's
+ * command; it may use cache_command(). When it returns -1 the connection
+ * is dropped and the attempt counts as failed.
+ */
+void cache_on_connect(struct cache *c, int (*fn)(struct cache *, void *), void *arg);
 
 /* Connect if needed (rate-limited retries). True when usable. */
 bool cache_ready(struct cache *c);
@@ -35,9 +60,14 @@ bool cache_ready(struct cache *c);
  * cache_down() stays false. NULL on connection failure or timeout (the
  * connection is then dropped, cache_down() becomes true, and it is
  * retried later) and when the arena is out of memory (cache_down() false).
+ * READONLY, NOREPLICAS, LOADING and MASTERDOWN error replies count as a
+ * lost connection (the server is no longer a usable master).
  */
 redisReply *cache_command(struct cache *c, struct arena *a, int argc,
                           const char **argv, const size_t *lens);
+
+/* The timeout of one command, in milliseconds. */
+int cache_timeout_ms(const struct cache *c);
 
 /* True when the last call failed because Redis is unreachable. */
 bool cache_down(const struct cache *c);

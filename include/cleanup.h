@@ -2,11 +2,13 @@
  * cleanup.h — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl) and IP bans whose expires_day has passed. Challenges, tickets and
- * revocations live in Redis with their own TTL and need nothing. Run daily
- * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
- * Idempotent and safe to run at any time, in batches so that no
- * transaction holds many rows.
+ * ttl), IP bans whose expires_day has passed and the PostgreSQL copies of
+ * revocations whose token has expired. Challenges and tickets live in
+ * Redis with their own TTL and need nothing. Run daily by
+ * sotto-cleanup.timer, and by the development stack at `up` and hourly.
+ * Idempotent and safe to run at any time, on every host at once (one run
+ * holds an advisory lock, the others see it and stop), in batches so that
+ * no transaction holds many rows.
  */
 #ifndef SOTTO_CLEANUP_H
 #define SOTTO_CLEANUP_H
@@ -16,6 +18,8 @@
 struct config;
 
 #define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
+/* Session advisory lock of a cleanup run: "sotto-c" in ASCII. */
+#define CLEANUP_LOCK_KEY "32492168282058083"
 
 /*
  * Run one cleanup as of day today (util_today() outside tests). Prints one

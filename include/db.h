@@ -81,6 +81,9 @@ bool db_down(const struct db *db);
  */
 bool db_busy(const struct db *db);
 
+/* True when the last failure was that 40003: written here, not acknowledged. */
+bool db_unconfirmed(const struct db *db);
+
 /* The raw connection, for LISTEN/NOTIFY users. NULL when not connected. */
 PGconn *db_conn(struct db *db);
 

@@ -645,6 +645,39 @@ static void test_missing_or_malformed_redis_url_is_an_error(void **state)
 	config_free(&cfg);
 }
 
+static void test_redis_sentinels_replace_redis_url_and_need_a_master_name(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	set_required_env();
+	setenv("REDIS_SENTINELS", "10.0.0.1:26379,[fd00::2]:26379,sentinel-c:26380", 1);
+	setenv("REDIS_MASTER_NAME", "sotto", 1);
+	load_fails_naming("REDIS_SENTINELS");      /* REDIS_URL is set too */
+	unsetenv("REDIS_URL");
+	load_ok(&cfg);
+	assert_string_equal(cfg.redis_sentinels, "10.0.0.1:26379,[fd00::2]:26379,sentinel-c:26380");
+	assert_string_equal(cfg.redis_master_name, "sotto");
+	assert_string_equal(cfg.redis_url, "");
+	config_free(&cfg);
+	unsetenv("REDIS_MASTER_NAME");
+	load_fails_naming("REDIS_MASTER_NAME");
+	setenv("REDIS_MASTER_NAME", "two words", 1);
+	load_fails_naming("REDIS_MASTER_NAME");
+	setenv("REDIS_MASTER_NAME", "sotto", 1);
+	static const char *const bad[] = {
+		"10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536", ":26379", "a:1,,b:2", "a:1,",
+		"fd00::2:26379x", "[fd00::2:26379", "user@host:26379",
+		"a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("REDIS_SENTINELS", bad[i], 1);
+		load_fails_naming("REDIS_SENTINELS");
+	}
+	unsetenv("REDIS_SENTINELS");
+	unsetenv("REDIS_MASTER_NAME");
+}
+
 static void test_weak_secret_refused_outside_dev_without_echoing_it(void **state)
 {
 	static const char zeros[] =
@@ -1185,6 +1218,7 @@ int main(void)
 		T(test_credentials_beat_environment_and_lose_trailing_newline),
 		T(test_missing_database_url_is_an_error),
 		T(test_missing_or_malformed_redis_url_is_an_error),
+		T(test_redis_sentinels_replace_redis_url_and_need_a_master_name),
 		T(test_weak_secret_refused_outside_dev_without_echoing_it),
 		T(test_weak_secret_accepted_in_dev_mode),
 		T(test_missing_secret_refused_even_in_dev_mode),

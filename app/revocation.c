@@ -1,0 +1,171 @@
+/*
+ * revocation.c — see revocation.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "db.h"
+#include "log.h"
+#include "revocation.h"
+#include "util.h"
+
+#define REVOCATION_ORIGIN_KEY "rv-origin"
+#define REVOCATION_RUN_ID_MAX 64
+
+static struct db_stmt stmt_insert = {
+	"revocation_insert",
+	"INSERT INTO token_revocations (jti, expires_at) VALUES ($1, $2) "
+	"ON CONFLICT (jti) DO NOTHING", 2, 0
+};
+static struct db_stmt stmt_live = {
+	"revocation_live",
+	"SELECT jti, expires_at - $1 + 1 FROM token_revocations WHERE expires_at > $1", 1, 0
+};
+
+/* ARGV: jti, seconds, jti, seconds... NX: a key that is there already stays. */
+static const char restore_script[] =
+	"for i = 1, #ARGV, 2 do "
+	"redis.call('SET', 'rv:' .. ARGV[i], '1', 'EX', ARGV[i + 1], 'NX') end "
+	"return #ARGV / 2";
+
+static bool reply_is(const redisReply *r, int type)
+{
+	return r != NULL && r->type == type;
+}
+
+/* SET rv:<jti> until exp, then (wait_replica) WAIT for one replica. 0 or -1. */
+static int revocation_cache(struct cache *cache, struct arena *a, bool wait_replica,
+                            const char *jti, int64_t left)
+{
+	const char *set[6] = { "SET", arena_printf(a, "rv:%s", jti), "1", "EX",
+	                       arena_printf(a, "%lld", (long long)left + 1), "NX" };
+	const char *wait[3] = { "WAIT", "1", NULL };
+	redisReply *r;
+
+	if (set[1] == NULL || set[4] == NULL)
+		return -1;
+	r = cache_command(cache, a, 6, set, NULL);
+	/* NX: a nil reply means it was already revoked, which is fine. */
+	if (!reply_is(r, REDIS_REPLY_STATUS) && !reply_is(r, REDIS_REPLY_NIL))
+		return -1;
+	if (!wait_replica)
+		return 0;
+	/* Half the socket timeout, so that WAIT answers before the socket gives up. */
+	wait[2] = arena_printf(a, "%d", cache_timeout_ms(cache) / 2 + 1);
+	if (wait[2] == NULL)
+		return -1;
+	r = cache_command(cache, a, 3, wait, NULL);
+	if (!reply_is(r, REDIS_REPLY_INTEGER) || r->integer < 1) {
+		log_msg(LOG_WARN, "revocation: no replica confirmed the logout");
+		return -1;
+	}
+	return 0;
+}
+
+int revocation_add(struct db *db, struct cache *cache, struct arena *a, bool wait_replica,
+                   const char *jti, int64_t exp)
+{
+	int64_t left = exp - (int64_t)(util_wall_us() / 1000000);
+	const char *params[2] = { jti, arena_printf(a, "%lld", (long long)exp) };
+
+	if (left <= 0)
+		return 0;  /* already dead */
+	if (params[1] == NULL || db_exec(db, a, &stmt_insert, params, NULL) == NULL)
+		return -1;
+	return revocation_cache(cache, a, wait_replica, jti, left);
+}
+
+/*
+ * The run_id of the server c is connected to, from INFO server, copied
+ * into out (capacity REVOCATION_RUN_ID_MAX + 1). 0 or -1.
+ */
+static int server_run_id(struct cache *c, struct arena *a, char *out)
+{
+	const char *argv[2] = { "INFO", "server" };
+	redisReply *r = cache_command(c, a, 2, argv, NULL);
+	const char *p;
+	size_t n;
+
+	if (!reply_is(r, REDIS_REPLY_STRING))
+		return -1;
+	p = strstr(r->str, "\nrun_id:");
+	if (p == NULL)
+		return -1;
+	p += strlen("\nrun_id:");
+	n = strcspn(p, "\r\n");
+	if (n == 0 || n > REVOCATION_RUN_ID_MAX)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Write rows [from, to) of res back to Redis in one EVAL. 0 or -1. */
+static int restore_batch(struct cache *c, struct arena *a, const PGresult *res, int from, int to)
+{
+	const char *argv[3 + 2 * REVOCATION_RESTORE_BATCH] = { "EVAL", restore_script, "0" };
+	int argc = 3;
+	redisReply *r;
+
+	for (int i = from; i < to; i++) {
+		argv[argc++] = PQgetvalue(res, i, 0);
+		argv[argc++] = PQgetvalue(res, i, 1);
+	}
+	r = cache_command(c, a, argc, argv, NULL);
+	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+}
+
+/* Every live revocation from PostgreSQL into Redis. Count or -1. */
+static int restore_all(struct cache *c, struct db *db, struct arena *a)
+{
+	const char *params[1] = { arena_printf(a, "%lld", (long long)(util_wall_us() / 1000000)) };
+	PGresult *res;
+	int n;
+
+	if (params[0] == NULL || (res = db_exec(db, a, &stmt_live, params, NULL)) == NULL)
+		return -1;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i += REVOCATION_RESTORE_BATCH) {
+		int to = n - i > REVOCATION_RESTORE_BATCH ? i + REVOCATION_RESTORE_BATCH : n;
+
+		if (restore_batch(c, a, res, i, to) != 0)
+			return -1;
+	}
+	return n;
+}
+
+int revocation_restore(struct cache *c, void *db)
+{
+	char run_id[REVOCATION_RUN_ID_MAX + 1];
+	const char *get[2] = { "GET", REVOCATION_ORIGIN_KEY };
+	const char *set[3] = { "SET", REVOCATION_ORIGIN_KEY, run_id };
+	struct arena *a = arena_new();
+	redisReply *r;
+	int rc = -1, n;
+
+	if (a == NULL || server_run_id(c, a, run_id) != 0)
+		goto out;
+	r = cache_command(c, a, 2, get, NULL);
+	if (reply_is(r, REDIS_REPLY_STRING) && strcmp(r->str, run_id) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (!reply_is(r, REDIS_REPLY_STRING) && !reply_is(r, REDIS_REPLY_NIL))
+		goto out;
+	if ((n = restore_all(c, db, a)) < 0)
+		goto out;
+	r = cache_command(c, a, 3, set, NULL);
+	if (!reply_is(r, REDIS_REPLY_STATUS))
+		goto out;
+	log_msg(LOG_INFO, "revocation: %d live revocations written to a new Redis server", n);
+	rc = 0;
+out:
+	if (rc != 0)
+		log_msg(LOG_WARN, "revocation: restoring the revocations failed");
+	arena_free(a);
+	return rc;
+}
