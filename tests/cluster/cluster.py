@@ -469,6 +469,7 @@ def setup_front(state):
     with open(os.path.join(d, "haproxy.cfg"), "w") as f:
         f.write("""global
     maxconn 4096
+    stats socket %s mode 600 level admin
 defaults
     mode tcp
     timeout connect 2s
@@ -482,7 +483,7 @@ frontend https
 backend apps
     balance roundrobin
 %s
-""" % (NODES["front"]["app"], HTTPS_PORT, servers))
+""" % (os.path.join(d, "admin.sock"), NODES["front"]["app"], HTTPS_PORT, servers))
     spawn(state, "haproxy", "front", ["/usr/sbin/haproxy", "-db", "-f",
                                       os.path.join(d, "haproxy.cfg")])
 
