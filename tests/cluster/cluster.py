@@ -315,12 +315,16 @@ def sync_standby():
 
 
 def kill_node(state, node):
-    """kill -9 of every process of node (a machine losing power)."""
-    for pid in ns_pids(node):
+    """kill -9 of every process of node (a machine losing power); returns once
+    they are all gone (their sockets closed)."""
+    pids = ns_pids(node)
+    for pid in pids:
         kill_pid(pid)
     for key, p in state["procs"].items():
         if p["node"] == node:
             reap(p["pid"])
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), 30, "the processes of " + node,
+             interval=0.01)
 
 
 def restart_key(state, key):
@@ -430,8 +434,13 @@ def render_nginx(state, host):
 
 
 def start_app(state, host):
+    """Start host's pool, moderator and nginx (none of them may be running):
+    sockets a killed host left behind go first, or the new ones cannot bind."""
     d = os.path.join(DIR, host)
     env = proc_env(state, host)
+    for name in ("sotto.sock", "nchan.sock", "nginx.pid"):
+        if os.path.exists(os.path.join(d, "run", name)):
+            os.unlink(os.path.join(d, "run", name))
     spawn(state, "sotto-" + host, host, [BIN, "serve"], env=env, cwd=REPO)
     wait_for(lambda: os.path.exists(os.path.join(d, "run", "sotto.sock")), 60,
              "the pool's socket on " + host)
