@@ -5,6 +5,7 @@
  * typical request allocates nothing from malloc after warm-up. Large
  * allocations get a chunk of their own.
  */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,14 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	return p;
+}
+
+char *arena_i64(struct arena *a, int64_t v)
+{
+	char buf[24];               /* INT64_MIN is 20 characters */
+	int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+
+	return n < 0 ? NULL : arena_strndup(a, buf, (size_t)n);
 }
 
 int arena_defer(struct arena *a, void (*fn)(void *), void *p)

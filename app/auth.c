@@ -17,15 +17,14 @@
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "revocation.h"
 #include "router.h"
 #include "token.h"
 #include "util.h"
-#include "worker.h"
 
 #define HASH_HEX (2 * AUTH_HASH_BYTES + 1)
 
@@ -56,28 +55,28 @@ static const char forget_script[] =
 	"redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], ARGV[1]) "
 	"return 1";
 
-static void lookup_hash(const struct worker *w, const char *domain,
+static void lookup_hash(const struct context *ctx, const char *domain,
                         const unsigned char *data, size_t len,
                         unsigned char out[AUTH_HASH_BYTES])
 {
 	crypto_generichash_state st;
 
-	crypto_generichash_init(&st, w->keys.lookup, sizeof(w->keys.lookup), AUTH_HASH_BYTES);
+	crypto_generichash_init(&st, ctx->keys.lookup, sizeof(ctx->keys.lookup), AUTH_HASH_BYTES);
 	crypto_generichash_update(&st, (const unsigned char *)domain, strlen(domain));
 	crypto_generichash_update(&st, data, len);
 	crypto_generichash_final(&st, out, AUTH_HASH_BYTES);
 }
 
-void auth_id_hash(const struct worker *w, const char *account_id,
+void auth_id_hash(const struct context *ctx, const char *account_id,
                   unsigned char out[AUTH_HASH_BYTES])
 {
-	lookup_hash(w, "acct:", (const unsigned char *)account_id, strlen(account_id), out);
+	lookup_hash(ctx, "acct:", (const unsigned char *)account_id, strlen(account_id), out);
 }
 
-void auth_key_hash(const struct worker *w, const unsigned char pk[32],
+void auth_key_hash(const struct context *ctx, const unsigned char pk[32],
                    unsigned char out[AUTH_HASH_BYTES])
 {
-	lookup_hash(w, "ed25519:", pk, 32, out);
+	lookup_hash(ctx, "ed25519:", pk, 32, out);
 }
 
 void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_len,
@@ -165,7 +164,7 @@ static int account_load(struct request *req, struct db_stmt *stmt,
 	params[0] = db_bytea_text(req->arena, hash, AUTH_HASH_BYTES);
 	if (params[0] == NULL)
 		return -1;
-	res = db_exec(req->worker->db, req->arena, stmt, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, stmt, params, NULL);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)
@@ -188,7 +187,7 @@ int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HAS
 	    len == 0 || len > TOKEN_SUB_MAX)
 		return -1;
 	memcpy(acc->id, id, len + 1);
-	auth_id_hash(req->worker, acc->id, acc->id_hash);
+	auth_id_hash(req->ctx, acc->id, acc->id_hash);
 	return 1;
 }
 
@@ -199,15 +198,15 @@ int auth_data_key(struct request *req, struct account *acc,
 	PGresult *res;
 
 	if (!acc->keys_loaded) {
-		params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+		params[0] = arena_i64(req->arena, acc->pk);
 		if (params[0] == NULL)
 			return -1;
-		res = db_exec(req->worker->db, req->arena, &stmt_keys, params, NULL);
+		res = db_exec(req->ctx->db, req->arena, &stmt_keys, params, NULL);
 		if (res == NULL || PQntuples(res) != 1 || parse_keys(req, res, 0, acc) != 0)
 			return -1;
 		acc->id_sealed = db_bytea_value(req->arena, res, 0, 2, &acc->id_sealed_len);
 	}
-	return crypto_unwrap_key(req->worker->cfg, acc->pk, acc->wrap_version,
+	return crypto_unwrap_key(req->ctx->cfg, acc->pk, acc->wrap_version,
 	                         acc->wrapped_key, CRYPTO_WRAPPED_BYTES, key);
 }
 
@@ -297,11 +296,6 @@ static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES
 	*ag = redis_key(a, "ag:", hex);
 }
 
-static bool reply_is(const redisReply *r, int type)
-{
-	return r != NULL && r->type == type;
-}
-
 /* Store the record unless the account changed since generation gen was read. */
 static void record_fill(struct request *req, const struct account *acc, const char *ac,
                         const char *ag, const char *gen)
@@ -312,7 +306,7 @@ static void record_fill(struct request *req, const struct account *acc, const ch
 
 	snprintf(ttl, sizeof(ttl), "%d", AUTH_CACHE_TTL);
 	if (argv[5] != NULL)
-		(void)cache_command(req->worker->cache, req->arena, 8, argv, NULL);
+		(void)cache_command(req->ctx->cache, req->arena, 8, argv, NULL);
 }
 
 static int unauthorized(struct request *req)
@@ -332,24 +326,24 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	redisReply *r;
 	int found;
 
-	auth_id_hash(req->worker, claims->sub, acc->id_hash);
+	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
 	argv[0] = "MGET";
 	argv[1] = arena_printf(req->arena, "rv:%s", claims->jti);
 	redis_keys(req->arena, acc->id_hash, &argv[2], &argv[3], &argv[4]);
 	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
-	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
-	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
+		return http_oom(req);
+	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) || !cache_reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);  /* logged out, or the account was deleted */
-	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
+	if (cache_reply_is(r->element[2], REDIS_REPLY_STRING) &&
 	    record_parse(req->arena, r->element[2]->str, acc) == 0)
 		return 0;
-	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
+	gen = cache_reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
 	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
 	if (found < 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (found == 0)
 		return unauthorized(req);
 	record_fill(req, acc, argv[3], argv[4], gen);
@@ -357,7 +351,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 }
 
 /*
- * Verified tokens, per worker. libjwt takes ~20-30 us to verify one
+ * Verified tokens, per worker (ctx->tokens). libjwt takes ~20-30 us to verify one
  * (OpenSSL 3 fetches the HMAC implementation on every call), more than
  * the rest of an authenticated request's own work, and a client sends
  * the same token for its whole lifetime. A token's verdict depends only
@@ -374,9 +368,24 @@ struct token_cache_slot {
 	bool used;
 };
 
-static struct token_cache_slot token_cache[TOKEN_CACHE_SLOTS];
+struct auth_token_cache {
+	struct token_cache_slot slot[TOKEN_CACHE_SLOTS];
+};
 
-static int token_check(const struct worker *w, const char *token, int64_t now,
+struct auth_token_cache *auth_token_cache_new(void)
+{
+	return calloc(1, sizeof(struct auth_token_cache));
+}
+
+void auth_token_cache_free(struct auth_token_cache *c)
+{
+	if (c == NULL)
+		return;
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+static int token_check(const struct context *ctx, const char *token, int64_t now,
                        struct token_claims *out)
 {
 	unsigned char digest[32];
@@ -386,14 +395,14 @@ static int token_check(const struct worker *w, const char *token, int64_t now,
 	if (len > TOKEN_MAX_LEN)
 		return -1;
 	crypto_generichash(digest, sizeof(digest), (const unsigned char *)token, len, NULL, 0);
-	slot = &token_cache[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_SLOTS];
+	slot = &ctx->tokens->slot[(digest[0] | (unsigned)digest[1] << 8) % TOKEN_CACHE_SLOTS];
 	if (slot->used && sodium_memcmp(slot->digest, digest, sizeof(digest)) == 0) {
 		if (slot->claims.exp <= now)
 			return -1;
 		*out = slot->claims;
 		return 0;
 	}
-	if (token_verify(w->keys.jwt, token, now, w->cfg->token_lifetime_s, out) != 0)
+	if (token_verify(ctx->keys.jwt, token, now, ctx->cfg->token_lifetime_s, out) != 0)
 		return -1;
 	memcpy(slot->digest, digest, sizeof(digest));
 	slot->claims = *out;
@@ -421,7 +430,7 @@ static const char *bearer_token(const char *header)
 int auth_or_reply(struct request *req)
 {
 	const struct route *route = req->route;
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	const char *header, *token;
 	struct account *acc;
 	int status;
@@ -433,10 +442,10 @@ int auth_or_reply(struct request *req)
 		return (route->flags & ROUTE_AUTH) ? unauthorized(req) : 0;
 	acc = arena_alloc(req->arena, sizeof(*acc));
 	if (acc == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	token = bearer_token(header);
 	if (token == NULL ||
-	    token_check(w, token, (int64_t)(util_wall_us() / 1000000), &acc->token) != 0)
+	    token_check(ctx, token, (int64_t)(util_wall_us() / 1000000), &acc->token) != 0)
 		return unauthorized(req);
 	if ((status = account_or_reply(req, &acc->token, acc)) != 0)
 		return status;
@@ -460,8 +469,8 @@ int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES
 	redis_keys(req->arena, id_hash, &gone, &argv[3], &argv[4]);
 	if (argv[3] == NULL || argv[4] == NULL)
 		return -1;
-	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
-	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
+	return cache_reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 
 int auth_mark_deleted(struct request *req, const struct account *acc)
@@ -472,12 +481,12 @@ int auth_mark_deleted(struct request *req, const struct account *acc)
 	redisReply *r;
 
 	/* Outlives every token the account could still hold. */
-	snprintf(ttl, sizeof(ttl), "%d", req->worker->cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
+	snprintf(ttl, sizeof(ttl), "%d", req->ctx->cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
 	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
 	if (argv[1] == NULL)
 		return -1;
-	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
-	return reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
+	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	return cache_reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
 }
 
 void auth_undelete(struct request *req, const struct account *acc)
@@ -487,13 +496,13 @@ void auth_undelete(struct request *req, const struct account *acc)
 
 	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
 	if (argv[1] != NULL)
-		(void)cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 }
 
 int auth_revoke(struct request *req, const struct token_claims *t)
 {
-	const struct worker *w = req->worker;
+	const struct context *ctx = req->ctx;
 
-	return revocation_add(w->db, w->cache, req->arena, w->cfg->redis_sentinels[0] != '\0',
-	                      t->jti, t->exp);
+	return revocation_add(ctx->db, ctx->cache, req->arena,
+	                      ctx->cfg->redis_sentinels[0] != '\0', t->jti, t->exp);
 }

@@ -35,11 +35,11 @@
 #include "auth.h"
 #include "benchdata.h"
 #include "config.h"
+#include "context.h"
 #include "copyin.h"
 #include "crypto.h"
 #include "db.h"
 #include "util.h"
-#include "worker.h"
 
 #define BATCH_POSTS 1000        /* top-level posts per transaction (see batch_votes) */
 #define BODY_MIN 40             /* characters of a generated body */
@@ -113,7 +113,7 @@ struct bench {
 	const struct config *cfg;
 	struct db *db;
 	struct arena *a;      /* reset after every transaction */
-	struct worker w;      /* only its keys, for auth_id_hash() */
+	struct context ctx;   /* only its keys, for auth_id_hash() */
 	struct rng rng;
 	struct copyin copy;   /* the COPY in progress; its buffer is reused */
 	size_t n_accounts;
@@ -264,7 +264,7 @@ static int account_row(struct bench *b, size_t i, const char *pwhash,
 
 	if (id == NULL)
 		return -1;
-	auth_id_hash(&b->w, id, id_hash);
+	auth_id_hash(&b->ctx, id, id_hash);
 	crypto_data_key_new(key);
 	auth_account_field(&f, row, sizeof(row), b->acct_pk[i], "account_id");
 	sealed = crypto_seal(b->a, key, CRYPTO_DATA_KEY_VERSION, &f, id, strlen(id), &sealed_len);
@@ -601,12 +601,12 @@ static int bench_open(struct bench *b, const struct config *cfg, long n_accounts
 	else
 		snprintf(b->tag, sizeof(b->tag), "bench-data");
 	b->cfg = cfg;
-	b->w.cfg = cfg;
+	b->ctx.cfg = cfg;
 	b->n_accounts = (size_t)n_accounts;
 	b->today = util_today();
 	b->t0_us = util_now_us();
 	rng_seed(&b->rng);
-	if (worker_keys_derive(cfg, &b->w.keys) != 0) {
+	if (context_keys_derive(cfg, &b->ctx.keys) != 0) {
 		fprintf(stderr, "bench-data: deriving the account lookup key failed\n");
 		return -1;
 	}
@@ -630,7 +630,7 @@ static int bench_open(struct bench *b, const struct config *cfg, long n_accounts
 /* Wipe the keys and free everything bench_open() and the run allocated. */
 static void bench_close(struct bench *b)
 {
-	sodium_memzero(&b->w.keys, sizeof(b->w.keys));
+	sodium_memzero(&b->ctx.keys, sizeof(b->ctx.keys));
 	if (b->keys != NULL)
 		sodium_free(b->keys);   /* wipes them */
 	free(b->acct_pk);

@@ -515,6 +515,11 @@ redisReply *cache_command(struct cache *c, struct arena *a, int argc,
 	return r;
 }
 
+bool cache_reply_is(const redisReply *r, int type)
+{
+	return r != NULL && r->type == type;
+}
+
 int cache_timeout_ms(const struct cache *c)
 {
 	return c->timeout_ms;
@@ -523,4 +528,16 @@ int cache_timeout_ms(const struct cache *c)
 bool cache_down(const struct cache *c)
 {
 	return c->down;
+}
+
+bool cache_put_new(struct cache *c, struct arena *a, const char *key, const char *value,
+                   int ttl_s)
+{
+	char ttl[16];
+	const char *argv[6] = { "SET", key, value, "EX", ttl, "NX" };
+	redisReply *r;
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	r = cache_command(c, a, 6, argv, NULL);
+	return r != NULL && r->type == REDIS_REPLY_STATUS;
 }

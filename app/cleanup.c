@@ -39,8 +39,8 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	long long total = 0;
 	int64_t n;
 
-	params[0] = arena_printf(a, "%lld", (long long)before);
-	params[1] = arena_printf(a, "%d", CLEANUP_BATCH);
+	params[0] = arena_i64(a, before);
+	params[1] = arena_i64(a, CLEANUP_BATCH);
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
 	do {
@@ -57,7 +57,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
                                 int64_t value)
 {
-	const char *params[1] = { arena_printf(a, "%lld", (long long)value) };
+	const char *params[1] = { arena_i64(a, value) };
 	PGresult *res;
 	int64_t n;
 

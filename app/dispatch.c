@@ -1,5 +1,5 @@
 /*
- * dispatch.c — the request pipeline, in the order DESIGN.md gives:
+ * dispatch.c — the request pipeline, in this order:
  *
  *   parse → CORS → IP ban → route lookup (404/405) → admin token → global rate
  *   limit (by IP) → database → bearer token → the route's rate class
@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "db.h"
 #include "dispatch.h"
 #include "events.h"
@@ -41,38 +42,11 @@
 #include "router.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
-
-#define RETRY_AFTER_DOWN 2  /* seconds a client should wait while a dependency is down */
-#define RETRY_AFTER_BUSY 1  /* ... and after the database gave up on a busy moment */
 
 static const char cors_allow_headers[] =
 	"Authorization, Content-Type, X-PoW, X-Admin-Token";
 static const char cors_expose_headers[] =
 	"X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
-
-int dispatch_unavailable(struct request *req, const char *message, int retry_after)
-{
-	char buf[16];
-
-	snprintf(buf, sizeof(buf), "%d", retry_after);
-	http_header_add(req, "Retry-After", buf);
-	return http_error(req, 503, "unavailable", message);
-}
-
-int dispatch_db_failure(struct request *req)
-{
-	if (db_down(req->worker->db))
-		return dispatch_unavailable(req, "the database is unavailable",
-		                            RETRY_AFTER_DOWN);
-	if (db_unconfirmed(req->worker->db))
-		return dispatch_unavailable(req, "the database could not confirm the write; "
-		                            "look before sending it again", RETRY_AFTER_BUSY);
-	if (db_busy(req->worker->db))
-		return dispatch_unavailable(req, "the database is busy; nothing was written",
-		                            RETRY_AFTER_BUSY);
-	return http_error(req, 500, "internal", "internal error");
-}
 
 /* nginx's $request_id when well-formed (32 hex), else a fresh random one. */
 static void set_request_id(struct request *req)
@@ -115,7 +89,7 @@ static int parse_target_or_reply(struct request *req)
 	}
 	req->path = arena_strndup(req->arena, uri, (size_t)(q - uri));
 	if (req->path == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (http_parse_query(req, q + 1) != 0)
 		return http_error(req, 400, "bad_request", "malformed query string");
 	return 0;
@@ -125,7 +99,7 @@ static int parse_target_or_reply(struct request *req)
 static void add_cors_headers(struct request *req)
 {
 	if (req->origin == NULL ||
-	    !config_origin_allowed(req->worker->cfg, req->origin))
+	    !config_origin_allowed(req->ctx->cfg, req->origin))
 		return;
 	http_header_add(req, "Access-Control-Allow-Origin", req->origin);
 	http_header_add(req, "Access-Control-Expose-Headers", cors_expose_headers);
@@ -141,7 +115,7 @@ static int options_reply(struct request *req, unsigned allow_mask)
 	allow_mask |= 1u << HTTP_OPTIONS;
 	allow = route_allow_header(req->arena, allow_mask);
 	http_header_add(req, "Allow", allow);
-	if (req->origin != NULL && config_origin_allowed(req->worker->cfg, req->origin)) {
+	if (req->origin != NULL && config_origin_allowed(req->ctx->cfg, req->origin)) {
 		http_header_add(req, "Access-Control-Allow-Methods", allow);
 		http_header_add(req, "Access-Control-Allow-Headers", cors_allow_headers);
 		http_header_add(req, "Access-Control-Max-Age", "600");
@@ -152,7 +126,7 @@ static int options_reply(struct request *req, unsigned allow_mask)
 /* True when X-Admin-Token equals either configured (non-empty) admin token. */
 static bool admin_token_any(const struct request *req)
 {
-	const struct config *cfg = req->worker->cfg;
+	const struct config *cfg = req->ctx->cfg;
 	const char *given = http_env(req, "HTTP_X_ADMIN_TOKEN");
 	bool review, ui;
 
@@ -210,7 +184,7 @@ static int route_or_reply(struct request *req)
  */
 static int admin_or_reply(struct request *req)
 {
-	const struct config *cfg = req->worker->cfg;
+	const struct config *cfg = req->ctx->cfg;
 	const char *want;
 	const char *given;
 
@@ -255,24 +229,24 @@ static bool fails_open(const struct request *req)
  */
 static int take_or_reply(struct request *req, enum rate_class cls, bool report)
 {
-	struct worker *w = req->worker;
-	const struct rate_limit *lim = &w->cfg->rate[cls];
+	struct context *ctx = req->ctx;
+	const struct rate_limit *lim = &ctx->cfg->rate[cls];
 	struct ratelimit_result r;
 	char buf[16];
 
 	if (lim->count == 0)
 		return 0;
-	if (ratelimit_take(w->cache, req->arena, cls, lim, w->keys.ratelimit,
+	if (ratelimit_take(ctx->cache, req->arena, cls, lim, ctx->keys.ratelimit,
 	                   req->remote_addr, cls == RATE_GLOBAL ? NULL : req->account_id,
-	                   w->cfg->workers, &r) != 0) {
+	                   ctx->cfg->workers, &r) != 0) {
 		if (fails_open(req)) {
 			req->ratelimit_failed_open = true;
-			atomic_fetch_add_explicit(&w->shm->ratelimit_fail_open, 1,
+			atomic_fetch_add_explicit(&ctx->shm->ratelimit_fail_open, 1,
 			                          memory_order_relaxed);
 			return 0;
 		}
-		return dispatch_unavailable(req, "rate limiting is unavailable",
-		                            RETRY_AFTER_DOWN);
+		return http_unavailable(req, "rate limiting is unavailable",
+		                        HTTP_RETRY_AFTER_DOWN);
 	}
 	if (!r.allowed || report)
 		add_ratelimit_headers(req, &r);
@@ -315,7 +289,7 @@ static bool is_json_type(const char *ct)
 static int body_or_reply(struct request *req)
 {
 	const char *cl = http_env(req, "CONTENT_LENGTH");
-	size_t limit = req->worker->cfg->body_max_bytes;
+	size_t limit = req->ctx->cfg->body_max_bytes;
 	int64_t len = 0;
 	char *buf;
 	int got;
@@ -334,7 +308,7 @@ static int body_or_reply(struct request *req)
 		return 0;
 	buf = arena_alloc(req->arena, (size_t)len + 1);
 	if (buf == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	got = FCGX_GetStr(buf, (int)len, ((FCGX_Request *)req->fcgi)->in);
 	if (got != (int)len)
 		return http_error(req, 400, "invalid_json", "request body ended early");
@@ -353,7 +327,7 @@ static int json_or_reply(struct request *req)
 	if (req->body_len == 0)
 		return http_error(req, 400, "invalid_json", "a JSON object body is required");
 	req->json = json_parse_strict(req->arena, req->body, req->body_len,
-	                              req->worker->cfg->json_max_depth, &why);
+	                              req->ctx->cfg->json_max_depth, &why);
 	if (req->json == NULL)
 		return http_error(req, 400, "invalid_json", why);
 	if (!json_object_is_type(req->json, json_type_object))
@@ -365,9 +339,9 @@ static int database_or_reply(struct request *req)
 {
 	if (!(req->route->flags & ROUTE_DB))
 		return 0;
-	if (!db_ready(req->worker->db))
-		return dispatch_unavailable(req, "the database is unavailable",
-		                            RETRY_AFTER_DOWN);
+	if (!db_ready(req->ctx->db))
+		return http_unavailable(req, "the database is unavailable",
+		                        HTTP_RETRY_AFTER_DOWN);
 	return 0;
 }
 
@@ -416,7 +390,8 @@ static bool put_header(char *buf, size_t cap, size_t *len, const char *name,
 
 /*
  * Write status, headers and body. Every response carries the standard
- * headers of API.md; JSON responses also the restrictive CSP.
+ * headers of the HTTP contract (docs/openapi.yaml); JSON responses also
+ * the restrictive CSP.
  */
 static void write_response(struct request *req, FCGX_Request *fr, int status)
 {
@@ -468,7 +443,7 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 		FCGX_PutStr(body, (int)body_len, fr->out);
 }
 
-void dispatch_request(struct worker *w, FCGX_Request *fr)
+void dispatch_request(struct context *ctx, FCGX_Request *fr)
 {
 	struct request req;
 	uint64_t start = util_now_us();
@@ -476,8 +451,8 @@ void dispatch_request(struct worker *w, FCGX_Request *fr)
 	int status;
 
 	memset(&req, 0, sizeof(req));
-	req.arena = w->arena;
-	req.worker = w;
+	req.arena = ctx->arena;
+	req.ctx = ctx;
 	req.fcgi = fr;
 	req.route_index = -1;
 	set_request_id(&req);
@@ -490,7 +465,7 @@ void dispatch_request(struct worker *w, FCGX_Request *fr)
 	guard_settle(&req, status);
 	events_flush(&req, status);
 	took = (uint32_t)(util_now_us() - start);
-	shm_record(w->shm, req.route_index, status, took);
+	shm_record(ctx->shm, req.route_index, status, took);
 	log_request(req.request_id, http_method_name(req.method),
 	            req.route != NULL ? req.route->pattern : "-", status, took);
 }

@@ -8,12 +8,12 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "util.h"
-#include "worker.h"
 
 #define X25519_BYTES 32
 
@@ -110,7 +110,7 @@ int dm_data_key(struct request *req, const PGresult *res, int row, int vcol, int
 	wrapped = db_bytea_value(req->arena, res, row, vcol + 1, &len);
 	if (wrapped == NULL)
 		return -1;
-	return crypto_unwrap_key(req->worker->cfg, owner, (uint32_t)version, wrapped, len, dk);
+	return crypto_unwrap_key(req->ctx->cfg, owner, (uint32_t)version, wrapped, len, dk);
 }
 
 const char *dm_x25519(struct request *req, const PGresult *res, int row, int xcol, int vcol,

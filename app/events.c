@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "context.h"
 #include "db.h"
 #include "events.h"
 #include "http.h"
@@ -20,7 +21,6 @@
 #include "nchan.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
 #define EVENT_DATA_DEPTH 8     /* data holds a few ids: flat */
 
@@ -60,13 +60,13 @@ int64_t events_push(struct request *req, int64_t account_pk, const char *type,
 	int64_t seq = 0, day = util_today();
 	PGresult *res;
 
-	params[0] = arena_printf(req->arena, "%lld", (long long)account_pk);
+	params[0] = arena_i64(req->arena, account_pk);
 	params[1] = type;
-	params[2] = arena_printf(req->arena, "%lld", (long long)day);
+	params[2] = arena_i64(req->arena, day);
 	params[3] = json_dump(data, &len);
 	if (params[0] == NULL || params[2] == NULL || params[3] == NULL)
 		return -1;
-	res = db_exec(req->worker->db, req->arena, &stmt_push, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_push, params, NULL);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if (PQgetisnull(res, 0, 0))
@@ -117,9 +117,9 @@ char *events_channel(struct arena *a, const unsigned char key[32], int64_t accou
 /* Publish one noted event; -1 when it did not reach nchan. */
 static int publish(struct request *req, const struct event_note *n)
 {
-	const struct config *cfg = req->worker->cfg;
+	const struct config *cfg = req->ctx->cfg;
 	json_object *item = events_item(n->seq, n->type, n->day, n->data);
-	char *channel = events_channel(req->arena, req->worker->keys.events, n->account_pk);
+	char *channel = events_channel(req->arena, req->ctx->keys.events, n->account_pk);
 	const char *body;
 	size_t len = 0;
 	int rc = -1;
@@ -132,7 +132,7 @@ static int publish(struct request *req, const struct event_note *n)
 
 void events_flush(struct request *req, int status)
 {
-	const struct config *cfg = req->worker->cfg;
+	const struct config *cfg = req->ctx->cfg;
 	struct event_note *n = req->events;
 
 	req->events = NULL;
@@ -146,7 +146,7 @@ void events_flush(struct request *req, int status)
 		if (!failed)
 			log_msg(LOG_WARN, "events: publishing to nchan failed (the queue keeps the event)");
 		failed = true;
-		atomic_fetch_add_explicit(&req->worker->shm->events_publish_failed, 1,
+		atomic_fetch_add_explicit(&req->ctx->shm->events_publish_failed, 1,
 		                          memory_order_relaxed);
 	}
 }

@@ -3,27 +3,26 @@
  * stores data about accounts (see export.h). A module adds its line here.
  */
 #include "arena.h"
+#include "context.h"
 #include "db.h"
-#include "dispatch.h"
 #include "export.h"
 #include "http.h"
-#include "worker.h"
 
 int export_rows(struct request *req, json_object *out, const char *section,
                 struct db_stmt *stmt, page_row_fn *row, void *ctx)
 {
-	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	json_object *items = json_object_new_array();
 	PGresult *res;
 
 	if (params[0] == NULL || items == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(out, section, items);
-	res = db_exec(req->worker->db, req->arena, stmt, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, stmt, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_object *item = row(req, res, i, ctx);
 

@@ -3,12 +3,18 @@
  * hashes to one slot, and a new page replaces whatever was there. The
  * feed has few distinct hot pages (first pages per community and sort,
  * and the pages right after them), so this is enough. Viewers' votes on
- * pages live in a second such table, of fixed-size entries.
+ * pages live in a second such table, of fixed-size entries. Also the
+ * invalidation every worker sees: generations in shared memory.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "context.h"
+#include "db.h"
 #include "feed_cache.h"
+#include "http.h"
+#include "shm.h"
 
 #define FEED_CACHE_SLOTS 64
 #define FEED_VOTES_SLOTS 512
@@ -31,6 +37,8 @@ struct feed_entry {
 
 struct feed_cache {
 	uint64_t gen, epoch;
+	uint64_t notified;          /* notifications and reconnects seen (feed_cache_refresh) */
+	uint32_t db_gen;            /* the connection generation they were counted under */
 	struct feed_entry *slot[FEED_CACHE_SLOTS];
 	struct feed_votes votes[FEED_VOTES_SLOTS];
 };
@@ -63,6 +71,31 @@ void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch)
 	feed_cache_clear(c);
 	c->gen = gen;
 	c->epoch = epoch;
+}
+
+void feed_cache_refresh(struct context *ctx)
+{
+	struct feed_cache *c = ctx->feed_cache;
+
+	c->notified += db_notifications(ctx->db);
+	if (db_generation(ctx->db) != c->db_gen) {
+		c->db_gen = db_generation(ctx->db);
+		c->notified++;
+	}
+	feed_cache_sync(c, atomic_load_explicit(&ctx->shm->content_gen, memory_order_acquire),
+	                c->notified);
+}
+
+void feed_content_changed(struct request *req)
+{
+	atomic_fetch_add_explicit(&req->ctx->shm->content_gen, 1, memory_order_release);
+}
+
+void feed_votes_changed(struct request *req)
+{
+	uint64_t slot = (uint64_t)req->account_pk % SHM_VOTE_SLOTS;
+
+	atomic_fetch_add_explicit(&req->ctx->shm->vote_gen[slot], 1, memory_order_release);
 }
 
 /* FNV-1a, folded to a slot. */

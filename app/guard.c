@@ -32,14 +32,12 @@
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
+#include "context.h"
 #include "guard.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
-#include "worker.h"
 
-#define GUARD_RETRY_AFTER 2   /* seconds, while Redis is down */
 #define GUARD_FOLD_CHUNK 256  /* bytes lowered at a time into the hash */
 
 /* The loaded blocklist: terms point into bl_text. */
@@ -413,25 +411,25 @@ static int reject(struct request *req, const char *reason)
 static int remember_or_reply(struct request *req, const char *kind, const char *text,
                              size_t len)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	char key[GUARD_REPEAT_KEY_CHARS + 1], window[16];
 	const char *argv[6];
 	redisReply *r;
 	int rc;
 
-	if (guard_repeat_key(key, w->keys.guard, kind, req->account->id, text, len) != 0) {
+	if (guard_repeat_key(key, ctx->keys.guard, kind, req->account->id, text, len) != 0) {
 		rc = http_error(req, 500, "internal", "internal error");
 		goto out;
 	}
-	snprintf(window, sizeof(window), "%d", w->cfg->guard_repeat_window_s);
+	snprintf(window, sizeof(window), "%d", ctx->cfg->guard_repeat_window_s);
 	argv[0] = "SET"; argv[1] = key; argv[2] = "1";
 	argv[3] = "NX"; argv[4] = "EX"; argv[5] = window;
-	r = cache_command(w->cache, req->arena, 6, argv, NULL);
-	if (r == NULL && !cache_down(w->cache)) {
-		rc = http_error(req, 500, "internal", "out of memory");
+	r = cache_command(ctx->cache, req->arena, 6, argv, NULL);
+	if (r == NULL && !cache_down(ctx->cache)) {
+		rc = http_oom(req);
 	} else if (r == NULL) {
-		rc = dispatch_unavailable(req, "the repetition check is unavailable",
-		                          GUARD_RETRY_AFTER);
+		rc = http_unavailable(req, "the repetition check is unavailable",
+		                      HTTP_RETRY_AFTER_DOWN);
 	} else if (r->type == REDIS_REPLY_NIL) {
 		rc = reject(req, reasons[R_REPEATED].reason);
 	} else if (r->type == REDIS_REPLY_STATUS) {
@@ -439,8 +437,8 @@ static int remember_or_reply(struct request *req, const char *kind, const char *
 		req->guard_key = arena_strdup(req->arena, key);
 	} else {
 		log_msg(LOG_ERROR, "guard: SET NX answered reply type %d", r->type);
-		rc = dispatch_unavailable(req, "the repetition check is unavailable",
-		                          GUARD_RETRY_AFTER);
+		rc = http_unavailable(req, "the repetition check is unavailable",
+		                      HTTP_RETRY_AFTER_DOWN);
 	}
 out:
 	sodium_memzero(key, sizeof(key));
@@ -454,7 +452,7 @@ void guard_settle(struct request *req, int status)
 	if (req->guard_key == NULL)
 		return;
 	if (status < 200 || status > 299)
-		(void)cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	sodium_memzero(req->guard_key, strlen(req->guard_key));
 	req->guard_key = NULL;
 }
@@ -462,7 +460,7 @@ void guard_settle(struct request *req, int status)
 int guard_texts_or_reply(struct request *req, const char *kind,
                          const struct guard_text *texts, size_t n)
 {
-	const struct config *cfg = req->worker->cfg;
+	const struct config *cfg = req->ctx->cfg;
 	const char *reason;
 	size_t total = 0, at = 0;
 	char *joined;
@@ -480,7 +478,7 @@ int guard_texts_or_reply(struct request *req, const char *kind,
 		return remember_or_reply(req, kind, texts[0].text, texts[0].len);
 	/* Several fields repeat together: one window over all of them, NUL-separated. */
 	if ((joined = arena_alloc(req->arena, total)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	for (size_t i = 0; i < n; i++) {
 		memcpy(joined + at, texts[i].text, texts[i].len);
 		at += texts[i].len;

@@ -11,13 +11,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "context.h"
 #include "handlers.h"
 #include "ipban.h"
 #include "json.h"
 #include "moderation.h"
 #include "router.h"
 #include "shm.h"
-#include "worker.h"
 
 /* Microseconds as milliseconds with three decimals (a JSON number). */
 static json_object *ms_json(uint32_t us)
@@ -101,13 +101,13 @@ static json_object *workers_json(const struct shm_region *r)
  */
 int handle_admin_overview(struct request *req)
 {
-	const struct shm_region *r = req->worker->shm;
+	const struct shm_region *r = req->ctx->shm;
 	json_object *o = json_new_object(req->arena);  /* the arena owns it */
 	json_object *latency, *counts, *workers;
 	int status;
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	latency = latency_json(r);
 	counts = status_counts_json(r);
 	workers = workers_json(r);
@@ -115,7 +115,7 @@ int handle_admin_overview(struct request *req)
 		json_object_put(latency);
 		json_object_put(counts);
 		json_object_put(workers);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "latency_ms", latency);
 	json_object_object_add(o, "status_counts", counts);

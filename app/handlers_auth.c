@@ -18,15 +18,14 @@
 #include "auth.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "handlers.h"
 #include "json.h"
 #include "password.h"
 #include "token.h"
 #include "util.h"
-#include "worker.h"
 
 #define AUTH_CHALLENGE_TTL 120
 #define AUTH_CHALLENGE_BYTES 32
@@ -63,10 +62,10 @@ static int invalid_credentials(struct request *req)
 static int token_reply(struct request *req, int status, const char *account_id,
                        bool show_id)
 {
-	struct worker *w = req->worker;
-	char *token = token_issue(req->arena, w->keys.jwt, account_id,
+	struct context *ctx = req->ctx;
+	char *token = token_issue(req->arena, ctx->keys.jwt, account_id,
 	                          (int64_t)(util_wall_us() / 1000000),
-	                          w->cfg->token_lifetime_s, NULL);
+	                          ctx->cfg->token_lifetime_s, NULL);
 	json_object *o;
 
 	if (token == NULL || (o = json_object_new_object()) == NULL)
@@ -74,7 +73,7 @@ static int token_reply(struct request *req, int status, const char *account_id,
 	if (show_id)
 		json_object_object_add(o, "account_id", json_object_new_string(account_id));
 	json_object_object_add(o, "token", json_object_new_string(token));
-	json_object_object_add(o, "expires_in", json_object_new_int(w->cfg->token_lifetime_s));
+	json_object_object_add(o, "expires_in", json_object_new_int(ctx->cfg->token_lifetime_s));
 	return http_reply(req, status, o);
 }
 
@@ -115,7 +114,7 @@ static int insert_account(struct request *req, const struct new_account *na,
 		na->key_hash != NULL ? db_bytea_text(a, na->key_hash, AUTH_HASH_BYTES) : NULL,
 		na->password_hash,
 		na->auth == ACCOUNT_KEY ? "2" : "1",
-		arena_printf(a, "%lld", (long long)util_today()),
+		arena_i64(a, util_today()),
 	};
 	const char *key[3] = {
 		na->pk_text, arena_printf(a, "%u", version),
@@ -125,11 +124,11 @@ static int insert_account(struct request *req, const struct new_account *na,
 	if (acct[1] == NULL || acct[2] == NULL || acct[6] == NULL || key[1] == NULL ||
 	    key[2] == NULL || (na->key_hash != NULL && acct[3] == NULL))
 		return -1;
-	if (db_begin(req->worker->db) != 0 ||
-	    db_exec(req->worker->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
-	    db_exec(req->worker->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
-	    db_commit(req->worker->db) != 0) {
-		db_rollback(req->worker->db);
+	if (db_begin(req->ctx->db) != 0 ||
+	    db_exec(req->ctx->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
+	    db_exec(req->ctx->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
+	    db_commit(req->ctx->db) != 0) {
+		db_rollback(req->ctx->db);
 		return -1;
 	}
 	return 0;
@@ -153,16 +152,16 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 	PGresult *res;
 	int status;
 
-	res = db_exec(req->worker->db, req->arena, &stmt_next_pk, NULL, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_next_pk, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &pk) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	snprintf(na->pk_text, sizeof(na->pk_text), "%lld", (long long)pk);
 	crypto_data_key_new(key);
 	auth_account_field(&f, row, sizeof(row), pk, "account_id");
 	id_sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, na->id,
 	                        strlen(na->id), &id_sealed_len);
-	if (id_sealed == NULL || crypto_wrap_key(req->worker->cfg, pk, key, wrapped, &version) != 0) {
+	if (id_sealed == NULL || crypto_wrap_key(req->ctx->cfg, pk, key, wrapped, &version) != 0) {
 		status = http_error(req, 500, "internal", "internal error");
 		goto out;
 	}
@@ -170,7 +169,7 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 		if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
 			status = http_error(req, 409, "conflict", "this public key is already registered");
 		else
-			status = dispatch_db_failure(req);
+			status = http_db_failure(req);
 		goto out;
 	}
 	status = token_reply(req, 201, na->id, true);
@@ -184,7 +183,7 @@ static int new_account_id(struct request *req, struct new_account *na)
 	na->id = util_random_id(req->arena, AUTH_ID_BYTES);
 	if (na->id == NULL)
 		return -1;
-	auth_id_hash(req->worker, na->id, na->id_hash);
+	auth_id_hash(req->ctx, na->id, na->id_hash);
 	return 0;
 }
 
@@ -198,7 +197,7 @@ static int register_password(struct request *req, const char *pw, size_t len)
 		return http_error(req, 422, "invalid_field", "password must be 10 to 1024 bytes");
 	hash = arena_alloc(req->arena, PASSWORD_HASH_MAX);
 	if (hash == NULL || new_account_id(req, &na) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = password_hash_or_reply(req, pw, len, hash)) != 0)
 		return status;
 	na.password_hash = hash;
@@ -234,10 +233,10 @@ static int key_proof_or_reply(struct request *req, unsigned char pk[32])
 	key_text = util_b64url_encode(req->arena, pk, 32);
 	message = arena_printf(req->arena, AUTH_SIGN_PREFIX "%s", challenge);
 	if (argv[1] == NULL || key_text == NULL || message == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+		return http_oom(req);
+	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
 		return invalid_credentials(req);
 	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
@@ -254,10 +253,10 @@ static int register_key(struct request *req)
 
 	if ((status = key_proof_or_reply(req, pk)) != 0)
 		return status;
-	auth_key_hash(req->worker, pk, key_hash);
+	auth_key_hash(req->ctx, pk, key_hash);
 	na.key_hash = key_hash;
 	if (new_account_id(req, &na) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return create_account_or_reply(req, &na);
 }
 
@@ -283,28 +282,21 @@ int handle_auth_register(struct request *req)
 int handle_auth_challenge(struct request *req)
 {
 	unsigned char pk[32];
-	const char *argv[5];
-	char ttl[16];
+	const char *key, *value;
 	char *challenge;
-	redisReply *r;
 	json_object *o;
 
 	if (get_b64_field(req->json, "public_key", pk, 32) != 1)
 		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
 	challenge = util_random_id(req->arena, AUTH_CHALLENGE_BYTES);
-	snprintf(ttl, sizeof(ttl), "%d", AUTH_CHALLENGE_TTL);
-	argv[0] = "SET";
-	argv[1] = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
-	argv[2] = util_b64url_encode(req->arena, pk, 32);
-	argv[3] = "EX";
-	argv[4] = ttl;
-	if (argv[1] == NULL || argv[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 5, argv, NULL);
-	if (r == NULL || r->type != REDIS_REPLY_STATUS)
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+	key = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
+	value = util_b64url_encode(req->arena, pk, 32);
+	if (key == NULL || value == NULL)
+		return http_oom(req);
+	if (!cache_put_new(req->ctx->cache, req->arena, key, value, AUTH_CHALLENGE_TTL))
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "challenge", json_object_new_string(challenge));
 	json_object_object_add(o, "expires_in", json_object_new_int(AUTH_CHALLENGE_TTL));
 	return http_reply(req, 200, o);
@@ -319,9 +311,9 @@ static void rehash(struct request *req, const char *pk_text, const char *pw, siz
 	char *hash = arena_alloc(req->arena, PASSWORD_HASH_MAX);
 	const char *params[2] = { pk_text, hash };
 
-	if (hash == NULL || password_hash_if_free(req->worker, pw, len, hash) != 0)
+	if (hash == NULL || password_hash_if_free(req->ctx, pw, len, hash) != 0)
 		return;
-	(void)db_exec(req->worker->db, req->arena, &stmt_update_password, params, NULL);
+	(void)db_exec(req->ctx->db, req->arena, &stmt_update_password, params, NULL);
 }
 
 static int login_password(struct request *req)
@@ -340,13 +332,13 @@ static int login_password(struct request *req)
 	if (pw_len > PASSWORD_MAX_BYTES)
 		pw_len = PASSWORD_MAX_BYTES;  /* verified against the dummy below */
 	/* Malformed ids are looked up too (they never match): same work, same time. */
-	auth_id_hash(req->worker, id, hash);
+	auth_id_hash(req->ctx, id, hash);
 	params[0] = db_bytea_text(req->arena, hash, sizeof(hash));
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_password_by_id, params, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_password_by_id, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) == 1 && id_len == AUTH_ID_CHARS && pw_len >= PASSWORD_MIN_BYTES) {
 		pk_text = PQgetvalue(res, 0, 0);
 		stored = PQgetvalue(res, 0, 1);
@@ -368,10 +360,10 @@ static int login_key(struct request *req)
 
 	if ((status = key_proof_or_reply(req, pk)) != 0)
 		return status;
-	auth_key_hash(req->worker, pk, hash);
+	auth_key_hash(req->ctx, pk, hash);
 	found = auth_load_by_key_hash(req, hash, &acc);
 	if (found < 0)
-		return db_down(req->worker->db) ? dispatch_db_failure(req)
+		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	if (found == 0)
 		return invalid_credentials(req);
@@ -388,6 +380,6 @@ int handle_auth_login(struct request *req)
 int handle_auth_logout(struct request *req)
 {
 	if (auth_revoke(req, &req->account->token) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	return 204;
 }

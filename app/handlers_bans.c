@@ -11,14 +11,13 @@
 #include <string.h>
 
 #include "arena.h"
+#include "context.h"
 #include "db.h"
-#include "dispatch.h"
 #include "guard.h"
 #include "handlers.h"
 #include "ipban.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define BANS_KIND "bans"
 #define REASON_MAX_CHARS 200       /* mod_log.reason's bound */
@@ -108,7 +107,7 @@ static int new_ban_or_reply(struct request *req, struct new_ban *nb)
 /* Both rows in one transaction. 0, or -1 (rolled back). */
 static int insert_ban(struct request *req, const char *const *ban, const char *const *log)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 
 	if (db_begin(db) != 0 ||
 	    db_exec(db, req->arena, &stmt_insert, ban, NULL) == NULL ||
@@ -135,9 +134,9 @@ int handle_ban_create(struct request *req)
 
 	if ((status = new_ban_or_reply(req, &nb)) != 0)
 		return status;
-	if ((key = ipban_token_key(req->worker->cfg)) == NULL ||
+	if ((key = ipban_token_key(req)) == NULL ||
 	    (id = util_random_id(a, BAN_ID_BYTES)) == NULL ||
-	    (sealed = ipban_seal_prefix(a, req->worker->cfg, id, nb.text, &sealed_len,
+	    (sealed = ipban_seal_prefix(a, req->ctx->cfg, id, nb.text, &sealed_len,
 	                                &seal_version)) == NULL)
 		return http_error(req, 500, "internal", "internal error");
 	ipban_token(key, &nb.prefix, token);
@@ -146,20 +145,20 @@ int handle_ban_create(struct request *req)
 			id, db_bytea_text(a, token, sizeof(token)),
 			arena_printf(a, "%d", IPBAN_KEY_VERSION),
 			db_bytea_text(a, sealed, sealed_len), arena_printf(a, "%u", seal_version),
-			nb.reason, arena_printf(a, "%lld", (long long)today),
-			nb.permanent ? NULL : arena_printf(a, "%lld", (long long)(today + nb.days)),
+			nb.reason, arena_i64(a, today),
+			nb.permanent ? NULL : arena_i64(a, today + nb.days),
 		};
 		const char *log[2] = { ban[6], nb.reason };
 
 		for (size_t i = 0; i < 8; i++)
 			if (ban[i] == NULL && !(i == 7 && nb.permanent))
-				return http_error(req, 500, "internal", "out of memory");
+				return http_oom(req);
 		if (insert_ban(req, ban, log) != 0)
-			return dispatch_db_failure(req);
+			return http_db_failure(req);
 	}
-	ipban_changed(req->worker->shm);
+	ipban_changed(req->ctx->shm);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "ban_id", json_object_new_string(id));
 	json_object_object_add(o, "prefix", json_object_new_string(nb.text));
 	json_object_object_add(o, "expires_day",
@@ -183,11 +182,10 @@ int handle_ban_list(struct request *req)
 		return status;
 	if (page.has_cursor && page.cursor.n != 1)
 		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	params[0] = arena_printf(req->arena, "%lld", (long long)util_today());
-	params[1] = arena_printf(req->arena, "%lld",
-	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
+	params[0] = arena_i64(req->arena, util_today());
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, ipban_row_json, NULL,
 	                                  &rows)) != 0)
 		return status;
@@ -209,11 +207,11 @@ int handle_ban_delete(struct request *req)
 
 	if (!ban_id_valid(params[0]))
 		return http_error(req, 404, "not_found", "no such ban");
-	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "0") == 0)
 		return http_error(req, 404, "not_found", "no such ban");
-	ipban_changed(req->worker->shm);
+	ipban_changed(req->ctx->shm);
 	return 204;
 }

@@ -15,7 +15,6 @@
 #include "auth.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "guard.h"
 #include "export.h"
 #include "handlers.h"
@@ -23,7 +22,7 @@
 #include "log.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
+#include "context.h"
 
 #define TITLE_MAX_CHARS 100
 #define DESCRIPTION_MAX_CHARS 2000
@@ -36,9 +35,6 @@
 	"c.creator_pk, k.version, k.wrapped FROM communities c " \
 	"JOIN account_keys k ON k.account_pk = c.creator_pk "
 
-static struct db_stmt stmt_pk = {
-	"community_pk", "SELECT pk FROM communities WHERE slug = $1", 1, 0
-};
 static struct db_stmt stmt_insert = {
 	"community_insert",
 	"INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
@@ -53,19 +49,6 @@ static struct db_stmt stmt_list = {
 
 enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CREATOR,
        COL_KEY_VERSION, COL_KEY_WRAPPED };
-
-int community_pk(struct request *req, const char *slug, const char **pk)
-{
-	const char *params[1] = { slug };
-	PGresult *res = db_exec(req->worker->db, req->arena, &stmt_pk, params, NULL);
-
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) != 1)
-		return 0;
-	*pk = PQgetvalue(res, 0, 0);
-	return 1;
-}
 
 /* Where a community's text is sealed: row = slug, owner = creator. */
 static void community_field(struct crypto_field *f, const char *column, const char *slug,
@@ -123,7 +106,7 @@ static json_object *row_json(struct request *req, const PGresult *res, int row, 
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_POSTS), 0, INT32_MAX, &posts) != 0 ||
-	    crypto_unwrap_key(req->worker->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
+	    crypto_unwrap_key(req->ctx->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
 		goto out;
 	community_field(&f, "title", slug, creator);
 	if (crypto_open(req->arena, key, &f, title_s, tl, &title, &n) != 0)
@@ -162,22 +145,22 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	int status;
 
 	if (auth_data_key(req, req->account, key) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	params[0] = slug;
-	params[1] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
+	params[1] = arena_i64(req->arena, req->account_pk);
 	params[2] = sealed_param(req, key, "title", slug, title, title_len);
 	params[3] = sealed_param(req, key, "description", slug, desc, desc_len);
-	params[4] = arena_printf(req->arena, "%lld", (long long)today);
+	params[4] = arena_i64(req->arena, today);
 	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
-	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {
+	if (db_exec(req->ctx->db, req->arena, &stmt_insert, params, &sqlstate) == NULL) {
 		status = sqlstate != NULL && strcmp(sqlstate, "23505") == 0
 		         ? http_error(req, 409, "conflict", "this slug is taken")
-		         : dispatch_db_failure(req);
+		         : http_db_failure(req);
 		goto out;
 	}
 	status = http_reply_member(req, 201, "community",
@@ -225,11 +208,11 @@ int handle_community_create(struct request *req)
 int handle_community_get(struct request *req)
 {
 	const char *params[1] = { http_param(req, 0) };
-	PGresult *res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
+	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
 	json_object *o;
 
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1 || (o = row_json(req, res, 0, NULL)) == NULL)
 		return http_error(req, 404, "not_found", "no such community");
 	return http_reply(req, 200, o);

@@ -18,9 +18,9 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "dm.h"
 #include "events.h"
 #include "export.h"
@@ -30,7 +30,6 @@
 #include "log.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define LIST_KIND "dm-list"
 #define MESSAGES_KIND "dm-messages"
@@ -131,25 +130,20 @@ struct conv {
 	int row;
 };
 
-static const char *i64(struct request *req, int64_t v)
-{
-	return arena_printf(req->arena, "%lld", (long long)v);
-}
-
 /*
  * The conversation of path parameter 0 when the caller takes part in it.
  * 0, or the status it set (404 for anyone else, as for no conversation).
  */
 static int conv_or_reply(struct request *req, struct conv *cv)
 {
-	const char *params[2] = { http_param(req, 0), i64(req, req->account_pk) };
+	const char *params[2] = { http_param(req, 0), arena_i64(req->arena, req->account_pk) };
 	int64_t side;
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such conversation");
 	cv->peer_pk = 0;
@@ -202,13 +196,13 @@ struct start {
 /* 200 {"conversation_id"} with the pair's conversation, if there is one; 0 when none. */
 static int existing_or_reply(struct request *req, const struct start *s)
 {
-	const char *params[2] = { i64(req, s->low), i64(req, s->high) };
+	const char *params[2] = { arena_i64(req->arena, s->low), arena_i64(req->arena, s->high) };
 	PGresult *res;
 
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_pair, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_pair, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return 0;
 	return http_reply_member(req, 200, "conversation_id",
@@ -230,7 +224,7 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 
 	dm_key_new(ck);
 	if (auth_data_key(req, req->account, mine) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (dm_data_key(req, s->res, 0, 2, s->author, theirs) != 0) {
@@ -242,7 +236,7 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 	sealed[i_am_low ? 0 : 1] = m != NULL ? db_bytea_text(req->arena, m, m_len) : NULL;
 	sealed[i_am_low ? 1 : 0] = t != NULL ? db_bytea_text(req->arena, t, t_len) : NULL;
 	if (sealed[0] == NULL || sealed[1] == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	sodium_memzero(mine, sizeof(mine));
@@ -264,38 +258,38 @@ static int create_or_reply(struct request *req, const struct start *s)
 	int status;
 
 	if (id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = seal_keys_or_reply(req, s, id, sealed)) != 0)
 		return status;
 	params[0] = id;
-	params[1] = i64(req, s->low);
-	params[2] = i64(req, s->high);
+	params[1] = arena_i64(req->arena, s->low);
+	params[2] = arena_i64(req->arena, s->high);
 	params[3] = s->post_pk;
-	params[4] = i64(req, util_today());
+	params[4] = arena_i64(req->arena, util_today());
 	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
+		return http_oom(req);
+	if (db_begin(req->ctx->db) != 0)
+		return http_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv_insert, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		status = existing_or_reply(req, s);
 		return status != 0 ? status : http_error(req, 409, "conflict", "try again");
 	}
 	params[0] = PQgetvalue(res, 0, 0);
-	params[1] = i64(req, s->low);
+	params[1] = arena_i64(req->arena, s->low);
 	params[2] = sealed[0];
-	params[3] = i64(req, s->high);
+	params[3] = arena_i64(req->arena, s->high);
 	params[4] = sealed[1];
 	if (params[1] == NULL || params[3] == NULL ||
-	    db_exec(req->worker->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
-	    db_commit(req->worker->db) != 0)
+	    db_exec(req->ctx->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
+	    db_commit(req->ctx->db) != 0)
 		goto fail;
 	return http_reply_member(req, 201, "conversation_id", json_object_new_string(id));
 fail:
-	db_rollback(req->worker->db);
-	return dispatch_db_failure(req);
+	db_rollback(req->ctx->db);
+	return http_db_failure(req);
 }
 
 /*
@@ -315,8 +309,8 @@ int handle_dm_start(struct request *req)
 		return http_error(req, 422, "invalid_field", "post_id must be a post id");
 	if (len != 22)
 		return http_error(req, 404, "not_found", "no such post");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
-		return dispatch_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	s.post_pk = PQgetvalue(res, 0, 0);
@@ -375,10 +369,10 @@ int handle_dm_list(struct request *req)
 
 	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
 		return status;
-	params[0] = i64(req, req->account_pk);
-	params[1] = i64(req, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
 	                                  &rows)) != 0)
 		return status;
@@ -451,22 +445,22 @@ static int messages_or_reply(struct request *req, const struct conv *cv, int64_t
                              int limit, PGresult **res, json_object **items)
 {
 	unsigned char ck[DM_KEY_BYTES];
-	const char *params[3] = { i64(req, cv->pk), i64(req, after),
-	                          limit < 0 ? NULL : i64(req, (int64_t)limit + 1) };
+	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, after),
+	                          limit < 0 ? NULL : arena_i64(req->arena, (int64_t)limit + 1) };
 	bool need_key;
 	int status = 0, rows;
 
 	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
-		return http_error(req, 500, "internal", "out of memory");
-	if ((*res = db_exec(req->worker->db, req->arena, &stmt_messages, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((*res = db_exec(req->ctx->db, req->arena, &stmt_messages, params, NULL)) == NULL)
+		return http_db_failure(req);
 	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
 	need_key = any_body(*res, rows);
 	if (need_key && (status = conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	*items = messages_json(req, *res, rows, cv->id, cv->side, need_key ? ck : NULL);
 	if (*items == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	return status;
@@ -475,12 +469,13 @@ out:
 /* Move the caller's read position up to seq (never back). 0 or the status it set. */
 static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_t seq)
 {
-	const char *params[3] = { i64(req, cv->pk), i64(req, cv->side), i64(req, seq) };
+	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, cv->side),
+	                          arena_i64(req->arena, seq) };
 
 	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_read, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if (db_exec(req->ctx->db, req->arena, &stmt_read, params, NULL) == NULL)
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -538,7 +533,7 @@ struct new_message {
 /* The largest end-to-end ciphertext: a crypto_box MAC and post_max_chars of 4-byte UTF-8. */
 static size_t ciphertext_max(const struct request *req)
 {
-	return DM_BOX_MAC_BYTES + 4 * (size_t)req->worker->cfg->post_max_chars;
+	return DM_BOX_MAC_BYTES + 4 * (size_t)req->ctx->cfg->post_max_chars;
 }
 
 /* {ciphertext, nonce} of an end-to-end message, checked. 0 or the status it set. */
@@ -575,7 +570,7 @@ static int body_field_or_reply(struct request *req, struct new_message *nm)
 	if (json_get_string(req->json, "body", &nm->body, &nm->body_len) != 1)
 		return http_error(req, 422, "invalid_field", "body must be a string");
 	return guard_text_or_reply(req, "dm", nm->body, nm->body_len,
-	                           (size_t)req->worker->cfg->post_max_chars);
+	                           (size_t)req->ctx->cfg->post_max_chars);
 }
 
 /* The stored form of the message: sealed body or ciphertext and nonce (bytea text). */
@@ -593,13 +588,13 @@ static int stored_or_reply(struct request *req, const struct conv *cv,
 		*ct = db_bytea_text(req->arena, nm->ciphertext, nm->ciphertext_len);
 		*nonce = db_bytea_text(req->arena, nm->nonce, DM_NONCE_BYTES);
 		return *ct != NULL && *nonce != NULL ? 0
-		       : http_error(req, 500, "internal", "out of memory");
+		       : http_oom(req);
 	}
 	if ((status = conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	sealed = dm_body_seal(req->arena, ck, cv->id, nm->id, nm->body, nm->body_len, &sealed_len);
 	if (sealed == NULL || (*body = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
 	return status;
@@ -633,17 +628,17 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 
 	if ((status = stored_or_reply(req, cv, nm, &body, &ct, &nonce)) != 0)
 		return status;
-	params[0] = i64(req, cv->pk);
+	params[0] = arena_i64(req->arena, cv->pk);
 	params[1] = nm->body == NULL ? "true" : "false";
-	params[2] = i64(req, nm->day);
+	params[2] = arena_i64(req->arena, nm->day);
 	if (params[0] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_advance, params, NULL)) == NULL)
+		return http_oom(req);
+	if (db_begin(req->ctx->db) != 0)
+		return http_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_advance, params, NULL)) == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
-		db_rollback(req->worker->db);
+		db_rollback(req->ctx->db);
 		return http_error(req, 409, "conflict",
 		                  "the conversation is now end to end; send ciphertext and nonce");
 	}
@@ -652,18 +647,18 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[1] = PQgetvalue(res, 0, 0);
 	params[2] = nm->id;
 	params[3] = cv->side == 0 ? "0" : "1";
-	params[4] = i64(req, nm->day);
+	params[4] = arena_i64(req->arena, nm->day);
 	params[5] = body;
 	params[6] = ct;
 	params[7] = nonce;
 	if (params[4] == NULL ||
-	    db_exec(req->worker->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
-	    notify_peer(req, cv, nm->id) != 0 || db_commit(req->worker->db) != 0)
+	    db_exec(req->ctx->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
+	    notify_peer(req, cv, nm->id) != 0 || db_commit(req->ctx->db) != 0)
 		goto fail;
 	return 0;
 fail:
-	db_rollback(req->worker->db);
-	return dispatch_db_failure(req);
+	db_rollback(req->ctx->db);
+	return http_db_failure(req);
 }
 
 /*
@@ -686,7 +681,7 @@ int handle_dm_send(struct request *req)
 	if (status != 0)
 		return status;
 	if ((nm.id = util_random_id(req->arena, DM_ID_BYTES)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	nm.day = util_today();
 	if ((status = store_or_reply(req, &cv, &nm)) != 0)
 		return status;
@@ -727,7 +722,7 @@ static int export_one(struct request *req, PGresult *res, int row, json_object *
 		return status;
 	if ((o = json_object_new_object()) == NULL) {
 		json_object_put(messages);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "id", json_object_new_string(cv.id));
 	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, EX_ORIGIN) ? NULL :
@@ -748,18 +743,18 @@ static int export_one(struct request *req, PGresult *res, int row, json_object *
  */
 int export_conversations(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { i64(req, req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	json_object *items = json_object_new_array();
 	PGresult *res;
 	int status;
 
 	if (params[0] == NULL || items == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(out, section, items);
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL)) == NULL)
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res); i++)
 		if ((status = export_one(req, res, i, items)) != 0)
 			return status;

@@ -20,20 +20,19 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "context.h"
 #include "db.h"
-#include "dispatch.h"
 #include "events.h"
 #include "export.h"
 #include "handlers.h"
 #include "json.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 #define EVENTS_KIND "events"
 #define TICKET_BYTES 32
 #define TICKET_CHARS 43            /* base64url of 32 bytes, no padding */
-#define TICKET_TTL 60              /* seconds; API.md: "expires_in": 60 */
+#define TICKET_TTL 60              /* seconds; the contract answers "expires_in": 60 */
 #define TICKET_KEY_PREFIX "evt:"
 #define SUBSCRIBER_PREFIX "/internal/sub/"
 
@@ -93,10 +92,10 @@ int handle_events_list(struct request *req)
 	if ((status = page_or_reply(req, EVENTS_KIND, &page)) != 0 ||
 	    (status = after_or_reply(req, &page, &after)) != 0)
 		return status;
-	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	params[1] = arena_printf(req->arena, "%lld", (long long)after);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, after);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, item_row, NULL,
 	                                  &rows)) != 0)
 		return status;
@@ -111,12 +110,12 @@ int handle_events_ack(struct request *req)
 	if (json_get_int64(req->json, "up_to", 0, INT64_MAX - 1, &up_to) != 1)
 		return http_error(req, 422, "invalid_field",
 		                  "up_to must be a whole number from 0 (the last seq handled)");
-	params[0] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	params[1] = arena_printf(req->arena, "%lld", (long long)up_to);
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, up_to);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_ack, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if (db_exec(req->ctx->db, req->arena, &stmt_ack, params, NULL) == NULL)
+		return http_db_failure(req);
 	return 204;
 }
 
@@ -135,25 +134,16 @@ static char *ticket_key(struct arena *a, const char *ticket)
 int handle_events_ticket(struct request *req)
 {
 	char *ticket = util_random_id(req->arena, TICKET_BYTES);
-	char ttl[16];
-	const char *argv[6];
+	const char *key = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
+	const char *pk = arena_i64(req->arena, req->account_pk);
 	json_object *o;
-	redisReply *r;
 
-	snprintf(ttl, sizeof(ttl), "%d", TICKET_TTL);
-	argv[0] = "SET";
-	argv[1] = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
-	argv[2] = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	argv[3] = "EX";
-	argv[4] = ttl;
-	argv[5] = "NX";
-	if (argv[1] == NULL || argv[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 6, argv, NULL);
-	if (r == NULL || r->type != REDIS_REPLY_STATUS)
-		return dispatch_unavailable(req, "tickets are unavailable", 2);
+	if (key == NULL || pk == NULL)
+		return http_oom(req);
+	if (!cache_put_new(req->ctx->cache, req->arena, key, pk, TICKET_TTL))
+		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "ticket", json_object_new_string(ticket));
 	json_object_object_add(o, "expires_in", json_object_new_int(TICKET_TTL));
 	return http_reply(req, 200, o);
@@ -183,17 +173,17 @@ int handle_events_stream(struct request *req)
 	if (!ticket_well_formed(ticket))
 		return refuse(req);
 	if ((argv[1] = ticket_key(req->arena, ticket)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(req->worker->cache, req->arena, 2, argv, NULL);
+		return http_oom(req);
+	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL)
-		return dispatch_unavailable(req, "tickets are unavailable", 2);
+		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type != REDIS_REPLY_STRING ||
 	    util_parse_int64(r->str, 1, INT64_MAX, &pk) != 0)
 		return refuse(req);
-	channel = events_channel(req->arena, req->worker->keys.events, pk);
+	channel = events_channel(req->arena, req->ctx->keys.events, pk);
 	target = channel != NULL ? arena_printf(req->arena, SUBSCRIBER_PREFIX "%s", channel) : NULL;
 	if (target == NULL || http_header_add(req, "X-Accel-Redirect", target) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return 200;
 }
 

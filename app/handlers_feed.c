@@ -26,12 +26,11 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "community.h"
 #include "cache.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
-#include "dispatch.h"
-#include "feed.h"
 #include "feed_cache.h"
 #include "json.h"
 #include "handlers.h"
@@ -39,7 +38,7 @@
 #include "post_view.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
+#include "context.h"
 
 #define FEED_SNAPSHOT_MAX 1000
 #define FEED_SNAPSHOT_TTL 1800
@@ -135,8 +134,8 @@ static int next_or_reply(struct request *req, struct feed *f, const char *kind,
 {
 	if (next == NULL)
 		return 0;
-	f->out.next_cursor = cursor_seal(req->arena, req->worker->keys.cursor, kind, next);
-	return f->out.next_cursor != NULL ? 0 : http_error(req, 500, "internal", "out of memory");
+	f->out.next_cursor = cursor_seal(req->arena, req->ctx->keys.cursor, kind, next);
+	return f->out.next_cursor != NULL ? 0 : http_oom(req);
 }
 
 /*
@@ -154,14 +153,14 @@ static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
 	PGresult *res;
 
 	if (params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
 	              params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	*more = PQntuples(res) > want;
 	if (take_rows(req, f, res, want, last) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return 0;
 }
 
@@ -229,7 +228,7 @@ static int snapshot_parse(struct arena *a, const char *text, struct snapshot *s)
 
 static redisReply *redis(struct request *req, int argc, const char **argv)
 {
-	return cache_command(req->worker->cache, req->arena, argc, argv, NULL);
+	return cache_command(req->ctx->cache, req->arena, argc, argv, NULL);
 }
 
 /* Rank the posts now and keep the result; 0 or -1 (database or Redis). */
@@ -243,9 +242,9 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 	redisReply *r;
 
 	*db_failed = true;
-	max = db_exec(req->worker->db, req->arena, &stmt_max_pk, NULL, NULL);
+	max = db_exec(req->ctx->db, req->arena, &stmt_max_pk, NULL, NULL);
 	res = params[0] == NULL || max == NULL ? NULL :
-	      db_exec(req->worker->db, req->arena,
+	      db_exec(req->ctx->db, req->arena,
 	              f->community_pk != NULL ? &stmt_ranked_in : &stmt_ranked, params, NULL);
 	if (res == NULL || util_parse_int64(PQgetvalue(max, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0)
 		return -1;
@@ -278,7 +277,7 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 static int snapshot_first_or_reply(struct request *req, const struct feed *f,
                                    struct snapshot *s)
 {
-	int share = req->worker->cfg->feed_snapshot_share_s;
+	int share = req->ctx->cfg->feed_snapshot_share_s;
 	const char *shared_key = arena_printf(req->arena, "fsc:%s",
 	                                      f->community_pk != NULL ? f->community_pk : "all");
 	const char *argv[5];
@@ -287,7 +286,7 @@ static int snapshot_first_or_reply(struct request *req, const struct feed *f,
 	redisReply *r;
 
 	if (shared_key == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (share > 0) {
 		argv[0] = "GET";
 		argv[1] = shared_key;
@@ -297,8 +296,9 @@ static int snapshot_first_or_reply(struct request *req, const struct feed *f,
 			return 0;
 	}
 	if (snapshot_take(req, f, s, &db_failed) != 0)
-		return db_failed ? dispatch_db_failure(req)
-		       : dispatch_unavailable(req, "the ranked feed is unavailable", 2);
+		return db_failed ? http_db_failure(req)
+		       : http_unavailable(req, "the ranked feed is unavailable",
+		                          HTTP_RETRY_AFTER_DOWN);
 	if (share > 0) {
 		snprintf(ttl, sizeof(ttl), "%d", share);
 		argv[0] = "SET";
@@ -320,10 +320,11 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 	redisReply *r;
 
 	if (argv[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	r = redis(req, 2, argv);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		return dispatch_unavailable(req, "the ranked feed is unavailable", 2);
+		return http_unavailable(req, "the ranked feed is unavailable",
+		                        HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL || snapshot_parse(req->arena, r->str, s) != 0 ||
 	    s->id[0] != c->v[0] || s->id[1] != c->v[1])
 		return http_error(req, 400, "bad_request", "this cursor has expired; start again");
@@ -340,12 +341,12 @@ static int ranked_slice_or_reply(struct request *req, struct feed *f,
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_by_pks, params, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_by_pks, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (take_rows(req, f, res, (int)want, NULL) != 0)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return 0;
 }
 
@@ -384,7 +385,7 @@ static int feed_ranked(struct request *req, struct feed *f)
 		const char *skip = pk_array(req->arena, s.pks, s.n);
 
 		if (skip == NULL)
-			return http_error(req, 500, "internal", "out of memory");
+			return http_oom(req);
 		status = newest_or_reply(req, f, last, skip, f->page.limit - (int)want, &more, &last);
 		if (status != 0)
 			return status;
@@ -411,7 +412,7 @@ static int community_or_reply(struct request *req, struct feed *f)
 	case 0:
 		return http_error(req, 404, "not_found", "no such community");
 	default:
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 }
 
@@ -426,8 +427,8 @@ static int community_or_reply(struct request *req, struct feed *f)
  */
 static int my_votes_or_reply(struct request *req, const struct feed_page *p, int *my_vote)
 {
-	struct worker *w = req->worker;
-	bool cached = w->cfg->feed_snapshot_share_s > 0 && w->feed_cache != NULL;
+	struct context *ctx = req->ctx;
+	bool cached = ctx->cfg->feed_snapshot_share_s > 0 && ctx->feed_cache != NULL;
 	const char *params[2];
 	uint64_t gen = 0, now = 0;
 	PGresult *res;
@@ -436,19 +437,19 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 	if (req->account == NULL || p->n == 0)
 		return 0;
 	if (cached) {
-		gen = atomic_load_explicit(&w->shm->vote_gen[(uint64_t)req->account->pk %
+		gen = atomic_load_explicit(&ctx->shm->vote_gen[(uint64_t)req->account->pk %
 		                                             SHM_VOTE_SLOTS], memory_order_acquire);
 		now = util_now_us();
-		if (feed_cache_votes_get(w->feed_cache, req->account->pk, gen, p, now, my_vote))
+		if (feed_cache_votes_get(ctx->feed_cache, req->account->pk, gen, p, now, my_vote))
 			return 0;
 	}
 	params[0] = post_viewer(req);
 	params[1] = pk_array(req->arena, p->pk, p->n);
 	if (params[0] == NULL || params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_my_votes, params, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_my_votes, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int row = 0; row < PQntuples(res); row++) {
 		int64_t pk = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 		int v = (int)strtol(PQgetvalue(res, row, 1), NULL, 10);
@@ -458,8 +459,8 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 				my_vote[i] = v;
 	}
 	if (cached)
-		feed_cache_votes_put(w->feed_cache, req->account->pk, gen, p, my_vote,
-		                     now + (uint64_t)w->cfg->feed_snapshot_share_s * 1000000);
+		feed_cache_votes_put(ctx->feed_cache, req->account->pk, gen, p, my_vote,
+		                     now + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
 	return 0;
 }
 
@@ -477,7 +478,7 @@ static int feed_reply(struct request *req, const struct feed_page *p)
 	for (size_t i = 0; i < p->n; i++)
 		cap += p->post_len[i] + 32;
 	if ((buf = arena_alloc(req->arena, cap)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	len += (size_t)sprintf(buf, "{\"items\":[");
 	for (size_t i = 0; i < p->n; i++) {
 		if (i > 0)
@@ -507,7 +508,7 @@ static const char *cache_key(struct request *req, bool ranked, const struct page
 	const char *slug = http_query(req, "community");
 	const struct cursor *c = &pg->cursor;
 
-	if (req->worker->cfg->feed_snapshot_share_s <= 0 || req->worker->feed_cache == NULL ||
+	if (req->ctx->cfg->feed_snapshot_share_s <= 0 || req->ctx->feed_cache == NULL ||
 	    (slug != NULL && strlen(slug) > 64))
 		return NULL;
 	return arena_printf(req->arena, "%c|%s|%d|%zu|%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64,
@@ -518,24 +519,9 @@ static const char *cache_key(struct request *req, bool ranked, const struct page
 	                    pg->has_cursor && c->n > 3 ? c->v[3] : 0);
 }
 
-/* Drop cached pages that may show what no longer exists (feed_cache.h). */
-static void cache_sync(struct worker *w)
-{
-	static uint64_t epoch;
-	static uint32_t db_gen;
-
-	epoch += db_notifications(w->db);
-	if (db_generation(w->db) != db_gen) {
-		db_gen = db_generation(w->db);
-		epoch++;
-	}
-	feed_cache_sync(w->feed_cache,
-	                atomic_load_explicit(&w->shm->content_gen, memory_order_acquire), epoch);
-}
-
 int handle_feed(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	struct feed *f = arena_alloc(req->arena, sizeof(*f));
 	const char *sort = http_query(req, "sort");
 	bool ranked = sort == NULL || strcmp(sort, "ranked") == 0;
@@ -544,7 +530,7 @@ int handle_feed(struct request *req)
 	int status;
 
 	if (f == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (!ranked && strcmp(sort, "new") != 0)
 		return http_error(req, 422, "invalid_field", "sort must be ranked or new");
 	memset(f, 0, sizeof(*f));
@@ -552,30 +538,18 @@ int handle_feed(struct request *req)
 		return status;
 	key = cache_key(req, ranked, &f->page);
 	if (key != NULL) {
-		cache_sync(w);
-		if ((hit = feed_cache_get(w->feed_cache, key, util_now_us())) != NULL)
+		feed_cache_refresh(ctx);
+		if ((hit = feed_cache_get(ctx->feed_cache, key, util_now_us())) != NULL)
 			return feed_reply(req, hit);
 	}
 	if ((status = community_or_reply(req, f)) != 0 ||
 	    (status = ranked ? feed_ranked(req, f) : feed_new(req, f)) != 0)
 		goto out;
 	if (key != NULL)
-		feed_cache_put(w->feed_cache, key, &f->out,
-		               util_now_us() + (uint64_t)w->cfg->feed_snapshot_share_s * 1000000);
+		feed_cache_put(ctx->feed_cache, key, &f->out,
+		               util_now_us() + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
 	status = feed_reply(req, &f->out);
 out:
 	post_keys_wipe(&f->keys);
 	return status;
-}
-
-void feed_content_changed(struct request *req)
-{
-	atomic_fetch_add_explicit(&req->worker->shm->content_gen, 1, memory_order_release);
-}
-
-void feed_votes_changed(struct request *req)
-{
-	uint64_t slot = (uint64_t)req->account_pk % SHM_VOTE_SLOTS;
-
-	atomic_fetch_add_explicit(&req->worker->shm->vote_gen[slot], 1, memory_order_release);
 }

@@ -13,17 +13,16 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "export.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
-#include "worker.h"
 
 #define X25519_BYTES crypto_scalarmult_BYTES
 
@@ -69,7 +68,7 @@ static int me_reply(struct request *req, int status)
 	json_object *o = me_object(req->account, req->account->x25519);
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	return http_reply(req, status, o);
 }
 
@@ -144,17 +143,17 @@ int handle_me_keys(struct request *req)
 		                  "x25519_public must be a usable X25519 public key: 32 bytes, base64url");
 	sealed = seal_x25519(req, acc, pk, &len);
 	if (sealed == NULL)
-		return db_down(req->worker->db) ? dispatch_db_failure(req)
+		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
-	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[0] = arena_i64(req->arena, acc->pk);
 	params[1] = db_bytea_text(req->arena, sealed, len);
 	acc->x25519 = util_b64url_encode(req->arena, pk, X25519_BYTES);
 	if (params[0] == NULL || params[1] == NULL || acc->x25519 == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (auth_forget(req, acc->id_hash) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
-	if (db_exec(req->worker->db, req->arena, &stmt_set_x25519, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	if (db_exec(req->ctx->db, req->arena, &stmt_set_x25519, params, NULL) == NULL)
+		return http_db_failure(req);
 	if (auth_forget(req, acc->id_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a change; it expires by itself");
 	return me_reply(req, 200);
@@ -165,7 +164,7 @@ int export_account(struct request *req, json_object *out, const char *section)
 	json_object *o = me_object(req->account, req->account->x25519);
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, section, o);
 	return 0;
 }
@@ -176,7 +175,7 @@ int handle_me_export(struct request *req)
 	int status;
 
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "format", json_object_new_string("sotto-export/1"));
 	for (size_t i = 0; i < export_hook_count; i++)
 		if ((status = export_hooks[i].fn(req, o, export_hooks[i].section)) != 0)
@@ -198,14 +197,14 @@ int handle_me_delete(struct request *req)
 	struct account *acc = req->account;
 	const char *params[1];
 
-	params[0] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[0] = arena_i64(req->arena, acc->pk);
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)
-		return dispatch_unavailable(req, "sessions are unavailable", 2);
-	if (db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL) == NULL) {
+		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	if (db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL) == NULL) {
 		auth_undelete(req, acc);
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 	feed_content_changed(req);   /* the account's posts vanish from every feed */
 	if (auth_forget(req, acc->id_hash) != 0)

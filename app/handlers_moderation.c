@@ -20,11 +20,11 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "events.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
@@ -33,7 +33,6 @@
 #include "post_view.h"
 #include "trust.h"
 #include "util.h"
-#include "worker.h"
 
 #define FLAG_ID_BYTES 16
 #define ITEM_ID_BYTES 16
@@ -116,13 +115,13 @@ static int flag_seal_note_or_reply(struct request *req, struct flag_req *fr)
 	if (fr->note == NULL)
 		return 0;
 	if (auth_data_key(req, req->account, key) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	moderation_note_field(&f, fr->id, req->account_pk);
 	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, fr->note, fr->note_len,
 	                     &sealed_len);
 	if (sealed == NULL ||
 	    (fr->note_sealed = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 	sodium_memzero(key, sizeof(key));
 	return status;
 }
@@ -135,19 +134,19 @@ static int flag_seal_note_or_reply(struct request *req, struct flag_req *fr)
 static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
                                const char *post_pk, const char **flag_id, bool *held)
 {
-	struct db *db = req->worker->db;
-	const char *me = arena_printf(req->arena, "%lld", (long long)req->account_pk);
-	const char *today = arena_printf(req->arena, "%lld", (long long)util_today());
+	struct db *db = req->ctx->db;
+	const char *me = arena_i64(req->arena, req->account_pk);
+	const char *today = arena_i64(req->arena, util_today());
 	const char *item_id = util_random_id(req->arena, ITEM_ID_BYTES);
 	const char *p[7];
 	PGresult *res;
 
 	if (me == NULL || today == NULL || item_id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	p[0] = post_pk;
 	p[1] = me;
 	if ((res = db_exec(db, req->arena, &stmt_flag_existing, p, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) == 1) {
 		*flag_id = PQgetvalue(res, 0, 0);
 		return 0;
@@ -157,7 +156,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[2] = today;
 	res = db_exec(db, req->arena, &stmt_flag_item, p, NULL);
 	if (res == NULL || PQntuples(res) != 1)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	p[0] = fr->id;
 	p[1] = post_pk;
 	p[2] = PQgetvalue(res, 0, 0);
@@ -166,19 +165,19 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[5] = fr->note_sealed;
 	p[6] = today;
 	if (p[4] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_flag_insert, p, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)   /* the account was deleted meanwhile */
 		return http_error(req, 401, "unauthorized", "no such account");
 	*flag_id = fr->id;
 	p[0] = post_pk;
 	p[1] = p[2];
-	p[2] = arena_printf(req->arena, "%.6f", req->worker->cfg->flag_hold_weight - HOLD_EPSILON);
+	p[2] = arena_printf(req->arena, "%.6f", req->ctx->cfg->flag_hold_weight - HOLD_EPSILON);
 	if (p[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_flag_hold, p, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	*held = strcmp(PQcmdTuples(res), "1") == 0;
 	return 0;
 }
@@ -190,7 +189,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
  */
 int handle_flag_create(struct request *req)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	struct flag_req fr = { 0 };
 	const char *flag_id = NULL;
 	bool held = false;
@@ -201,14 +200,14 @@ int handle_flag_create(struct request *req)
 	if ((status = flag_parse_or_reply(req, &fr)) != 0)
 		return status;
 	if ((fr.id = util_random_id(req->arena, FLAG_ID_BYTES)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = flag_seal_note_or_reply(req, &fr)) != 0)
 		return status;
 	if (db_begin(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	res = db_exec(db, req->arena, &stmt_flag_post, &fr.post_id, NULL);
 	if (res == NULL) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
@@ -226,7 +225,7 @@ int handle_flag_create(struct request *req)
 	if ((status = flag_store_or_reply(req, &fr, PQgetvalue(res, 0, 0), &flag_id, &held)) != 0)
 		goto out;
 	if (db_commit(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (held)
 		feed_content_changed(req);
 	return http_reply_member(req, 202, "flag_id", json_object_new_string(flag_id));
@@ -335,10 +334,10 @@ int handle_queue_list(struct request *req)
 	if ((status = page_or_reply(req, kind, &page)) != 0)
 		return status;
 	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
-	params[1] = arena_printf(req->arena, "%lld", (long long)(page.has_cursor ? page.cursor.v[0] :
-	                                                          decided ? INT64_MAX : 0));
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
+	                                  decided ? INT64_MAX : 0);
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	status = page_fetch_or_reply(req, &page, decided ? &stmt_queue_decided : &stmt_queue_pending,
 	                             params, queue_item_json, &keys, &rows);
 	post_keys_wipe(&keys);
@@ -411,8 +410,8 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 
 	if (strlen(params[0]) > PUBLIC_ID_MAX)
 		return http_error(req, 404, "not_found", "no such review item");
-	if ((res = db_exec(req->worker->db, req->arena, &stmt_item, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_item, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such review item");
 	hash = db_bytea_value(req->arena, res, 0, 5, &len);
@@ -436,7 +435,7 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
  */
 static int decision_lock_or_reply(struct request *req, struct decision *d)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	const char *params[2] = { d->post_pk, NULL };
 	PGresult *res;
 
@@ -447,18 +446,18 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 		case 0:
 			return http_error(req, 404, "not_found", "no such review item");
 		default:
-			return dispatch_db_failure(req);
+			return http_db_failure(req);
 		}
 	}
 	/* For a removal the post is locked already (re-ranked); it may have been deleted. */
 	if ((res = db_exec(db, req->arena, &stmt_lock_post, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such review item");
 	params[0] = d->item_pk;
 	params[1] = d->remove ? "2" : "1";
 	if ((res = db_exec(db, req->arena, &stmt_item_decide, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 409, "conflict", "this item was already decided");
 	return 0;
@@ -467,28 +466,28 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 /* The post's status, the flags, the flaggers' record. 0 or the status it set. */
 static int decision_apply_or_reply(struct request *req, struct decision *d)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	const char *params[2] = { d->post_pk, NULL };
 	int64_t reason;
 	PGresult *res;
 
 	res = db_exec(db, req->arena, d->remove ? &stmt_post_remove : &stmt_post_restore, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	d->changed = strcmp(PQcmdTuples(res), "1") == 0;
 	params[0] = d->item_pk;
 	if ((res = db_exec(db, req->arena, &stmt_item_reason, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	d->reason = "auto";
 	if (PQntuples(res) == 1 &&
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, MOD_REASON_COUNT - 1, &reason) == 0)
 		d->reason = moderation_reason_name((int)reason);
 	params[1] = d->remove ? "true" : "false";
 	if (db_exec(db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	params[1] = d->remove ? "1" : "0";
 	if (db_exec(db, req->arena, &stmt_flagger_stats, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -499,26 +498,26 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 static int decision_announce_or_reply(struct request *req, const struct decision *d)
 {
 	const char *params[4] = {
-		arena_printf(req->arena, "%lld", (long long)util_today()),
+		arena_i64(req->arena, util_today()),
 		d->remove ? "1" : "2", d->reason, d->post_id
 	};
 	json_object *data;
 	int64_t seq;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if (db_exec(req->ctx->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
+		return http_db_failure(req);
 	if (!d->remove && !d->changed)
 		return 0;
 	if ((data = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(data, "post_id", json_object_new_string(d->post_id));
 	json_object_object_add(data, "decision", json_object_new_string(d->remove ? "remove" : "keep"));
 	json_object_object_add(data, "reason", json_object_new_string(d->reason));
 	seq = events_push(req, d->author, EVENT_MODERATION_DECISION, data);
 	json_object_put(data);
-	return seq < 0 ? dispatch_db_failure(req) : 0;
+	return seq < 0 ? http_db_failure(req) : 0;
 }
 
 /*
@@ -528,7 +527,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
  */
 int handle_queue_decide(struct request *req)
 {
-	struct db *db = req->worker->db;
+	struct db *db = req->ctx->db;
 	struct decision d = { 0 };
 	const char *what, *note;
 	size_t note_len;
@@ -543,7 +542,7 @@ int handle_queue_decide(struct request *req)
 	    (status = decision_item_or_reply(req, &d)) != 0)
 		return status;
 	if (db_begin(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((status = decision_lock_or_reply(req, &d)) != 0 ||
 	    (status = decision_apply_or_reply(req, &d)) != 0 ||
 	    (status = decision_announce_or_reply(req, &d)) != 0) {
@@ -551,14 +550,14 @@ int handle_queue_decide(struct request *req)
 		return status;
 	}
 	if (db_commit(db) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (d.changed)
 		feed_content_changed(req);
 	/* trust_adjust dropped it already; again now that the new trust is committed. */
 	if (d.remove && auth_forget(req, d.author_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "id", json_object_new_string(http_param(req, 0)));
 	json_object_object_add(o, "status",
 	                       json_object_new_string(item_status_name(d.remove ? ITEM_REMOVED : ITEM_KEPT)));
@@ -605,10 +604,9 @@ int handle_modlog_list(struct request *req)
 
 	if ((status = page_or_reply(req, MODLOG_KIND, &page)) != 0)
 		return status;
-	params[0] = arena_printf(req->arena, "%lld",
-	                         (long long)(page.has_cursor ? page.cursor.v[0] : INT64_MAX));
+	params[0] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_log, params, log_item_json, NULL,
 	                                  &rows)) != 0)
 		return status;

@@ -16,12 +16,12 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "community.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "events.h"
-#include "feed.h"
+#include "feed_cache.h"
 #include "guard.h"
 #include "export.h"
 #include "handlers.h"
@@ -30,7 +30,7 @@
 #include "page.h"
 #include "post_view.h"
 #include "util.h"
-#include "worker.h"
+#include "context.h"
 
 #define POST_ID_BYTES 16
 #define REPLIES_KIND "replies"
@@ -91,7 +91,7 @@ static int body_or_reply(struct request *req, struct new_post *np)
 	if (json_get_string(req->json, "body", &np->body, &np->body_len) != 1)
 		return http_error(req, 422, "invalid_field", "body must be a string");
 	return guard_text_or_reply(req, "post", np->body, np->body_len,
-	                           (size_t)req->worker->cfg->post_max_chars);
+	                           (size_t)req->ctx->cfg->post_max_chars);
 }
 
 /* Seal the body and insert the row; 201 {"post": Post}. */
@@ -108,27 +108,27 @@ static int insert_or_reply(struct request *req, struct new_post *np)
 	int status;
 
 	if (id == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	np->id = id;
 	if (auth_data_key(req, acc, key) != 0) {
-		status = dispatch_db_failure(req);
+		status = http_db_failure(req);
 		goto out;
 	}
 	post_body_field(&f, id, acc->pk);
 	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, np->body,
 	                     np->body_len, &sealed_len);
 	params[0] = id;
-	params[1] = arena_printf(req->arena, "%lld", (long long)acc->pk);
+	params[1] = arena_i64(req->arena, acc->pk);
 	params[2] = np->parent_pk;
 	params[3] = np->community_pk;
 	params[4] = sealed != NULL ? db_bytea_text(req->arena, sealed, sealed_len) : NULL;
-	params[5] = arena_printf(req->arena, "%lld", (long long)today);
+	params[5] = arena_i64(req->arena, today);
 	if (params[1] == NULL || params[4] == NULL || params[5] == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
-	if (db_exec(req->worker->db, req->arena, &stmt_insert, params, NULL) == NULL) {
-		status = dispatch_db_failure(req);
+	if (db_exec(req->ctx->db, req->arena, &stmt_insert, params, NULL) == NULL) {
+		status = http_db_failure(req);
 		goto out;
 	}
 	if (np->parent_pk == NULL)
@@ -158,7 +158,7 @@ static int community_or_reply(struct request *req, struct new_post *np)
 	case 0:
 		return http_error(req, 422, "invalid_field", "community: no such community");
 	default:
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	}
 }
 
@@ -192,11 +192,11 @@ static int reply_event_or_reply(struct request *req, const struct new_post *np)
 	    json_object_object_add(data, "post_id", json_object_new_string(np->parent_id)) != 0 ||
 	    json_object_object_add(data, "reply_id", json_object_new_string(np->id)) != 0) {
 		json_object_put(data);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	seq = events_push(req, author, EVENT_POST_REPLY, data);
 	json_object_put(data);
-	return seq < 0 ? dispatch_db_failure(req) : 201;
+	return seq < 0 ? http_db_failure(req) : 201;
 }
 
 int handle_post_reply(struct request *req)
@@ -206,9 +206,9 @@ int handle_post_reply(struct request *req)
 	PGresult *res;
 	int status;
 
-	res = db_exec(req->worker->db, req->arena, &stmt_parent, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_parent, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	np.parent_pk = PQgetvalue(res, 0, 0);
@@ -219,15 +219,15 @@ int handle_post_reply(struct request *req)
 	if ((status = body_or_reply(req, &np)) != 0)
 		return status;
 	/* One transaction: the reply and its event commit together or not at all. */
-	if (db_begin(req->worker->db) != 0)
-		return dispatch_db_failure(req);
+	if (db_begin(req->ctx->db) != 0)
+		return http_db_failure(req);
 	status = insert_or_reply(req, &np);
 	if (status == 201)
 		status = reply_event_or_reply(req, &np);
-	if (status == 201 && db_commit(req->worker->db) != 0)
-		status = dispatch_db_failure(req);
+	if (status == 201 && db_commit(req->ctx->db) != 0)
+		status = http_db_failure(req);
 	if (status != 201)
-		db_rollback(req->worker->db);  /* and an error status: events.h */
+		db_rollback(req->ctx->db);  /* and an error status: events.h */
 	return status;
 }
 
@@ -247,17 +247,16 @@ static int replies_or_reply(struct request *req, json_object *o, const char *vie
 		return status;
 	params[0] = viewer;
 	params[1] = post_pk;
-	params[2] = arena_printf(req->arena, "%lld",
-	                         (long long)(page.has_cursor ? page.cursor.v[0] : 0));
+	params[2] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : 0);
 	if (params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_replies, params, post_view_item, keys,
 	                                  &rows)) != 0)
 		return status;
 	json_object_object_add(o, "replies", rows.items);
 	if ((more = page_next_key(&rows, POST_VIEW_PK, &next)) != NULL &&
-	    (text = cursor_seal(req->arena, req->worker->keys.cursor, REPLIES_KIND, more)) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+	    (text = cursor_seal(req->arena, req->ctx->keys.cursor, REPLIES_KIND, more)) == NULL)
+		return http_oom(req);
 	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return 0;
 }
@@ -271,14 +270,14 @@ int handle_post_get(struct request *req)
 	int status;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_one, params, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	if ((o = json_new_object(req->arena)) == NULL) {
-		status = http_error(req, 500, "internal", "out of memory");
+		status = http_oom(req);
 		goto out;
 	}
 	if ((post = post_view_item(req, res, 0, &keys)) == NULL) {
@@ -299,15 +298,15 @@ out:
 int handle_post_delete(struct request *req)
 {
 	const char *params[2] = {
-		http_param(req, 0), arena_printf(req->arena, "%lld", (long long)req->account_pk)
+		http_param(req, 0), arena_i64(req->arena, req->account_pk)
 	};
 	PGresult *res;
 
 	if (params[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_delete, params, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_delete, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	/* Someone else's post is as absent as no post: 404 either way. */
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such post");
@@ -319,15 +318,15 @@ int handle_post_delete(struct request *req)
 static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t value)
 {
 	const char *params[3] = {
-		post_pk, arena_printf(req->arena, "%lld", (long long)req->account_pk),
-		arena_printf(req->arena, "%lld", (long long)value)
+		post_pk, arena_i64(req->arena, req->account_pk),
+		arena_i64(req->arena, value)
 	};
 
 	if (params[1] == NULL || params[2] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if (db_exec(req->worker->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
+		return http_oom(req);
+	if (db_exec(req->ctx->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
 	            params, NULL) == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	return 0;
 }
 
@@ -348,9 +347,9 @@ int handle_post_vote(struct request *req)
 
 	if (json_get_int64(req->json, "value", -1, 1, &value) != 1)
 		return http_error(req, 422, "invalid_field", "value must be 1, -1 or 0");
-	res = db_exec(req->worker->db, req->arena, &stmt_vote_target, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_vote_target, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return http_error(req, 404, "not_found", "no such post");
 	hash = db_bytea_value(req->arena, res, 0, 1, &hash_len);
@@ -364,12 +363,12 @@ int handle_post_vote(struct request *req)
 	feed_votes_changed(req);
 	if (author != req->account_pk && auth_forget(req, author_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
-	res = db_exec(req->worker->db, req->arena, &stmt_score, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_score, params, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), INT32_MIN, INT32_MAX, &score) != 0)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((o = json_object_new_object()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "score", json_object_new_int64(score));
 	json_object_object_add(o, "my_vote", json_object_new_int64(value));
 	return http_reply(req, 200, o);

@@ -15,30 +15,26 @@
  * and its routes do not ask for X-PoW anyway.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
+#include "context.h"
 #include "handlers.h"
 #include "json.h"
 #include "pow.h"
 #include "util.h"
-#include "worker.h"
 
 
 int handle_pow_challenge(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	const char *name;
 	enum pow_action action;
 	int difficulty;
 	uint64_t now_s;
 	char *challenge, *key, *value;
-	char ttl[16];
-	redisReply *r;
 	json_object *o;
 
 	if (json_get_string(req->json, "action", &name, NULL) != 1 ||
@@ -47,26 +43,20 @@ int handle_pow_challenge(struct request *req)
 		                  "action must be one of register, login, post, reply, "
 		                  "vote, flag, dm, community");
 	now_s = util_wall_us() / 1000000;
-	difficulty = pow_difficulty(w->shm, w->cfg, action, now_s);
+	difficulty = pow_difficulty(ctx->shm, ctx->cfg, action, now_s);
 	challenge = util_random_id(req->arena, POW_CHALLENGE_BYTES);
 	key = arena_printf(req->arena, "pow:%s", challenge);
 	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
 	if (challenge == NULL || key == NULL || value == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	snprintf(ttl, sizeof(ttl), "%d", POW_CHALLENGE_TTL);
-	{
-		const char *argv[] = { "SET", key, value, "EX", ttl };
-
-		r = cache_command(w->cache, req->arena, 5, argv, NULL);
-	}
-	if (r == NULL || r->type != REDIS_REPLY_STATUS)
-		return dispatch_unavailable(req, "challenges are unavailable", 2);
+		return http_oom(req);
+	if (!cache_put_new(ctx->cache, req->arena, key, value, POW_CHALLENGE_TTL))
+		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	/* Counted once stored: a challenge Redis refused was never issued. */
-	if (w->cfg->pow[action] > 0)
-		pow_note_issued(w->shm, action, now_s);
+	if (ctx->cfg->pow[action] > 0)
+		pow_note_issued(ctx->shm, action, now_s);
 	o = json_object_new_object();
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "challenge", json_object_new_string(challenge));
 	json_object_object_add(o, "action", json_object_new_string(name));
 	json_object_object_add(o, "difficulty", json_object_new_int(difficulty));

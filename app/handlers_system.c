@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "db.h"
 #include "handlers.h"
 #include "json.h"
@@ -17,7 +18,6 @@
 #include "router.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
 static struct db_stmt stmt_ping = { "health_ping", "SELECT 1", 0, 0 };
 
@@ -28,19 +28,19 @@ static struct db_stmt stmt_ping = { "health_ping", "SELECT 1", 0, 0 };
  */
 int handle_health(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	const char *ping[] = { "PING" };
 	redisReply *pong;
 	bool db_ok, redis_ok;
 	json_object *o;
 
-	db_ok = db_ready(w->db) &&
-	        db_exec(w->db, req->arena, &stmt_ping, NULL, NULL) != NULL;
-	pong = cache_command(w->cache, req->arena, 1, ping, NULL);
+	db_ok = db_ready(ctx->db) &&
+	        db_exec(ctx->db, req->arena, &stmt_ping, NULL, NULL) != NULL;
+	pong = cache_command(ctx->cache, req->arena, 1, ping, NULL);
 	redis_ok = pong != NULL && pong->type == REDIS_REPLY_STATUS;
 	o = json_object_new_object();
 	if (o == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(o, "status",
 	                       json_object_new_string(db_ok && redis_ok ? "ok" : "degraded"));
 	json_object_object_add(o, "db", json_object_new_string(db_ok ? "ok" : "down"));
@@ -99,14 +99,14 @@ int handle_config(struct request *req)
 	static char *cached;
 	static size_t cached_len;
 	static int cached_pow[POW__MAX];
-	const struct worker *w = req->worker;
+	const struct context *ctx = req->ctx;
 	uint64_t now_s = util_wall_us() / 1000000;
 	int pow_now[POW__MAX];
 
 	for (int a = 0; a < POW__MAX; a++)
-		pow_now[a] = pow_difficulty(w->shm, w->cfg, (enum pow_action)a, now_s);
+		pow_now[a] = pow_difficulty(ctx->shm, ctx->cfg, (enum pow_action)a, now_s);
 	if (cached == NULL || memcmp(pow_now, cached_pow, sizeof(pow_now)) != 0) {
-		json_object *o = config_object(w->cfg, pow_now);
+		json_object *o = config_object(ctx->cfg, pow_now);
 		size_t len = 0;
 		const char *s = o != NULL ? json_dump(o, &len) : NULL;
 
@@ -116,7 +116,7 @@ int handle_config(struct request *req)
 		memcpy(cached_pow, pow_now, sizeof(pow_now));
 		json_object_put(o);
 		if (cached == NULL)
-			return http_error(req, 500, "internal", "out of memory");
+			return http_oom(req);
 	}
 	req->reply_raw = cached;
 	req->reply_raw_len = cached_len;
@@ -238,12 +238,12 @@ static unsigned long long metrics_busy(const struct shm_region *r)
 /* GET /metrics: Prometheus text format 0.0.4 from the pool's shared memory. */
 int handle_metrics(struct request *req)
 {
-	const struct shm_region *r = req->worker->shm;
+	const struct shm_region *r = req->ctx->shm;
 	struct text t = { .arena = req->arena, .cap = 8192 };
 
 	t.buf = arena_alloc(req->arena, t.cap);
 	if (t.buf == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	metrics_requests(&t, r);
 	metrics_latency(&t, r);
 	metrics_gauge(&t, "sotto_workers_configured", "gauge", "Workers the pool should run.",
@@ -268,7 +268,7 @@ int handle_metrics(struct request *req)
 	              "Ban list loads that failed (the last loaded list stayed in force).",
 	              (unsigned long long)atomic_load(&r->ipban_load_failures));
 	if (t.failed)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	req->reply_raw = t.buf;
 	req->reply_raw_len = t.len;
 	req->reply_type = "text/plain; version=0.0.4; charset=utf-8";

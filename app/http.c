@@ -1,15 +1,18 @@
 /*
  * http.c — request helpers: methods, reasons, the error format, response
- * headers, percent-decoding and query strings.
+ * headers (Retry-After on 503), percent-decoding and query strings.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <fcgiapp.h>
 
 #include "arena.h"
+#include "db.h"
 #include "http.h"
 #include "util.h"
 #include "json.h"
+#include "context.h"
 
 static const char *const method_names[HTTP__MAX] = {
 	[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
@@ -87,11 +90,39 @@ int http_error(struct request *req, int status, const char *code,
 	return http_error_reason(req, status, code, message, NULL);
 }
 
+int http_oom(struct request *req)
+{
+	return http_error(req, 500, "internal", "out of memory");
+}
+
+int http_unavailable(struct request *req, const char *message, int retry_after)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", retry_after);
+	http_header_add(req, "Retry-After", buf);
+	return http_error(req, 503, "unavailable", message);
+}
+
+int http_db_failure(struct request *req)
+{
+	if (db_down(req->ctx->db))
+		return http_unavailable(req, "the database is unavailable",
+		                    HTTP_RETRY_AFTER_DOWN);
+	if (db_unconfirmed(req->ctx->db))
+		return http_unavailable(req, "the database could not confirm the write; "
+		                        "look before sending it again", HTTP_RETRY_AFTER_BUSY);
+	if (db_busy(req->ctx->db))
+		return http_unavailable(req, "the database is busy; nothing was written",
+		                    HTTP_RETRY_AFTER_BUSY);
+	return http_error(req, 500, "internal", "internal error");
+}
+
 int http_reply(struct request *req, int status, json_object *obj)
 {
 	if (obj != NULL &&
 	    arena_defer(req->arena, json_release, obj) != 0) {
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	req->reply = obj;
 	return status;
@@ -103,7 +134,7 @@ int http_reply_member(struct request *req, int status, const char *key, json_obj
 
 	if (o == NULL) {
 		json_object_put(value);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, key, value);
 	return http_reply(req, status, o);

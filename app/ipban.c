@@ -3,9 +3,9 @@
  * keyed lookup token, the sealed prefix text, and the per-worker cache the
  * pipeline checks every request against (see ipban.h for the contract).
  *
- * The cache belongs to this process (a worker is a process of its own):
- * a sorted array of the first IPBAN_CACHE_TOKEN bytes of each active ban's
- * token with the day it stops applying. 16 bytes of a keyed 256-bit hash
+ * The cache belongs to the worker's context (ctx->ipban): a sorted array
+ * of the first IPBAN_CACHE_TOKEN bytes of each active ban's token with
+ * the day it stops applying. 16 bytes of a keyed 256-bit hash
  * keep the chance of a false match below 2^-100 for any realistic number
  * of bans. Duplicates (one prefix banned twice) are merged at load,
  * keeping the later expiry.
@@ -19,16 +19,15 @@
 
 #include "arena.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "ipban.h"
 #include "keys.h"
 #include "log.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
 #define TOKEN_CONTEXT "ipbanhsh"   /* keys_derive context of the token key */
 #define SEAL_CONTEXT "ipbanenc"    /* keys_derive context of the prefix seal key */
@@ -41,7 +40,8 @@ struct ban_entry {
 	int64_t expires_day;           /* applies while today < expires_day */
 };
 
-static struct {
+/* A worker's ban list (ctx->ipban) and the key of its tokens. */
+struct ipban_cache {
 	bool keyed;
 	unsigned char token_key[32];
 
@@ -53,7 +53,21 @@ static struct {
 	int64_t db_gen;                /* database generation the cache reflects */
 	int64_t day;                   /* the day the cache was loaded or checked */
 	uint64_t next_check_us;        /* monotonic time of the next database poll */
-} cache;
+};
+
+struct ipban_cache *ipban_cache_new(void)
+{
+	return calloc(1, sizeof(struct ipban_cache));
+}
+
+void ipban_cache_free(struct ipban_cache *cache)
+{
+	if (cache == NULL)
+		return;
+	sodium_memzero(cache->token_key, sizeof(cache->token_key));
+	free(cache->entries);
+	free(cache);
+}
 
 static struct db_stmt stmt_generation = {
 	"ipban_generation", "SELECT generation FROM ip_ban_state", 0, 0
@@ -132,17 +146,20 @@ void ipban_token(const unsigned char key[32], const struct ipban_prefix *p,
 	crypto_generichash(out, IPBAN_TOKEN_BYTES, in, 5 + p->len, key, 32);
 }
 
-const unsigned char *ipban_token_key(const struct config *cfg)
+const unsigned char *ipban_token_key(struct request *req)
 {
-	if (cache.keyed)
-		return cache.token_key;
-	if (keys_derive(cache.token_key, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	const struct config *cfg = req->ctx->cfg;
+	struct ipban_cache *cache = req->ctx->ipban;
+
+	if (cache->keyed)
+		return cache->token_key;
+	if (keys_derive(cache->token_key, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
 	                TOKEN_CONTEXT, IPBAN_KEY_VERSION) != 0)
 		return NULL;
-	if (mlock(cache.token_key, sizeof(cache.token_key)) != 0)
+	if (mlock(cache->token_key, sizeof(cache->token_key)) != 0)
 		log_msg(LOG_WARN, "mlock of the ban token key failed");
-	cache.keyed = true;
-	return cache.token_key;
+	cache->keyed = true;
+	return cache->token_key;
 }
 
 /* ---- the sealed prefix text ----------------------------------------------------- */
@@ -188,7 +205,7 @@ out:
 static const char *open_prefix(struct request *req, const char *ban_id, uint32_t version,
                                const unsigned char *sealed, size_t len)
 {
-	const struct content_key *mk = content_key_find(req->worker->cfg, version);
+	const struct content_key *mk = content_key_find(req->ctx->cfg, version);
 	unsigned char key[CRYPTO_KEY_BYTES];
 	struct crypto_field f;
 	unsigned char *pt = NULL;
@@ -281,7 +298,7 @@ static size_t entries_normalize(struct ban_entry *e, size_t n)
 }
 
 /* Replace the cache with the active bans of res (token, expires_day). 0 or -1. */
-static int cache_fill(const PGresult *res)
+static int cache_fill(struct ipban_cache *cache, const PGresult *res)
 {
 	size_t rows = (size_t)PQntuples(res), n = 0;
 	struct ban_entry *e = rows > 0 ? malloc(rows * sizeof(*e)) : NULL;
@@ -297,9 +314,9 @@ static int cache_fill(const PGresult *res)
 			continue;          /* a damaged row bans nothing */
 		e[n++].expires_day = expires;
 	}
-	free(cache.entries);
-	cache.entries = e;
-	cache.n = entries_normalize(e, n);
+	free(cache->entries);
+	cache->entries = e;
+	cache->n = entries_normalize(e, n);
 	return 0;
 }
 
@@ -309,61 +326,64 @@ static int cache_fill(const PGresult *res)
  */
 static int cache_reload(struct request *req, bool force)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
+	struct ipban_cache *cache = ctx->ipban;
 	int64_t today = util_today(), gen;
 	char version[16], day[24];
 	const char *params[2] = { version, day };
 	PGresult *res;
 
-	if (!db_ready(w->db))
+	if (!db_ready(ctx->db))
 		return -1;
-	res = db_exec(w->db, req->arena, &stmt_generation, NULL, NULL);
+	res = db_exec(ctx->db, req->arena, &stmt_generation, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), INT64_MIN + 1, INT64_MAX - 1, &gen) != 0)
 		return -1;
-	if (!force && cache.loaded && gen == cache.db_gen && today == cache.day)
+	if (!force && cache->loaded && gen == cache->db_gen && today == cache->day)
 		return 0;
 	snprintf(version, sizeof(version), "%d", IPBAN_KEY_VERSION);
 	snprintf(day, sizeof(day), "%lld", (long long)today);
-	res = db_exec(w->db, req->arena, &stmt_active, params, NULL);
-	if (res == NULL || cache_fill(res) != 0)
+	res = db_exec(ctx->db, req->arena, &stmt_active, params, NULL);
+	if (res == NULL || cache_fill(cache, res) != 0)
 		return -1;
-	cache.db_gen = gen;
-	cache.day = today;
-	cache.loaded = true;
+	cache->db_gen = gen;
+	cache->day = today;
+	cache->loaded = true;
 	return 0;
 }
 
 /* Bring the cache up to date when the pool's generation moved or a poll is due. */
 static void cache_refresh(struct request *req)
 {
-	struct shm_region *shm = req->worker->shm;
+	struct shm_region *shm = req->ctx->shm;
+	struct ipban_cache *cache = req->ctx->ipban;
 	uint64_t gen = shm != NULL ? atomic_load_explicit(&shm->ipban_generation,
 	                                                  memory_order_acquire) : 0;
 	uint64_t now = util_now_us();
-	bool force = gen != cache.shm_gen || !cache.loaded || cache.failing;
+	bool force = gen != cache->shm_gen || !cache->loaded || cache->failing;
 
-	if (gen == cache.shm_gen && now < cache.next_check_us)
+	if (gen == cache->shm_gen && now < cache->next_check_us)
 		return;
-	cache.shm_gen = gen;
-	cache.next_check_us = now + (uint64_t)IPBAN_RECHECK_MS * 1000;
+	cache->shm_gen = gen;
+	cache->next_check_us = now + (uint64_t)IPBAN_RECHECK_MS * 1000;
 	if (cache_reload(req, force) == 0) {
-		if (cache.failing)
+		if (cache->failing)
 			log_msg(LOG_INFO, "the ban list is loaded again");
-		cache.failing = false;
+		cache->failing = false;
 		return;
 	}
 	if (shm != NULL)
 		atomic_fetch_add_explicit(&shm->ipban_load_failures, 1, memory_order_relaxed);
-	if (!cache.failing)
+	if (!cache->failing)
 		log_msg(LOG_WARN, "the ban list could not be loaded; %s",
-		        cache.loaded ? "the last loaded list stays in force"
+		        cache->loaded ? "the last loaded list stays in force"
 		                     : "no ban applies until it can be");
-	cache.failing = true;
+	cache->failing = true;
 }
 
 bool ipban_applies(struct request *req)
 {
+	struct ipban_cache *cache = req->ctx->ipban;
 	struct ipban_prefix p;
 	unsigned char token[IPBAN_TOKEN_BYTES];
 	const unsigned char *key;
@@ -373,15 +393,15 @@ bool ipban_applies(struct request *req)
 	 * more secret than REMOTE_ADDR itself, which libfcgi holds anyway
 	 * until the request ends. */
 	cache_refresh(req);
-	if (cache.n == 0)
+	if (cache->n == 0)
 		return false;
 	if (ipban_prefix_parse(req->remote_addr, &p) != 0 ||
-	    (key = ipban_token_key(req->worker->cfg)) == NULL)
+	    (key = ipban_token_key(req)) == NULL)
 		return false;
 	ipban_token(key, &p, token);
-	hit = bsearch(token, cache.entries, cache.n, sizeof(*cache.entries), entry_cmp);
+	hit = bsearch(token, cache->entries, cache->n, sizeof(*cache->entries), entry_cmp);
 	/* The day moves between polls; the cache's day is at most a poll old. */
-	return hit != NULL && (hit->expires_day == PERMANENT || cache.day < hit->expires_day);
+	return hit != NULL && (hit->expires_day == PERMANENT || cache->day < hit->expires_day);
 }
 
 void ipban_changed(struct shm_region *shm)
@@ -401,11 +421,11 @@ int ipban_overview(struct request *req, json_object *out)
 
 	snprintf(day, sizeof(day), "%lld", (long long)util_today());
 	snprintf(limit, sizeof(limit), "%d", OVERVIEW_MAX);
-	res = db_exec(req->worker->db, req->arena, &stmt_overview, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_overview, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((bans = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_object *b = ipban_row_json(req, res, i, NULL);
 

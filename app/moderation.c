@@ -1,6 +1,6 @@
 /*
  * moderation.c — what moderation shares with other modules: the reasons
- * of API.md, note checks, the admin overview and the "flags" export.
+ * of the HTTP contract, note checks, the admin overview and the "flags" export.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +10,9 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
-#include "dispatch.h"
 #include "export.h"
 #include "guard.h"
 #include "http.h"
@@ -20,9 +20,8 @@
 #include "log.h"
 #include "moderation.h"
 #include "util.h"
-#include "worker.h"
 
-/* API.md order; the index is flags.reason. */
+/* The contract's order (docs/openapi.yaml); the index is flags.reason. */
 static const char *const reason_names[MOD_REASON_COUNT] = {
 	"spam", "harassment", "hate", "sexual", "violence", "self_harm", "illegal", "other"
 };
@@ -59,7 +58,7 @@ int moderation_note_or_reply(struct request *req, const char **text, size_t *len
 	}
 	if (rc < 0)
 		return http_error(req, 422, "invalid_field", "note must be a string");
-	why = guard_check(*text, *len, MOD_NOTE_MAX_CHARS, req->worker->cfg->guard_max_links,
+	why = guard_check(*text, *len, MOD_NOTE_MAX_CHARS, req->ctx->cfg->guard_max_links,
 	                  terms, n_terms);
 	if (why != NULL)
 		return http_error_reason(req, 422, "content_rejected", "note was rejected", why);
@@ -100,16 +99,16 @@ int moderation_overview(struct request *req, json_object *out)
 	int64_t pending;
 
 	if (params[0] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	res = db_exec(req->worker->db, req->arena, &stmt_pending, NULL, NULL);
+		return http_oom(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_pending, NULL, NULL);
 	if (res == NULL || PQntuples(res) != 1 ||
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX - 1, &pending) != 0)
-		return dispatch_db_failure(req);
-	res = db_exec(req->worker->db, req->arena, &stmt_recent, params, NULL);
+		return http_db_failure(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_recent, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	if ((recent = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, "moderation_pending", json_object_new_int64(pending));
 	json_object_object_add(out, "recent_flags", recent);
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -177,7 +176,7 @@ static json_object *export_flag_json(struct request *req, const PGresult *res, i
 
 int export_flags(struct request *req, json_object *out, const char *section)
 {
-	const char *params[1] = { arena_printf(req->arena, "%lld", (long long)req->account_pk) };
+	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
 	unsigned char key[CRYPTO_KEY_BYTES];
 	bool have_key = false;
 	json_object *items;
@@ -185,16 +184,16 @@ int export_flags(struct request *req, json_object *out, const char *section)
 	int status = 0;
 
 	if (params[0] == NULL || (items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	json_object_object_add(out, section, items);
-	res = db_exec(req->worker->db, req->arena, &stmt_export, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL);
 	if (res == NULL)
-		return dispatch_db_failure(req);
+		return http_db_failure(req);
 	for (int i = 0; i < PQntuples(res) && !have_key; i++) {
 		if (PQgetisnull(res, i, 3))
 			continue;
 		if (auth_data_key(req, req->account, key) != 0) {
-			status = dispatch_db_failure(req);
+			status = http_db_failure(req);
 			goto out;
 		}
 		have_key = true;

@@ -2,13 +2,12 @@
  * page.c — ?limit= and ?cursor= for every list route, and the list reply.
  */
 #include "arena.h"
+#include "context.h"
 #include "cursor.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "page.h"
 #include "util.h"
-#include "worker.h"
 
 int page_or_reply(struct request *req, const char *kind, struct page *p)
 {
@@ -21,7 +20,7 @@ int page_or_reply(struct request *req, const char *kind, struct page *p)
 	p->limit = (int)n;
 	p->has_cursor = cursor != NULL;
 	if (p->has_cursor &&
-	    cursor_open(req->worker->keys.cursor, kind, cursor, &p->cursor) != 0)
+	    cursor_open(req->ctx->keys.cursor, kind, cursor, &p->cursor) != 0)
 		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
 	return 0;
 }
@@ -35,11 +34,11 @@ int page_fetch_or_reply(struct request *req, const struct page *page, struct db_
 
 	params[stmt->n_params - 1] = arena_printf(req->arena, "%d", page->limit + 1);
 	if (params[stmt->n_params - 1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	if ((res = db_exec(req->worker->db, req->arena, stmt, params, NULL)) == NULL)
-		return dispatch_db_failure(req);
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, stmt, params, NULL)) == NULL)
+		return http_db_failure(req);
 	if ((out->items = json_object_new_array()) == NULL)
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	shown = PQntuples(res) > page->limit ? page->limit : PQntuples(res);
 	for (int i = 0; i < shown; i++) {
 		json_object *item = row(req, res, i, ctx);
@@ -71,13 +70,13 @@ int page_reply(struct request *req, const char *kind, json_object *items,
 
 	if (o == NULL) {
 		json_object_put(items);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "items", items);
 	if (next != NULL &&
-	    (text = cursor_seal(req->arena, req->worker->keys.cursor, kind, next)) == NULL) {
+	    (text = cursor_seal(req->arena, req->ctx->keys.cursor, kind, next)) == NULL) {
 		json_object_put(o);
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
 	}
 	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return http_reply(req, 200, o);

@@ -12,14 +12,12 @@
 #include <sodium.h>
 
 #include "config.h"
-#include "dispatch.h"
+#include "context.h"
 #include "http.h"
 #include "log.h"
 #include "password.h"
 #include "shm.h"
-#include "worker.h"
 
-#define RETRY_AFTER_BUSY 1
 
 /*
  * A hash of a random 32-byte password nobody knows, at the INTERACTIVE
@@ -33,44 +31,44 @@ const char password_dummy_hash[] =
 	"0K/O8Ln6cc6F/7V5TP5y41Ox1t8YiBJ+AchtQe311Rs";
 
 /* Take a hash slot; false when all are busy. */
-static bool slot_take(struct worker *w)
+static bool slot_take(struct context *ctx)
 {
-	_Atomic int *inflight = &w->shm->pwhash_inflight;
+	_Atomic int *inflight = &ctx->shm->pwhash_inflight;
 	int n = atomic_load(inflight);
 
-	while (n < w->cfg->pwhash_concurrency) {
+	while (n < ctx->cfg->pwhash_concurrency) {
 		if (atomic_compare_exchange_weak(inflight, &n, n + 1)) {
 			/* Marked so the master returns the slot if this worker dies. */
-			atomic_store(&w->shm->workers[w->slot].hashing, 1);
+			atomic_store(&ctx->shm->workers[ctx->slot].hashing, 1);
 			return true;
 		}
 	}
 	return false;
 }
 
-static void slot_give(struct worker *w)
+static void slot_give(struct context *ctx)
 {
-	if (atomic_exchange(&w->shm->workers[w->slot].hashing, 0) != 0)
-		atomic_fetch_sub(&w->shm->pwhash_inflight, 1);
+	if (atomic_exchange(&ctx->shm->workers[ctx->slot].hashing, 0) != 0)
+		atomic_fetch_sub(&ctx->shm->pwhash_inflight, 1);
 }
 
 static int busy_reply(struct request *req)
 {
-	return dispatch_unavailable(req, "too many password checks at once, retry shortly",
-	                            RETRY_AFTER_BUSY);
+	return http_unavailable(req, "too many password checks at once, retry shortly",
+	                        HTTP_RETRY_AFTER_BUSY);
 }
 
 /* Hash under a slot: 0, 1 when every slot is busy, -1 when hashing failed. */
-static int hash_in_slot(struct worker *w, const char *pw, size_t len,
+static int hash_in_slot(struct context *ctx, const char *pw, size_t len,
                         char out[PASSWORD_HASH_MAX])
 {
 	int rc;
 
-	if (!slot_take(w))
+	if (!slot_take(ctx))
 		return 1;
 	rc = crypto_pwhash_str(out, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	                       crypto_pwhash_MEMLIMIT_INTERACTIVE);
-	slot_give(w);
+	slot_give(ctx);
 	if (rc != 0) {
 		log_msg(LOG_ERROR, "password hashing failed (out of memory?)");
 		return -1;
@@ -78,16 +76,16 @@ static int hash_in_slot(struct worker *w, const char *pw, size_t len,
 	return 0;
 }
 
-int password_hash_if_free(struct worker *w, const char *pw, size_t len,
+int password_hash_if_free(struct context *ctx, const char *pw, size_t len,
                           char out[PASSWORD_HASH_MAX])
 {
-	return hash_in_slot(w, pw, len, out) == 0 ? 0 : -1;
+	return hash_in_slot(ctx, pw, len, out) == 0 ? 0 : -1;
 }
 
 int password_hash_or_reply(struct request *req, const char *pw, size_t len,
                            char out[PASSWORD_HASH_MAX])
 {
-	switch (hash_in_slot(req->worker, pw, len, out)) {
+	switch (hash_in_slot(req->ctx, pw, len, out)) {
 	case 0:
 		return 0;
 	case 1:
@@ -100,16 +98,16 @@ int password_hash_or_reply(struct request *req, const char *pw, size_t len,
 int password_verify_or_reply(struct request *req, const char *stored,
                              const char *pw, size_t len, bool *ok, bool *rehash)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	const char *against = stored != NULL ? stored : password_dummy_hash;
 	bool match;
 
 	*ok = false;
 	*rehash = false;
-	if (!slot_take(w))
+	if (!slot_take(ctx))
 		return busy_reply(req);
 	match = crypto_pwhash_str_verify(against, pw, len) == 0;
-	slot_give(w);
+	slot_give(ctx);
 	if (stored == NULL)
 		return 0;
 	*ok = match;

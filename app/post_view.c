@@ -1,5 +1,5 @@
 /*
- * post_view.c — render post rows (POST_VIEW_COLUMNS) as API.md's Post.
+ * post_view.c — render post rows (POST_VIEW_COLUMNS) as the contract's Post.
  */
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
@@ -15,7 +16,6 @@
 #include "log.h"
 #include "post_view.h"
 #include "util.h"
-#include "worker.h"
 
 enum {
 	COL_PK, COL_ID, COL_BODY, COL_DAY, COL_SCORE, COL_REPLIES, COL_SLUG, COL_PARENT,
@@ -31,7 +31,7 @@ const char *post_viewer(struct request *req)
 {
 	if (req->account == NULL)
 		return "0";
-	return arena_printf(req->arena, "%lld", (long long)req->account->pk);
+	return arena_i64(req->arena, req->account->pk);
 }
 
 void post_body_field(struct crypto_field *f, const char *post_id, int64_t author_pk)
@@ -82,7 +82,7 @@ static const unsigned char *author_key(struct request *req, const PGresult *res,
 	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &len);
 	if (wrapped == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
-	    crypto_unwrap_key(req->worker->cfg, author, (uint32_t)version, wrapped, len,
+	    crypto_unwrap_key(req->ctx->cfg, author, (uint32_t)version, wrapped, len,
 	                      keys->e[i].key) != 0) {
 		keys->n = i;         /* not cached */
 		return NULL;

@@ -7,7 +7,7 @@
  *     SHA-256("sotto-pow:" action ":" challenge ":" nonce)
  *
  * starts with at least `difficulty` zero bits, most significant bit of the
- * first byte first (API.md, "Proof of work").
+ * first byte first (docs/openapi.yaml, POST /pow/challenge).
  *
  * Load is counted per action and per minute in shared memory
  * (shm->pow_load, a ring of SHM_POW_MINUTES slots; slot = minute % ring).
@@ -25,19 +25,17 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
+#include "context.h"
 #include "http.h"
 #include "log.h"
 #include "pow.h"
 #include "router.h"
 #include "shm.h"
 #include "util.h"
-#include "worker.h"
 
 #define POW_PREFIX "sotto-pow:"
 #define POW_DIGEST_BITS 256
 #define POW_CHALLENGE_CHARS 22       /* base64url of POW_CHALLENGE_BYTES, no padding */
-#define POW_RETRY_AFTER 2            /* seconds, while Redis is down */
 #define POW_BASELINE_MINUTES 60      /* the hour before the previous minute */
 #define POW_ADAPT_THRESHOLD 4        /* current >= 4 x ref starts adding bits */
 
@@ -276,14 +274,14 @@ static bool pow_record_matches(const char *record, size_t len, const char *want,
  */
 int pow_verify_or_reply(struct request *req)
 {
-	struct worker *w = req->worker;
+	struct context *ctx = req->ctx;
 	enum pow_action action = req->route->pow;
 	const char *header, *colon, *nonce, *argv[2];
 	char *challenge;
 	redisReply *r;
 	int difficulty;
 
-	if (action == POW_NONE || w->cfg->pow[action] == 0)
+	if (action == POW_NONE || ctx->cfg->pow[action] == 0)
 		return 0;
 	header = http_env(req, "HTTP_X_POW");
 	if (header == NULL || header[0] == '\0')
@@ -299,18 +297,18 @@ int pow_verify_or_reply(struct request *req)
 	argv[0] = "GETDEL";
 	argv[1] = challenge != NULL ? arena_printf(req->arena, "pow:%s", challenge) : NULL;
 	if (argv[1] == NULL)
-		return http_error(req, 500, "internal", "out of memory");
-	r = cache_command(w->cache, req->arena, 2, argv, NULL);
-	if (r == NULL && !cache_down(w->cache))
-		return http_error(req, 500, "internal", "out of memory");
+		return http_oom(req);
+	r = cache_command(ctx->cache, req->arena, 2, argv, NULL);
+	if (r == NULL && !cache_down(ctx->cache))
+		return http_oom(req);
 	if (r == NULL)
-		return dispatch_unavailable(req, "proof of work is unavailable", POW_RETRY_AFTER);
+		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (r->type == REDIS_REPLY_NIL)
 		return http_error(req, 403, "pow_invalid",
 		                  "unknown, expired or already used challenge");
 	if (r->type != REDIS_REPLY_STRING) {
 		log_msg(LOG_ERROR, "pow: GETDEL answered reply type %d", r->type);
-		return dispatch_unavailable(req, "proof of work is unavailable", POW_RETRY_AFTER);
+		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);
 	}
 	if (!pow_record_matches(r->str, r->len, config_pow_name(action), &difficulty))
 		return http_error(req, 403, "pow_invalid",

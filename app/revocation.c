@@ -32,17 +32,12 @@ static const char restore_script[] =
 	"redis.call('SET', 'rv:' .. ARGV[i], '1', 'EX', ARGV[i + 1], 'NX') end "
 	"return #ARGV / 2";
 
-static bool reply_is(const redisReply *r, int type)
-{
-	return r != NULL && r->type == type;
-}
-
 /* SET rv:<jti> until exp, then (wait_replica) WAIT for one replica. 0 or -1. */
 static int revocation_cache(struct cache *cache, struct arena *a, bool wait_replica,
                             const char *jti, int64_t left)
 {
 	const char *set[6] = { "SET", arena_printf(a, "rv:%s", jti), "1", "EX",
-	                       arena_printf(a, "%lld", (long long)left + 1), "NX" };
+	                       arena_i64(a, left + 1), "NX" };
 	const char *wait[3] = { "WAIT", "1", NULL };
 	redisReply *r;
 
@@ -50,7 +45,7 @@ static int revocation_cache(struct cache *cache, struct arena *a, bool wait_repl
 		return -1;
 	r = cache_command(cache, a, 6, set, NULL);
 	/* NX: a nil reply means it was already revoked, which is fine. */
-	if (!reply_is(r, REDIS_REPLY_STATUS) && !reply_is(r, REDIS_REPLY_NIL))
+	if (!cache_reply_is(r, REDIS_REPLY_STATUS) && !cache_reply_is(r, REDIS_REPLY_NIL))
 		return -1;
 	if (!wait_replica)
 		return 0;
@@ -59,7 +54,7 @@ static int revocation_cache(struct cache *cache, struct arena *a, bool wait_repl
 	if (wait[2] == NULL)
 		return -1;
 	r = cache_command(cache, a, 3, wait, NULL);
-	if (!reply_is(r, REDIS_REPLY_INTEGER) || r->integer < 1) {
+	if (!cache_reply_is(r, REDIS_REPLY_INTEGER) || r->integer < 1) {
 		log_msg(LOG_WARN, "revocation: no replica confirmed the logout");
 		return -1;
 	}
@@ -70,7 +65,7 @@ int revocation_add(struct db *db, struct cache *cache, struct arena *a, bool wai
                    const char *jti, int64_t exp)
 {
 	int64_t left = exp - (int64_t)(util_wall_us() / 1000000);
-	const char *params[2] = { jti, arena_printf(a, "%lld", (long long)exp) };
+	const char *params[2] = { jti, arena_i64(a, exp) };
 
 	if (left <= 0)
 		return 0;  /* already dead */
@@ -90,7 +85,7 @@ static int server_run_id(struct cache *c, struct arena *a, char *out)
 	const char *p;
 	size_t n;
 
-	if (!reply_is(r, REDIS_REPLY_STRING))
+	if (!cache_reply_is(r, REDIS_REPLY_STRING))
 		return -1;
 	p = strstr(r->str, "\nrun_id:");
 	if (p == NULL)
@@ -116,13 +111,13 @@ static int restore_batch(struct cache *c, struct arena *a, const PGresult *res, 
 		argv[argc++] = PQgetvalue(res, i, 1);
 	}
 	r = cache_command(c, a, argc, argv, NULL);
-	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+	return cache_reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 
 /* Every live revocation from PostgreSQL into Redis. Count or -1. */
 static int restore_all(struct cache *c, struct db *db, struct arena *a)
 {
-	const char *params[1] = { arena_printf(a, "%lld", (long long)(util_wall_us() / 1000000)) };
+	const char *params[1] = { arena_i64(a, (int64_t)(util_wall_us() / 1000000)) };
 	PGresult *res;
 	int n;
 
@@ -150,16 +145,16 @@ int revocation_restore(struct cache *c, void *db)
 	if (a == NULL || server_run_id(c, a, run_id) != 0)
 		goto out;
 	r = cache_command(c, a, 2, get, NULL);
-	if (reply_is(r, REDIS_REPLY_STRING) && strcmp(r->str, run_id) == 0) {
+	if (cache_reply_is(r, REDIS_REPLY_STRING) && strcmp(r->str, run_id) == 0) {
 		rc = 0;
 		goto out;
 	}
-	if (!reply_is(r, REDIS_REPLY_STRING) && !reply_is(r, REDIS_REPLY_NIL))
+	if (!cache_reply_is(r, REDIS_REPLY_STRING) && !cache_reply_is(r, REDIS_REPLY_NIL))
 		goto out;
 	if ((n = restore_all(c, db, a)) < 0)
 		goto out;
 	r = cache_command(c, a, 3, set, NULL);
-	if (!reply_is(r, REDIS_REPLY_STATUS))
+	if (!cache_reply_is(r, REDIS_REPLY_STATUS))
 		goto out;
 	log_msg(LOG_INFO, "revocation: %d live revocations written to a new Redis server", n);
 	rc = 0;

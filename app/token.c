@@ -50,7 +50,7 @@
  * spelled exactly "HS256", typ absent or exactly "JWT", and checks every
  * claim by hand, integers by their JSON text as well as by value. With
  * the MAC checked first, the alg checks cannot fail on any token libjwt
- * 1.10.2 accepts; they stay as the guard DESIGN.md asks for, should the
+ * 1.10.2 accepts; they stay as a guard of their own, should the
  * library or the order change.
  */
 #include <errno.h>

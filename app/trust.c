@@ -5,11 +5,11 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "context.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "trust.h"
-#include "worker.h"
 
 static struct db_stmt stmt_adjust = {
 	"trust_adjust", "SELECT sotto_adjust_trust($1, $2)", 2, 0
@@ -18,7 +18,7 @@ static struct db_stmt stmt_adjust = {
 int trust_adjust(struct request *req, int64_t account_pk, double delta)
 {
 	const char *params[2] = {
-		arena_printf(req->arena, "%lld", (long long)account_pk),
+		arena_i64(req->arena, account_pk),
 		arena_printf(req->arena, "%.6f", delta)
 	};
 	const unsigned char *hash;
@@ -27,7 +27,7 @@ int trust_adjust(struct request *req, int64_t account_pk, double delta)
 
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
-	res = db_exec(req->worker->db, req->arena, &stmt_adjust, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_adjust, params, NULL);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	hash = db_bytea_value(req->arena, res, 0, 0, &len);

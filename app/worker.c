@@ -1,6 +1,6 @@
 /*
- * worker.c — one FastCGI worker: connections opened after fork, keys
- * derived and locked in memory, and the accept loop.
+ * worker.c — one FastCGI worker: its context (connections opened after
+ * fork, caches, keys derived and locked in memory) and the accept loop.
  *
  * The loop stops when worker_stop is set by SIGTERM/SIGQUIT, which are
  * only deliverable between requests (see stop_window()); the master gives
@@ -18,14 +18,15 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "cache.h"
 #include "config.h"
+#include "context.h"
 #include "db.h"
 #include "dispatch.h"
-#include "feed.h"
 #include "feed_cache.h"
 #include "guard.h"
-#include "keys.h"
+#include "ipban.h"
 #include "log.h"
 #include "revocation.h"
 #include "shm.h"
@@ -78,72 +79,58 @@ static void stop_window(void)
 	(void)sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 }
 
-int worker_keys_derive(const struct config *cfg, struct worker_keys *keys)
+static int derive_keys(struct context *ctx)
 {
-	if (keys_derive(keys->ratelimit, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "ratelimt", 1) != 0 ||
-	    keys_derive(keys->lookup, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "acctlkup", 1) != 0 ||
-	    keys_derive(keys->jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0 ||
-	    keys_derive(keys->guard, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "guardrep", 1) != 0 ||
-	    keys_derive(keys->cursor, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "cursorky", 1) != 0 ||
-	    keys_derive(keys->events, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "evchanid", 1) != 0) {
-		sodium_memzero(keys, sizeof(*keys));
-		return -1;
-	}
-	return 0;
-}
-
-static int derive_keys(struct worker *w)
-{
-	if (worker_keys_derive(w->cfg, &w->keys) != 0)
+	if (context_keys_derive(ctx->cfg, &ctx->keys) != 0)
 		return -1;
 	/* Keys must never reach swap; failure (RLIMIT_MEMLOCK) is not fatal. */
-	if (mlock(&w->keys, sizeof(w->keys)) != 0)
+	if (mlock(&ctx->keys, sizeof(ctx->keys)) != 0)
 		log_msg(LOG_WARN, "mlock of worker keys failed");
 	return 0;
 }
 
-static void worker_close(struct worker *w)
+static void worker_close(struct context *ctx)
 {
-	sodium_memzero(&w->keys, sizeof(w->keys));
-	arena_free(w->arena);
-	db_free(w->db);
-	cache_free(w->cache);
-	feed_cache_free(w->feed_cache);
+	sodium_memzero(&ctx->keys, sizeof(ctx->keys));
+	arena_free(ctx->arena);
+	db_free(ctx->db);
+	cache_free(ctx->cache);
+	feed_cache_free(ctx->feed_cache);
+	ipban_cache_free(ctx->ipban);
+	auth_token_cache_free(ctx->tokens);
 }
 
-static int worker_open(struct worker *w, const struct config *cfg,
+static int worker_open(struct context *ctx, const struct config *cfg,
                        struct shm_region *shm, int slot)
 {
-	memset(w, 0, sizeof(*w));
-	w->cfg = cfg;
-	w->shm = shm;
-	w->slot = slot;
-	w->arena = arena_new();
-	w->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
-	w->cache = cfg->redis_sentinels[0] != '\0'
-	           ? cache_new_sentinel(cfg->redis_sentinels, cfg->redis_master_name,
-	                                cfg->redis_timeout_ms)
-	           : cache_new(cfg->redis_url, cfg->redis_timeout_ms);
-	w->feed_cache = feed_cache_new();
-	if (w->arena == NULL || w->db == NULL || w->cache == NULL || w->feed_cache == NULL)
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+	ctx->shm = shm;
+	ctx->slot = slot;
+	ctx->arena = arena_new();
+	ctx->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
+	ctx->cache = cfg->redis_sentinels[0] != '\0'
+	             ? cache_new_sentinel(cfg->redis_sentinels, cfg->redis_master_name,
+	                                  cfg->redis_timeout_ms)
+	             : cache_new(cfg->redis_url, cfg->redis_timeout_ms);
+	ctx->feed_cache = feed_cache_new();
+	ctx->ipban = ipban_cache_new();
+	ctx->tokens = auth_token_cache_new();
+	if (ctx->arena == NULL || ctx->db == NULL || ctx->cache == NULL ||
+	    ctx->feed_cache == NULL || ctx->ipban == NULL || ctx->tokens == NULL)
 		return -1;
-	db_listen(w->db, FEED_CHANNEL);
-	cache_on_connect(w->cache, revocation_restore, w->db);
+	db_listen(ctx->db, FEED_CHANNEL);
+	cache_on_connect(ctx->cache, revocation_restore, ctx->db);
 	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
 	if (guard_load_blocklist(cfg) != 0)
 		return -1;
-	return derive_keys(w);
+	return derive_keys(ctx);
 }
 
 int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
                 int listen_fd)
 {
-	struct worker w;
+	struct context ctx;
 	FCGX_Request fr;
 	int rc = 1;
 
@@ -152,13 +139,13 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 		log_msg(LOG_ERROR, "worker setup failed");
 		return 1;
 	}
-	if (worker_open(&w, cfg, shm, slot) != 0) {
+	if (worker_open(&ctx, cfg, shm, slot) != 0) {
 		log_msg(LOG_ERROR, "worker setup failed: out of memory, bad key or blocklist");
 		goto out;
 	}
 	/* Connect eagerly so the first request does not pay for it; failure is fine. */
-	(void)db_ready(w.db);
-	(void)cache_ready(w.cache);
+	(void)db_ready(ctx.db);
+	(void)cache_ready(ctx.cache);
 	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		goto out;
 	while (stop_window(), !worker_stop) {
@@ -167,11 +154,11 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 			continue;
 		}
 		atomic_store_explicit(&shm->workers[slot].busy, 1, memory_order_relaxed);
-		dispatch_request(&w, &fr);
+		dispatch_request(&ctx, &fr);
 		FCGX_Finish_r(&fr);
 		/* A handler that failed mid-transaction must not leak it into the next request. */
-		db_rollback(w.db);
-		arena_reset(w.arena);
+		db_rollback(ctx.db);
+		arena_reset(ctx.arena);
 		atomic_fetch_add_explicit(&shm->workers[slot].requests, 1,
 		                          memory_order_relaxed);
 		atomic_store_explicit(&shm->workers[slot].busy, 0, memory_order_relaxed);
@@ -179,6 +166,6 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 	FCGX_Free(&fr, 0);
 	rc = 0;
 out:
-	worker_close(&w);
+	worker_close(&ctx);
 	return rc;
 }

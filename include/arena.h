@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct arena;
 
@@ -31,6 +32,9 @@ char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_printf(struct arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* v in decimal (a query parameter, a Redis argument). NULL when out of memory. */
+char *arena_i64(struct arena *a, int64_t v);
 
 /*
  * Run fn(p) at reset. Used to hand library objects (PGresult, json_object,

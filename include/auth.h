@@ -34,7 +34,8 @@
 #include "token.h"
 
 struct request;
-struct worker;
+struct auth_token_cache;
+struct context;
 
 #define AUTH_HASH_BYTES 32
 #define AUTH_ID_BYTES 16            /* random account id: 128 bits, 22 chars base64url */
@@ -65,12 +66,20 @@ struct account {
 	struct token_claims token;      /* the token this request came with */
 };
 
+/*
+ * A worker's cache of session tokens that passed verification (auth.c),
+ * for its context; NULL when out of memory. Freed (wiped) with
+ * auth_token_cache_free(); NULL is allowed there.
+ */
+struct auth_token_cache *auth_token_cache_new(void);
+void auth_token_cache_free(struct auth_token_cache *c);
+
 /* Lookup hash of a public account id (22 base64url characters). */
-void auth_id_hash(const struct worker *w, const char *account_id,
+void auth_id_hash(const struct context *ctx, const char *account_id,
                   unsigned char out[AUTH_HASH_BYTES]);
 
 /* Lookup hash of an Ed25519 public key. */
-void auth_key_hash(const struct worker *w, const unsigned char pk[32],
+void auth_key_hash(const struct context *ctx, const unsigned char pk[32],
                    unsigned char out[AUTH_HASH_BYTES]);
 
 /*

@@ -66,8 +66,21 @@ bool cache_ready(struct cache *c);
 redisReply *cache_command(struct cache *c, struct arena *a, int argc,
                           const char **argv, const size_t *lens);
 
+/* True when r is a reply (not NULL) of the given REDIS_REPLY_* type. */
+bool cache_reply_is(const redisReply *r, int type);
+
 /* The timeout of one command, in milliseconds. */
 int cache_timeout_ms(const struct cache *c);
+
+/*
+ * Store value under key for ttl_s seconds unless key already exists
+ * (SET NX EX): how a freshly minted secret (a challenge, a ticket) reaches
+ * the worker that redeems it. True when stored; false when Redis is
+ * unreachable, the arena is out of memory or the key was taken.
+ */
+bool cache_put_new(struct cache *c, struct arena *a, const char *key, const char *value,
+                   int ttl_s)
+    __attribute__((warn_unused_result));
 
 /* True when the last call failed because Redis is unreachable. */
 bool cache_down(const struct cache *c);

@@ -11,17 +11,9 @@
 
 #include <fcgiapp.h>
 
-struct worker;
-struct request;
+struct context;
 
 /* Serve the request in fr. Never fails: every error becomes a response. */
-void dispatch_request(struct worker *w, FCGX_Request *fr);
-
-/* 503 unavailable (with Retry-After) when the database is down or busy
- * (db_busy), else 500 internal. */
-int dispatch_db_failure(struct request *req);
-
-/* 503 unavailable with Retry-After: seconds. */
-int dispatch_unavailable(struct request *req, const char *message, int retry_after);
+void dispatch_request(struct context *ctx, FCGX_Request *fr);
 
 #endif

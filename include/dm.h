@@ -89,7 +89,7 @@ const char *dm_x25519(struct request *req, const PGresult *res, int row, int xco
                       int64_t owner);
 
 /*
- * A message as API.md shows it: {"id", "seq", "mine", "day", "body"} or,
+ * A message as the contract shows it: {"id", "seq", "mine", "day", "body"} or,
  * when body is NULL, {..., "ciphertext", "nonce"} (base64url). NULL on
  * OOM. The caller owns it.
  */

@@ -1,5 +1,6 @@
 /*
- * feed_cache.h — a worker's cache of rendered feed pages.
+ * feed_cache.h — a worker's cache of rendered feed pages, and how a
+ * change to posts or votes invalidates it in every worker.
  *
  * A page is kept as each post's JSON up to its closing brace, without the
  * viewer's "mine" and "my_vote" (the feed adds those per request), with
@@ -18,6 +19,17 @@
 #include "page.h"
 
 #define FEED_CACHE_KEY_MAX 160
+
+/*
+ * The PostgreSQL channel every worker LISTENs on: sql/010 and sql/011
+ * notify it whenever posts are deleted or change status, whoever does it
+ * (`sotto moderate`, another host), and a worker drops its cached feed
+ * pages when a notification arrives.
+ */
+#define FEED_CHANNEL "sotto_content"
+
+struct context;
+struct request;
 
 /* One page. In the cache it owns its texts; while being built they are arena text. */
 struct feed_page {
@@ -43,6 +55,27 @@ void feed_cache_free(struct feed_cache *c);
  */
 void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch);
 
+/*
+ * feed_cache_sync() for this worker's cache (ctx->feed_cache): the
+ * content generation from shared memory, the epoch counted from the
+ * database connection's notifications and reconnects.
+ */
+void feed_cache_refresh(struct context *ctx);
+
+/*
+ * After committing a change that hides, removes or restores a post (a
+ * status change or a deletion), call this so that every worker stops
+ * serving cached feed pages that still show it. Never fails.
+ */
+void feed_content_changed(struct request *req);
+
+/*
+ * After committing a change to the requesting account's votes, call this
+ * so that no worker serves that viewer's my_vote values from before it.
+ * Never fails.
+ */
+void feed_votes_changed(struct request *req);
+
 /* The page stored under key and still fresh at now_us, or NULL. Valid until the next put/sync. */
 const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, uint64_t now_us);
 
@@ -52,8 +85,9 @@ void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_pag
 
 /*
  * A viewer's my_vote values (-1, 0, 1) for the posts of page, as read
- * under the viewer's vote generation gen (shared memory, feed.h), so that
- * a repeated page costs no database round trip until the viewer votes.
+ * under the viewer's vote generation gen (shared memory, bumped by
+ * feed_votes_changed), so that a repeated page costs no database round
+ * trip until the viewer votes.
  * Entries are keyed by viewer, generation and the page's post pks, and
  * survive feed_cache_sync (a vote does not depend on which posts exist).
  */

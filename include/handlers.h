@@ -68,10 +68,4 @@ int handle_events_ack(struct request *req);
 int handle_events_ticket(struct request *req);
 int handle_events_stream(struct request *req);
 
-/*
- * The internal key of the community named slug into *pk (arena text):
- * 1 found, 0 no such community, -1 database failure.
- */
-int community_pk(struct request *req, const char *slug, const char **pk);
-
 #endif

@@ -19,7 +19,7 @@ struct account;
 struct event_note;
 struct arena;
 struct route;
-struct worker;
+struct context;
 
 enum http_method {
 	HTTP_GET = 0,
@@ -32,6 +32,9 @@ enum http_method {
 	HTTP__MAX,
 	HTTP_UNKNOWN = HTTP__MAX
 };
+
+#define HTTP_RETRY_AFTER_DOWN 2 /* seconds a client should wait while a dependency is down */
+#define HTTP_RETRY_AFTER_BUSY 1 /* ... and after the database gave up on a busy moment */
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_QUERY 32
@@ -49,7 +52,7 @@ struct http_header {
 
 struct request {
 	struct arena *arena;        /* owns every pointer below */
-	struct worker *worker;      /* connections and config of this worker */
+	struct context *ctx;        /* connections, keys and caches of this process */
 	void *fcgi;                 /* FCGX_Request *, for params and streams */
 
 	enum http_method method;
@@ -106,6 +109,16 @@ const char *http_reason(int status);
  */
 int http_error(struct request *req, int status, const char *code,
                const char *message);
+
+/* 500 internal "out of memory": http_error() for an allocation that failed. */
+int http_oom(struct request *req);
+
+/* 503 unavailable with Retry-After: seconds. */
+int http_unavailable(struct request *req, const char *message, int retry_after);
+
+/* 503 unavailable (with Retry-After) when the database is down or busy
+ * (db_busy), else 500 internal. */
+int http_db_failure(struct request *req);
 
 /* http_error() plus "reason" inside "error" (content_rejected). */
 int http_error_reason(struct request *req, int status, const char *code,

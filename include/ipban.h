@@ -1,5 +1,5 @@
 /*
- * ipban.h — IP-prefix bans (issue 5): prefixes, lookup tokens, the sealed
+ * ipban.h — IP-prefix bans: prefixes, lookup tokens, the sealed
  * prefix text, and the per-worker cache every request is checked against.
  *
  * An address is canonicalized first (an IPv4-mapped IPv6 address, dotted
@@ -10,7 +10,7 @@
  * and shown to moderators from a sealed copy of its text (sql/007_bans.sql).
  * The address itself lives in memory for one request only.
  *
- * The cache (one per worker process): the tokens of the active bans in a
+ * The cache (one per worker, ctx->ipban): the tokens of the active bans in a
  * sorted array, loaded from PostgreSQL and reloaded when the pool's shared
  * generation (shm) moves (a change made by this pool: seen by every worker
  * at its next request) or when the database's generation moves (checked at
@@ -30,6 +30,7 @@
 
 struct arena;
 struct config;
+struct ipban_cache;
 struct request;
 struct shm_region;
 
@@ -68,10 +69,16 @@ void ipban_token(const unsigned char key[32], const struct ipban_prefix *p,
                  unsigned char out[IPBAN_TOKEN_BYTES]);
 
 /*
- * This process's token key, derived from cfg's IP_HMAC_KEY on first use
- * and kept (mlock'ed) until exit. NULL when it cannot be derived.
+ * The worker's token key, derived from IP_HMAC_KEY on first use and kept
+ * (mlock'ed) in its ban cache. NULL when it cannot be derived.
  */
-const unsigned char *ipban_token_key(const struct config *cfg);
+const unsigned char *ipban_token_key(struct request *req);
+
+/* An empty ban cache for a worker's context, or NULL when out of memory. */
+struct ipban_cache *ipban_cache_new(void);
+
+/* Wipe the token key and free the cache. NULL is allowed. */
+void ipban_cache_free(struct ipban_cache *cache);
 
 /*
  * Seal the prefix text of ban id (its public id) with the newest content

@@ -1,5 +1,5 @@
 /*
- * json.h — strict JSON input, as DESIGN.md asks of json-c 0.16.
+ * json.h — strict JSON input on top of json-c 0.16.
  *
  * Strict tokener with a depth limit and UTF-8 validation, the whole body
  * consumed, no NUL bytes, integers that fit. The getters check types and

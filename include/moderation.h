@@ -1,9 +1,9 @@
 /*
  * moderation.h — flags, the human review queue and the public log
- * (issue 5; sql/006_moderation.sql, README "Moderation").
+ * (sql/006_moderation.sql, README "Moderation").
  *
  * The routes are in app/handlers_moderation.c; this module holds what
- * they share with other modules: the flag reasons of API.md, the flag
+ * they share with other modules: the flag reasons of the contract, the flag
  * weight, the admin overview and (export.h) the "flags" section of
  * GET /me/export.
  */
@@ -23,12 +23,12 @@ struct request;
 #define MOD_RECENT_FLAGS 20         /* flags shown by the admin overview */
 
 /*
- * The reason code (0..MOD_REASON_COUNT-1, the order of API.md and of the
+ * The reason code (0..MOD_REASON_COUNT-1, the order of docs/openapi.yaml and of the
  * flags.reason column) of name, or -1 when name is not one of them.
  */
 int moderation_reason_code(const char *name);
 
-/* The API.md name of reason code (0..7), or NULL when out of range. */
+/* The contract's name of reason code (0..7), or NULL when out of range. */
 const char *moderation_reason_name(int code);
 
 /*

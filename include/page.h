@@ -1,5 +1,5 @@
 /*
- * page.h — the pagination parameters every list route takes (API.md:
+ * page.h — the pagination parameters every list route takes (the contract:
  * ?limit= 1..100, default 20; ?cursor= opaque) and the reply shape
  * {"items": [...], "next_cursor": "<opaque>"|null}.
  */

@@ -17,7 +17,7 @@
 #include <sodium.h>
 
 struct request;
-struct worker;
+struct context;
 
 #define PASSWORD_MIN_BYTES 10
 #define PASSWORD_MAX_BYTES 1024
@@ -38,7 +38,7 @@ int password_hash_or_reply(struct request *req, const char *pw, size_t len,
  * Hash like password_hash_or_reply() but without replying: 0 on success,
  * -1 when no slot is free or hashing failed.
  */
-int password_hash_if_free(struct worker *w, const char *pw, size_t len,
+int password_hash_if_free(struct context *ctx, const char *pw, size_t len,
                           char out[PASSWORD_HASH_MAX]) __attribute__((warn_unused_result));
 
 /*

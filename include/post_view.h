@@ -1,5 +1,5 @@
 /*
- * post_view.h — posts as API.md shows them, decrypted.
+ * post_view.h — posts as the HTTP contract shows them, decrypted.
  *
  * Every statement that lists posts selects POST_VIEW_COLUMNS from
  * POST_VIEW_FROM, with $1 the viewer's account pk (0 when anonymous), so

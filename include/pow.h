@@ -1,5 +1,5 @@
 /*
- * pow.h — proof of work, exactly as API.md describes it.
+ * pow.h — proof of work, exactly as docs/openapi.yaml describes it.
  *
  * A client asks POST /pow/challenge for a challenge bound to an action,
  * finds a nonce (decimal ASCII, 1..20 digits) such that

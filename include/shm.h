@@ -87,8 +87,8 @@ struct shm_region {
 	_Atomic uint64_t events_publish_failed;     /* nchan publishes that failed (events.c) */
 	_Atomic uint64_t reloads;
 
-	_Atomic uint64_t content_gen;               /* bumped when posts vanish or appear (feed.h) */
-	/* bumped when a viewer in slot (account pk % SHM_VOTE_SLOTS) votes (feed.h) */
+	_Atomic uint64_t content_gen;               /* bumped when posts vanish or appear (feed_cache.h) */
+	/* bumped when a viewer in slot (account pk % SHM_VOTE_SLOTS) votes (feed_cache.h) */
 	_Atomic uint64_t vote_gen[SHM_VOTE_SLOTS];
 	_Atomic int pwhash_inflight;                /* password hashes running now, pool-wide */
 	struct shm_pow_minute pow_load[POW__MAX][SHM_POW_MINUTES];

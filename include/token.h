@@ -1,6 +1,6 @@
 /*
  * token.h — session tokens: HS256 JWTs through libjwt 1.10, with the
- * guards DESIGN.md lists (that version skips the signature check when
+ * guards that version needs (it skips the signature check when
  * decoding with an empty key, takes the algorithm from the header and
  * validates no claims).
  *

@@ -67,6 +67,18 @@ static void test_string_helpers_copy(void **state)
 	arena_free(a);
 }
 
+static void test_i64_text_covers_the_whole_range(void **state)
+{
+	struct arena *a = arena_new();
+	(void)state;
+	assert_non_null(a);
+	assert_string_equal(arena_i64(a, 0), "0");
+	assert_string_equal(arena_i64(a, -42), "-42");
+	assert_string_equal(arena_i64(a, INT64_MAX), "9223372036854775807");
+	assert_string_equal(arena_i64(a, INT64_MIN), "-9223372036854775808");
+	arena_free(a);
+}
+
 static void test_utf8_validation_follows_rfc3629(void **state)
 {
 	(void)state;
@@ -111,6 +123,7 @@ int main(void)
 		cmocka_unit_test(test_large_allocations_and_reset_reuse),
 		cmocka_unit_test(test_cleanups_run_once_at_reset),
 		cmocka_unit_test(test_string_helpers_copy),
+		cmocka_unit_test(test_i64_text_covers_the_whole_range),
 		cmocka_unit_test(test_utf8_validation_follows_rfc3629),
 		cmocka_unit_test(test_int_parse_is_strict),
 		cmocka_unit_test(test_secret_compare),

@@ -23,9 +23,9 @@
 #include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "context.h"
 #include "guard.h"
 #include "http.h"
-#include "worker.h"
 
 #define MAX_CHARS 10
 #define MAX_LINKS 2
@@ -483,7 +483,7 @@ static void test_repeat_key_folds_long_texts_past_one_chunk(void **state)
 
 struct reply_fixture {
 	struct config cfg;
-	struct worker w;
+	struct context ctx;
 	struct request req;
 	struct account acct;
 };
@@ -496,9 +496,9 @@ static void reply_fixture_init(struct reply_fixture *f, struct arena *a)
 	f->cfg = cfg;
 	f->cfg.guard_max_links = 1;
 	f->cfg.guard_repeat_window_s = 600;
-	f->w.cfg = &f->cfg;          /* no cache: these paths never reach Redis */
+	f->ctx.cfg = &f->cfg;        /* no cache: these paths never reach Redis */
 	f->req.arena = a;
-	f->req.worker = &f->w;
+	f->req.ctx = &f->ctx;
 	assert_int_equal(guard_load_blocklist(&f->cfg), 0);
 }
 
