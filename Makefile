@@ -8,6 +8,11 @@
 #   make bench-data N=100000 [ACCOUNTS=100]
 #                             add synthetic posts to the development stack
 #   make bench-scale          the feed at 10k and at 1M posts (tests/bench/scale.sh)
+#   make cluster-up | cluster-down
+#                             several hosts in network namespaces (tests/cluster/cluster.py;
+#                             root; docs/scaling.md)
+#   make check-cluster        the failover scenarios against that cluster
+#   make bench-cluster        its cost against one host, and the failover figures
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -58,7 +63,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_APP := $(filter-out app/main.c,$(SRCS))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data bench-scale clean distclean
+.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data bench-scale clean distclean cluster-up cluster-down check-cluster bench-cluster
 
 all: $(BIN)
 
@@ -142,6 +147,17 @@ bench-data: all
 
 bench-scale: all
 	bash tests/bench/scale.sh
+
+# Several hosts on one machine (network namespaces; root, and the Debian
+# packages of scripts/packages-cluster.txt).
+cluster-up: all
+	$(PYTHON) tests/cluster/cluster.py up
+cluster-down:
+	$(PYTHON) tests/cluster/cluster.py down
+check-cluster: all
+	$(PYTHON) tests/cluster/cluster.py check
+bench-cluster: all
+	$(PYTHON) tests/cluster/cluster.py bench
 
 clean:
 	rm -rf build sotto

@@ -498,9 +498,18 @@ backend apps
 
 
 # -- up / down -------------------------------------------------------------------
+TOOLS = ("/usr/bin/patroni", "/usr/bin/etcd", "/usr/bin/redis-sentinel", "/usr/sbin/haproxy",
+         "/usr/bin/redis-server", "/usr/sbin/nginx", "/usr/bin/setpriv", "/usr/bin/curl",
+         PG_BIN + "/postgres")
+
+
 def up():
     if os.geteuid() != 0:
         sys.exit("cluster: must run as root (network namespaces)")
+    missing = [t for t in TOOLS if not os.access(t, os.X_OK)]
+    if missing:
+        sys.exit("cluster: missing %s: apt-get install $(sed 's/#.*//' "
+                 "scripts/packages-cluster.txt)" % ", ".join(missing))
     if not os.access(BIN, os.X_OK):
         sys.exit("cluster: no sotto binary at %s (make, or set SOTTO_BIN)" % BIN)
     if os.path.exists(STATE):
@@ -556,6 +565,7 @@ def down():
 
 def check(args, script="-m pytest"):
     rc = 1
+    started = time.monotonic()
     try:
         up()
         argv = ["ip", "netns", "exec", ns("client"), sys.executable]
@@ -565,6 +575,7 @@ def check(args, script="-m pytest"):
     finally:
         if os.environ.get("SOTTO_CLUSTER_KEEP") != "1":
             down()
+        say("%s in %.0f s" % ("passed" if rc == 0 else "FAILED", time.monotonic() - started))
     return rc
 
 
