@@ -26,6 +26,15 @@ static struct db_stmt stmt_live = {
 	"SELECT jti, expires_at - $1 + 1 FROM token_revocations WHERE expires_at > $1", 1, 0
 };
 
+/*
+ * One SCAN step over the cached account records (auth.h "ac:<h>"),
+ * deleting what it finds; returns the next cursor ("0" at the end).
+ */
+static const char forget_script[] =
+	"local r = redis.call('SCAN', ARGV[1], 'MATCH', 'ac:*', 'COUNT', 1000) "
+	"for _, k in ipairs(r[2]) do redis.call('DEL', k) end "
+	"return r[1]";
+
 /* ARGV: jti, seconds, jti, seconds... NX: a key that is there already stays. */
 static const char restore_script[] =
 	"for i = 1, #ARGV, 2 do "
@@ -133,6 +142,27 @@ static int restore_all(struct cache *c, struct db *db, struct arena *a)
 	return n;
 }
 
+/*
+ * Drop every cached account record: one that outlived a lost deletion
+ * marker or a lost change would otherwise keep answering for the account
+ * until it expires. They are only a cache; the next request reads the
+ * account from PostgreSQL. 0 or -1.
+ */
+static int forget_records(struct cache *c, struct arena *a)
+{
+	char cursor[32] = "0";
+	const char *argv[4] = { "EVAL", forget_script, "0", cursor };
+	redisReply *r;
+
+	do {
+		r = cache_command(c, a, 4, argv, NULL);
+		if (!cache_reply_is(r, REDIS_REPLY_STRING) || r->len >= sizeof(cursor))
+			return -1;
+		memcpy(cursor, r->str, r->len + 1);
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
 int revocation_restore(struct cache *c, void *db)
 {
 	char run_id[REVOCATION_RUN_ID_MAX + 1];
@@ -151,12 +181,13 @@ int revocation_restore(struct cache *c, void *db)
 	}
 	if (!cache_reply_is(r, REDIS_REPLY_STRING) && !cache_reply_is(r, REDIS_REPLY_NIL))
 		goto out;
-	if ((n = restore_all(c, db, a)) < 0)
+	if ((n = restore_all(c, db, a)) < 0 || forget_records(c, a) != 0)
 		goto out;
 	r = cache_command(c, a, 3, set, NULL);
 	if (!cache_reply_is(r, REDIS_REPLY_STATUS))
 		goto out;
-	log_msg(LOG_INFO, "revocation: %d live revocations written to a new Redis server", n);
+	log_msg(LOG_INFO, "revocation: %d live revocations written to a new Redis server, "
+	        "cached account records dropped", n);
 	rc = 0;
 out:
 	if (rc != 0)

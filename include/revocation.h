@@ -7,7 +7,10 @@
  * restored on ("rv-origin" = that server's run_id). A worker connecting
  * to a server whose run_id differs (a promoted replica, a restarted
  * process) writes every live revocation back before it serves anything
- * (revocation_restore), so a logged-out token stays logged out.
+ * (revocation_restore), so a logged-out token stays logged out. It also
+ * drops the cached account records ("ac:"): one that outlived a lost
+ * deletion marker would otherwise let a deleted account's token in until
+ * the record expired; the next request reads PostgreSQL instead.
  */
 #ifndef SOTTO_REVOCATION_H
 #define SOTTO_REVOCATION_H
@@ -33,7 +36,8 @@ int revocation_add(struct db *db, struct cache *cache, struct arena *a, bool wai
 
 /*
  * cache_on_connect() hook, arg the worker's struct db: make sure the
- * newly connected Redis server holds every live revocation (see above).
+ * newly connected Redis server holds every live revocation and no cached
+ * account record from before (see above).
  * 0, or -1 when Redis or PostgreSQL failed (the connection is then not
  * used: sessions fail closed).
  */

@@ -2,7 +2,8 @@
 
 - a logout is kept in PostgreSQL too, and a worker that connects to a Redis
   server which lost it (a promoted replica, a restart) writes it back before
-  it answers, so a logged-out token stays logged out;
+  it answers, so a logged-out token stays logged out; that server's cached
+  account records are dropped, so a lost deletion marker lets nothing in;
 - a commit the synchronous standby never confirms (PostgreSQL would wait for
   ever, and a cancelled wait answers success with a WARNING: committed on this
   node only) is answered 503 with Retry-After soon after the statement
@@ -44,6 +45,22 @@ def test_a_logout_survives_redis_losing_every_key(st):
     r = st.request("GET", "/me", headers=bearer(token))
     assert_error(r, 401, "unauthorized")
     assert st.redis("EXISTS", "rv-origin") == "1"
+
+
+def test_a_new_redis_server_forgets_cached_records_a_lost_deletion_would_leave(st):
+    _, token = register(st)
+    known = set(st.redis("KEYS", "ac:*").split())
+    assert st.request("GET", "/me", headers=bearer(token)).status_code == 200
+    (key,) = set(st.redis("KEYS", "ac:*").split()) - known
+    record = st.redis("GET", key)
+    assert st.request("DELETE", "/me", headers=bearer(token)).status_code == 204
+    # A failover that lost the deletion marker and kept the cached record.
+    st.redis("DEL", "gone:" + key[3:])
+    st.redis("SET", key, record)
+    st.redis("DEL", "rv-origin")
+    st.redis("CLIENT", "KILL", "TYPE", "normal")
+    assert_error(st.request("GET", "/me", headers=bearer(token)), 401, "unauthorized")
+    assert st.redis("EXISTS", key) == "0"
 
 
 def test_a_commit_the_synchronous_standby_never_confirms_is_503_not_2xx(st):
