@@ -46,12 +46,19 @@ def figures():
         json.dump(figs, f, indent=1, sort_keys=True)
 
 
-def psql(sql):
-    r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-F", "\t",
-                        "-d", cluster.DATABASE_URL, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return [line.split("\t") for line in r.stdout.splitlines() if line]
+def psql(sql, timeout=120):
+    """Rows of sql on the primary. The cluster may be settling after a
+    scenario (a rejoining node, a switch): connection failures are retried
+    until timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-F", "\t",
+                            "-d", cluster.DATABASE_URL, "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode == 0:
+            return [line.split("\t") for line in r.stdout.splitlines() if line]
+        assert r.returncode == 2 and time.monotonic() < deadline, r.stderr
+        time.sleep(1)
 
 
 def counts():
@@ -77,6 +84,10 @@ def healthy():
     if master is None or "connected_slaves:1" not in cluster.redis_cli(master, "INFO", "replication"):
         return False
     return all(cluster.app_health(h) for h in cluster.APP_HOSTS)
+
+
+def settle():
+    cluster.wait_for(healthy, 240, "the whole cluster to be healthy", interval=1)
 
 
 @pytest.fixture

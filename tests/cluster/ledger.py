@@ -230,6 +230,20 @@ class Ledger:
             slow = [e for e in self.entries if e.done - e.sent > bound]
         assert not slow, "requests slower than %.1f s: %r" % (bound, slow[:20])
 
+    def read(self, host, path, token, params=None, timeout=120):
+        """GET path; a 503 or a lost connection (the cluster settling) is
+        asked again until timeout. The last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                r = self.client.request(host, "GET", path, token, params=params)
+                if r.status_code != 503 or time.monotonic() > deadline:
+                    return r
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
     def verify(self, host, counts_before, counts_after):
         """Every acknowledged write is there, read back through host, and no
         table gained more rows than writes were sent to it."""
@@ -239,11 +253,11 @@ class Ledger:
         missing = []
         for e in acked:
             if e.op in ("post", "reply"):
-                r = self.client.request(host, "GET", "/posts/%s" % e.result_id, e.account.token)
+                r = self.read(host, "/posts/%s" % e.result_id, e.account.token)
                 if r.status_code != 200 or r.json()["post"]["body"] != e.body:
                     missing.append((e, r.status_code))
             elif e.op == "vote":
-                r = self.client.request(host, "GET", "/posts/%s" % e.target, e.account.token)
+                r = self.read(host, "/posts/%s" % e.target, e.account.token)
                 if r.status_code != 200 or r.json()["post"]["my_vote"] != e.value:
                     missing.append((e, r.status_code))
         missing += self._verify_dms(host, [e for e in acked if e.op == "dm"])
@@ -268,8 +282,7 @@ class Ledger:
                 params = {"limit": 100}
                 if cursor:
                     params["cursor"] = cursor
-                r = self.client.request(host, "GET", "/dm/%s/messages" % cid,
-                                        entries[0].account.token, params=params)
+                r = self.read(host, "/dm/%s/messages" % cid, entries[0].account.token, params)
                 doc = must(r, 200)
                 bodies += [m["body"] for m in doc["items"]]
                 cursor = doc["next_cursor"]

@@ -26,7 +26,7 @@ import time
 import websocket
 
 import cluster
-from conftest import counts, psql, wait_until
+from conftest import counts, settle, wait_until
 from ledger import Ledger, must, register
 
 # No request may wait longer than this: the statement timeout (3 s), the
@@ -75,6 +75,7 @@ def test_1_killing_the_postgresql_primary_loses_no_acknowledged_write(whole, sta
         after_event=lambda: wait_new_leader(old))
     cluster.restart_key(state, "patroni-" + old)
     cluster.wait_for(lambda: cluster.sync_standby() is not None, 120, "a synchronous standby")
+    settle()
     ok, sent = ledger.verify("app1", before, counts())
     ledger.assert_failures_are_503()
     ledger.assert_latency(LATENCY_BOUND)
@@ -95,6 +96,7 @@ def test_2_a_primary_cut_off_from_its_standbys_acknowledges_nothing_it_loses(who
     # The old primary rejoins (pg_rewind drops what only it had committed).
     cluster.wait_for(lambda: len(cluster.members_with_role("replica", "sync_standby")) == 2,
                      180, "the old primary to rejoin as a standby", interval=1)
+    settle()
     ok, sent = ledger.verify("app2", before, counts())
     ledger.assert_failures_are_503()
     ledger.assert_latency(LATENCY_BOUND)
