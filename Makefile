@@ -3,11 +3,16 @@
 #   make                      build ./sotto
 #   make SANITIZE=address,undefined   build build/san/sotto with ASan+UBSan
 #   make check                every test (unit, unit under sanitizers, end to end)
+#   make docs/configuration.md   regenerate the settings reference from the binary
 #   make run | up | down      the development stack (scripts/stack.sh)
 #   make bench                the benchmarks (tests/bench/run.sh)
 #   make bench-data N=100000 [ACCOUNTS=100]
 #                             add synthetic posts to the development stack
 #   make bench-scale          the feed at 10k and at 1M posts (tests/bench/scale.sh)
+#   make install [DESTDIR=] [PREFIX=/usr]
+#                             install the binary, migrations, rules, units (docs/deployment.md)
+#   make deb                  build the Debian package into build/deb/ (debian/)
+#   make check-install        build, install and remove the package (tests/install/test_deb.sh)
 #   make cluster-up | cluster-down
 #                             several hosts in network namespaces (tests/cluster/cluster.py;
 #                             root; docs/scaling.md)
@@ -28,12 +33,15 @@ $(error missing packages: run the apt-get command above, then make $(MAKECMDGOAL
 endif
 endif
 
-# configure runs by itself the first time, and again when its inputs change.
+# configure runs by itself the first time, and again when its inputs change;
+# not for `make clean` / `make distclean` alone, which need no configuration.
 config.mk: configure.ac config.mk.in
 	autoreconf -fi
 	./configure $(CONFIGURE_FLAGS)
 
+ifneq ($(or $(filter-out clean distclean,$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
 include config.mk
+endif
 
 ifneq ($(SANITIZE),)
 BUILD := build/san
@@ -63,7 +71,9 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_APP := $(filter-out app/main.c,$(SRCS))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static run up down bench bench-data bench-scale clean distclean cluster-up cluster-down check-cluster bench-cluster
+.PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static check-install \
+        run up down bench bench-data bench-scale install deb clean distclean docs/configuration.md \
+        cluster-up cluster-down check-cluster bench-cluster
 
 all: $(BIN)
 
@@ -90,6 +100,11 @@ check-unit:
 	$(MAKE) unit
 check-unit-san:
 	$(MAKE) unit SANITIZE=address,undefined
+
+# The settings reference, generated from the table in app/config.c
+# (tests/static checks that the committed file matches the binary).
+docs/configuration.md: $(BIN)
+	./$(BIN) check-config --list --markdown > $@
 
 check-static: $(BIN)
 	bash nginx/check.sh
@@ -122,6 +137,12 @@ check: all
 	$(MAKE) check-static
 	$(MAKE) check-fuzz
 	$(MAKE) check-e2e
+	$(MAKE) check-install
+
+# The package built from this tree, installed with dpkg, checked and removed
+# (as root; without root it is skipped, except in CI where it fails).
+check-install:
+	bash tests/install/test_deb.sh
 
 run: all
 	bash scripts/stack.sh run
@@ -147,6 +168,56 @@ bench-data: all
 
 bench-scale: all
 	bash tests/bench/scale.sh
+
+# Installation in the Debian layout (the package's own, through debian/rules):
+# binary in $(PREFIX)/bin, migrations and examples in $(PREFIX)/share/sotto,
+# settings in /etc/sotto (moderation.rules, which sotto-moderate's own user
+# reads; sotto.env 0640, which systemd reads as root; credentials/ 0700),
+# systemd units in /lib/systemd/system. Paths
+# inside the installed units, env file and nginx site follow PREFIX and
+# SYSCONFDIR. The admin page goes to $(PREFIX)/share/sotto/admin, where the
+# nginx site's `root` expects it.
+PREFIX ?= /usr
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+SHAREDIR := $(PREFIX)/share/sotto
+ETCDIR := $(SYSCONFDIR)/sotto
+INSTALL_PATHS := sed -e 's|/usr/bin/sotto|$(PREFIX)/bin/sotto|g' \
+	-e 's|/usr/share/sotto|$(SHAREDIR)|g' -e 's|/etc/sotto|$(ETCDIR)|g'
+UNITS := sotto.socket sotto.service sotto-moderate.service sotto-cleanup.service sotto-cleanup.timer
+NGINX_EXAMPLES := sotto.conf sotto-http.conf sotto-locations.conf nchan.conf
+
+install: sotto
+	install -D -m 755 sotto $(DESTDIR)$(PREFIX)/bin/sotto
+	install -d $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/admin $(DESTDIR)$(SHAREDIR)/nginx
+	install -m 644 sql/*.sql $(DESTDIR)$(SHAREDIR)/sql/
+	install -m 644 nginx/admin/* $(DESTDIR)$(SHAREDIR)/admin/
+	set -e; for f in $(NGINX_EXAMPLES); do \
+		$(INSTALL_PATHS) nginx/$$f >$(DESTDIR)$(SHAREDIR)/nginx/$$f; \
+		chmod 644 $(DESTDIR)$(SHAREDIR)/nginx/$$f; done
+	install -d -m 755 $(DESTDIR)$(ETCDIR)
+	install -d -m 700 $(DESTDIR)$(ETCDIR)/credentials
+	install -m 644 data/moderation.rules $(DESTDIR)$(ETCDIR)/moderation.rules
+	$(INSTALL_PATHS) data/sotto.env >$(DESTDIR)$(ETCDIR)/sotto.env
+	chmod 640 $(DESTDIR)$(ETCDIR)/sotto.env
+	install -d $(DESTDIR)$(UNITDIR)
+	set -e; for f in $(UNITS); do \
+		$(INSTALL_PATHS) systemd/$$f >$(DESTDIR)$(UNITDIR)/$$f; \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$f; done
+
+# The package is built from a copy of this tree under build/deb/ (so the
+# package build's clean step leaves this tree's build alone); the .deb lands
+# in build/deb/.
+DEB_SRC := build/deb/sotto
+deb:
+	rm -rf build/deb
+	mkdir -p $(DEB_SRC)
+	tar -c --anchored --exclude=./build --exclude=./var --exclude=./.git --exclude=./sotto \
+		--exclude=./config.mk --exclude=./config.log --exclude=./config.status \
+		--exclude=./configure --exclude=./autom4te.cache --exclude=./aclocal.m4 . | \
+		tar -x -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc
+	@ls build/deb/*.deb
 
 # Several hosts on one machine (network namespaces; root, and the Debian
 # packages of scripts/packages-cluster.txt).

@@ -8,7 +8,7 @@
  * of it. Server-readable bodies are sealed with the conversation key
  * (include/dm.h); when both sides have published an X25519 key the
  * conversation is end to end and only {ciphertext, nonce} is accepted and
- * stored as sent. README "Direct messages" has the rules.
+ * stored as sent. docs/dm.md has the rules.
  */
 #include <stdio.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * before the walk's position, so they never push an item twice.
  *
  * sort=ranked (the default) orders by the kindness rank (sql/003_posts.sql,
- * README "Posts, feed and the kindness ranking"). Ranks move while a client pages, so the walk
+ * docs/posts.md). Ranks move while a client pages, so the walk
  * reads a snapshot taken at its first page: the pks of the best
  * FEED_SNAPSHOT_MAX posts, in rank order, kept in Redis for
  * FEED_SNAPSHOT_TTL seconds; the cursor names the snapshot and an offset.

@@ -2,7 +2,7 @@
  * handlers_moderation.c — POST /moderation/flag, GET /moderation/queue,
  * POST /moderation/queue/{id}/decision, GET /moderation/log.
  *
- * A flag weighs trust x reliability of its flagger (README "Moderation").
+ * A flag weighs trust x reliability of its flagger (docs/moderation.md).
  * The first flag on a post opens a pending review item (or joins the one
  * the classifier opened); when the weights of the item's flags reach
  * SOTTO_FLAG_HOLD_WEIGHT, the post is held (status 1) in the same
@@ -523,7 +523,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 /*
  * POST /moderation/queue/{id}/decision {"decision": "keep"|"remove",
  * "note"?} -> 200 {"id", "status"}. The note is checked and dropped
- * (README "Moderation"). A second decision is 409 whichever came first.
+ * (docs/moderation.md). A second decision is 409 whichever came first.
  */
 int handle_queue_decide(struct request *req)
 {

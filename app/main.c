@@ -1,230 +1,175 @@
 /*
  * main.c — `sotto <command>`: one binary, a subcommand per process kind.
+ *
+ * Every command is a row of `commands` below: its name, whether it needs
+ * the configuration, its entry function (cmd_<name>() in
+ * app/cmd_<name>.c, cmd.h) and its help. Commands that are a single call
+ * (serve, routes, version, help) have their few lines here. main loads
+ * the configuration for the commands that need it, runs the command and
+ * frees it: the one load/run/free of the program.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
-#include "benchdata.h"
-#include "classify.h"
-#include "cleanup.h"
+#include "cmd.h"
 #include "config.h"
-#include "crypto.h"
-#include "db.h"
-#include "guard.h"
 #include "log.h"
-#include "moderate.h"
 #include "pool.h"
 #include "router.h"
 #include "util.h"
 
 #define SOTTO_VERSION "0.1.0"
-#define ROTATE_BATCH 500   /* rows per rotate-keys transaction */
 
-static int cmd_version(void)
+enum {
+	CMD_CONFIG = 1,    /* load and validate the configuration first (exit on failure) */
+	CMD_SECRETS = 2,   /* it unwraps data keys: no core dumps, no ptrace */
+};
+
+struct command {
+	const char *name;
+	const char *args;        /* the arguments' synopsis for the usage, or "" */
+	unsigned flags;
+	int fail_status;         /* exit status when the configuration does not load */
+	const char *component;   /* log lines' component, NULL = "sotto" */
+	int (*run)(int argc, char **argv, const struct config *cfg);
+	const char *help;        /* one line; "\n" continues it in the same column */
+};
+
+static int cmd_serve(int argc, char **argv, const struct config *cfg);
+static int cmd_routes(int argc, char **argv, const struct config *cfg);
+static int cmd_version(int argc, char **argv, const struct config *cfg);
+static int cmd_help(int argc, char **argv, const struct config *cfg);
+
+static const struct command commands[] = {
+	{ "serve", "", 0, 1, "master", cmd_serve, "run the FastCGI worker pool" },
+	{ "migrate", "", CMD_CONFIG, 1, "migrate", cmd_migrate,
+	  "apply pending sql/NNN_*.sql migrations" },
+	{ "rotate-keys", "", CMD_CONFIG | CMD_SECRETS, 2, "rotate-keys", cmd_rotate_keys,
+	  "rewrap account data keys under the newest CONTENT_KEYS\n"
+	  "version (exit 0 all done, 1 some keys left, 2 failed)" },
+	{ "cleanup", "", CMD_CONFIG, 1, "cleanup", cmd_cleanup,
+	  "delete expired events (SOTTO_EVENT_TTL_DAYS) and bans" },
+	{ "moderate", "", CMD_CONFIG | CMD_SECRETS, 1, "moderate", cmd_moderate,
+	  "run the automatic classifier (scores new posts and\n"
+	  "replies, holds spam for review)" },
+	{ "check-config", "[--list [--markdown]]", 0, 1, NULL, cmd_check_config,
+	  "validate the configuration and exit; --list prints every\n"
+	  "setting (docs/configuration.md is --list --markdown)" },
+	{ "bench-data", "<n_posts> [n_accounts [jobs]]", CMD_CONFIG | CMD_SECRETS, 1,
+	  "bench-data", cmd_bench_data,
+	  "add synthetic accounts, posts, replies and votes to the\n"
+	  "database (development stacks only, SOTTO_DEV=1)" },
+	{ "routes", "", 0, 1, NULL, cmd_routes, "print the route table" },
+	{ "version", "", 0, 1, NULL, cmd_version, "print the version" },
+	{ "help", "", 0, 1, NULL, cmd_help, "print this list" },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The usage: every command with its synopsis and help, aligned. */
+static void usage(FILE *f)
 {
-	printf("sotto %s\n", SOTTO_VERSION);
-	return 0;
-}
+	fprintf(f, "usage: sotto <command>\n");
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const struct command *c = &commands[i];
+		const char *h = c->help;
+		int w = fprintf(f, "  %s%s%s", c->name, c->args[0] != '\0' ? " " : "", c->args);
 
-/* Load and validate the configuration, or print why not. */
-static int load_config_or_report(struct config *cfg)
-{
-	char err[256];
-
-	if (config_load(cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "sotto: configuration error: %s\n", err);
-		return -1;
+		if (w > 15)
+			fprintf(f, "\n%16s", "");
+		else
+			fprintf(f, "%*s", 16 - w, "");
+		for (const char *nl; (nl = strchr(h, '\n')) != NULL; h = nl + 1)
+			fprintf(f, "%.*s\n%16s", (int)(nl - h), h, "");
+		fprintf(f, "%s\n", h);
 	}
-	return 0;
 }
 
-/* The classifier's rules file parses (SOTTO_MODERATION_RULES). 0, or -1 with the reason printed. */
-static int check_moderation_rules(const struct config *cfg)
+/* The worker pool loads (and on SIGHUP reloads) its configuration itself. */
+static int cmd_serve(int argc, char **argv, const struct config *cfg)
 {
-	char err[256];
-	struct classify_rules *r = classify_rules_load(cfg->moderation_rules, err, sizeof(err));
-
-	if (r == NULL) {
-		fprintf(stderr, "sotto: configuration error: SOTTO_MODERATION_RULES: %s\n", err);
-		return -1;
-	}
-	classify_rules_free(r);
-	return 0;
-}
-
-static int cmd_check_config(void)
-{
-	struct config cfg;
-	int rc = 1;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if (load_config_or_report(&cfg) != 0)
-		goto out;
-	/* Workers load the blocklist at start and refuse to run without it. */
-	if (guard_load_blocklist(&cfg) != 0) {
-		fprintf(stderr, "sotto: configuration error: SOTTO_GUARD_BLOCKLIST: the blocklist "
-		        "file cannot be loaded (the line above says why)\n");
-		goto out;
-	}
-	/* `sotto moderate` refuses to start with a broken rules file: say so here first. */
-	if (check_moderation_rules(&cfg) != 0)
-		goto out;
-	printf("configuration ok: %d workers, socket %s, %zu content key(s), "
-	       "%zu blocklist term(s)%s\n",
-	       cfg.workers, cfg.listen_path, cfg.n_content_keys, guard_blocklist_terms(NULL),
-	       cfg.dev ? ", development mode" : "");
-	rc = 0;
-out:
-	config_free(&cfg);
-	return rc;
-}
-
-static int cmd_migrate(void)
-{
-	struct config cfg;
-	int rc = 1;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if (load_config_or_report(&cfg) != 0)
-		goto out;
-	rc = db_migrate(cfg.database_url, cfg.migrations_dir) == 0 ? 0 : 1;
-out:
-	config_free(&cfg);
-	return rc;
-}
-
-/* Exit 0: every data key under the newest master key; 1: some are not; 2: could not run. */
-static int cmd_rotate_keys(void)
-{
-	struct config cfg;
-	int rc = 2;
-
-	memset(&cfg, 0, sizeof(cfg));
-	util_no_core_dumps();
-	if (load_config_or_report(&cfg) != 0)
-		goto out;
-	rc = crypto_rotate_keys(&cfg, ROTATE_BATCH);
-	if (rc != 0 && rc != 1)
-		rc = 2;
-out:
-	config_free(&cfg);
-	return rc;
-}
-
-/* `sotto cleanup`: expired events and bans (cleanup.h). Exit 0 done, 1 failed. */
-static int cmd_cleanup(void)
-{
-	struct config cfg;
-	int rc = 1;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if (load_config_or_report(&cfg) != 0)
-		goto out;
-	rc = cleanup_run(&cfg, util_today()) == 0 ? 0 : 1;
-out:
-	config_free(&cfg);
-	return rc;
-}
-
-/* `sotto bench-data <n_posts> [n_accounts [jobs]]`. Exit 0 done, 1 failed, 2 usage. */
-static int cmd_bench_data(int argc, char **argv)
-{
-	struct config cfg;
-	int64_t n_posts, n_accounts = BENCHDATA_DEFAULT_ACCOUNTS, jobs = 0;
-	int rc = 1;
-
-	if (argc < 3 || argc > 5 ||
-	    util_parse_int64(argv[2], 1, BENCHDATA_MAX_POSTS, &n_posts) != 0 ||
-	    (argc >= 4 &&
-	     util_parse_int64(argv[3], 1, BENCHDATA_MAX_ACCOUNTS, &n_accounts) != 0) ||
-	    (argc == 5 && util_parse_int64(argv[4], 1, BENCHDATA_MAX_JOBS, &jobs) != 0)) {
-		fprintf(stderr, "usage: sotto bench-data <n_posts 1..%ld> [n_accounts 1..%ld "
-		        "(default %d) [jobs 1..%d (default: one per core)]]\n", BENCHDATA_MAX_POSTS,
-		        BENCHDATA_MAX_ACCOUNTS, BENCHDATA_DEFAULT_ACCOUNTS, BENCHDATA_MAX_JOBS);
-		return 2;
-	}
-	memset(&cfg, 0, sizeof(cfg));
-	util_no_core_dumps();   /* it holds every generated account's data key */
-	if (load_config_or_report(&cfg) != 0)
-		goto out;
-	rc = benchdata_run(&cfg, (long)n_posts, (long)n_accounts, (int)jobs) == 0 ? 0 : 1;
-out:
-	config_free(&cfg);
-	return rc;
+	(void)argc;
+	(void)argv;
+	(void)cfg;
+	return pool_run();
 }
 
 /* The route table, one "METHOD pattern" per line (docs/openapi.yaml is checked against it). */
-static int cmd_routes(void)
+static int cmd_routes(int argc, char **argv, const struct config *cfg)
 {
+	(void)argc;
+	(void)argv;
+	(void)cfg;
 	for (size_t i = 0; i < route_count; i++)
 		printf("%s %s\n", http_method_name(route_table[i].method),
 		       route_table[i].pattern);
 	return 0;
 }
 
-static void usage(FILE *f)
+static int cmd_version(int argc, char **argv, const struct config *cfg)
 {
-	fprintf(f,
-	        "usage: sotto <command>\n"
-	        "  serve         run the FastCGI worker pool\n"
-	        "  migrate       apply pending sql/NNN_*.sql migrations\n"
-	        "  rotate-keys   rewrap account data keys under the newest CONTENT_KEYS\n"
-	        "                version (exit 0 all done, 1 some keys left, 2 failed)\n"
-	        "  cleanup       delete expired events (SOTTO_EVENT_TTL_DAYS) and bans\n"
-	        "  moderate      run the automatic classifier (scores new posts and\n"
-	        "                replies, holds spam for review)\n"
-	        "  check-config  validate the configuration and exit\n"
-	        "  bench-data <n_posts> [n_accounts [jobs]]\n"
-	        "                add synthetic accounts, posts, replies and votes to the\n"
-	        "                database (development stacks only, SOTTO_DEV=1)\n"
-	        "  routes        print the route table\n"
-	        "  version       print the version\n");
+	(void)argc;
+	(void)argv;
+	(void)cfg;
+	printf("sotto %s\n", SOTTO_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv, const struct config *cfg)
+{
+	(void)argc;
+	(void)argv;
+	(void)cfg;
+	usage(stdout);
+	return 0;
+}
+
+/* The row of name (the usual option spellings of help and version included), or NULL. */
+static const struct command *command_find(const char *name)
+{
+	if (strcmp(name, "--version") == 0)
+		name = "version";
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+		name = "help";
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Run c with argv[0] its name: the configuration loaded first when it needs it. */
+static int command_run(const struct command *c, int argc, char **argv)
+{
+	struct config cfg;
+	int rc = c->fail_status;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (c->component != NULL)
+		log_set_component(c->component);
+	if (c->flags & CMD_SECRETS)
+		util_no_core_dumps();
+	if (!(c->flags & CMD_CONFIG))
+		return c->run(argc, argv, NULL);
+	if (config_load_or_report(&cfg) != 0)
+		goto out;
+	rc = c->run(argc, argv, &cfg);
+out:
+	config_free(&cfg);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : "";
+	const struct command *c = command_find(argc > 1 ? argv[1] : "");
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "sotto: libsodium failed to initialise\n");
 		return 1;
 	}
-	if (strcmp(cmd, "serve") == 0) {
-		log_set_component("master");
-		return pool_run();
+	if (c == NULL) {
+		usage(stderr);
+		return 2;
 	}
-	if (strcmp(cmd, "migrate") == 0) {
-		log_set_component("migrate");
-		return cmd_migrate();
-	}
-	if (strcmp(cmd, "rotate-keys") == 0) {
-		log_set_component("rotate-keys");
-		return cmd_rotate_keys();
-	}
-	if (strcmp(cmd, "bench-data") == 0) {
-		log_set_component("bench-data");
-		return cmd_bench_data(argc, argv);
-	}
-	if (strcmp(cmd, "cleanup") == 0) {
-		log_set_component("cleanup");
-		return cmd_cleanup();
-	}
-	if (strcmp(cmd, "moderate") == 0) {
-		log_set_component("moderate");
-		return moderate_run();
-	}
-	if (strcmp(cmd, "check-config") == 0)
-		return cmd_check_config();
-	if (strcmp(cmd, "routes") == 0)
-		return cmd_routes();
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
-		return cmd_version();
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	usage(stderr);
-	return 2;
+	return command_run(c, argc - 1, argv + 1);
 }

@@ -1,6 +1,9 @@
 /*
- * moderation.c — what moderation shares with other modules: the reasons
- * of the HTTP contract, note checks, the admin overview and the "flags" export.
+ * moderation.c — the request-side moderation domain (flags and the review
+ * queue; its routes are app/handlers_moderation.c, the automatic
+ * classifier is `sotto moderate`, app/cmd_moderate.c): what it shares with
+ * other modules, the flag reasons, note checks, the admin overview and
+ * the "flags" export.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +24,7 @@
 #include "moderation.h"
 #include "util.h"
 
-/* The contract's order (docs/openapi.yaml); the index is flags.reason. */
+/* The order of the reasons in docs/openapi.yaml; the index is flags.reason. */
 static const char *const reason_names[MOD_REASON_COUNT] = {
 	"spam", "harassment", "hate", "sexual", "violence", "self_harm", "illegal", "other"
 };

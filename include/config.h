@@ -4,7 +4,9 @@
  *
  * Precedence, lowest first: built-in defaults, the env file named by
  * SOTTO_ENV_FILE, the process environment, then $CREDENTIALS_DIRECTORY/<NAME>
- * (systemd LoadCredential=) for the secret names.
+ * (systemd LoadCredential=) for the secret names (config_source.h).
+ * Every setting is one row of the table in config.c; `sotto check-config
+ * --list` prints it and docs/configuration.md is generated from it.
  */
 #ifndef SOTTO_CONFIG_H
 #define SOTTO_CONFIG_H
@@ -13,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "config_types.h"
 
 /* Rate-limit classes; SOTTO_RATE_<NAME>=count/seconds. GLOBAL applies to every route. */
 enum rate_class {
@@ -42,68 +46,55 @@ enum pow_action {
 	POW__MAX
 };
 
-struct rate_limit {
-	uint32_t count;   /* requests allowed per window; 0 = class disabled */
-	uint32_t seconds; /* window length */
-};
-
-#define CONFIG_SECRET_MIN 32  /* bytes of key material, after decoding */
-#define CONFIG_MAX_ORIGINS 16
-#define CONFIG_MAX_CONTENT_KEYS 16
-
-struct content_key {
-	uint32_t version;
-	unsigned char key[32];
-};
-
+/* Field comments name the variable; defaults, bounds and meanings are in config.c's table. */
 struct config {
 	/* process */
 	bool dev;                   /* SOTTO_DEV=1: the development stack */
-	int workers;                /* SOTTO_WORKERS, default cores, >= 2 */
+	int workers;                /* SOTTO_WORKERS */
 	char *listen_path;          /* SOTTO_LISTEN, unix socket path */
 	char *socket_group;         /* SOTTO_SOCKET_GROUP, "" = keep */
 	int shutdown_timeout_ms;    /* SOTTO_SHUTDOWN_TIMEOUT_MS, drain bound */
 	char *migrations_dir;       /* SOTTO_MIGRATIONS_DIR */
 
 	/* request layer */
-	size_t body_max_bytes;      /* SOTTO_BODY_MAX_BYTES, default 65536 */
-	int json_max_depth;         /* SOTTO_JSON_MAX_DEPTH, default 16 */
+	size_t body_max_bytes;      /* SOTTO_BODY_MAX_BYTES */
+	int json_max_depth;         /* SOTTO_JSON_MAX_DEPTH */
 	char *cors_origins[CONFIG_MAX_ORIGINS]; /* SOTTO_CORS_ORIGINS, comma list */
 	size_t n_cors_origins;
 
 	/* storage */
 	char *database_url;         /* DATABASE_URL */
-	int db_statement_timeout_ms;/* SOTTO_DB_STATEMENT_TIMEOUT_MS, default 5000 */
+	int db_statement_timeout_ms;/* SOTTO_DB_STATEMENT_TIMEOUT_MS */
 	char *redis_url;            /* REDIS_URL: redis://host:port[/db] or unix:///path; "" with Sentinels */
 	char *redis_sentinels;      /* REDIS_SENTINELS: host:port,... "" = use REDIS_URL */
-	char *redis_master_name;    /* REDIS_MASTER_NAME, with REDIS_SENTINELS, else NULL */
-	int redis_timeout_ms;       /* SOTTO_REDIS_TIMEOUT_MS, default 100 */
+	char *redis_master_name;    /* REDIS_MASTER_NAME, with REDIS_SENTINELS */
+	int redis_timeout_ms;       /* SOTTO_REDIS_TIMEOUT_MS */
 
 	/* abuse */
 	struct rate_limit rate[RATE__MAX];
 	int pow[POW__MAX];
-	int post_max_chars;         /* SOTTO_POST_MAX_CHARS, default 4000 */
-	int guard_max_links;        /* SOTTO_GUARD_MAX_LINKS, default 3 */
+	int post_max_chars;         /* SOTTO_POST_MAX_CHARS */
+	int guard_max_links;        /* SOTTO_GUARD_MAX_LINKS */
 	char *guard_blocklist;      /* SOTTO_GUARD_BLOCKLIST, file path, "" = none */
-	int guard_repeat_window_s;  /* SOTTO_GUARD_REPEAT_WINDOW, seconds, default 600, 0 = off */
-	int feed_snapshot_share_s;  /* SOTTO_FEED_SNAPSHOT_SHARE, seconds, default 10 */
-	int pow_adapt_min_rate;     /* SOTTO_ADAPTIVE_POW_MIN_RATE, per minute, default 60 */
-	int pow_adapt_max_extra;    /* SOTTO_ADAPTIVE_POW_MAX_EXTRA, bits, default 8, 0 = off */
+	int guard_repeat_window_s;  /* SOTTO_GUARD_REPEAT_WINDOW, seconds, 0 = off */
+	int feed_snapshot_share_s;  /* SOTTO_FEED_SNAPSHOT_SHARE, seconds */
+	int pow_adapt_min_rate;     /* SOTTO_ADAPTIVE_POW_MIN_RATE, per minute */
+	int pow_adapt_max_extra;    /* SOTTO_ADAPTIVE_POW_MAX_EXTRA, bits, 0 = off */
 
-	/* moderation (issue 5) */
-	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post, default 1.5 */
+	/* moderation: flags */
+	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post */
 
 	/* accounts */
-	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds, default 3600 */
-	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY, default cores */
+	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */
+	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY */
 
-	/* automatic moderation (`sotto moderate`, README "Automatic moderation") */
+	/* automatic moderation (`sotto moderate`) */
 	bool moderation_hold;           /* false: SOTTO_MODERATION_THRESHOLD=off, score only */
-	double moderation_threshold;    /* SOTTO_MODERATION_THRESHOLD, (0, 1], default 0.8 */
+	double moderation_threshold;    /* SOTTO_MODERATION_THRESHOLD, (0, 1] */
 	char *moderation_rules;         /* SOTTO_MODERATION_RULES, file (/dev/null: no rules) */
 	char *moderation_cmd;           /* SOTTO_MODERATION_CMD, command line, "" = none */
-	int moderation_cmd_timeout_ms;  /* SOTTO_MODERATION_CMD_TIMEOUT_MS, default 2000 */
-	int moderation_batch;           /* SOTTO_MODERATION_BATCH, posts per transaction, 32 */
+	int moderation_cmd_timeout_ms;  /* SOTTO_MODERATION_CMD_TIMEOUT_MS */
+	int moderation_batch;           /* SOTTO_MODERATION_BATCH, posts per transaction */
 
 	/* secrets (decoded key material; wiped by config_free) */
 	unsigned char jwt_secret[64];     size_t jwt_secret_len;  /* JWT_SECRET */
@@ -113,10 +104,10 @@ struct config {
 	char *admin_review_token;   /* ADMIN_REVIEW_TOKEN, "" = routes disabled */
 	char *admin_ui_token;       /* ADMIN_UI_TOKEN, "" = routes disabled */
 
-	/* events and real time (issue 6) */
+	/* events and real time */
 	char *nchan_publish;        /* SOTTO_NCHAN_PUBLISH, nginx publisher unix socket, "" = off */
-	int nchan_timeout_ms;       /* SOTTO_NCHAN_TIMEOUT_MS, one publish, default 200 */
-	int event_ttl_days;         /* SOTTO_EVENT_TTL_DAYS, unacknowledged events, default 14 */
+	int nchan_timeout_ms;       /* SOTTO_NCHAN_TIMEOUT_MS, one publish */
+	int event_ttl_days;         /* SOTTO_EVENT_TTL_DAYS, unacknowledged events */
 };
 
 /*
@@ -128,23 +119,14 @@ struct config {
 int config_load(struct config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/*
+ * config_load for a command line tool: on error prints "sotto: configuration
+ * error: <line>" to stderr and returns -1 (cfg then zeroed).
+ */
+int config_load_or_report(struct config *cfg) __attribute__((warn_unused_result));
+
 /* Free strings and wipe key material. Safe on a zeroed or half-loaded cfg. */
 void config_free(struct config *cfg);
-
-/* "count/seconds" -> *out. 0 on success, -1 on malformed or out-of-range input. */
-int config_parse_rate(const char *s, struct rate_limit *out)
-    __attribute__((warn_unused_result));
-
-/*
- * Decode a secret written as base64 (standard or url-safe, padding optional)
- * or hex into out (capacity outcap); *outlen gets the byte count.
- * Returns 0, or -1 when malformed or too long.
- */
-int config_decode_secret(const char *text, unsigned char *out, size_t outcap,
-                         size_t *outlen) __attribute__((warn_unused_result));
-
-/* True when key material looks random enough: >= CONFIG_SECRET_MIN bytes, not repetitive. */
-bool config_secret_strong(const unsigned char *key, size_t len);
 
 /* Upper-case names, for config output and SOTTO_RATE_<NAME>/SOTTO_POW_<NAME>. */
 const char *config_rate_name(enum rate_class c);
@@ -158,5 +140,24 @@ bool config_origin_allowed(const struct config *cfg, const char *origin);
 
 /* Newest content key (highest version), or NULL if none. */
 const struct content_key *config_content_key_newest(const struct config *cfg);
+
+/* The content key of version, or NULL when it is not configured. */
+const struct content_key *config_content_key_find(const struct config *cfg, uint32_t version);
+
+/* One setting as `sotto check-config --list` shows it: never a configured value. */
+struct config_setting_doc {
+	char name[64];
+	const char *type;       /* "integer", "path", "key"... */
+	char def[64];           /* the default as text, "(required)" or "(empty)" */
+	char bounds[160];
+	bool secret;            /* may come from a credential file; never printed */
+	char meaning[320];
+};
+
+/*
+ * Describe setting index (0, 1, ... in table order, each rate class and
+ * proof-of-work action a setting of its own) into *doc; false past the last.
+ */
+bool config_setting_doc(size_t index, struct config_setting_doc *doc);
 
 #endif

@@ -106,23 +106,4 @@ int crypto_open(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
                 size_t len, unsigned char **pt, size_t *pt_len)
     __attribute__((warn_unused_result));
 
-/*
- * `sotto rotate-keys`: rewrap every data key not under the newest master
- * key, in batches of `batch` (>= 1) rows in account_pk order, each batch
- * its own short transaction (FOR UPDATE SKIP LOCKED), so it runs online
- * and an interrupted run simply continues when started again (keys
- * already under the newest version are not selected). The data keys
- * themselves do not change, so sealed content stays readable. Connects
- * to cfg->database_url on its own connection.
- *
- * Prints progress and a summary to stdout, errors to stderr: counts
- * only, never key material or account ids. Returns 0 when every key is
- * under the newest version; 1 when some are not (master version not
- * configured, damaged, or locked by another transaction meanwhile;
- * counted, left as they are, and reported); -1 when it could not run
- * (database failure, no content key, batch < 1).
- */
-int crypto_rotate_keys(const struct config *cfg, int batch)
-    __attribute__((warn_unused_result));
-
 #endif

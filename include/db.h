@@ -105,10 +105,18 @@ unsigned db_notifications(struct db *db);
 uint32_t db_generation(const struct db *db);
 
 /*
- * Apply sql/NNN_*.sql files from dir in order, each in its own transaction,
- * recording each in schema_migrations; already-applied files are skipped.
- * Prints one line per applied file to stdout. Returns 0 or -1 (message on stderr).
+ * A connection of its own for url, outside struct db (`sotto migrate`).
+ * The URL comes first so that the settings after it win: connect_timeout
+ * bounds the wait, options sets statement_timeout for the whole session
+ * without an extra round trip (timeout_ms 0 = leave the server default).
+ * NULL only on OOM; check PQstatus() otherwise. The caller owns the result.
  */
-int db_migrate(const char *url, const char *dir);
+PGconn *db_open(const char *url, const char *app_name, int timeout_ms);
+
+/* A notice processor that drops libpq's notices (they may carry data). */
+void db_quiet_notice(void *arg, const char *message);
+
+/* True when res holds a successful command or rows. */
+bool db_result_ok(const PGresult *res);
 
 #endif

@@ -1,11 +1,12 @@
 /*
  * moderation.h — flags, the human review queue and the public log
- * (sql/006_moderation.sql, README "Moderation").
+ * (sql/006_moderation.sql, docs/moderation.md).
  *
- * The routes are in app/handlers_moderation.c; this module holds what
- * they share with other modules: the flag reasons of the contract, the flag
- * weight, the admin overview and (export.h) the "flags" section of
- * GET /me/export.
+ * The routes are in app/handlers_moderation.c (the automatic classifier
+ * is `sotto moderate`, app/cmd_moderate.c); this module holds what they
+ * share with other modules: the flag reasons (in docs/openapi.yaml's
+ * order), the flag weight, the admin overview and (export.h) the "flags"
+ * section of GET /me/export.
  */
 #ifndef SOTTO_MODERATION_H
 #define SOTTO_MODERATION_H

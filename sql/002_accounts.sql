@@ -24,7 +24,7 @@ CREATE TABLE accounts (
 -- Per-account data keys, wrapped by a versioned master key (CONTENT_KEYS).
 -- A table of its own so that it can be backed up on its own, short
 -- retention: deleting a row here makes that account's content unreadable
--- in every backup of the other tables (README: "Encryption at rest and deletion").
+-- in every backup of the other tables (docs/privacy.md).
 CREATE TABLE account_keys (
     account_pk bigint PRIMARY KEY REFERENCES accounts (pk) ON DELETE CASCADE,
     version    integer NOT NULL CHECK (version > 0),

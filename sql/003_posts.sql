@@ -50,7 +50,7 @@ CREATE TABLE votes (
 );
 CREATE INDEX votes_voter ON votes (voter_pk);
 
--- The kindness ranking (README "Posts, feed and the kindness ranking"): a monotone form of
+-- The kindness ranking (docs/posts.md): a monotone form of
 --   rank = s * (0.5 + trust) + 2 * trust - age_days
 -- with s = sign(score) * log2(1 + |score|), so every doubling of a post's
 -- net votes counts as much as a day of age, more for trusted authors, and

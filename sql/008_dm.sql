@@ -1,4 +1,4 @@
--- 008: direct messages (issue 6; README "Direct messages").
+-- 008: direct messages (issue 6; docs/dm.md).
 --
 -- One conversation per unordered pair of accounts: low_pk < high_pk, unique,
 -- so starting again (from any post of the same author) finds the same row

@@ -1,6 +1,6 @@
-"""Helpers for the account and session tests (API.md "Accounts and sessions"):
+"""Helpers for the account and session tests (docs/accounts.md):
 base64url, Ed25519 key accounts, password logins, and HS256 session tokens
-signed with the server's own subkey (DESIGN.md Crypto) so that tests can
+signed with the server's own subkey (docs/architecture.md, "Cryptography") so that tests can
 mint tokens the server would never issue."""
 import base64
 import hashlib

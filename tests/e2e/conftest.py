@@ -471,7 +471,7 @@ def assert_error(r, status, code):
 
 
 def assert_standard_headers(r, json_body=True):
-    """The headers API.md puts on every response (through nginx, over TLS)."""
+    """The headers the contract (docs/api.md) puts on every response (through nginx, over TLS)."""
     h = r.headers
     rid = h.get("X-Request-Id", "")
     assert REQUEST_ID_RE.match(rid), "X-Request-Id %r: %s" % (rid, describe(r))

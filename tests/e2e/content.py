@@ -1,4 +1,4 @@
-"""Helpers for the content tests (API.md "Posts, feed, votes, communities"):
+"""Helpers for the content tests (docs/posts.md):
 posts, replies, votes, communities, feed pages and walks over every page.
 
 Texts are unique per call (uuid) because the guardrails refuse the same text

@@ -1,4 +1,4 @@
-"""The admin overview (API.md "Admin"): GET /admin/overview with the UI token
+"""The admin overview (docs/moderation.md, "Admin page"): GET /admin/overview with the UI token
 (X-Admin-Token = ADMIN_UI_TOKEN): latency percentiles and status counts of the
 whole worker pool (shared memory), the moderation and ban summaries, and the
 workers; 401 for a missing, wrong or other-kind token; 404 when

@@ -1,4 +1,4 @@
-"""The admin page (API.md "Admin": /admin/ in a browser), served by nginx from
+"""The admin page (docs/moderation.md, "Admin page": /admin/ in a browser), served by nginx from
 nginx/admin/ with a Content-Security-Policy that allows only the page itself,
 driven in headless Chromium over the DevTools protocol (tests/e2e/cdp.py):
 it loads without console errors, keeps the tokens in memory only, shows and
@@ -309,7 +309,7 @@ HOSTILE = '<img src=x onerror="document.title=\'pwned\'"> & <b>not bold</b>\nsec
 
 class FakeModeration:
     """Answers the page's /moderation/* requests in the browser (CDP Fetch
-    interception) the way API.md "Moderation and bans" says, and records
+    interception) the way the contract (docs/openapi.yaml) says, and records
     them, so the queue and ban UI can be checked whatever the server has."""
 
     def __init__(self, page, review):

@@ -1,4 +1,4 @@
-"""Accounts (API.md "Accounts and sessions"): password and Ed25519 key
+"""Accounts (docs/accounts.md): password and Ed25519 key
 registration, challenges, logins, uniform login failures, the pool-wide
 Argon2id cap, and the REGISTER / LOGIN rate classes."""
 import base64

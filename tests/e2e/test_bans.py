@@ -1,4 +1,4 @@
-"""IP-prefix bans (API.md "Moderation and bans"): POST /moderation/ban/ip,
+"""IP-prefix bans (docs/moderation.md, "IP bans"): POST /moderation/ban/ip,
 GET /moderation/bans, DELETE /moderation/bans/{id} behind the review token;
 a request from a banned prefix gets 403 banned on every route except /health
 and requests with a valid admin token, within 5 s of the ban on every worker

@@ -1,4 +1,4 @@
-"""Request bodies: media type, size limit and strict JSON (API.md Conventions, DESIGN.md json-c).
+"""Request bodies: media type, size limit and strict JSON (docs/api.md, "Conventions"; docs/architecture.md on json-c).
 
 These need a route that takes a JSON body; the first is POST /pow/challenge
 {"action": "post"}. Until it exists (404) the tests skip. The main stack runs
@@ -145,7 +145,7 @@ def test_invalid_utf8_in_action_is_400(stack):
 
 
 def test_escaped_nul_inside_string_is_rejected_400_or_422(stack):
-    """\\u0000 is valid JSON text but no field may hold a NUL (DESIGN.md: reject NUL bytes).
+    """\\u0000 is valid JSON text but no field may hold a NUL (docs/api.md: NUL is rejected, escaped or raw).
 
     The contract allows either 400 invalid_json (rejected while parsing) or
     422 invalid_field (rejected as a field value); which one sotto gives is

@@ -1,4 +1,4 @@
-"""Communities (API.md "Posts, feed, votes, communities"):
+"""Communities (docs/posts.md):
 POST /communities {"slug", "title", "description"} -> 201 {"community": {...}}
 (DECIDED), GET /communities (sorted by slug, DECIDED, paged),
 GET /communities/{slug} -> the bare community object (DECIDED);

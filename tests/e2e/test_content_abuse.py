@@ -1,5 +1,5 @@
 """Writes of content take the route's proof-of-work action and rate class
-(API.md "Proof of work"; the route table's flags): POST /posts → post,
+(docs/accounts.md, "Proof of work"; the route table's flags): POST /posts → post,
 POST /posts/{id}/reply → reply, POST /posts/{id}/vote → vote,
 POST /communities → community; POST and reply share the POST class."""
 import pytest

@@ -1,5 +1,5 @@
-"""What a stolen database reveals about content (API.md Privacy; DESIGN.md
-Data, Crypto; sql/003_posts.sql): after posts, replies, communities, votes
+"""What a stolen database reveals about content (docs/privacy.md;
+sql/003_posts.sql): after posts, replies, communities, votes
 and deletions on a stack of their own, a pg_dump holds none of the texts in
 any encoding (raw, hex, base64, base64url); the posts, votes and communities
 tables have no time-typed column; no column holds an IP; what was deleted is

@@ -1,4 +1,4 @@
-"""CORS (API.md Conventions): listed origins get CORS headers, others none.
+"""CORS (docs/api.md, "Conventions"): listed origins get CORS headers, others none.
 
 The main stack runs with SOTTO_CORS_ORIGINS=https://app.example.
 """

@@ -1,4 +1,4 @@
-"""PostgreSQL and Redis going away and coming back (DESIGN.md Data):
+"""PostgreSQL and Redis going away and coming back (docs/architecture.md, "Data"):
 503 fast instead of a hang, anonymous reads fail open on Redis, writes fail
 closed, and recovery without restarting sotto."""
 import time

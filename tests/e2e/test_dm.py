@@ -1,5 +1,4 @@
-"""Direct messages (API.md "Direct messages and events"; README "Direct
-messages"): POST /dm/start_from_post, GET /dm/list, GET /dm/{id}/messages,
+"""Direct messages (docs/dm.md): POST /dm/start_from_post, GET /dm/list, GET /dm/{id}/messages,
 POST /dm/{id}/send, server-readable (sealed at rest with a per-conversation
 key) and end to end (both sides published X25519 keys; checked with
 python3-nacl's Box on both sides, an implementation independent of the

@@ -1,4 +1,4 @@
-"""What a stolen database reveals (API.md Privacy; DESIGN.md Data, Crypto):
+"""What a stolen database reveals (docs/privacy.md):
 after a realistic session of account activity on a stack of its own, a
 pg_dump holds no password, no login id, no public key, no X25519 key, no IP,
 no token and no configured secret, in any encoding; the account tables have

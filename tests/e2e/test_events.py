@@ -1,5 +1,4 @@
-"""Event queues and real time (API.md "Direct messages and events"; README
-"Events and real time"): GET /events (order, after=, limit, pages), POST
+"""Event queues and real time (docs/realtime.md): GET /events (order, after=, limit, pages), POST
 /events/ack, at-least-once delivery, post.reply events, seq under concurrent
 writers, expiry by `sotto cleanup` (age simulated through the day number),
 tickets (bogus, expired, reused: refused before any upgrade), and live

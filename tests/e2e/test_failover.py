@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO, assert_error, bearer, describe, register, sotto_binary
 
-CLEANUP_LOCK_KEY = "32492168282058083"   # include/cleanup.h
+CLEANUP_LOCK_KEY = "32492168282058083"   # app/cmd_cleanup.c
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The feed (API.md "Posts, feed, votes, communities" and Conventions,
+"""The feed (docs/posts.md, and docs/api.md on
 pagination): GET /feed?sort=ranked|new&community=&cursor=&limit=.
 
 Top-level visible posts only; `new` is newest first; `ranked` (the default)

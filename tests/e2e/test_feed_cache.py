@@ -1,4 +1,4 @@
-"""The feed's page cache (app/feed_cache.c, README "Feed page cache").
+"""The feed's page cache (app/feed_cache.c, docs/posts.md, "Feed page cache").
 
 With SOTTO_FEED_SNAPSHOT_SHARE > 0 every worker keeps rendered feed pages for
 that many seconds. What must still hold: a deleted post, an account's posts

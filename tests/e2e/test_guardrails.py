@@ -1,4 +1,4 @@
-"""Guardrails (API.md "Posts, feed, votes, communities", include/guard.h):
+"""Guardrails (docs/posts.md, include/guard.h):
 before any write of user text (posts, replies, community title and
 description) the text is checked, and refused with
 422 {"error": {"code": "content_rejected", "reason": ..., "message"}}:
@@ -165,7 +165,7 @@ def test_control_characters_in_a_post(stack, acct, text):
 
 
 def test_nul_never_reaches_the_guardrails_the_json_layer_refuses_it(stack, acct):
-    # DESIGN.md: the JSON layer rejects NUL bytes, escaped or raw, before any handler.
+    # The JSON layer rejects NUL bytes, escaped or raw, before any handler.
     assert_error(create_post(stack, acct, "a\u0000b " + uuid.uuid4().hex), 400, "invalid_json")
 
 

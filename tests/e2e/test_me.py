@@ -1,4 +1,4 @@
-"""The account itself (API.md "Accounts and sessions"): GET /me, PUT
+"""The account itself (docs/accounts.md): GET /me, PUT
 /me/keys, GET /me/export, DELETE /me; 401 without a token; 503 while Redis
 (revocations, challenges, rate limits) is down."""
 import base64

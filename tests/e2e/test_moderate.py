@@ -1,4 +1,4 @@
-"""`sotto moderate` (README "Automatic moderation"): the classifier process
+"""`sotto moderate` (docs/moderation.md, "Automatic moderation"): the classifier process
 scores every new post and reply off the request path, holds what scores at
 or above SOTTO_MODERATION_THRESHOLD (gone from the feed and GET /posts/{id},
 a pending mod_items row with source 2), survives PostgreSQL restarts, and

@@ -1,4 +1,4 @@
-"""Moderation (API.md "Moderation and bans", README "Moderation"):
+"""Moderation (docs/moderation.md):
 POST /moderation/flag, GET /moderation/queue,
 POST /moderation/queue/{id}/decision, GET /moderation/log; weighted flags
 holding a post, decisions moving trust, flags and events, and the "flags"

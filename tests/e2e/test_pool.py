@@ -1,4 +1,4 @@
-"""The worker pool under load (DESIGN.md Processes): a killed worker is
+"""The worker pool under load (docs/architecture.md, "Processes"): a killed worker is
 replaced at once, and SIGHUP replaces every worker without dropping a request."""
 import os
 import signal

@@ -1,4 +1,4 @@
-"""Posts and replies (API.md "Posts, feed, votes, communities"): POST /posts,
+"""Posts and replies (docs/posts.md): POST /posts,
 GET /posts/{id} with its paged replies, POST /posts/{id}/reply,
 DELETE /posts/{id}; the Post object; what an account's deletion does to its
 posts; the posts, votes and communities sections of GET /me/export."""

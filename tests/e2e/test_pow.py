@@ -1,4 +1,4 @@
-"""Proof of work (API.md "Proof of work"): challenges, the X-PoW check on
+"""Proof of work (docs/accounts.md, "Proof of work"): challenges, the X-PoW check on
 POST /auth/register (action "register"), single use, binding to the action,
 expiry, and difficulty that rises under load.
 

@@ -1,4 +1,4 @@
-"""Rate limits (API.md Conventions): 429 rate_limited with Retry-After and RateLimit-*.
+"""Rate limits (docs/api.md, docs/accounts.md): 429 rate_limited with Retry-After and RateLimit-*.
 
 Every test talks from 127.0.0.1, so one IP bucket is shared by the whole
 suite; this module runs its own stack whose GLOBAL class (which applies to

@@ -1,4 +1,4 @@
-"""Routing, error format and the headers every response carries (API.md, Conventions)."""
+"""Routing, error format and the headers every response carries (docs/api.md, "Conventions")."""
 import json
 import socket
 import ssl

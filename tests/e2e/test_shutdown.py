@@ -1,4 +1,4 @@
-"""SIGTERM drains (DESIGN.md Processes): the master exits 0 once in-flight
+"""SIGTERM drains (docs/architecture.md, "Processes"): the master exits 0 once in-flight
 requests have finished, and leaves no worker behind.
 
 Each test starts its own bare `sotto serve` on a private unix socket (the

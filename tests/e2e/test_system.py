@@ -1,4 +1,4 @@
-"""System routes: /health, /config, /metrics, and HTTP -> HTTPS (API.md System)."""
+"""System routes: /health, /config, /metrics, and HTTP -> HTTPS (docs/api.md)."""
 import json
 import re
 from urllib.parse import urlsplit

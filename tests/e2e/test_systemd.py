@@ -1,4 +1,4 @@
-"""The systemd contract (DESIGN.md Deployment, Processes): the units in
+"""The systemd contract (docs/deployment.md, docs/architecture.md): the units in
 systemd/ are valid and hardened, and `sotto serve` works the way those units
 drive it — socket activation (LISTEN_FDS), sd_notify READY/RELOADING/
 STOPPING/WATCHDOG, reload by SIGHUP (ExecReload) without dropping a request,

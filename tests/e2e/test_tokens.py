@@ -1,5 +1,5 @@
-"""Session tokens (API.md Conventions "Auth"; DESIGN.md Crypto, the libjwt
-1.10 sharp edges): only an unexpired HS256 token signed with the server's
+"""Session tokens (docs/api.md, "Conventions"; docs/architecture.md,
+"Cryptography": the libjwt 1.10 sharp edges): only an unexpired HS256 token signed with the server's
 subkey, with the claims the server issues, opens a protected route; logout
 and account deletion revoke at once; everything else is 401 unauthorized.
 
@@ -130,7 +130,7 @@ def test_token_resigned_hs256_with_a_guessed_key_is_401(stack, account):
 
 @pytest.mark.parametrize("alg", ["HS512", "HS384"])
 def test_token_signed_with_the_real_key_but_another_alg_is_401(stack, account, key, alg):
-    """The server requires HS256 whatever the header says (DESIGN.md)."""
+    """The server requires HS256 whatever the header says."""
     assert_unauthorized(stack, bearer(mint(key, claims_for(account[0]), alg=alg)))
 
 

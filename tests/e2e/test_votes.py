@@ -1,4 +1,4 @@
-"""Votes (API.md "Posts, feed, votes, communities"): POST /posts/{id}/vote
+"""Votes (docs/posts.md): POST /posts/{id}/vote
 {"value": 1|-1|0} -> 200 {"score", "my_vote"}; one vote per account per
 post, 0 withdraws; my_vote as each reader sees it; an up-vote from someone
 else raises the author's trust by 0.01 and taking it back lowers it again,

@@ -4,7 +4,7 @@
  * combination, the rules file format and its errors, the shipped
  * data/moderation.rules on typical spam and ordinary posts; and the
  * external command's answer parsing and command-line splitting
- * (modcmd.h).
+ * (classify_exec.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "classify.h"
-#include "modcmd.h"
+#include "classify_exec.h"
 
 #define SHIPPED_RULES "data/moderation.rules"
 #define EPS 1e-6
@@ -308,10 +308,10 @@ static void test_shipped_rules_hold_spam_and_pass_ordinary_posts(void **state)
 
 static int reply(const char *line, const char *id, double *score)
 {
-	return modcmd_parse_reply(line, strlen(line), id, score);
+	return classify_exec_parse_reply(line, strlen(line), id, score);
 }
 
-static void test_modcmd_reply_parsing(void **state)
+static void test_classify_exec_reply_parsing(void **state)
 {
 	double s = -1;
 
@@ -337,20 +337,20 @@ static void test_modcmd_reply_parsing(void **state)
 	assert_int_equal(reply("not json", "abc", &s), -1);
 }
 
-static void test_modcmd_split_on_spaces(void **state)
+static void test_classify_exec_split_on_spaces(void **state)
 {
 	char *argv[5], *storage = NULL;
 
 	(void)state;
-	assert_int_equal(modcmd_split("  /usr/bin/python3   model.py --fast ", argv, 4, &storage), 3);
+	assert_int_equal(classify_exec_split("  /usr/bin/python3   model.py --fast ", argv, 4, &storage), 3);
 	assert_string_equal(argv[0], "/usr/bin/python3");
 	assert_string_equal(argv[1], "model.py");
 	assert_string_equal(argv[2], "--fast");
 	assert_null(argv[3]);
 	free(storage);
-	assert_int_equal(modcmd_split("   ", argv, 4, &storage), 0);
+	assert_int_equal(classify_exec_split("   ", argv, 4, &storage), 0);
 	free(storage);
-	assert_int_equal(modcmd_split("a b c d e", argv, 4, &storage), -1);
+	assert_int_equal(classify_exec_split("a b c d e", argv, 4, &storage), -1);
 	assert_null(storage);
 }
 
@@ -370,8 +370,8 @@ int main(void)
 		cmocka_unit_test(test_rules_file_errors_name_the_line),
 		cmocka_unit_test(test_rules_load),
 		cmocka_unit_test(test_shipped_rules_hold_spam_and_pass_ordinary_posts),
-		cmocka_unit_test(test_modcmd_reply_parsing),
-		cmocka_unit_test(test_modcmd_split_on_spaces),
+		cmocka_unit_test(test_classify_exec_reply_parsing),
+		cmocka_unit_test(test_classify_exec_split_on_spaces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

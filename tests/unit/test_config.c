@@ -380,6 +380,47 @@ static void test_secret_strength_rejects_short_repeating_pattern(void **state)
 
 /* ---- loading ---- */
 
+/*
+ * The listing (`sotto check-config --list`) and the loader are one table:
+ * every listed default, set explicitly, loads to the same configuration as
+ * leaving it unset; every name is listed once; secrets list no value.
+ */
+static void test_every_listed_default_is_a_valid_value_of_its_setting(void **state)
+{
+	struct config_setting_doc d;
+	struct config plain, explicit;
+	size_t n = 0;
+
+	(void)state;
+	set_required_env();
+	load_ok(&plain);
+	for (size_t i = 0; config_setting_doc(i, &d); i++, n++) {
+		struct config_setting_doc other;
+
+		for (size_t j = 0; j < i; j++) {
+			assert_true(config_setting_doc(j, &other));
+			assert_string_not_equal(other.name, d.name);
+		}
+		assert_true(d.meaning[0] != '\0' && d.bounds[0] != '\0' && d.type != NULL);
+		if (d.secret)
+			assert_true(strcmp(d.def, "(required)") == 0 || strcmp(d.def, "(empty)") == 0);
+		if (d.def[0] != '(')
+			assert_int_equal(setenv(d.name, d.def, 1), 0);
+	}
+	/* 40 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 40 - 2 + RATE__MAX + POW__MAX);
+	load_ok(&explicit);
+	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
+	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
+	assert_int_equal(explicit.pow[POW_REPLY], plain.pow[POW_REPLY]);
+	assert_true(explicit.flag_hold_weight == plain.flag_hold_weight);
+	assert_true(explicit.moderation_threshold == plain.moderation_threshold);
+	assert_string_equal(explicit.moderation_rules, plain.moderation_rules);
+	assert_int_equal(explicit.event_ttl_days, plain.event_ttl_days);
+	config_free(&explicit);
+	config_free(&plain);
+}
+
 static void test_load_applies_defaults_when_only_required_settings_given(void **state)
 {
 	struct config cfg;
@@ -1206,6 +1247,7 @@ int main(void)
 		T(test_secret_strength_accepts_random_32_bytes),
 		T(test_secret_strength_rejects_31_random_bytes),
 		T(test_secret_strength_rejects_short_repeating_pattern),
+		T(test_every_listed_default_is_a_valid_value_of_its_setting),
 		T(test_load_applies_defaults_when_only_required_settings_given),
 		T(test_env_file_comments_quotes_and_export_are_understood),
 		T(test_env_file_secrets_are_read),

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A stand-in for a real model behind SOTTO_MODERATION_CMD (README
+"""A stand-in for a real model behind SOTTO_MODERATION_CMD (docs/moderation.md,
 "Automatic moderation"): JSON lines in, JSON lines out.
 
     classifier.py IDS_FILE STARTS_FILE

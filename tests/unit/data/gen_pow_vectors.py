@@ -3,7 +3,7 @@
 
 An implementation independent of app/pow.c (Python's hashlib) computes
 SHA-256("sotto-pow:" + action + ":" + challenge + ":" + nonce) over the
-UTF-8 string, exactly as API.md ("Proof of work") defines it, and counts
+UTF-8 string, exactly as docs/accounts.md ("Proof of work") defines it, and counts
 the leading zero bits, most significant bit of the first byte first.
 
 Each line is `action challenge nonce bits digest_hex`: the nonce solves

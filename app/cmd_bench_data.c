@@ -1,22 +1,29 @@
 /*
- * benchdata.c — `sotto bench-data`: synthetic accounts, posts, replies and
- * votes, loaded with COPY (benchdata.h says what is generated and how it
- * is stored).
+ * cmd_bench_data.c — `sotto bench-data <n_posts> [n_accounts [jobs]]`: synthetic
+ * accounts, posts, replies and votes for benchmarks and scale checks,
+ * stored exactly as the server stores its own.
  *
- * Speed: COPY in text format (copyin.h), one transaction per batch of
- * BATCH_POSTS top-level posts. Generating a row (random id, words,
- * sealing) costs microseconds; the schema's triggers and the indexes on
- * posts are the cost, and they are the point: the rows end up as the
- * server's own writes would leave them. So the work is split
- * between jobs, one process and one connection each (a PostgreSQL
- * backend per core): each job creates its own share of the accounts and
- * writes its share of the posts and votes among them, so the jobs never
- * wait for each other's row locks (a vote locks its post and its
- * author's account row).
+ * Accounts are password accounts (one shared Argon2id hash of a random
+ * password nobody keeps, so none of them can log in), with random ids
+ * found through auth_id_hash(), the id sealed and the data key wrapped as
+ * POST /auth/register does. Post bodies (40..400 characters of words)
+ * are sealed with the author's data key for the field
+ * { "posts", "body", row = the post's public id, owner = author pk }.
+ * Top-level posts spread evenly over the last 365 days in pk order (newest
+ * last); about one in eleven rows is a reply to a recent post of the same
+ * batch; one visible top-level post in five gets 1..5 votes. Accounts
+ * start with trust 0.30..0.70; a fifth of them only ever get down-votes.
+ * Rows are loaded with COPY in short transactions, so the schema's
+ * triggers keep score, rank, reply_count and trust as they would for real
+ * requests. Communities are not generated.
  *
- * The content is random, not secret, but the data keys are real: they
- * live in sodium_malloc'ed memory and are wiped at the end. Errors name
- * SQLSTATEs only; libpq's message text can quote values.
+ * The work is split between jobs (processes, one connection each), each
+ * with its own share of the accounts, whose posts it writes and who vote
+ * on them: jobs never wait for each other's row locks. Days still rise
+ * with pk within each job; across jobs the pk ranges interleave.
+ *
+ * It writes into cfg->database_url and refuses to run unless SOTTO_DEV=1
+ * (a development or bench stack): it is not meant for a real database.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -33,13 +40,18 @@
 
 #include "arena.h"
 #include "auth.h"
-#include "benchdata.h"
+#include "cmd.h"
 #include "config.h"
 #include "context.h"
 #include "copyin.h"
 #include "crypto.h"
 #include "db.h"
 #include "util.h"
+
+#define BENCHDATA_DEFAULT_ACCOUNTS 100
+#define BENCHDATA_MAX_POSTS 100000000L
+#define BENCHDATA_MAX_ACCOUNTS 1000000L
+#define BENCHDATA_MAX_JOBS 64
 
 #define BATCH_POSTS 1000        /* top-level posts per transaction (see batch_votes) */
 #define BODY_MIN 40             /* characters of a generated body */
@@ -726,7 +738,16 @@ static int run_jobs(const struct config *cfg, long n_posts, long n_accounts, int
 	return rc;
 }
 
-int benchdata_run(const struct config *cfg, long n_posts, long n_accounts, int jobs)
+/*
+ * Add n_accounts new accounts and n_posts new top-level posts (plus
+ * replies and votes) to the database of cfg, then VACUUM (ANALYZE) the
+ * tables it wrote. jobs processes share the work, each with its own
+ * connection, accounts and posts (0: one per core; never more than
+ * accounts or posts). Prints progress, figures and the elapsed time to
+ * stdout; errors (SQLSTATEs only, never values) to stderr. Batches
+ * already committed stay when a later one fails. Returns 0, or -1.
+ */
+static int benchdata_run(const struct config *cfg, long n_posts, long n_accounts, int jobs)
 {
 	uint64_t t0 = util_now_us(), t_load;
 
@@ -755,4 +776,21 @@ int benchdata_run(const struct config *cfg, long n_posts, long n_accounts, int j
 	       (double)n_posts / ((double)(t_load - t0) / 1e6), seconds_since(t_load),
 	       seconds_since(t0));
 	return 0;
+}
+
+int cmd_bench_data(int argc, char **argv, const struct config *cfg)
+{
+	int64_t n_posts, n_accounts = BENCHDATA_DEFAULT_ACCOUNTS, jobs = 0;
+
+	if (argc < 2 || argc > 4 ||
+	    util_parse_int64(argv[1], 1, BENCHDATA_MAX_POSTS, &n_posts) != 0 ||
+	    (argc >= 3 &&
+	     util_parse_int64(argv[2], 1, BENCHDATA_MAX_ACCOUNTS, &n_accounts) != 0) ||
+	    (argc == 4 && util_parse_int64(argv[3], 1, BENCHDATA_MAX_JOBS, &jobs) != 0)) {
+		fprintf(stderr, "usage: sotto bench-data <n_posts 1..%ld> [n_accounts 1..%ld "
+		        "(default %d) [jobs 1..%d (default: one per core)]]\n", BENCHDATA_MAX_POSTS,
+		        BENCHDATA_MAX_ACCOUNTS, BENCHDATA_DEFAULT_ACCOUNTS, BENCHDATA_MAX_JOBS);
+		return 2;
+	}
+	return benchdata_run(cfg, (long)n_posts, (long)n_accounts, (int)jobs) == 0 ? 0 : 1;
 }

@@ -1,14 +1,27 @@
 /*
- * cleanup.c — see cleanup.h.
+ * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
+ *
+ * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
+ * ttl), IP bans whose expires_day has passed and the PostgreSQL copies of
+ * revocations whose token has expired. Challenges and tickets live in
+ * Redis with their own TTL and need nothing. Run daily by
+ * sotto-cleanup.timer, and by the development stack at `up` and hourly.
+ * Idempotent and safe to run at any time, on every host at once (one run
+ * holds an advisory lock, the others see it and stop), in batches so that
+ * no transaction holds many rows.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "arena.h"
-#include "cleanup.h"
+#include "cmd.h"
 #include "config.h"
 #include "db.h"
 #include "util.h"
+
+#define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
+/* Session advisory lock of a cleanup run: "sotto-c" in ASCII. */
+#define CLEANUP_LOCK_KEY "32492168282058083"
 
 static struct db_stmt stmt_events = {
 	"cleanup_events",
@@ -79,7 +92,11 @@ static int take_lock(struct db *db, struct arena *a)
 	return strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 }
 
-int cleanup_run(const struct config *cfg, int64_t today)
+/*
+ * One cleanup as of day today. Prints one summary line to stdout. 0 done
+ * (also when another run holds the lock), -1 failed (message on stderr).
+ */
+static int cleanup_run(const struct config *cfg, int64_t today)
 {
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
@@ -118,4 +135,11 @@ out:
 	arena_free(a);
 	db_free(db);
 	return rc;
+}
+
+int cmd_cleanup(int argc, char **argv, const struct config *cfg)
+{
+	(void)argc;
+	(void)argv;
+	return cleanup_run(cfg, util_today()) == 0 ? 0 : 1;
 }

@@ -1,6 +1,33 @@
 /*
- * moderate.c — `sotto moderate`: the classifier process (what it does and
- * its guarantees are in moderate.h).
+ * cmd_moderate.c — `sotto moderate`: the automatic classifier, a long-running
+ * process of its own (systemd/sotto-moderate.service), off the request
+ * path.
+ *
+ * Work list: sql/006's mod_scan, a row per new post and reply with score
+ * NULL. The moderator looks every MODERATE_IDLE_MS while the list is
+ * empty and takes batches back to back while it is not. (No NOTIFY: a
+ * notifying transaction holds a database-wide lock through its commit,
+ * so every post would commit, and wait for its WAL flush, one at a time;
+ * sql/011.) Each batch is one transaction:
+ *
+ *   take up to SOTTO_MODERATION_BATCH pending rows, oldest first
+ *     (FOR UPDATE OF mod_scan SKIP LOCKED: several moderators share the
+ *     list, each row goes to exactly one of them),
+ *   open each body with its author's data key, score it (classify.h,
+ *     and max() with the external command of classify_exec.h when set),
+ *   write mod_scan.score, and at or above SOTTO_MODERATION_THRESHOLD
+ *     hold the post (status 0 -> 1) and queue a pending mod_items row
+ *     (source 2 "auto"; ON CONFLICT on mod_items_pending: at most one),
+ *   NOTIFY sotto_content when a post was held (feed caches), COMMIT.
+ *
+ * A committed score is final, so no post is scored twice; a batch that
+ * does not commit (PostgreSQL went away, SIGTERM) is taken again later
+ * and the external command may then see its posts again. Lock order:
+ * the mod_scan row, then the post row; accounts are never locked. A post
+ * deleted meanwhile disappears with its mod_scan row (ON DELETE CASCADE).
+ *
+ * A body that cannot be opened (its author's master key version is no
+ * longer configured) is scored 0 and logged, so it cannot block the list.
  *
  * The loop: make sure the connection is up, take batches until the list
  * is empty, then sleep MODERATE_IDLE_MS (in poll() on the signal pipe). A
@@ -33,11 +60,15 @@
 #include "crypto.h"
 #include "db.h"
 #include "log.h"
-#include "moderate.h"
-#include "modcmd.h"
+#include "classify_exec.h"
+#include "cmd.h"
 #include "post_view.h"
 #include "util.h"
 
+#define MODERATE_IDLE_MS 200           /* look for work this often while there is none */
+#define MODERATE_SWEEP_MS 1000         /* take from the list's beginning again (take_after) */
+#define MODERATE_RETRY_MIN_MS 250      /* database retry backoff, doubling */
+#define MODERATE_RETRY_MAX_MS 4000
 #define MOD_ITEM_ID_BYTES 16   /* public id: 22 characters of base64url, as posts */
 #define MOD_SOURCE_AUTO "2"
 
@@ -45,9 +76,9 @@ static volatile sig_atomic_t stop_flag;
 static int sig_pipe[2] = { -1, -1 };
 
 struct moderator {
-	struct config cfg;
+	const struct config *cfg;
 	struct classify_rules *rules;
-	struct modcmd *cmd;          /* NULL without SOTTO_MODERATION_CMD */
+	struct classify_exec *cmd;          /* NULL without SOTTO_MODERATION_CMD */
 	struct db *db;
 	struct arena *a;             /* one batch's results and bodies */
 	int64_t after;               /* the last pk taken: the next take starts past it */
@@ -160,7 +191,7 @@ static int open_body(struct moderator *m, const PGresult *res, int row,
 	if (wrapped == NULL || sealed == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, COL_AUTHOR), 1, INT64_MAX, &author) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
-	    crypto_unwrap_key(&m->cfg, author, (uint32_t)version, wrapped, wrapped_len, key) != 0)
+	    crypto_unwrap_key(m->cfg, author, (uint32_t)version, wrapped, wrapped_len, key) != 0)
 		goto out;
 	post_body_field(&f, PQgetvalue(res, row, COL_ID), author);
 	rc = crypto_open(m->a, key, &f, sealed, sealed_len, body, body_len);
@@ -182,8 +213,8 @@ static double score_row(struct moderator *m, const PGresult *res, int row)
 		return 0;
 	score = classify_score(m->rules, (const char *)body, len, NULL);
 	if (m->cmd != NULL && !stop_flag &&
-	    modcmd_score(m->cmd, PQgetvalue(res, row, COL_ID), (const char *)body, len, &ext) == 0 &&
-	    ext > score)
+	    classify_exec_score(m->cmd, PQgetvalue(res, row, COL_ID), (const char *)body, len,
+	                        &ext) == 0 && ext > score)
 		score = ext;
 	sodium_memzero(body, len);
 	return score;
@@ -248,10 +279,10 @@ static int write_scores(struct moderator *m, const PGresult *res, const double *
 	if (score_arrays(m, res, scores, n, &params[0], &params[1]) != 0 ||
 	    db_exec(m->db, m->a, &score_stmt, params, NULL) == NULL)
 		return -1;
-	for (int i = 0; m->cfg.moderation_hold && i < n; i++) {
+	for (int i = 0; m->cfg->moderation_hold && i < n; i++) {
 		bool h;
 
-		if (scores[i] < m->cfg.moderation_threshold)
+		if (scores[i] < m->cfg->moderation_threshold)
 			continue;
 		if (hold_post(m, PQgetvalue(res, i, COL_PK), &h) != 0)
 			return -1;
@@ -331,21 +362,18 @@ static int drain(struct moderator *m)
 	do {
 		if (run_batch(m, &taken) != 0)
 			return -1;
-	} while (taken == m->cfg.moderation_batch && !stop_flag);
+	} while (taken == m->cfg->moderation_batch && !stop_flag);
 	return 0;
 }
 
 /* ---- the process --------------------------------------------------------- */
 
-static int moderator_init(struct moderator *m)
+static int moderator_init(struct moderator *m, const struct config *cfg)
 {
 	char err[256];
 
-	if (config_load(&m->cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "sotto: configuration error: %s\n", err);
-		return -1;
-	}
-	if ((m->rules = classify_rules_load(m->cfg.moderation_rules, err, sizeof(err))) == NULL) {
+	m->cfg = cfg;
+	if ((m->rules = classify_rules_load(m->cfg->moderation_rules, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sotto: configuration error: SOTTO_MODERATION_RULES: %s\n", err);
 		return -1;
 	}
@@ -353,13 +381,13 @@ static int moderator_init(struct moderator *m)
 		fprintf(stderr, "sotto: cannot set up signal handling: %s\n", strerror(errno));
 		return -1;
 	}
-	snprintf(take_sql, sizeof(take_sql), TAKE_SQL, m->cfg.moderation_batch);
-	m->db = db_new(m->cfg.database_url, m->cfg.db_statement_timeout_ms);
+	snprintf(take_sql, sizeof(take_sql), TAKE_SQL, m->cfg->moderation_batch);
+	m->db = db_new(m->cfg->database_url, m->cfg->db_statement_timeout_ms);
 	m->a = arena_new();
-	if (m->cfg.moderation_cmd[0] != '\0')
-		m->cmd = modcmd_new(m->cfg.moderation_cmd, m->cfg.moderation_cmd_timeout_ms,
+	if (m->cfg->moderation_cmd[0] != '\0')
+		m->cmd = classify_exec_new(m->cfg->moderation_cmd, m->cfg->moderation_cmd_timeout_ms,
 		                    sig_pipe[0]);
-	if (m->db == NULL || m->a == NULL || (m->cfg.moderation_cmd[0] != '\0' && m->cmd == NULL)) {
+	if (m->db == NULL || m->a == NULL || (m->cfg->moderation_cmd[0] != '\0' && m->cmd == NULL)) {
 		fprintf(stderr, "sotto: out of memory\n");
 		return -1;
 	}
@@ -369,36 +397,41 @@ static int moderator_init(struct moderator *m)
 
 static void moderator_free(struct moderator *m)
 {
-	modcmd_free(m->cmd);
+	classify_exec_free(m->cmd);
 	arena_free(m->a);
 	db_free(m->db);
 	classify_rules_free(m->rules);
-	config_free(&m->cfg);
 	for (int i = 0; i < 2; i++)
 		if (sig_pipe[i] >= 0)
 			close(sig_pipe[i]);
 	sig_pipe[0] = sig_pipe[1] = -1;
 }
 
-int moderate_run(void)
+/*
+ * Work until SIGTERM or SIGINT (the batch in progress is rolled back).
+ * Exit status 0 after a signal, 1 when it cannot start (rules file, out
+ * of memory). main.c keeps core dumps off: it unwraps data keys.
+ */
+int cmd_moderate(int argc, char **argv, const struct config *cfg)
 {
 	struct moderator m;
 	bool connected = false;
 	int rc = 1;
 
+	(void)argc;
+	(void)argv;
 	memset(&m, 0, sizeof(m));
-	util_no_core_dumps();   /* it holds content keys and unwraps data keys */
-	if (moderator_init(&m) != 0)
+	if (moderator_init(&m, cfg) != 0)
 		goto out;
-	if (m.cfg.moderation_hold)
+	if (m.cfg->moderation_hold)
 		log_msg(LOG_INFO, "started: %zu terms, %zu patterns, threshold %.3f, batch %d, "
 		        "external command %s", classify_rules_terms(m.rules),
-		        classify_rules_patterns(m.rules), m.cfg.moderation_threshold,
-		        m.cfg.moderation_batch, m.cmd != NULL ? "on" : "off");
+		        classify_rules_patterns(m.rules), m.cfg->moderation_threshold,
+		        m.cfg->moderation_batch, m.cmd != NULL ? "on" : "off");
 	else
 		log_msg(LOG_INFO, "started: %zu terms, %zu patterns, threshold off (score only, "
 		        "never hold), batch %d, external command %s", classify_rules_terms(m.rules),
-		        classify_rules_patterns(m.rules), m.cfg.moderation_batch,
+		        classify_rules_patterns(m.rules), m.cfg->moderation_batch,
 		        m.cmd != NULL ? "on" : "off");
 	while (!stop_flag) {
 		bool ready = db_ready(m.db);

@@ -1,6 +1,6 @@
 /*
- * modcmd.c — the external classifier child of `sotto moderate` (protocol
- * and failure handling in modcmd.h).
+ * classify_exec.c — the external classifier child of `sotto moderate` (protocol
+ * and failure handling in classify_exec.h).
  *
  * One child at a time, one request in flight: a line out, a line back,
  * within one deadline. Pipes are non-blocking and every wait is a poll()
@@ -28,13 +28,13 @@
 
 #include "config.h"
 #include "log.h"
-#include "modcmd.h"
+#include "classify_exec.h"
 #include "util.h"
 
-#define MODCMD_EXIT_WAIT_MS 200   /* grace for a child whose stdin we closed */
-#define MODCMD_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+#define CLASSIFY_EXEC_EXIT_WAIT_MS 200   /* grace for a child whose stdin we closed */
+#define CLASSIFY_EXEC_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-struct modcmd {
+struct classify_exec {
 	char *storage;                              /* the words of argv */
 	char *argv[CONFIG_MODERATION_CMD_ARGS + 1];
 	int timeout_ms;
@@ -42,13 +42,13 @@ struct modcmd {
 	pid_t pid;                                  /* 0 = no child */
 	int to_child;                               /* its stdin */
 	int from_child;                             /* its stdout */
-	char line[MODCMD_LINE_MAX + 1];             /* answer being read */
+	char line[CLASSIFY_EXEC_LINE_MAX + 1];             /* answer being read */
 	size_t line_len;
 	uint64_t not_before_us;                     /* no start before (backoff) */
 	int backoff_ms;
 };
 
-int modcmd_split(const char *cmd, char **argv, size_t max_args, char **storage)
+int classify_exec_split(const char *cmd, char **argv, size_t max_args, char **storage)
 {
 	char *s, *p;
 	size_t n = 0;
@@ -74,13 +74,13 @@ int modcmd_split(const char *cmd, char **argv, size_t max_args, char **storage)
 	return (int)n;
 }
 
-struct modcmd *modcmd_new(const char *cmd, int timeout_ms, int stop_fd)
+struct classify_exec *classify_exec_new(const char *cmd, int timeout_ms, int stop_fd)
 {
-	struct modcmd *c = calloc(1, sizeof(*c));
+	struct classify_exec *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
-	if (modcmd_split(cmd, c->argv, CONFIG_MODERATION_CMD_ARGS, &c->storage) <= 0) {
+	if (classify_exec_split(cmd, c->argv, CONFIG_MODERATION_CMD_ARGS, &c->storage) <= 0) {
 		free(c->storage);
 		free(c);
 		return NULL;
@@ -88,7 +88,7 @@ struct modcmd *modcmd_new(const char *cmd, int timeout_ms, int stop_fd)
 	c->timeout_ms = timeout_ms;
 	c->stop_fd = stop_fd;
 	c->to_child = c->from_child = -1;
-	c->backoff_ms = MODCMD_BACKOFF_MIN_MS;
+	c->backoff_ms = CLASSIFY_EXEC_BACKOFF_MIN_MS;
 	return c;
 }
 
@@ -117,7 +117,7 @@ static bool reap_within(pid_t pid, int ms)
 }
 
 /* Close the pipes; SIGKILL the child's group unless it exits within grace_ms; reap it. */
-static void child_stop(struct modcmd *c, int grace_ms)
+static void child_stop(struct classify_exec *c, int grace_ms)
 {
 	if (c->to_child >= 0)
 		close(c->to_child);
@@ -139,18 +139,18 @@ static void child_stop(struct modcmd *c, int grace_ms)
 }
 
 /* After a failure: kill the child, and start the next one only after the backoff. */
-static void child_failed(struct modcmd *c, const char *why)
+static void child_failed(struct classify_exec *c, const char *why)
 {
 	child_stop(c, 0);
 	log_msg(LOG_WARN, "classifier command: %s; killed, built-in score used, next start in "
 	        "%d ms", why, c->backoff_ms);
 	c->not_before_us = util_now_us() + (uint64_t)c->backoff_ms * 1000;
-	c->backoff_ms = c->backoff_ms >= MODCMD_BACKOFF_MAX_MS / 2 ? MODCMD_BACKOFF_MAX_MS
+	c->backoff_ms = c->backoff_ms >= CLASSIFY_EXEC_BACKOFF_MAX_MS / 2 ? CLASSIFY_EXEC_BACKOFF_MAX_MS
 	                                                           : c->backoff_ms * 2;
 }
 
 /* In the child, after fork(): never returns. Only async-signal-safe calls. */
-static void child_exec(struct modcmd *c, pid_t parent, int in_fd, int out_fd,
+static void child_exec(struct classify_exec *c, pid_t parent, int in_fd, int out_fd,
                        char *const *envp)
 {
 	sigset_t none;
@@ -173,7 +173,7 @@ static void child_exec(struct modcmd *c, pid_t parent, int in_fd, int out_fd,
 }
 
 /* Start the child. 0, or -1 (logged; the backoff applies). */
-static int child_start(struct modcmd *c)
+static int child_start(struct classify_exec *c)
 {
 	const char *path = getenv("PATH");
 	char path_env[1024], lang_env[] = "LANG=C.UTF-8";
@@ -182,7 +182,7 @@ static int child_start(struct modcmd *c)
 	pid_t parent = getpid();
 
 	snprintf(path_env, sizeof(path_env), "PATH=%s",
-	         path != NULL && strlen(path) < sizeof(path_env) - 6 ? path : MODCMD_DEFAULT_PATH);
+	         path != NULL && strlen(path) < sizeof(path_env) - 6 ? path : CLASSIFY_EXEC_DEFAULT_PATH);
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
 		log_msg(LOG_ERROR, "classifier command: pipe: %s", strerror(errno));
 		goto fail;
@@ -223,7 +223,7 @@ fail:
  * Wait until fd is ready for events, the deadline passes or stop_fd
  * turns readable. 1 ready, 0 timed out, -1 stop or error.
  */
-static int wait_fd(struct modcmd *c, int fd, short events, uint64_t deadline)
+static int wait_fd(struct classify_exec *c, int fd, short events, uint64_t deadline)
 {
 	for (;;) {
 		struct pollfd p[2] = { { .fd = fd, .events = events },
@@ -241,7 +241,7 @@ static int wait_fd(struct modcmd *c, int fd, short events, uint64_t deadline)
 }
 
 /* Write all of buf before the deadline. NULL, or why not. */
-static const char *send_all(struct modcmd *c, const char *buf, size_t len, uint64_t deadline)
+static const char *send_all(struct classify_exec *c, const char *buf, size_t len, uint64_t deadline)
 {
 	while (len > 0) {
 		ssize_t n = write(c->to_child, buf, len);
@@ -263,7 +263,7 @@ static const char *send_all(struct modcmd *c, const char *buf, size_t len, uint6
 }
 
 /* Read one line (without the newline) into c->line before the deadline. NULL, or why not. */
-static const char *read_line(struct modcmd *c, uint64_t deadline)
+static const char *read_line(struct classify_exec *c, uint64_t deadline)
 {
 	for (;;) {
 		char *nl = memchr(c->line, '\n', c->line_len);
@@ -274,9 +274,9 @@ static const char *read_line(struct modcmd *c, uint64_t deadline)
 			*nl = '\0';
 			return nl == c->line + c->line_len - 1 ? NULL : "it answered more than one line";
 		}
-		if (c->line_len == MODCMD_LINE_MAX)
+		if (c->line_len == CLASSIFY_EXEC_LINE_MAX)
 			return "its answer is longer than allowed";
-		n = read(c->from_child, c->line + c->line_len, MODCMD_LINE_MAX - c->line_len);
+		n = read(c->from_child, c->line + c->line_len, CLASSIFY_EXEC_LINE_MAX - c->line_len);
 		if (n > 0) {
 			c->line_len += (size_t)n;
 			continue;
@@ -292,7 +292,7 @@ static const char *read_line(struct modcmd *c, uint64_t deadline)
 	}
 }
 
-int modcmd_parse_reply(const char *line, size_t len, const char *id, double *score)
+int classify_exec_parse_reply(const char *line, size_t len, const char *id, double *score)
 {
 	struct json_tokener *tok;
 	json_object *obj = NULL, *v;
@@ -300,7 +300,7 @@ int modcmd_parse_reply(const char *line, size_t len, const char *id, double *sco
 	size_t end;
 	double s;
 
-	if (line == NULL || id == NULL || len == 0 || len > MODCMD_LINE_MAX ||
+	if (line == NULL || id == NULL || len == 0 || len > CLASSIFY_EXEC_LINE_MAX ||
 	    !util_utf8_valid(line, len) || (tok = json_tokener_new_ex(4)) == NULL)
 		return -1;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -346,7 +346,7 @@ static const char *request_line(const char *id, const char *text, size_t len,
 	return s;
 }
 
-int modcmd_score(struct modcmd *c, const char *id, const char *text, size_t len,
+int classify_exec_score(struct classify_exec *c, const char *id, const char *text, size_t len,
                  double *score)
 {
 	uint64_t deadline = util_now_us() + (uint64_t)c->timeout_ms * 1000;
@@ -367,23 +367,23 @@ int modcmd_score(struct modcmd *c, const char *id, const char *text, size_t len,
 		child_failed(c, why);
 		goto out;
 	}
-	if (modcmd_parse_reply(c->line, strlen(c->line), id, score) != 0) {
+	if (classify_exec_parse_reply(c->line, strlen(c->line), id, score) != 0) {
 		child_failed(c, "its answer is not {\"id\": <the post id>, \"score\": <0..1>}");
 		goto out;
 	}
 	c->line_len = 0;
-	c->backoff_ms = MODCMD_BACKOFF_MIN_MS;
+	c->backoff_ms = CLASSIFY_EXEC_BACKOFF_MIN_MS;
 	rc = 0;
 out:
 	json_object_put(obj);
 	return rc;
 }
 
-void modcmd_free(struct modcmd *c)
+void classify_exec_free(struct classify_exec *c)
 {
 	if (c == NULL)
 		return;
-	child_stop(c, MODCMD_EXIT_WAIT_MS);
+	child_stop(c, CLASSIFY_EXEC_EXIT_WAIT_MS);
 	free(c->storage);
 	free(c);
 }

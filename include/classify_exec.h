@@ -1,8 +1,8 @@
 /*
- * modcmd.h — the external classifier of `sotto moderate`
+ * classify_exec.h — the external classifier of `sotto moderate`
  * (SOTTO_MODERATION_CMD): a child process speaking JSON lines.
  *
- * Protocol (README "Automatic moderation"): for each post, one line on
+ * Protocol (docs/moderation.md, "Automatic moderation"): for each post, one line on
  * the child's stdin
  *     {"id": "<post public id>", "text": "<decrypted body>"}
  * and one line back on its stdout
@@ -18,42 +18,42 @@
  *
  * Failures (no answer within the timeout, a malformed or wrong answer, a
  * child that exits, cannot be started or stops reading) make
- * modcmd_score() fail: the child's process group gets SIGKILL and is
+ * classify_exec_score() fail: the child's process group gets SIGKILL and is
  * reaped at once, and no new child is started before a backoff delay
- * (MODCMD_BACKOFF_MIN_MS, doubling up to MODCMD_BACKOFF_MAX_MS, back to
- * the minimum after an answer). Meanwhile modcmd_score() fails at once,
+ * (CLASSIFY_EXEC_BACKOFF_MIN_MS, doubling up to CLASSIFY_EXEC_BACKOFF_MAX_MS, back to
+ * the minimum after an answer). Meanwhile classify_exec_score() fails at once,
  * so the caller falls back to the built-in score without waiting.
  */
-#ifndef SOTTO_MODCMD_H
-#define SOTTO_MODCMD_H
+#ifndef SOTTO_CLASSIFY_EXEC_H
+#define SOTTO_CLASSIFY_EXEC_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
-#define MODCMD_LINE_MAX 4096          /* bytes of one answer line */
-#define MODCMD_BACKOFF_MIN_MS 500
-#define MODCMD_BACKOFF_MAX_MS 30000
+#define CLASSIFY_EXEC_LINE_MAX 4096          /* bytes of one answer line */
+#define CLASSIFY_EXEC_BACKOFF_MIN_MS 500
+#define CLASSIFY_EXEC_BACKOFF_MAX_MS 30000
 
-struct modcmd;
+struct classify_exec;
 
 /*
  * A handle for command line cmd (not started yet; the first
- * modcmd_score() starts it). timeout_ms bounds each post, writing and
+ * classify_exec_score() starts it). timeout_ms bounds each post, writing and
  * reading together. stop_fd, when >= 0, is polled too: readable means
  * "stop now" (the self-pipe of the signal handlers). NULL when cmd is
- * empty or out of memory. The caller frees it with modcmd_free().
+ * empty or out of memory. The caller frees it with classify_exec_free().
  */
-struct modcmd *modcmd_new(const char *cmd, int timeout_ms, int stop_fd);
+struct classify_exec *classify_exec_new(const char *cmd, int timeout_ms, int stop_fd);
 
 /* Close the child's stdin, give it a moment to exit, then SIGKILL; reap; free. */
-void modcmd_free(struct modcmd *c);
+void classify_exec_free(struct classify_exec *c);
 
 /*
  * The child's score for one post: 0 with *score in [0, 1], or -1 (the
  * reason is logged, never the text; the child is killed when it was
  * running). id is the post's public id, text[0..len) its body.
  */
-int modcmd_score(struct modcmd *c, const char *id, const char *text, size_t len,
+int classify_exec_score(struct classify_exec *c, const char *id, const char *text, size_t len,
                  double *score) __attribute__((warn_unused_result));
 
 /*
@@ -61,7 +61,7 @@ int modcmd_score(struct modcmd *c, const char *id, const char *text, size_t len,
  * a JSON object whose "id" is id and whose "score" is a number in
  * [0, 1]; -1 otherwise. Pure.
  */
-int modcmd_parse_reply(const char *line, size_t len, const char *id, double *score)
+int classify_exec_parse_reply(const char *line, size_t len, const char *id, double *score)
     __attribute__((warn_unused_result));
 
 /*
@@ -70,6 +70,6 @@ int modcmd_parse_reply(const char *line, size_t len, const char *id, double *sco
  * *storage. Returns the word count, 0 for an empty line, -1 when there
  * are too many words or out of memory.
  */
-int modcmd_split(const char *cmd, char **argv, size_t max_args, char **storage);
+int classify_exec_split(const char *cmd, char **argv, size_t max_args, char **storage);
 
 #endif
