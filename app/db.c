@@ -420,14 +420,15 @@ static bool db_wait(PGconn *conn, uint64_t deadline_us)
  * before committing), so the client gives up DB_GRACE_MS after the
  * statement timeout: the connection is dropped and the outcome is
  * unknown (40003; the server may still commit it on this node). 0, or -1
- * when it gave up.
+ * when it gave up. Unbounded (db_exec_plain: maintenance that sets its own
+ * timeouts, such as a VACUUM FULL), it waits as long as the server does.
  */
-static int db_collect(struct db *db, const char *what, PGresult **last)
+static int db_collect(struct db *db, const char *what, PGresult **last, bool bounded)
 {
 	uint64_t deadline = 0;
 	PGresult *res;
 
-	if (db->statement_timeout_ms > 0)
+	if (bounded && db->statement_timeout_ms > 0)
 		deadline = util_now_us() + ((uint64_t)db->statement_timeout_ms + DB_GRACE_MS) * 1000;
 	*last = NULL;
 	for (;;) {
@@ -475,7 +476,7 @@ static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
 		db_note_failure(db, NULL, stmt->name);
 		return DB_TRY_FAILED;
 	}
-	if (db_collect(db, stmt->name, &last) != 0)
+	if (db_collect(db, stmt->name, &last, true) != 0)
 		return DB_TRY_FAILED;
 	if (last != NULL && db_result_ok(last) && PQstatus(db->conn) == CONNECTION_OK) {
 		if (!db_outcome_unknown(db, stmt->name)) {
@@ -538,7 +539,7 @@ out:
  * equal the command tag (COMMIT of an aborted transaction answers
  * COMMAND_OK with the tag "ROLLBACK"). 0 or -1.
  */
-static int db_simple(struct db *db, const char *sql, const char *expect_tag)
+static int db_simple(struct db *db, const char *sql, const char *expect_tag, bool bounded)
 {
 	PGresult *res = NULL;
 	int rc = -1;
@@ -550,7 +551,7 @@ static int db_simple(struct db *db, const char *sql, const char *expect_tag)
 		db_note_failure(db, NULL, sql);
 		return -1;
 	}
-	if (db_collect(db, sql, &res) != 0)
+	if (db_collect(db, sql, &res, bounded) != 0)
 		return -1;
 	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
 	    PQstatus(db->conn) == CONNECTION_OK) {
@@ -579,6 +580,15 @@ static bool db_tx_open(const struct db *db)
 	return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 }
 
+int db_exec_plain(struct db *db, const char *sql)
+{
+	if (db_tx_open(db)) {
+		log_msg(LOG_ERROR, "db: %s inside an open transaction; rolling it back", sql);
+		db_rollback(db);
+	}
+	return db_simple(db, sql, NULL, false);
+}
+
 int db_begin(struct db *db)
 {
 	int rc = -1;
@@ -595,7 +605,7 @@ int db_begin(struct db *db)
 	for (int round = 0; round < 2 && rc != 0; round++) {
 		if (!db_ready(db))
 			return -1;
-		rc = db_simple(db, "BEGIN", NULL);
+		rc = db_simple(db, "BEGIN", NULL, true);
 		if (rc != 0 && db->conn != NULL)
 			break;
 	}
@@ -617,7 +627,7 @@ int db_commit(struct db *db)
 		db->down = true;
 		db->sqlstate[0] = '\0';
 	} else {
-		rc = db_simple(db, "COMMIT", "COMMIT");
+		rc = db_simple(db, "COMMIT", "COMMIT", true);
 	}
 	db->in_tx = false;
 	db->tx_lost = false;
@@ -632,7 +642,7 @@ int db_commit(struct db *db)
 void db_rollback(struct db *db)
 {
 	if (db_tx_open(db))
-		(void)db_simple(db, "ROLLBACK", NULL);
+		(void)db_simple(db, "ROLLBACK", NULL, true);
 	db->in_tx = false;
 	db->tx_lost = false;
 }

@@ -29,9 +29,12 @@ const struct route route_table[] = {
 	R(GET, "/me", handle_me_get, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
 	R(PUT, "/me/keys", handle_me_keys, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
-	R(GET, "/me/export", handle_me_export, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
-	R(DELETE, "/me", handle_me_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
-	  RATE_NONE, POW_NONE),
+	/* Both ask for the credentials again: a password check costs what a login's does. */
+	R(POST, "/me/password", handle_me_password,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_LOGIN, POW_NONE),
+	R(GET, "/me/export", handle_me_export, ROUTE_DB | ROUTE_AUTH, RATE_EXPORT, POW_NONE),
+	R(DELETE, "/me", handle_me_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON_OPT | ROUTE_WRITE,
+	  RATE_LOGIN, POW_NONE),
 
 	R(POST, "/posts", handle_post_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_POST, POW_POST),
