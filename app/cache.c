@@ -19,6 +19,12 @@
  * demoted under our feet), NOREPLICAS (a master cut off from its
  * replicas) or LOADING counts as a lost connection: it is dropped and
  * the next attempt asks the Sentinels again.
+ *
+ * Credentials in the URL (redis://user:pass@host, unix://:pass@/path) are
+ * sent with AUTH right after connect (Redis 6 ACL user, or requirepass
+ * when the user is empty), or given apart for the master the Sentinels
+ * name (REDIS_MASTER_USER, REDIS_MASTER_PASSWORD); they are never logged
+ * and wiped when freed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +38,7 @@
 #include <sys/un.h>
 
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 
 #include "arena.h"
 #include "cache.h"
@@ -58,6 +65,8 @@ struct cache {
 	void *on_connect_arg;
 	char *path;            /* unix socket path, or NULL */
 	int db;                /* SELECTed after connect when non-zero */
+	char *user;            /* AUTH user (ACL), or NULL for the default user */
+	char *pass;            /* AUTH password, or NULL: no AUTH */
 	int timeout_ms;
 	redisContext *ctx;
 	uint64_t retry_at_us;  /* monotonic; no connect attempt before this */
@@ -87,13 +96,67 @@ static int cache_parse_uint(const char *s, size_t len, long max, long *out)
 	return 0;
 }
 
-/* redis://host[:port][/db]; host may be a bracketed IPv6 literal. No credentials. */
+/* A copy of s[0, n) with %XX escapes decoded (RFC 3986 §2.1); NULL when malformed. */
+static char *cache_unescape(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		if (i + 2 >= n)
+			goto fail;
+		hi = util_hex_value(s[i + 1]);
+		lo = util_hex_value(s[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			goto fail;
+		*o++ = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+fail:
+	sodium_memzero(out, n + 1);
+	free(out);
+	return NULL;
+}
+
+/*
+ * "[user]:pass@" at the start of *s: sets c->user (NULL when empty) and
+ * c->pass and moves *s past the '@'. Nothing when there is no '@' before
+ * the first '/'. -1 when malformed (no ':' or a bad escape).
+ */
+static int cache_parse_userinfo(struct cache *c, const char **s)
+{
+	const char *at = strchr(*s, '@'), *colon;
+	size_t slash = strcspn(*s, "/");
+
+	if (at == NULL || (size_t)(at - *s) > slash)
+		return 0;
+	colon = memchr(*s, ':', (size_t)(at - *s));
+	if (colon == NULL || colon + 1 == at)
+		return -1;
+	if (colon > *s && (c->user = cache_unescape(*s, (size_t)(colon - *s))) == NULL)
+		return -1;
+	if ((c->pass = cache_unescape(colon + 1, (size_t)(at - colon - 1))) == NULL)
+		return -1;
+	*s = at + 1;
+	return 0;
+}
+
+/* redis://[[user]:pass@]host[:port][/db]; host may be a bracketed IPv6 literal. */
 static int cache_parse_tcp(struct cache *c, const char *s)
 {
 	const char *host, *host_end, *p, *slash;
 	long v;
 
-	if (strpbrk(s, "@?#") != NULL)
+	if (cache_parse_userinfo(c, &s) != 0 || strpbrk(s, "@?#") != NULL)
 		return -1;
 	slash = strchr(s, '/');
 	if (s[0] == '[') {
@@ -133,13 +196,17 @@ static int cache_parse_tcp(struct cache *c, const char *s)
 	return c->host != NULL ? 0 : -1;
 }
 
-/* unix:///absolute/path[?db=N] */
+/* unix://[[user]:pass@]/absolute/path[?db=N] */
 static int cache_parse_unix(struct cache *c, const char *s)
 {
-	const char *q = strchr(s, '?');
-	size_t n = q != NULL ? (size_t)(q - s) : strlen(s);
+	const char *q;
+	size_t n;
 	long v;
 
+	if (s[0] != '/' && cache_parse_userinfo(c, &s) != 0)
+		return -1;
+	q = strchr(s, '?');
+	n = q != NULL ? (size_t)(q - s) : strlen(s);
 	if (s[0] != '/' || n < 2 || n >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -1;
 	if (q != NULL) {
@@ -207,7 +274,8 @@ fail:
 	return -1;
 }
 
-struct cache *cache_new_sentinel(const char *sentinels, const char *master, int timeout_ms)
+struct cache *cache_new_sentinel(const char *sentinels, const char *master, const char *user,
+                                 const char *pass, int timeout_ms)
 {
 	char *hosts[CACHE_MAX_SENTINELS];
 	int ports[CACHE_MAX_SENTINELS];
@@ -232,7 +300,12 @@ struct cache *cache_new_sentinel(const char *sentinels, const char *master, int 
 	c->n_sentinels = n;
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CACHE_DEFAULT_TIMEOUT_MS;
 	c->master_name = strdup(master);
-	if (c->master_name == NULL) {
+	if (user != NULL && *user != '\0')
+		c->user = strdup(user);
+	if (pass != NULL && *pass != '\0')
+		c->pass = strdup(pass);
+	if (c->master_name == NULL || (user != NULL && *user != '\0' && c->user == NULL) ||
+	    (pass != NULL && *pass != '\0' && c->pass == NULL) || (c->user != NULL && c->pass == NULL)) {
 		cache_free(c);
 		return NULL;
 	}
@@ -277,6 +350,14 @@ void cache_free(struct cache *c)
 	for (size_t i = 0; i < c->n_sentinels; i++)
 		free(c->sentinels[i].host);
 	free(c->master_name);
+	if (c->user != NULL) {
+		sodium_memzero(c->user, strlen(c->user));
+		free(c->user);
+	}
+	if (c->pass != NULL) {
+		sodium_memzero(c->pass, strlen(c->pass));
+		free(c->pass);
+	}
 	free(c);
 }
 
@@ -297,6 +378,33 @@ static bool cache_alive(const redisContext *ctx)
 	if (ctx->err != 0 || ctx->fd < 0)
 		return false;
 	return poll(&p, 1, 0) == 0;
+}
+
+/* A set-up command (AUTH, SELECT) on the new connection: 0 when not refused, else -1. */
+static int cache_setup_command(struct cache *c, int argc, const char **argv)
+{
+	redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
+	int rc = r != NULL && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/* AUTH [user] pass, when the URL had credentials. 0 or -1 (refused: logged, no secret). */
+static int cache_auth(struct cache *c)
+{
+	const char *with_user[3] = { "AUTH", c->user, c->pass };
+	const char *without[2] = { "AUTH", c->pass };
+
+	if (c->pass == NULL)
+		return 0;
+	if (c->user != NULL ? cache_setup_command(c, 3, with_user) == 0
+	                    : cache_setup_command(c, 2, without) == 0)
+		return 0;
+	log_msg(LOG_ERROR, "cache: Redis refused the credentials (%s)",
+	        c->n_sentinels > 0 ? "REDIS_MASTER_USER, REDIS_MASTER_PASSWORD" : "REDIS_URL");
+	return -1;
 }
 
 static struct timeval cache_timeval(const struct cache *c)
@@ -386,11 +494,10 @@ static bool cache_is_master(redisContext *ctx)
 	return master;
 }
 
-/* One connect attempt with the configured timeout, then SELECT. 0 or -1. */
+/* One connect attempt with the configured timeout, then AUTH and SELECT. 0 or -1. */
 static int cache_connect(struct cache *c)
 {
 	struct timeval tv = cache_timeval(c);
-	redisReply *r;
 
 	if (c->n_sentinels > 0 && cache_find_master(c) != 0)
 		return -1;
@@ -403,19 +510,15 @@ static int cache_connect(struct cache *c)
 	/* The connect timeout does not cover commands in hiredis 0.14. */
 	if (redisSetTimeout(c->ctx, tv) != REDIS_OK)
 		goto fail;
+	if (cache_auth(c) != 0)
+		goto fail;
 	if (c->db != 0) {
 		char num[16];
 		const char *argv[2] = { "SELECT", num };
-		size_t lens[2] = { 6, 0 };
 
-		lens[1] = (size_t)snprintf(num, sizeof(num), "%d", c->db);
-		r = redisCommandArgv(c->ctx, 2, argv, lens);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			if (r != NULL)
-				freeReplyObject(r);
+		snprintf(num, sizeof(num), "%d", c->db);
+		if (cache_setup_command(c, 2, argv) != 0)
 			goto fail;
-		}
-		freeReplyObject(r);
 	}
 	if (c->n_sentinels > 0 && !cache_is_master(c->ctx)) {
 		log_msg(LOG_WARN, "cache: the server the Sentinels named is not a master");
@@ -540,4 +643,15 @@ bool cache_put_new(struct cache *c, struct arena *a, const char *key, const char
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	r = cache_command(c, a, 6, argv, NULL);
 	return r != NULL && r->type == REDIS_REPLY_STATUS;
+}
+
+int cache_wait_replica(struct cache *c, struct arena *a)
+{
+	const char *argv[3] = { "WAIT", "1", arena_i64(a, c->timeout_ms / 2 + 1) };
+	redisReply *r;
+
+	if (argv[2] == NULL)
+		return -1;
+	r = cache_command(c, a, 3, argv, NULL);
+	return cache_reply_is(r, REDIS_REPLY_INTEGER) && r->integer >= 1 ? 0 : -1;
 }

@@ -2,15 +2,15 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl), IP bans whose expires_day has passed and the PostgreSQL copies of
- * revocations whose token has expired; then account_keys is rewritten
+ * ttl), IP bans whose expires_day has passed and logged-out tokens past
+ * their expiry day (token_revocations); then account_keys is rewritten
  * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
- * longer sit in its heap pages. Challenges and tickets live in Redis with
- * their own TTL and need nothing. Run daily by sotto-cleanup.timer, and by
- * the development stack at `up` and hourly. Idempotent and safe to run at
- * any time, on every host at once (one run holds an advisory lock, the
- * others see it and stop), in batches so that no transaction holds many
- * rows.
+ * longer sit in its heap pages. Challenges, tickets and Redis's own
+ * revocation markers have their own TTL and need nothing. Run daily
+ * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
+ * Idempotent and safe to run at any time, on every host at once (one run
+ * holds an advisory lock, the others see it and stop), in batches so that
+ * no transaction holds many rows.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,10 +34,11 @@ static struct db_stmt stmt_events = {
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
 };
-
+/* A logged-out token expires on its expires_day: its row matters until that day ends. */
 static struct db_stmt stmt_revocations = {
-	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_at <= $1", 1, 0
+	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_day < $1", 1, 0
 };
+
 /*
  * Every host may run `sotto cleanup` (several app hosts, one timer each):
  * the DELETEs are safe to race, but one run at a time is enough. The lock
@@ -68,11 +69,11 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* One DELETE of stmt with the single parameter value; rows deleted or -1. */
+/* Rows stmt deletes as of today (bans, revocations); their number or -1. */
 static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
-                                int64_t value)
+                                int64_t today)
 {
-	const char *params[1] = { arena_i64(a, value) };
+	const char *params[1] = { arena_i64(a, today) };
 	PGresult *res;
 	int64_t n;
 
@@ -140,13 +141,12 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	}
 	if ((events = delete_events(db, a, before)) < 0 ||
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
-	    (revocations = delete_expired(db, a, &stmt_revocations,
-	                                  (int64_t)(util_wall_us() / 1000000))) < 0) {
+	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld expired revocations\n", events, (long long)before,
+	       "%lld expired bans, %lld expired logouts\n", events, (long long)before,
 	       cfg->event_ttl_days, bans, revocations);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");

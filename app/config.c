@@ -50,6 +50,7 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_DM] = {"DM", "60/60", "POST /dm/start_from_post and POST /dm/{id}/send"},
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
 	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
+	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 };
 
 static const struct member pow_actions[POW__MAX] = {
@@ -110,11 +111,18 @@ static int check_group(struct config_reader *ld, const char *name, const char *v
 	return 0;
 }
 
+/* Parsed as the workers will; the message never repeats the URL (it may hold a password). */
 static int check_redis_url(struct config_reader *ld, const char *name, const char *v)
 {
-	if (v[0] != '\0' && !((strncmp(v, "redis://", 8) == 0 && v[8] != '\0') ||
-	      (strncmp(v, "unix:///", 8) == 0 && v[8] != '\0')))
-		return config_fail(ld, "%s: expected redis://host:port[/db] or unix:///path", name);
+	struct cache *probe;
+
+	if (v[0] == '\0')
+		return 0;  /* REDIS_SENTINELS instead (check_redis_choice) */
+	probe = cache_new(v, 0);
+	if (probe == NULL)
+		return config_fail(ld, "%s: expected redis://[[user]:password@]host[:port][/db] "
+		                   "or unix://[[user]:password@]/path[?db=N]", name);
+	cache_free(probe);
 	return 0;
 }
 
@@ -142,6 +150,22 @@ static int check_master_name(struct config_reader *ld, const char *name, const c
 	return 0;
 }
 
+static int check_master_user(struct config_reader *ld, const char *name, const char *v)
+{
+	if (strlen(v) > CACHE_MASTER_NAME_MAX || strpbrk(v, " \t:") != NULL)
+		return config_fail(ld, "%s: at most %d characters without spaces or ':'", name,
+		                   CACHE_MASTER_NAME_MAX);
+	return 0;
+}
+
+/* The message never repeats the password. */
+static int check_master_password(struct config_reader *ld, const char *name, const char *v)
+{
+	if (strlen(v) > CACHE_PASSWORD_MAX)
+		return config_fail(ld, "%s: at most %d bytes", name, CACHE_PASSWORD_MAX);
+	return 0;
+}
+
 /*
  * Where Redis is: REDIS_URL, or REDIS_SENTINELS with REDIS_MASTER_NAME;
  * exactly one of the two answers (two would be one too many). 0 or -1.
@@ -156,6 +180,11 @@ static int check_redis_choice(struct config_reader *ld, const struct config *cfg
 		return config_fail(ld, "REDIS_URL is required (or REDIS_SENTINELS)");
 	if (sentinels && cfg->redis_master_name[0] == '\0')
 		return config_fail(ld, "REDIS_MASTER_NAME is required with REDIS_SENTINELS");
+	if (!sentinels && (cfg->redis_master_user[0] != '\0' || cfg->redis_master_password[0] != '\0'))
+		return config_fail(ld, "REDIS_MASTER_USER and REDIS_MASTER_PASSWORD go with "
+		                   "REDIS_SENTINELS (REDIS_URL carries its own credentials)");
+	if (cfg->redis_master_user[0] != '\0' && cfg->redis_master_password[0] == '\0')
+		return config_fail(ld, "REDIS_MASTER_USER needs REDIS_MASTER_PASSWORD");
 	return 0;
 }
 
@@ -249,7 +278,7 @@ static const struct setting settings[] = {
 	             "Retry-After, nothing written" },
 	{ .name = "REDIS_URL", .type = &config_type_text, .offset = FIELD(redis_url),
 	  .def = "", .flags = SETTING_SECRET, .check = check_redis_url,
-	  .rule = "redis://host:port[/db] or unix:///path[?db=N]",
+	  .rule = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path[?db=N]",
 	  .meaning = "the Redis server (rate limits, challenges, revocations); required unless "
 	             "REDIS_SENTINELS is set" },
 	{ .name = "REDIS_SENTINELS", .type = &config_type_text, .offset = FIELD(redis_sentinels),
@@ -260,6 +289,16 @@ static const struct setting settings[] = {
 	  .offset = FIELD(redis_master_name), .def = "", .check = check_master_name,
 	  .rule = "at most 64 characters without spaces",
 	  .meaning = "the name the Sentinels monitor; required with REDIS_SENTINELS" },
+	{ .name = "REDIS_MASTER_USER", .type = &config_type_text,
+	  .offset = FIELD(redis_master_user), .def = "", .check = check_master_user,
+	  .rule = "at most 64 characters without spaces or ':'",
+	  .meaning = "with REDIS_SENTINELS: the ACL user the master takes with AUTH (empty: "
+	             "the default user); needs REDIS_MASTER_PASSWORD" },
+	{ .name = "REDIS_MASTER_PASSWORD", .type = &config_type_text,
+	  .offset = FIELD(redis_master_password), .def = "", .flags = SETTING_SECRET,
+	  .check = check_master_password, .rule = "at most 512 bytes",
+	  .meaning = "with REDIS_SENTINELS: the password the master takes with AUTH (empty: "
+	             "no AUTH); the Sentinels are asked without one" },
 	{ .name = "SOTTO_REDIS_TIMEOUT_MS", .type = &config_type_int, .offset = FIELD(redis_timeout_ms),
 	  .def = "100", .min = 1, .max = 10000,
 	  .meaning = "Redis connect and command timeout, milliseconds" },
@@ -286,7 +325,7 @@ static const struct setting settings[] = {
 	             "and workers reuse rendered feed pages; 0 = neither" },
 	{ .name = "SOTTO_ADAPTIVE_POW_MIN_RATE", .type = &config_type_int,
 	  .offset = FIELD(pow_adapt_min_rate), .def = "60", .min = 1, .max = 1000000,
-	  .meaning = "least reference rate (challenges per minute) of adaptive proof of work" },
+	  .meaning = "least reference rate (proofs verified per minute) of adaptive proof of work" },
 	{ .name = "SOTTO_ADAPTIVE_POW_MAX_EXTRA", .type = &config_type_int,
 	  .offset = FIELD(pow_adapt_max_extra), .def = "8", .min = 0, .max = 16,
 	  .meaning = "most bits added to a floor under load; 0 = difficulty never adapts" },
@@ -297,6 +336,11 @@ static const struct setting settings[] = {
 	  .offset = FIELD(flag_hold_weight), .def = "1.5",
 	  .meaning = "weighted flags that hold a post for review (1.5: three accounts of "
 	             "neutral trust)" },
+	{ .name = "SOTTO_FLAG_MIN_AGE_DAYS", .type = &config_type_int,
+	  .offset = FIELD(flag_min_age_days), .def = "3", .min = 0, .max = 365,
+	  .meaning = "days an account must have before its flags count towards holding a post "
+	             "and its up-votes move trust (younger or below neutral trust: reviewed, "
+	             "never weighed)" },
 	{ .name = "SOTTO_MODERATION_THRESHOLD", .type = &config_type_threshold,
 	  .offset = FIELD(moderation_threshold), .aux_offset = FIELD(moderation_hold),
 	  .def = "0.8", .meaning = "score at which `sotto moderate` holds a post; off = score "
@@ -561,6 +605,8 @@ void config_free(struct config *cfg)
 	free_str(&cfg->redis_url);
 	free_str(&cfg->redis_sentinels);
 	free_str(&cfg->redis_master_name);
+	free_str(&cfg->redis_master_user);
+	free_str(&cfg->redis_master_password);
 	free_str(&cfg->admin_review_token);
 	free_str(&cfg->admin_ui_token);
 	free_str(&cfg->guard_blocklist);

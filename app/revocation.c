@@ -16,18 +16,14 @@
 #define REVOCATION_ORIGIN_KEY "rv-origin"
 #define REVOCATION_RUN_ID_MAX 64
 
-static struct db_stmt stmt_insert = {
-	"revocation_insert",
-	"INSERT INTO token_revocations (jti, expires_at) VALUES ($1, $2) "
-	"ON CONFLICT (jti) DO NOTHING", 2, 0
-};
 static struct db_stmt stmt_live = {
 	"revocation_live",
-	"SELECT jti, expires_at - $1 + 1 FROM token_revocations WHERE expires_at > $1", 1, 0
+	"SELECT jti, (expires_day + 1)::bigint * 86400 - $1 FROM token_revocations "
+	"WHERE expires_day >= $1 / 86400", 1, 0
 };
 
 /*
- * One SCAN step over the cached account records (auth.h "ac:<h>"),
+ * One SCAN step over the cached account records (auth.h "ac:<h>:<jti>"),
  * deleting what it finds; returns the next cursor ("0" at the end).
  */
 static const char forget_script[] =
@@ -35,53 +31,15 @@ static const char forget_script[] =
 	"for _, k in ipairs(r[2]) do redis.call('DEL', k) end "
 	"return r[1]";
 
-/* ARGV: jti, seconds, jti, seconds... NX: a key that is there already stays. */
+/*
+ * ARGV: jti, seconds, jti, seconds... (until the end of the day the token
+ * expires: the row keeps no finer time, and a marker that outlives its
+ * token costs nothing). NX: a key that is there already stays.
+ */
 static const char restore_script[] =
 	"for i = 1, #ARGV, 2 do "
 	"redis.call('SET', 'rv:' .. ARGV[i], '1', 'EX', ARGV[i + 1], 'NX') end "
 	"return #ARGV / 2";
-
-/* SET rv:<jti> until exp, then (wait_replica) WAIT for one replica. 0 or -1. */
-static int revocation_cache(struct cache *cache, struct arena *a, bool wait_replica,
-                            const char *jti, int64_t left)
-{
-	const char *set[6] = { "SET", arena_printf(a, "rv:%s", jti), "1", "EX",
-	                       arena_i64(a, left + 1), "NX" };
-	const char *wait[3] = { "WAIT", "1", NULL };
-	redisReply *r;
-
-	if (set[1] == NULL || set[4] == NULL)
-		return -1;
-	r = cache_command(cache, a, 6, set, NULL);
-	/* NX: a nil reply means it was already revoked, which is fine. */
-	if (!cache_reply_is(r, REDIS_REPLY_STATUS) && !cache_reply_is(r, REDIS_REPLY_NIL))
-		return -1;
-	if (!wait_replica)
-		return 0;
-	/* Half the socket timeout, so that WAIT answers before the socket gives up. */
-	wait[2] = arena_printf(a, "%d", cache_timeout_ms(cache) / 2 + 1);
-	if (wait[2] == NULL)
-		return -1;
-	r = cache_command(cache, a, 3, wait, NULL);
-	if (!cache_reply_is(r, REDIS_REPLY_INTEGER) || r->integer < 1) {
-		log_msg(LOG_WARN, "revocation: no replica confirmed the logout");
-		return -1;
-	}
-	return 0;
-}
-
-int revocation_add(struct db *db, struct cache *cache, struct arena *a, bool wait_replica,
-                   const char *jti, int64_t exp)
-{
-	int64_t left = exp - (int64_t)(util_wall_us() / 1000000);
-	const char *params[2] = { jti, arena_i64(a, exp) };
-
-	if (left <= 0)
-		return 0;  /* already dead */
-	if (params[1] == NULL || db_exec(db, a, &stmt_insert, params, NULL) == NULL)
-		return -1;
-	return revocation_cache(cache, a, wait_replica, jti, left);
-}
 
 /*
  * The run_id of the server c is connected to, from INFO server, copied

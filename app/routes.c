@@ -15,7 +15,7 @@ const struct route route_table[] = {
 	R(GET, "/config",  handle_config,  0,            RATE_NONE, POW_NONE),
 	R(GET, "/metrics", handle_metrics, 0,            RATE_NONE, POW_NONE),
 	R(POST, "/pow/challenge", handle_pow_challenge, ROUTE_JSON | ROUTE_WRITE,
-	  RATE_NONE, POW_NONE),
+	  RATE_CHALLENGE, POW_NONE),
 
 	R(POST, "/auth/register", handle_auth_register, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_REGISTER, POW_REGISTER),
@@ -27,8 +27,6 @@ const struct route route_table[] = {
 	  RATE_NONE, POW_NONE),
 
 	R(GET, "/me", handle_me_get, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
-	R(PUT, "/me/keys", handle_me_keys, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
-	  RATE_NONE, POW_NONE),
 	/* Both ask for the credentials again: a password check costs what a login's does. */
 	R(POST, "/me/password", handle_me_password,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_LOGIN, POW_NONE),
@@ -73,12 +71,15 @@ const struct route route_table[] = {
 
 	/* Direct messages (app/handlers_dm.c) and events (app/handlers_events.c) */
 	R(POST, "/dm/start_from_post", handle_dm_start,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_DM),
 	R(GET, "/dm/list", handle_dm_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
-	R(GET, "/dm/{id}/messages", handle_dm_messages, ROUTE_DB | ROUTE_AUTH,
+	/* a write: reading a page moves the caller's read position */
+	R(GET, "/dm/{id}/messages", handle_dm_messages, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
 	R(POST, "/dm/{id}/send", handle_dm_send,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_DM),
+	R(PUT, "/dm/{id}/key", handle_dm_key, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
 	R(GET, "/events", handle_events_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
 	R(POST, "/events/ack", handle_events_ack,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),

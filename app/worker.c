@@ -111,6 +111,7 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	ctx->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	ctx->cache = cfg->redis_sentinels[0] != '\0'
 	             ? cache_new_sentinel(cfg->redis_sentinels, cfg->redis_master_name,
+	                                  cfg->redis_master_user, cfg->redis_master_password,
 	                                  cfg->redis_timeout_ms)
 	             : cache_new(cfg->redis_url, cfg->redis_timeout_ms);
 	ctx->feed_cache = feed_cache_new();

@@ -19,10 +19,16 @@ struct arena;
 #define CACHE_RETRY_MS 250
 #define CACHE_MAX_SENTINELS 8
 #define CACHE_MASTER_NAME_MAX 64
+#define CACHE_PASSWORD_MAX 512     /* REDIS_MASTER_PASSWORD */
 
 struct cache;
 
-/* url: redis://host:port[/db] or unix:///path[?db=N]. NULL on bad url or OOM. */
+/*
+ * url: redis://[[user]:pass@]host[:port][/db] or
+ * unix://[[user]:pass@]/path[?db=N]; user and pass %XX-escaped where
+ * needed. With a password every connection starts with AUTH. NULL on a
+ * bad url or OOM.
+ */
 struct cache *cache_new(const char *url, int timeout_ms);
 void cache_free(struct cache *c);
 
@@ -30,9 +36,13 @@ void cache_free(struct cache *c);
  * Sentinel mode: sentinels is "host:port[,host:port...]" (at most
  * CACHE_MAX_SENTINELS; IPv6 hosts in brackets), master the name they
  * monitor (1..CACHE_MASTER_NAME_MAX bytes). Every connect asks them
- * where the master is; see cache.c. NULL on a bad list or OOM.
+ * where the master is; see cache.c. user and pass (NULL or empty: none)
+ * are what the master takes with AUTH, as in a URL; a user needs a
+ * password. The Sentinels themselves are asked without AUTH. NULL on a
+ * bad list, a user without a password, or OOM.
  */
-struct cache *cache_new_sentinel(const char *sentinels, const char *master, int timeout_ms);
+struct cache *cache_new_sentinel(const char *sentinels, const char *master, const char *user,
+                                 const char *pass, int timeout_ms);
 
 /*
  * Parse a Sentinel list as above into hosts (malloc'd, caller frees) and
@@ -71,6 +81,13 @@ bool cache_reply_is(const redisReply *r, int type);
 
 /* The timeout of one command, in milliseconds. */
 int cache_timeout_ms(const struct cache *c);
+
+/*
+ * WAIT until one replica has every write made so far on this connection,
+ * for at most half the command timeout (so that WAIT answers before the
+ * socket gives up). 0, or -1 when no replica confirmed it in time.
+ */
+int cache_wait_replica(struct cache *c, struct arena *a) __attribute__((warn_unused_result));
 
 /*
  * Store value under key for ttl_s seconds unless key already exists

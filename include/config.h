@@ -30,6 +30,7 @@ enum rate_class {
 	RATE_DM,
 	RATE_COMMUNITY,
 	RATE_EXPORT,
+	RATE_CHALLENGE,
 	RATE__MAX
 };
 
@@ -69,6 +70,8 @@ struct config {
 	char *redis_url;            /* REDIS_URL: redis://host:port[/db] or unix:///path; "" with Sentinels */
 	char *redis_sentinels;      /* REDIS_SENTINELS: host:port,... "" = use REDIS_URL */
 	char *redis_master_name;    /* REDIS_MASTER_NAME, with REDIS_SENTINELS */
+	char *redis_master_user;    /* REDIS_MASTER_USER: AUTH user for that master, or "" */
+	char *redis_master_password; /* REDIS_MASTER_PASSWORD: AUTH password for it, or "" */
 	int redis_timeout_ms;       /* SOTTO_REDIS_TIMEOUT_MS */
 
 	/* abuse */
@@ -84,6 +87,7 @@ struct config {
 
 	/* moderation: flags */
 	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post */
+	int flag_min_age_days;      /* SOTTO_FLAG_MIN_AGE_DAYS: younger accounts' flags never hold */
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */

@@ -31,6 +31,7 @@ struct arena;
 struct request;
 
 #define EVENT_DM_MESSAGE          "dm.message"
+#define EVENT_DM_KEY              "dm.key"
 #define EVENT_POST_REPLY          "post.reply"
 #define EVENT_MODERATION_DECISION "moderation.decision"
 

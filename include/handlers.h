@@ -23,7 +23,6 @@ int handle_auth_logout(struct request *req);
 
 /* app/handlers_me.c */
 int handle_me_get(struct request *req);
-int handle_me_keys(struct request *req);
 int handle_me_password(struct request *req);
 int handle_me_export(struct request *req);
 int handle_me_delete(struct request *req);
@@ -62,6 +61,7 @@ int handle_dm_start(struct request *req);
 int handle_dm_list(struct request *req);
 int handle_dm_messages(struct request *req);
 int handle_dm_send(struct request *req);
+int handle_dm_key(struct request *req);
 
 /* app/handlers_events.c */
 int handle_events_list(struct request *req);

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import ssl
-import subprocess
+import stat
 import threading
 import time
 
@@ -19,8 +19,8 @@ import pytest
 import websocket
 
 from accounts import today
-from conftest import (REPO, assert_error, bearer, delete_me, describe, metric_value,
-                      raw_request, register, sotto_binary)
+from conftest import (assert_error, bearer, delete_me, describe, metric_value, raw_request,
+                      register, run_sotto)
 from content import post, reply
 
 TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -83,8 +83,7 @@ def cleanup(st):
            if not k.startswith(("SOTTO_", "ADMIN_")) and
            k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
     env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
-    return subprocess.run([sotto_binary(), "cleanup"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=CLEANUP_TIMEOUT, stdin=subprocess.DEVNULL)
+    return run_sotto(["cleanup"], env, timeout=CLEANUP_TIMEOUT)
 
 
 def ws_url(st, t):
@@ -287,7 +286,7 @@ def test_cleanup_deletes_unacknowledged_events_older_than_the_ttl(stack, alice, 
     r = cleanup(stack)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert re.search(r"^cleanup: deleted [1-9]\d* events from before day %d "
-                     r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ expired revocations$"
+                     r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ expired logouts$"
                      % (today() - TTL_DAYS, TTL_DAYS), r.stdout, re.M), r.stdout
     assert [it["data"]["reply_id"] for it in all_events(stack, alice[1])] == [edge, fresh]
     # Nothing left to do: a second run deletes none of them.
@@ -423,6 +422,16 @@ def test_a_failed_publish_never_fails_the_request(make_stack):
     assert time.monotonic() - start < 2
     assert [it["data"]["reply_id"] for it in all_events(st, a[1])] == [r["id"]]
     assert metric_value(st.metrics(), "sotto_events_publish_failed_total") >= 1
+
+
+# -- the publisher socket --------------------------------------------------------
+def test_the_publisher_socket_sits_in_a_directory_only_the_stacks_user_reaches(stack):
+    """nginx makes the nchan publisher socket 0666; its directory is 0750."""
+    path = stack.sotto_env()["SOTTO_NCHAN_PUBLISH"]
+    directory = os.path.dirname(path)
+    assert directory == os.path.join(stack.var, "run", "nchan"), path
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o750, oct(os.stat(directory).st_mode)
+    assert stat.S_ISSOCK(os.stat(path).st_mode), path
 
 
 # -- streams end with the session ---------------------------------------------------

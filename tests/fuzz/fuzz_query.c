@@ -1,4 +1,16 @@
-/* libFuzzer target: query strings and path routing never crash. */
+/*
+ * libFuzzer target: query strings and path routing. Each input is used as
+ * a query string (every accepted pair has a name and a value) and as a
+ * path, looked up with every method; route_lookup's answer is checked
+ * against a matcher written here independently of router.c:
+ * - an index i: route i has the method asked (GET for HEAD), its pattern
+ *   matches the path segment by segment, no earlier route of that method
+ *   matches, and each {param} is its segment percent-decoded;
+ * - -2: some route matches the path, none of the method; the allow mask
+ *   names exactly the methods of the matching routes (HEAD with GET);
+ * - -1: no route matches, or the matching route's segment does not decode.
+ */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -6,16 +18,133 @@
 #include "arena.h"
 #include "http.h"
 #include "router.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct capture {
+	const char *raw[HTTP_MAX_PARAMS];
+	size_t len[HTTP_MAX_PARAMS];
+	size_t n;
+};
+
+/* Length of the segment at s: up to the next '/' or the end. */
+static size_t seg_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] != '\0' && s[n] != '/')
+		n++;
+	return n;
+}
+
+/* Does pattern match path? Captures the raw {param} segments. */
+static bool matches(const char *pattern, const char *path, struct capture *c)
+{
+	c->n = 0;
+	for (;;) {
+		size_t pl, sl;
+
+		if (*pattern == '\0' || *path == '\0')
+			return *pattern == '\0' && *path == '\0';
+		if (*pattern != '/' || *path != '/')
+			return false;
+		pattern++;
+		path++;
+		pl = seg_len(pattern);
+		sl = seg_len(path);
+		if (pl >= 3 && pattern[0] == '{' && pattern[pl - 1] == '}') {
+			if (sl == 0 || c->n == HTTP_MAX_PARAMS)
+				return false;
+			c->raw[c->n] = path;
+			c->len[c->n++] = sl;
+		} else if (pl != sl || strncmp(pattern, path, pl) != 0) {
+			return false;
+		}
+		pattern += pl;
+		path += sl;
+	}
+}
+
+/* raw[0..len) percent-decoded (no '+' rule, no encoded NUL) equals want? */
+static bool decodes_to(const char *raw, size_t len, const char *want)
+{
+	size_t o = 0;
+
+	if (want == NULL)
+		return false;
+	for (size_t i = 0; i < len; i++, o++) {
+		int c = (unsigned char)raw[i];
+
+		if (c == '%') {
+			int hi = i + 2 < len ? util_hex_value(raw[i + 1]) : -1;
+			int lo = i + 2 < len ? util_hex_value(raw[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0 || (hi | lo) == 0)
+				return false;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if ((unsigned char)want[o] != c)
+			return false;
+	}
+	return want[o] == '\0';
+}
+
+static bool decodable(const struct capture *c)
+{
+	for (size_t k = 0; k < c->n; k++)
+		for (size_t i = 0; i < c->len[k]; i++)
+			if (c->raw[k][i] == '%' &&
+			    (i + 2 >= c->len[k] || util_hex_value(c->raw[k][i + 1]) < 0 ||
+			     util_hex_value(c->raw[k][i + 2]) < 0 ||
+			     (util_hex_value(c->raw[k][i + 1]) | util_hex_value(c->raw[k][i + 2])) == 0))
+				return false;
+	return true;
+}
+
+static void check_lookup(struct arena *a, enum http_method method, const char *path)
+{
+	enum http_method want = method == HTTP_HEAD ? HTTP_GET : method;
+	const char *params[HTTP_MAX_PARAMS];
+	struct capture c, first;
+	size_t n_params;
+	unsigned allow, expect_allow = 0;
+	int rc, expect = -1;
+
+	rc = route_lookup(route_table, route_count, a, method, path, params, &n_params, &allow);
+	for (size_t i = 0; i < route_count; i++) {
+		if (!matches(route_table[i].pattern, path, &c))
+			continue;
+		expect_allow |= 1u << route_table[i].method;
+		if (route_table[i].method == HTTP_GET)
+			expect_allow |= 1u << HTTP_HEAD;
+		if (expect == -1 && route_table[i].method == want) {
+			expect = (int)i;
+			first = c;
+		}
+	}
+	if (expect >= 0 && !decodable(&first))
+		expect = -1;
+	else if (expect < 0 && expect_allow != 0)
+		expect = -2;
+	if (rc != expect)
+		__builtin_trap();
+	if (rc != -1 && allow != expect_allow)
+		__builtin_trap();
+	if (rc < 0)
+		return;
+	if (n_params != first.n)
+		__builtin_trap();
+	for (size_t k = 0; k < n_params; k++)
+		if (!decodes_to(first.raw[k], first.len[k], params[k]))
+			__builtin_trap();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct arena *a;
 	struct request req;
-	const char *params[HTTP_MAX_PARAMS];
-	size_t n_params;
-	unsigned allow;
 	char *text;
 
 	if (a == NULL)
@@ -30,8 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (req.query[i].name == NULL || req.query[i].value == NULL)
 				__builtin_trap();
 	}
-	(void)route_lookup(route_table, route_count, a, HTTP_GET, text, params,
-	                   &n_params, &allow);
+	for (int m = 0; m < HTTP__MAX; m++)
+		check_lookup(a, (enum http_method)m, text);
 out:
 	arena_reset(a);
 	return 0;
