@@ -111,7 +111,8 @@ def single_host(tmp):
     var = os.path.join(tmp, "single")
     env = dict(os.environ, SOTTO_VAR=var, SOTTO_HTTPS_PORT="18443", SOTTO_HTTP_PORT="18080",
                SOTTO_BIN=cluster.BIN, **{k: v for k, v in cluster.app_env(
-                   {"secrets": {"jwt": "", "ip": "", "content": "", "review": "", "ui": ""}},
+                   {"secrets": {"jwt": "", "ip": "", "content": "", "review": "", "ui": "",
+                                "redis": ""}},
                    "app1").items() if k.startswith(("SOTTO_RATE", "SOTTO_POW", "SOTTO_WORKERS",
                                                     "SOTTO_MODERATION", "SOTTO_FEED"))})
     subprocess.run(["bash", os.path.join(REPO, "scripts", "stack.sh"), "up"], env=env,

@@ -68,6 +68,7 @@ MASTER_NAME = "sotto"
 
 DATABASE_URL = ("postgresql://%s/sotto?user=postgres&target_session_attrs=read-write"
                 "&connect_timeout=2" % ",".join("%s:5432" % NODES[n]["app"] for n in PG_NODES))
+REDIS_USER = "sotto"          # the ACL user of sotto's Redis servers
 REDIS_SENTINELS = ",".join("%s:%d" % (NODES[n]["app"], SENTINEL_PORT) for n in SENTINELS)
 
 
@@ -333,35 +334,51 @@ def restart_key(state, key):
 
 
 # -- Redis and Sentinel --------------------------------------------------------
+def write_private(path, text):
+    """A file only its owner may read (it holds a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def setup_redis(state):
+    pw = state["secrets"]["redis"]
     for node in ("redis1", "redis2", "rt"):
         d = os.path.join(DIR, node)
         os.makedirs(d, exist_ok=True)
         ip = NODES[node]["app"]
         conf = ["port 6379", "bind %s" % ip, "protected-mode no", "dir %s" % d,
                 "save \"\"", "appendonly no"]
+        if node != "rt":
+            # sotto's Redis takes only the ACL user, as the development stack's does;
+            # the replica and the Sentinels log in as it too. (rt is nchan's own.)
+            conf += ["user default off", "user %s on >%s ~* &* +@all" % (REDIS_USER, pw),
+                     "masteruser %s" % REDIS_USER, "masterauth %s" % pw]
         if node == "redis2":
             conf.append("replicaof %s 6379" % NODES["redis1"]["app"])
-        with open(os.path.join(d, "redis.conf"), "w") as f:
-            f.write("\n".join(conf) + "\n")
+        write_private(os.path.join(d, "redis.conf"), "\n".join(conf) + "\n")
         spawn(state, "redis-" + node, node, ["/usr/bin/redis-server", os.path.join(d, "redis.conf")])
     for node in SENTINELS:
         d = os.path.join(DIR, node)
         ip = NODES[node]["app"]
-        with open(os.path.join(d, "sentinel.conf"), "w") as f:
-            f.write("\n".join([
-                "port %d" % SENTINEL_PORT, "bind %s" % ip, "protected-mode no", "dir %s" % d,
-                "sentinel monitor %s %s 6379 2" % (MASTER_NAME, NODES["redis1"]["app"]),
-                "sentinel down-after-milliseconds %s 1000" % MASTER_NAME,
-                "sentinel failover-timeout %s 10000" % MASTER_NAME,
-                "sentinel parallel-syncs %s 1" % MASTER_NAME]) + "\n")
+        write_private(os.path.join(d, "sentinel.conf"), "\n".join([
+            "port %d" % SENTINEL_PORT, "bind %s" % ip, "protected-mode no", "dir %s" % d,
+            "sentinel monitor %s %s 6379 2" % (MASTER_NAME, NODES["redis1"]["app"]),
+            "sentinel auth-user %s %s" % (MASTER_NAME, REDIS_USER),
+            "sentinel auth-pass %s %s" % (MASTER_NAME, pw),
+            "sentinel down-after-milliseconds %s 1000" % MASTER_NAME,
+            "sentinel failover-timeout %s 10000" % MASTER_NAME,
+            "sentinel parallel-syncs %s 1" % MASTER_NAME]) + "\n")
         spawn(state, "sentinel-" + node, node, ["/usr/bin/redis-sentinel",
                                                 os.path.join(d, "sentinel.conf")])
     wait_for(lambda: redis_master() is not None, 60, "the Sentinels to name a master")
 
 
 def redis_cli(node, *args):
-    return in_ns(node, ["redis-cli", "-h", NODES[node]["app"]] + list(args), check=False).stdout
+    """redis-cli on node's Redis as the ACL user (its password from the state file)."""
+    env = dict(os.environ, REDISCLI_AUTH=load_state()["secrets"]["redis"])
+    return in_ns(node, ["redis-cli", "--user", REDIS_USER, "-h", NODES[node]["app"]]
+                 + list(args), check=False, env=env).stdout
 
 
 def redis_master():
@@ -388,6 +405,7 @@ def app_env(state, host):
         "DATABASE_URL": DATABASE_URL,
         "REDIS_SENTINELS": REDIS_SENTINELS,
         "REDIS_MASTER_NAME": MASTER_NAME,
+        "REDIS_MASTER_USER": REDIS_USER, "REDIS_MASTER_PASSWORD": s["redis"],
         "JWT_SECRET": s["jwt"], "IP_HMAC_KEY": s["ip"], "CONTENT_KEYS": s["content"],
         "ADMIN_REVIEW_TOKEN": s["review"], "ADMIN_UI_TOKEN": s["ui"],
         "SOTTO_WORKERS": str(WORKERS),
@@ -519,7 +537,8 @@ def up():
     state = {"procs": {}, "secrets": {
         "jwt": secrets.token_urlsafe(32), "ip": secrets.token_hex(32),
         "content": "1:" + secrets.token_urlsafe(32),
-        "review": secrets.token_hex(32), "ui": secrets.token_hex(32)}}
+        "review": secrets.token_hex(32), "ui": secrets.token_hex(32),
+        "redis": secrets.token_hex(32)}}
     save_state(state)
     started = time.monotonic()
     say("networks")
