@@ -400,7 +400,7 @@ def app_env(state, host):
     s = state["secrets"]
     return {
         "SOTTO_LISTEN": os.path.join(d, "run", "sotto.sock"),
-        "SOTTO_NCHAN_PUBLISH": os.path.join(d, "run", "nchan.sock"),
+        "SOTTO_NCHAN_PUBLISH": os.path.join(d, "run", "nchan", "nchan.sock"),
         "SOTTO_MIGRATIONS_DIR": os.path.join(REPO, "sql"),
         "DATABASE_URL": DATABASE_URL,
         "REDIS_SENTINELS": REDIS_SENTINELS,
@@ -456,7 +456,7 @@ def start_app(state, host):
     sockets a killed host left behind go first, or the new ones cannot bind."""
     d = os.path.join(DIR, host)
     env = proc_env(state, host)
-    for name in ("sotto.sock", "nchan.sock", "nginx.pid"):
+    for name in ("sotto.sock", os.path.join("nchan", "nchan.sock"), "nginx.pid"):
         if os.path.exists(os.path.join(d, "run", name)):
             os.unlink(os.path.join(d, "run", name))
     spawn(state, "sotto-" + host, host, [BIN, "serve"], env=env, cwd=REPO)
@@ -477,7 +477,9 @@ def app_health(host):
 
 def setup_apps(state):
     for host in APP_HOSTS:
-        os.makedirs(os.path.join(DIR, host, "run"), exist_ok=True)
+        # nginx makes the nchan publisher socket 0666: only its directory guards it
+        # (as in the development stack).
+        os.makedirs(os.path.join(DIR, host, "run", "nchan"), mode=0o750, exist_ok=True)
         write_env(state, host)
         render_nginx(state, host)
     r = in_ns("client", [BIN, "migrate"], env=dict(os.environ, **proc_env(state, "app1")),
