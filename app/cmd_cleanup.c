@@ -38,6 +38,10 @@ static struct db_stmt stmt_bans = {
 static struct db_stmt stmt_revocations = {
 	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_day < $1", 1, 0
 };
+/* A group invite works through its expires_day (sql/018). */
+static struct db_stmt stmt_invites = {
+	"cleanup_invites", "DELETE FROM group_invites WHERE expires_day < $1", 1, 0
+};
 
 /*
  * Every host may run `sotto cleanup` (several app hosts, one timer each):
@@ -69,7 +73,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Rows stmt deletes as of today (bans, revocations); their number or -1. */
+/* Rows stmt deletes as of today (bans, revocations, invites); their number or -1. */
 static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
                                 int64_t today)
 {
@@ -120,7 +124,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1, revocations = -1;
+	long long events = -1, bans = -1, revocations = -1, invites = -1;
 	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
@@ -141,13 +145,14 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	}
 	if ((events = delete_events(db, a, before)) < 0 ||
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
-	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0) {
+	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0 ||
+	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld expired logouts\n", events, (long long)before,
-	       cfg->event_ttl_days, bans, revocations);
+	       "%lld expired bans, %lld expired logouts, %lld expired group invites\n", events,
+	       (long long)before, cfg->event_ttl_days, bans, revocations, invites);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

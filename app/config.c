@@ -50,6 +50,7 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_DM] = {"DM", "60/60", "POST /dm/start_from_post and POST /dm/{id}/send"},
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
 	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
+	[RATE_GROUP] = {"GROUP", "10/3600", "POST /groups and POST /groups/join"},
 	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 };
 
@@ -62,6 +63,7 @@ static const struct member pow_actions[POW__MAX] = {
 	[POW_FLAG] = {"flag", "14", "POST /moderation/flag"},
 	[POW_DM] = {"dm", "14", "POST /dm/{id}/send"},
 	[POW_COMMUNITY] = {"community", "18", "POST /communities"},
+	[POW_GROUP] = {"group", "16", "POST /groups and POST /groups/join"},
 };
 enum { SETTING_SECRET = 1, SETTING_FIRST = 2 };
 
@@ -332,6 +334,9 @@ static const struct setting settings[] = {
 	{ .name = "SOTTO_POST_MAX_CHARS", .type = &config_type_int, .offset = FIELD(post_max_chars),
 	  .def = "4000", .min = 1, .max = 100000,
 	  .meaning = "longest post, reply or direct message, in characters" },
+	{ .name = "SOTTO_GROUP_MAX_MEMBERS", .type = &config_type_int,
+	  .offset = FIELD(group_max_members), .def = "256", .min = 2, .max = 10000,
+	  .meaning = "most members of one group; a join beyond it is refused (409)" },
 	{ .name = "SOTTO_FLAG_HOLD_WEIGHT", .type = &config_type_weight,
 	  .offset = FIELD(flag_hold_weight), .def = "1.5",
 	  .meaning = "weighted flags that hold a post for review (1.5: three accounts of "

@@ -1,7 +1,7 @@
 /*
  * handlers_dm.c — POST /dm/start_from_post, GET /dm/list,
- * GET /dm/{id}/messages, POST /dm/{id}/send, PUT /dm/{id}/key, and the
- * "conversations" section of GET /me/export.
+ * GET /dm/{id}/messages, POST /dm/{id}/send and PUT /dm/{id}/key (the
+ * caller's conversation, its messages and the export: dm_conv.h).
  *
  * A conversation joins the account that started it and the author of the
  * post it was started from, one per (starter, post) (sql/008_dm.sql,
@@ -25,8 +25,8 @@
 #include "crypto.h"
 #include "db.h"
 #include "dm.h"
+#include "dm_conv.h"
 #include "events.h"
-#include "export.h"
 #include "guard.h"
 #include "handlers.h"
 #include "json.h"
@@ -61,17 +61,6 @@ static struct db_stmt stmt_part_insert = {
 	"VALUES ($1, 0, $2, $3, $4), ($1, 1, $5, $6, NULL)", 6, 0
 };
 
-#define CONV_FROM \
-	"FROM dm_participants me JOIN dm_conversations c ON c.pk = me.conversation_pk " \
-	"JOIN account_keys mk ON mk.account_pk = me.account_pk " \
-	"LEFT JOIN dm_participants peer ON peer.conversation_pk = c.pk AND peer.side <> me.side "
-
-static struct db_stmt stmt_conv = {
-	"dm_conv",
-	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, c.e2e, "
-	"peer.account_pk " CONV_FROM "WHERE c.id = $1 AND me.account_pk = $2", 2, 0
-};
-enum { CV_PK, CV_ID, CV_SIDE, CV_KEY, CV_KEY_VERSION, CV_KEY_WRAPPED, CV_E2E, CV_PEER };
 
 /* One conversation as GET /dm/list shows it to participant $1. */
 #define LIST_SELECT \
@@ -80,7 +69,7 @@ enum { CV_PK, CV_ID, CV_SIDE, CV_KEY, CV_KEY_VERSION, CV_KEY_WRAPPED, CV_E2E, CV
 	" AND m.seq > me.read_seq AND m.sender <> me.side), c.e2e, " \
 	"me.x25519_sealed, me.x25519_legacy, mk.version, mk.wrapped, " \
 	"peer.account_pk, peer.x25519_sealed, peer.x25519_legacy, pk.version, pk.wrapped " \
-	CONV_FROM \
+	DM_CONV_FROM \
 	"LEFT JOIN account_keys pk ON pk.account_pk = peer.account_pk " \
 	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 " \
 	"WHERE me.account_pk = $1 "
@@ -95,12 +84,6 @@ enum { LS_ID, LS_ORIGIN, LS_DAY, LS_ACTIVITY, LS_UNREAD, LS_E2E,
        LS_MY_X25519, LS_MY_LEGACY, LS_MY_KEY_VERSION, LS_MY_KEY_WRAPPED,
        LS_PEER, LS_PEER_X25519, LS_PEER_LEGACY, LS_PEER_KEY_VERSION, LS_PEER_KEY_WRAPPED };
 
-static struct db_stmt stmt_messages = {
-	"dm_messages",
-	"SELECT id, seq, sender, day, body_sealed, ciphertext, nonce FROM dm_messages "
-	"WHERE conversation_pk = $1 AND seq > $2 ORDER BY seq LIMIT $3", 3, 0
-};
-enum { MS_ID, MS_SEQ, MS_SENDER, MS_DAY, MS_BODY, MS_CIPHERTEXT, MS_NONCE };
 
 static struct db_stmt stmt_read = {
 	"dm_read",
@@ -149,73 +132,10 @@ static struct db_stmt stmt_e2e_on = {
 
 /* ---- the caller's conversation ------------------------------------------------ */
 
-struct conv {
-	int64_t pk;
-	const char *id;
-	int side;                       /* the caller's side: 0 or 1 */
-	bool e2e;
-	int64_t peer_pk;                /* 0 when the peer's account is gone */
-	const PGresult *res;            /* row `row`: the caller's sealed key (CV_* columns) */
-	int row;
-};
-
-/*
- * The conversation id when the caller takes part in it. 0, or the status
- * it set (404 for anyone else, as for no conversation).
- */
-static int conv_load_or_reply(struct request *req, const char *id, struct conv *cv)
-{
-	const char *params[2] = { id, arena_i64(req->arena, req->account_pk) };
-	int64_t side;
-	PGresult *res;
-
-	if (params[1] == NULL)
-		return http_oom(req);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv, params, NULL)) == NULL)
-		return http_db_failure(req);
-	if (PQntuples(res) != 1)
-		return http_error(req, 404, "not_found", "no such conversation");
-	cv->peer_pk = 0;
-	if (util_parse_int64(PQgetvalue(res, 0, CV_PK), 1, INT64_MAX - 1, &cv->pk) != 0 ||
-	    util_parse_int64(PQgetvalue(res, 0, CV_SIDE), 0, 1, &side) != 0 ||
-	    (!PQgetisnull(res, 0, CV_PEER) &&
-	     util_parse_int64(PQgetvalue(res, 0, CV_PEER), 1, INT64_MAX - 1, &cv->peer_pk) != 0))
-		return http_error(req, 500, "internal", "internal error");
-	cv->id = PQgetvalue(res, 0, CV_ID);
-	cv->side = (int)side;
-	cv->e2e = PQgetvalue(res, 0, CV_E2E)[0] == 't';
-	cv->res = res;
-	cv->row = 0;
-	return 0;
-}
-
 /* The conversation of path parameter 0, as conv_load_or_reply. */
 static int conv_or_reply(struct request *req, struct conv *cv)
 {
-	return conv_load_or_reply(req, http_param(req, 0), cv);
-}
-
-/*
- * The conversation key of the caller's copy into ck (the caller wipes
- * it). 0 or the status it set.
- */
-static int conv_key_or_reply(struct request *req, const struct conv *cv,
-                             unsigned char ck[DM_KEY_BYTES])
-{
-	unsigned char dk[CRYPTO_KEY_BYTES];
-	const unsigned char *sealed;
-	size_t len = 0;
-	int status = 0;
-
-	sealed = db_bytea_value(req->arena, cv->res, cv->row, CV_KEY, &len);
-	if (sealed == NULL ||
-	    dm_data_key(req, cv->res, cv->row, CV_KEY_VERSION, req->account_pk, dk) != 0 ||
-	    dm_key_open(req->arena, dk, cv->id, req->account_pk, sealed, len, ck) != 0) {
-		log_msg(LOG_ERROR, "a conversation key does not open");
-		status = http_error(req, 500, "internal", "the conversation key cannot be read");
-	}
-	sodium_memzero(dk, sizeof(dk));
-	return status;
+	return dm_conv_load_or_reply(req, http_param(req, 0), cv);
 }
 
 /*
@@ -388,7 +308,7 @@ static int existing_or_reply(struct request *req, const struct start *s)
 	if (PQntuples(res) != 1)
 		return 0;
 	if (s->has_key &&
-	    ((status = conv_load_or_reply(req, PQgetvalue(res, 0, 0), &cv)) != 0 ||
+	    ((status = dm_conv_load_or_reply(req, PQgetvalue(res, 0, 0), &cv)) != 0 ||
 	     (status = key_set_or_reply(req, &cv, s->x25519)) != 0))
 		return status;
 	return http_reply_member(req, 200, "conversation_id",
@@ -602,91 +522,6 @@ int handle_dm_list(struct request *req)
 
 /* ---- GET /dm/{id}/messages --------------------------------------------------- */
 
-/*
- * Rows [0, rows) of a stmt_messages result as message objects for the
- * participant on side, bodies opened with ck (NULL: none to open). A
- * body that does not open is left out and logged. NULL on OOM.
- */
-static json_object *messages_json(struct request *req, const PGresult *res, int rows,
-                                  const char *conv_id, int side, const unsigned char *ck)
-{
-	json_object *items = json_object_new_array();
-
-	for (int i = 0; items != NULL && i < rows; i++) {
-		const unsigned char *sealed, *ct = NULL, *nonce = NULL;
-		size_t sealed_len = 0, ct_len = 0, nonce_len = 0;
-		int64_t seq = 0, sender = 0, day = 0;
-		const char *id = PQgetvalue(res, i, MS_ID);
-		char *body = NULL;
-		json_object *m;
-
-		if (util_parse_int64(PQgetvalue(res, i, MS_SEQ), 1, INT64_MAX - 1, &seq) != 0 ||
-		    util_parse_int64(PQgetvalue(res, i, MS_SENDER), 0, 1, &sender) != 0 ||
-		    util_parse_int64(PQgetvalue(res, i, MS_DAY), 0, INT32_MAX, &day) != 0)
-			goto skip;
-		if (!PQgetisnull(res, i, MS_BODY)) {
-			sealed = db_bytea_value(req->arena, res, i, MS_BODY, &sealed_len);
-			if (ck == NULL || sealed == NULL ||
-			    dm_body_open(req->arena, ck, conv_id, id, sealed, sealed_len, &body) != 0)
-				goto skip;
-		} else {
-			ct = db_bytea_value(req->arena, res, i, MS_CIPHERTEXT, &ct_len);
-			nonce = db_bytea_value(req->arena, res, i, MS_NONCE, &nonce_len);
-			if (ct == NULL || nonce == NULL || nonce_len != DM_NONCE_BYTES)
-				goto skip;
-		}
-		m = dm_message_json(req, id, seq, sender == side, day, body, ct, ct_len, nonce);
-		if (m == NULL) {
-			json_object_put(items);
-			return NULL;
-		}
-		json_object_array_add(items, m);
-		continue;
-skip:
-		log_msg(LOG_WARN, "a direct message cannot be read; left out");
-	}
-	return items;
-}
-
-/* True when some row of res has a server-readable body. */
-static bool any_body(const PGresult *res, int rows)
-{
-	for (int i = 0; i < rows; i++)
-		if (!PQgetisnull(res, i, MS_BODY))
-			return true;
-	return false;
-}
-
-/*
- * Messages of cv after seq, at most limit (-1: all), as JSON (*items),
- * with the raw result (*res: up to limit + 1 rows, so the caller sees
- * whether more follow). 0 or the status it set.
- */
-static int messages_or_reply(struct request *req, const struct conv *cv, int64_t after,
-                             int limit, PGresult **res, json_object **items)
-{
-	unsigned char ck[DM_KEY_BYTES];
-	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, after),
-	                          limit < 0 ? NULL : arena_i64(req->arena, (int64_t)limit + 1) };
-	bool need_key;
-	int status = 0, rows;
-
-	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
-		return http_oom(req);
-	if ((*res = db_exec(req->ctx->db, req->arena, &stmt_messages, params, NULL)) == NULL)
-		return http_db_failure(req);
-	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
-	need_key = any_body(*res, rows);
-	if (need_key && (status = conv_key_or_reply(req, cv, ck)) != 0)
-		goto out;
-	*items = messages_json(req, *res, rows, cv->id, cv->side, need_key ? ck : NULL);
-	if (*items == NULL)
-		status = http_oom(req);
-out:
-	sodium_memzero(ck, sizeof(ck));
-	return status;
-}
-
 /* Move the caller's read position up to seq (never back). 0 or the status it set. */
 static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_t seq)
 {
@@ -722,7 +557,7 @@ int handle_dm_messages(struct request *req)
 			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
 		after = page.cursor.v[1];
 	}
-	if ((status = messages_or_reply(req, &cv, after, page.limit, &res, &items)) != 0)
+	if ((status = dm_conv_messages_or_reply(req, &cv, after, page.limit, &res, &items)) != 0)
 		return status;
 	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
 	if (rows > 0 &&
@@ -811,7 +646,7 @@ static int stored_or_reply(struct request *req, const struct conv *cv,
 		return *ct != NULL && *nonce != NULL ? 0
 		       : http_oom(req);
 	}
-	if ((status = conv_key_or_reply(req, cv, ck)) != 0)
+	if ((status = dm_conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	sealed = dm_body_seal(req->arena, ck, cv->id, nm->id, nm->body, nm->body_len, &sealed_len);
 	if (sealed == NULL || (*body = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
@@ -928,79 +763,4 @@ int handle_dm_key(struct request *req)
 	if ((status = key_set_or_reply(req, &cv, pk)) != 0)
 		return status;
 	return conversation_reply(req, &cv, 200);
-}
-
-/* ---- export ------------------------------------------------------------------- */
-
-static struct db_stmt stmt_export = {
-	"dm_export",
-	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, c.e2e, "
-	"peer.account_pk, op.id, c.day_last, me.read_seq, me.x25519_sealed, me.x25519_legacy "
-	CONV_FROM
-	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 "
-	"WHERE me.account_pk = $1 ORDER BY c.pk", 1, 0
-};
-enum { EX_ORIGIN = CV_PEER + 1, EX_DAY, EX_READ, EX_X25519 };
-
-/* One conversation of the export with all its messages; 0 or the status it set. */
-static int export_one(struct request *req, PGresult *res, int row, json_object *items)
-{
-	struct conv cv = { .res = res, .row = row };
-	json_object *o, *messages = NULL;
-	PGresult *mres;
-	const char *mine;
-	int64_t side = 0, day = 0, read = 0;
-	int status;
-
-	if (util_parse_int64(PQgetvalue(res, row, CV_PK), 1, INT64_MAX - 1, &cv.pk) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, CV_SIDE), 0, 1, &side) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, EX_DAY), 0, INT32_MAX, &day) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, EX_READ), 0, INT64_MAX - 1, &read) != 0)
-		return http_error(req, 500, "internal", "internal error");
-	cv.id = PQgetvalue(res, row, CV_ID);
-	cv.side = (int)side;
-	cv.e2e = PQgetvalue(res, row, CV_E2E)[0] == 't';
-	if ((status = messages_or_reply(req, &cv, 0, -1, &mres, &messages)) != 0)
-		return status;
-	if ((o = json_object_new_object()) == NULL) {
-		json_object_put(messages);
-		return http_oom(req);
-	}
-	json_object_object_add(o, "id", json_object_new_string(cv.id));
-	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, EX_ORIGIN) ? NULL :
-	                       json_object_new_string(PQgetvalue(res, row, EX_ORIGIN)));
-	json_object_object_add(o, "day_last", json_object_new_int64(day));
-	json_object_object_add(o, "e2e", json_object_new_boolean(cv.e2e));
-	json_object_object_add(o, "peer_present",
-	                       json_object_new_boolean(!PQgetisnull(res, row, CV_PEER)));
-	json_object_object_add(o, "read_seq", json_object_new_int64(read));
-	mine = dm_x25519_text(req, res, row, EX_X25519, CV_KEY_VERSION, cv.id, req->account_pk);
-	json_object_object_add(o, "my_x25519", mine != NULL ? json_object_new_string(mine) : NULL);
-	json_object_object_add(o, "messages", messages);
-	json_object_array_add(items, o);
-	return 0;
-}
-
-/*
- * Export: every conversation of the account with every message,
- * server-readable bodies decrypted, end-to-end ones as stored.
- */
-int export_conversations(struct request *req, json_object *out, const char *section)
-{
-	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
-	json_object *items = json_object_new_array();
-	PGresult *res;
-	int status;
-
-	if (params[0] == NULL || items == NULL) {
-		json_object_put(items);
-		return http_oom(req);
-	}
-	json_object_object_add(out, section, items);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL)) == NULL)
-		return http_db_failure(req);
-	for (int i = 0; i < PQntuples(res); i++)
-		if ((status = export_one(req, res, i, items)) != 0)
-			return status;
-	return 0;
 }

@@ -54,6 +54,14 @@ static struct db_stmt stmt_delete_lock = {
 	"UNION SELECT p.author_pk FROM posts r JOIN posts p ON p.pk = r.parent_pk "
 	"WHERE r.author_pk = $1) ORDER BY pk FOR UPDATE", 1, 0
 };
+/*
+ * First of all, the account leaves every group (sql/018): each group gets a
+ * new epoch and its members the events, in the deletion's transaction. It
+ * locks group rows before any account row, the order a group send takes.
+ */
+static struct db_stmt stmt_delete_groups = {
+	"account_delete_groups", "SELECT sotto_account_leave_groups($1)", 1, 0
+};
 static struct db_stmt stmt_delete = {
 	/* account_keys goes with it (ON DELETE CASCADE) */
 	"account_delete", "DELETE FROM accounts WHERE pk = $1", 1, 0
@@ -212,6 +220,7 @@ static int delete_rows(struct request *req, const char *const params[1])
 	struct db *db = req->ctx->db;
 
 	if (db_begin(db) != 0 ||
+	    db_exec(db, req->arena, &stmt_delete_groups, params, NULL) == NULL ||
 	    dm_lock_conversations(req, params[0]) != 0 ||
 	    db_exec(db, req->arena, &stmt_delete_lock, params, NULL) == NULL ||
 	    db_exec(db, req->arena, &stmt_delete, params, NULL) == NULL ||

@@ -31,6 +31,7 @@ enum rate_class {
 	RATE_COMMUNITY,
 	RATE_EXPORT,
 	RATE_CHALLENGE,
+	RATE_GROUP,
 	RATE__MAX
 };
 
@@ -45,6 +46,7 @@ enum pow_action {
 	POW_FLAG,
 	POW_DM,
 	POW_COMMUNITY,
+	POW_GROUP,
 	POW__MAX
 };
 
@@ -78,6 +80,7 @@ struct config {
 	struct rate_limit rate[RATE__MAX];
 	int pow[POW__MAX];
 	int post_max_chars;         /* SOTTO_POST_MAX_CHARS */
+	int group_max_members;      /* SOTTO_GROUP_MAX_MEMBERS */
 	int guard_max_links;        /* SOTTO_GUARD_MAX_LINKS */
 	char *guard_blocklist;      /* SOTTO_GUARD_BLOCKLIST, file path, "" = none */
 	int guard_repeat_window_s;  /* SOTTO_GUARD_REPEAT_WINDOW, seconds, 0 = off */

@@ -63,6 +63,21 @@ int handle_dm_messages(struct request *req);
 int handle_dm_send(struct request *req);
 int handle_dm_key(struct request *req);
 
+/* app/handlers_groups.c */
+int handle_group_create(struct request *req);
+int handle_group_list(struct request *req);
+int handle_group_get(struct request *req);
+int handle_group_invite(struct request *req);
+int handle_group_invite_revoke(struct request *req);
+int handle_group_join(struct request *req);
+int handle_group_member_delete(struct request *req);
+
+/* app/handlers_group_messages.c */
+int handle_group_keys_post(struct request *req);
+int handle_group_keys_get(struct request *req);
+int handle_group_send(struct request *req);
+int handle_group_messages(struct request *req);
+
 /* app/handlers_events.c */
 int handle_events_list(struct request *req);
 int handle_events_ack(struct request *req);

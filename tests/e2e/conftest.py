@@ -74,9 +74,10 @@ MAIN_SETTINGS = {
     "SOTTO_RATE_REGISTER": "1000000/60",
     "SOTTO_RATE_LOGIN": "1000000/60",
     # Likewise for writing content: no proof of work, no class limits.
-    **{"SOTTO_POW_%s" % a: "0" for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY")},
+    **{"SOTTO_POW_%s" % a: "0"
+       for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY", "GROUP")},
     **{"SOTTO_RATE_%s" % c: "1000000/60"
-       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE")},
+       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE", "GROUP")},
     # Accounts count as established from their first day, so that flags and
     # votes of freshly registered test accounts hold posts and move trust;
     # test_hostile_flagger.py checks the default (3 days) on a stack of its own.
