@@ -138,6 +138,26 @@ static bool jti_text(const char *s)
 	return s[n] == '\0' && n >= 1 && n <= TOKEN_JTI_MAX;
 }
 
+/*
+ * What token_revocations keeps of a jti: hex of BLAKE2b keyed with the
+ * lookup subkey over "jti:" + jti, so a dump holds no token id. On the
+ * arena; NULL on OOM.
+ */
+static const char *jti_hash_text(struct request *req, const char *jti)
+{
+	unsigned char h[32];
+	char *hex = arena_alloc(req->arena, 2 * sizeof(h) + 1);
+	crypto_generichash_state st;
+
+	if (hex == NULL)
+		return NULL;
+	crypto_generichash_init(&st, req->ctx->keys.lookup, sizeof(req->ctx->keys.lookup), sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)"jti:", 4);
+	crypto_generichash_update(&st, (const unsigned char *)jti, strlen(jti));
+	crypto_generichash_final(&st, h, sizeof(h));
+	return sodium_bin2hex(hex, 2 * sizeof(h) + 1, h, sizeof(h));
+}
+
 /* Token generation and kept jti from columns col, col + 1 of row 0; -1 when malformed. */
 static int parse_tokens(const PGresult *res, int col, struct account *acc)
 {
@@ -428,8 +448,8 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
 		return token_current(acc, claims) ? 0 : unauthorized(req);
 	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
-	params[1] = claims->jti;
-	if (params[0] == NULL)
+	params[1] = jti_hash_text(req, claims->jti);
+	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
 	found = account_load(req, &stmt_by_token, params, acc);
 	if (found < 0)
@@ -595,10 +615,10 @@ void auth_undelete(struct request *req, const struct account *acc)
 static int revoke_in_db(struct request *req, const struct token_claims *t)
 {
 	const char *params[2] = {
-		t->jti, arena_i64(req->arena, t->exp / 86400)
+		jti_hash_text(req, t->jti), arena_i64(req->arena, t->exp / 86400)
 	};
 
-	if (params[1] == NULL)
+	if (params[0] == NULL || params[1] == NULL)
 		return -1;
 	return db_exec(req->ctx->db, req->arena, &stmt_revoke, params, NULL) != NULL ? 0 : -1;
 }

@@ -3,8 +3,8 @@
  *
  * Patterns are split on '/'; a segment "{name}" matches one non-empty
  * path segment that percent-decodes (into the arena) to valid UTF-8 of
- * the parameter's shape: "{id}" a public id, "{slug}" a community slug,
- * any other name any text. Matching is exact otherwise: no trailing
+ * the parameter's shape: "{id}" and "{<name>_id}" a public id ("{member_id}"
+ * also "me"), "{slug}" a community slug, any other name any text. Matching is exact otherwise: no trailing
  * slash, no empty segments. A path whose parameter is out of shape names
  * no resource, so it is 404 whatever the method, before any check that
  * would cost a lookup.
@@ -19,9 +19,15 @@
 /* True when the decoded value v fits the parameter named by the pattern segment. */
 static bool param_shape_ok(const char *segment, size_t seg_len, const char *v)
 {
-	static const char id_name[] = "{id}", slug_name[] = "{slug}";
+	static const char id_name[] = "{id}", id_suffix[] = "_id}", slug_name[] = "{slug}",
+	                  member_name[] = "{member_id}";
+	size_t suffix_len = sizeof(id_suffix) - 1;
 
-	if (seg_len == sizeof(id_name) - 1 && memcmp(segment, id_name, seg_len) == 0)
+	if (seg_len == sizeof(member_name) - 1 && memcmp(segment, member_name, seg_len) == 0 &&
+	    strcmp(v, "me") == 0)
+		return true;   /* DELETE /groups/{id}/members/me: leaving */
+	if ((seg_len == sizeof(id_name) - 1 && memcmp(segment, id_name, seg_len) == 0) ||
+	    (seg_len > suffix_len && memcmp(segment + seg_len - suffix_len, id_suffix, suffix_len) == 0))
 		return util_public_id_valid(v, strlen(v));
 	if (seg_len == sizeof(slug_name) - 1 && memcmp(segment, slug_name, seg_len) == 0)
 		return community_slug_valid(v, strlen(v));

@@ -6,7 +6,8 @@
 -- expires within 30 seconds; after that the account is read from here, and
 -- a token listed here is refused whatever Redis says.
 --
--- jti is the token's random id (never an account id); expires_day is the
+-- jti holds a keyed hash (hex) of the token's random id, so a dump names
+-- no token (app/auth.c jti_hash_text); expires_day is the
 -- day its token expires, so `sotto cleanup` drops the row once it can no
 -- longer matter. No timestamps.
 

@@ -6,7 +6,7 @@ app/*.c), so a route or a query parameter added later is covered without
 editing this file. The rules:
 
 - a path parameter that does not decode to UTF-8, or is out of the shape of
-  its kind ({id}: 22 base64url characters, {slug}: a community slug), names
+  its kind ({id}, {<name>_id}: 22 base64url characters, {slug}: a community slug), names
   no resource: 404 not_found, for every method, with or without credentials;
 - a query name or value that does not decode to UTF-8 is 400 bad_request,
   on every route, before anything else;
@@ -36,6 +36,8 @@ BAD_SHAPE = {
            "%C3%A9" * 11, "..", "%2E%2E"),
     "slug": ("AB-C", "ab", "a" * 33, "a" * 2000, "abc_d", "a%20bc", "%C3%A9t%C3%A9"),
 }
+# {<name>_id} parameters are public ids too ({member_id} also takes "me").
+BAD_SHAPE["invite_id"] = BAD_SHAPE["member_id"] = BAD_SHAPE["id"]
 GOOD = {"id": lambda: secrets.token_urlsafe(16), "slug": lambda: "zz-%s" % secrets.token_hex(4)}
 
 # Valid UTF-8 query values a handler must refuse (or ignore) with a 4xx.
