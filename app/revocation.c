@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "cache.h"
 #include "db.h"
 #include "log.h"
@@ -23,7 +24,7 @@ static struct db_stmt stmt_live = {
 };
 
 /*
- * One SCAN step over the cached account records (auth.h "ac:<h>:<jti>"),
+ * One SCAN step over the cached account records (auth.h "ac:<h>:<j>"),
  * deleting what it finds; returns the next cursor ("0" at the end).
  */
 static const char forget_script[] =
@@ -32,14 +33,15 @@ static const char forget_script[] =
 	"return r[1]";
 
 /*
- * ARGV: jti, seconds, jti, seconds... (until the end of the day the token
- * expires: the row keeps no finer time, and a marker that outlives its
- * token costs nothing). NX: a key that is there already stays.
+ * KEYS: the revocation markers (auth_revoked_key); ARGV: the seconds each
+ * lives (until the end of the day its token expires: the row keeps no
+ * finer time, and a marker that outlives its token costs nothing). NX: a
+ * key that is there already stays.
  */
 static const char restore_script[] =
-	"for i = 1, #ARGV, 2 do "
-	"redis.call('SET', 'rv:' .. ARGV[i], '1', 'EX', ARGV[i + 1], 'NX') end "
-	"return #ARGV / 2";
+	"for i = 1, #KEYS do "
+	"redis.call('SET', KEYS[i], '1', 'EX', ARGV[i], 'NX') end "
+	"return #KEYS";
 
 /*
  * The run_id of the server c is connected to, from INFO server, copied
@@ -66,18 +68,27 @@ static int server_run_id(struct cache *c, struct arena *a, char *out)
 	return 0;
 }
 
-/* Write rows [from, to) of res back to Redis in one EVAL. 0 or -1. */
+/*
+ * Write rows [from, to) of res (jti hash, seconds) back to Redis in one
+ * EVAL, under the key the auth check reads. 0 or -1.
+ */
 static int restore_batch(struct cache *c, struct arena *a, const PGresult *res, int from, int to)
 {
-	const char *argv[3 + 2 * REVOCATION_RESTORE_BATCH] = { "EVAL", restore_script, "0" };
-	int argc = 3;
+	const char *argv[3 + 2 * REVOCATION_RESTORE_BATCH] = {
+		"EVAL", restore_script, arena_i64(a, to - from)
+	};
+	int n = to - from;
 	redisReply *r;
 
-	for (int i = from; i < to; i++) {
-		argv[argc++] = PQgetvalue(res, i, 0);
-		argv[argc++] = PQgetvalue(res, i, 1);
+	if (argv[2] == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		argv[3 + i] = auth_revoked_key(a, PQgetvalue(res, from + i, 0));
+		argv[3 + n + i] = PQgetvalue(res, from + i, 1);
+		if (argv[3 + i] == NULL)
+			return -1;
 	}
-	r = cache_command(c, a, argc, argv, NULL);
+	r = cache_command(c, a, 3 + 2 * n, argv, NULL);
 	return cache_reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 

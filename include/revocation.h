@@ -1,7 +1,9 @@
 /*
  * revocation.h — logouts (revoked token ids) that survive losing Redis.
  *
- * The auth check reads "rv:<jti>" from Redis (auth.h). Redis may lose its
+ * The auth check reads "rv:<j>" from Redis (auth.h, auth_revoked_key: j is
+ * the keyed hash of the token's jti that token_revocations keeps, so a
+ * restore writes exactly the key the check reads). Redis may lose its
  * newest writes in a Sentinel failover or a restart; PostgreSQL holds
  * every logout too (token_revocations, written first by auth_revoke), and
  * Redis is told which server it was last restored on ("rv-origin" = that

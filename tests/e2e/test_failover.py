@@ -17,7 +17,9 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_error, bearer, delete_me, describe, register, sotto_binary
+from accounts import jti_hash, jwt_parts
+from conftest import (MAIN_SETTINGS, REPO, assert_error, bearer, delete_me, describe, register,
+                      sotto_binary)
 
 CLEANUP_LOCK_KEY = "32492168282058083"   # app/cmd_cleanup.c
 
@@ -45,6 +47,38 @@ def test_a_logout_survives_redis_losing_every_key(st):
     r = st.request("GET", "/me", headers=bearer(token))
     assert_error(r, 401, "unauthorized")
     assert st.redis("EXISTS", "rv-origin") == "1"
+
+
+def test_the_restored_logout_is_the_marker_the_token_check_reads(st):
+    _, token = register(st)
+    h = jti_hash(st, jwt_parts(token)[1]["jti"])
+    assert st.request("POST", "/auth/logout", headers=bearer(token)).status_code == 204
+    assert st.psql("SELECT count(*) FROM token_revocations WHERE jti = '%s'" % h) == [["1"]]
+    st.redis("FLUSHALL")
+    st.redis("CLIENT", "KILL", "TYPE", "normal")
+    assert_error(st.request("GET", "/me", headers=bearer(token)), 401, "unauthorized")
+    assert st.redis("EXISTS", "rv:" + h) == "1"
+    # Without its row, only the restored marker refuses the token, on every
+    # worker (each reconnected after the kill)...
+    st.psql("DELETE FROM token_revocations WHERE jti = '%s'" % h)
+    for _ in range(3 * int(MAIN_SETTINGS["SOTTO_WORKERS"])):
+        assert_error(st.request("GET", "/me", headers=bearer(token)), 401, "unauthorized")
+    # ...and it is what refused it: without the marker too, the token passes.
+    st.redis("DEL", "rv:" + h)
+    assert st.request("GET", "/me", headers=bearer(token)).status_code == 200
+
+
+def test_redis_names_no_token_id(st):
+    _, token = register(st)
+    jti = jwt_parts(token)[1]["jti"]
+    assert st.request("GET", "/me", headers=bearer(token)).status_code == 200
+    assert st.request("POST", "/auth/logout", headers=bearer(token)).status_code == 204
+    keys = st.redis("--scan").split()
+    assert "rv:" + jti_hash(st, jti) in keys
+    for key in keys:
+        assert jti not in key, key
+        if st.redis("TYPE", key) == "string":
+            assert jti not in st.redis("GET", key), key
 
 
 def test_a_new_redis_server_forgets_cached_records_a_lost_deletion_would_leave(st):
