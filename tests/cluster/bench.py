@@ -28,7 +28,6 @@ REPO = cluster.REPO
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-FIGURES = "/tmp/sotto-cluster-figures.json"
 POST_LUA = """
 -- Every thread its own number (setup runs in the main state), so no two
 -- bodies meet: a repeated one would be refused (422) and measure nothing.
@@ -127,8 +126,8 @@ def main():
     if r.returncode != 0:
         print("bench-cluster: a failover scenario failed; its figures are missing",
               file=sys.stderr)
-    if os.path.exists(FIGURES):
-        with open(FIGURES) as f:
+    if os.path.exists(cluster.figures_path()):
+        with open(cluster.figures_path()) as f:
             results["failover"] = json.load(f)
     leader = cluster.pg_leader()
     with tempfile.TemporaryDirectory(prefix="sotto-bench-cluster-") as tmp:

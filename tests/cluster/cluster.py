@@ -9,20 +9,30 @@
     cluster.py bench   up, tests/cluster/bench.py, down
 
 Topology (docs/scaling.md): two networks, each a bridge in a namespace of its
-own ("sotc-sw"), reachable only from the namespaces plugged into them:
+own ("sotc<N>-sw"), reachable only from the namespaces plugged into them:
 
-    app  10.77.0.0/24  front (HAProxy), app1 and app2 (nginx + sotto serve +
-                       sotto moderate), pg1-3 (clients' side), redis1 and
-                       redis2 (master and replica, one Sentinel each), rt
-                       (nchan's Redis and the third Sentinel), client
-    data 10.77.1.0/24  pg1-3 (replication, Patroni's REST API) and dcs (etcd)
+    app  10.77.2N.0/24    front (HAProxy), app1 and app2 (nginx + sotto serve +
+                          sotto moderate), pg1-3 (clients' side), redis1 and
+                          redis2 (master and replica, one Sentinel each), rt
+                          (nchan's Redis and the third Sentinel), client
+    data 10.77.2N+1.0/24  pg1-3 (replication, Patroni's REST API) and dcs (etcd)
+
+N is the run's slot: several runs may share the machine (two CI runs from two
+clones), each with its own slot, claimed by creating its switch namespace
+(`ip netns add` refuses a name that exists), and its own directory. Every
+namespace, bridge, veth and address of a run carries its slot, so a run
+touches nothing of another; its veths are created inside its namespaces, so
+it names no interface of the host's. A lone `up` usually gets slot 0:
+10.77.0.0/24 and 10.77.1.0/24.
 
 PostgreSQL runs under Patroni with synchronous_mode_strict; sotto reaches it
 through libpq's host list (target_session_attrs=read-write), Redis through the
 Sentinels. Every process is started in its node's namespace and recorded with
-its PID in $SOTTO_CLUSTER_DIR/state.json; `down` kills those PIDs (and any
-process left in a node's namespace: PostgreSQL's children), then deletes the
-namespaces. Nothing listens outside them.
+its PID in $SOTTO_CLUSTER_DIR/state.json (with the slot); `down` kills those
+PIDs (and any process left in one of the run's namespaces: PostgreSQL's
+children), then deletes the run's namespaces. Nothing listens outside them.
+`up` and `down` use $SOTTO_CLUSTER_DIR (default /tmp/sotto-cluster); `check`
+and `bench` a new directory of their own unless it is set.
 
 Must run as root (namespaces, veth). Debian 12 packages: scripts/packages-cluster.txt.
 """
@@ -33,43 +43,62 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DIR = os.environ.get("SOTTO_CLUSTER_DIR", "/tmp/sotto-cluster")
-STATE = os.path.join(DIR, "state.json")
+DEFAULT_DIR = "/tmp/sotto-cluster"
 BIN = os.environ.get("SOTTO_BIN", os.path.join(REPO, "sotto"))
 PG_BIN = "/usr/lib/postgresql/15/bin"
-PREFIX = "sotc-"
-SWITCH = PREFIX + "sw"
+SLOTS = 64                    # runs at once; slot N takes 10.77.2N.0/24 and 10.77.2N+1.0/24
 HTTPS_PORT = 8443
 HTTP_PORT = 8080
 WORKERS = int(os.environ.get("SOTTO_CLUSTER_WORKERS", "3"))
 
-# node -> {network: address}
-NODES = {
-    "front": {"app": "10.77.0.2"},
-    "app1": {"app": "10.77.0.11"},
-    "app2": {"app": "10.77.0.12"},
-    "pg1": {"app": "10.77.0.21", "data": "10.77.1.21"},
-    "pg2": {"app": "10.77.0.22", "data": "10.77.1.22"},
-    "pg3": {"app": "10.77.0.23", "data": "10.77.1.23"},
-    "dcs": {"data": "10.77.1.5"},
-    "redis1": {"app": "10.77.0.31"},
-    "redis2": {"app": "10.77.0.32"},
-    "rt": {"app": "10.77.0.33"},
-    "client": {"app": "10.77.0.100"},
+# node -> {network: last octet of its address}
+HOSTS = {
+    "front": {"app": 2},
+    "app1": {"app": 11},
+    "app2": {"app": 12},
+    "pg1": {"app": 21, "data": 21},
+    "pg2": {"app": 22, "data": 22},
+    "pg3": {"app": 23, "data": 23},
+    "dcs": {"data": 5},
+    "redis1": {"app": 31},
+    "redis2": {"app": 32},
+    "rt": {"app": 33},
+    "client": {"app": 100},
 }
 PG_NODES = ("pg1", "pg2", "pg3")
 APP_HOSTS = ("app1", "app2")
 SENTINELS = ("redis1", "redis2", "rt")
 SENTINEL_PORT = 26379
 MASTER_NAME = "sotto"
-
-DATABASE_URL = ("postgresql://%s/sotto?user=postgres&target_session_attrs=read-write"
-                "&connect_timeout=2" % ",".join("%s:5432" % NODES[n]["app"] for n in PG_NODES))
 REDIS_USER = "sotto"          # the ACL user of sotto's Redis servers
-REDIS_SENTINELS = ",".join("%s:%d" % (NODES[n]["app"], SENTINEL_PORT) for n in SENTINELS)
+
+
+def use_dir(path):
+    """Keep this run's files (state, logs, data) under path."""
+    global DIR, STATE
+    DIR = path
+    STATE = os.path.join(DIR, "state.json")
+
+
+def use_slot(slot):
+    """Name and address everything after slot (see the top of this file):
+    PREFIX, SWITCH, SUBNETS, NODES (node -> {network: address}), and the
+    DATABASE_URL and REDIS_SENTINELS sotto is given."""
+    global SLOT, PREFIX, SWITCH, SUBNETS, NODES, DATABASE_URL, REDIS_SENTINELS
+    SLOT = slot
+    PREFIX = "sotc%d-" % slot
+    SWITCH = PREFIX + "sw"
+    SUBNETS = {"app": "10.77.%d" % (2 * slot), "data": "10.77.%d" % (2 * slot + 1)}
+    NODES = {node: {net: "%s.%d" % (SUBNETS[net], host) for net, host in nets.items()}
+             for node, nets in HOSTS.items()}
+    DATABASE_URL = ("postgresql://%s/sotto?user=postgres&target_session_attrs=read-write"
+                    "&connect_timeout=2" % ",".join("%s:5432" % NODES[n]["app"]
+                                                    for n in PG_NODES))
+    REDIS_SENTINELS = ",".join("%s:%d" % (NODES[n]["app"], SENTINEL_PORT) for n in SENTINELS)
 
 
 def ns(node):
@@ -96,7 +125,16 @@ def load_state():
         with open(STATE) as f:
             return json.load(f)
     except FileNotFoundError:
-        return {"procs": {}, "secrets": {}}
+        return {"procs": {}, "secrets": {}, "slot": None}
+
+
+use_dir(os.environ.get("SOTTO_CLUSTER_DIR", DEFAULT_DIR))
+use_slot(load_state().get("slot") or 0)   # a run's tests and its `down` find its slot there
+
+
+def figures_path():
+    """Where the scenarios write their measured figures (conftest.py)."""
+    return os.environ.get("SOTTO_CLUSTER_FIGURES") or os.path.join(DIR, "figures.json")
 
 
 def save_state(state):
@@ -167,8 +205,26 @@ def wait_for(cond, timeout, what, interval=0.2):
 
 
 # -- networks ------------------------------------------------------------------
+def claim_slot(state):
+    """The first free slot, claimed by creating its switch namespace (which
+    `ip netns add` refuses when another run holds it) and recorded in state."""
+    for slot in range(SLOTS):
+        name = "sotc%d-sw" % slot
+        r = run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
+        if r.returncode == 0:
+            use_slot(slot)
+            state["slot"] = slot
+            save_state(state)
+            return
+        if not os.path.exists(os.path.join("/run/netns", name)):
+            raise RuntimeError("ip netns add %s: %s" % (name, r.stderr.strip()))
+    sys.exit("cluster: all %d slots are taken (ip netns list: sotc<N>-sw)" % SLOTS)
+
+
 def netns_up():
-    run(["ip", "netns", "add", SWITCH])
+    """The run's bridges in its switch namespace (claimed already) and every
+    node's namespace; each veth is made inside the switch namespace with its
+    other end created directly in the node's, so no name exists in the host's."""
     for net in ("app", "data"):
         run(["ip", "-n", SWITCH, "link", "add", "br-" + net, "type", "bridge"])
         run(["ip", "-n", SWITCH, "link", "set", "br-" + net, "up"])
@@ -176,23 +232,22 @@ def netns_up():
         run(["ip", "netns", "add", ns(node)])
         run(["ip", "-n", ns(node), "link", "set", "lo", "up"])
         for net, addr in nets.items():
-            tmp_a, tmp_b = "sotcA%d%s" % (i, net[0]), "sotcB%d%s" % (i, net[0])
-            run(["ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b])
-            run(["ip", "link", "set", tmp_a, "netns", ns(node)])
-            run(["ip", "link", "set", tmp_b, "netns", SWITCH])
-            run(["ip", "-n", ns(node), "link", "set", tmp_a, "name", "eth-" + net])
+            port = "p%d%s" % (i, net[0])
+            run(["ip", "-n", SWITCH, "link", "add", port, "type", "veth",
+                 "peer", "name", "eth-" + net, "netns", ns(node)])
             run(["ip", "-n", ns(node), "addr", "add", addr + "/24", "dev", "eth-" + net])
             run(["ip", "-n", ns(node), "link", "set", "eth-" + net, "up"])
-            run(["ip", "-n", SWITCH, "link", "set", tmp_b, "master", "br-" + net])
-            run(["ip", "-n", SWITCH, "link", "set", tmp_b, "up"])
+            run(["ip", "-n", SWITCH, "link", "set", port, "master", "br-" + net])
+            run(["ip", "-n", SWITCH, "link", "set", port, "up"])
 
 
 def netns_down():
+    """Delete this run's namespaces (their veths and bridges go with them),
+    the switch's last: until then the slot stays claimed."""
     r = run(["ip", "netns", "list"], capture_output=True, text=True)
-    for line in r.stdout.splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
-            run(["ip", "netns", "del", name], check=False)
+    names = [line.split()[0] for line in r.stdout.splitlines() if line.split()]
+    for name in sorted((n for n in names if n.startswith(PREFIX)), key=lambda n: n == SWITCH):
+        run(["ip", "netns", "del", name], check=False)
 
 
 def link(node, net, up):
@@ -233,8 +288,9 @@ def patroni_config(node):
             "initdb": [{"encoding": "UTF8"}, {"locale": "C"}],
             "pg_hba": [
                 "local all all trust",
-                "host replication replicator 10.77.1.0/24 trust",
-                "host all all 10.77.0.0/16 trust",
+                "host replication replicator %s.0/24 trust" % SUBNETS["data"],
+                "host all all %s.0/24 trust" % SUBNETS["app"],
+                "host all all %s.0/24 trust" % SUBNETS["data"],
             ],
         },
         "postgresql": {
@@ -536,14 +592,16 @@ def up():
         sys.exit("cluster: %s exists: run `cluster.py down` first" % STATE)
     os.makedirs(DIR, exist_ok=True)
     os.chmod(DIR, 0o755)
-    state = {"procs": {}, "secrets": {
+    state = {"procs": {}, "slot": None, "secrets": {
         "jwt": secrets.token_urlsafe(32), "ip": secrets.token_hex(32),
         "content": "1:" + secrets.token_urlsafe(32),
         "review": secrets.token_hex(32), "ui": secrets.token_hex(32),
         "redis": secrets.token_hex(32)}}
     save_state(state)
     started = time.monotonic()
-    say("networks")
+    claim_slot(state)
+    say("networks of slot %d (%s.0/24, %s.0/24) in %s" % (SLOT, SUBNETS["app"], SUBNETS["data"],
+                                                        DIR))
     netns_up()
     say("PostgreSQL: etcd and three Patroni nodes")
     setup_pg(state)
@@ -568,7 +626,14 @@ def host_url(host, path):
 
 
 def down():
+    """Stop what this run started and delete its namespaces and directory;
+    nothing of another run's."""
     state = load_state()
+    if state["slot"] is None:
+        shutil.rmtree(DIR, ignore_errors=True)
+        say("down (%s held no run)" % DIR)
+        return
+    use_slot(state["slot"])
     for key, p in state["procs"].items():
         kill_pid(p["pid"], signal.SIGTERM if key.startswith("patroni") else signal.SIGKILL)
     deadline = time.monotonic() + 15
@@ -581,18 +646,27 @@ def down():
             kill_pid(pid)
     netns_down()
     shutil.rmtree(DIR, ignore_errors=True)
-    say("down")
+    say("down: slot %d" % SLOT)
 
 
 def check(args, script="-m pytest"):
+    """up, the scenarios (or script) in the client's namespace, down. Without
+    SOTTO_CLUSTER_DIR the run gets a new directory, so runs from several
+    clones at once keep apart; the tests find it in the environment."""
     rc = 1
     started = time.monotonic()
+    if "SOTTO_CLUSTER_DIR" not in os.environ:
+        use_dir(tempfile.mkdtemp(prefix="sotto-cluster-"))
+        os.environ["SOTTO_CLUSTER_DIR"] = DIR
     try:
         up()
         argv = ["ip", "netns", "exec", ns("client"), sys.executable]
         argv += ["-m", "pytest", "-q", "-p", "no:cacheprovider",
                  os.path.join(REPO, "tests", "cluster")] + args if script == "-m pytest" else [script] + args
         rc = subprocess.run(argv, cwd=REPO).returncode
+        if os.path.exists(figures_path()):
+            with open(figures_path()) as f:
+                say("figures: %s" % json.dumps(json.load(f), sort_keys=True))
     finally:
         if os.environ.get("SOTTO_CLUSTER_KEEP") != "1":
             down()

@@ -3,7 +3,6 @@ namespace (tests/cluster/cluster.py check starts them there) against the
 topology cluster.py built; they change it (kill nodes, cut links) and put it
 back before the next scenario."""
 import json
-import os
 import subprocess
 import time
 
@@ -12,7 +11,6 @@ import pytest
 import cluster
 from ledger import Client
 
-FIGURES = os.environ.get("SOTTO_CLUSTER_FIGURES", "/tmp/sotto-cluster-figures.json")
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +36,11 @@ def fresh_client():
 
 @pytest.fixture(scope="session")
 def figures():
-    """Measured figures, written to FIGURES when the session ends (docs/scaling.md
-    quotes them; tests/cluster/bench.py reads them)."""
+    """Measured figures, written to cluster.figures_path() when the session ends
+    (docs/scaling.md quotes them; tests/cluster/bench.py reads them)."""
     figs = {}
     yield figs
-    with open(FIGURES, "w") as f:
+    with open(cluster.figures_path(), "w") as f:
         json.dump(figs, f, indent=1, sort_keys=True)
 
 
