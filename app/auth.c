@@ -23,6 +23,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
+#include "log.h"
 #include "router.h"
 #include "token.h"
 #include "util.h"
@@ -138,9 +139,10 @@ static bool jti_text(const char *s)
 }
 
 /*
- * What token_revocations keeps of a jti: hex of BLAKE2b keyed with the
- * lookup subkey over "jti:" + jti, so a dump holds no token id. On the
- * arena; NULL on OOM.
+ * What sotto keeps of a jti, in token_revocations and in every Redis key
+ * naming a token (auth.h): hex of BLAKE2b keyed with the lookup subkey
+ * over "jti:" + jti, so neither a database dump nor a Redis dump holds a
+ * token id. Computed once per request. On the arena; NULL on OOM.
  */
 static const char *jti_hash_text(struct request *req, const char *jti)
 {
@@ -339,39 +341,40 @@ int auth_record_parse(const char *text, const char *gen, struct account *acc)
 	return 0;
 }
 
-/* prefix + hex [+ ':' + jti]: the Redis keys of one account and of one of its tokens. */
+/* prefix + hex [+ ':' + jti_hash]: the Redis keys of one account and of one of its tokens. */
 static const char *redis_key(struct arena *a, const char *prefix, const char hex[HASH_HEX],
-                             const char *jti)
+                             const char *jti_hash)
 {
-	size_t plen = strlen(prefix), jlen = jti != NULL ? strlen(jti) + 1 : 0;
+	size_t plen = strlen(prefix), jlen = jti_hash != NULL ? strlen(jti_hash) + 1 : 0;
 	char *k = arena_alloc(a, plen + HASH_HEX + jlen);
 
 	if (k != NULL) {
 		memcpy(k, prefix, plen);
 		memcpy(k + plen, hex, HASH_HEX);    /* HASH_HEX counts the NUL */
-		if (jti != NULL) {
+		if (jti_hash != NULL) {
 			k[plen + HASH_HEX - 1] = ':';
-			memcpy(k + plen + HASH_HEX, jti, jlen);
+			memcpy(k + plen + HASH_HEX, jti_hash, jlen);
 		}
 	}
 	return k;
 }
 
-/* gone:<h>, ag:<h> and, when jti is given, ac:<h>:<jti> (else *ac is NULL). */
+const char *auth_revoked_key(struct arena *a, const char *jti_hash)
+{
+	return arena_printf(a, "rv:%s", jti_hash);
+}
+
+/* gone:<h>, ag:<h> and, when jti_hash is given, ac:<h>:<jti_hash> (else *ac is NULL). */
 static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES],
-                       const char *jti, const char **gone, const char **ac, const char **ag)
+                       const char *jti_hash, const char **gone, const char **ac,
+                       const char **ag)
 {
 	char hex[HASH_HEX];
 
 	sodium_bin2hex(hex, sizeof(hex), hash, AUTH_HASH_BYTES);
 	*gone = redis_key(a, "gone:", hex, NULL);
-	*ac = jti != NULL ? redis_key(a, "ac:", hex, jti) : NULL;
+	*ac = jti_hash != NULL ? redis_key(a, "ac:", hex, jti_hash) : NULL;
 	*ag = redis_key(a, "ag:", hex, NULL);
-}
-
-static bool reply_is(const redisReply *r, int type)
-{
-	return r != NULL && r->type == type;
 }
 
 /* Cache the record read from the database for this token. */
@@ -396,7 +399,7 @@ static int unauthorized(struct request *req)
 /* The account generation an MGET answered: its digits, or "-" when absent or not a counter. */
 static const char *generation_text(const redisReply *r)
 {
-	if (!reply_is(r, REDIS_REPLY_STRING) || r->len == 0 || r->len > 20 ||
+	if (!cache_reply_is(r, REDIS_REPLY_STRING) || r->len == 0 || r->len > 20 ||
 	    strspn(r->str, "0123456789") != r->len)
 		return "-";
 	return r->str;
@@ -408,7 +411,7 @@ static int record_hit(struct request *req, const redisReply *r, const char *ac,
 {
 	const char *text;
 
-	if (!reply_is(r, REDIS_REPLY_STRING))
+	if (!cache_reply_is(r, REDIS_REPLY_STRING))
 		return 0;
 	text = cachemac_open(req->ctx->keys.redis, ac, "", r->str, r->len, now);
 	return text != NULL && auth_record_parse(text, gen, acc) == 0;
@@ -433,27 +436,29 @@ static bool token_current(const struct account *acc, const struct token_claims *
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             int64_t now, struct account *acc)
 {
-	const char *argv[5], *gen, *params[2];
+	const char *argv[5], *gen, *params[2], *jti_hash;
 	redisReply *r;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
+	if ((jti_hash = jti_hash_text(req, claims->jti)) == NULL)
+		return http_oom(req);
 	argv[0] = "MGET";
-	argv[1] = arena_printf(req->arena, "rv:%s", claims->jti);
-	redis_keys(req->arena, acc->id_hash, claims->jti, &argv[2], &argv[3], &argv[4]);
+	argv[1] = auth_revoked_key(req->arena, jti_hash);
+	redis_keys(req->arena, acc->id_hash, jti_hash, &argv[2], &argv[3], &argv[4]);
 	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
 		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
+	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
+	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) || !cache_reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);  /* logged out, or the account was deleted */
 	gen = generation_text(r->element[3]);
 	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
 		return token_current(acc, claims) ? 0 : unauthorized(req);
 	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
-	params[1] = jti_hash_text(req, claims->jti);
-	if (params[0] == NULL || params[1] == NULL)
+	params[1] = jti_hash;
+	if (params[0] == NULL)
 		return http_oom(req);
 	found = account_load(req, &stmt_by_token, params, acc);
 	if (found < 0)
@@ -586,7 +591,7 @@ int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES
 	if (argv[3] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+	return cache_reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 
 int auth_mark_deleted(struct request *req, const struct account *acc)
@@ -602,7 +607,7 @@ int auth_mark_deleted(struct request *req, const struct account *acc)
 	if (argv[1] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	return reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
+	return cache_reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
 }
 
 void auth_undelete(struct request *req, const struct account *acc)
@@ -615,14 +620,12 @@ void auth_undelete(struct request *req, const struct account *acc)
 		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 }
 
-/* The token's logout in PostgreSQL, kept until the day it expires. 0 or -1. */
-static int revoke_in_db(struct request *req, const struct token_claims *t)
+/* A logout (the token's jti_hash) in PostgreSQL, kept until the day it expires. 0 or -1. */
+static int revoke_in_db(struct request *req, const char *jti_hash, int64_t exp)
 {
-	const char *params[2] = {
-		jti_hash_text(req, t->jti), arena_i64(req->arena, t->exp / 86400)
-	};
+	const char *params[2] = { jti_hash, arena_i64(req->arena, exp / 86400) };
 
-	if (params[0] == NULL || params[1] == NULL)
+	if (params[1] == NULL)
 		return -1;
 	return db_exec(req->ctx->db, req->arena, &stmt_revoke, params, NULL) != NULL ? 0 : -1;
 }
@@ -631,26 +634,34 @@ int auth_revoke(struct request *req, const struct account *acc)
 {
 	const struct token_claims *t = &acc->token;
 	int64_t left = t->exp - (int64_t)(util_wall_us() / 1000000);
-	const char *argv[6], *del[2] = { "DEL", NULL }, *gone, *ag;
+	const char *argv[6], *del[2] = { "DEL", NULL }, *gone, *ag, *jti_hash;
 	redisReply *r;
 
 	if (left <= 0)
 		return 0;  /* already dead */
-	if (revoke_in_db(req, t) != 0)
+	if ((jti_hash = jti_hash_text(req, t->jti)) == NULL || revoke_in_db(req, jti_hash, t->exp) != 0)
 		return -1;
 	argv[0] = "SET";
-	argv[1] = arena_printf(req->arena, "rv:%s", t->jti);
+	argv[1] = auth_revoked_key(req->arena, jti_hash);
 	argv[2] = "1";
 	argv[3] = "EX";
 	argv[4] = arena_i64(req->arena, left + 1);
 	argv[5] = "NX";
-	redis_keys(req->arena, acc->id_hash, t->jti, &gone, &del[1], &ag);
+	redis_keys(req->arena, acc->id_hash, jti_hash, &gone, &del[1], &ag);
 	if (argv[1] == NULL || argv[4] == NULL || del[1] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
 	/* NX: a nil reply means it was already revoked, which is fine. */
-	if (!reply_is(r, REDIS_REPLY_STATUS) && !reply_is(r, REDIS_REPLY_NIL))
+	if (!cache_reply_is(r, REDIS_REPLY_STATUS) && !cache_reply_is(r, REDIS_REPLY_NIL))
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 2, del, NULL);
-	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
+		return -1;
+	/* A Sentinel failover keeps the logout only if a replica has it. */
+	if (req->ctx->cfg->redis_sentinels[0] != '\0' &&
+	    cache_wait_replica(req->ctx->cache, req->arena) != 0) {
+		log_msg(LOG_WARN, "auth: no Redis replica confirmed the logout");
+		return -1;
+	}
+	return 0;
 }

@@ -8,16 +8,18 @@
  * 401 unauthorized; Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rv:<jti> gone:<h> ac:<h>:<jti> ag:<h>
- * where h is the account's lookup hash (hex): "rv" marks a logged-out
- * token (until its expiry), "gone" a deleted account (set before its rows
+ *   MGET rv:<j> gone:<h> ac:<h>:<j> ag:<h>
+ * where h is the account's lookup hash (hex) and j the token's (hex of
+ * BLAKE2b keyed with the lookup key over "jti:" + jti, the value
+ * token_revocations keeps, so no key names a token id): "rv" marks a
+ * logged-out token (until its expiry), "gone" a deleted account (set before its rows
  * go, until its last token expires), "ac" caches the account record for
  * this token for AUTH_CACHE_TTL seconds, and "ag" is the account's
  * generation, bumped by every change. A miss reads PostgreSQL, which also
  * refuses a token listed in token_revocations (logout writes there first).
  *
  * Redis is not trusted with identity. The record is sealed (cachemac.h)
- * under its own key name ac:<h>:<jti>, so it names the pk of the account
+ * under its own key name ac:<h>:<j>, so it names the pk of the account
  * the token's sub hashes to and nothing else: a forged record, or one
  * moved from another account or token, is a miss. It carries the
  * generation it was read under and its own expiry: a record of a former
@@ -143,6 +145,14 @@ int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES
     __attribute__((warn_unused_result));
 
 /*
+ * "rv:" + jti_hash, on arena a (NULL on OOM): the Redis key marking the
+ * token whose jti hashes to jti_hash (as token_revocations.jti keeps it)
+ * logged out. The one place that key is spelt: the auth check reads it,
+ * auth_revoke and revocation_restore write it.
+ */
+const char *auth_revoked_key(struct arena *a, const char *jti_hash);
+
+/*
  * Mark an account deleted in Redis before its rows are deleted, so that
  * no worker on any host accepts its tokens from then on, cached record or
  * not; auth_undelete() undoes it when the deletion fails. 0 or -1.
@@ -171,8 +181,10 @@ int auth_data_key(struct request *req, struct account *acc,
 /*
  * Log out the token acc came with: recorded in PostgreSQL (token_revocations,
  * checked whenever the record is not cached), then marked in Redis until
- * its expiry (SET rv:<jti> NX EX) and its cached record dropped. 0, or -1
- * when PostgreSQL (db_down()) or Redis is unavailable.
+ * its expiry (SET rv:<j> NX EX) and its cached record dropped; with
+ * REDIS_SENTINELS a replica must also confirm it (cache_wait_replica), and
+ * a Redis server that lost it gets it back from PostgreSQL (revocation.h).
+ * 0, or -1 when PostgreSQL (db_down()) or Redis is unavailable.
  */
 int auth_revoke(struct request *req, const struct account *acc)
     __attribute__((warn_unused_result));

@@ -14,8 +14,8 @@ import time
 
 import nacl.public
 
-from accounts import (b64u, id_hash, jwt_parts, login_key, me, public_b64, register_key,
-                      sign)
+from accounts import (b64u, id_hash, jti_hash, jwt_parts, login_key, me, public_b64,
+                      register_key, sign)
 from conftest import assert_error, bearer, describe, register
 from content import get_post_ok, post
 from fcgi import fcgi_request
@@ -120,7 +120,7 @@ def test_a_record_copied_back_after_logout_or_deletion_stops_working(stack):
     assert r.status_code == 204, describe(r)
 
     def copy_back():
-        stack.redis("DEL", "rv:" + out_jti, "gone:" + h)
+        stack.redis("DEL", "rv:" + jti_hash(stack, out_jti), "gone:" + h)
         stack.redis("SET", out_key, out_value, "EX", "600")
         stack.redis("SET", gone_key, gone_value, "EX", "600")
         if gone_gen:
