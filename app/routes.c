@@ -56,9 +56,9 @@ const struct route route_table[] = {
 
 	/* A community's moderators (app/handlers_community_mods.c) */
 	R(POST, "/communities/{slug}/moderators/invites", handle_mod_invite,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_MOD_INVITE, POW_NONE),
 	R(POST, "/communities/{slug}/moderators/join", handle_mod_join,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_JOIN, POW_NONE),
 	R(GET, "/communities/{slug}/moderators", handle_mod_list, ROUTE_DB, RATE_NONE, POW_NONE),
 	R(DELETE, "/communities/{slug}/moderators/me", handle_mod_leave,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
@@ -66,7 +66,7 @@ const struct route route_table[] = {
 	R(GET, "/communities/{slug}/queue", handle_community_queue_list, ROUTE_DB | ROUTE_AUTH,
 	  RATE_NONE, POW_NONE),
 	R(POST, "/communities/{slug}/queue/{item_id}/decision", handle_community_queue_decide,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
 	R(GET, "/communities/{slug}/log", handle_community_log, ROUTE_DB, RATE_NONE, POW_NONE),
 
 	/* Blocks (app/handlers_blocks.c) */

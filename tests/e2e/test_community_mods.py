@@ -330,3 +330,25 @@ def test_the_community_log_is_public_and_its_own(mst, place):
     for e in clog(mst, slug):
         assert set(e) == LOG_KEYS, e
     assert_error(mst.get("/communities/%s/log" % new_slug()), 404, "not_found")
+
+
+def test_invite_join_and_decision_have_their_rate_classes(make_stack):
+    st = make_stack("modrate", SOTTO_RATE_MOD_INVITE="2/3600", SOTTO_RATE_MOD_JOIN="1/3600",
+                    SOTTO_RATE_MOD_DECISION="1/3600")
+    _, owner = register(st)
+    _, bob = register(st)
+    slug = community(st, owner)["slug"]
+    first = invite_ok(st, owner, slug)
+    invite_ok(st, owner, slug)
+    r = invite_req(st, owner, slug)
+    assert_error(r, 429, "rate_limited")
+    assert int(r.headers["Retry-After"]) > 0
+    # A join that fails still counts: guessing invites is bounded.
+    assert_error(join_req(st, bob, slug, b64u(bytes(32))), 404, "not_found")
+    assert_error(join_req(st, bob, slug, first), 429, "rate_limited")
+    ids = [post(st, register(st)[1], community=slug)["id"] for _ in range(2)]
+    for i in ids:
+        flag_ok(st, register(st)[1], i)
+    items = cqueue_items(st, owner, slug)
+    cdecide_ok(st, owner, slug, items[0]["id"], "keep")
+    assert_error(cdecide(st, owner, slug, items[1]["id"], "keep"), 429, "rate_limited")
