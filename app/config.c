@@ -56,7 +56,8 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_MOD_JOIN] = {"MOD_JOIN", "10/3600",
 	                   "POST /communities/{slug}/moderators/join (bounds guessing invites)"},
 	[RATE_MOD_DECISION] = {"MOD_DECISION", "300/3600",
-	                       "POST /communities/{slug}/queue/{item_id}/decision"},
+	                       "POST /communities/{slug}/queue/{item_id}/decision and "
+	                       "PUT /communities/{slug}/rules"},
 	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 };
 

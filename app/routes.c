@@ -62,6 +62,8 @@ const struct route route_table[] = {
 	R(GET, "/communities/{slug}/moderators", handle_mod_list, ROUTE_DB, RATE_NONE, POW_NONE),
 	R(DELETE, "/communities/{slug}/moderators/me", handle_mod_leave,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(PUT, "/communities/{slug}/rules", handle_community_rules,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
 	/* its queue and public log (app/handlers_moderation.c) */
 	R(GET, "/communities/{slug}/queue", handle_community_queue_list, ROUTE_DB | ROUTE_AUTH,
 	  RATE_NONE, POW_NONE),

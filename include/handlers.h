@@ -43,6 +43,7 @@ int handle_community_create(struct request *req);
 int handle_community_get(struct request *req);
 int handle_community_mute(struct request *req);
 int handle_community_unmute(struct request *req);
+int handle_community_rules(struct request *req);
 
 /* app/handlers_community_mods.c */
 int handle_mod_invite(struct request *req);

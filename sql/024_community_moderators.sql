@@ -49,3 +49,8 @@ ALTER TABLE mod_log ADD COLUMN community_pk bigint REFERENCES communities (pk) O
 UPDATE mod_log l SET community_pk = p.community_pk FROM posts p
 WHERE l.post_id = p.id AND p.community_pk IS NOT NULL;
 CREATE INDEX mod_log_community ON mod_log (community_pk, pk) WHERE community_pk IS NOT NULL;
+
+-- A community's rules, set by its moderators: sealed with the creator's
+-- data key like its title and description (row = slug, column "rules");
+-- NULL when none were set.
+ALTER TABLE communities ADD COLUMN rules_sealed bytea;

@@ -352,3 +352,32 @@ def test_invite_join_and_decision_have_their_rate_classes(make_stack):
     items = cqueue_items(st, owner, slug)
     cdecide_ok(st, owner, slug, items[0]["id"], "keep")
     assert_error(cdecide(st, owner, slug, items[1]["id"], "keep"), 429, "rate_limited")
+
+
+def set_rules(st, token, slug, rules):
+    return st.request("PUT", "/communities/%s/rules" % slug, json={"rules": rules},
+                      headers=bearer(token))
+
+
+def test_moderators_set_the_rules_and_anyone_reads_them(mst):
+    _, owner = register(mst)
+    _, bob = register(mst)
+    slug = community(mst, owner)["slug"]
+    assert get_community_ok(mst, slug)["rules"] == ""
+    join_ok(mst, bob, slug, invite_ok(mst, owner, slug))
+    rules = "Be kind. No spoilers before Friday. \u00e9\u00e8"
+    r = set_rules(mst, bob, slug, rules)         # any moderator, not only the creator
+    assert r.status_code == 200, describe(r)
+    assert r.json()["rules"] == rules and r.json()["slug"] == slug, r.json()
+    assert get_community_ok(mst, slug)["rules"] == rules
+    # Sealed at rest, like the title.
+    assert rules.encode() not in bytes.fromhex(mst.psql(
+        "SELECT encode(rules_sealed, 'hex') FROM communities WHERE slug = '%s'" % slug)[0][0])
+    assert set_rules(mst, owner, slug, "").status_code == 200
+    assert get_community_ok(mst, slug)["rules"] == ""
+    _, stranger = register(mst)
+    assert_error(set_rules(mst, stranger, slug, "mine now"), 404, "not_found")
+    assert_error(set_rules(mst, owner, new_slug(), "x"), 404, "not_found")
+    assert_error(set_rules(mst, owner, slug, 7), 422, "invalid_field")
+    assert_error(set_rules(mst, owner, slug, "x" * 2001), 422, "content_rejected")
+    assert get_community_ok(mst, slug)["rules"] == ""
