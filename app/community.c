@@ -56,3 +56,22 @@ int community_moderated_by_caller(struct request *req, const char *slug, const c
 	*pk = PQgetvalue(res, 0, 0);
 	return 1;
 }
+
+/* The reply for a lookup's result rc (1 found, 0 none, -1 failed): 0, 404 or the failure. */
+static int lookup_reply(struct request *req, int rc)
+{
+	if (rc == 1)
+		return 0;
+	return rc == 0 ? http_error(req, 404, "not_found", "no such community")
+	               : http_db_failure(req);
+}
+
+int community_pk_or_reply(struct request *req, const char *slug, const char **pk)
+{
+	return lookup_reply(req, community_pk(req, slug, pk));
+}
+
+int community_moderated_or_reply(struct request *req, const char *slug, const char **pk)
+{
+	return lookup_reply(req, community_moderated_by_caller(req, slug, pk));
+}

@@ -297,14 +297,8 @@ int handle_community_rules(struct request *req)
 	json_object *o;
 	int status;
 
-	switch (community_moderated_by_caller(req, params[0], &pk)) {
-	case 1:
-		break;
-	case 0:
-		return http_error(req, 404, "not_found", "no such community");
-	default:
-		return http_db_failure(req);
-	}
+	if ((status = community_moderated_or_reply(req, params[0], &pk)) != 0)
+		return status;
 	if (json_get_string(req->json, "rules", &rules, &len) != 1)
 		return http_error(req, 422, "invalid_field", "rules must be a string");
 	if (len > 0) {
@@ -397,14 +391,7 @@ static int mute_params_or_reply(struct request *req, const char *params[2])
 {
 	if ((params[0] = arena_i64(req->arena, req->account_pk)) == NULL)
 		return http_oom(req);
-	switch (community_pk(req, http_param(req, 0), &params[1])) {
-	case 1:
-		return 0;
-	case 0:
-		return http_error(req, 404, "not_found", "no such community");
-	default:
-		return http_db_failure(req);
-	}
+	return community_pk_or_reply(req, http_param(req, 0), &params[1]);
 }
 
 /*

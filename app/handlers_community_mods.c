@@ -63,11 +63,6 @@ static struct db_stmt stmt_leave = {
 
 enum { COL_ID, COL_DAY, COL_PK };
 
-static int not_moderator(struct request *req)
-{
-	return http_error(req, 404, "not_found", "no such community");
-}
-
 /* Store the keyed hash of a new invite secret for community pk; 0 or the status set. */
 static int invite_store_or_reply(struct request *req, const char *pk, int64_t expires,
                                  const char **secret)
@@ -112,15 +107,8 @@ int handle_mod_invite(struct request *req)
 	json_object *o;
 	int status;
 
-	switch (community_moderated_by_caller(req, http_param(req, 0), &pk)) {
-	case 1:
-		break;
-	case 0:
-		return not_moderator(req);
-	default:
-		return http_db_failure(req);
-	}
-	if ((status = invite_store_or_reply(req, pk, expires, &secret)) != 0)
+	if ((status = community_moderated_or_reply(req, http_param(req, 0), &pk)) != 0 ||
+	    (status = invite_store_or_reply(req, pk, expires, &secret)) != 0)
 		return status;
 	if ((o = json_object_new_object()) == NULL)
 		return http_oom(req);
@@ -233,14 +221,8 @@ int handle_mod_list(struct request *req)
 		return status;
 	if (page.has_cursor && page.cursor.n != 1)
 		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	switch (community_pk(req, http_param(req, 0), &params[0])) {
-	case 1:
-		break;
-	case 0:
-		return http_error(req, 404, "not_found", "no such community");
-	default:
-		return http_db_failure(req);
-	}
+	if ((status = community_pk_or_reply(req, http_param(req, 0), &params[0])) != 0)
+		return status;
 	if ((params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : 0)) == NULL)
 		return http_oom(req);
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, moderator_json, NULL,
@@ -260,6 +242,6 @@ int handle_mod_leave(struct request *req)
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_leave, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
-		return not_moderator(req);
+		return http_error(req, 404, "not_found", "no such community");
 	return 204;
 }

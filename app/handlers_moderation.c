@@ -389,30 +389,13 @@ int handle_queue_list(struct request *req)
 	return queue_list(req, NULL);
 }
 
-/* The community of the path ({slug}) when the caller moderates it; NULL after a 404. */
-static const char *moderated_or_reply(struct request *req, int *status)
-{
-	const char *pk = NULL;
-
-	switch (community_moderated_by_caller(req, http_param(req, 0), &pk)) {
-	case 1:
-		return pk;
-	case 0:
-		*status = http_error(req, 404, "not_found", "no such community");
-		return NULL;
-	default:
-		*status = http_db_failure(req);
-		return NULL;
-	}
-}
-
 /* GET /communities/{slug}/queue (a moderator of it): the items on its posts. */
 int handle_community_queue_list(struct request *req)
 {
-	const char *community;
-	int status = 0;
+	const char *community = NULL;
+	int status;
 
-	if ((community = moderated_or_reply(req, &status)) == NULL)
+	if ((status = community_moderated_or_reply(req, http_param(req, 0), &community)) != 0)
 		return status;
 	return queue_list(req, community);
 }
@@ -724,9 +707,9 @@ int handle_queue_decide(struct request *req)
 int handle_community_queue_decide(struct request *req)
 {
 	struct decision d = { .id = http_param(req, 1) };
-	int status = 0;
+	int status;
 
-	if ((d.community = moderated_or_reply(req, &status)) == NULL)
+	if ((status = community_moderated_or_reply(req, http_param(req, 0), &d.community)) != 0)
 		return status;
 	return queue_decide(req, d);
 }
@@ -795,13 +778,9 @@ int handle_modlog_list(struct request *req)
 int handle_community_log(struct request *req)
 {
 	const char *community = NULL;
+	int status;
 
-	switch (community_pk(req, http_param(req, 0), &community)) {
-	case 1:
-		return log_list(req, community);
-	case 0:
-		return http_error(req, 404, "not_found", "no such community");
-	default:
-		return http_db_failure(req);
-	}
+	if ((status = community_pk_or_reply(req, http_param(req, 0), &community)) != 0)
+		return status;
+	return log_list(req, community);
 }

@@ -32,4 +32,14 @@ int community_pk(struct request *req, const char *slug, const char **pk)
 int community_moderated_by_caller(struct request *req, const char *slug, const char **pk)
     __attribute__((warn_unused_result));
 
+/*
+ * community_pk() and community_moderated_by_caller() for a route: 0 with
+ * *pk, or the status set (404 "no such community" for none or not a
+ * moderator of it, or the database's failure).
+ */
+int community_pk_or_reply(struct request *req, const char *slug, const char **pk)
+    __attribute__((warn_unused_result));
+int community_moderated_or_reply(struct request *req, const char *slug, const char **pk)
+    __attribute__((warn_unused_result));
+
 #endif
