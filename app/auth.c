@@ -37,6 +37,9 @@ static struct db_stmt stmt_by_id = {
 static struct db_stmt stmt_by_key = {
 	"auth_account_by_key", ACCOUNT_COLUMNS "WHERE a.key_hash = $1", 1, 0
 };
+static struct db_stmt stmt_by_pk = {
+	"auth_account_by_pk", ACCOUNT_COLUMNS "WHERE a.pk = $1", 1, 0
+};
 static struct db_stmt stmt_keys = {
 	"auth_account_keys",
 	"SELECT k.version, k.wrapped, a.id_sealed FROM account_keys k "
@@ -153,15 +156,14 @@ static int account_parse(struct request *req, const PGresult *res, struct accoun
 	return 0;
 }
 
-/* 1 found, 0 none, -1 failure: the account of a lookup hash, from PostgreSQL. */
-static int account_load(struct request *req, struct db_stmt *stmt,
-                        const unsigned char hash[AUTH_HASH_BYTES], struct account *acc)
+/* 1 found, 0 none, -1 failure: the account stmt finds by param, from PostgreSQL. */
+static int account_load_by(struct request *req, struct db_stmt *stmt, const char *param,
+                           struct account *acc)
 {
-	const char *params[1];
+	const char *params[1] = { param };
 	PGresult *res;
 
-	params[0] = db_bytea_text(req->arena, hash, AUTH_HASH_BYTES);
-	if (params[0] == NULL)
+	if (param == NULL)
 		return -1;
 	res = db_exec(req->ctx->db, req->arena, stmt, params, NULL);
 	if (res == NULL)
@@ -171,23 +173,48 @@ static int account_load(struct request *req, struct db_stmt *stmt,
 	return account_parse(req, res, acc) == 0 ? 1 : -1;
 }
 
-int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
-                          struct account *acc)
+/* account_load_by for a lookup hash. */
+static int account_load(struct request *req, struct db_stmt *stmt,
+                        const unsigned char hash[AUTH_HASH_BYTES], struct account *acc)
+{
+	return account_load_by(req, stmt, db_bytea_text(req->arena, hash, AUTH_HASH_BYTES), acc);
+}
+
+/* The public id of a loaded account, opened from id_sealed, and its lookup hash. */
+static int account_open_id(struct request *req, struct account *acc)
 {
 	unsigned char *id;
 	size_t len;
+
+	if (open_own(req, acc, "account_id", acc->id_sealed, acc->id_sealed_len, &id, &len) != 0 ||
+	    len == 0 || len > TOKEN_SUB_MAX)
+		return -1;
+	memcpy(acc->id, id, len + 1);
+	auth_id_hash(req->ctx, acc->id, acc->id_hash);
+	return 0;
+}
+
+int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
+                          struct account *acc)
+{
 	int found;
 
 	memset(acc, 0, sizeof(*acc));
 	found = account_load(req, &stmt_by_key, hash, acc);
 	if (found != 1)
 		return found;
-	if (open_own(req, acc, "account_id", acc->id_sealed, acc->id_sealed_len, &id, &len) != 0 ||
-	    len == 0 || len > TOKEN_SUB_MAX)
-		return -1;
-	memcpy(acc->id, id, len + 1);
-	auth_id_hash(req->ctx, acc->id, acc->id_hash);
-	return 1;
+	return account_open_id(req, acc) == 0 ? 1 : -1;
+}
+
+int auth_load_by_pk(struct request *req, int64_t pk, struct account *acc)
+{
+	int found;
+
+	memset(acc, 0, sizeof(*acc));
+	found = account_load_by(req, &stmt_by_pk, arena_i64(req->arena, pk), acc);
+	if (found != 1)
+		return found;
+	return account_open_id(req, acc) == 0 ? 1 : -1;
 }
 
 int auth_data_key(struct request *req, struct account *acc,
@@ -326,31 +353,35 @@ static int unauthorized(struct request *req)
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             struct account *acc)
 {
-	const char *argv[5], *gen;
+	const char *argv[6], *gen;
 	redisReply *r;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
 	argv[0] = "MGET";
 	argv[1] = arena_printf(req->arena, "rv:%s", claims->jti);
-	redis_keys(req->arena, acc->id_hash, &argv[2], &argv[3], &argv[4]);
-	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
+	argv[2] = arena_printf(req->arena, "rs:%s", claims->sid);
+	redis_keys(req->arena, acc->id_hash, &argv[3], &argv[4], &argv[5]);
+	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL ||
+	    argv[5] == NULL)
 		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
+	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
+	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 5)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
-		return unauthorized(req);  /* logged out, or the account was deleted */
-	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
-	    record_parse(req->arena, r->element[2]->str, acc) == 0)
+	/* the token was revoked, its session ended, or the account was deleted */
+	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL) ||
+	    !reply_is(r->element[2], REDIS_REPLY_NIL))
+		return unauthorized(req);
+	if (reply_is(r->element[3], REDIS_REPLY_STRING) &&
+	    record_parse(req->arena, r->element[3]->str, acc) == 0)
 		return 0;
-	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
+	gen = reply_is(r->element[4], REDIS_REPLY_STRING) ? r->element[4]->str : "";
 	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
 	if (found < 0)
 		return http_db_failure(req);
 	if (found == 0)
 		return unauthorized(req);
-	record_fill(req, acc, argv[3], argv[4], gen);
+	record_fill(req, acc, argv[4], argv[5], gen);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * handlers_auth.c — POST /auth/register, /auth/challenge, /auth/login,
- * /auth/logout.
+ * /auth/refresh, /auth/logout.
  *
  * Nothing about a person is collected: an account is a random 128-bit id
  * plus either an Argon2id password hash or an Ed25519 public key, both
@@ -24,6 +24,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "password.h"
+#include "session.h"
 #include "token.h"
 #include "util.h"
 
@@ -58,23 +59,47 @@ static int invalid_credentials(struct request *req)
 	return http_error(req, 401, "invalid_credentials", "invalid credentials");
 }
 
-/* 201/200 with a fresh token for account_id; account_id included when shown. */
+/* What a token answer shows besides the tokens. */
+enum token_reply_shows {
+	SHOW_ACCOUNT_ID = 1 << 0,    /* registration */
+	SHOW_SESSION_ID = 1 << 1,    /* a new session */
+};
+
+/*
+ * status with a fresh access token for account_id in session g and g's
+ * refresh token; shows says which ids the answer carries too.
+ */
 static int token_reply(struct request *req, int status, const char *account_id,
-                       bool show_id)
+                       const struct session_grant *g, unsigned shows)
 {
 	struct context *ctx = req->ctx;
-	char *token = token_issue(req->arena, ctx->keys.jwt, account_id,
+	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, g->id,
 	                          (int64_t)(util_wall_us() / 1000000),
 	                          ctx->cfg->token_lifetime_s, NULL);
 	json_object *o;
 
 	if (token == NULL || (o = json_object_new_object()) == NULL)
 		return http_error(req, 500, "internal", "internal error");
-	if (show_id)
+	if (shows & SHOW_ACCOUNT_ID)
 		json_object_object_add(o, "account_id", json_object_new_string(account_id));
+	if (shows & SHOW_SESSION_ID)
+		json_object_object_add(o, "session_id", json_object_new_string(g->id));
 	json_object_object_add(o, "token", json_object_new_string(token));
 	json_object_object_add(o, "expires_in", json_object_new_int(ctx->cfg->token_lifetime_s));
+	json_object_object_add(o, "refresh_token", json_object_new_string(g->refresh_token));
+	json_object_object_add(o, "refresh_expires_in",
+	                       json_object_new_int(ctx->cfg->refresh_lifetime_s));
 	return http_reply(req, status, o);
+}
+
+/* A new session for account_pk, answered with its tokens (login). */
+static int session_reply(struct request *req, int64_t account_pk, const char *account_id)
+{
+	struct session_grant g;
+
+	if (session_open(req, account_pk, &g) != 0)
+		return http_db_failure(req);
+	return token_reply(req, 200, account_id, &g, SHOW_SESSION_ID);
 }
 
 /* A base64url field of exactly n bytes into out: 1, 0 when absent, -1 malformed. */
@@ -101,10 +126,11 @@ struct new_account {
 	enum account_auth auth;
 };
 
-static int insert_account(struct request *req, const struct new_account *na,
+/* The account's rows and its first session (*g), in one transaction. */
+static int insert_account(struct request *req, const struct new_account *na, int64_t pk,
                           const unsigned char *id_sealed, size_t id_sealed_len,
                           const unsigned char wrapped[CRYPTO_WRAPPED_BYTES],
-                          uint32_t version, const char **sqlstate)
+                          uint32_t version, const char **sqlstate, struct session_grant *g)
 {
 	struct arena *a = req->arena;
 	const char *acct[7] = {
@@ -127,7 +153,7 @@ static int insert_account(struct request *req, const struct new_account *na,
 	if (db_begin(req->ctx->db) != 0 ||
 	    db_exec(req->ctx->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
 	    db_exec(req->ctx->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
-	    db_commit(req->ctx->db) != 0) {
+	    session_open(req, pk, g) != 0 || db_commit(req->ctx->db) != 0) {
 		db_rollback(req->ctx->db);
 		return -1;
 	}
@@ -137,7 +163,8 @@ static int insert_account(struct request *req, const struct new_account *na,
 /*
  * Create the account described by na (id, hashes): a fresh data key,
  * wrapped under the newest master key and bound to the new pk, seals the
- * account id; both rows go in one transaction. Replies 201 with a token.
+ * account id; both rows and the first session go in one transaction.
+ * Replies 201 with the session's tokens.
  */
 static int create_account_or_reply(struct request *req, struct new_account *na)
 {
@@ -147,6 +174,7 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 	const unsigned char *id_sealed;
 	size_t id_sealed_len;
 	const char *sqlstate = NULL;
+	struct session_grant g;
 	uint32_t version;
 	int64_t pk;
 	PGresult *res;
@@ -165,14 +193,15 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 		status = http_error(req, 500, "internal", "internal error");
 		goto out;
 	}
-	if (insert_account(req, na, id_sealed, id_sealed_len, wrapped, version, &sqlstate) != 0) {
+	if (insert_account(req, na, pk, id_sealed, id_sealed_len, wrapped, version, &sqlstate,
+	                   &g) != 0) {
 		if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
 			status = http_error(req, 409, "conflict", "this public key is already registered");
 		else
 			status = http_db_failure(req);
 		goto out;
 	}
-	status = token_reply(req, 201, na->id, true);
+	status = token_reply(req, 201, na->id, &g, SHOW_ACCOUNT_ID | SHOW_SESSION_ID);
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;
@@ -322,6 +351,7 @@ static int login_password(struct request *req)
 	unsigned char hash[AUTH_HASH_BYTES];
 	size_t id_len, pw_len;
 	bool ok, needs_rehash;
+	int64_t pk = 0;
 	PGresult *res;
 	int status;
 
@@ -345,11 +375,11 @@ static int login_password(struct request *req)
 	}
 	if ((status = password_verify_or_reply(req, stored, pw, pw_len, &ok, &needs_rehash)) != 0)
 		return status;
-	if (!ok)
+	if (!ok || util_parse_int64(pk_text, 1, INT64_MAX - 1, &pk) != 0)
 		return invalid_credentials(req);
 	if (needs_rehash)
 		rehash(req, pk_text, pw, pw_len);
-	return token_reply(req, 200, id, false);
+	return session_reply(req, pk, id);
 }
 
 static int login_key(struct request *req)
@@ -367,7 +397,7 @@ static int login_key(struct request *req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	if (found == 0)
 		return invalid_credentials(req);
-	return token_reply(req, 200, acc.id, false);
+	return session_reply(req, acc.pk, acc.id);
 }
 
 int handle_auth_login(struct request *req)
@@ -377,9 +407,42 @@ int handle_auth_login(struct request *req)
 	return login_password(req);
 }
 
+/*
+ * POST /auth/refresh {"refresh_token"}: the next access and refresh
+ * tokens of the session. Every refusal, a reused token included (which
+ * ends its session, session.h), is the same 401 invalid_credentials.
+ */
+int handle_auth_refresh(struct request *req)
+{
+	struct session_grant g;
+	struct account acc;
+	const char *text;
+	size_t len;
+	int rotated, found;
+
+	if (json_get_string(req->json, "refresh_token", &text, &len) != 1)
+		return http_error(req, 422, "invalid_field", "refresh_token must be a string");
+	if (len != strlen(text))
+		return invalid_credentials(req);
+	rotated = session_rotate(req, text, &g);
+	if (rotated < 0)
+		return db_down(req->ctx->db) ? http_db_failure(req)
+		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	if (rotated == 0)
+		return invalid_credentials(req);
+	found = auth_load_by_pk(req, g.account_pk, &acc);
+	if (found < 0)
+		return http_db_failure(req);
+	if (found == 0)
+		return invalid_credentials(req);  /* deleted since the rotation */
+	return token_reply(req, 200, acc.id, &g, 0);
+}
+
+/* POST /auth/logout: the current session ends, every token of it with it. */
 int handle_auth_logout(struct request *req)
 {
-	if (auth_revoke(req, &req->account->token) != 0)
-		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	if (session_end(req, req->account->token.sid, req->account_pk) < 0)
+		return db_down(req->ctx->db) ? http_db_failure(req)
+		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	return 204;
 }

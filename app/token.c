@@ -255,7 +255,7 @@ out:
 
 /*
  * Check the claims of a decoded, signature-checked token and fill *c:
- * iss, aud and typ fixed strings, sub and jti base64url, iat and exp
+ * iss, aud and typ fixed strings, sub, sid and jti base64url, iat and exp
  * integers with iat <= now + skew, iat < exp, exp > now and
  * exp - iat <= max_lifetime_s. iat and exp are non-negative, so none of
  * the arithmetic can overflow. Returns 0 or -1.
@@ -268,6 +268,7 @@ static int token_claims_ok(jwt_t *jwt, int64_t now, int max_lifetime_s,
 	    claim_equals(jwt, "typ", TOKEN_TYPE) != 0)
 		return -1;
 	if (claim_id(jwt, "sub", c->sub, TOKEN_SUB_MAX) != 0 ||
+	    claim_id(jwt, "sid", c->sid, TOKEN_SID_MAX) != 0 ||
 	    claim_id(jwt, "jti", c->jti, TOKEN_JTI_MAX) != 0)
 		return -1;
 	if (claim_int(jwt, "iat", &c->iat) != 0 ||
@@ -315,7 +316,7 @@ out:
  * Set the header and the claims of a token to be issued. libjwt copies
  * every value. Returns 0 or -1.
  */
-static int token_fill(jwt_t *jwt, const char *sub, const char *jti,
+static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *jti,
                       int64_t iat, int64_t exp)
 {
 	if (jwt_add_header(jwt, "typ", "JWT") != 0)
@@ -324,6 +325,7 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *jti,
 	    jwt_add_grant(jwt, "aud", TOKEN_AUDIENCE) != 0 ||
 	    jwt_add_grant(jwt, "typ", TOKEN_TYPE) != 0 ||
 	    jwt_add_grant(jwt, "sub", sub) != 0 ||
+	    jwt_add_grant(jwt, "sid", sid) != 0 ||
 	    jwt_add_grant(jwt, "jti", jti) != 0)
 		return -1;
 	if (jwt_add_grant_int(jwt, "iat", (long)iat) != 0 ||
@@ -333,18 +335,19 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *jti,
 }
 
 /*
- * Contract in token.h. Also refuses a sub that is empty or not base64url,
+ * Contract in token.h. Also refuses a sub or sid that is empty or not base64url,
  * lifetime_s <= 0, a negative now, and an exp that would overflow. The
  * result is never longer than TOKEN_MAX_LEN, so token_verify accepts it.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  int64_t now, int lifetime_s, struct token_claims *out)
+                  const char *sid, int64_t now, int lifetime_s, struct token_claims *out)
 {
 	jwt_t *jwt = NULL;
 	char *encoded = NULL, *result = NULL;
 	const char *jti;
 
-	if (a == NULL || key == NULL || !b64url_text(sub, TOKEN_SUB_MAX))
+	if (a == NULL || key == NULL || !b64url_text(sub, TOKEN_SUB_MAX) ||
+	    !b64url_text(sid, TOKEN_SID_MAX))
 		goto out;
 	if (lifetime_s <= 0 || now < 0 || now > INT64_MAX - lifetime_s)
 		goto out;
@@ -355,7 +358,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		goto out;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, key, TOKEN_KEY_BYTES) != 0)
 		goto out;
-	if (token_fill(jwt, sub, jti, now, now + lifetime_s) != 0)
+	if (token_fill(jwt, sub, sid, jti, now, now + lifetime_s) != 0)
 		goto out;
 	encoded = jwt_encode_str(jwt);
 	if (encoded == NULL || strlen(encoded) > TOKEN_MAX_LEN)
@@ -367,6 +370,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		memset(out, 0, sizeof(*out));
 		memcpy(out->sub, sub, strlen(sub) + 1);
 		memcpy(out->jti, jti, strlen(jti) + 1);
+		memcpy(out->sid, sid, strlen(sid) + 1);
 		out->iat = now;
 		out->exp = now + lifetime_s;
 	}

@@ -4,12 +4,12 @@
  *
  * A request on a ROUTE_AUTH route (or a ROUTE_AUTH_OPT route that sends
  * Authorization) passes only with a valid token (token.h) that has not
- * been revoked (Redis "rv:<jti>", set by logout until the token's expiry)
- * for an account that still exists. Every failure is 401 unauthorized;
+ * been revoked (Redis "rv:<jti>"), whose session has not ended (Redis
+ * "rs:<sid>", session.h) for an account that still exists. Every failure is 401 unauthorized;
  * Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rv:<jti> gone:<h> ac:<h> ag:<h>
+ *   MGET rv:<jti> rs:<sid> gone:<h> ac:<h> ag:<h>
  * where h is the account's lookup hash (hex): "gone" marks a deleted
  * account (set before its rows go, until its last token expires), "ac"
  * caches the account record for AUTH_CACHE_TTL seconds, and "ag" is the
@@ -89,6 +89,10 @@ void auth_key_hash(const struct context *ctx, const unsigned char pk[32],
  */
 int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
                           struct account *acc) __attribute__((warn_unused_result));
+
+/* The same for the account of internal key pk (a session's account). */
+int auth_load_by_pk(struct request *req, int64_t pk, struct account *acc)
+    __attribute__((warn_unused_result));
 
 /*
  * The associated-data location of column of the accounts row of pk;

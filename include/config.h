@@ -29,6 +29,7 @@ enum rate_class {
 	RATE_FLAG,
 	RATE_DM,
 	RATE_COMMUNITY,
+	RATE_REFRESH,
 	RATE__MAX
 };
 
@@ -84,6 +85,7 @@ struct config {
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */
+	int refresh_lifetime_s;     /* SOTTO_REFRESH_LIFETIME, seconds */
 	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY */
 
 	/* automatic moderation (`sotto moderate`) */

@@ -5,8 +5,8 @@
  * validates no claims).
  *
  * Header {"alg":"HS256","typ":"JWT"}; claims iss "sotto", aud "sotto",
- * typ "access", sub (the public account id), iat, exp, jti (16 random
- * bytes, base64url). The key is a 32-byte subkey derived for this purpose.
+ * typ "access", sub (the public account id), sid (its session, session.h),
+ * iat, exp, jti (16 random bytes, base64url). The key is a 32-byte subkey derived for this purpose.
  */
 #ifndef SOTTO_TOKEN_H
 #define SOTTO_TOKEN_H
@@ -18,33 +18,35 @@ struct arena;
 #define TOKEN_MAX_LEN 1024        /* longer bearer strings are refused unread */
 #define TOKEN_SUB_MAX 64          /* longest sub accepted */
 #define TOKEN_JTI_MAX 32          /* 22 characters in practice */
+#define TOKEN_SID_MAX 32          /* 22 characters in practice */
 #define TOKEN_CLOCK_SKEW_S 60     /* iat may be this far in the future */
 
 struct token_claims {
 	char sub[TOKEN_SUB_MAX + 1];
 	char jti[TOKEN_JTI_MAX + 1];
+	char sid[TOKEN_SID_MAX + 1];
 	int64_t iat;
 	int64_t exp;
 };
 
 /*
- * Issue a token for sub, valid lifetime_s seconds from now (seconds since
+ * Issue a token for sub in session sid, valid lifetime_s seconds from now (seconds since
  * the epoch): iat = now, exp = now + lifetime_s, a fresh random jti.
  * key is the 32-byte JWT subkey. The token string (at most TOKEN_MAX_LEN
  * characters) is allocated on arena a; *out (may be NULL) gets its
- * claims. NULL on failure: out of memory, a sub that is empty, longer
- * than TOKEN_SUB_MAX or not base64url, lifetime_s <= 0, now < 0, or an
+ * claims. NULL on failure: out of memory, a sub or sid that is empty,
+ * longer than TOKEN_SUB_MAX (TOKEN_SID_MAX) or not base64url, lifetime_s <= 0, now < 0, or an
  * exp that would overflow.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  int64_t now, int lifetime_s, struct token_claims *out);
+                  const char *sid, int64_t now, int lifetime_s, struct token_claims *out);
 
 /*
  * Verify a bearer token: length (1..TOKEN_MAX_LEN) and charset
  * (base64url and exactly two dots, three non-empty parts) first, then
  * the HMAC-SHA256 signature with key (checked in constant time before
  * libjwt parses anything, then again by jwt_decode), then alg == HS256,
- * header typ "JWT" if present, claims iss, aud, typ, sub, jti, and iat
+ * header typ "JWT" if present, claims iss, aud, typ, sub, sid, jti, and iat
  * and exp as JSON integers with iat <= now + TOKEN_CLOCK_SKEW_S,
  * iat < exp, exp > now and exp - iat <= max_lifetime_s. Revocation (jti) is the caller's business.
  * Returns 0 and fills *out (may be NULL) when valid, -1 for any failure,

@@ -62,7 +62,8 @@ MAIN_SETTINGS = {
     "SOTTO_RATE_LOGIN": "1000000/60",
     # Likewise for writing content: no proof of work, no class limits.
     **{"SOTTO_POW_%s" % a: "0" for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY")},
-    **{"SOTTO_RATE_%s" % c: "1000000/60" for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY")},
+    **{"SOTTO_RATE_%s" % c: "1000000/60" for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY",
+                                                 "REFRESH")},
     # Every ranked walk takes its own snapshot, so a test sees its own votes at once.
     "SOTTO_FEED_SNAPSHOT_SHARE": "0",
     # `sotto moderate` runs and scores every post but never holds one here:

@@ -27,6 +27,7 @@
 
 #define NOW INT64_C(1700000000)
 #define LIFE 3600
+#define SID "c2Vzc2lvbi1pZC0xMjM0NQ"
 #define HDR "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
 
 static const unsigned char KEY[32] = {
@@ -42,13 +43,13 @@ static const unsigned char OTHER_KEY[32] = {
 
 /* Claim values as JSON text; NULL leaves the claim out. */
 struct claims_text {
-	const char *iss, *aud, *typ, *sub, *jti, *iat, *exp;
+	const char *iss, *aud, *typ, *sub, *sid, *jti, *iat, *exp;
 	const char *extra; /* raw members appended, e.g. "\"x\":1" */
 };
 
 static const struct claims_text GOOD = {
 	.iss = "\"sotto\"", .aud = "\"sotto\"", .typ = "\"access\"",
-	.sub = "\"acct_AbC-123\"", .jti = "\"AAECAwQFBgcICQoLDA0ODw\"",
+	.sub = "\"acct_AbC-123\"", .sid = "\"" SID "\"", .jti = "\"AAECAwQFBgcICQoLDA0ODw\"",
 	.iat = "1700000000", .exp = "1700003600", .extra = NULL,
 };
 
@@ -84,6 +85,7 @@ static char *claims_json(struct arena *a, const struct claims_text *c)
 	member(a, &json, "aud", c->aud);
 	member(a, &json, "typ", c->typ);
 	member(a, &json, "sub", c->sub);
+	member(a, &json, "sid", c->sid);
 	member(a, &json, "jti", c->jti);
 	member(a, &json, "iat", c->iat);
 	member(a, &json, "exp", c->exp);
@@ -180,7 +182,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	struct token_claims issued, got;
 	char *tok, *tok2, *payload;
 
-	tok = token_issue(*state, KEY, "acct_AbC-123", NOW, LIFE, &issued);
+	tok = token_issue(*state, KEY, "acct_AbC-123", SID, NOW, LIFE, &issued);
 	assert_non_null(tok);
 	assert_true(strlen(tok) <= TOKEN_MAX_LEN);
 	assert_string_equal(part_text(*state, tok, 0), HDR);
@@ -189,6 +191,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	assert_non_null(strstr(payload, "\"aud\":\"sotto\""));
 	assert_non_null(strstr(payload, "\"typ\":\"access\""));
 	assert_string_equal(issued.sub, "acct_AbC-123");
+	assert_string_equal(issued.sid, SID);
 	assert_int_equal(strlen(issued.jti), 22);
 	assert_true(issued.iat == NOW);
 	assert_true(issued.exp == NOW + LIFE);
@@ -196,12 +199,13 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	memset(&got, 0x5a, sizeof(got));
 	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
 	assert_string_equal(got.sub, issued.sub);
+	assert_string_equal(got.sid, SID);
 	assert_string_equal(got.jti, issued.jti);
 	assert_true(got.iat == issued.iat);
 	assert_true(got.exp == issued.exp);
 	assert_int_equal(token_verify(KEY, tok, NOW + LIFE - 1, LIFE, NULL), 0);
 
-	tok2 = token_issue(*state, KEY, "acct_AbC-123", NOW, LIFE, &got);
+	tok2 = token_issue(*state, KEY, "acct_AbC-123", SID, NOW, LIFE, &got);
 	assert_non_null(tok2);
 	assert_string_not_equal(got.jti, issued.jti);
 	assert_string_not_equal(tok, tok2);
@@ -213,25 +217,28 @@ static void test_issue_refuses_bad_arguments(void **state)
 
 	memset(sub, 'a', sizeof(sub) - 1);
 	sub[sizeof(sub) - 1] = '\0';
-	assert_null(token_issue(*state, KEY, sub, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, sub, SID, NOW, LIFE, NULL));
 	sub[TOKEN_SUB_MAX] = '\0';
-	assert_non_null(token_issue(*state, KEY, sub, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, sub, SID, NOW, LIFE, NULL));
 
-	assert_null(token_issue(*state, KEY, "", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a b", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a.b", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a+b", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a/b", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "ab=", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a\"b", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "\xc3\xa9", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", NOW, 0, NULL));
-	assert_null(token_issue(*state, KEY, "abc", NOW, -1, NULL));
-	assert_null(token_issue(*state, KEY, "abc", -1, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", INT64_MAX - 10, LIFE, NULL));
-	assert_null(token_issue(*state, NULL, "abc", NOW, LIFE, NULL));
-	assert_null(token_issue(NULL, KEY, "abc", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, NULL, SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a b", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a.b", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a+b", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a/b", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "ab=", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a\"b", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "\xc3\xa9", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "a.b", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, NOW, 0, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, NOW, -1, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, -1, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, INT64_MAX - 10, LIFE, NULL));
+	assert_null(token_issue(*state, NULL, "abc", SID, NOW, LIFE, NULL));
+	assert_null(token_issue(NULL, KEY, "abc", SID, NOW, LIFE, NULL));
 }
 
 static void test_forged_baseline_is_accepted(void **state)
@@ -255,6 +262,7 @@ static void test_forged_baseline_is_accepted(void **state)
 	assert_int_equal(jwt_add_grant(jwt, "aud", "sotto"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "typ", "access"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "sub", "abc"), 0);
+	assert_int_equal(jwt_add_grant(jwt, "sid", SID), 0);
 	assert_int_equal(jwt_add_grant(jwt, "jti", "AAECAwQFBgcICQoLDA0ODw"), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "iat", (long)NOW), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "exp", (long)NOW + LIFE), 0);
@@ -339,6 +347,7 @@ static char *libjwt_token(jwt_alg_t alg)
 	assert_int_equal(jwt_add_grant(jwt, "aud", "sotto"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "typ", "access"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "sub", "acct_AbC-123"), 0);
+	assert_int_equal(jwt_add_grant(jwt, "sid", SID), 0);
 	assert_int_equal(jwt_add_grant(jwt, "jti", "AAECAwQFBgcICQoLDA0ODw"), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "iat", (long)NOW), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "exp", (long)NOW + LIFE), 0);
@@ -400,7 +409,7 @@ static void test_header_typ_other_than_JWT_is_refused(void **state)
 
 static void test_token_signed_with_another_key_is_refused(void **state)
 {
-	char *tok = token_issue(*state, OTHER_KEY, "abc", NOW, LIFE, NULL);
+	char *tok = token_issue(*state, OTHER_KEY, "abc", SID, NOW, LIFE, NULL);
 
 	assert_non_null(tok);
 	assert_int_equal(verify(tok), -1);
@@ -411,7 +420,7 @@ static void test_token_signed_with_another_key_is_refused(void **state)
 
 static void test_every_prefix_of_a_valid_token_is_refused(void **state)
 {
-	char *tok = token_issue(*state, KEY, "acct_AbC-123", NOW, LIFE, NULL);
+	char *tok = token_issue(*state, KEY, "acct_AbC-123", SID, NOW, LIFE, NULL);
 	size_t len;
 
 	assert_non_null(tok);
@@ -503,12 +512,15 @@ static void test_wrong_iss_aud_or_typ_is_refused(void **state)
 	assert_int_equal(verify(forge(*state, HDR, "{}", MAC_HS256, KEY)), -1);
 }
 
-static void test_missing_sub_jti_iat_or_exp_is_refused(void **state)
+static void test_missing_sub_sid_jti_iat_or_exp_is_refused(void **state)
 {
 	struct claims_text c;
 
 	c = GOOD; c.sub = NULL; assert_claims_refused(*state, &c);
 	c = GOOD; c.jti = NULL; assert_claims_refused(*state, &c);
+	c = GOOD; c.sid = NULL; assert_claims_refused(*state, &c);
+	c = GOOD; c.sid = "\"a.b\""; assert_claims_refused(*state, &c);
+	c = GOOD; c.sid = "7"; assert_claims_refused(*state, &c);
 	c = GOOD; c.iat = NULL; assert_claims_refused(*state, &c);
 	c = GOOD; c.exp = NULL; assert_claims_refused(*state, &c);
 }
@@ -697,7 +709,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_null_empty_and_garbage_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_length_bound_is_enforced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_iss_aud_or_typ_is_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_sub_jti_iat_or_exp_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_sub_sid_jti_iat_or_exp_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_times_that_are_not_json_integers_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iat_that_only_reads_as_zero_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_token_is_refused, setup, teardown),

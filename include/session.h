@@ -1,0 +1,83 @@
+/*
+ * session.h — sessions that last: one per login or registration, kept
+ * alive by rotating refresh tokens, listed and ended by their owner.
+ *
+ * A session is a row (id: 16 random bytes, base64url; the account; gen;
+ * the day it was created and last refreshed). Access tokens carry its id
+ * (token.h "sid"); ending a session marks "rs:<id>" in Redis until the
+ * last access token it issued has expired, and the auth check reads
+ * that key in the same MGET as the rest (auth.h), so every worker on
+ * every host refuses its tokens from then on.
+ *
+ * Refresh token: base64url of id (16 bytes) | gen (8 bytes, big-endian)
+ * | HMAC-SHA256(refresh key, "sotto-refresh" | id | gen). Nothing of it
+ * is stored: the database holds only id and gen, which make no token
+ * without the key (a subkey of JWT_SECRET). A refresh that presents the
+ * current generation moves gen on by one in a single conditional UPDATE
+ * and answers the next token; a token with a valid MAC and an older
+ * generation was used before, so its session ends at once (reuse
+ * detection: of a thief and the owner, whoever comes second ends both).
+ *
+ * Idleness is counted in days (sessions keep no time of day): a refresh
+ * token works while today < day_last_used + SOTTO_REFRESH_LIFETIME / 86400,
+ * so it never outlives the configured lifetime and dies at most a day
+ * earlier.
+ */
+#ifndef SOTTO_SESSION_H
+#define SOTTO_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct request;
+
+#define SESSION_ID_BYTES 16
+#define SESSION_ID_CHARS 22
+#define SESSION_REFRESH_BYTES (SESSION_ID_BYTES + 8 + 32)
+#define SESSION_REFRESH_CHARS 75      /* base64url of SESSION_REFRESH_BYTES */
+
+/* What a client gets for a session it opened or refreshed (arena strings). */
+struct session_grant {
+	char id[SESSION_ID_CHARS + 1];
+	const char *refresh_token;
+	int64_t account_pk;
+};
+
+/*
+ * Open a session for account_pk (one INSERT: the caller may run it inside
+ * its own transaction) and fill *g with its id and first refresh token.
+ * 0, or -1 on a database failure (see db_down()) or out of memory.
+ */
+int session_open(struct request *req, int64_t account_pk, struct session_grant *g)
+    __attribute__((warn_unused_result));
+
+/*
+ * Rotate the refresh token text: 1 with *g filled (the session's id, the
+ * next token, its account), 0 when the token is refused (malformed, bad
+ * MAC, unknown or ended session, idle too long, or reused: the session
+ * was then ended), -1 when PostgreSQL or Redis failed.
+ */
+int session_rotate(struct request *req, const char *text, struct session_grant *g)
+    __attribute__((warn_unused_result));
+
+/*
+ * End session id if it belongs to account_pk (account_pk 0: whoever owns
+ * it): its row goes and its access tokens stop working on every worker.
+ * 1 ended, 0 no such session (of that account), -1 failure.
+ */
+int session_end(struct request *req, const char *id, int64_t account_pk)
+    __attribute__((warn_unused_result));
+
+/*
+ * Mark sessions ids[0..n) ended in Redis (their access tokens stop
+ * working), in one round trip. For callers that delete the rows
+ * themselves (a password change ends every other session). 0 or -1.
+ */
+int session_forget(struct request *req, const char *const *ids, size_t n)
+    __attribute__((warn_unused_result));
+
+/* True for 22 base64url characters: the shape of a session id. */
+bool session_id_valid(const char *id);
+
+#endif
