@@ -2,7 +2,9 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl) and IP bans whose expires_day has passed. Challenges, tickets and
+ * ttl), IP bans whose expires_day has passed, and sessions idle too long
+ * for their refresh token to work (session.h: day_last_used <= today -
+ * SOTTO_REFRESH_LIFETIME / 86400), which nothing else would delete. Challenges, tickets and
  * revocations live in Redis with their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, in batches so that no
@@ -23,13 +25,22 @@ static struct db_stmt stmt_events = {
 	"DELETE FROM events WHERE ctid = ANY (ARRAY("
 	"SELECT ctid FROM events WHERE day < $1 LIMIT $2))", 2, 0
 };
+static struct db_stmt stmt_sessions = {
+	"cleanup_sessions",
+	"DELETE FROM sessions WHERE pk = ANY (ARRAY("
+	"SELECT pk FROM sessions WHERE day_last_used <= $1 LIMIT $2))", 2, 0
+};
 /* A ban applies while today < expires_day (sql/007): from that day on it is gone. */
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
 };
 
-/* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
-static long long delete_events(struct db *db, struct arena *a, int64_t before)
+/*
+ * Run stmt (a DELETE of at most $2 rows of day $1) in batches of
+ * CLEANUP_BATCH until none is left; rows deleted or -1.
+ */
+static long long delete_batched(struct db *db, struct arena *a, struct db_stmt *stmt,
+                                int64_t before)
 {
 	const char *params[2];
 	long long total = 0;
@@ -40,7 +51,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
 	do {
-		PGresult *res = db_exec(db, a, &stmt_events, params, NULL);
+		PGresult *res = db_exec(db, a, stmt, params, NULL);
 
 		if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 			return -1;
@@ -73,7 +84,8 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1;
+	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
+	long long events = -1, bans = -1, sessions = -1;
 	int rc = -1;
 
 	if (db == NULL || a == NULL) {
@@ -84,12 +96,15 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 		fprintf(stderr, "cleanup: cannot connect to the database (DATABASE_URL)\n");
 		goto out;
 	}
-	if ((events = delete_events(db, a, before)) < 0 || (bans = delete_bans(db, a, today)) < 0) {
+	if ((events = delete_batched(db, a, &stmt_events, before)) < 0 ||
+	    (bans = delete_bans(db, a, today)) < 0 ||
+	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans\n", events, (long long)before, cfg->event_ttl_days, bans);
+	       "%lld expired bans, %lld idle sessions\n", events, (long long)before,
+	       cfg->event_ttl_days, bans, sessions);
 	rc = 0;
 out:
 	arena_free(a);

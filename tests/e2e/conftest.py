@@ -611,6 +611,19 @@ def pow_header(st, action):
                                 solve_pow(action, body["challenge"], body["difficulty"]))}
 
 
+CLEANUP_TIMEOUT = 60
+
+
+def cleanup(st):
+    """`sotto cleanup` with the stack's settings file, as the timer runs it."""
+    env = {k: v for k, v in st.env.items()
+           if not k.startswith(("SOTTO_", "ADMIN_")) and
+           k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
+    env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
+    return subprocess.run([sotto_binary(), "cleanup"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=CLEANUP_TIMEOUT, stdin=subprocess.DEVNULL)
+
+
 def register(st, password="correct horse battery", headers=None):
     """A new password account on st: (account_id, token)."""
     r = st.request("POST", "/auth/register", json={"password": password},

@@ -5,13 +5,14 @@ with day numbers only and ended from any session of the account; an idle
 refresh token expires (days are simulated by moving the session's day numbers
 back, as the other tests move day_joined)."""
 import base64
+import re
 import threading
 
 import pytest
 
 from accounts import (ACCOUNT_ID_RE, B64URL_RE, TOKEN_LIFETIME, login_password, me,
                       new_password, unb64u)
-from conftest import assert_error, assert_standard_headers, bearer, describe
+from conftest import assert_error, assert_standard_headers, bearer, cleanup, describe
 
 REFRESH_LIFETIME = 30 * 86400     # SOTTO_REFRESH_LIFETIME default
 SESSION_KEYS = {"id", "current", "day_created", "day_last_used", "client", "bound"}
@@ -308,3 +309,19 @@ def test_a_refresh_token_idle_a_day_less_still_works_and_moves_the_day(stack, ac
     items = sessions(stack, body["token"])["items"]
     mine = [s for s in items if s["id"] == reg["session_id"]][0]
     assert mine["day_last_used"] - mine["day_created"] == REFRESH_LIFETIME // 86400 - 1, mine
+
+
+def test_cleanup_deletes_sessions_idle_too_long_and_keeps_the_others(stack, account):
+    """`sotto cleanup` deletes the rows of sessions whose refresh token can no
+    longer work, which no request would otherwise ever delete."""
+    account_id, password, reg = account
+    edge = login_full(stack, account_id, password)
+    age_session(stack, reg["session_id"], REFRESH_LIFETIME // 86400)
+    age_session(stack, edge["session_id"], REFRESH_LIFETIME // 86400 - 1)
+    r = cleanup(stack)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert re.search(r", [1-9]\d* idle sessions$", r.stdout, re.M), r.stdout
+    left = stack.psql("SELECT id FROM sessions WHERE id IN ('%s', '%s')"
+                      % (reg["session_id"], edge["session_id"]))
+    assert [row[0] for row in left] == [edge["session_id"]], left
+    assert_alive(stack, refresh_ok(stack, edge["refresh_token"])["token"])
