@@ -29,7 +29,8 @@
 
 #define ACCOUNT_COLUMNS \
 	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, a.x25519_sealed, " \
-	"k.version, k.wrapped FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
+	"k.version, k.wrapped, a.token_gen, a.token_keep " \
+	"FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
 
 static struct db_stmt stmt_by_id = {
 	"auth_account_by_id", ACCOUNT_COLUMNS "WHERE a.id_hash = $1", 1, 0
@@ -128,6 +129,30 @@ static int parse_keys(struct request *req, const PGresult *res, int vcol, struct
 	return 0;
 }
 
+/* True for 1..TOKEN_JTI_MAX base64url characters (a jti). */
+static bool jti_text(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+	return s[n] == '\0' && n >= 1 && n <= TOKEN_JTI_MAX;
+}
+
+/* Token generation and kept jti from columns col, col + 1 of row 0; -1 when malformed. */
+static int parse_tokens(const PGresult *res, int col, struct account *acc)
+{
+	const char *keep = PQgetvalue(res, 0, col + 1);
+
+	if (util_parse_int64(PQgetvalue(res, 0, col), 0, TOKEN_GEN_MAX, &acc->token_gen) != 0)
+		return -1;
+	acc->token_keep[0] = '\0';
+	if (PQgetisnull(res, 0, col + 1))
+		return 0;
+	if (!jti_text(keep))
+		return -1;
+	memcpy(acc->token_keep, keep, strlen(keep) + 1);
+	return 0;
+}
+
 /* One row of ACCOUNT_COLUMNS into *acc, the X25519 key opened; -1 on failure. */
 static int account_parse(struct request *req, const PGresult *res, struct account *acc)
 {
@@ -139,7 +164,7 @@ static int account_parse(struct request *req, const PGresult *res, struct accoun
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &acc->pk) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &acc->day_joined) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 3), ACCOUNT_PASSWORD, ACCOUNT_KEY, &auth) != 0 ||
-	    parse_keys(req, res, 6, acc) != 0)
+	    parse_keys(req, res, 6, acc) != 0 || parse_tokens(res, 8, acc) != 0)
 		return -1;
 	acc->trust = strtod(PQgetvalue(res, 0, 2), NULL);
 	acc->auth = (enum account_auth)auth;
@@ -238,11 +263,17 @@ int auth_data_key(struct request *req, struct account *acc,
 
 /* ---- the cached record -------------------------------------------------- */
 
-/* "1|pk|day|trust|auth|x25519 or -": everything auth and GET /me need, no secret. */
+/*
+ * "2|pk|day|trust|auth|token_gen|token_keep or -|x25519 or -": everything
+ * auth and GET /me need, no secret. (Version 2 added the token fields; a
+ * version-1 record reads as a miss.)
+ */
 static char *record_format(struct arena *a, const struct account *acc)
 {
-	return arena_printf(a, "1|%lld|%lld|%.6f|%d|%s", (long long)acc->pk,
+	return arena_printf(a, "2|%lld|%lld|%.6f|%d|%lld|%s|%s", (long long)acc->pk,
 	                    (long long)acc->day_joined, acc->trust, (int)acc->auth,
+	                    (long long)acc->token_gen,
+	                    acc->token_keep[0] != '\0' ? acc->token_keep : "-",
 	                    acc->x25519 != NULL ? acc->x25519 : "-");
 }
 
@@ -270,15 +301,33 @@ static bool record_key_text(const char *s)
 	return s[n] == '\0' && n >= 1 && n <= 63;
 }
 
+/* The kept jti at *p ("-": none), ended by '|'; *p moves past it. */
+static int record_keep(const char **p, struct account *acc)
+{
+	const char *bar = strchr(*p, '|');
+	size_t n = bar != NULL ? (size_t)(bar - *p) : 0;
+
+	if (n == 0 || n > TOKEN_JTI_MAX)
+		return -1;
+	memcpy(acc->token_keep, *p, n);
+	acc->token_keep[n] = '\0';
+	if (strcmp(acc->token_keep, "-") == 0)
+		acc->token_keep[0] = '\0';
+	else if (!jti_text(acc->token_keep))
+		return -1;
+	*p = bar + 1;
+	return 0;
+}
+
 /* Parse what record_format wrote (by hand: sscanf was a twentieth of the worker CPU of GET /me). */
 static int record_parse(struct arena *a, const char *text, struct account *acc)
 {
-	long long pk, day, auth;
+	long long pk, day, auth, gen;
 	const char *p = text;
 	char *end;
 	double trust;
 
-	if (strncmp(p, "1|", 2) != 0)
+	if (strncmp(p, "2|", 2) != 0)
 		return -1;
 	p += 2;
 	if (record_int(&p, '|', &pk) != 0 || record_int(&p, '|', &day) != 0)
@@ -287,9 +336,11 @@ static int record_parse(struct arena *a, const char *text, struct account *acc)
 	if (end == p || *end != '|' || !(trust >= 0.0 && trust <= 1.0))
 		return -1;
 	p = end + 1;
-	if (record_int(&p, '|', &auth) != 0 || !record_key_text(p) || pk < 1 ||
+	if (record_int(&p, '|', &auth) != 0 || record_int(&p, '|', &gen) != 0 ||
+	    gen > TOKEN_GEN_MAX || record_keep(&p, acc) != 0 || !record_key_text(p) || pk < 1 ||
 	    (auth != ACCOUNT_PASSWORD && auth != ACCOUNT_KEY))
 		return -1;
+	acc->token_gen = gen;
 	acc->pk = pk;
 	acc->day_joined = day;
 	acc->trust = trust;
@@ -347,8 +398,19 @@ static int unauthorized(struct request *req)
 }
 
 /*
+ * True when the token is still one of the account's: of its current
+ * generation, or the token that moved the generation on (auth.h).
+ */
+static bool token_current(const struct account *acc, const struct token_claims *claims)
+{
+	return claims->gen == acc->token_gen ||
+	       (acc->token_keep[0] != '\0' && strcmp(claims->jti, acc->token_keep) == 0);
+}
+
+/*
  * The account the verified claims name: revoked, deleted, cached or
- * loaded. Returns 0 with *acc filled, or the status it set.
+ * loaded, and the token still of its current generation. Returns 0 with
+ * *acc filled, or the status it set.
  */
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             struct account *acc)
@@ -374,7 +436,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 		return unauthorized(req);
 	if (reply_is(r->element[3], REDIS_REPLY_STRING) &&
 	    record_parse(req->arena, r->element[3]->str, acc) == 0)
-		return 0;
+		return token_current(acc, claims) ? 0 : unauthorized(req);
 	gen = reply_is(r->element[4], REDIS_REPLY_STRING) ? r->element[4]->str : "";
 	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
 	if (found < 0)
@@ -382,7 +444,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	if (found == 0)
 		return unauthorized(req);
 	record_fill(req, acc, argv[4], argv[5], gen);
-	return 0;
+	return token_current(acc, claims) ? 0 : unauthorized(req);
 }
 
 /*

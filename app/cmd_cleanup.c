@@ -4,7 +4,9 @@
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
  * ttl), IP bans whose expires_day has passed, and sessions idle too long
  * for their refresh token to work (session.h: day_last_used <= today -
- * SOTTO_REFRESH_LIFETIME / 86400), which nothing else would delete. Challenges, tickets and
+ * SOTTO_REFRESH_LIFETIME / 86400), which nothing else would delete; then
+ * account_keys is rewritten (VACUUM FULL), so that the wrapped data keys
+ * of deleted accounts no longer sit in its heap pages. Challenges, tickets and
  * revocations live in Redis with their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, in batches so that no
@@ -76,6 +78,22 @@ static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 }
 
 /*
+ * Rewrite account_keys so that the wrapped keys of deleted accounts leave
+ * its files: a plain VACUUM only marks their space free, the bytes stay in
+ * the heap pages (and so in every file-level backup) until overwritten.
+ * VACUUM FULL takes the table's exclusive lock for the rewrite (a table of
+ * 80-byte rows: a second or so per million accounts); lock_timeout keeps
+ * it from queueing every login behind a long transaction: it gives up and
+ * the next run tries again. 0 or -1.
+ */
+static int rewrite_account_keys(struct db *db)
+{
+	return db_exec_plain(db, "SET lock_timeout = '2s'") != 0 ||
+	       db_exec_plain(db, "SET statement_timeout = 0") != 0 ||
+	       db_exec_plain(db, "VACUUM (FULL, ANALYZE) account_keys") != 0 ? -1 : 0;
+}
+
+/*
  * One cleanup as of day today. Prints one summary line to stdout. 0 done,
  * -1 failed (message on stderr).
  */
@@ -105,6 +123,11 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
 	       "%lld expired bans, %lld idle sessions\n", events, (long long)before,
 	       cfg->event_ttl_days, bans, sessions);
+	if (rewrite_account_keys(db) != 0) {
+		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
+		goto out;
+	}
+	printf("cleanup: rewrote account_keys (deleted accounts' wrapped keys left its files)\n");
 	rc = 0;
 out:
 	arena_free(a);

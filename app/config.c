@@ -42,12 +42,13 @@ struct member {
 static const struct member rate_classes[RATE__MAX] = {
 	[RATE_GLOBAL] = {"GLOBAL", "300/60", "every routed request"},
 	[RATE_REGISTER] = {"REGISTER", "5/3600", "POST /auth/register"},
-	[RATE_LOGIN] = {"LOGIN", "10/60", "POST /auth/login"},
+	[RATE_LOGIN] = {"LOGIN", "10/60", "POST /auth/login, POST /me/password and DELETE /me"},
 	[RATE_POST] = {"POST", "30/3600", "POST /posts and POST /posts/{id}/reply"},
 	[RATE_VOTE] = {"VOTE", "120/60", "POST /posts/{id}/vote"},
 	[RATE_FLAG] = {"FLAG", "30/3600", "POST /moderation/flag"},
 	[RATE_DM] = {"DM", "60/60", "POST /dm/start_from_post and POST /dm/{id}/send"},
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
+	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
 	[RATE_REFRESH] = {"REFRESH", "60/3600", "POST /auth/refresh"},
 };
 
@@ -275,7 +276,15 @@ static const struct setting settings[] = {
 	  .offset = FIELD(pwhash_concurrency), .def = "(cores, at most 64)",
 	  .def_of = default_pwhash, .min = 1, .max = 64,
 	  .meaning = "Argon2id hashes running at once in the whole pool; a request finding "
-	             "none free gets 503 with Retry-After" },
+	             "none free waits (SOTTO_PWHASH_WAIT_MS), then gets 503 with Retry-After" },
+	{ .name = "SOTTO_PWHASH_WAIT_MS", .type = &config_type_int, .offset = FIELD(pwhash_wait_ms),
+	  .def = "500", .min = 0, .max = 5000,
+	  .meaning = "how long a password check may wait for a free hash slot, milliseconds; "
+	             "requests that solved a proof of work are served first" },
+	{ .name = "SOTTO_PWHASH_BUSY_POW", .type = &config_type_int, .offset = FIELD(pwhash_busy_pow),
+	  .def = "12", .min = 0, .max = 32,
+	  .meaning = "least login and register difficulty, bits, while password checks keep "
+	             "finding every hash slot busy (even with a floor of 0); 0 = never raised" },
 	{ .name = "SOTTO_NCHAN_PUBLISH", .type = &config_type_path, .offset = FIELD(nchan_publish),
 	  .def = "", .check = check_nchan, .rule = "an absolute path of at most 107 bytes",
 	  .meaning = "unix socket of nginx's nchan publisher; empty = events are only queued, "

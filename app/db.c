@@ -448,6 +448,15 @@ static bool db_tx_open(const struct db *db)
 	return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 }
 
+int db_exec_plain(struct db *db, const char *sql)
+{
+	if (db_tx_open(db)) {
+		log_msg(LOG_ERROR, "db: %s inside an open transaction; rolling it back", sql);
+		db_rollback(db);
+	}
+	return db_simple(db, sql, NULL);
+}
+
 int db_begin(struct db *db)
 {
 	int rc = -1;

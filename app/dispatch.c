@@ -304,7 +304,7 @@ static int body_or_reply(struct request *req)
 	if (!is_json_type(http_env(req, "CONTENT_TYPE")))
 		return http_error(req, 415, "unsupported_media_type",
 		                  "request bodies must be application/json");
-	if (!(req->route->flags & ROUTE_JSON))
+	if (!(req->route->flags & (ROUTE_JSON | ROUTE_JSON_OPT)))
 		return 0;
 	buf = arena_alloc(req->arena, (size_t)len + 1);
 	if (buf == NULL)
@@ -322,7 +322,9 @@ static int json_or_reply(struct request *req)
 {
 	const char *why = NULL;
 
-	if (!(req->route->flags & ROUTE_JSON))
+	if (!(req->route->flags & (ROUTE_JSON | ROUTE_JSON_OPT)))
+		return 0;
+	if (req->body_len == 0 && (req->route->flags & ROUTE_JSON_OPT))
 		return 0;
 	if (req->body_len == 0)
 		return http_error(req, 400, "invalid_json", "a JSON object body is required");
@@ -411,12 +413,15 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 			body = req->reply_raw;
 			body_len = req->reply_raw_len;
 			type = req->reply_type;
+		} else if (req->reply_stream != NULL) {
+			type = "application/json";
 		}
 	}
 	snprintf(num, sizeof(num), "%d %s", status, http_reason(status));
 	ok &= put_header(head, sizeof(head), &len, "Status", num);
-	if (type != NULL) {
+	if (type != NULL)
 		ok &= put_header(head, sizeof(head), &len, "Content-Type", type);
+	if (type != NULL && req->reply_stream == NULL) {
 		snprintf(num, sizeof(num), "%zu", body_len);
 		ok &= put_header(head, sizeof(head), &len, "Content-Length", num);
 	}
@@ -441,6 +446,9 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 	FCGX_PutStr(head, (int)len, fr->out);
 	if (body != NULL && req->method != HTTP_HEAD)
 		FCGX_PutStr(body, (int)body_len, fr->out);
+	if (req->reply_stream != NULL && type != NULL && req->method != HTTP_HEAD &&
+	    req->reply_stream(req) != 0)
+		log_msg(LOG_WARN, "a streamed body was cut short");
 }
 
 void dispatch_request(struct context *ctx, FCGX_Request *fr)

@@ -130,6 +130,22 @@ static int publish(struct request *req, const struct event_note *n)
 	return rc;
 }
 
+void events_close(struct request *req, int64_t account_pk)
+{
+	const struct config *cfg = req->ctx->cfg;
+	char *channel;
+
+	if (cfg->nchan_publish == NULL || cfg->nchan_publish[0] == '\0')
+		return;
+	channel = events_channel(req->arena, req->ctx->keys.events, account_pk);
+	if (channel != NULL &&
+	    nchan_close(cfg->nchan_publish, cfg->nchan_timeout_ms, channel) == 0)
+		return;
+	log_msg(LOG_WARN, "events: closing a channel in nchan failed (its streams stay open)");
+	atomic_fetch_add_explicit(&req->ctx->shm->events_publish_failed, 1,
+	                          memory_order_relaxed);
+}
+
 void events_flush(struct request *req, int status)
 {
 	const struct config *cfg = req->ctx->cfg;

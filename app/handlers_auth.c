@@ -19,19 +19,16 @@
 #include "cache.h"
 #include "config.h"
 #include "context.h"
+#include "credentials.h"
 #include "crypto.h"
 #include "db.h"
+#include "events.h"
 #include "handlers.h"
 #include "json.h"
 #include "password.h"
 #include "session.h"
 #include "token.h"
 #include "util.h"
-
-#define AUTH_CHALLENGE_TTL 120
-#define AUTH_CHALLENGE_BYTES 32
-#define AUTH_CHALLENGE_MAX_CHARS 64
-#define AUTH_SIGN_PREFIX "sotto-auth:"
 
 static struct db_stmt stmt_next_pk = {
 	"account_next_pk", "SELECT nextval(pg_get_serial_sequence('accounts', 'pk'))", 0, 0
@@ -47,17 +44,12 @@ static struct db_stmt stmt_insert_key = {
 };
 static struct db_stmt stmt_password_by_id = {
 	"account_password_by_id",
-	"SELECT pk, password_hash FROM accounts WHERE id_hash = $1 AND auth = 1", 1, 0
+	"SELECT pk, password_hash, token_gen FROM accounts WHERE id_hash = $1 AND auth = 1", 1, 0
 };
 static struct db_stmt stmt_update_password = {
 	"account_password_update",
 	"UPDATE accounts SET password_hash = $2 WHERE pk = $1", 2, 0
 };
-
-static int invalid_credentials(struct request *req)
-{
-	return http_error(req, 401, "invalid_credentials", "invalid credentials");
-}
 
 /* What a token answer shows besides the tokens. */
 enum token_reply_shows {
@@ -66,14 +58,15 @@ enum token_reply_shows {
 };
 
 /*
- * status with a fresh access token for account_id in session g and g's
- * refresh token; shows says which ids the answer carries too.
+ * status with a fresh access token of the account's token generation gen
+ * for account_id in session g and g's refresh token; shows says which
+ * ids the answer carries too.
  */
 static int token_reply(struct request *req, int status, const char *account_id,
-                       const struct session_grant *g, unsigned shows)
+                       const struct session_grant *g, int64_t gen, unsigned shows)
 {
 	struct context *ctx = req->ctx;
-	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, g->id,
+	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen,
 	                          (int64_t)(util_wall_us() / 1000000),
 	                          ctx->cfg->token_lifetime_s, NULL);
 	json_object *o;
@@ -93,27 +86,14 @@ static int token_reply(struct request *req, int status, const char *account_id,
 }
 
 /* A new session for account_pk, answered with its tokens (login). */
-static int session_reply(struct request *req, int64_t account_pk, const char *account_id)
+static int session_reply(struct request *req, int64_t account_pk, const char *account_id,
+                         int64_t gen)
 {
 	struct session_grant g;
 
 	if (session_open(req, account_pk, &g) != 0)
 		return http_db_failure(req);
-	return token_reply(req, 200, account_id, &g, SHOW_SESSION_ID);
-}
-
-/* A base64url field of exactly n bytes into out: 1, 0 when absent, -1 malformed. */
-static int get_b64_field(json_object *body, const char *name, unsigned char *out, size_t n)
-{
-	const char *text;
-	size_t len, got;
-	int rc = json_get_string(body, name, &text, &len);
-
-	if (rc != 1)
-		return rc;
-	if (util_b64url_decode(text, len, out, n, &got) != 0 || got != n)
-		return -1;
-	return 1;
+	return token_reply(req, 200, account_id, &g, gen, SHOW_SESSION_ID);
 }
 
 /* The new account's rows, the data key wrapped for it, the id sealed with it. */
@@ -201,7 +181,7 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 			status = http_db_failure(req);
 		goto out;
 	}
-	status = token_reply(req, 201, na->id, &g, SHOW_ACCOUNT_ID | SHOW_SESSION_ID);
+	status = token_reply(req, 201, na->id, &g, 0, SHOW_ACCOUNT_ID | SHOW_SESSION_ID);
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;
@@ -233,54 +213,13 @@ static int register_password(struct request *req, const char *pw, size_t len)
 	return create_account_or_reply(req, &na);
 }
 
-/*
- * The Ed25519 proof shared by key registration and key login: the fields
- * are well-formed (else 422), the challenge was issued for this key and is
- * consumed now (GETDEL), and the signature over "sotto-auth:" + challenge
- * verifies (else 401). Returns 0 with pk filled, or the status it set.
- */
-static int key_proof_or_reply(struct request *req, unsigned char pk[32])
-{
-	unsigned char sig[crypto_sign_BYTES];
-	const char *challenge, *argv[2];
-	char *key_text, *message;
-	size_t challenge_len;
-	redisReply *r;
-
-	if (get_b64_field(req->json, "public_key", pk, 32) != 1)
-		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
-	if (get_b64_field(req->json, "signature", sig, sizeof(sig)) != 1)
-		return http_error(req, 422, "invalid_field", "signature must be 64 bytes, base64url");
-	if (json_get_string(req->json, "challenge", &challenge, &challenge_len) != 1)
-		return http_error(req, 422, "invalid_field", "challenge must be a string");
-	if (challenge_len == 0 || challenge_len > AUTH_CHALLENGE_MAX_CHARS ||
-	    util_b64url_decode(challenge, challenge_len, (unsigned char[64]){ 0 }, 64,
-	                       &(size_t){ 0 }) != 0)
-		return invalid_credentials(req);
-	argv[0] = "GETDEL";
-	argv[1] = arena_printf(req->arena, "authch:%s", challenge);
-	key_text = util_b64url_encode(req->arena, pk, 32);
-	message = arena_printf(req->arena, AUTH_SIGN_PREFIX "%s", challenge);
-	if (argv[1] == NULL || key_text == NULL || message == NULL)
-		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
-	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
-		return invalid_credentials(req);
-	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
-	                                pk) != 0)
-		return invalid_credentials(req);
-	return 0;
-}
-
 static int register_key(struct request *req)
 {
 	struct new_account na = { .auth = ACCOUNT_KEY };
 	unsigned char pk[32], key_hash[AUTH_HASH_BYTES];
 	int status;
 
-	if ((status = key_proof_or_reply(req, pk)) != 0)
+	if ((status = credentials_key_proof_or_reply(req, req->json, pk)) != 0)
 		return status;
 	auth_key_hash(req->ctx, pk, key_hash);
 	na.key_hash = key_hash;
@@ -315,19 +254,19 @@ int handle_auth_challenge(struct request *req)
 	char *challenge;
 	json_object *o;
 
-	if (get_b64_field(req->json, "public_key", pk, 32) != 1)
+	if (json_get_b64(req->json, "public_key", pk, 32) != 1)
 		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
-	challenge = util_random_id(req->arena, AUTH_CHALLENGE_BYTES);
+	challenge = util_random_id(req->arena, CREDENTIALS_CHALLENGE_BYTES);
 	key = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
 	value = util_b64url_encode(req->arena, pk, 32);
 	if (key == NULL || value == NULL)
 		return http_oom(req);
-	if (!cache_put_new(req->ctx->cache, req->arena, key, value, AUTH_CHALLENGE_TTL))
+	if (!cache_put_new(req->ctx->cache, req->arena, key, value, CREDENTIALS_CHALLENGE_TTL))
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
 		return http_oom(req);
 	json_object_object_add(o, "challenge", json_object_new_string(challenge));
-	json_object_object_add(o, "expires_in", json_object_new_int(AUTH_CHALLENGE_TTL));
+	json_object_object_add(o, "expires_in", json_object_new_int(CREDENTIALS_CHALLENGE_TTL));
 	return http_reply(req, 200, o);
 }
 
@@ -345,22 +284,30 @@ static void rehash(struct request *req, const char *pk_text, const char *pw, siz
 	(void)db_exec(req->ctx->db, req->arena, &stmt_update_password, params, NULL);
 }
 
+/*
+ * Every failure does the work of a wrong password: an unknown or malformed
+ * account id and a password outside 10..1024 bytes are verified against
+ * the dummy hash (a longer one cut to 1024 bytes for that only, so it can
+ * never match the real hash), so no answer comes back faster.
+ */
 static int login_password(struct request *req)
 {
-	const char *id, *pw, *stored = NULL, *pk_text = NULL, *params[1];
+	const char *id, *pw, *stored = NULL, *pk_text = NULL, *gen_text = NULL, *params[1];
 	unsigned char hash[AUTH_HASH_BYTES];
-	size_t id_len, pw_len;
-	bool ok, needs_rehash;
+	size_t id_len, pw_len, checked_len;
+	bool ok, needs_rehash, shape_ok;
 	int64_t pk = 0;
 	PGresult *res;
+	int64_t gen;
 	int status;
 
 	if (json_get_string(req->json, "account_id", &id, &id_len) != 1)
 		return http_error(req, 422, "invalid_field", "account_id must be a string");
 	if (json_get_string(req->json, "password", &pw, &pw_len) != 1)
 		return http_error(req, 422, "invalid_field", "password must be a string");
-	if (pw_len > PASSWORD_MAX_BYTES)
-		pw_len = PASSWORD_MAX_BYTES;  /* verified against the dummy below */
+	shape_ok = id_len == AUTH_ID_CHARS && pw_len >= PASSWORD_MIN_BYTES &&
+	           pw_len <= PASSWORD_MAX_BYTES;
+	checked_len = pw_len > PASSWORD_MAX_BYTES ? PASSWORD_MAX_BYTES : pw_len;
 	/* Malformed ids are looked up too (they never match): same work, same time. */
 	auth_id_hash(req->ctx, id, hash);
 	params[0] = db_bytea_text(req->arena, hash, sizeof(hash));
@@ -369,17 +316,22 @@ static int login_password(struct request *req)
 	res = db_exec(req->ctx->db, req->arena, &stmt_password_by_id, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
-	if (PQntuples(res) == 1 && id_len == AUTH_ID_CHARS && pw_len >= PASSWORD_MIN_BYTES) {
+	if (PQntuples(res) == 1 && shape_ok) {
 		pk_text = PQgetvalue(res, 0, 0);
 		stored = PQgetvalue(res, 0, 1);
+		gen_text = PQgetvalue(res, 0, 2);
 	}
-	if ((status = password_verify_or_reply(req, stored, pw, pw_len, &ok, &needs_rehash)) != 0)
+	status = password_verify_or_reply(req, stored, pw, checked_len, &ok, &needs_rehash);
+	if (status != 0)
 		return status;
-	if (!ok || util_parse_int64(pk_text, 1, INT64_MAX - 1, &pk) != 0)
-		return invalid_credentials(req);
+	if (!ok)
+		return credentials_invalid(req);
+	if (util_parse_int64(gen_text, 0, TOKEN_GEN_MAX, &gen) != 0 ||
+	    util_parse_int64(pk_text, 1, INT64_MAX - 1, &pk) != 0)
+		return http_error(req, 500, "internal", "internal error");
 	if (needs_rehash)
 		rehash(req, pk_text, pw, pw_len);
-	return session_reply(req, pk, id);
+	return session_reply(req, pk, id, gen);
 }
 
 static int login_key(struct request *req)
@@ -388,7 +340,7 @@ static int login_key(struct request *req)
 	struct account acc;
 	int status, found;
 
-	if ((status = key_proof_or_reply(req, pk)) != 0)
+	if ((status = credentials_key_proof_or_reply(req, req->json, pk)) != 0)
 		return status;
 	auth_key_hash(req->ctx, pk, hash);
 	found = auth_load_by_key_hash(req, hash, &acc);
@@ -396,8 +348,8 @@ static int login_key(struct request *req)
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	if (found == 0)
-		return invalid_credentials(req);
-	return session_reply(req, acc.pk, acc.id);
+		return credentials_invalid(req);
+	return session_reply(req, acc.pk, acc.id, acc.token_gen);
 }
 
 int handle_auth_login(struct request *req)
@@ -423,19 +375,19 @@ int handle_auth_refresh(struct request *req)
 	if (json_get_string(req->json, "refresh_token", &text, &len) != 1)
 		return http_error(req, 422, "invalid_field", "refresh_token must be a string");
 	if (len != strlen(text))
-		return invalid_credentials(req);
+		return credentials_invalid(req);
 	rotated = session_rotate(req, text, &g);
 	if (rotated < 0)
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if (rotated == 0)
-		return invalid_credentials(req);
+		return credentials_invalid(req);
 	found = auth_load_by_pk(req, g.account_pk, &acc);
 	if (found < 0)
 		return http_db_failure(req);
 	if (found == 0)
-		return invalid_credentials(req);  /* deleted since the rotation */
-	return token_reply(req, 200, acc.id, &g, 0);
+		return credentials_invalid(req);  /* deleted since the rotation */
+	return token_reply(req, 200, acc.id, &g, acc.token_gen, 0);
 }
 
 /* POST /auth/logout: the current session ends, every token of it with it. */
@@ -444,5 +396,6 @@ int handle_auth_logout(struct request *req)
 	if (session_end(req, req->account->token.sid, req->account_pk) < 0)
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	events_close(req, req->account->pk);   /* the account's open streams end too */
 	return 204;
 }

@@ -2,6 +2,7 @@
  * http.c — request helpers: methods, reasons, the error format, response
  * headers (Retry-After on 503), percent-decoding and query strings.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -242,4 +243,13 @@ int http_parse_query(struct request *req, const char *qs)
 		p = amp + 1;
 	}
 	return 0;
+}
+
+int http_stream_write(struct request *req, const char *data, size_t len)
+{
+	FCGX_Request *fr = req->fcgi;
+
+	if (len > INT_MAX)
+		return -1;
+	return len == 0 || FCGX_PutStr(data, (int)len, fr->out) == (int)len ? 0 : -1;
 }

@@ -263,6 +263,19 @@ int json_get_string(json_object *obj, const char *key, const char **out,
 	return 1;
 }
 
+int json_get_b64(json_object *obj, const char *key, unsigned char *out, size_t n)
+{
+	const char *text;
+	size_t len, got;
+	int rc = json_get_string(obj, key, &text, &len);
+
+	if (rc != 1)
+		return rc;
+	if (util_b64url_decode(text, len, out, n, &got) != 0 || got != n)
+		return -1;
+	return 1;
+}
+
 int json_get_int64(json_object *obj, const char *key, int64_t min, int64_t max,
                    int64_t *out)
 {

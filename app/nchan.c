@@ -123,8 +123,12 @@ static int read_status(int fd, uint64_t deadline)
 	return code;
 }
 
-int nchan_publish(const char *socket_path, int timeout_ms, const char *channel,
-                  const char *body, size_t len)
+/*
+ * One request to the publisher location of channel: method with body
+ * (may be empty). The HTTP status, or -1 when nchan could not be asked.
+ */
+static int nchan_request(const char *socket_path, int timeout_ms, const char *method,
+                         const char *channel, const char *body, size_t len)
 {
 	uint64_t deadline = util_now_us() + (uint64_t)timeout_ms * 1000;
 	char head[NCHAN_HEAD_MAX];
@@ -134,9 +138,9 @@ int nchan_publish(const char *socket_path, int timeout_ms, const char *channel,
 	    len > NCHAN_BODY_MAX)
 		return -1;
 	n = snprintf(head, sizeof(head),
-	             "POST /pub/%s HTTP/1.0\r\nHost: localhost\r\n"
+	             "%s /pub/%s HTTP/1.0\r\nHost: localhost\r\n"
 	             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-	             channel, len);
+	             method, channel, len);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
 	fd = connect_unix(socket_path, deadline);
@@ -146,5 +150,21 @@ int nchan_publish(const char *socket_path, int timeout_ms, const char *channel,
 	    send_all(fd, body, len, deadline) == 0)
 		code = read_status(fd, deadline);
 	close(fd);
+	return code;
+}
+
+int nchan_publish(const char *socket_path, int timeout_ms, const char *channel,
+                  const char *body, size_t len)
+{
+	int code = nchan_request(socket_path, timeout_ms, "POST", channel, body, len);
+
 	return code >= 200 && code <= 299 ? 0 : -1;
+}
+
+int nchan_close(const char *socket_path, int timeout_ms, const char *channel)
+{
+	int code = nchan_request(socket_path, timeout_ms, "DELETE", channel, "", 0);
+
+	/* 404: no such channel, nobody was listening. */
+	return (code >= 200 && code <= 299) || code == 404 ? 0 : -1;
 }

@@ -139,18 +139,10 @@ int pow_adaptive_extra(uint64_t current, uint64_t baseline, uint32_t min_rate,
 	return log2q - 1 < max_extra ? log2q - 1 : max_extra;
 }
 
-/* The ring slot that counts `minute` for action. */
-static struct shm_pow_minute *pow_slot(struct shm_region *shm, enum pow_action action,
-                                       uint64_t minute)
+/* Events counted in `minute` by a ring; 0 when its slot counts another minute. */
+static uint64_t ring_count(const struct shm_pow_minute ring[SHM_POW_MINUTES], uint64_t minute)
 {
-	return &shm->pow_load[action][minute % SHM_POW_MINUTES];
-}
-
-/* Challenges counted for action in `minute`; 0 when the slot counts another minute. */
-static uint64_t pow_count(const struct shm_region *shm, enum pow_action action,
-                          uint64_t minute)
-{
-	const struct shm_pow_minute *s = &shm->pow_load[action][minute % SHM_POW_MINUTES];
+	const struct shm_pow_minute *s = &ring[minute % SHM_POW_MINUTES];
 
 	/* Acquire pairs with the takeover's exchange: the zeroed count is visible. */
 	if (atomic_load_explicit(&s->minute, memory_order_acquire) != minute)
@@ -159,7 +151,8 @@ static uint64_t pow_count(const struct shm_region *shm, enum pow_action action,
 }
 
 /*
- * The fast path is one relaxed increment. A slot still counting an older
+ * Count one event of now_s in a ring. The fast path is one relaxed
+ * increment. A slot still counting an older
  * minute is taken over: its count is zeroed first and then its minute moved
  * forward with a compare-exchange, so no reader ever sees the new minute
  * with the old lap's count. Workers racing at the minute boundary may lose
@@ -168,19 +161,14 @@ static uint64_t pow_count(const struct shm_region *shm, enum pow_action action,
  * between). The figure is a load estimate that can only err low, so that
  * is acceptable. A slot already on a
  * later minute (the wall clock stepped back an hour or more) is left alone
- * and the challenge goes uncounted.
+ * and the event goes uncounted.
  */
-void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s)
+static void ring_note(struct shm_pow_minute ring[SHM_POW_MINUTES], uint64_t now_s)
 {
 	uint64_t minute = now_s / 60;
-	struct shm_pow_minute *s;
-	uint64_t seen;
+	struct shm_pow_minute *s = &ring[minute % SHM_POW_MINUTES];
+	uint64_t seen = atomic_load_explicit(&s->minute, memory_order_acquire);
 
-	assert(shm != NULL);
-	if (action < 0 || action >= POW__MAX)
-		return;
-	s = pow_slot(shm, action, minute);
-	seen = atomic_load_explicit(&s->minute, memory_order_acquire);
 	if (seen != minute) {
 		if (seen > minute)
 			return;
@@ -196,21 +184,48 @@ void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t no
 }
 
 /*
- * current: this minute plus the previous minute weighted by the part of it
- * still inside a sliding 60-second window. baseline: mean per minute over
- * minutes m-2 .. m-61, computed only when current could add a bit at all
- * (it cannot below 4 x min_rate), which keeps GET /config cheap.
+ * A ring's events in the sliding minute before now_s: this minute plus
+ * the previous one weighted by the part of it still inside the window.
  */
-int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
-                   enum pow_action action, uint64_t now_s)
+static uint64_t ring_current(const struct shm_pow_minute ring[SHM_POW_MINUTES], uint64_t now_s)
 {
 	uint64_t minute = now_s / 60, into = now_s % 60;
+	uint64_t current = ring_count(ring, minute);
+
+	if (minute >= 1)
+		current += ring_count(ring, minute - 1) * (60 - into) / 60;
+	return current;
+}
+
+void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s)
+{
+	assert(shm != NULL);
+	if (action < 0 || action >= POW__MAX)
+		return;
+	ring_note(shm->pow_load[action], now_s);
+}
+
+void pow_note_hash_busy(struct shm_region *shm, uint64_t now_s)
+{
+	assert(shm != NULL);
+	ring_note(shm->pwhash_busy, now_s);
+}
+
+/*
+ * The difficulty the load of action asks for: current as ring_current
+ * counts it; baseline the mean per minute over minutes m-2 .. m-61,
+ * computed only when current could add a bit at all (it cannot below
+ * 4 x min_rate), which keeps GET /config cheap.
+ */
+static int load_difficulty(const struct shm_region *shm, const struct config *cfg,
+                           enum pow_action action, uint64_t now_s)
+{
+	uint64_t minute = now_s / 60;
 	uint64_t current, sum = 0;
 	uint32_t min_rate;
 	int floor, extra;
 
-	assert(shm != NULL && cfg != NULL);
-	if (action < 0 || action >= POW__MAX || cfg->pow[action] <= 0)
+	if (cfg->pow[action] <= 0)
 		return 0;
 	floor = cfg->pow[action];
 	if (floor >= POW_DIFFICULTY_MAX)
@@ -218,16 +233,45 @@ int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
 	if (cfg->pow_adapt_max_extra <= 0)
 		return floor;
 	min_rate = cfg->pow_adapt_min_rate > 0 ? (uint32_t)cfg->pow_adapt_min_rate : 0;
-	current = pow_count(shm, action, minute);
-	if (minute >= 1)
-		current += pow_count(shm, action, minute - 1) * (60 - into) / 60;
+	current = ring_current(shm->pow_load[action], now_s);
 	if (current / POW_ADAPT_THRESHOLD < (min_rate > 0 ? min_rate : 1))
 		return floor;
 	for (uint64_t k = 2; k < 2 + POW_BASELINE_MINUTES && k <= minute; k++)
-		sum += pow_count(shm, action, minute - k);
+		sum += ring_count(shm->pow_load[action], minute - k);
 	extra = pow_adaptive_extra(current, sum / POW_BASELINE_MINUTES, min_rate,
 	                           cfg->pow_adapt_max_extra);
 	return floor + extra < POW_DIFFICULTY_MAX ? floor + extra : POW_DIFFICULTY_MAX;
+}
+
+int pow_busy_difficulty(const struct shm_region *shm, const struct config *cfg,
+                        enum pow_action action, uint64_t now_s)
+{
+	uint64_t busy;
+	int base, extra;
+
+	assert(shm != NULL && cfg != NULL);
+	if ((action != POW_LOGIN && action != POW_REGISTER) || cfg->pwhash_busy_pow <= 0)
+		return 0;
+	busy = ring_current(shm->pwhash_busy, now_s);
+	if (busy < POW_BUSY_MIN)
+		return 0;
+	base = cfg->pow[action] > cfg->pwhash_busy_pow ? cfg->pow[action] : cfg->pwhash_busy_pow;
+	extra = pow_adaptive_extra(busy, 0, cfg->pow_adapt_min_rate > 0 ?
+	                           (uint32_t)cfg->pow_adapt_min_rate : 0, cfg->pow_adapt_max_extra);
+	return base + extra < POW_DIFFICULTY_MAX ? base + extra : POW_DIFFICULTY_MAX;
+}
+
+int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
+                   enum pow_action action, uint64_t now_s)
+{
+	int load, busy;
+
+	assert(shm != NULL && cfg != NULL);
+	if (action < 0 || action >= POW__MAX)
+		return 0;
+	load = load_difficulty(shm, cfg, action, now_s);
+	busy = pow_busy_difficulty(shm, cfg, action, now_s);
+	return busy > load ? busy : load;
 }
 
 /* True when s is exactly POW_CHALLENGE_CHARS base64url characters. */
@@ -269,6 +313,10 @@ static bool pow_record_matches(const char *record, size_t len, const char *want,
  * The challenge is consumed (GETDEL) before the nonce is looked at, so a
  * challenge is single-use even when the nonce is wrong or the challenge
  * belongs to another action: a client that fails must ask for a new one.
+ * While hash slots are saturated a login or registration needs a proof
+ * even with a floor of 0, and one at least as hard as the saturation asks
+ * for: challenges issued before (easy, or at difficulty 0) cannot be kept
+ * for the moment they would let a flood through.
  * Replies with 428/403/503/500 (see pow.h) and returns that status, or
  * returns 0 when the request may go on.
  */
@@ -279,9 +327,12 @@ int pow_verify_or_reply(struct request *req)
 	const char *header, *colon, *nonce, *argv[2];
 	char *challenge;
 	redisReply *r;
-	int difficulty;
+	int difficulty, busy;
 
-	if (action == POW_NONE || ctx->cfg->pow[action] == 0)
+	if (action == POW_NONE)
+		return 0;
+	busy = pow_busy_difficulty(ctx->shm, ctx->cfg, action, util_wall_us() / 1000000);
+	if (ctx->cfg->pow[action] == 0 && busy == 0)
 		return 0;
 	header = http_env(req, "HTTP_X_POW");
 	if (header == NULL || header[0] == '\0')
@@ -316,5 +367,10 @@ int pow_verify_or_reply(struct request *req)
 	if (!pow_solution_ok(config_pow_name(action), challenge, nonce, difficulty))
 		return http_error(req, 403, "pow_invalid",
 		                  "the nonce does not solve the challenge");
+	if (difficulty < busy)
+		return http_error(req, 403, "pow_invalid",
+		                  "password checks are saturated and need a harder challenge: "
+		                  "ask for a new one");
+	req->pow_bits = difficulty;
 	return 0;
 }

@@ -172,4 +172,6 @@ void shm_worker_gone(struct shm_region *r, int slot)
 	atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
 	if (atomic_exchange(&w->hashing, 0) != 0)
 		atomic_fetch_sub(&r->pwhash_inflight, 1);
+	if (atomic_exchange(&w->waiting_proved, 0) != 0)
+		atomic_fetch_sub(&r->pwhash_waiting_proved, 1);
 }

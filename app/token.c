@@ -253,6 +253,27 @@ out:
 	return rc;
 }
 
+/* True when the token has a claim name, of whatever type. */
+static bool claim_present(jwt_t *jwt, const char *name)
+{
+	char *raw = jwt_get_grants_json(jwt, name);
+	bool present = raw != NULL;
+
+	free(raw);
+	return present;
+}
+
+/* The generation claim: an integer in 0..TOKEN_GEN_MAX. 0 or -1. */
+static int claim_gen(jwt_t *jwt, int64_t *out)
+{
+	int64_t v;
+
+	if (claim_int(jwt, "gen", &v) != 0 || v > TOKEN_GEN_MAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 /*
  * Check the claims of a decoded, signature-checked token and fill *c:
  * iss, aud and typ fixed strings, sub, sid and jti base64url, iat and exp
@@ -273,6 +294,9 @@ static int token_claims_ok(jwt_t *jwt, int64_t now, int max_lifetime_s,
 		return -1;
 	if (claim_int(jwt, "iat", &c->iat) != 0 ||
 	    claim_int(jwt, "exp", &c->exp) != 0)
+		return -1;
+	/* Tokens issued before generations existed carry none: generation 0. */
+	if (claim_present(jwt, "gen") && claim_gen(jwt, &c->gen) != 0)
 		return -1;
 	if (c->iat - TOKEN_CLOCK_SKEW_S > now || c->iat >= c->exp ||
 	    c->exp <= now || c->exp - c->iat > max_lifetime_s)
@@ -317,7 +341,7 @@ out:
  * every value. Returns 0 or -1.
  */
 static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *jti,
-                      int64_t iat, int64_t exp)
+                      int64_t gen, int64_t iat, int64_t exp)
 {
 	if (jwt_add_header(jwt, "typ", "JWT") != 0)
 		return -1;
@@ -329,7 +353,8 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *
 	    jwt_add_grant(jwt, "jti", jti) != 0)
 		return -1;
 	if (jwt_add_grant_int(jwt, "iat", (long)iat) != 0 ||
-	    jwt_add_grant_int(jwt, "exp", (long)exp) != 0)
+	    jwt_add_grant_int(jwt, "exp", (long)exp) != 0 ||
+	    jwt_add_grant_int(jwt, "gen", (long)gen) != 0)
 		return -1;
 	return 0;
 }
@@ -340,7 +365,8 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *
  * result is never longer than TOKEN_MAX_LEN, so token_verify accepts it.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  const char *sid, int64_t now, int lifetime_s, struct token_claims *out)
+                  const char *sid, int64_t gen, int64_t now, int lifetime_s,
+                  struct token_claims *out)
 {
 	jwt_t *jwt = NULL;
 	char *encoded = NULL, *result = NULL;
@@ -349,7 +375,8 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 	if (a == NULL || key == NULL || !b64url_text(sub, TOKEN_SUB_MAX) ||
 	    !b64url_text(sid, TOKEN_SID_MAX))
 		goto out;
-	if (lifetime_s <= 0 || now < 0 || now > INT64_MAX - lifetime_s)
+	if (lifetime_s <= 0 || now < 0 || now > INT64_MAX - lifetime_s ||
+	    gen < 0 || gen > TOKEN_GEN_MAX)
 		goto out;
 	jti = util_random_id(a, TOKEN_JTI_BYTES);
 	if (jti == NULL || !b64url_text(jti, TOKEN_JTI_MAX))
@@ -358,7 +385,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		goto out;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, key, TOKEN_KEY_BYTES) != 0)
 		goto out;
-	if (token_fill(jwt, sub, sid, jti, now, now + lifetime_s) != 0)
+	if (token_fill(jwt, sub, sid, jti, gen, now, now + lifetime_s) != 0)
 		goto out;
 	encoded = jwt_encode_str(jwt);
 	if (encoded == NULL || strlen(encoded) > TOKEN_MAX_LEN)
@@ -371,6 +398,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		memcpy(out->sub, sub, strlen(sub) + 1);
 		memcpy(out->jti, jti, strlen(jti) + 1);
 		memcpy(out->sid, sid, strlen(sid) + 1);
+		out->gen = gen;
 		out->iat = now;
 		out->exp = now + lifetime_s;
 	}

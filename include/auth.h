@@ -17,6 +17,15 @@
  * and fills "ac" only if "ag" has not moved since the MGET, so a fill
  * racing with a change can never leave a stale record behind.
  *
+ * Which tokens of an account still work is decided by PostgreSQL, which
+ * Redis only caches: each token carries the account's token generation at
+ * issue (token.h "gen"). Changing the password moves accounts.token_gen on
+ * and records the changing token's jti in accounts.token_keep, so from the
+ * commit on a token passes only when its generation is the current one or
+ * it is that kept token. The cached record carries both and is dropped
+ * before and after the change; a Redis that loses it reads them again from
+ * PostgreSQL. Deletion removes the row (and "gone" answers first).
+ *
  * Accounts are found by keyed hashes, never by stored identifiers: the
  * database holds BLAKE2b(lookup key, "acct:" + account_id) and, for key
  * accounts, BLAKE2b(lookup key, "ed25519:" + public key), so a leaked
@@ -54,6 +63,8 @@ struct account {
 	double trust;                   /* 0..1 */
 	enum account_auth auth;
 	const char *x25519;             /* X25519 public key, base64url, or NULL */
+	int64_t token_gen;              /* tokens of another generation are ended... */
+	char token_keep[TOKEN_JTI_MAX + 1]; /* ...except this jti ("" = none) */
 
 	/* loaded only when a handler needs the data key (auth_data_key) */
 	bool keys_loaded;

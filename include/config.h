@@ -29,6 +29,7 @@ enum rate_class {
 	RATE_FLAG,
 	RATE_DM,
 	RATE_COMMUNITY,
+	RATE_EXPORT,
 	RATE_REFRESH,
 	RATE__MAX
 };
@@ -87,6 +88,8 @@ struct config {
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */
 	int refresh_lifetime_s;     /* SOTTO_REFRESH_LIFETIME, seconds */
 	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY */
+	int pwhash_wait_ms;         /* SOTTO_PWHASH_WAIT_MS */
+	int pwhash_busy_pow;        /* SOTTO_PWHASH_BUSY_POW, bits, 0 = off */
 
 	/* automatic moderation (`sotto moderate`) */
 	bool moderation_hold;           /* false: SOTTO_MODERATION_THRESHOLD=off, score only */

@@ -63,6 +63,12 @@ unsigned char *db_bytea_value(struct arena *a, const PGresult *res, int row, int
 
 /* BEGIN / COMMIT / ROLLBACK. 0 or -1. */
 int db_begin(struct db *db) __attribute__((warn_unused_result));
+/*
+ * Run one constant statement that cannot be prepared or run inside a
+ * transaction (SET, VACUUM), outside any transaction. Never pass text
+ * built from input. 0, or -1 (db_down() tells a lost connection).
+ */
+int db_exec_plain(struct db *db, const char *sql) __attribute__((warn_unused_result));
 int db_commit(struct db *db) __attribute__((warn_unused_result));
 void db_rollback(struct db *db);
 

@@ -65,6 +65,15 @@ int64_t events_push(struct request *req, int64_t account_pk, const char *type,
 void events_flush(struct request *req, int status);
 
 /*
+ * Close the real-time channel of account_pk: every open event stream of
+ * the account ends now (logout, password change, account deletion; a
+ * client whose token still works asks for a new ticket). Best effort
+ * after the change committed: a failure is logged and counted with the
+ * failed publishes, never an error.
+ */
+void events_close(struct request *req, int64_t account_pk);
+
+/*
  * The GET /events item for one event: a new json_object (the caller owns
  * it), or NULL on OOM or when data is not JSON (it always is: jsonb).
  */

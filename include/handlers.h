@@ -25,6 +25,7 @@ int handle_auth_logout(struct request *req);
 /* app/handlers_me.c */
 int handle_me_get(struct request *req);
 int handle_me_keys(struct request *req);
+int handle_me_password(struct request *req);
 int handle_me_export(struct request *req);
 int handle_me_delete(struct request *req);
 int handle_me_sessions(struct request *req);

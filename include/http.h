@@ -83,9 +83,14 @@ struct request {
 	const char *reply_raw;      /* alternative non-JSON body (e.g. /metrics) */
 	size_t reply_raw_len;
 	const char *reply_type;     /* Content-Type of reply_raw */
+	/* or a JSON body written piece by piece after the headers (no
+	 * Content-Length); returns 0, or -1 having cut the body short, which
+	 * leaves invalid JSON rather than a document that looks whole */
+	int (*reply_stream)(struct request *req);
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
 	bool ratelimit_failed_open; /* Redis was down and a read went through */
+	int pow_bits;               /* difficulty of the proof of work it solved, 0 = none */
 
 	/* events pushed by this request, published after it (events.c) */
 	struct event_note *events;
@@ -95,6 +100,10 @@ struct request {
 };
 
 typedef int (*http_handler)(struct request *req);
+
+/* Write len bytes of a streamed body (reply_stream). 0 or -1. */
+int http_stream_write(struct request *req, const char *data, size_t len)
+    __attribute__((warn_unused_result));
 
 /* Method name -> enum; HTTP_UNKNOWN for anything else. */
 enum http_method http_method_parse(const char *s);

@@ -35,6 +35,8 @@ int json_get_string(json_object *obj, const char *key, const char **out,
 int json_get_int64(json_object *obj, const char *key, int64_t min, int64_t max,
                    int64_t *out);
 int json_get_bool(json_object *obj, const char *key, bool *out);
+/* A base64url (no padding) string of exactly n bytes, decoded into out. */
+int json_get_b64(json_object *obj, const char *key, unsigned char *out, size_t n);
 
 /* json_object_put() with the signature arena_defer() takes. */
 void json_release(void *obj);

@@ -6,7 +6,10 @@
  * SOTTO_PWHASH_CONCURRENCY hashes (default: one per core) run at once
  * across the whole pool; the counter lives in shared memory and a worker
  * that dies holding a slot gives it back (shm_worker_gone). A request
- * that finds every slot busy gets 503 with Retry-After.
+ * that finds every slot busy waits for one up to SOTTO_PWHASH_WAIT_MS
+ * (default 500 ms; one that solved a proof of work is served first), then
+ * gets 503 with Retry-After. Checks that find every slot busy raise the
+ * login and register difficulty (pow.h).
  */
 #ifndef SOTTO_PASSWORD_H
 #define SOTTO_PASSWORD_H
@@ -28,15 +31,15 @@ extern const char password_dummy_hash[];
 
 /*
  * Hash pw[0..len) into out (a NUL-terminated "$argon2id$..." string).
- * Returns 0, or the error status it set: 503 when every hash slot is busy,
- * 500 when hashing fails (out of memory).
+ * Returns 0, or the error status it set: 503 when no hash slot came free
+ * within the wait, 500 when hashing fails (out of memory).
  */
 int password_hash_or_reply(struct request *req, const char *pw, size_t len,
                            char out[PASSWORD_HASH_MAX]);
 
 /*
- * Hash like password_hash_or_reply() but without replying: 0 on success,
- * -1 when no slot is free or hashing failed.
+ * Hash like password_hash_or_reply() but without replying or waiting: 0 on
+ * success, -1 when no slot is free now or hashing failed.
  */
 int password_hash_if_free(struct context *ctx, const char *pw, size_t len,
                           char out[PASSWORD_HASH_MAX]) __attribute__((warn_unused_result));
@@ -45,7 +48,7 @@ int password_hash_if_free(struct context *ctx, const char *pw, size_t len,
  * Verify pw against stored (NULL: an unknown account; a dummy hash is
  * verified instead, so the answer takes as long). *ok gets the outcome and
  * *rehash whether the stored hash uses other parameters than today's.
- * Returns 0, or the error status it set (503 when every slot is busy).
+ * Returns 0, or the error status it set (503 when no slot came free).
  */
 int password_verify_or_reply(struct request *req, const char *stored,
                              const char *pw, size_t len, bool *ok, bool *rehash);

@@ -14,6 +14,13 @@
  * Difficulty adapts to load: challenges issued per action are counted per
  * minute in shared memory (pool-wide, per host). See pow_adaptive_extra()
  * for the rule.
+ *
+ * Login and registration also adapt to the password-hash slots
+ * (password.h): while password checks keep finding every slot busy (at
+ * least POW_BUSY_MIN of them in the sliding minute), both need at least
+ * SOTTO_PWHASH_BUSY_POW bits even when their floor is 0, more as the busy
+ * count keeps doubling. A flood that solves no proof of work then gets
+ * 428 before any hash is run, and the slots go to clients that did work.
  */
 #ifndef SOTTO_POW_H
 #define SOTTO_POW_H
@@ -32,6 +39,7 @@ struct shm_region;
 #define POW_CHALLENGE_BYTES 16    /* random bytes; 22 base64url characters */
 #define POW_NONCE_MAX_DIGITS 20
 #define POW_DIFFICULTY_MAX 32     /* bits; adaptive difficulty never exceeds it */
+#define POW_BUSY_MIN 4            /* busy password checks a minute that mean saturated */
 
 /* Leading zero bits of a SHA-256 digest (0..256). */
 int pow_leading_zero_bits(const unsigned char digest[32]);
@@ -67,7 +75,25 @@ int pow_adaptive_extra(uint64_t current, uint64_t baseline, uint32_t min_rate,
 void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s);
 
 /*
- * The difficulty a challenge for action needs now: 0 when the floor
+ * Count one password check that found every hash slot busy at now_s
+ * (password.c), in shm->pwhash_busy. Lock-free like pow_note_issued.
+ */
+void pow_note_hash_busy(struct shm_region *shm, uint64_t now_s);
+
+/*
+ * What the saturation of the hash slots asks of action now: 0 for actions
+ * other than login and register, when SOTTO_PWHASH_BUSY_POW is 0, or when
+ * fewer than POW_BUSY_MIN checks found every slot busy in the sliding
+ * minute; else max(floor, SOTTO_PWHASH_BUSY_POW) + pow_adaptive_extra(busy,
+ * 0, SOTTO_ADAPTIVE_POW_MIN_RATE, SOTTO_ADAPTIVE_POW_MAX_EXTRA), at most
+ * POW_DIFFICULTY_MAX. Reads shm only.
+ */
+int pow_busy_difficulty(const struct shm_region *shm, const struct config *cfg,
+                        enum pow_action action, uint64_t now_s);
+
+/*
+ * The difficulty a challenge for action needs now: the larger of
+ * pow_busy_difficulty() and the load difficulty, which is 0 when the floor
  * (SOTTO_POW_<ACTION>) is 0 or action is POW_NONE, else
  * floor + pow_adaptive_extra(current, baseline, SOTTO_ADAPTIVE_POW_MIN_RATE,
  * SOTTO_ADAPTIVE_POW_MAX_EXTRA), at most POW_DIFFICULTY_MAX. current is
@@ -80,8 +106,9 @@ int pow_difficulty(const struct shm_region *shm, const struct config *cfg,
 
 /*
  * The shared check for routes with a pow action (dispatch.c): nothing to
- * do when the action's floor is 0; otherwise X-PoW must carry a solved,
- * unused challenge for that action. Returns 0 to go on, or the error
+ * do when the action's floor is 0 and pow_busy_difficulty() is 0;
+ * otherwise X-PoW must carry a solved, unused challenge for that action,
+ * of at least pow_busy_difficulty() bits. Sets req->pow_bits. Returns 0 to go on, or the error
  * status it set: 428 pow_required (no or empty header), 403 pow_invalid
  * (malformed, unknown, expired, reused, other action, too few bits),
  * 503 (Redis down), 500 (out of memory). A well-formed header consumes its

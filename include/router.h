@@ -24,6 +24,7 @@ enum route_flag {
 	ROUTE_ADMIN_UI    = 1u << 6, /* X-Admin-Token == ADMIN_UI_TOKEN */
 	ROUTE_NO_BAN      = 1u << 7, /* bans do not apply (/health) */
 	ROUTE_NO_LOG_BODY = 1u << 8, /* reserved: never log anything of the body */
+	ROUTE_JSON_OPT    = 1u << 9, /* body, when sent, must be a JSON object */
 };
 
 struct route {

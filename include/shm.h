@@ -52,6 +52,7 @@ struct shm_worker {
 	_Atomic uint64_t requests;
 	_Atomic int busy;           /* inside a request now */
 	_Atomic int hashing;        /* holds a password-hash slot (see password.h) */
+	_Atomic int waiting_proved; /* waits for a hash slot with a solved proof of work */
 };
 
 /*
@@ -91,7 +92,10 @@ struct shm_region {
 	/* bumped when a viewer in slot (account pk % SHM_VOTE_SLOTS) votes (feed_cache.h) */
 	_Atomic uint64_t vote_gen[SHM_VOTE_SLOTS];
 	_Atomic int pwhash_inflight;                /* password hashes running now, pool-wide */
+	_Atomic int pwhash_waiting_proved;          /* waiters served first (password.h) */
 	struct shm_pow_minute pow_load[POW__MAX][SHM_POW_MINUTES];
+	/* password checks that found every hash slot busy, per minute (pow.h) */
+	struct shm_pow_minute pwhash_busy[SHM_POW_MINUTES];
 
 	/* IP bans (ipban.h): bumped after every committed change, so each
 	 * worker reloads its cached list at its next request */
@@ -107,7 +111,8 @@ void shm_destroy(struct shm_region *r);
 
 /*
  * Free the slot of a reaped worker: no pid, not busy, and a password-hash
- * slot it held when it died goes back to the pool.
+ * slot it held (or its place among the first-served waiters) when it died
+ * goes back to the pool.
  */
 void shm_worker_gone(struct shm_region *r, int slot);
 

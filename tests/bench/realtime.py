@@ -73,13 +73,24 @@ def b64u(raw):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def register_key(_=None):
-    sk = nacl.signing.SigningKey.generate()
+def key_proof(sk):
+    """A fresh Ed25519 proof of sk: register, log in, or delete the account."""
     pub = b64u(bytes(sk.verify_key))
     ch = call("POST", "/auth/challenge", doc={"public_key": pub})["challenge"]
     sig = b64u(sk.sign(b"sotto-auth:" + ch.encode()).signature)
-    return call("POST", "/auth/register",
-                doc={"public_key": pub, "challenge": ch, "signature": sig})["token"]
+    return {"public_key": pub, "challenge": ch, "signature": sig}
+
+
+def register_key(_=None):
+    """A new key account: (signing key, token)."""
+    sk = nacl.signing.SigningKey.generate()
+    return sk, call("POST", "/auth/register", doc=key_proof(sk))["token"]
+
+
+def delete_account(account):
+    """DELETE /me asks for the credentials again: a fresh proof of the key."""
+    sk, token = account
+    call("DELETE", "/me", token, doc=key_proof(sk), expect=(204,))
 
 
 def subscribe(token):
@@ -150,8 +161,8 @@ def measure_latency(owner, writer):
 def main():
     pool = concurrent.futures.ThreadPoolExecutor(JOBS)
     say("registering %d key accounts" % (N + 2))
-    tokens = list(pool.map(register_key, range(N + 2)))
-    owner, writer, idle = tokens[0], tokens[1], tokens[2:]
+    accounts = list(pool.map(register_key, range(N + 2)))
+    owner, writer, idle = (accounts[0][1], accounts[1][1], [t for _, t in accounts[2:]])
     conns = []
     try:
         time.sleep(1)
@@ -171,7 +182,7 @@ def main():
             except Exception:  # noqa: BLE001
                 pass
         say("deleting the accounts")
-        list(pool.map(lambda t: call("DELETE", "/me", t, expect=(204, 401)), tokens))
+        list(pool.map(delete_account, accounts))
     per_sub = (pss1 - pss0) / N
     res = {
         "name": "realtime", "subscribers": N, "subscribers_alive": alive,

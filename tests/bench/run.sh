@@ -311,16 +311,17 @@ setup_dm() {
 	say "started a bench conversation"
 }
 
-# Delete the bench account (and the dm peer), so runs leave nothing behind on a kept stack.
+# Delete the bench account (and the dm peer), so runs leave nothing behind on a
+# kept stack. DELETE /me asks for the password again: the register bodies hold it.
 delete_account() {
 	local status
 	if [ "$PEER" = 1 ]; then
-		status=$(api --peer DELETE /me | tail -n 1)
+		status=$(api --peer DELETE /me "$SECRETS/peer.json" | tail -n 1)
 		[ "$status" = 204 ] || say "warning: DELETE /me (dm peer) answers $status; it stays on the stack at $VAR"
 		PEER=0
 	fi
 	if [ -n "$TOKEN" ]; then
-		status=$(api --auth DELETE /me | tail -n 1)
+		status=$(api --auth DELETE /me "$SECRETS/register.json" | tail -n 1)
 		[ "$status" = 204 ] || say "warning: DELETE /me answers $status; the bench account stays on the stack at $VAR"
 		TOKEN=""
 	fi

@@ -256,9 +256,11 @@ reader_register() {
 		AUTH_DIR=""
 	}
 }
+# DELETE /me asks for the password again: the register body holds it.
 reader_delete() {
 	[ -n "$AUTH_DIR" ] || return 0
 	[ "$(curl -ks -o /dev/null -w '%{http_code}' --max-time 10 -X DELETE -H "@$AUTH_DIR/header" \
+		-H 'Content-Type: application/json' --data-binary "@$AUTH_DIR/register.json" \
 		"https://127.0.0.1:$HTTPS_PORT/me")" = 204 ] || say "warning: the reader account stays"
 	rm -rf -- "$AUTH_DIR"
 	AUTH_DIR=""

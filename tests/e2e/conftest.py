@@ -62,8 +62,8 @@ MAIN_SETTINGS = {
     "SOTTO_RATE_LOGIN": "1000000/60",
     # Likewise for writing content: no proof of work, no class limits.
     **{"SOTTO_POW_%s" % a: "0" for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY")},
-    **{"SOTTO_RATE_%s" % c: "1000000/60" for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY",
-                                                 "REFRESH")},
+    **{"SOTTO_RATE_%s" % c: "1000000/60"
+       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "REFRESH")},
     # Every ranked walk takes its own snapshot, so a test sees its own votes at once.
     "SOTTO_FEED_SNAPSHOT_SHARE": "0",
     # `sotto moderate` runs and scores every post but never holds one here:
@@ -624,7 +624,10 @@ def cleanup(st):
                           text=True, timeout=CLEANUP_TIMEOUT, stdin=subprocess.DEVNULL)
 
 
-def register(st, password="correct horse battery", headers=None):
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def register(st, password=DEFAULT_PASSWORD, headers=None):
     """A new password account on st: (account_id, token)."""
     r = st.request("POST", "/auth/register", json={"password": password},
                    headers=headers or {})
@@ -635,3 +638,10 @@ def register(st, password="correct horse battery", headers=None):
 
 def bearer(token):
     return {"Authorization": "Bearer " + token}
+
+
+def delete_me(st, token, password=DEFAULT_PASSWORD, proof=None):
+    """DELETE /me with the credentials again: {"password"}, or for a key
+    account proof, the fields of a fresh key proof (accounts.key_proof)."""
+    return st.request("DELETE", "/me", json=proof if proof is not None else {"password": password},
+                      headers=bearer(token))

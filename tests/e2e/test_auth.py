@@ -15,7 +15,7 @@ from accounts import (ACCOUNT_ID_RE, B64URL_RE, CHALLENGE_LIFETIME, TOKEN_LIFETI
                       b64u, get_challenge, id_hash, jwt_parts, key_proof, login_key,
                       login_password, me_ok, new_key, new_password, public_b64,
                       register_key, sign, unb64u)
-from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer,
+from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer, delete_me,
                       describe, raw_request, register)
 
 
@@ -201,7 +201,7 @@ def _reused_challenge(st, sk, path):
     assert r.status_code in (200, 201), describe(r)
     if path == "/auth/register":
         # Free the key again, so that only the reuse can refuse the proof.
-        d = st.request("DELETE", "/me", headers=bearer(r.json()["token"]))
+        d = delete_me(st, r.json()["token"], proof=key_proof(st, sk))
         assert d.status_code == 204, describe(d)
     return proof
 
@@ -347,7 +347,9 @@ def test_login_takes_similar_time_for_unknown_account_and_wrong_password(stack,
 # -- Argon2id cap across the pool ----------------------------------------------
 @pytest.fixture(scope="module")
 def hash_capped(make_stack):
-    return make_stack("pwhash", SOTTO_PWHASH_CONCURRENCY="1", SOTTO_WORKERS="4")
+    # No waiting for a slot and no difficulty raised by busy slots: the cap alone.
+    return make_stack("pwhash", SOTTO_PWHASH_CONCURRENCY="1", SOTTO_WORKERS="4",
+                      SOTTO_PWHASH_WAIT_MS="0", SOTTO_PWHASH_BUSY_POW="0")
 
 
 def _concurrent_registrations(st, n):
@@ -395,6 +397,21 @@ def test_password_hashing_beyond_the_pool_cap_is_503_with_retry_after(hash_cappe
 def test_pool_cap_leaves_the_server_serving_registrations_afterwards(hash_capped):
     account_id, token = register(hash_capped, new_password())
     assert me_ok(hash_capped, token)["account_id"] == account_id
+
+
+@pytest.fixture(scope="module")
+def hash_waiting(make_stack):
+    return make_stack("pwwait", SOTTO_PWHASH_CONCURRENCY="1", SOTTO_WORKERS="4",
+                      SOTTO_PWHASH_WAIT_MS="5000", SOTTO_PWHASH_BUSY_POW="0")
+
+
+def test_password_checks_wait_briefly_for_a_slot_instead_of_503(hash_waiting):
+    """Four registrations at once on one slot: each waits its turn (about
+    four hashes, well inside SOTTO_PWHASH_WAIT_MS) and none is refused."""
+    answers = _concurrent_registrations(hash_waiting, 4)
+    for r in answers:
+        assert not isinstance(r, Exception), repr(r)
+        assert r.status_code == 201, describe(r)
 
 
 # -- REGISTER and LOGIN rate classes --------------------------------------------

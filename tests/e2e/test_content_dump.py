@@ -13,7 +13,7 @@ import pytest
 
 from accounts import b64u, unb64u
 from content import community, delete_ok, get_post, post, reply, vote_ok
-from conftest import bearer, describe, register
+from conftest import bearer, delete_me, describe, register
 from test_dump import COPY_RE, IPV4_RE, pg
 
 CONTENT_TABLES = ("posts", "votes", "communities")
@@ -80,7 +80,7 @@ def content(make_stack):
 
     delete_ok(st, a, gone["id"])
     delete_ok(st, b, gone_reply["id"])
-    r = st.request("DELETE", "/me", headers=bearer(c))
+    r = delete_me(st, c)
     assert r.status_code == 204, describe(r)
     for pid in (gone["id"], gone_reply["id"], pc["id"], r2["id"]):
         assert get_post(st, pid).status_code == 404

@@ -13,7 +13,8 @@ import pytest
 from accounts import b64u, id_hash, today, unb64u
 from content import (ID_RE, UNKNOWN_ID, assert_no_duplicates, assert_page, delete_ok, post,
                      uniq, walk)
-from conftest import assert_error, assert_standard_headers, bearer, describe, pow_header, register
+from conftest import (assert_error, assert_standard_headers, bearer, delete_me, describe,
+                      pow_header, register)
 from test_dump import pg
 
 LIST_KEYS = {"id", "origin_post_id", "day_last", "unread", "e2e", "peer_x25519"}
@@ -163,7 +164,7 @@ def test_start_from_unknown_removed_or_deleted_post_is_404(stack):
 def test_start_from_post_of_a_deleted_account_is_404(stack):
     a, b = register(stack), register(stack)
     p = post(stack, b[1])
-    r = stack.request("DELETE", "/me", headers=bearer(b[1]))
+    r = delete_me(stack, b[1])
     assert r.status_code == 204, describe(r)
     assert_error(start(stack, a[1], p["id"]), 404, "not_found")
 
@@ -448,7 +449,7 @@ def test_e2e_stays_once_a_message_was_sent_even_after_the_peer_leaves(stack, con
     ska, skb = put_key(stack, a[1]), put_key(stack, b[1])
     r, _, _ = box_send(stack, a[1], cid, ska, b64u(bytes(skb.public_key)), uniq("e2e"))
     assert r.status_code == 201, describe(r)
-    r = stack.request("DELETE", "/me", headers=bearer(b[1]))
+    r = delete_me(stack, b[1])
     assert r.status_code == 204, describe(r)
     c = list_item(stack, a[1], cid)
     assert c["e2e"] is True and c["peer_x25519"] is None, c
@@ -496,7 +497,7 @@ def test_after_one_side_deletes_the_other_still_reads_everything(stack, conv):
     a, b, p, cid = conv
     sent = [send_ok(stack, a[1], cid), send_ok(stack, b[1], cid), send_ok(stack, b[1], cid)]
     bpk = account_pk(stack, b[0])
-    r = stack.request("DELETE", "/me", headers=bearer(b[1]))
+    r = delete_me(stack, b[1])
     assert r.status_code == 204, describe(r)
     got = all_messages(stack, a[1], cid)
     assert [m["body"] for m in got] == [m["body"] for m in sent]
@@ -515,7 +516,7 @@ def test_when_both_sides_are_gone_the_conversation_goes(stack, conv):
     a, b, _, cid = conv
     send_ok(stack, a[1], cid)
     for tok in (a[1], b[1]):
-        r = stack.request("DELETE", "/me", headers=bearer(tok))
+        r = delete_me(stack, tok)
         assert r.status_code == 204, describe(r)
     assert stack.psql("SELECT count(*) FROM dm_conversations WHERE id = '%s'" % cid) == [["0"]]
 

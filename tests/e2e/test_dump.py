@@ -14,7 +14,7 @@ import pytest
 
 from accounts import (b64u, decode_secret, jwt_key, jwt_parts, login_key, login_password,
                       new_key, register_key, unb64u)
-from conftest import bearer, describe, register
+from conftest import bearer, delete_me, describe, register
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 IPV4_RE = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")
@@ -78,7 +78,7 @@ def session(make_stack):
     r = st.request("POST", "/auth/logout", headers=bearer(again))
     assert r.status_code == 204, describe(r)
     # Delete the second password account.
-    r = st.request("DELETE", "/me", headers=bearer(accounts[1][1]))
+    r = delete_me(st, accounts[1][1], passwords[1])
     assert r.status_code == 204, describe(r)
 
     dump = pg(st, "pg_dump", "-d", "sotto")

@@ -18,8 +18,8 @@ import pytest
 import websocket
 
 from accounts import today
-from conftest import (assert_error, bearer, cleanup, describe, metric_value, raw_request,
-                      register)
+from conftest import (assert_error, bearer, cleanup, delete_me, describe, metric_value,
+                      raw_request, register)
 from content import post, reply
 
 TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -411,3 +411,45 @@ def test_a_failed_publish_never_fails_the_request(make_stack):
     assert time.monotonic() - start < 2
     assert [it["data"]["reply_id"] for it in all_events(st, a[1])] == [r["id"]]
     assert metric_value(st.metrics(), "sotto_events_publish_failed_total") >= 1
+
+
+# -- streams end with the session ---------------------------------------------------
+def stream_ended(ws, within=10):
+    """True when the server closes ws within `within` seconds (a close frame
+    or the connection going away), False when it stays open that long."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            frame = ws.recv_frame()
+        except websocket.WebSocketTimeoutException:
+            return False
+        except (websocket.WebSocketConnectionClosedException, OSError):
+            return True
+        if frame is None or frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("how", ["logout", "password change", "deletion"])
+def test_an_open_websocket_stream_ends_with_logout_password_change_and_deletion(stack, how):
+    password = "stream password %s" % os.urandom(4).hex()
+    account_id, token = register(stack, password)
+    other = register(stack)[1]
+    ws = ws_connect(stack, ticket(stack, token))
+    bystander = ws_connect(stack, ticket(stack, other))
+    try:
+        assert not stream_ended(ws, within=0.5), "the stream ended before anything happened"
+        if how == "logout":
+            r = stack.request("POST", "/auth/logout", headers=bearer(token))
+        elif how == "password change":
+            r = stack.request("POST", "/me/password", headers=bearer(token),
+                              json={"password": password, "new_password": password + "!"})
+        else:
+            r = delete_me(stack, token, password)
+        assert r.status_code == 204, describe(r)
+        assert stream_ended(ws), "the %s left the account's stream open" % how
+        assert not stream_ended(bystander, within=0.5), "another account's stream ended too"
+    finally:
+        ws.close()
+        bystander.close()

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from content import (assert_page, delete_ok, feed, feed_ids, feed_page, post, vote_ok)
-from conftest import assert_standard_headers, bearer, register
+from conftest import assert_standard_headers, bearer, delete_me, register
 
 SHARE = 30
 REPEAT = 6
@@ -80,7 +80,7 @@ def test_a_deleted_account_s_posts_vanish_at_once(cst):
     _, token = register(cst)
     p = post(cst, token)
     warm(cst)
-    r = cst.request("DELETE", "/me", headers=bearer(token))
+    r = delete_me(cst, token)
     assert r.status_code == 204
     assert all(p["id"] not in ids for ids in ids_everywhere(cst))
 

@@ -1,17 +1,21 @@
-"""The account itself (docs/accounts.md): GET /me, PUT
-/me/keys, GET /me/export, DELETE /me; 401 without a token; 503 while Redis
-(revocations, challenges, rate limits) is down."""
+"""The account itself (docs/accounts.md): GET /me, PUT /me/keys,
+POST /me/password, GET /me/export, DELETE /me (the password change and the
+deletion ask for the credentials again); 401 without a token; 503 while
+Redis (revocations, challenges, rate limits) is down."""
 import base64
 import json
 import os
+import threading
 
 import nacl.public
 import pytest
 
-from accounts import (ACCOUNT_ID_RE, b64u, id_hash, login_password, me, me_ok,
-                      new_password, public_b64, register_key, today)
-from conftest import (Stack, assert_error, assert_standard_headers, bearer, describe,
-                      register)
+from accounts import (ACCOUNT_ID_RE, b64u, id_hash, key_proof, login_password, me, me_ok,
+                      new_key, new_password, public_b64, register_key, today)
+from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error,
+                      assert_standard_headers, bearer, delete_me, describe, register)
+from content import post, reply, vote_ok
+from test_events import cleanup
 
 ME_KEYS = {"account_id", "day_joined", "trust", "auth", "x25519_public"}
 P = 2 ** 255 - 19
@@ -30,6 +34,10 @@ SMALL_ORDER = {
 
 def x25519_public():
     return b64u(bytes(nacl.public.PrivateKey.generate().public_key))
+
+
+def login_key_with(st, proof):
+    return st.request("POST", "/auth/login", json=proof)
 
 
 def put_keys(st, token, body):
@@ -69,24 +77,32 @@ def test_get_me_describes_a_key_account(stack):
     assert doc["x25519_public"] is None, doc
 
 
-# The account record auth caches in Redis ("1|pk|day|trust|auth|x25519 or -",
-# app/auth.c) is what GET /me shows while it is there; one that does not
-# parse is ignored: the account comes from the database and the record is
-# written again.
+# The account record auth caches in Redis ("2|pk|day|trust|auth|token
+# generation|kept jti or -|x25519 or -", app/auth.c) is what GET /me shows
+# while it is there; one that does not parse is ignored: the account comes
+# from the database and the record is written again.
 CORRUPT_RECORDS = {
-    "other version": "2|{pk}|{day}|0.250000|1|{key}",
-    "pk not a number": "1|x{pk}|{day}|0.250000|1|{key}",
-    "pk zero": "1|0|{day}|0.250000|1|{key}",
-    "pk 19 digits": "1|1000000000000000000|{day}|0.250000|1|{key}",
-    "negative day": "1|{pk}|-{day}|0.250000|1|{key}",
-    "trust above 1": "1|{pk}|{day}|1.5|1|{key}",
-    "trust nan": "1|{pk}|{day}|nan|1|{key}",
-    "no trust": "1|{pk}|{day}||1|{key}",
-    "unknown auth": "1|{pk}|{day}|0.250000|7|{key}",
-    "key with a space": "1|{pk}|{day}|0.250000|1|{key} x",
-    "empty key": "1|{pk}|{day}|0.250000|1|",
-    "extra field": "1|{pk}|{day}|0.250000|1|{key}|1",
-    "truncated": "1|{pk}|{day}",
+    "other version": "1|{pk}|{day}|0.250000|1|{key}",
+    "version 3": "3|{pk}|{day}|0.250000|1|0|-|{key}",
+    "pk not a number": "2|x{pk}|{day}|0.250000|1|0|-|{key}",
+    "pk zero": "2|0|{day}|0.250000|1|0|-|{key}",
+    "pk 19 digits": "2|1000000000000000000|{day}|0.250000|1|0|-|{key}",
+    "negative day": "2|{pk}|-{day}|0.250000|1|0|-|{key}",
+    "trust above 1": "2|{pk}|{day}|1.5|1|0|-|{key}",
+    "trust nan": "2|{pk}|{day}|nan|1|0|-|{key}",
+    "no trust": "2|{pk}|{day}||1|0|-|{key}",
+    "unknown auth": "2|{pk}|{day}|0.250000|7|0|-|{key}",
+    "no generation": "2|{pk}|{day}|0.250000|1||-|{key}",
+    "negative generation": "2|{pk}|{day}|0.250000|1|-1|-|{key}",
+    "generation too large": "2|{pk}|{day}|0.250000|1|2000000001|-|{key}",
+    "empty kept jti": "2|{pk}|{day}|0.250000|1|0||{key}",
+    "kept jti with a space": "2|{pk}|{day}|0.250000|1|0|a b|{key}",
+    "kept jti too long": "2|{pk}|{day}|0.250000|1|0|%s|{key}" % ("A" * 33),
+    "key with a space": "2|{pk}|{day}|0.250000|1|0|-|{key} x",
+    "empty key": "2|{pk}|{day}|0.250000|1|0|-|",
+    "extra field": "2|{pk}|{day}|0.250000|1|0|-|{key}|1",
+    "no token fields": "2|{pk}|{day}|0.250000|1|{key}",
+    "truncated": "2|{pk}|{day}",
     "empty": "",
 }
 
@@ -98,16 +114,29 @@ def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_parse(stac
     truth = me_ok(stack, token)
     name = "ac:" + id_hash(stack, account_id).hex()
     record = stack.redis("GET", name)
-    version, pk, day, _, auth, shown_key = record.split("|")
-    assert (version, auth, shown_key) == ("1", "1", key), record
+    version, pk, day, _, auth, gen, keep, shown_key = record.split("|")
+    assert (version, auth, gen, keep, shown_key) == ("2", "1", "0", "-", key), record
     fields = {"pk": pk, "day": day, "key": key}
 
-    stack.redis("SET", name, "1|%s|%s|0.250000|1|%s" % (pk, day, key), "KEEPTTL")
+    stack.redis("SET", name, "2|%s|%s|0.250000|1|0|-|%s" % (pk, day, key), "KEEPTTL")
     assert me_ok(stack, token) == dict(truth, trust=0.25), "the cached record was not read"
     for what, text in CORRUPT_RECORDS.items():
         stack.redis("SET", name, text.format(**fields), "KEEPTTL")
         assert me_ok(stack, token) == truth, what
         assert stack.redis("GET", name) == record, what
+
+
+def test_a_cached_record_of_another_token_generation_refuses_the_token(stack, fresh):
+    """The generation check reads the cached record too, not only the database."""
+    account_id, _, token = fresh
+    truth = me_ok(stack, token)
+    name = "ac:" + id_hash(stack, account_id).hex()
+    version, pk, day, trust, auth, gen, keep, key = stack.redis("GET", name).split("|")
+    moved = "|".join([version, pk, day, trust, auth, "1", keep, key])
+    stack.redis("SET", name, moved, "KEEPTTL")
+    assert_error(me(stack, token), 401, "unauthorized")
+    stack.redis("DEL", name)
+    assert me_ok(stack, token) == truth, "the database still says generation 0"
 
 
 # -- PUT /me/keys --------------------------------------------------------------------
@@ -233,23 +262,62 @@ def test_export_of_a_key_account_says_key(stack):
 
 # -- DELETE /me ---------------------------------------------------------------------
 def test_delete_me_is_204_and_the_token_stops_working(stack, fresh):
-    token = fresh[2]
-    r = stack.request("DELETE", "/me", headers=bearer(token))
+    _, password, token = fresh
+    r = delete_me(stack, token, password)
     assert r.status_code == 204, describe(r)
     assert r.content == b""
     assert_standard_headers(r, json_body=False)
     assert_error(me(stack, token), 401, "unauthorized")
 
 
+def test_delete_me_of_a_key_account_takes_a_fresh_proof_of_its_own_key(stack):
+    sk, _, token = register_key(stack)
+    r = delete_me(stack, token, proof=key_proof(stack, sk))
+    assert r.status_code == 204, describe(r)
+    assert_error(me(stack, token), 401, "unauthorized")
+
+
+@pytest.mark.parametrize("body", [
+    None, {}, {"password": "wrong password 123"}, {"password": "short"},
+    {"password": "x" * 1025}, {"public_key": b64u(os.urandom(32))},
+], ids=["no-body", "empty", "wrong", "too-short", "too-long", "key-of-nobody"])
+def test_delete_me_of_a_password_account_without_its_password_is_401_and_deletes_nothing(
+        stack, fresh, body):
+    account_id, password, token = fresh
+    r = stack.request("DELETE", "/me", json=body, headers=bearer(token))
+    assert_error(r, 401, "invalid_credentials")
+    assert me_ok(stack, token)["account_id"] == account_id
+    assert login_password(stack, account_id, password).status_code == 200
+
+
+def test_delete_me_password_of_the_wrong_type_is_422(stack, fresh):
+    r = stack.request("DELETE", "/me", json={"password": 1234567890}, headers=bearer(fresh[2]))
+    assert_error(r, 422, "invalid_field")
+    assert me_ok(stack, fresh[2])["account_id"] == fresh[0]
+
+
+def test_delete_me_of_a_key_account_with_another_key_or_a_used_challenge_is_401(stack):
+    sk, account_id, token = register_key(stack)
+    other = new_key()
+    assert_error(delete_me(stack, token, proof=key_proof(stack, other)),
+                 401, "invalid_credentials")
+    used = key_proof(stack, sk)
+    assert login_key_with(stack, used).status_code == 200       # the challenge is spent
+    assert_error(delete_me(stack, token, proof=used), 401, "invalid_credentials")
+    assert_error(delete_me(stack, token, password=DEFAULT_PASSWORD),
+                 401, "invalid_credentials")
+    assert me_ok(stack, token)["account_id"] == account_id
+
+
 def test_deleted_password_account_cannot_log_in(stack, fresh):
     account_id, password, token = fresh
-    assert stack.request("DELETE", "/me", headers=bearer(token)).status_code == 204
+    assert delete_me(stack, token, password).status_code == 204
     assert_error(login_password(stack, account_id, password), 401, "invalid_credentials")
 
 
 def test_deleted_account_answers_like_one_that_never_existed(stack, fresh):
     account_id, password, token = fresh
-    assert stack.request("DELETE", "/me", headers=bearer(token)).status_code == 204
+    assert delete_me(stack, token, password).status_code == 204
     gone = login_password(stack, account_id, password)
     never = login_password(stack, b64u(os.urandom(16)), password)
     assert gone.status_code == never.status_code == 401
@@ -258,7 +326,7 @@ def test_deleted_account_answers_like_one_that_never_existed(stack, fresh):
 
 def test_public_key_of_a_deleted_account_can_register_again(stack):
     sk, account_id, token = register_key(stack)
-    assert stack.request("DELETE", "/me", headers=bearer(token)).status_code == 204
+    assert delete_me(stack, token, proof=key_proof(stack, sk)).status_code == 204
     _, again_id, again_token = register_key(stack, sk)
     assert again_id != account_id
     doc = me_ok(stack, again_token)
@@ -266,15 +334,96 @@ def test_public_key_of_a_deleted_account_can_register_again(stack):
 
 
 def test_delete_me_twice_with_the_same_token_is_401(stack, fresh):
-    token = fresh[2]
-    assert stack.request("DELETE", "/me", headers=bearer(token)).status_code == 204
-    assert_error(stack.request("DELETE", "/me", headers=bearer(token)), 401, "unauthorized")
+    _, password, token = fresh
+    assert delete_me(stack, token, password).status_code == 204
+    assert_error(delete_me(stack, token, password), 401, "unauthorized")
 
 
 def test_deleting_one_account_leaves_others_alone(stack, fresh):
     other_id, other_token = register(stack, new_password())
-    assert stack.request("DELETE", "/me", headers=bearer(fresh[2])).status_code == 204
+    assert delete_me(stack, fresh[2], fresh[1]).status_code == 204
     assert me_ok(stack, other_token)["account_id"] == other_id
+
+
+# -- POST /me/password -----------------------------------------------------------------
+def change_password(st, token, password, new):
+    return st.request("POST", "/me/password", json={"password": password, "new_password": new},
+                      headers=bearer(token))
+
+
+def test_password_change_is_204_and_only_the_new_password_logs_in(stack, fresh):
+    account_id, password, token = fresh
+    new = new_password()
+    r = change_password(stack, token, password, new)
+    assert r.status_code == 204, describe(r)
+    assert r.content == b""
+    assert_standard_headers(r, json_body=False)
+    assert_error(login_password(stack, account_id, password), 401, "invalid_credentials")
+    assert login_password(stack, account_id, new).status_code == 200
+
+
+def test_password_change_ends_every_other_token_but_keeps_the_calling_one(stack, fresh):
+    account_id, password, token = fresh
+    others = [login_password(stack, account_id, password).json()["token"] for _ in range(2)]
+    for t in others:
+        me_ok(stack, t)                           # cached records everywhere
+    new = new_password()
+    assert change_password(stack, token, password, new).status_code == 204
+    for t in others:
+        assert_error(me(stack, t), 401, "unauthorized")
+    assert me_ok(stack, token)["account_id"] == account_id
+    later = login_password(stack, account_id, new).json()["token"]
+    assert me_ok(stack, later)["account_id"] == account_id
+    # A second change from a newer session ends the first caller's token too.
+    newer = new_password()
+    assert change_password(stack, later, new, newer).status_code == 204
+    assert_error(me(stack, token), 401, "unauthorized")
+    assert me_ok(stack, later)["account_id"] == account_id
+
+
+def test_password_change_survives_losing_the_cached_records(stack, fresh):
+    """PostgreSQL, not Redis, ends the other tokens: a Redis that lost every
+    key (a failover to an empty replica) brings none of them back."""
+    account_id, password, token = fresh
+    other = login_password(stack, account_id, password).json()["token"]
+    assert change_password(stack, token, password, new_password()).status_code == 204
+    for key in stack.redis("KEYS", "a[cg]:*").split():
+        stack.redis("DEL", key)
+    assert_error(me(stack, other), 401, "unauthorized")
+    assert me_ok(stack, token)["account_id"] == account_id
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"new_password": "new password 123"},
+    {"password": "wrong password 123", "new_password": "new password 123"},
+    {"password": "x" * 1025, "new_password": "new password 123"},
+], ids=["empty", "no-current", "wrong-current", "too-long-current"])
+def test_password_change_without_the_current_password_is_401_and_changes_nothing(
+        stack, fresh, body):
+    account_id, password, token = fresh
+    if "new_password" not in body:
+        body = dict(body, new_password="new password 123")
+    r = stack.request("POST", "/me/password", json=body, headers=bearer(token))
+    assert_error(r, 401, "invalid_credentials")
+    assert login_password(stack, account_id, password).status_code == 200
+
+
+@pytest.mark.parametrize("new", [None, 1234567890, "short", "x" * 1025],
+                         ids=["missing", "number", "9-bytes", "1025-bytes"])
+def test_password_change_to_a_new_password_outside_10_to_1024_bytes_is_422(stack, fresh, new):
+    account_id, password, token = fresh
+    body = {"password": password}
+    if new is not None:
+        body["new_password"] = new
+    r = stack.request("POST", "/me/password", json=body, headers=bearer(token))
+    assert_error(r, 422, "invalid_field")
+    assert login_password(stack, account_id, password).status_code == 200
+
+
+def test_password_change_of_a_key_account_is_422(stack):
+    _, _, token = register_key(stack)
+    r = change_password(stack, token, "any password 123", "new password 123")
+    assert_error(r, 422, "invalid_field")
 
 
 # -- no token --------------------------------------------------------------------------
@@ -283,8 +432,9 @@ def test_deleting_one_account_leaves_others_alone(stack, fresh):
     ("PUT", "/me/keys", {"x25519_public": b64u(os.urandom(32))}),
     ("GET", "/me/export", None),
     ("DELETE", "/me", None),
+    ("POST", "/me/password", {"password": "a password 1", "new_password": "a password 2"}),
     ("POST", "/auth/logout", None),
-], ids=["get-me", "put-keys", "export", "delete-me", "logout"])
+], ids=["get-me", "put-keys", "export", "delete-me", "password", "logout"])
 def test_account_routes_without_a_token_are_401(stack, method, path, body):
     r = stack.request(method, path, json=body)
     assert_error(r, 401, "unauthorized")
@@ -335,3 +485,90 @@ def test_redis_down_account_and_auth_routes_are_503_with_retry_after(redis_stack
     assert me_ok(st, token)["account_id"] == account_id, "token not accepted after recovery"
     assert me(st, key_token).status_code == 200
 
+
+
+# -- many deletions at once -------------------------------------------------------------
+CONCURRENT_DELETIONS = 60
+
+
+@pytest.fixture(scope="module")
+def wide_stack(make_stack):
+    return make_stack("medelete", SOTTO_WORKERS="8")
+
+
+def test_concurrent_deletions_of_many_accounts_all_succeed(wide_stack):
+    """The realtime bench deletes its 1 000 accounts at once. Deleting an
+    account deletes its votes and replies (which update the other author's
+    account trust and post counts) while that author may be deleted at the
+    same moment (which deletes those votes and replies from the other
+    side): no deletion may wait on another one's locks until the database
+    gives up (deadlock or timeout: 503)."""
+    st = wide_stack
+    owners = [register_key(st) for _ in range(2)]
+    targets = [post(st, token)["id"] for _, _, token in owners]
+    made = [(sk, token) for sk, _, token in owners]
+    for _ in range(CONCURRENT_DELETIONS):
+        sk, _, token = register_key(st)
+        own = post(st, token)["id"]
+        for target in targets:
+            vote_ok(st, token, target, 1)
+            reply(st, token, target)
+        for _, _, owner_token in owners:          # and the owners on theirs
+            vote_ok(st, owner_token, own, 1)
+        made.append((sk, token))
+    proofs = [key_proof(st, sk) for sk, _ in made]
+    answers = [None] * len(made)
+
+    def one(i):
+        s = TimeoutSession(timeout=60)
+        try:
+            answers[i] = s.request("DELETE", st.url("/me"), json=proofs[i],
+                                   headers=bearer(made[i][1]))
+        except Exception as e:  # noqa: BLE001 - reported below
+            answers[i] = e
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(made))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    bad = [a if isinstance(a, Exception) else describe(a) for a in answers
+           if isinstance(a, Exception) or a.status_code != 204]
+    assert not bad, "%d of %d deletions failed:\n%s" % (len(bad), len(made), "\n".join(
+        str(b) for b in bad[:5]))
+    for target in targets:
+        assert_error(st.get("/posts/%s" % target), 404, "not_found")
+
+
+# -- the wrapped key leaves the files ------------------------------------------------------
+def account_keys_files(st):
+    """The bytes of account_keys' heap files, after a checkpoint wrote them out."""
+    st.psql("CHECKPOINT")
+    (rel,), = st.psql("SELECT pg_relation_filepath('account_keys')")
+    base = os.path.join(st.var, "pg", rel)
+    data = b""
+    for name in sorted(os.listdir(os.path.dirname(base))):
+        if name == os.path.basename(base) or name.startswith(os.path.basename(base) + "."):
+            if not name.endswith(("_fsm", "_vm")):
+                with open(os.path.join(os.path.dirname(base), name), "rb") as f:
+                    data += f.read()
+    return data
+
+
+def test_cleanup_rewrites_account_keys_so_a_deleted_wrapped_key_leaves_its_files(stack, fresh):
+    account_id, password, token = fresh
+    (wrapped,), = stack.psql("SELECT encode(k.wrapped, 'hex') FROM account_keys k JOIN accounts a "
+                             "ON a.pk = k.account_pk WHERE a.id_hash = '\\x%s'"
+                             % id_hash(stack, account_id).hex())
+    wrapped = bytes.fromhex(wrapped)
+    assert wrapped in account_keys_files(stack)
+    assert delete_me(stack, token, password).status_code == 204
+    # Deleted is not gone: the row's bytes stay in the table's pages ...
+    assert wrapped in account_keys_files(stack), "the premise: DELETE leaves the bytes"
+    r = cleanup(stack)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "cleanup: rewrote account_keys" in r.stdout, r.stdout
+    # ... until sotto cleanup rewrites the table.
+    assert wrapped not in account_keys_files(stack)

@@ -8,7 +8,7 @@ from accounts import today
 from content import (ID_RE, POST_KEYS, UNKNOWN_ID, assert_no_duplicates, assert_post,
                      community, create_post, create_reply, delete_ok, delete_post,
                      feed_ids, get_post, get_post_ok, post, reply, uniq, vote_ok, walk)
-from conftest import assert_error, assert_standard_headers, bearer, describe, register
+from conftest import assert_error, assert_standard_headers, bearer, delete_me, describe, register
 
 
 @pytest.fixture
@@ -440,7 +440,7 @@ def test_deleted_accounts_posts_and_votes_disappear(stack):
     assert before["score"] == 1 and before["reply_count"] == 1, before
     assert get_community_count(stack, c["slug"]) == 2
 
-    r = stack.request("DELETE", "/me", headers=bearer(gone))
+    r = delete_me(stack, gone)
     assert r.status_code == 204, describe(r)
 
     assert_error(get_post(stack, theirs["id"]), 404, "not_found")
@@ -460,7 +460,7 @@ def test_a_community_outlives_its_deleted_creator_or_goes_cleanly(stack):
     _, stays = register(stack)
     c = community(stack, gone)
     p = post(stack, stays, community=c["slug"])
-    assert stack.request("DELETE", "/me", headers=bearer(gone)).status_code == 204
+    assert delete_me(stack, gone).status_code == 204
     r = stack.get("/communities/%s" % c["slug"])
     assert r.status_code in (200, 404), describe(r)
     get_post_ok(stack, p["id"])

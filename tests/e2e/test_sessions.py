@@ -325,3 +325,17 @@ def test_cleanup_deletes_sessions_idle_too_long_and_keeps_the_others(stack, acco
                       % (reg["session_id"], edge["session_id"]))
     assert [row[0] for row in left] == [edge["session_id"]], left
     assert_alive(stack, refresh_ok(stack, edge["refresh_token"])["token"])
+
+
+def test_a_password_change_ends_every_other_session_and_keeps_this_one(stack, account):
+    account_id, password, reg = account
+    other = login_full(stack, account_id, password)
+    r = stack.request("POST", "/me/password", headers=bearer(reg["token"]),
+                      json={"password": password, "new_password": new_password()})
+    assert r.status_code == 204, describe(r)
+    assert_dead(stack, other["token"])
+    assert_refresh_refused(stack, other["refresh_token"])
+    assert_alive(stack, reg["token"])
+    # the session that changed it lives on: its refresh answers tokens that work
+    assert_alive(stack, refresh_ok(stack, reg["refresh_token"])["token"])
+    assert [s["id"] for s in sessions(stack, reg["token"])["items"]] == [reg["session_id"]]

@@ -14,7 +14,7 @@ import pytest
 from accounts import (TOKEN_LIFETIME, b64u, claims_for, hs_sign, jwt_encode_part,
                       jwt_key, jwt_parts, login_password, me, me_ok, mint,
                       new_password)
-from conftest import assert_error, assert_standard_headers, bearer, describe, register
+from conftest import assert_error, assert_standard_headers, bearer, delete_me, describe, register
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +264,7 @@ def test_every_token_of_a_deleted_account_stops_working(stack, key):
     password = new_password()
     account_id, first = register(stack, password)
     second = fresh_token(stack, account_id, password)
-    r = stack.request("DELETE", "/me", headers=bearer(first))
+    r = delete_me(stack, first, password)
     assert r.status_code == 204, describe(r)
     assert_unauthorized(stack, bearer(first))
     assert_unauthorized(stack, bearer(second))

@@ -7,7 +7,7 @@ import pytest
 
 from content import (UNKNOWN_ID, delete_ok, feed_page, get_post_ok, post, reply, trust, vote,
                      vote_ok, community)
-from conftest import assert_error, assert_standard_headers, bearer, describe, register
+from conftest import assert_error, assert_standard_headers, bearer, delete_me, describe, register
 
 TRUST_STEP = 0.01
 EPS = 1e-4       # trust is a PostgreSQL real
@@ -172,7 +172,7 @@ def test_deleting_the_voter_takes_the_votes_out_of_the_score(stack, alice):
     q = post(stack, alice[1])
     vote_ok(stack, voter, p["id"], 1)
     vote_ok(stack, voter, q["id"], -1)
-    r = stack.request("DELETE", "/me", headers=bearer(voter))
+    r = delete_me(stack, voter)
     assert r.status_code == 204, describe(r)
     assert get_post_ok(stack, p["id"])["post"]["score"] == 0
     assert get_post_ok(stack, q["id"])["post"]["score"] == 0

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "classify.h"
-#include "modcmd.h"
+#include "classify_exec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		classify_rules_free(r);
 	}
-	if (modcmd_parse_reply(text, size, "abc", &s) == 0 && !(s >= 0 && s <= 1))
+	if (classify_exec_parse_reply(text, size, "abc", &s) == 0 && !(s >= 0 && s <= 1))
 		__builtin_trap();
 	return 0;
 }

@@ -407,8 +407,8 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 39 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 39 - 2 + RATE__MAX + POW__MAX);
+	/* 41 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 41 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
@@ -450,6 +450,10 @@ static void test_load_applies_defaults_when_only_required_settings_given(void **
 	assert_int_equal(cfg.rate[RATE_REGISTER].count, 5);
 	assert_int_equal(cfg.rate[RATE_REGISTER].seconds, 3600);
 	assert_int_equal(cfg.rate[RATE_COMMUNITY].seconds, 86400);
+	assert_int_equal(cfg.rate[RATE_EXPORT].count, 10);
+	assert_int_equal(cfg.rate[RATE_EXPORT].seconds, 3600);
+	assert_int_equal(cfg.pwhash_wait_ms, 500);
+	assert_int_equal(cfg.pwhash_busy_pow, 12);
 	assert_int_equal(cfg.pow[POW_REGISTER], 18);
 	assert_int_equal(cfg.pow[POW_LOGIN], 0);
 	assert_int_equal(cfg.pow[POW_REPLY], 14);
@@ -1093,6 +1097,7 @@ static void test_class_and_action_names_match_variable_suffixes(void **state)
 	(void)state;
 	assert_string_equal(config_rate_name(RATE_GLOBAL), "GLOBAL");
 	assert_string_equal(config_rate_name(RATE_COMMUNITY), "COMMUNITY");
+	assert_string_equal(config_rate_name(RATE_EXPORT), "EXPORT");
 	assert_string_equal(config_pow_name(POW_REPLY), "reply");
 	assert_string_equal(config_pow_name(POW_COMMUNITY), "community");
 	assert_non_null(config_rate_name(RATE_NONE));

@@ -453,6 +453,41 @@ static void pow_note_issued_counts_exactly_from_several_processes(void **state)
 
 #define RING_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_ring, teardown_ring)
 
+static void busy(struct fixture *f, uint64_t now_s, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		pow_note_hash_busy(f->shm, now_s);
+}
+
+static void pow_busy_slots_raise_login_and_register_only_while_they_stay_busy(void **state)
+{
+	struct fixture *f = *state;
+	int base = FLOOR > 12 ? FLOOR : 12;
+
+	f->cfg.pwhash_busy_pow = 12;
+	busy(f, T0 + 10, POW_BUSY_MIN - 1);
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 11), 0);
+	assert_int_equal(pow_busy_difficulty(f->shm, &f->cfg, POW_LOGIN, T0 + 11), 0);
+	busy(f, T0 + 11, 1);                                 /* saturated */
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 12), 12);   /* floor 0 still rises */
+	assert_int_equal(diff(f, POW_REGISTER, T0 + 12), base);
+	assert_int_equal(diff(f, POW_POST, T0 + 12), FLOOR); /* other actions do not feel it */
+	busy(f, T0 + 12, 4 * MIN_RATE);                      /* and every doubling adds a bit */
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 13), 13);
+	busy(f, T0 + 13, 4 * MIN_RATE);
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 14), 14);
+	/* It fades with the sliding minute once the slots are no longer busy. */
+	assert_int_equal(diff(f, POW_LOGIN, T0 + MINUTE + 54), 12);   /* 44 x 6/60 = 4 */
+	assert_int_equal(diff(f, POW_LOGIN, T0 + MINUTE + 55), 0);    /* 44 x 5/60 = 3 */
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 2 * MINUTE), 0);
+	assert_int_equal(diff(f, POW_REGISTER, T0 + 2 * MINUTE), FLOOR);
+	/* SOTTO_PWHASH_BUSY_POW=0 turns it off. */
+	busy(f, T0 + 2 * MINUTE, 100);
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 2 * MINUTE + 1), 15);  /* 100 = 20 x 5: +3 */
+	f->cfg.pwhash_busy_pow = 0;
+	assert_int_equal(diff(f, POW_LOGIN, T0 + 2 * MINUTE + 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +508,7 @@ int main(void)
 		RING_TEST(pow_difficulty_caps_at_max_extra_and_difficulty_max),
 		RING_TEST(pow_difficulty_ignores_stale_slots_hours_later),
 		RING_TEST(pow_note_issued_counts_exactly_from_several_processes),
+		RING_TEST(pow_busy_slots_raise_login_and_register_only_while_they_stay_busy),
 	};
 
 	if (sodium_init() < 0)
