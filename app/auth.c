@@ -3,7 +3,7 @@
  * the account record it produces.
  *
  * Order: header syntax → token (signature and claims, token.c, no I/O) →
- * one Redis MGET (revoked? deleted? cached record?) → PostgreSQL only on
+ * one Redis MGET (session ended? deleted? cached record?) → PostgreSQL only on
  * a cache miss. See auth.h for the cache and why it cannot go stale.
  */
 #include <stdio.h>
@@ -408,42 +408,39 @@ static bool token_current(const struct account *acc, const struct token_claims *
 }
 
 /*
- * The account the verified claims name: revoked, deleted, cached or
+ * The account the verified claims name: session ended, deleted, cached or
  * loaded, and the token still of its current generation. Returns 0 with
  * *acc filled, or the status it set.
  */
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             struct account *acc)
 {
-	const char *argv[6], *gen;
+	const char *argv[5], *gen;
 	redisReply *r;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
 	argv[0] = "MGET";
-	argv[1] = arena_printf(req->arena, "rv:%s", claims->jti);
-	argv[2] = arena_printf(req->arena, "rs:%s", claims->sid);
-	redis_keys(req->arena, acc->id_hash, &argv[3], &argv[4], &argv[5]);
-	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL ||
-	    argv[5] == NULL)
+	argv[1] = arena_printf(req->arena, "rs:%s", claims->sid);
+	redis_keys(req->arena, acc->id_hash, &argv[2], &argv[3], &argv[4]);
+	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
 		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
-	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 5)
+	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	/* the token was revoked, its session ended, or the account was deleted */
-	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL) ||
-	    !reply_is(r->element[2], REDIS_REPLY_NIL))
+	/* the token's session ended, or the account was deleted */
+	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);
-	if (reply_is(r->element[3], REDIS_REPLY_STRING) &&
-	    record_parse(req->arena, r->element[3]->str, acc) == 0)
+	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
+	    record_parse(req->arena, r->element[2]->str, acc) == 0)
 		return token_current(acc, claims) ? 0 : unauthorized(req);
-	gen = reply_is(r->element[4], REDIS_REPLY_STRING) ? r->element[4]->str : "";
+	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
 	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
 	if (found < 0)
 		return http_db_failure(req);
 	if (found == 0)
 		return unauthorized(req);
-	record_fill(req, acc, argv[4], argv[5], gen);
+	record_fill(req, acc, argv[3], argv[4], gen);
 	return token_current(acc, claims) ? 0 : unauthorized(req);
 }
 
@@ -594,25 +591,4 @@ void auth_undelete(struct request *req, const struct account *acc)
 	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
 	if (argv[1] != NULL)
 		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
-}
-
-int auth_revoke(struct request *req, const struct token_claims *t)
-{
-	int64_t left = t->exp - (int64_t)(util_wall_us() / 1000000);
-	const char *argv[6];
-	redisReply *r;
-
-	if (left <= 0)
-		return 0;  /* already dead */
-	argv[0] = "SET";
-	argv[1] = arena_printf(req->arena, "rv:%s", t->jti);
-	argv[2] = "1";
-	argv[3] = "EX";
-	argv[4] = arena_i64(req->arena, left + 1);
-	argv[5] = "NX";
-	if (argv[1] == NULL || argv[4] == NULL)
-		return -1;
-	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
-	/* NX: a nil reply means it was already revoked, which is fine. */
-	return reply_is(r, REDIS_REPLY_STATUS) || reply_is(r, REDIS_REPLY_NIL) ? 0 : -1;
 }

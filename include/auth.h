@@ -4,12 +4,12 @@
  *
  * A request on a ROUTE_AUTH route (or a ROUTE_AUTH_OPT route that sends
  * Authorization) passes only with a valid token (token.h) that has not
- * been revoked (Redis "rv:<jti>"), whose session has not ended (Redis
- * "rs:<sid>", session.h) for an account that still exists. Every failure is 401 unauthorized;
+ * whose session has not ended (Redis "rs:<sid>", session.h; logout ends
+ * it) for an account that still exists. Every failure is 401 unauthorized;
  * Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rv:<jti> rs:<sid> gone:<h> ac:<h> ag:<h>
+ *   MGET rs:<sid> gone:<h> ac:<h> ag:<h>
  * where h is the account's lookup hash (hex): "gone" marks a deleted
  * account (set before its rows go, until its last token expires), "ac"
  * caches the account record for AUTH_CACHE_TTL seconds, and "ag" is the
@@ -145,13 +145,6 @@ int auth_or_reply(struct request *req);
  */
 int auth_data_key(struct request *req, struct account *acc,
                   unsigned char key[CRYPTO_KEY_BYTES])
-    __attribute__((warn_unused_result));
-
-/*
- * Revoke one token until its expiry (Redis SET rv:<jti> NX EX). 0, or -1
- * when Redis is unavailable.
- */
-int auth_revoke(struct request *req, const struct token_claims *t)
     __attribute__((warn_unused_result));
 
 #endif
