@@ -20,11 +20,11 @@
 
 #define LIST_KIND "sessions"
 
-enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK };
+enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK, SC_BOUND };
 
 static struct db_stmt stmt_list = {
 	"session_list",
-	"SELECT id, day_created, day_last_used, pk FROM sessions "
+	"SELECT id, day_created, day_last_used, pk, jkt IS NOT NULL FROM sessions "
 	"WHERE account_pk = $1 AND pk < $2 ORDER BY pk DESC LIMIT $3", 3, 0
 };
 
@@ -48,7 +48,8 @@ static json_object *session_item(struct request *req, const PGresult *res, int r
 	json_object_object_add(o, "day_created", json_object_new_int64(created));
 	json_object_object_add(o, "day_last_used", json_object_new_int64(last_used));
 	json_object_object_add(o, "client", NULL);
-	json_object_object_add(o, "bound", json_object_new_boolean(0));
+	json_object_object_add(o, "bound",
+	                       json_object_new_boolean(strcmp(PQgetvalue(res, row, SC_BOUND), "t") == 0));
 	return o;
 }
 
