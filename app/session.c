@@ -13,6 +13,7 @@
 #include "context.h"
 #include "db.h"
 #include "http.h"
+#include "log.h"
 #include "session.h"
 #include "token.h"
 #include "util.h"
@@ -199,7 +200,19 @@ int session_forget(struct request *req, const char *const *ids, size_t n)
 	if (argv[2] == NULL || argv[3 + n] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, (int)(n + 4), argv, NULL);
-	return r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
+		return -1;
+	/*
+	 * With Sentinel, a failover keeps the marks only if a replica has them;
+	 * PostgreSQL already refuses the sessions, but a record cached before
+	 * would answer for a token until a new server drops it (revocation.h).
+	 */
+	if (req->ctx->cfg->redis_sentinels[0] != '\0' &&
+	    cache_wait_replica(req->ctx->cache, req->arena) != 0) {
+		log_msg(LOG_WARN, "session: no Redis replica confirmed the end of a session");
+		return -1;
+	}
+	return 0;
 }
 
 int session_end(struct request *req, const char *id, int64_t account_pk)

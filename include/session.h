@@ -93,7 +93,8 @@ int session_end(struct request *req, const char *id, int64_t account_pk)
 
 /*
  * Mark sessions ids[0..n) ended in Redis (their access tokens stop
- * working), in one round trip. For callers that delete the rows
+ * working), in one round trip; with REDIS_SENTINELS a replica must also
+ * confirm it (cache_wait_replica). For callers that delete the rows
  * themselves (a password change ends every other session). 0 or -1.
  */
 int session_forget(struct request *req, const char *const *ids, size_t n)
