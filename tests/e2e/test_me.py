@@ -9,6 +9,7 @@ import threading
 import time
 
 import nacl.public
+import psycopg2
 import pytest
 
 from accounts import (ACCOUNT_ID_RE, b64u, id_hash, key_proof, login_password, me, me_ok,
@@ -181,6 +182,34 @@ def test_export_is_an_attachment_with_the_account_section(stack, fresh):
     assert account["account_id"] == account_id and account["auth"] == "password", account
     assert "x25519_public" not in account, account
     assert abs(account["day_joined"] - today()) <= 1 and 0 <= account["trust"] <= 1, account
+
+
+def test_export_is_streamed_without_a_length_and_a_failing_section_cuts_it_invalid(stack,
+                                                                                  fresh):
+    """The export is written one section at a time after the headers: no
+    Content-Length, whatever its size. A section that fails then (here the
+    last, "groups": its table is locked past the statement timeout) cannot
+    change the status any more, so the body stops there as invalid JSON
+    instead of ending like a whole export."""
+    _, _, token = fresh
+    with TimeoutSession(timeout=60) as s:
+        whole = s.get(stack.url("/me/export"), headers=bearer(token))
+    assert whole.status_code == 200, describe(whole)
+    assert "Content-Length" not in whole.headers, describe(whole)
+    assert list(whole.json())[-1] == "groups", list(whole.json())
+    conn = psycopg2.connect(stack.sotto_env()["DATABASE_URL"])
+    try:
+        conn.cursor().execute("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE")
+        with TimeoutSession(timeout=60) as s:
+            cut = s.get(stack.url("/me/export"), headers=bearer(token))
+    finally:
+        conn.rollback()
+        conn.close()
+    assert cut.status_code == 200, describe(cut)
+    assert cut.text.startswith('{"format":"sotto-export/1","account":{'), cut.text[:200]
+    assert '"conversations":' in cut.text and '"groups":' not in cut.text, cut.text[-200:]
+    with pytest.raises(ValueError):
+        json.loads(cut.text)
 
 
 def test_export_holds_no_password_hash_or_key_material(stack, fresh):
