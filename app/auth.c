@@ -3,7 +3,7 @@
  * the account record it produces.
  *
  * Order: header syntax → token (signature and claims, token.c, no I/O) →
- * one Redis MGET (revoked? deleted? cached record?) → PostgreSQL only on
+ * one Redis MGET (session ended? deleted? cached record?) → PostgreSQL only on
  * a cache miss. See auth.h for the cache, why it cannot go stale and
  * what a Redis writer can still do.
  */
@@ -22,8 +22,8 @@
 #include "context.h"
 #include "crypto.h"
 #include "db.h"
+#include "dpop_request.h"
 #include "http.h"
-#include "log.h"
 #include "router.h"
 #include "token.h"
 #include "util.h"
@@ -38,21 +38,28 @@
 static struct db_stmt stmt_by_key = {
 	"auth_account_by_key", ACCOUNT_COLUMNS "WHERE a.key_hash = $1", 1, 0
 };
-/* The account of a token that was not logged out. */
-static struct db_stmt stmt_by_token = {
-	"auth_account_by_token", ACCOUNT_COLUMNS "WHERE a.id_hash = $1 AND NOT EXISTS "
-	"(SELECT 1 FROM token_revocations r WHERE r.jti = $2)", 2, 0
+static struct db_stmt stmt_by_pk = {
+	"auth_account_by_pk", ACCOUNT_COLUMNS "WHERE a.pk = $1", 1, 0
 };
-static struct db_stmt stmt_revoke = {
-	"auth_token_revoke",
-	"INSERT INTO token_revocations (jti, expires_day) VALUES ($1, $2) "
-	"ON CONFLICT (jti) DO NOTHING", 2, 0
+/* The account of a token whose session is live (its row is there). */
+static struct db_stmt stmt_by_token = {
+	"auth_account_by_token", ACCOUNT_COLUMNS "WHERE a.id_hash = $1 AND EXISTS "
+	"(SELECT 1 FROM sessions s WHERE s.id = $2 AND s.account_pk = a.pk)", 2, 0
 };
 static struct db_stmt stmt_keys = {
 	"auth_account_keys",
 	"SELECT k.version, k.wrapped, a.id_sealed FROM account_keys k "
 	"JOIN accounts a ON a.pk = k.account_pk WHERE k.account_pk = $1", 1, 0
 };
+
+/*
+ * The token check of a DPoP-bound token, still one round trip: remember
+ * the proof's jti (KEYS[5], for ARGV[1] seconds) and, when it is new,
+ * answer what the MGET of a bearer token answers; 0 for a replay.
+ */
+static const char bound_script[] =
+	"if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1]) then return 0 end "
+	"return redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])";
 
 /* Move the account's generation, so every cached record of it is stale. */
 static const char forget_script[] =
@@ -139,10 +146,9 @@ static bool jti_text(const char *s)
 }
 
 /*
- * What sotto keeps of a jti, in token_revocations and in every Redis key
- * naming a token (auth.h): hex of BLAKE2b keyed with the lookup subkey
- * over "jti:" + jti, so neither a database dump nor a Redis dump holds a
- * token id. Computed once per request. On the arena; NULL on OOM.
+ * What every Redis key naming a token holds of its jti (auth.h): hex of
+ * BLAKE2b keyed with the lookup subkey over "jti:" + jti, so a Redis dump
+ * holds no token id. On the arena; NULL on OOM.
  */
 static const char *jti_hash_text(struct request *req, const char *jti)
 {
@@ -207,26 +213,46 @@ static int account_load(struct request *req, struct db_stmt *stmt, const char **
 	return account_parse(req, res, acc) == 0 ? 1 : -1;
 }
 
-int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
-                          struct account *acc)
+/* The public id of a loaded account, opened from id_sealed, and its lookup hash. */
+static int account_open_id(struct request *req, struct account *acc)
 {
-	const char *params[1] = { db_bytea_text(req->arena, hash, AUTH_HASH_BYTES) };
 	unsigned char *id;
 	size_t len;
-	int found;
 
-	memset(acc, 0, sizeof(*acc));
-	if (params[0] == NULL)
-		return -1;
-	found = account_load(req, &stmt_by_key, params, acc);
-	if (found != 1)
-		return found;
 	if (open_own(req, acc, "account_id", acc->id_sealed, acc->id_sealed_len, &id, &len) != 0 ||
 	    len == 0 || len > TOKEN_SUB_MAX)
 		return -1;
 	memcpy(acc->id, id, len + 1);
 	auth_id_hash(req->ctx, acc->id, acc->id_hash);
-	return 1;
+	return 0;
+}
+
+/* account_load of the one row param (NULL: out of memory) finds, its id opened. */
+static int account_load_open(struct request *req, struct db_stmt *stmt, const char *param,
+                             struct account *acc)
+{
+	const char *params[1] = { param };
+	int found;
+
+	memset(acc, 0, sizeof(*acc));
+	if (param == NULL)
+		return -1;
+	found = account_load(req, stmt, params, acc);
+	if (found != 1)
+		return found;
+	return account_open_id(req, acc) == 0 ? 1 : -1;
+}
+
+int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
+                          struct account *acc)
+{
+	return account_load_open(req, &stmt_by_key,
+	                         db_bytea_text(req->arena, hash, AUTH_HASH_BYTES), acc);
+}
+
+int auth_load_by_pk(struct request *req, int64_t pk, struct account *acc)
+{
+	return account_load_open(req, &stmt_by_pk, arena_i64(req->arena, pk), acc);
 }
 
 int auth_data_key(struct request *req, struct account *acc,
@@ -359,11 +385,6 @@ static const char *redis_key(struct arena *a, const char *prefix, const char hex
 	return k;
 }
 
-const char *auth_revoked_key(struct arena *a, const char *jti_hash)
-{
-	return arena_printf(a, "rv:%s", jti_hash);
-}
-
 /* gone:<h>, ag:<h> and, when jti_hash is given, ac:<h>:<jti_hash> (else *ac is NULL). */
 static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES],
                        const char *jti_hash, const char **gone, const char **ac,
@@ -428,44 +449,78 @@ static bool token_current(const struct account *acc, const struct token_claims *
 }
 
 /*
- * The account the verified claims name: revoked, deleted, cached or
- * loaded (the load also refuses a token logged out in PostgreSQL), and
- * the token still of its current generation. Returns 0 with *acc filled,
- * or the status it set.
+ * The one round trip of the token check: MGET of keys[0..4), or for a
+ * bound token (replay: the proof's key name, ttl_s its lifetime) the
+ * same behind the proof's replay check. The reply, or NULL when Redis
+ * failed; *replayed when the proof was seen before.
+ */
+static redisReply *check_round_trip(struct request *req, const char *const keys[4],
+                                    const char *replay, int ttl_s, bool *replayed)
+{
+	const char *argv[9] = { "EVAL", bound_script, "5" };
+	char ttl[16];
+	redisReply *r;
+
+	*replayed = false;
+	if (replay == NULL) {
+		const char *mget[5] = { "MGET", keys[0], keys[1], keys[2], keys[3] };
+
+		return cache_command(req->ctx->cache, req->arena, 5, mget, NULL);
+	}
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	memcpy(&argv[3], keys, 4 * sizeof(*keys));
+	argv[7] = replay;
+	argv[8] = ttl;
+	r = cache_command(req->ctx->cache, req->arena, 9, argv, NULL);
+	*replayed = cache_reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
+	return r;
+}
+
+/*
+ * The account the verified claims name: session ended, deleted, cached or
+ * loaded (the load also refuses a token whose session row is gone, so a
+ * Redis that lost "rs:<sid>" cannot revive it), and the token still of
+ * its current generation; for a bound token, replay is the replay key of
+ * its proof (else NULL), checked in the same round trip. Returns 0 with
+ * *acc filled, or the status it set.
  */
 static int account_or_reply(struct request *req, const struct token_claims *claims,
-                            int64_t now, struct account *acc)
+                            int64_t now, const char *replay, int ttl_s, struct account *acc)
 {
-	const char *argv[5], *gen, *params[2], *jti_hash;
+	const char *keys[4], *gen, *params[2], *jti_hash;
 	redisReply *r;
+	bool replayed;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
 	if ((jti_hash = jti_hash_text(req, claims->jti)) == NULL)
 		return http_oom(req);
-	argv[0] = "MGET";
-	argv[1] = auth_revoked_key(req->arena, jti_hash);
-	redis_keys(req->arena, acc->id_hash, jti_hash, &argv[2], &argv[3], &argv[4]);
-	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
+	keys[0] = arena_printf(req->arena, "rs:%s", claims->sid);
+	redis_keys(req->arena, acc->id_hash, jti_hash, &keys[1], &keys[2], &keys[3]);
+	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL || keys[3] == NULL)
 		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	r = check_round_trip(req, keys, replay, ttl_s, &replayed);
+	if (replayed)
+		return dpop_unauthorized(req);
 	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) || !cache_reply_is(r->element[1], REDIS_REPLY_NIL))
-		return unauthorized(req);  /* logged out, or the account was deleted */
+	/* the token's session ended, or the account was deleted */
+	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) ||
+	    !cache_reply_is(r->element[1], REDIS_REPLY_NIL))
+		return unauthorized(req);
 	gen = generation_text(r->element[3]);
-	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
+	if (record_hit(req, r->element[2], keys[2], gen, now, acc))
 		return token_current(acc, claims) ? 0 : unauthorized(req);
 	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
-	params[1] = jti_hash;
+	params[1] = claims->sid;
 	if (params[0] == NULL)
 		return http_oom(req);
 	found = account_load(req, &stmt_by_token, params, acc);
 	if (found < 0)
 		return http_db_failure(req);
 	if (found == 0)
-		return unauthorized(req);  /* no such account, or this token was logged out */
-	record_fill(req, acc, argv[3], gen, now);
+		return unauthorized(req);  /* no such account, or the token's session ended */
+	record_fill(req, acc, keys[2], gen, now);
 	return token_current(acc, claims) ? 0 : unauthorized(req);
 }
 
@@ -530,30 +585,64 @@ static int token_check(const struct context *ctx, const char *token, int64_t now
 }
 
 /*
- * The token of "Authorization: Bearer <token>" (scheme case-insensitive,
- * RFC 7235 §2.1), or NULL when the header has another shape.
+ * The token of "Authorization: Bearer <token>" or "Authorization: DPoP
+ * <token>" (scheme case-insensitive, RFC 7235 section 2.1; *dpop says
+ * which), or NULL when the header has another shape.
  */
-static const char *bearer_token(const char *header)
+static const char *scheme_token(const char *header, bool *dpop)
 {
-	static const char scheme[] = "Bearer";
-	size_t n = sizeof(scheme) - 1;
+	static const char bearer[] = "Bearer", pop[] = "DPoP";
+	size_t n;
 
-	if (strncasecmp(header, scheme, n) != 0 || header[n] != ' ')
+	if (strncasecmp(header, bearer, sizeof(bearer) - 1) == 0)
+		n = sizeof(bearer) - 1;
+	else if (strncasecmp(header, pop, sizeof(pop) - 1) == 0)
+		n = sizeof(pop) - 1;
+	else
 		return NULL;
+	if (header[n] != ' ')
+		return NULL;
+	*dpop = n == sizeof(pop) - 1;
 	header += n;
 	while (*header == ' ')
 		header++;
 	return *header != '\0' ? header : NULL;
 }
 
+/*
+ * For a token bound to a DPoP key (RFC 9449 section 7): sent as "DPoP"
+ * with a proof of that key for this request and this token; its replay
+ * key into *replay. A bearer token must come as "Bearer" (a bound one
+ * sent so, or an unbound one sent as "DPoP", is refused). 0, or the
+ * status it set.
+ */
+static int binding_or_reply(struct request *req, const char *token, bool dpop, int64_t now,
+                            const struct token_claims *claims, const char **replay,
+                            int *ttl_s)
+{
+	struct dpop_proof p;
+
+	*replay = NULL;
+	if (claims->jkt[0] == '\0')
+		return dpop ? unauthorized(req) : 0;
+	if (!dpop)
+		return unauthorized(req);
+	if (dpop_request_proof(req, token, now, &p) != DPOP_VALID ||
+	    strcmp(p.jkt, claims->jkt) != 0)
+		return dpop_unauthorized(req);
+	*replay = dpop_replay_key(req, &p, now, ttl_s);
+	return *replay != NULL ? 0 : http_oom(req);
+}
+
 int auth_or_reply(struct request *req)
 {
 	const struct route *route = req->route;
 	struct context *ctx = req->ctx;
-	const char *header, *token;
+	const char *header, *token, *replay;
 	int64_t now = (int64_t)(util_wall_us() / 1000000);
 	struct account *acc;
-	int status;
+	bool dpop = false;
+	int status, ttl = 0;
 
 	if (!(route->flags & (ROUTE_AUTH | ROUTE_AUTH_OPT)))
 		return 0;
@@ -563,11 +652,12 @@ int auth_or_reply(struct request *req)
 	acc = arena_alloc(req->arena, sizeof(*acc));
 	if (acc == NULL)
 		return http_oom(req);
-	token = bearer_token(header);
+	token = scheme_token(header, &dpop);
 	if (token == NULL ||
 	    token_check(ctx, token, now, &acc->token) != 0)
 		return unauthorized(req);
-	if ((status = account_or_reply(req, &acc->token, now, acc)) != 0)
+	if ((status = binding_or_reply(req, token, dpop, now, &acc->token, &replay, &ttl)) != 0 ||
+	    (status = account_or_reply(req, &acc->token, now, replay, ttl, acc)) != 0)
 		return status;
 	memcpy(acc->id, acc->token.sub, sizeof(acc->id));
 	req->account = acc;
@@ -618,50 +708,4 @@ void auth_undelete(struct request *req, const struct account *acc)
 	redis_keys(req->arena, acc->id_hash, NULL, &argv[1], &ac, &ag);
 	if (argv[1] != NULL)
 		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
-}
-
-/* A logout (the token's jti_hash) in PostgreSQL, kept until the day it expires. 0 or -1. */
-static int revoke_in_db(struct request *req, const char *jti_hash, int64_t exp)
-{
-	const char *params[2] = { jti_hash, arena_i64(req->arena, exp / 86400) };
-
-	if (params[1] == NULL)
-		return -1;
-	return db_exec(req->ctx->db, req->arena, &stmt_revoke, params, NULL) != NULL ? 0 : -1;
-}
-
-int auth_revoke(struct request *req, const struct account *acc)
-{
-	const struct token_claims *t = &acc->token;
-	int64_t left = t->exp - (int64_t)(util_wall_us() / 1000000);
-	const char *argv[6], *del[2] = { "DEL", NULL }, *gone, *ag, *jti_hash;
-	redisReply *r;
-
-	if (left <= 0)
-		return 0;  /* already dead */
-	if ((jti_hash = jti_hash_text(req, t->jti)) == NULL || revoke_in_db(req, jti_hash, t->exp) != 0)
-		return -1;
-	argv[0] = "SET";
-	argv[1] = auth_revoked_key(req->arena, jti_hash);
-	argv[2] = "1";
-	argv[3] = "EX";
-	argv[4] = arena_i64(req->arena, left + 1);
-	argv[5] = "NX";
-	redis_keys(req->arena, acc->id_hash, jti_hash, &gone, &del[1], &ag);
-	if (argv[1] == NULL || argv[4] == NULL || del[1] == NULL)
-		return -1;
-	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
-	/* NX: a nil reply means it was already revoked, which is fine. */
-	if (!cache_reply_is(r, REDIS_REPLY_STATUS) && !cache_reply_is(r, REDIS_REPLY_NIL))
-		return -1;
-	r = cache_command(req->ctx->cache, req->arena, 2, del, NULL);
-	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
-		return -1;
-	/* A Sentinel failover keeps the logout only if a replica has it. */
-	if (req->ctx->cfg->redis_sentinels[0] != '\0' &&
-	    cache_wait_replica(req->ctx->cache, req->arena) != 0) {
-		log_msg(LOG_WARN, "auth: no Redis replica confirmed the logout");
-		return -1;
-	}
-	return 0;
 }

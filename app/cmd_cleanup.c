@@ -2,12 +2,13 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl), IP bans whose expires_day has passed, logged-out tokens past
- * their expiry day (token_revocations), expired group and moderator
- * invites; then account_keys is rewritten
+ * ttl), IP bans whose expires_day has passed, expired group and
+ * moderator invites, and sessions idle too long for their refresh token
+ * to work (session.h: day_last_used <= today - SOTTO_REFRESH_LIFETIME /
+ * 86400), which nothing else would delete; then account_keys is rewritten
  * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
  * longer sit in its heap pages. Challenges, tickets and Redis's own
- * revocation markers have their own TTL and need nothing. Run daily
+ * ended-session markers have their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, on every host at once (one run
  * holds an advisory lock, the others see it and stop), in batches so that
@@ -31,19 +32,20 @@ static struct db_stmt stmt_events = {
 	"DELETE FROM events WHERE ctid = ANY (ARRAY("
 	"SELECT ctid FROM events WHERE day < $1 LIMIT $2))", 2, 0
 };
+static struct db_stmt stmt_sessions = {
+	"cleanup_sessions",
+	"DELETE FROM sessions WHERE pk = ANY (ARRAY("
+	"SELECT pk FROM sessions WHERE day_last_used <= $1 LIMIT $2))", 2, 0
+};
 /* A ban applies while today < expires_day (sql/007): from that day on it is gone. */
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
-};
-/* A logged-out token expires on its expires_day: its row matters until that day ends. */
-static struct db_stmt stmt_revocations = {
-	"cleanup_revocations", "DELETE FROM token_revocations WHERE expires_day < $1", 1, 0
 };
 /* A group invite works through its expires_day (sql/018). */
 static struct db_stmt stmt_invites = {
 	"cleanup_invites", "DELETE FROM group_invites WHERE expires_day < $1", 1, 0
 };
-/* So does a community's moderator invite (sql/024). */
+/* So does a community's moderator invite (sql/027). */
 static struct db_stmt stmt_mod_invites = {
 	"cleanup_mod_invites", "DELETE FROM community_mod_invites WHERE expires_day < $1", 1, 0
 };
@@ -57,8 +59,12 @@ static struct db_stmt stmt_lock = {
 	"cleanup_lock", "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0, 0
 };
 
-/* DELETE in batches of CLEANUP_BATCH until none is left; rows deleted or -1. */
-static long long delete_events(struct db *db, struct arena *a, int64_t before)
+/*
+ * Run stmt (a DELETE of at most $2 rows of day $1) in batches of
+ * CLEANUP_BATCH until none is left; rows deleted or -1.
+ */
+static long long delete_batched(struct db *db, struct arena *a, struct db_stmt *stmt,
+                                int64_t before)
 {
 	const char *params[2];
 	long long total = 0;
@@ -69,7 +75,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
 	do {
-		PGresult *res = db_exec(db, a, &stmt_events, params, NULL);
+		PGresult *res = db_exec(db, a, stmt, params, NULL);
 
 		if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 			return -1;
@@ -78,7 +84,7 @@ static long long delete_events(struct db *db, struct arena *a, int64_t before)
 	return total;
 }
 
-/* Rows stmt deletes as of today (bans, revocations, invites); their number or -1. */
+/* Rows stmt deletes as of today (bans, invites); their number or -1. */
 static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
                                 int64_t today)
 {
@@ -129,7 +135,8 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct db *db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
-	long long events = -1, bans = -1, revocations = -1, invites = -1, mod_invites = -1;
+	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
+	long long events = -1, bans = -1, invites = -1, mod_invites = -1, sessions = -1;
 	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
@@ -148,18 +155,18 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 		rc = locked == 0 ? 0 : -1;
 		goto out;
 	}
-	if ((events = delete_events(db, a, before)) < 0 ||
+	if ((events = delete_batched(db, a, &stmt_events, before)) < 0 ||
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
-	    (revocations = delete_expired(db, a, &stmt_revocations, today)) < 0 ||
 	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0 ||
-	    (mod_invites = delete_expired(db, a, &stmt_mod_invites, today)) < 0) {
+	    (mod_invites = delete_expired(db, a, &stmt_mod_invites, today)) < 0 ||
+	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld expired logouts, %lld expired group invites, "
-	       "%lld expired moderator invites\n", events, (long long)before, cfg->event_ttl_days,
-	       bans, revocations, invites, mod_invites);
+	       "%lld expired bans, %lld expired group invites, %lld expired moderator invites, "
+	       "%lld idle sessions\n", events, (long long)before, cfg->event_ttl_days, bans,
+	       invites, mod_invites, sessions);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

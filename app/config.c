@@ -59,6 +59,7 @@ static const struct member rate_classes[RATE__MAX] = {
 	                       "POST /communities/{slug}/queue/{item_id}/decision and "
 	                       "PUT /communities/{slug}/rules"},
 	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
+	[RATE_REFRESH] = {"REFRESH", "60/3600", "POST /auth/refresh"},
 };
 
 static const struct member pow_actions[POW__MAX] = {
@@ -373,7 +374,11 @@ static const struct setting settings[] = {
 	{ .name = "SOTTO_MODERATION_BATCH", .type = &config_type_int, .offset = FIELD(moderation_batch),
 	  .def = "32", .min = 1, .max = 1000, .meaning = "posts per classifier transaction" },
 	{ .name = "SOTTO_TOKEN_LIFETIME", .type = &config_type_int, .offset = FIELD(token_lifetime_s),
-	  .def = "3600", .min = 60, .max = 86400, .meaning = "session token lifetime, seconds" },
+	  .def = "900", .min = 60, .max = 86400, .meaning = "access token lifetime, seconds" },
+	{ .name = "SOTTO_REFRESH_LIFETIME", .type = &config_type_int,
+	  .offset = FIELD(refresh_lifetime_s), .def = "2592000", .min = 86400, .max = 31536000,
+	  .meaning = "seconds a refresh token keeps working unused, counted in whole days "
+	             "(sessions keep no time of day): it dies at most a day earlier" },
 	{ .name = "SOTTO_PWHASH_CONCURRENCY", .type = &config_type_int,
 	  .offset = FIELD(pwhash_concurrency), .def = "(cores, at most 64)",
 	  .def_of = default_pwhash, .min = 1, .max = 64,

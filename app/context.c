@@ -15,6 +15,7 @@ int context_keys_derive(const struct config *cfg, struct context_keys *keys)
 	    keys_derive(keys->lookup, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
 	                "acctlkup", 1) != 0 ||
 	    keys_derive(keys->jwt, cfg->jwt_secret, cfg->jwt_secret_len, "jwtsessn", 1) != 0 ||
+	    keys_derive(keys->refresh, cfg->jwt_secret, cfg->jwt_secret_len, "rfrshtkn", 1) != 0 ||
 	    keys_derive(keys->guard, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
 	                "guardrep", 1) != 0 ||
 	    keys_derive(keys->cursor, cfg->ip_hmac_key, cfg->ip_hmac_key_len,

@@ -1,6 +1,6 @@
 /*
  * handlers_auth.c — POST /auth/register, /auth/challenge, /auth/login,
- * /auth/logout.
+ * /auth/refresh, /auth/logout.
  *
  * Nothing about a person is collected: an account is a random 128-bit id
  * plus either an Argon2id password hash or an Ed25519 public key, both
@@ -23,10 +23,12 @@
 #include "credentials.h"
 #include "crypto.h"
 #include "db.h"
+#include "dpop_request.h"
 #include "events.h"
 #include "handlers.h"
 #include "json.h"
 #include "password.h"
+#include "session.h"
 #include "token.h"
 #include "util.h"
 
@@ -51,26 +53,53 @@ static struct db_stmt stmt_update_password = {
 	"UPDATE accounts SET password_hash = $2 WHERE pk = $1", 2, 0
 };
 
+/* What a token answer shows besides the tokens. */
+enum token_reply_shows {
+	SHOW_ACCOUNT_ID = 1 << 0,    /* registration */
+	SHOW_SESSION_ID = 1 << 1,    /* a new session */
+};
+
 /*
- * 201/200 with a fresh token of the account's token generation gen for
- * account_id; account_id included when shown.
+ * status with a fresh access token of the account's token generation gen
+ * for account_id in session g and g's refresh token; shows says which
+ * ids the answer carries too. The tokens of a session bound to a DPoP key
+ * are of type "DPoP" (RFC 9449 section 5) and the access token names the
+ * key (cnf.jkt).
  */
 static int token_reply(struct request *req, int status, const char *account_id,
-                       int64_t gen, bool show_id)
+                       const struct session_grant *g, int64_t gen, unsigned shows)
 {
 	struct context *ctx = req->ctx;
-	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, gen,
+	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->jkt,
 	                          (int64_t)(util_wall_us() / 1000000),
 	                          ctx->cfg->token_lifetime_s, NULL);
 	json_object *o;
 
 	if (token == NULL || (o = json_object_new_object()) == NULL)
 		return http_error(req, 500, "internal", "internal error");
-	if (show_id)
+	if (shows & SHOW_ACCOUNT_ID)
 		json_object_object_add(o, "account_id", json_object_new_string(account_id));
+	if (shows & SHOW_SESSION_ID)
+		json_object_object_add(o, "session_id", json_object_new_string(g->id));
 	json_object_object_add(o, "token", json_object_new_string(token));
+	if (g->jkt[0] != '\0')
+		json_object_object_add(o, "token_type", json_object_new_string("DPoP"));
 	json_object_object_add(o, "expires_in", json_object_new_int(ctx->cfg->token_lifetime_s));
+	json_object_object_add(o, "refresh_token", json_object_new_string(g->refresh_token));
+	json_object_object_add(o, "refresh_expires_in",
+	                       json_object_new_int(ctx->cfg->refresh_lifetime_s));
 	return http_reply(req, status, o);
+}
+
+/* A new session for account_pk bound to jkt ("": none), answered with its tokens (login). */
+static int session_reply(struct request *req, int64_t account_pk, const char *account_id,
+                         int64_t gen, const char *jkt)
+{
+	struct session_grant g;
+
+	if (session_open(req, account_pk, jkt, &g) != 0)
+		return http_db_failure(req);
+	return token_reply(req, 200, account_id, &g, gen, SHOW_SESSION_ID);
 }
 
 /* The new account's rows, the data key wrapped for it, the id sealed with it. */
@@ -81,12 +110,14 @@ struct new_account {
 	const unsigned char *key_hash;      /* NULL for password accounts */
 	const char *password_hash;          /* NULL for key accounts */
 	enum account_auth auth;
+	const char *jkt;                    /* the DPoP key of its first session, "" = none */
 };
 
-static int insert_account(struct request *req, const struct new_account *na,
+/* The account's rows and its first session (*g), in one transaction. */
+static int insert_account(struct request *req, const struct new_account *na, int64_t pk,
                           const unsigned char *id_sealed, size_t id_sealed_len,
                           const unsigned char wrapped[CRYPTO_WRAPPED_BYTES],
-                          uint32_t version, const char **sqlstate)
+                          uint32_t version, const char **sqlstate, struct session_grant *g)
 {
 	struct arena *a = req->arena;
 	const char *acct[7] = {
@@ -109,7 +140,7 @@ static int insert_account(struct request *req, const struct new_account *na,
 	if (db_begin(req->ctx->db) != 0 ||
 	    db_exec(req->ctx->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
 	    db_exec(req->ctx->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
-	    db_commit(req->ctx->db) != 0) {
+	    session_open(req, pk, na->jkt, g) != 0 || db_commit(req->ctx->db) != 0) {
 		db_rollback(req->ctx->db);
 		return -1;
 	}
@@ -119,7 +150,8 @@ static int insert_account(struct request *req, const struct new_account *na,
 /*
  * Create the account described by na (id, hashes): a fresh data key,
  * wrapped under the newest master key and bound to the new pk, seals the
- * account id; both rows go in one transaction. Replies 201 with a token.
+ * account id; both rows and the first session go in one transaction.
+ * Replies 201 with the session's tokens.
  */
 static int create_account_or_reply(struct request *req, struct new_account *na)
 {
@@ -129,6 +161,7 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 	const unsigned char *id_sealed;
 	size_t id_sealed_len;
 	const char *sqlstate = NULL;
+	struct session_grant g;
 	uint32_t version;
 	int64_t pk;
 	PGresult *res;
@@ -147,14 +180,15 @@ static int create_account_or_reply(struct request *req, struct new_account *na)
 		status = http_error(req, 500, "internal", "internal error");
 		goto out;
 	}
-	if (insert_account(req, na, id_sealed, id_sealed_len, wrapped, version, &sqlstate) != 0) {
+	if (insert_account(req, na, pk, id_sealed, id_sealed_len, wrapped, version, &sqlstate,
+	                   &g) != 0) {
 		if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
 			status = http_error(req, 409, "conflict", "this public key is already registered");
 		else
 			status = http_db_failure(req);
 		goto out;
 	}
-	status = token_reply(req, 201, na->id, 0, true);
+	status = token_reply(req, 201, na->id, &g, 0, SHOW_ACCOUNT_ID | SHOW_SESSION_ID);
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;
@@ -169,9 +203,9 @@ static int new_account_id(struct request *req, struct new_account *na)
 	return 0;
 }
 
-static int register_password(struct request *req, const char *pw, size_t len)
+static int register_password(struct request *req, const char *pw, size_t len, const char *jkt)
 {
-	struct new_account na = { .auth = ACCOUNT_PASSWORD };
+	struct new_account na = { .auth = ACCOUNT_PASSWORD, .jkt = jkt };
 	char *hash;
 	int status;
 
@@ -186,9 +220,9 @@ static int register_password(struct request *req, const char *pw, size_t len)
 	return create_account_or_reply(req, &na);
 }
 
-static int register_key(struct request *req)
+static int register_key(struct request *req, const char *jkt)
 {
-	struct new_account na = { .auth = ACCOUNT_KEY };
+	struct new_account na = { .auth = ACCOUNT_KEY, .jkt = jkt };
 	unsigned char pk[32], key_hash[AUTH_HASH_BYTES];
 	int status;
 
@@ -201,22 +235,31 @@ static int register_key(struct request *req)
 	return create_account_or_reply(req, &na);
 }
 
+/* The DPoP key the request's proof binds its tokens to ("": none); 0 or the status set. */
+static int proof_key_or_reply(struct request *req, char jkt[DPOP_JKT_CHARS + 1])
+{
+	return dpop_request_key_or_reply(req, (int64_t)(util_wall_us() / 1000000), jkt);
+}
+
 int handle_auth_register(struct request *req)
 {
+	char jkt[DPOP_JKT_CHARS + 1];
 	const char *pw;
 	size_t len;
-	int has_pw = json_get_string(req->json, "password", &pw, &len);
+	int has_pw = json_get_string(req->json, "password", &pw, &len), status;
 	bool has_key = json_object_object_get_ex(req->json, "public_key", NULL);
 
+	if ((status = proof_key_or_reply(req, jkt)) != 0)
+		return status;
 	if (has_pw < 0)
 		return http_error(req, 422, "invalid_field", "password must be a string");
 	if (has_pw == 1 && has_key)
 		return http_error(req, 422, "invalid_field",
 		                  "give either password or public_key, not both");
 	if (has_pw == 1)
-		return register_password(req, pw, len);
+		return register_password(req, pw, len, jkt);
 	if (has_key)
-		return register_key(req);
+		return register_key(req, jkt);
 	return http_error(req, 422, "invalid_field", "password or public_key is required");
 }
 
@@ -267,12 +310,13 @@ static void rehash(struct request *req, const char *pk_text, const char *pw, siz
  * the dummy hash (a longer one cut to 1024 bytes for that only, so it can
  * never match the real hash), so no answer comes back faster.
  */
-static int login_password(struct request *req)
+static int login_password(struct request *req, const char *jkt)
 {
 	const char *id, *pw, *stored = NULL, *pk_text = NULL, *gen_text = NULL, *params[1];
 	unsigned char hash[AUTH_HASH_BYTES];
 	size_t id_len, pw_len, checked_len;
 	bool ok, needs_rehash, shape_ok;
+	int64_t pk = 0;
 	PGresult *res;
 	int64_t gen;
 	int status;
@@ -302,14 +346,15 @@ static int login_password(struct request *req)
 		return status;
 	if (!ok)
 		return credentials_invalid(req);
-	if (util_parse_int64(gen_text, 0, TOKEN_GEN_MAX, &gen) != 0)
+	if (util_parse_int64(gen_text, 0, TOKEN_GEN_MAX, &gen) != 0 ||
+	    util_parse_int64(pk_text, 1, INT64_MAX - 1, &pk) != 0)
 		return http_error(req, 500, "internal", "internal error");
 	if (needs_rehash)
 		rehash(req, pk_text, pw, pw_len);
-	return token_reply(req, 200, id, gen, false);
+	return session_reply(req, pk, id, gen, jkt);
 }
 
-static int login_key(struct request *req)
+static int login_key(struct request *req, const char *jkt)
 {
 	unsigned char pk[32], hash[AUTH_HASH_BYTES];
 	struct account acc;
@@ -324,19 +369,66 @@ static int login_key(struct request *req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	if (found == 0)
 		return credentials_invalid(req);
-	return token_reply(req, 200, acc.id, acc.token_gen, false);
+	return session_reply(req, acc.pk, acc.id, acc.token_gen, jkt);
 }
 
 int handle_auth_login(struct request *req)
 {
+	char jkt[DPOP_JKT_CHARS + 1];
+	int status;
+
+	if ((status = proof_key_or_reply(req, jkt)) != 0)
+		return status;
 	if (json_object_object_get_ex(req->json, "public_key", NULL))
-		return login_key(req);
-	return login_password(req);
+		return login_key(req, jkt);
+	return login_password(req, jkt);
 }
 
+/*
+ * POST /auth/refresh {"refresh_token"}: the next access and refresh
+ * tokens of the session. Every refusal, a reused token included (which
+ * ends its session, session.h), is the same 401 invalid_credentials;
+ * the token of a session bound to a DPoP key, sent without a proof of
+ * that key, is 401 unauthorized and changes nothing.
+ */
+int handle_auth_refresh(struct request *req)
+{
+	char jkt[DPOP_JKT_CHARS + 1];
+	struct session_grant g;
+	struct account acc;
+	const char *text;
+	size_t len;
+	int status, found;
+
+	if (json_get_string(req->json, "refresh_token", &text, &len) != 1)
+		return http_error(req, 422, "invalid_field", "refresh_token must be a string");
+	if ((status = proof_key_or_reply(req, jkt)) != 0)
+		return status;
+	if (len != strlen(text))
+		return credentials_invalid(req);
+	switch (session_rotate(req, text, jkt, &g)) {
+	case SESSION_FAILED:
+		return db_down(req->ctx->db) ? http_db_failure(req)
+		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	case SESSION_REFUSED:
+		return credentials_invalid(req);
+	case SESSION_WRONG_KEY:
+		return dpop_unauthorized(req);
+	case SESSION_ROTATED:
+		break;
+	}
+	found = auth_load_by_pk(req, g.account_pk, &acc);
+	if (found < 0)
+		return http_db_failure(req);
+	if (found == 0)
+		return credentials_invalid(req);  /* deleted since the rotation */
+	return token_reply(req, 200, acc.id, &g, acc.token_gen, 0);
+}
+
+/* POST /auth/logout: the current session ends, every token of it with it. */
 int handle_auth_logout(struct request *req)
 {
-	if (auth_revoke(req, req->account) != 0)
+	if (session_end(req, req->account->token.sid, req->account_pk) < 0)
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	events_close(req, req->account->pk);   /* the account's open streams end too */

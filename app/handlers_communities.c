@@ -40,7 +40,7 @@
 	"FROM communities c " \
 	"JOIN account_keys k ON k.account_pk = c.creator_pk "
 
-/* The creator is the community's first moderator (sql/024), in the same statement. */
+/* The creator is the community's first moderator (sql/027), in the same statement. */
 static struct db_stmt stmt_insert = {
 	"community_insert",
 	"WITH c AS (INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "

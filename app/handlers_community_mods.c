@@ -5,7 +5,7 @@
  * DELETE /communities/{slug}/moderators/me.
  *
  * Moderators are known by a per-community moderator_id only
- * (sql/024_community_moderators.sql); no answer here names an account.
+ * (sql/027_community_moderators.sql); no answer here names an account.
  * Every moderator route answers 404 to anyone who does not moderate that
  * community, exactly as for a community that does not exist.
  */

@@ -37,6 +37,10 @@ static struct db_stmt stmt_set_password = {
 	"UPDATE accounts SET password_hash = $2, token_gen = token_gen + 1, token_keep = $3 "
 	"WHERE pk = $1 AND auth = 1", 3, 0
 };
+static struct db_stmt stmt_end_other_sessions = {
+	/* their refresh tokens die with the rows; their access tokens with the generation */
+	"account_end_other_sessions", "DELETE FROM sessions WHERE account_pk = $1 AND id <> $2", 2, 0
+};
 /*
  * Before the cascade, the account rows it will lock, in pk order: its own
  * and those of the authors whose posts it voted on or replied to (deleting
@@ -162,13 +166,37 @@ int handle_me_export(struct request *req)
 }
 
 /*
+ * The change itself, in one transaction: the new hash and token
+ * generation (params: pk, hash, the caller's jti), and the end of every
+ * other session of the account. 0, or the status it set.
+ */
+static int password_change_or_reply(struct request *req, const char **params)
+{
+	const char *others[2] = { params[0], req->account->token.sid };
+	PGresult *res;
+
+	if (db_begin(req->ctx->db) != 0)
+		return http_db_failure(req);
+	res = db_exec(req->ctx->db, req->arena, &stmt_set_password, params, NULL);
+	if (res == NULL || strcmp(PQcmdTuples(res), "1") != 0 ||
+	    db_exec(req->ctx->db, req->arena, &stmt_end_other_sessions, others, NULL) == NULL ||
+	    db_commit(req->ctx->db) != 0) {
+		db_rollback(req->ctx->db);
+		/* no row: deleted meanwhile */
+		return res != NULL && strcmp(PQcmdTuples(res), "1") != 0 ? credentials_invalid(req)
+		       : http_db_failure(req);
+	}
+	return 0;
+}
+
+/*
  * POST /me/password {"password", "new_password"}. The new password's
  * shape is checked before the current one (the cheaper check first), the
  * new hash is made before anything changes, and the cached account record
  * is dropped before the update (if Redis cannot do that, nothing changes:
  * 503) and again after it. From the commit on, only the calling token and
- * tokens issued later work (auth.h); the account's open event streams
- * end.
+ * tokens issued later work (auth.h), every other session has ended (its
+ * refresh token with it), and the account's open event streams end.
  */
 int handle_me_password(struct request *req)
 {
@@ -176,7 +204,6 @@ int handle_me_password(struct request *req)
 	const char *params[3], *pw;
 	char *hash;
 	size_t len;
-	PGresult *res;
 	int status;
 
 	if (acc->auth != ACCOUNT_PASSWORD)
@@ -197,11 +224,8 @@ int handle_me_password(struct request *req)
 	params[2] = acc->token.jti;
 	if (auth_forget(req, acc->id_hash) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	res = db_exec(req->ctx->db, req->arena, &stmt_set_password, params, NULL);
-	if (res == NULL)
-		return http_db_failure(req);
-	if (strcmp(PQcmdTuples(res), "1") != 0)
-		return credentials_invalid(req);      /* deleted meanwhile */
+	if ((status = password_change_or_reply(req, params)) != 0)
+		return status;
 	if (auth_forget(req, acc->id_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a password change; "
 		        "it expires by itself");

@@ -15,7 +15,7 @@
  * again, flags not upheld), and writes one public log row. Lock order: see
  * sql/006_moderation.sql.
  *
- * A community's moderators (sql/024) see and decide the items on that
+ * A community's moderators (sql/027) see and decide the items on that
  * community's posts, with the same effects; anyone else gets 404 there.
  * The instance decides any item still pending, and may decide again an
  * item a community decided: its decision overrides (the flip undoes the

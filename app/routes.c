@@ -23,6 +23,8 @@ const struct route route_table[] = {
 	  RATE_NONE, POW_NONE),
 	R(POST, "/auth/login", handle_auth_login, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_LOGIN, POW_LOGIN),
+	R(POST, "/auth/refresh", handle_auth_refresh, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_REFRESH, POW_NONE),
 	R(POST, "/auth/logout", handle_auth_logout, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
 
@@ -33,6 +35,9 @@ const struct route route_table[] = {
 	R(GET, "/me/export", handle_me_export, ROUTE_DB | ROUTE_AUTH, RATE_EXPORT, POW_NONE),
 	R(DELETE, "/me", handle_me_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON_OPT | ROUTE_WRITE,
 	  RATE_LOGIN, POW_NONE),
+	R(GET, "/me/sessions", handle_me_sessions, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(DELETE, "/me/sessions/{id}", handle_me_session_delete,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
 
 	R(POST, "/posts", handle_post_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_POST, POW_POST),

@@ -55,6 +55,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,8 +276,41 @@ static int claim_gen(jwt_t *jwt, int64_t *out)
 }
 
 /*
+ * The confirmation claim of a bound token (RFC 9449 section 6.1): absent
+ * (jkt ""), or exactly {"jkt":"<thumbprint>"} as token_fill writes it and
+ * jansson prints it back, compact. 0 or -1.
+ */
+static int claim_cnf(jwt_t *jwt, char jkt[TOKEN_JKT_CHARS + 1])
+{
+	static const char head[] = "{\"jkt\":\"", tail[] = "\"}";
+	size_t n, h = sizeof(head) - 1, t = sizeof(tail) - 1;
+	char *raw;
+	int rc = -1;
+
+	jkt[0] = '\0';
+	errno = 0;
+	raw = jwt_get_grants_json(jwt, "cnf");
+	if (raw == NULL)
+		return errno == EINVAL ? 0 : -1;   /* absent, or a failure that must not unbind */
+	n = strlen(raw);
+	if (n != h + TOKEN_JKT_CHARS + t || memcmp(raw, head, h) != 0 ||
+	    memcmp(raw + h + TOKEN_JKT_CHARS, tail, t) != 0)
+		goto out;
+	memcpy(jkt, raw + h, TOKEN_JKT_CHARS);
+	jkt[TOKEN_JKT_CHARS] = '\0';
+	if (!b64url_text(jkt, TOKEN_JKT_CHARS) || strlen(jkt) != TOKEN_JKT_CHARS) {
+		jkt[0] = '\0';
+		goto out;
+	}
+	rc = 0;
+out:
+	free(raw);
+	return rc;
+}
+
+/*
  * Check the claims of a decoded, signature-checked token and fill *c:
- * iss, aud and typ fixed strings, sub and jti base64url, iat and exp
+ * iss, aud and typ fixed strings, sub, sid and jti base64url, iat and exp
  * integers with iat <= now + skew, iat < exp, exp > now and
  * exp - iat <= max_lifetime_s. iat and exp are non-negative, so none of
  * the arithmetic can overflow. Returns 0 or -1.
@@ -289,6 +323,7 @@ static int token_claims_ok(jwt_t *jwt, int64_t now, int max_lifetime_s,
 	    claim_equals(jwt, "typ", TOKEN_TYPE) != 0)
 		return -1;
 	if (claim_id(jwt, "sub", c->sub, TOKEN_SUB_MAX) != 0 ||
+	    claim_id(jwt, "sid", c->sid, TOKEN_SID_MAX) != 0 ||
 	    claim_id(jwt, "jti", c->jti, TOKEN_JTI_MAX) != 0)
 		return -1;
 	if (claim_int(jwt, "iat", &c->iat) != 0 ||
@@ -296,6 +331,8 @@ static int token_claims_ok(jwt_t *jwt, int64_t now, int max_lifetime_s,
 		return -1;
 	/* Tokens issued before generations existed carry none: generation 0. */
 	if (claim_present(jwt, "gen") && claim_gen(jwt, &c->gen) != 0)
+		return -1;
+	if (claim_cnf(jwt, c->jkt) != 0)
 		return -1;
 	if (c->iat - TOKEN_CLOCK_SKEW_S > now || c->iat >= c->exp ||
 	    c->exp <= now || c->exp - c->iat > max_lifetime_s)
@@ -339,37 +376,49 @@ out:
  * Set the header and the claims of a token to be issued. libjwt copies
  * every value. Returns 0 or -1.
  */
-static int token_fill(jwt_t *jwt, const char *sub, const char *jti, int64_t gen,
-                      int64_t iat, int64_t exp)
+static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *jti,
+                      int64_t gen, const char *jkt, int64_t iat, int64_t exp)
 {
+	char cnf[sizeof("{\"cnf\":{\"jkt\":\"\"}}") + TOKEN_JKT_CHARS];
+
 	if (jwt_add_header(jwt, "typ", "JWT") != 0)
 		return -1;
 	if (jwt_add_grant(jwt, "iss", TOKEN_ISSUER) != 0 ||
 	    jwt_add_grant(jwt, "aud", TOKEN_AUDIENCE) != 0 ||
 	    jwt_add_grant(jwt, "typ", TOKEN_TYPE) != 0 ||
 	    jwt_add_grant(jwt, "sub", sub) != 0 ||
+	    jwt_add_grant(jwt, "sid", sid) != 0 ||
 	    jwt_add_grant(jwt, "jti", jti) != 0)
 		return -1;
 	if (jwt_add_grant_int(jwt, "iat", (long)iat) != 0 ||
 	    jwt_add_grant_int(jwt, "exp", (long)exp) != 0 ||
 	    jwt_add_grant_int(jwt, "gen", (long)gen) != 0)
 		return -1;
-	return 0;
+	if (jkt[0] == '\0')
+		return 0;
+	snprintf(cnf, sizeof(cnf), "{\"cnf\":{\"jkt\":\"%s\"}}", jkt);
+	return jwt_add_grants_json(jwt, cnf) == 0 ? 0 : -1;
 }
 
 /*
- * Contract in token.h. Also refuses a sub that is empty or not base64url,
+ * Contract in token.h. Also refuses a sub or sid that is empty or not base64url,
  * lifetime_s <= 0, a negative now, and an exp that would overflow. The
  * result is never longer than TOKEN_MAX_LEN, so token_verify accepts it.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  int64_t gen, int64_t now, int lifetime_s, struct token_claims *out)
+                  const char *sid, int64_t gen, const char *jkt, int64_t now,
+                  int lifetime_s, struct token_claims *out)
 {
 	jwt_t *jwt = NULL;
 	char *encoded = NULL, *result = NULL;
 	const char *jti;
 
-	if (a == NULL || key == NULL || !b64url_text(sub, TOKEN_SUB_MAX))
+	if (a == NULL || key == NULL || !b64url_text(sub, TOKEN_SUB_MAX) ||
+	    !b64url_text(sid, TOKEN_SID_MAX))
+		goto out;
+	if (jkt == NULL)
+		jkt = "";
+	if (jkt[0] != '\0' && (strlen(jkt) != TOKEN_JKT_CHARS || !b64url_text(jkt, TOKEN_JKT_CHARS)))
 		goto out;
 	if (lifetime_s <= 0 || now < 0 || now > INT64_MAX - lifetime_s ||
 	    gen < 0 || gen > TOKEN_GEN_MAX)
@@ -381,7 +430,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		goto out;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, key, TOKEN_KEY_BYTES) != 0)
 		goto out;
-	if (token_fill(jwt, sub, jti, gen, now, now + lifetime_s) != 0)
+	if (token_fill(jwt, sub, sid, jti, gen, jkt, now, now + lifetime_s) != 0)
 		goto out;
 	encoded = jwt_encode_str(jwt);
 	if (encoded == NULL || strlen(encoded) > TOKEN_MAX_LEN)
@@ -393,7 +442,9 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		memset(out, 0, sizeof(*out));
 		memcpy(out->sub, sub, strlen(sub) + 1);
 		memcpy(out->jti, jti, strlen(jti) + 1);
+		memcpy(out->sid, sid, strlen(sid) + 1);
 		out->gen = gen;
+		memcpy(out->jkt, jkt, strlen(jkt) + 1);
 		out->iat = now;
 		out->exp = now + lifetime_s;
 	}

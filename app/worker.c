@@ -121,7 +121,7 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	    ctx->feed_cache == NULL || ctx->ipban == NULL || ctx->tokens == NULL)
 		return -1;
 	db_listen(ctx->db, FEED_CHANNEL);
-	cache_on_connect(ctx->cache, revocation_restore, ctx->db);
+	cache_on_connect(ctx->cache, revocation_restore, NULL);
 	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
 	if (guard_load_blocklist(cfg) != 0)
 		return -1;

@@ -3,20 +3,24 @@
  * account record handlers get.
  *
  * A request on a ROUTE_AUTH route (or a ROUTE_AUTH_OPT route that sends
- * Authorization) passes only with a valid token (token.h) that has not
- * been logged out, for an account that still exists. Every failure is
- * 401 unauthorized; Redis or PostgreSQL down is 503.
+ * Authorization) passes only with a valid token (token.h)
+ * whose session has not ended (session.h: logout, DELETE /me/sessions/{id}
+ * and a reused refresh token end one) for an account that still exists.
+ * Every failure is 401 unauthorized; Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rv:<j> gone:<h> ac:<h>:<j> ag:<h>
+ *   MGET rs:<sid> gone:<h> ac:<h>:<j> ag:<h>
  * where h is the account's lookup hash (hex) and j the token's (hex of
- * BLAKE2b keyed with the lookup key over "jti:" + jti, the value
- * token_revocations keeps, so no key names a token id): "rv" marks a
- * logged-out token (until its expiry), "gone" a deleted account (set before its rows
- * go, until its last token expires), "ac" caches the account record for
- * this token for AUTH_CACHE_TTL seconds, and "ag" is the account's
- * generation, bumped by every change. A miss reads PostgreSQL, which also
- * refuses a token listed in token_revocations (logout writes there first).
+ * BLAKE2b keyed with the lookup key over "jti:" + jti, so no key names a
+ * token id): "rs" marks an ended session (until its last access token
+ * expires), "gone" a deleted account (set before its rows go, until its
+ * last token expires), "ac" caches the account record for this token for
+ * AUTH_CACHE_TTL seconds, and "ag" is the account's generation, bumped by
+ * every change. A miss reads PostgreSQL, which also requires the token's
+ * session row to be there (ending a session deletes it first): a Redis
+ * that lost "rs" (flushed, or a failover to a replica that never saw it)
+ * cannot revive a session once the cached records from before are gone
+ * (revocation.h drops them on a new Redis server).
  *
  * Redis is not trusted with identity. The record is sealed (cachemac.h)
  * under its own key name ac:<h>:<j>, so it names the pk of the account
@@ -25,11 +29,12 @@
  * generation it was read under and its own expiry: a record of a former
  * generation (before a change, a deletion) is a miss, and an old record
  * copied back opens at most AUTH_CACHE_TTL seconds after it was written.
- * What a Redis writer can still do: delete "rv" or "gone" and copy back a
+ * What a Redis writer can still do: delete "rs" or "gone" and copy back a
  * record the server wrote within the last AUTH_CACHE_TTL seconds, which
- * lets a logged-out token, or a deleted account's token, pass for what is
- * left of those seconds; after them, PostgreSQL decides. It cannot make a
- * token pass for another account, nor revive a token for longer.
+ * lets an ended session's token, or a deleted account's token, pass for
+ * what is left of those seconds; after them, PostgreSQL decides. It
+ * cannot make a token pass for another account, nor revive a token for
+ * longer.
  *
  * Which tokens of an account still work is decided by PostgreSQL, which
  * Redis only caches: each token carries the account's token generation at
@@ -115,6 +120,10 @@ void auth_key_hash(const struct context *ctx, const unsigned char pk[32],
 int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
                           struct account *acc) __attribute__((warn_unused_result));
 
+/* The same for the account of internal key pk (a session's account). */
+int auth_load_by_pk(struct request *req, int64_t pk, struct account *acc)
+    __attribute__((warn_unused_result));
+
 /*
  * The associated-data location of column of the accounts row of pk;
  * row_buf (at least 24 bytes) holds the row text f points to.
@@ -145,14 +154,6 @@ int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES
     __attribute__((warn_unused_result));
 
 /*
- * "rv:" + jti_hash, on arena a (NULL on OOM): the Redis key marking the
- * token whose jti hashes to jti_hash (as token_revocations.jti keeps it)
- * logged out. The one place that key is spelt: the auth check reads it,
- * auth_revoke and revocation_restore write it.
- */
-const char *auth_revoked_key(struct arena *a, const char *jti_hash);
-
-/*
  * Mark an account deleted in Redis before its rows are deleted, so that
  * no worker on any host accepts its tokens from then on, cached record or
  * not; auth_undelete() undoes it when the deletion fails. 0 or -1.
@@ -176,17 +177,6 @@ int auth_or_reply(struct request *req);
  */
 int auth_data_key(struct request *req, struct account *acc,
                   unsigned char key[CRYPTO_KEY_BYTES])
-    __attribute__((warn_unused_result));
-
-/*
- * Log out the token acc came with: recorded in PostgreSQL (token_revocations,
- * checked whenever the record is not cached), then marked in Redis until
- * its expiry (SET rv:<j> NX EX) and its cached record dropped; with
- * REDIS_SENTINELS a replica must also confirm it (cache_wait_replica), and
- * a Redis server that lost it gets it back from PostgreSQL (revocation.h).
- * 0, or -1 when PostgreSQL (db_down()) or Redis is unavailable.
- */
-int auth_revoke(struct request *req, const struct account *acc)
     __attribute__((warn_unused_result));
 
 #endif

@@ -33,6 +33,7 @@ enum rate_class {
 	RATE_CHALLENGE,
 	RATE_GROUP,
 	RATE_BLOCK,
+	RATE_REFRESH,
 	RATE_MOD_INVITE,
 	RATE_MOD_JOIN,
 	RATE_MOD_DECISION,
@@ -98,6 +99,7 @@ struct config {
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */
+	int refresh_lifetime_s;     /* SOTTO_REFRESH_LIFETIME, seconds */
 	int pwhash_concurrency;     /* SOTTO_PWHASH_CONCURRENCY */
 	int pwhash_wait_ms;         /* SOTTO_PWHASH_WAIT_MS */
 	int pwhash_busy_pow;        /* SOTTO_PWHASH_BUSY_POW, bits, 0 = off */

@@ -25,6 +25,7 @@ struct context_keys {
 	unsigned char ratelimit[32]; /* from IP_HMAC_KEY, context "ratelimt" */
 	unsigned char lookup[32];    /* from IP_HMAC_KEY, context "acctlkup": account lookup hashes */
 	unsigned char jwt[32];       /* from JWT_SECRET, context "jwtsessn": HS256 session tokens */
+	unsigned char refresh[32];   /* from JWT_SECRET, context "rfrshtkn": refresh-token MACs */
 	unsigned char guard[32];     /* from IP_HMAC_KEY, context "guardrep": repetition window keys */
 	unsigned char cursor[32];    /* from IP_HMAC_KEY, context "cursorky": pagination cursors */
 	unsigned char events[32];    /* from IP_HMAC_KEY, context "evchanid": nchan channel ids */

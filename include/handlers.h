@@ -19,6 +19,7 @@ int handle_pow_challenge(struct request *req);
 int handle_auth_register(struct request *req);
 int handle_auth_challenge(struct request *req);
 int handle_auth_login(struct request *req);
+int handle_auth_refresh(struct request *req);
 int handle_auth_logout(struct request *req);
 
 /* app/handlers_me.c */
@@ -26,6 +27,8 @@ int handle_me_get(struct request *req);
 int handle_me_password(struct request *req);
 int handle_me_export(struct request *req);
 int handle_me_delete(struct request *req);
+int handle_me_sessions(struct request *req);
+int handle_me_session_delete(struct request *req);
 
 /* app/handlers_posts.c */
 int handle_post_create(struct request *req);

@@ -1,34 +1,31 @@
 /*
- * revocation.h — logouts (revoked token ids) that survive losing Redis.
+ * revocation.h — ended sessions and deleted accounts stay refused when
+ * Redis loses its newest writes.
  *
- * The auth check reads "rv:<j>" from Redis (auth.h, auth_revoked_key: j is
- * the keyed hash of the token's jti that token_revocations keeps, so a
- * restore writes exactly the key the check reads). Redis may lose its
- * newest writes in a Sentinel failover or a restart; PostgreSQL holds
- * every logout too (token_revocations, written first by auth_revoke), and
- * Redis is told which server it was last restored on ("rv-origin" = that
- * server's run_id). A worker connecting to a server whose run_id differs
- * (a promoted replica, a restarted process) writes every live logout back
- * before it serves anything (revocation_restore), so a logged-out token
- * stays logged out. It also
- * drops the cached account records ("ac:"): one that outlived a lost
- * deletion marker would otherwise let a deleted account's token in until
- * the record expired; the next request reads PostgreSQL instead.
+ * The auth check reads "rs:<sid>" (an ended session) and "gone:<h>" (a
+ * deleted account) from Redis, next to the cached account record
+ * "ac:<h>:<j>" (auth.h). A Sentinel failover or a restart may lose the
+ * newest writes, markers included. Nothing needs writing back: ending a
+ * session deletes its row and deleting an account its rows, in PostgreSQL
+ * first, and every record miss reads both from there. What must not
+ * survive is a cached record from before, which would answer for its
+ * token without PostgreSQL until it expired. So Redis is told which
+ * server it was last cleared on ("rv-origin" = that server's run_id), and
+ * a worker connecting to a server whose run_id differs (a promoted
+ * replica, a restarted process, a flushed one) drops every cached account
+ * record before it serves anything (revocation_restore).
  */
 #ifndef SOTTO_REVOCATION_H
 #define SOTTO_REVOCATION_H
 
 struct cache;
 
-#define REVOCATION_RESTORE_BATCH 128   /* revocations per Redis round trip */
-
 /*
- * cache_on_connect() hook, arg the worker's struct db: make sure the
- * newly connected Redis server holds every live revocation and no cached
- * account record from before (see above).
- * 0, or -1 when Redis or PostgreSQL failed (the connection is then not
- * used: sessions fail closed).
+ * cache_on_connect() hook (its arg unused): make sure the newly connected
+ * Redis server holds no cached account record from before (see above).
+ * 0, or -1 when Redis failed (the connection is then not used: sessions
+ * fail closed).
  */
-int revocation_restore(struct cache *cache, void *db);
+int revocation_restore(struct cache *cache, void *unused);
 
 #endif

@@ -78,7 +78,7 @@ MAIN_SETTINGS = {
        for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY", "GROUP")},
     **{"SOTTO_RATE_%s" % c: "1000000/60"
        for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE", "GROUP",
-                 "BLOCK", "MOD_INVITE", "MOD_JOIN", "MOD_DECISION")},
+                 "REFRESH", "BLOCK", "MOD_INVITE", "MOD_JOIN", "MOD_DECISION")},
     # Accounts count as established from their first day, so that flags and
     # votes of freshly registered test accounts hold posts and move trust;
     # test_hostile_flagger.py checks the default (3 days) on a stack of its own.
@@ -771,6 +771,18 @@ def pow_header(st, action):
                                 solve_pow(action, body["challenge"], body["difficulty"]))}
 
 
+CLEANUP_TIMEOUT = 60
+
+
+def cleanup(st):
+    """`sotto cleanup` with the stack's settings file, as the timer runs it."""
+    env = {k: v for k, v in st.env.items()
+           if not k.startswith(("SOTTO_", "ADMIN_")) and
+           k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
+    env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
+    return run_sotto(["cleanup"], env, timeout=CLEANUP_TIMEOUT)
+
+
 DEFAULT_PASSWORD = "correct horse battery"
 
 
@@ -781,6 +793,16 @@ def register(st, password=DEFAULT_PASSWORD, headers=None):
     assert r.status_code == 201, describe(r)
     body = r.json()
     return body["account_id"], body["token"]
+
+
+def commandstats(st):
+    """Calls per Redis command so far, from INFO commandstats."""
+    calls = {}
+    for line in st.redis("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_"):].split(":", 1)
+            calls[name] = int(rest.split("calls=", 1)[1].split(",", 1)[0])
+    return calls
 
 
 def bearer(token):

@@ -26,7 +26,7 @@ def post(st, path, body):
 
 
 def assert_session(body, keys):
-    """A token answer: at least keys, an HS256 JWT, expires_in 3600; its claims."""
+    """A token answer: at least keys, an HS256 JWT, expires_in TOKEN_LIFETIME; its claims."""
     assert set(keys) <= set(body), body
     assert body["expires_in"] == TOKEN_LIFETIME, body
     header, claims, sig = jwt_parts(body["token"])

@@ -19,15 +19,14 @@ import pytest
 import websocket
 
 from accounts import today
-from conftest import (assert_error, bearer, delete_me, describe, metric_value, raw_request,
-                      register, run_sotto)
+from conftest import (assert_error, bearer, cleanup, delete_me, describe, metric_value,
+                      raw_request, register)
 from content import post, reply
 
 TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 ITEM_KEYS = {"seq", "type", "day", "data"}
 LIVE_BUDGET = 1.0          # seconds from the write's response to the event
 RECV_TIMEOUT = 5           # seconds a subscriber waits before failing
-CLEANUP_TIMEOUT = 60
 TTL_DAYS = 14              # SOTTO_EVENT_TTL_DAYS default
 
 
@@ -75,15 +74,6 @@ def ticket(st, token):
 def ticket_key(t):
     """Redis key of a ticket (app/handlers_events.c): evt:<hex BLAKE2b-256 of its text>."""
     return "evt:" + hashlib.blake2b(t.encode(), digest_size=32).hexdigest()
-
-
-def cleanup(st):
-    """`sotto cleanup` with the stack's settings file, as the timer runs it."""
-    env = {k: v for k, v in st.env.items()
-           if not k.startswith(("SOTTO_", "ADMIN_")) and
-           k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
-    env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
-    return run_sotto(["cleanup"], env, timeout=CLEANUP_TIMEOUT)
 
 
 def ws_url(st, t):
@@ -286,7 +276,8 @@ def test_cleanup_deletes_unacknowledged_events_older_than_the_ttl(stack, alice, 
     r = cleanup(stack)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert re.search(r"^cleanup: deleted [1-9]\d* events from before day %d "
-                     r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ expired logouts, \d+ expired group invites, \d+ expired moderator invites$"
+                     r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ expired group invites, "
+                     r"\d+ expired moderator invites, \d+ idle sessions$"
                      % (today() - TTL_DAYS, TTL_DAYS), r.stdout, re.M), r.stdout
     assert [it["data"]["reply_id"] for it in all_events(stack, alice[1])] == [edge, fresh]
     # Nothing left to do: a second run deletes none of them.

@@ -14,7 +14,7 @@ import time
 
 import nacl.public
 
-from accounts import (b64u, id_hash, jti_hash, jwt_parts, login_key, me, public_b64,
+from accounts import (b64u, id_hash, jwt_parts, login_key, me, public_b64,
                       register_key, sign)
 from conftest import assert_error, bearer, describe, register
 from content import get_post_ok, post
@@ -103,12 +103,12 @@ def test_no_record_holds_an_x25519_key(stack):
 
 
 def test_a_record_copied_back_after_logout_or_deletion_stops_working(stack):
-    """Copied back again and again, with the logout and deletion markers
-    deleted each time: the token is refused at the latest once the record's
+    """Copied back again and again, with the ended-session and deletion
+    markers deleted each time: the token is refused at the latest once the record's
     sealed lifetime has passed (then PostgreSQL decides), and for good."""
     _, out_token = register(stack)
     _, out_key, out_value = cached(stack, out_token)
-    out_jti = jwt_parts(out_token)[1]["jti"]
+    out_sid = jwt_parts(out_token)[1]["sid"]
     gone_id, gone_token = register(stack, PASSWORD)
     _, gone_key, gone_value = cached(stack, gone_token)
     h = id_hash(stack, gone_id).hex()
@@ -120,7 +120,7 @@ def test_a_record_copied_back_after_logout_or_deletion_stops_working(stack):
     assert r.status_code == 204, describe(r)
 
     def copy_back():
-        stack.redis("DEL", "rv:" + jti_hash(stack, out_jti), "gone:" + h)
+        stack.redis("DEL", "rs:" + out_sid, "gone:" + h)
         stack.redis("SET", out_key, out_value, "EX", "600")
         stack.redis("SET", gone_key, gone_value, "EX", "600")
         if gone_gen:

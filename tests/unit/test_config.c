@@ -407,8 +407,8 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 46 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 46 - 2 + RATE__MAX + POW__MAX);
+	/* 47 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 47 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
@@ -421,6 +421,10 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 	assert_int_equal(explicit.event_ttl_days, plain.event_ttl_days);
 	assert_int_equal(explicit.group_max_members, plain.group_max_members);
 	assert_int_equal(plain.group_max_members, 256);
+	assert_int_equal(explicit.token_lifetime_s, 900);
+	assert_int_equal(explicit.refresh_lifetime_s, plain.refresh_lifetime_s);
+	assert_int_equal(plain.refresh_lifetime_s, 30 * 86400);
+	assert_int_equal(explicit.rate[RATE_REFRESH].count, plain.rate[RATE_REFRESH].count);
 	config_free(&explicit);
 	config_free(&plain);
 }

@@ -27,6 +27,7 @@
 
 #define NOW INT64_C(1700000000)
 #define LIFE 3600
+#define SID "c2Vzc2lvbi1pZC0xMjM0NQ"
 #define HDR "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
 
 static const unsigned char KEY[32] = {
@@ -42,13 +43,13 @@ static const unsigned char OTHER_KEY[32] = {
 
 /* Claim values as JSON text; NULL leaves the claim out. */
 struct claims_text {
-	const char *iss, *aud, *typ, *sub, *jti, *iat, *exp;
+	const char *iss, *aud, *typ, *sub, *sid, *jti, *iat, *exp;
 	const char *extra; /* raw members appended, e.g. "\"x\":1" */
 };
 
 static const struct claims_text GOOD = {
 	.iss = "\"sotto\"", .aud = "\"sotto\"", .typ = "\"access\"",
-	.sub = "\"acct_AbC-123\"", .jti = "\"AAECAwQFBgcICQoLDA0ODw\"",
+	.sub = "\"acct_AbC-123\"", .sid = "\"" SID "\"", .jti = "\"AAECAwQFBgcICQoLDA0ODw\"",
 	.iat = "1700000000", .exp = "1700003600", .extra = NULL,
 };
 
@@ -84,6 +85,7 @@ static char *claims_json(struct arena *a, const struct claims_text *c)
 	member(a, &json, "aud", c->aud);
 	member(a, &json, "typ", c->typ);
 	member(a, &json, "sub", c->sub);
+	member(a, &json, "sid", c->sid);
 	member(a, &json, "jti", c->jti);
 	member(a, &json, "iat", c->iat);
 	member(a, &json, "exp", c->exp);
@@ -180,7 +182,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	struct token_claims issued, got;
 	char *tok, *tok2, *payload;
 
-	tok = token_issue(*state, KEY, "acct_AbC-123", 0, NOW, LIFE, &issued);
+	tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NULL, NOW, LIFE, &issued);
 	assert_non_null(tok);
 	assert_true(strlen(tok) <= TOKEN_MAX_LEN);
 	assert_string_equal(part_text(*state, tok, 0), HDR);
@@ -189,6 +191,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	assert_non_null(strstr(payload, "\"aud\":\"sotto\""));
 	assert_non_null(strstr(payload, "\"typ\":\"access\""));
 	assert_string_equal(issued.sub, "acct_AbC-123");
+	assert_string_equal(issued.sid, SID);
 	assert_int_equal(strlen(issued.jti), 22);
 	assert_true(issued.iat == NOW);
 	assert_true(issued.exp == NOW + LIFE);
@@ -196,12 +199,13 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	memset(&got, 0x5a, sizeof(got));
 	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
 	assert_string_equal(got.sub, issued.sub);
+	assert_string_equal(got.sid, SID);
 	assert_string_equal(got.jti, issued.jti);
 	assert_true(got.iat == issued.iat);
 	assert_true(got.exp == issued.exp);
 	assert_int_equal(token_verify(KEY, tok, NOW + LIFE - 1, LIFE, NULL), 0);
 
-	tok2 = token_issue(*state, KEY, "acct_AbC-123", 0, NOW, LIFE, &got);
+	tok2 = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NULL, NOW, LIFE, &got);
 	assert_non_null(tok2);
 	assert_string_not_equal(got.jti, issued.jti);
 	assert_string_not_equal(tok, tok2);
@@ -213,25 +217,28 @@ static void test_issue_refuses_bad_arguments(void **state)
 
 	memset(sub, 'a', sizeof(sub) - 1);
 	sub[sizeof(sub) - 1] = '\0';
-	assert_null(token_issue(*state, KEY, sub, 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, sub, SID, 0, NULL, NOW, LIFE, NULL));
 	sub[TOKEN_SUB_MAX] = '\0';
-	assert_non_null(token_issue(*state, KEY, sub, 0, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, sub, SID, 0, NULL, NOW, LIFE, NULL));
 
-	assert_null(token_issue(*state, KEY, "", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, NULL, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a b", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a.b", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a+b", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a/b", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "ab=", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a\"b", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "\xc3\xa9", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", 0, NOW, 0, NULL));
-	assert_null(token_issue(*state, KEY, "abc", 0, NOW, -1, NULL));
-	assert_null(token_issue(*state, KEY, "abc", 0, -1, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", 0, INT64_MAX - 10, LIFE, NULL));
-	assert_null(token_issue(*state, NULL, "abc", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(NULL, KEY, "abc", 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, NULL, SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a b", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a.b", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a+b", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a/b", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "ab=", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a\"b", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "\xc3\xa9", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "", 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", NULL, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "a.b", 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, NOW, 0, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, NOW, -1, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, -1, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, INT64_MAX - 10, LIFE, NULL));
+	assert_null(token_issue(*state, NULL, "abc", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(NULL, KEY, "abc", SID, 0, NULL, NOW, LIFE, NULL));
 }
 
 /* The verdict on GOOD's claims plus the gen member text; *gen gets its value. */
@@ -252,16 +259,16 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 {
 	struct token_claims issued, got;
 	int64_t gen;
-	char *tok = token_issue(*state, KEY, "abc", 7, NOW, LIFE, &issued);
+	char *tok = token_issue(*state, KEY, "abc", SID, 7, NULL, NOW, LIFE, &issued);
 
 	assert_non_null(tok);
 	assert_true(issued.gen == 7);
 	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
 	assert_true(got.gen == 7);
 	assert_non_null(strstr(part_text(*state, tok, 1), "\"gen\":7"));
-	assert_non_null(token_issue(*state, KEY, "abc", TOKEN_GEN_MAX, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", -1, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", TOKEN_GEN_MAX + 1, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, -1, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX + 1, NULL, NOW, LIFE, NULL));
 
 	/* a token from before generations existed is of generation 0 */
 	assert_int_equal(verify_gen(*state, NULL, &gen), 0);
@@ -274,6 +281,62 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 	assert_int_equal(verify_gen(*state, "\"gen\":null", &gen), -1);
 	assert_int_equal(verify_gen(*state, "\"gen\":true", &gen), -1);
 	assert_int_equal(verify_gen(*state, "\"gen\":2000000001", &gen), -1);
+}
+
+#define JKT "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"   /* RFC 9449 section 6.1 */
+
+/* The verdict on GOOD's claims plus the cnf member text; jkt gets what it read. */
+static int verify_cnf(struct arena *a, const char *member_text, char jkt[TOKEN_JKT_CHARS + 1])
+{
+	struct claims_text c = GOOD;
+	struct token_claims got;
+	int rc;
+
+	c.extra = member_text;
+	memset(&got, 0x5a, sizeof(got));
+	got.jkt[TOKEN_JKT_CHARS] = '\0';
+	rc = token_verify(KEY, forge_claims(a, &c), NOW, LIFE, &got);
+	memcpy(jkt, got.jkt, TOKEN_JKT_CHARS + 1);
+	return rc;
+}
+
+static void test_bound_token_carries_its_key_thumbprint_and_only_that_shape_passes(void **state)
+{
+	struct token_claims issued, got;
+	char jkt[TOKEN_JKT_CHARS + 1];
+	char *tok = token_issue(*state, KEY, "abc", SID, 0, JKT, NOW, LIFE, &issued);
+
+	assert_non_null(tok);
+	assert_string_equal(issued.jkt, JKT);
+	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
+	assert_string_equal(got.jkt, JKT);
+	assert_non_null(strstr(part_text(*state, tok, 1), "\"cnf\":{\"jkt\":\"" JKT "\"}"));
+	/* unbound: no cnf at all, and "" read back */
+	tok = token_issue(*state, KEY, "abc", SID, 0, "", NOW, LIFE, &issued);
+	assert_non_null(tok);
+	assert_null(strstr(part_text(*state, tok, 1), "cnf"));
+	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
+	assert_string_equal(got.jkt, "");
+	/* a thumbprint of another shape is never issued */
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, "short", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, JKT "A", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0,
+	                        "0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I", NOW, LIFE, NULL));
+
+	assert_int_equal(verify_cnf(*state, NULL, jkt), 0);
+	assert_string_equal(jkt, "");
+	assert_int_equal(verify_cnf(*state, "\"cnf\":{\"jkt\":\"" JKT "\"}", jkt), 0);
+	assert_string_equal(jkt, JKT);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":{}", jkt), -1);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":null", jkt), -1);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":\"" JKT "\"", jkt), -1);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":{\"jkt\":\"" JKT "A\"}", jkt), -1);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":{\"jkt\":\"short\"}", jkt), -1);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":{\"jkt\":\"" JKT "\",\"x\":1}", jkt), -1);
+	assert_int_equal(verify_cnf(*state, "\"cnf\":{\"jwk\":\"" JKT "\"}", jkt), -1);
+	assert_int_equal(verify_cnf(*state,
+	                 "\"cnf\":{\"jkt\":\"0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I\"}", jkt),
+	                 -1);
 }
 
 static void test_forged_baseline_is_accepted(void **state)
@@ -297,6 +360,7 @@ static void test_forged_baseline_is_accepted(void **state)
 	assert_int_equal(jwt_add_grant(jwt, "aud", "sotto"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "typ", "access"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "sub", "abc"), 0);
+	assert_int_equal(jwt_add_grant(jwt, "sid", SID), 0);
 	assert_int_equal(jwt_add_grant(jwt, "jti", "AAECAwQFBgcICQoLDA0ODw"), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "iat", (long)NOW), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "exp", (long)NOW + LIFE), 0);
@@ -381,6 +445,7 @@ static char *libjwt_token(jwt_alg_t alg)
 	assert_int_equal(jwt_add_grant(jwt, "aud", "sotto"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "typ", "access"), 0);
 	assert_int_equal(jwt_add_grant(jwt, "sub", "acct_AbC-123"), 0);
+	assert_int_equal(jwt_add_grant(jwt, "sid", SID), 0);
 	assert_int_equal(jwt_add_grant(jwt, "jti", "AAECAwQFBgcICQoLDA0ODw"), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "iat", (long)NOW), 0);
 	assert_int_equal(jwt_add_grant_int(jwt, "exp", (long)NOW + LIFE), 0);
@@ -442,7 +507,7 @@ static void test_header_typ_other_than_JWT_is_refused(void **state)
 
 static void test_token_signed_with_another_key_is_refused(void **state)
 {
-	char *tok = token_issue(*state, OTHER_KEY, "abc", 0, NOW, LIFE, NULL);
+	char *tok = token_issue(*state, OTHER_KEY, "abc", SID, 0, NULL, NOW, LIFE, NULL);
 
 	assert_non_null(tok);
 	assert_int_equal(verify(tok), -1);
@@ -453,7 +518,7 @@ static void test_token_signed_with_another_key_is_refused(void **state)
 
 static void test_every_prefix_of_a_valid_token_is_refused(void **state)
 {
-	char *tok = token_issue(*state, KEY, "acct_AbC-123", 0, NOW, LIFE, NULL);
+	char *tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NULL, NOW, LIFE, NULL);
 	size_t len;
 
 	assert_non_null(tok);
@@ -545,12 +610,15 @@ static void test_wrong_iss_aud_or_typ_is_refused(void **state)
 	assert_int_equal(verify(forge(*state, HDR, "{}", MAC_HS256, KEY)), -1);
 }
 
-static void test_missing_sub_jti_iat_or_exp_is_refused(void **state)
+static void test_missing_sub_sid_jti_iat_or_exp_is_refused(void **state)
 {
 	struct claims_text c;
 
 	c = GOOD; c.sub = NULL; assert_claims_refused(*state, &c);
 	c = GOOD; c.jti = NULL; assert_claims_refused(*state, &c);
+	c = GOOD; c.sid = NULL; assert_claims_refused(*state, &c);
+	c = GOOD; c.sid = "\"a.b\""; assert_claims_refused(*state, &c);
+	c = GOOD; c.sid = "7"; assert_claims_refused(*state, &c);
 	c = GOOD; c.iat = NULL; assert_claims_refused(*state, &c);
 	c = GOOD; c.exp = NULL; assert_claims_refused(*state, &c);
 }
@@ -730,6 +798,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issued_token_verifies_with_the_same_claims, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issue_refuses_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generation_claim_round_trips_and_only_integers_in_range_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound_token_carries_its_key_thumbprint_and_only_that_shape_passes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_baseline_is_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_token_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alg_none_is_refused_in_any_case_and_with_any_signature, setup, teardown),
@@ -740,7 +809,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_null_empty_and_garbage_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_length_bound_is_enforced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_iss_aud_or_typ_is_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_sub_jti_iat_or_exp_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_sub_sid_jti_iat_or_exp_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_times_that_are_not_json_integers_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iat_that_only_reads_as_zero_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_token_is_refused, setup, teardown),

@@ -1,4 +1,4 @@
--- 023: blocks and community mutes (docs/blocks.md).
+-- 026: blocks and community mutes (docs/blocks.md).
 --
 -- A block names the post it was made from and that post's author; the
 -- author is never shown to the blocker. It acts on three things only: the

@@ -1,4 +1,4 @@
--- 024: community moderators (docs/moderation.md).
+-- 027: community moderators (docs/moderation.md).
 --
 -- A community's moderators are known by a per-community moderator_id,
 -- never by their account; nothing public ties two moderator ids (of one

@@ -1,0 +1,92 @@
+/*
+ * handlers_sessions.c — GET /me/sessions, DELETE /me/sessions/{id}: the
+ * person's own sessions (session.h), listed and ended from any of them.
+ *
+ * A session shows only its id, two day numbers and whether it is the one
+ * asking: no address, user agent or time of day is ever kept.
+ */
+#include <string.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "context.h"
+#include "db.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "page.h"
+#include "session.h"
+#include "util.h"
+
+#define LIST_KIND "sessions"
+
+enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK, SC_BOUND };
+
+static struct db_stmt stmt_list = {
+	"session_list",
+	"SELECT id, day_created, day_last_used, pk, jkt IS NOT NULL FROM sessions "
+	"WHERE account_pk = $1 AND pk < $2 ORDER BY pk DESC LIMIT $3", 3, 0
+};
+
+/* One session as the list shows it; ctx is the asking session's id. */
+static json_object *session_item(struct request *req, const PGresult *res, int row, void *ctx)
+{
+	const char *id = PQgetvalue(res, row, SC_ID), *current = ctx;
+	int64_t created, last_used;
+	json_object *o;
+
+	(void)req;
+	if (util_parse_int64(PQgetvalue(res, row, SC_CREATED), 0, INT32_MAX, &created) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, SC_LAST_USED), 0, INT32_MAX, &last_used) != 0) {
+		log_msg(LOG_WARN, "a session row is malformed");
+		return NULL;
+	}
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "current", json_object_new_boolean(strcmp(id, current) == 0));
+	json_object_object_add(o, "day_created", json_object_new_int64(created));
+	json_object_object_add(o, "day_last_used", json_object_new_int64(last_used));
+	json_object_object_add(o, "client", NULL);
+	json_object_object_add(o, "bound",
+	                       json_object_new_boolean(strcmp(PQgetvalue(res, row, SC_BOUND), "t") == 0));
+	return o;
+}
+
+/* GET /me/sessions: newest first, keyset on the session's internal key (sealed in the cursor). */
+int handle_me_sessions(struct request *req)
+{
+	struct page page;
+	struct page_rows rows;
+	struct cursor next;
+	const char *params[3];
+	int status;
+
+	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
+		return status;
+	params[0] = arena_i64(req->arena, req->account_pk);
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
+	if (params[0] == NULL || params[1] == NULL)
+		return http_oom(req);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, session_item,
+	                                  req->account->token.sid, &rows)) != 0)
+		return status;
+	return page_reply(req, LIST_KIND, rows.items, page_next_key(&rows, SC_PK, &next));
+}
+
+/*
+ * DELETE /me/sessions/{id}: that session ends at once. An id that is not
+ * one of this account's sessions (another account's included) is 404,
+ * whatever it is.
+ */
+int handle_me_session_delete(struct request *req)
+{
+	int ended = session_end(req, http_param(req, 0), req->account_pk);
+
+	if (ended < 0)
+		return db_down(req->ctx->db) ? http_db_failure(req)
+		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	if (ended == 0)
+		return http_error(req, 404, "not_found", "no such session");
+	return 204;
+}
