@@ -13,23 +13,25 @@
 #include "context.h"
 #include "db.h"
 #include "http.h"
+#include "scope.h"
 #include "session.h"
 #include "token.h"
 #include "util.h"
 
 #define REFRESH_DOMAIN "sotto-refresh"
-#define SESSION_FORGET_MAX 1024   /* sessions one call marks */
 
 static struct db_stmt stmt_open = {
 	"session_open",
-	"INSERT INTO sessions (id, account_pk, day_created, day_last_used) VALUES ($1, $2, $3, $3)",
-	3, 0
+	"INSERT INTO sessions (id, account_pk, day_created, day_last_used, client_pk, scope) "
+	"VALUES ($1, $2, $3, $3, $4, $5)",
+	5, 0
 };
 /* The one step of a rotation: only the current generation, only while not idle too long. */
 static struct db_stmt stmt_rotate = {
 	"session_rotate",
 	"UPDATE sessions SET gen = gen + 1, day_last_used = $3 "
-	"WHERE id = $1 AND gen = $2 AND day_last_used > $4 RETURNING account_pk, gen",
+	"WHERE id = $1 AND gen = $2 AND day_last_used > $4 "
+	"RETURNING account_pk, gen, coalesce(client_pk, 0), scope",
 	4, 0
 };
 static struct db_stmt stmt_end = {
@@ -124,27 +126,34 @@ out:
 	return rc;
 }
 
-int session_open(struct request *req, int64_t account_pk, struct session_grant *g)
+int session_open(struct request *req, int64_t account_pk, int64_t client_pk, unsigned scope,
+                 struct session_grant *g)
 {
 	const char *id = util_random_id(req->arena, SESSION_ID_BYTES);
-	const char *params[3];
+	const char *params[5];
 
 	if (id == NULL || !session_id_valid(id))
 		return -1;
 	params[0] = id;
 	params[1] = arena_i64(req->arena, account_pk);
 	params[2] = arena_i64(req->arena, util_today());
-	if (params[1] == NULL || params[2] == NULL)
+	params[3] = client_pk != 0 ? arena_i64(req->arena, client_pk) : NULL;
+	params[4] = arena_i64(req->arena, scope);
+	if (params[1] == NULL || params[2] == NULL || params[4] == NULL ||
+	    (client_pk != 0 && params[3] == NULL))
 		return -1;
 	if (db_exec(req->ctx->db, req->arena, &stmt_open, params, NULL) == NULL)
 		return -1;
 	memcpy(g->id, id, SESSION_ID_CHARS + 1);
 	g->account_pk = account_pk;
+	g->client_pk = client_pk;
+	g->scope = scope;
 	g->refresh_token = refresh_token(req, id, 0);
 	return g->refresh_token != NULL ? 0 : -1;
 }
 
-int session_forget(struct request *req, const char *const *ids, size_t n)
+int session_mark_ended(struct cache *c, struct arena *a, int token_lifetime_s,
+                       const char *const *ids, size_t n)
 {
 	const char **argv;
 	redisReply *r;
@@ -154,21 +163,27 @@ int session_forget(struct request *req, const char *const *ids, size_t n)
 		return 0;
 	if (n > SESSION_FORGET_MAX)
 		return -1;
-	argv = arena_alloc(req->arena, (n + 4) * sizeof(*argv));
+	argv = arena_alloc(a, (n + 4) * sizeof(*argv));
 	if (argv == NULL)
 		return -1;
 	argv[0] = "EVAL";
 	argv[1] = forget_script;
-	argv[2] = arena_i64(req->arena, (int64_t)n);
+	argv[2] = arena_i64(a, (int64_t)n);
 	for (i = 0; i < n; i++)
-		if ((argv[3 + i] = arena_printf(req->arena, "rs:%s", ids[i])) == NULL)
+		if ((argv[3 + i] = arena_printf(a, "rs:%s", ids[i])) == NULL)
 			return -1;
 	/* Outlives every access token the sessions issued. */
-	argv[3 + n] = arena_i64(req->arena, req->ctx->cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
+	argv[3 + n] = arena_i64(a, (int64_t)token_lifetime_s + TOKEN_CLOCK_SKEW_S);
 	if (argv[2] == NULL || argv[3 + n] == NULL)
 		return -1;
-	r = cache_command(req->ctx->cache, req->arena, (int)(n + 4), argv, NULL);
+	r = cache_command(c, a, (int)(n + 4), argv, NULL);
 	return r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+}
+
+int session_forget(struct request *req, const char *const *ids, size_t n)
+{
+	return session_mark_ended(req->ctx->cache, req->arena, req->ctx->cfg->token_lifetime_s,
+	                          ids, n);
 }
 
 int session_end(struct request *req, const char *id, int64_t account_pk)
@@ -198,7 +213,7 @@ int session_rotate(struct request *req, const char *text, struct session_grant *
 {
 	const char *params[4];
 	PGresult *res;
-	int64_t gen, next;
+	int64_t gen, next, scope;
 
 	if (refresh_parse(req, text, g->id, &gen) != 0)
 		return 0;
@@ -220,8 +235,11 @@ int session_rotate(struct request *req, const char *text, struct session_grant *
 		return session_end(req, g->id, 0) < 0 ? -1 : 0;
 	}
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &g->account_pk) != 0 ||
-	    util_parse_int64(PQgetvalue(res, 0, 1), 1, INT64_MAX - 1, &next) != 0)
+	    util_parse_int64(PQgetvalue(res, 0, 1), 1, INT64_MAX - 1, &next) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 2), 0, INT64_MAX - 1, &g->client_pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 3), 0, SCOPE_ALL, &scope) != 0)
 		return -1;
+	g->scope = (unsigned)scope;
 	g->refresh_token = refresh_token(req, g->id, next);
 	return g->refresh_token != NULL ? 1 : -1;
 }

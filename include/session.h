@@ -30,31 +30,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct arena;
+struct cache;
 struct request;
 
 #define SESSION_ID_BYTES 16
 #define SESSION_ID_CHARS 22
 #define SESSION_REFRESH_BYTES (SESSION_ID_BYTES + 8 + 32)
 #define SESSION_REFRESH_CHARS 75      /* base64url of SESSION_REFRESH_BYTES */
+#define SESSION_FORGET_MAX 1024       /* sessions one call marks ended */
 
 /* What a client gets for a session it opened or refreshed (arena strings). */
 struct session_grant {
 	char id[SESSION_ID_CHARS + 1];
 	const char *refresh_token;
 	int64_t account_pk;
+	int64_t client_pk;          /* the OAuth client it was opened through, 0 = none */
+	unsigned scope;             /* what its tokens may do (scope.h) */
 };
 
 /*
- * Open a session for account_pk (one INSERT: the caller may run it inside
- * its own transaction) and fill *g with its id and first refresh token.
- * 0, or -1 on a database failure (see db_down()) or out of memory.
+ * Open a session for account_pk through client_pk (0: none, a session of
+ * the /auth routes) with scopes scope (scope.h) in one INSERT (the caller may run
+ * it inside its own transaction) and fill *g with its id and first
+ * refresh token. 0, or -1 on a database failure (see db_down(); a client
+ * removed meanwhile is one) or out of memory.
  */
-int session_open(struct request *req, int64_t account_pk, struct session_grant *g)
+int session_open(struct request *req, int64_t account_pk, int64_t client_pk, unsigned scope,
+                 struct session_grant *g)
     __attribute__((warn_unused_result));
 
 /*
  * Rotate the refresh token text: 1 with *g filled (the session's id, the
- * next token, its account), 0 when the token is refused (malformed, bad
+ * next token, its account, client and scopes), 0 when the token is refused (malformed, bad
  * MAC, unknown or ended session, idle too long, or reused: the session
  * was then ended), -1 when PostgreSQL or Redis failed.
  */
@@ -76,6 +84,15 @@ int session_end(struct request *req, const char *id, int64_t account_pk)
  */
 int session_forget(struct request *req, const char *const *ids, size_t n)
     __attribute__((warn_unused_result));
+
+/*
+ * session_forget() for a process without a request (`sotto clients
+ * remove`): through Redis connection c, scratch memory on arena a, marks
+ * lasting token_lifetime_s (SOTTO_TOKEN_LIFETIME) and the clock skew.
+ * At most SESSION_FORGET_MAX ids per call. 0 or -1.
+ */
+int session_mark_ended(struct cache *c, struct arena *a, int token_lifetime_s,
+                       const char *const *ids, size_t n) __attribute__((warn_unused_result));
 
 /* True for 22 base64url characters: the shape of a session id. */
 bool session_id_valid(const char *id);

@@ -8,7 +8,8 @@
  * typ "access", sub (the public account id), sid (its session, session.h),
  * iat, exp, jti (16 random bytes, base64url), gen (the account's token
  * generation when the token was issued, see auth.h; a token without one
- * is of generation 0). The key is a 32-byte subkey derived for this purpose.
+ * is of generation 0), scp (what it may do: scope.h bits; a token without
+ * one carries every scope). The key is a 32-byte subkey derived for this purpose.
  */
 #ifndef SOTTO_TOKEN_H
 #define SOTTO_TOKEN_H
@@ -29,13 +30,14 @@ struct token_claims {
 	char jti[TOKEN_JTI_MAX + 1];
 	char sid[TOKEN_SID_MAX + 1];
 	int64_t gen;
+	unsigned scope;           /* scope.h bits */
 	int64_t iat;
 	int64_t exp;
 };
 
 /*
  * Issue a token for sub in session sid, of token generation gen
- * (0..TOKEN_GEN_MAX), valid lifetime_s seconds from now (seconds since
+ * (0..TOKEN_GEN_MAX), with scopes scope (scope.h, SCOPE_ALL at most), valid lifetime_s seconds from now (seconds since
  * the epoch): iat = now, exp = now + lifetime_s, a fresh random jti.
  * key is the 32-byte JWT subkey. The token string (at most TOKEN_MAX_LEN
  * characters) is allocated on arena a; *out (may be NULL) gets its
@@ -44,8 +46,8 @@ struct token_claims {
  * exp that would overflow.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  const char *sid, int64_t gen, int64_t now, int lifetime_s,
-                  struct token_claims *out);
+                  const char *sid, int64_t gen, unsigned scope, int64_t now,
+                  int lifetime_s, struct token_claims *out);
 
 /*
  * Verify a bearer token: length (1..TOKEN_MAX_LEN) and charset
@@ -55,7 +57,8 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
  * header typ "JWT" if present, claims iss, aud, typ, sub, sid, jti, and iat
  * and exp as JSON integers with iat <= now + TOKEN_CLOCK_SKEW_S,
  * iat < exp, exp > now and exp - iat <= max_lifetime_s, gen (when present)
- * an integer in 0..TOKEN_GEN_MAX. Revocation (jti, gen) is the caller's business.
+ * an integer in 0..TOKEN_GEN_MAX, scp (when present) an
+ * integer in 0..SCOPE_ALL. Revocation (jti, gen) is the caller's business.
  * Returns 0 and fills *out (may be NULL) when valid, -1 for any failure,
  * including a NULL token or key (no reason given: every failure is the
  * same 401 to the client). Never logs the token.

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "scope.h"
 #include "token.h"
 #include "util.h"
 
@@ -182,7 +183,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	struct token_claims issued, got;
 	char *tok, *tok2, *payload;
 
-	tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NOW, LIFE, &issued);
+	tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, SCOPE_ALL, NOW, LIFE, &issued);
 	assert_non_null(tok);
 	assert_true(strlen(tok) <= TOKEN_MAX_LEN);
 	assert_string_equal(part_text(*state, tok, 0), HDR);
@@ -205,7 +206,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	assert_true(got.exp == issued.exp);
 	assert_int_equal(token_verify(KEY, tok, NOW + LIFE - 1, LIFE, NULL), 0);
 
-	tok2 = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NOW, LIFE, &got);
+	tok2 = token_issue(*state, KEY, "acct_AbC-123", SID, 0, SCOPE_ALL, NOW, LIFE, &got);
 	assert_non_null(tok2);
 	assert_string_not_equal(got.jti, issued.jti);
 	assert_string_not_equal(tok, tok2);
@@ -217,28 +218,28 @@ static void test_issue_refuses_bad_arguments(void **state)
 
 	memset(sub, 'a', sizeof(sub) - 1);
 	sub[sizeof(sub) - 1] = '\0';
-	assert_null(token_issue(*state, KEY, sub, SID, 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, sub, SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
 	sub[TOKEN_SUB_MAX] = '\0';
-	assert_non_null(token_issue(*state, KEY, sub, SID, 0, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, sub, SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
 
-	assert_null(token_issue(*state, KEY, "", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, NULL, SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a b", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a.b", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a+b", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a/b", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "ab=", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a\"b", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "\xc3\xa9", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", "", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", NULL, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", "a.b", 0, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, NOW, 0, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, NOW, -1, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, -1, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, INT64_MAX - 10, LIFE, NULL));
-	assert_null(token_issue(*state, NULL, "abc", SID, 0, NOW, LIFE, NULL));
-	assert_null(token_issue(NULL, KEY, "abc", SID, 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "", SID, SCOPE_ALL, 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, NULL, SID, SCOPE_ALL, 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a b", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a.b", SID, SCOPE_ALL, 0, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a+b", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a/b", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "ab=", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a\"b", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "\xc3\xa9", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "", 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", NULL, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "a.b", 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, NOW, 0, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, NOW, -1, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, -1, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, INT64_MAX - 10, LIFE, NULL));
+	assert_null(token_issue(*state, NULL, "abc", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(NULL, KEY, "abc", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
 }
 
 /* The verdict on GOOD's claims plus the gen member text; *gen gets its value. */
@@ -259,16 +260,16 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 {
 	struct token_claims issued, got;
 	int64_t gen;
-	char *tok = token_issue(*state, KEY, "abc", SID, 7, NOW, LIFE, &issued);
+	char *tok = token_issue(*state, KEY, "abc", SID, 7, SCOPE_ALL, NOW, LIFE, &issued);
 
 	assert_non_null(tok);
 	assert_true(issued.gen == 7);
 	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
 	assert_true(got.gen == 7);
 	assert_non_null(strstr(part_text(*state, tok, 1), "\"gen\":7"));
-	assert_non_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, -1, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX + 1, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, -1, SCOPE_ALL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX + 1, SCOPE_ALL, NOW, LIFE, NULL));
 
 	/* a token from before generations existed is of generation 0 */
 	assert_int_equal(verify_gen(*state, NULL, &gen), 0);
@@ -281,6 +282,44 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 	assert_int_equal(verify_gen(*state, "\"gen\":null", &gen), -1);
 	assert_int_equal(verify_gen(*state, "\"gen\":true", &gen), -1);
 	assert_int_equal(verify_gen(*state, "\"gen\":2000000001", &gen), -1);
+}
+
+/* The verdict on GOOD's claims plus the scp member text; *scope gets its value. */
+static int verify_scope(struct arena *a, const char *member_text, unsigned *scope)
+{
+	struct claims_text c = GOOD;
+	struct token_claims got;
+	int rc;
+
+	c.extra = member_text;
+	memset(&got, 0x5a, sizeof(got));
+	rc = token_verify(KEY, forge_claims(a, &c), NOW, LIFE, &got);
+	*scope = got.scope;
+	return rc;
+}
+
+static void test_scope_claim_round_trips_and_only_known_bits_pass(void **state)
+{
+	struct token_claims issued, got;
+	unsigned scope;
+	char *tok = token_issue(*state, KEY, "abc", SID, 0, SCOPE_READ | SCOPE_DM, NOW, LIFE,
+	                        &issued);
+
+	assert_non_null(tok);
+	assert_true(issued.scope == (SCOPE_READ | SCOPE_DM));
+	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
+	assert_true(got.scope == (SCOPE_READ | SCOPE_DM));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL + 1, NOW, LIFE, NULL));
+
+	/* a token from before scopes existed carries every scope */
+	assert_int_equal(verify_scope(*state, NULL, &scope), 0);
+	assert_true(scope == SCOPE_ALL);
+	assert_int_equal(verify_scope(*state, "\"scp\":0", &scope), 0);
+	assert_true(scope == 0);
+	assert_int_equal(verify_scope(*state, "\"scp\":32", &scope), -1);
+	assert_int_equal(verify_scope(*state, "\"scp\":-1", &scope), -1);
+	assert_int_equal(verify_scope(*state, "\"scp\":\"read\"", &scope), -1);
+	assert_int_equal(verify_scope(*state, "\"scp\":1.0", &scope), -1);
 }
 
 static void test_forged_baseline_is_accepted(void **state)
@@ -451,7 +490,7 @@ static void test_header_typ_other_than_JWT_is_refused(void **state)
 
 static void test_token_signed_with_another_key_is_refused(void **state)
 {
-	char *tok = token_issue(*state, OTHER_KEY, "abc", SID, 0, NOW, LIFE, NULL);
+	char *tok = token_issue(*state, OTHER_KEY, "abc", SID, 0, SCOPE_ALL, NOW, LIFE, NULL);
 
 	assert_non_null(tok);
 	assert_int_equal(verify(tok), -1);
@@ -462,7 +501,7 @@ static void test_token_signed_with_another_key_is_refused(void **state)
 
 static void test_every_prefix_of_a_valid_token_is_refused(void **state)
 {
-	char *tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NOW, LIFE, NULL);
+	char *tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, SCOPE_ALL, NOW, LIFE, NULL);
 	size_t len;
 
 	assert_non_null(tok);
@@ -759,6 +798,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_from_the_future_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifetime_beyond_the_maximum_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_base64url_characters_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scope_claim_round_trips_and_only_known_bits_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_three_or_four_dots_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature_must_be_canonical_hs256_length, setup, teardown),
 	};
