@@ -2,7 +2,9 @@
 #
 #   make                      build ./sotto
 #   make SANITIZE=address,undefined   build build/san/sotto with ASan+UBSan
-#   make check                every test (unit, unit under sanitizers, end to end)
+#   make check                every test (unit, unit under sanitizers, end to end);
+#                             under it (SOTTO_TEST_STRICT=1) a test whose tool
+#                             is missing (Redis, Chromium, systemd) fails, never skips
 #   make docs/configuration.md   regenerate the settings reference from the binary
 #   make run | up | down      the development stack (scripts/stack.sh)
 #   make bench                the benchmarks (tests/bench/run.sh)
@@ -91,9 +93,9 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
 
 check-unit:
-	$(MAKE) unit
+	SOTTO_TEST_STRICT=1 $(MAKE) unit
 check-unit-san:
-	$(MAKE) unit SANITIZE=address,undefined
+	SOTTO_TEST_STRICT=1 $(MAKE) unit SANITIZE=address,undefined
 
 # The settings reference, generated from the table in app/config.c
 # (tests/static checks that the committed file matches the binary).
@@ -123,7 +125,8 @@ check-fuzz:
 
 check-e2e: all
 	$(MAKE) SANITIZE=address,undefined all
-	SOTTO_BIN=$(CURDIR)/build/san/sotto $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	SOTTO_TEST_STRICT=1 SOTTO_BIN=$(CURDIR)/build/san/sotto \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 check: all
 	$(MAKE) check-unit
@@ -198,6 +201,9 @@ install: sotto
 	set -e; for f in $(UNITS); do \
 		$(INSTALL_PATHS) systemd/$$f >$(DESTDIR)$(UNITDIR)/$$f; \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$f; done
+	# The group and the 0750 directory that guard nginx's nchan publisher socket.
+	install -D -m 644 systemd/sotto.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/sotto.conf
+	install -D -m 644 systemd/sotto.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/sotto.conf
 
 # The package is built from a copy of this tree under build/deb/ (so the
 # package build's clean step leaves this tree's build alone); the .deb lands

@@ -4,7 +4,8 @@
  *
  * Order: header syntax → token (signature and claims, token.c, no I/O) →
  * one Redis MGET (session ended? deleted? cached record?) → PostgreSQL only on
- * a cache miss. See auth.h for the cache and why it cannot go stale.
+ * a cache miss. See auth.h for the cache, why it cannot go stale and
+ * what a Redis writer can still do.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "context.h"
 #include "crypto.h"
@@ -28,18 +30,20 @@
 #define HASH_HEX (2 * AUTH_HASH_BYTES + 1)
 
 #define ACCOUNT_COLUMNS \
-	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, a.x25519_sealed, " \
+	"SELECT a.pk, a.day_joined, a.trust, a.auth, a.id_sealed, " \
 	"k.version, k.wrapped, a.token_gen, a.token_keep " \
 	"FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
 
-static struct db_stmt stmt_by_id = {
-	"auth_account_by_id", ACCOUNT_COLUMNS "WHERE a.id_hash = $1", 1, 0
-};
 static struct db_stmt stmt_by_key = {
 	"auth_account_by_key", ACCOUNT_COLUMNS "WHERE a.key_hash = $1", 1, 0
 };
 static struct db_stmt stmt_by_pk = {
 	"auth_account_by_pk", ACCOUNT_COLUMNS "WHERE a.pk = $1", 1, 0
+};
+/* The account of a token whose session is live (its row is there). */
+static struct db_stmt stmt_by_token = {
+	"auth_account_by_token", ACCOUNT_COLUMNS "WHERE a.id_hash = $1 AND EXISTS "
+	"(SELECT 1 FROM sessions s WHERE s.id = $2 AND s.account_pk = a.pk)", 2, 0
 };
 static struct db_stmt stmt_keys = {
 	"auth_account_keys",
@@ -47,15 +51,9 @@ static struct db_stmt stmt_keys = {
 	"JOIN accounts a ON a.pk = k.account_pk WHERE k.account_pk = $1", 1, 0
 };
 
-/* Fill "ac" only when the generation is still the one read before the database. */
-static const char fill_script[] =
-	"local g = redis.call('GET', KEYS[2]) or '' "
-	"if g == ARGV[2] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end "
-	"return 1";
-/* Drop the record and move the generation, so in-flight fills give up. */
+/* Move the account's generation, so every cached record of it is stale. */
 static const char forget_script[] =
-	"redis.call('DEL', KEYS[1]) "
-	"redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], ARGV[1]) "
+	"redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) "
 	"return 1";
 
 static void lookup_hash(const struct context *ctx, const char *domain,
@@ -153,56 +151,36 @@ static int parse_tokens(const PGresult *res, int col, struct account *acc)
 	return 0;
 }
 
-/* One row of ACCOUNT_COLUMNS into *acc, the X25519 key opened; -1 on failure. */
+/* One row of ACCOUNT_COLUMNS into *acc; -1 on failure. */
 static int account_parse(struct request *req, const PGresult *res, struct account *acc)
 {
 	int64_t auth;
-	unsigned char *x;
-	const unsigned char *sealed;
-	size_t sealed_len = 0, x_len;
 
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &acc->pk) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &acc->day_joined) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 3), ACCOUNT_PASSWORD, ACCOUNT_KEY, &auth) != 0 ||
-	    parse_keys(req, res, 6, acc) != 0 || parse_tokens(res, 8, acc) != 0)
+	    parse_keys(req, res, 5, acc) != 0 || parse_tokens(res, 7, acc) != 0)
 		return -1;
 	acc->trust = strtod(PQgetvalue(res, 0, 2), NULL);
 	acc->auth = (enum account_auth)auth;
 	acc->id_sealed = db_bytea_value(req->arena, res, 0, 4, &acc->id_sealed_len);
 	if (acc->id_sealed == NULL)
 		return -1;
-	acc->x25519 = NULL;
-	sealed = db_bytea_value(req->arena, res, 0, 5, &sealed_len);
-	if (sealed == NULL)
-		return 0;
-	if (open_own(req, acc, "x25519_public", sealed, sealed_len, &x, &x_len) != 0 ||
-	    x_len != 32 || (acc->x25519 = util_b64url_encode(req->arena, x, x_len)) == NULL)
-		return -1;
 	return 0;
 }
 
-/* 1 found, 0 none, -1 failure: the account stmt finds by param, from PostgreSQL. */
-static int account_load_by(struct request *req, struct db_stmt *stmt, const char *param,
-                           struct account *acc)
+/* 1 found, 0 none, -1 failure: the account stmt finds with params, from PostgreSQL. */
+static int account_load(struct request *req, struct db_stmt *stmt, const char **params,
+                        struct account *acc)
 {
-	const char *params[1] = { param };
 	PGresult *res;
 
-	if (param == NULL)
-		return -1;
 	res = db_exec(req->ctx->db, req->arena, stmt, params, NULL);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)
 		return 0;
 	return account_parse(req, res, acc) == 0 ? 1 : -1;
-}
-
-/* account_load_by for a lookup hash. */
-static int account_load(struct request *req, struct db_stmt *stmt,
-                        const unsigned char hash[AUTH_HASH_BYTES], struct account *acc)
-{
-	return account_load_by(req, stmt, db_bytea_text(req->arena, hash, AUTH_HASH_BYTES), acc);
 }
 
 /* The public id of a loaded account, opened from id_sealed, and its lookup hash. */
@@ -219,27 +197,32 @@ static int account_open_id(struct request *req, struct account *acc)
 	return 0;
 }
 
-int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
-                          struct account *acc)
+/* account_load of the one row param (NULL: out of memory) finds, its id opened. */
+static int account_load_open(struct request *req, struct db_stmt *stmt, const char *param,
+                             struct account *acc)
 {
+	const char *params[1] = { param };
 	int found;
 
 	memset(acc, 0, sizeof(*acc));
-	found = account_load(req, &stmt_by_key, hash, acc);
+	if (param == NULL)
+		return -1;
+	found = account_load(req, stmt, params, acc);
 	if (found != 1)
 		return found;
 	return account_open_id(req, acc) == 0 ? 1 : -1;
 }
 
+int auth_load_by_key_hash(struct request *req, const unsigned char hash[AUTH_HASH_BYTES],
+                          struct account *acc)
+{
+	return account_load_open(req, &stmt_by_key,
+	                         db_bytea_text(req->arena, hash, AUTH_HASH_BYTES), acc);
+}
+
 int auth_load_by_pk(struct request *req, int64_t pk, struct account *acc)
 {
-	int found;
-
-	memset(acc, 0, sizeof(*acc));
-	found = account_load_by(req, &stmt_by_pk, arena_i64(req->arena, pk), acc);
-	if (found != 1)
-		return found;
-	return account_open_id(req, acc) == 0 ? 1 : -1;
+	return account_load_open(req, &stmt_by_pk, arena_i64(req->arena, pk), acc);
 }
 
 int auth_data_key(struct request *req, struct account *acc,
@@ -264,17 +247,29 @@ int auth_data_key(struct request *req, struct account *acc,
 /* ---- the cached record -------------------------------------------------- */
 
 /*
- * "2|pk|day|trust|auth|token_gen|token_keep or -|x25519 or -": everything
- * auth and GET /me need, no secret. (Version 2 added the token fields; a
- * version-1 record reads as a miss.)
+ * "3|gen|pk|day|trust|auth|token_gen|kept jti or -": what auth and GET /me
+ * need, no secret, for the account generation gen ("ag:<h>" when it was
+ * read, "-" for none), on arena a (NULL on OOM). (Version 3 added the
+ * token fields; another version reads as a miss.)
  */
-static char *record_format(struct arena *a, const struct account *acc)
+char *auth_record_text(struct arena *a, const char *gen, const struct account *acc)
 {
-	return arena_printf(a, "2|%lld|%lld|%.6f|%d|%lld|%s|%s", (long long)acc->pk,
+	return arena_printf(a, "3|%s|%lld|%lld|%.6f|%d|%lld|%s", gen, (long long)acc->pk,
 	                    (long long)acc->day_joined, acc->trust, (int)acc->auth,
 	                    (long long)acc->token_gen,
-	                    acc->token_keep[0] != '\0' ? acc->token_keep : "-",
-	                    acc->x25519 != NULL ? acc->x25519 : "-");
+	                    acc->token_keep[0] != '\0' ? acc->token_keep : "-");
+}
+
+/* auth_record_text sealed (cachemac.h) under its key name until AUTH_CACHE_TTL from now. */
+static char *record_format(struct request *req, const char *name, const char *gen,
+                           const struct account *acc, int64_t now)
+{
+	char *text = auth_record_text(req->arena, gen, acc);
+
+	if (text == NULL)
+		return NULL;
+	return cachemac_seal(req->arena, req->ctx->keys.redis, name, "",
+	                     now + AUTH_CACHE_TTL, text);
 }
 
 /* The decimal (1..18 digits) at *p, ended by sep; *p moves past sep. */
@@ -293,84 +288,83 @@ static int record_int(const char **p, char sep, long long *out)
 	return 0;
 }
 
-/* True for 1..63 base64url characters (an X25519 key's text) or "-". */
-static bool record_key_text(const char *s)
+/* The kept jti p ("-": none), the record's last field, into acc. */
+static int record_keep(const char *p, struct account *acc)
 {
-	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
-
-	return s[n] == '\0' && n >= 1 && n <= 63;
-}
-
-/* The kept jti at *p ("-": none), ended by '|'; *p moves past it. */
-static int record_keep(const char **p, struct account *acc)
-{
-	const char *bar = strchr(*p, '|');
-	size_t n = bar != NULL ? (size_t)(bar - *p) : 0;
+	size_t n = strlen(p);
 
 	if (n == 0 || n > TOKEN_JTI_MAX)
 		return -1;
-	memcpy(acc->token_keep, *p, n);
-	acc->token_keep[n] = '\0';
+	memcpy(acc->token_keep, p, n + 1);
 	if (strcmp(acc->token_keep, "-") == 0)
 		acc->token_keep[0] = '\0';
 	else if (!jti_text(acc->token_keep))
 		return -1;
-	*p = bar + 1;
 	return 0;
 }
 
-/* Parse what record_format wrote (by hand: sscanf was a twentieth of the worker CPU of GET /me). */
-static int record_parse(struct arena *a, const char *text, struct account *acc)
+/*
+ * Parse what auth_record_text wrote, once opened, for the current
+ * generation gen (by hand: sscanf was a twentieth of the worker CPU of
+ * GET /me). -1 when malformed or of another generation.
+ */
+int auth_record_parse(const char *text, const char *gen, struct account *acc)
 {
-	long long pk, day, auth, gen;
+	long long pk, day, auth, token_gen;
+	size_t gen_len = strlen(gen);
 	const char *p = text;
 	char *end;
 	double trust;
 
-	if (strncmp(p, "2|", 2) != 0)
+	if (strncmp(p, "3|", 2) != 0 || strncmp(p + 2, gen, gen_len) != 0 || p[2 + gen_len] != '|')
 		return -1;
-	p += 2;
+	p += 3 + gen_len;
 	if (record_int(&p, '|', &pk) != 0 || record_int(&p, '|', &day) != 0)
 		return -1;
 	trust = strtod(p, &end);
 	if (end == p || *end != '|' || !(trust >= 0.0 && trust <= 1.0))
 		return -1;
 	p = end + 1;
-	if (record_int(&p, '|', &auth) != 0 || record_int(&p, '|', &gen) != 0 ||
-	    gen > TOKEN_GEN_MAX || record_keep(&p, acc) != 0 || !record_key_text(p) || pk < 1 ||
+	if (record_int(&p, '|', &auth) != 0 || record_int(&p, '|', &token_gen) != 0 ||
+	    token_gen > TOKEN_GEN_MAX || record_keep(p, acc) != 0 || pk < 1 ||
 	    (auth != ACCOUNT_PASSWORD && auth != ACCOUNT_KEY))
 		return -1;
-	acc->token_gen = gen;
+	acc->token_gen = token_gen;
 	acc->pk = pk;
 	acc->day_joined = day;
 	acc->trust = trust;
 	acc->auth = (enum account_auth)auth;
-	acc->x25519 = strcmp(p, "-") == 0 ? NULL : arena_strdup(a, p);
-	return strcmp(p, "-") == 0 || acc->x25519 != NULL ? 0 : -1;
+	return 0;
 }
 
-/* prefix + hex: the Redis keys of one account. */
-static const char *redis_key(struct arena *a, const char *prefix, const char hex[HASH_HEX])
+/* prefix + hex [+ ':' + jti]: the Redis keys of one account and of one of its tokens. */
+static const char *redis_key(struct arena *a, const char *prefix, const char hex[HASH_HEX],
+                             const char *jti)
 {
-	size_t plen = strlen(prefix);
-	char *k = arena_alloc(a, plen + HASH_HEX);
+	size_t plen = strlen(prefix), jlen = jti != NULL ? strlen(jti) + 1 : 0;
+	char *k = arena_alloc(a, plen + HASH_HEX + jlen);
 
 	if (k != NULL) {
 		memcpy(k, prefix, plen);
 		memcpy(k + plen, hex, HASH_HEX);    /* HASH_HEX counts the NUL */
+		if (jti != NULL) {
+			k[plen + HASH_HEX - 1] = ':';
+			memcpy(k + plen + HASH_HEX, jti, jlen);
+		}
 	}
 	return k;
 }
 
+/* gone:<h>, ag:<h> and, when jti is given, ac:<h>:<jti> (else *ac is NULL). */
 static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES],
-                       const char **gone, const char **ac, const char **ag)
+                       const char *jti, const char **gone, const char **ac, const char **ag)
 {
 	char hex[HASH_HEX];
 
 	sodium_bin2hex(hex, sizeof(hex), hash, AUTH_HASH_BYTES);
-	*gone = redis_key(a, "gone:", hex);
-	*ac = redis_key(a, "ac:", hex);
-	*ag = redis_key(a, "ag:", hex);
+	*gone = redis_key(a, "gone:", hex, NULL);
+	*ac = jti != NULL ? redis_key(a, "ac:", hex, jti) : NULL;
+	*ag = redis_key(a, "ag:", hex, NULL);
 }
 
 static bool reply_is(const redisReply *r, int type)
@@ -378,23 +372,44 @@ static bool reply_is(const redisReply *r, int type)
 	return r != NULL && r->type == type;
 }
 
-/* Store the record unless the account changed since generation gen was read. */
+/* Cache the record read from the database for this token. */
 static void record_fill(struct request *req, const struct account *acc, const char *ac,
-                        const char *ag, const char *gen)
+                        const char *gen, int64_t now)
 {
 	char ttl[16];
-	const char *argv[] = { "EVAL", fill_script, "2", ac, ag,
-	                       record_format(req->arena, acc), gen, ttl };
+	const char *argv[] = { "SET", ac, NULL, "EX", ttl };
 
 	snprintf(ttl, sizeof(ttl), "%d", AUTH_CACHE_TTL);
-	if (argv[5] != NULL)
-		(void)cache_command(req->ctx->cache, req->arena, 8, argv, NULL);
+	argv[2] = record_format(req, ac, gen, acc, now);
+	if (argv[2] != NULL)
+		(void)cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
 }
 
 static int unauthorized(struct request *req)
 {
 	http_header_add(req, "WWW-Authenticate", "Bearer");
 	return http_error(req, 401, "unauthorized", "missing or invalid token");
+}
+
+/* The account generation an MGET answered: its digits, or "-" when absent or not a counter. */
+static const char *generation_text(const redisReply *r)
+{
+	if (!reply_is(r, REDIS_REPLY_STRING) || r->len == 0 || r->len > 20 ||
+	    strspn(r->str, "0123456789") != r->len)
+		return "-";
+	return r->str;
+}
+
+/* 1 the record opened and parsed into *acc, 0 not (absent, forged, moved, stale). */
+static int record_hit(struct request *req, const redisReply *r, const char *ac,
+                      const char *gen, int64_t now, struct account *acc)
+{
+	const char *text;
+
+	if (!reply_is(r, REDIS_REPLY_STRING))
+		return 0;
+	text = cachemac_open(req->ctx->keys.redis, ac, "", r->str, r->len, now);
+	return text != NULL && auth_record_parse(text, gen, acc) == 0;
 }
 
 /*
@@ -409,20 +424,21 @@ static bool token_current(const struct account *acc, const struct token_claims *
 
 /*
  * The account the verified claims name: session ended, deleted, cached or
- * loaded, and the token still of its current generation. Returns 0 with
- * *acc filled, or the status it set.
+ * loaded (the load also refuses a token whose session row is gone, so a
+ * Redis that lost "rs:<sid>" cannot revive it), and the token still of
+ * its current generation. Returns 0 with *acc filled, or the status it set.
  */
 static int account_or_reply(struct request *req, const struct token_claims *claims,
-                            struct account *acc)
+                            int64_t now, struct account *acc)
 {
-	const char *argv[5], *gen;
+	const char *argv[5], *gen, *params[2];
 	redisReply *r;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
 	argv[0] = "MGET";
 	argv[1] = arena_printf(req->arena, "rs:%s", claims->sid);
-	redis_keys(req->arena, acc->id_hash, &argv[2], &argv[3], &argv[4]);
+	redis_keys(req->arena, acc->id_hash, claims->jti, &argv[2], &argv[3], &argv[4]);
 	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
 		return http_oom(req);
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
@@ -431,16 +447,19 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 	/* the token's session ended, or the account was deleted */
 	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);
-	if (reply_is(r->element[2], REDIS_REPLY_STRING) &&
-	    record_parse(req->arena, r->element[2]->str, acc) == 0)
+	gen = generation_text(r->element[3]);
+	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
 		return token_current(acc, claims) ? 0 : unauthorized(req);
-	gen = reply_is(r->element[3], REDIS_REPLY_STRING) ? r->element[3]->str : "";
-	found = account_load(req, &stmt_by_id, acc->id_hash, acc);
+	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
+	params[1] = claims->sid;
+	if (params[0] == NULL || params[1] == NULL)
+		return http_oom(req);
+	found = account_load(req, &stmt_by_token, params, acc);
 	if (found < 0)
 		return http_db_failure(req);
 	if (found == 0)
-		return unauthorized(req);
-	record_fill(req, acc, argv[3], argv[4], gen);
+		return unauthorized(req);  /* no such account, or the token's session ended */
+	record_fill(req, acc, argv[3], gen, now);
 	return token_current(acc, claims) ? 0 : unauthorized(req);
 }
 
@@ -526,6 +545,7 @@ int auth_or_reply(struct request *req)
 	const struct route *route = req->route;
 	struct context *ctx = req->ctx;
 	const char *header, *token;
+	int64_t now = (int64_t)(util_wall_us() / 1000000);
 	struct account *acc;
 	int status;
 
@@ -539,9 +559,9 @@ int auth_or_reply(struct request *req)
 		return http_oom(req);
 	token = bearer_token(header);
 	if (token == NULL ||
-	    token_check(ctx, token, (int64_t)(util_wall_us() / 1000000), &acc->token) != 0)
+	    token_check(ctx, token, now, &acc->token) != 0)
 		return unauthorized(req);
-	if ((status = account_or_reply(req, &acc->token, acc)) != 0)
+	if ((status = account_or_reply(req, &acc->token, now, acc)) != 0)
 		return status;
 	memcpy(acc->id, acc->token.sub, sizeof(acc->id));
 	req->account = acc;
@@ -555,15 +575,16 @@ int auth_or_reply(struct request *req)
 int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES])
 {
 	char ttl[16];
-	const char *argv[6] = { "EVAL", forget_script, "2", NULL, NULL, ttl };
-	const char *gone;
+	const char *argv[5] = { "EVAL", forget_script, "1", NULL, ttl };
+	const char *gone, *ac;
 	redisReply *r;
 
+	/* Outlives every record sealed under the old generation. */
 	snprintf(ttl, sizeof(ttl), "%d", 2 * AUTH_CACHE_TTL);
-	redis_keys(req->arena, id_hash, &gone, &argv[3], &argv[4]);
-	if (argv[3] == NULL || argv[4] == NULL)
+	redis_keys(req->arena, id_hash, NULL, &gone, &ac, &argv[3]);
+	if (argv[3] == NULL)
 		return -1;
-	r = cache_command(req->ctx->cache, req->arena, 6, argv, NULL);
+	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
 	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 
@@ -576,7 +597,7 @@ int auth_mark_deleted(struct request *req, const struct account *acc)
 
 	/* Outlives every token the account could still hold. */
 	snprintf(ttl, sizeof(ttl), "%d", req->ctx->cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
-	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
+	redis_keys(req->arena, acc->id_hash, NULL, &argv[1], &ac, &ag);
 	if (argv[1] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
@@ -588,7 +609,7 @@ void auth_undelete(struct request *req, const struct account *acc)
 	const char *argv[2] = { "DEL", NULL };
 	const char *ac, *ag;
 
-	redis_keys(req->arena, acc->id_hash, &argv[1], &ac, &ag);
+	redis_keys(req->arena, acc->id_hash, NULL, &argv[1], &ac, &ag);
 	if (argv[1] != NULL)
 		(void)cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 }

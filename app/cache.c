@@ -11,6 +11,10 @@
  * mode nothing may arrive unasked, so a readable socket means the
  * server closed it (restart, timeout, CLIENT KILL), and a fresh
  * connection is opened in the same call instead of failing a request.
+ *
+ * Credentials in the URL (redis://user:pass@host, unix://:pass@/path) are
+ * sent with AUTH right after connect (Redis 6 ACL user, or requirepass
+ * when the user is empty); they are never logged and wiped when freed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -24,6 +28,7 @@
 #include <sys/un.h>
 
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 
 #include "arena.h"
 #include "cache.h"
@@ -39,6 +44,8 @@ struct cache {
 	int port;
 	char *path;            /* unix socket path, or NULL */
 	int db;                /* SELECTed after connect when non-zero */
+	char *user;            /* AUTH user (ACL), or NULL for the default user */
+	char *pass;            /* AUTH password, or NULL: no AUTH */
 	int timeout_ms;
 	redisContext *ctx;
 	uint64_t retry_at_us;  /* monotonic; no connect attempt before this */
@@ -68,13 +75,67 @@ static int cache_parse_uint(const char *s, size_t len, long max, long *out)
 	return 0;
 }
 
-/* redis://host[:port][/db]; host may be a bracketed IPv6 literal. No credentials. */
+/* A copy of s[0, n) with %XX escapes decoded (RFC 3986 §2.1); NULL when malformed. */
+static char *cache_unescape(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		if (i + 2 >= n)
+			goto fail;
+		hi = util_hex_value(s[i + 1]);
+		lo = util_hex_value(s[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			goto fail;
+		*o++ = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+fail:
+	sodium_memzero(out, n + 1);
+	free(out);
+	return NULL;
+}
+
+/*
+ * "[user]:pass@" at the start of *s: sets c->user (NULL when empty) and
+ * c->pass and moves *s past the '@'. Nothing when there is no '@' before
+ * the first '/'. -1 when malformed (no ':' or a bad escape).
+ */
+static int cache_parse_userinfo(struct cache *c, const char **s)
+{
+	const char *at = strchr(*s, '@'), *colon;
+	size_t slash = strcspn(*s, "/");
+
+	if (at == NULL || (size_t)(at - *s) > slash)
+		return 0;
+	colon = memchr(*s, ':', (size_t)(at - *s));
+	if (colon == NULL || colon + 1 == at)
+		return -1;
+	if (colon > *s && (c->user = cache_unescape(*s, (size_t)(colon - *s))) == NULL)
+		return -1;
+	if ((c->pass = cache_unescape(colon + 1, (size_t)(at - colon - 1))) == NULL)
+		return -1;
+	*s = at + 1;
+	return 0;
+}
+
+/* redis://[[user]:pass@]host[:port][/db]; host may be a bracketed IPv6 literal. */
 static int cache_parse_tcp(struct cache *c, const char *s)
 {
 	const char *host, *host_end, *p, *slash;
 	long v;
 
-	if (strpbrk(s, "@?#") != NULL)
+	if (cache_parse_userinfo(c, &s) != 0 || strpbrk(s, "@?#") != NULL)
 		return -1;
 	slash = strchr(s, '/');
 	if (s[0] == '[') {
@@ -114,13 +175,17 @@ static int cache_parse_tcp(struct cache *c, const char *s)
 	return c->host != NULL ? 0 : -1;
 }
 
-/* unix:///absolute/path[?db=N] */
+/* unix://[[user]:pass@]/absolute/path[?db=N] */
 static int cache_parse_unix(struct cache *c, const char *s)
 {
-	const char *q = strchr(s, '?');
-	size_t n = q != NULL ? (size_t)(q - s) : strlen(s);
+	const char *q;
+	size_t n;
 	long v;
 
+	if (s[0] != '/' && cache_parse_userinfo(c, &s) != 0)
+		return -1;
+	q = strchr(s, '?');
+	n = q != NULL ? (size_t)(q - s) : strlen(s);
 	if (s[0] != '/' || n < 2 || n >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -1;
 	if (q != NULL) {
@@ -162,6 +227,14 @@ void cache_free(struct cache *c)
 		redisFree(c->ctx);
 	free(c->host);
 	free(c->path);
+	if (c->user != NULL) {
+		sodium_memzero(c->user, strlen(c->user));
+		free(c->user);
+	}
+	if (c->pass != NULL) {
+		sodium_memzero(c->pass, strlen(c->pass));
+		free(c->pass);
+	}
 	free(c);
 }
 
@@ -184,14 +257,39 @@ static bool cache_alive(const redisContext *ctx)
 	return poll(&p, 1, 0) == 0;
 }
 
-/* One connect attempt with the configured timeout, then SELECT. 0 or -1. */
+/* A set-up command (AUTH, SELECT) on the new connection: 0 when not refused, else -1. */
+static int cache_setup_command(struct cache *c, int argc, const char **argv)
+{
+	redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
+	int rc = r != NULL && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/* AUTH [user] pass, when the URL had credentials. 0 or -1 (refused: logged, no secret). */
+static int cache_auth(struct cache *c)
+{
+	const char *with_user[3] = { "AUTH", c->user, c->pass };
+	const char *without[2] = { "AUTH", c->pass };
+
+	if (c->pass == NULL)
+		return 0;
+	if (c->user != NULL ? cache_setup_command(c, 3, with_user) == 0
+	                    : cache_setup_command(c, 2, without) == 0)
+		return 0;
+	log_msg(LOG_ERROR, "cache: Redis refused the credentials of REDIS_URL");
+	return -1;
+}
+
+/* One connect attempt with the configured timeout, then AUTH and SELECT. 0 or -1. */
 static int cache_connect(struct cache *c)
 {
 	struct timeval tv = {
 		.tv_sec = c->timeout_ms / 1000,
 		.tv_usec = (c->timeout_ms % 1000) * 1000,
 	};
-	redisReply *r;
 
 	if (c->path != NULL)
 		c->ctx = redisConnectUnixWithTimeout(c->path, tv);
@@ -202,19 +300,15 @@ static int cache_connect(struct cache *c)
 	/* The connect timeout does not cover commands in hiredis 0.14. */
 	if (redisSetTimeout(c->ctx, tv) != REDIS_OK)
 		goto fail;
+	if (cache_auth(c) != 0)
+		goto fail;
 	if (c->db != 0) {
 		char num[16];
 		const char *argv[2] = { "SELECT", num };
-		size_t lens[2] = { 6, 0 };
 
-		lens[1] = (size_t)snprintf(num, sizeof(num), "%d", c->db);
-		r = redisCommandArgv(c->ctx, 2, argv, lens);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			if (r != NULL)
-				freeReplyObject(r);
+		snprintf(num, sizeof(num), "%d", c->db);
+		if (cache_setup_command(c, 2, argv) != 0)
 			goto fail;
-		}
-		freeReplyObject(r);
 	}
 	return 0;
 fail:

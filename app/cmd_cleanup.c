@@ -2,12 +2,13 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl), IP bans whose expires_day has passed, and sessions idle too long
- * for their refresh token to work (session.h: day_last_used <= today -
- * SOTTO_REFRESH_LIFETIME / 86400), which nothing else would delete; then
- * account_keys is rewritten (VACUUM FULL), so that the wrapped data keys
- * of deleted accounts no longer sit in its heap pages. Challenges, tickets and
- * revocations live in Redis with their own TTL and need nothing. Run daily
+ * ttl), IP bans whose expires_day has passed, expired group invites, and
+ * sessions idle too long for their refresh token to work (session.h:
+ * day_last_used <= today - SOTTO_REFRESH_LIFETIME / 86400), which nothing
+ * else would delete; then account_keys is rewritten (VACUUM FULL), so
+ * that the wrapped data keys of deleted accounts no longer sit in its
+ * heap pages. Challenges, tickets and Redis's own ended-session markers
+ * have their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, in batches so that no
  * transaction holds many rows.
@@ -36,6 +37,10 @@ static struct db_stmt stmt_sessions = {
 static struct db_stmt stmt_bans = {
 	"cleanup_bans", "DELETE FROM ip_bans WHERE expires_day <= $1", 1, 0
 };
+/* A group invite works through its expires_day (sql/018). */
+static struct db_stmt stmt_invites = {
+	"cleanup_invites", "DELETE FROM group_invites WHERE expires_day < $1", 1, 0
+};
 
 /*
  * Run stmt (a DELETE of at most $2 rows of day $1) in batches of
@@ -62,8 +67,9 @@ static long long delete_batched(struct db *db, struct arena *a, struct db_stmt *
 	return total;
 }
 
-/* Expired bans; rows deleted or -1. */
-static long long delete_bans(struct db *db, struct arena *a, int64_t today)
+/* Rows stmt deletes as of today (bans, invites); their number or -1. */
+static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *stmt,
+                                int64_t today)
 {
 	const char *params[1] = { arena_i64(a, today) };
 	PGresult *res;
@@ -71,7 +77,7 @@ static long long delete_bans(struct db *db, struct arena *a, int64_t today)
 
 	if (params[0] == NULL)
 		return -1;
-	res = db_exec(db, a, &stmt_bans, params, NULL);
+	res = db_exec(db, a, stmt, params, NULL);
 	if (res == NULL || util_parse_int64(PQcmdTuples(res), 0, INT64_MAX - 1, &n) != 0)
 		return -1;
 	return n;
@@ -103,7 +109,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
 	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
-	long long events = -1, bans = -1, sessions = -1;
+	long long events = -1, bans = -1, invites = -1, sessions = -1;
 	int rc = -1;
 
 	if (db == NULL || a == NULL) {
@@ -115,14 +121,15 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 		goto out;
 	}
 	if ((events = delete_batched(db, a, &stmt_events, before)) < 0 ||
-	    (bans = delete_bans(db, a, today)) < 0 ||
+	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
+	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0 ||
 	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld idle sessions\n", events, (long long)before,
-	       cfg->event_ttl_days, bans, sessions);
+	       "%lld expired bans, %lld expired group invites, %lld idle sessions\n", events,
+	       (long long)before, cfg->event_ttl_days, bans, invites, sessions);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

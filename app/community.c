@@ -13,6 +13,16 @@ static struct db_stmt stmt_pk = {
 	"community_pk", "SELECT pk FROM communities WHERE slug = $1", 1, 0
 };
 
+bool community_slug_valid(const char *s, size_t len)
+{
+	if (len < COMMUNITY_SLUG_MIN || len > COMMUNITY_SLUG_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
 int community_pk(struct request *req, const char *slug, const char **pk)
 {
 	const char *params[1] = { slug };

@@ -12,6 +12,7 @@
  * Numbers are plain decimal digits: no sign, no spaces, no suffix.
  * Error lines name the variable and never repeat its value.
  */
+#include "cache.h"
 #include "config.h"
 #include "config_source.h"
 #include "config_types.h"
@@ -49,6 +50,8 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_DM] = {"DM", "60/60", "POST /dm/start_from_post and POST /dm/{id}/send"},
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
 	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
+	[RATE_GROUP] = {"GROUP", "10/3600", "POST /groups and POST /groups/join"},
+	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 	[RATE_REFRESH] = {"REFRESH", "60/3600", "POST /auth/refresh"},
 };
 
@@ -61,6 +64,7 @@ static const struct member pow_actions[POW__MAX] = {
 	[POW_FLAG] = {"flag", "14", "POST /moderation/flag"},
 	[POW_DM] = {"dm", "14", "POST /dm/{id}/send"},
 	[POW_COMMUNITY] = {"community", "18", "POST /communities"},
+	[POW_GROUP] = {"group", "16", "POST /groups and POST /groups/join"},
 };
 enum { SETTING_SECRET = 1, SETTING_FIRST = 2 };
 
@@ -110,11 +114,15 @@ static int check_group(struct config_reader *ld, const char *name, const char *v
 	return 0;
 }
 
+/* Parsed as the workers will; the message never repeats the URL (it may hold a password). */
 static int check_redis_url(struct config_reader *ld, const char *name, const char *v)
 {
-	if (!((strncmp(v, "redis://", 8) == 0 && v[8] != '\0') ||
-	      (strncmp(v, "unix:///", 8) == 0 && v[8] != '\0')))
-		return config_fail(ld, "%s: expected redis://host:port[/db] or unix:///path", name);
+	struct cache *probe = cache_new(v, 0);
+
+	if (probe == NULL)
+		return config_fail(ld, "%s: expected redis://[[user]:password@]host[:port][/db] "
+		                   "or unix://[[user]:password@]/path[?db=N]", name);
+	cache_free(probe);
 	return 0;
 }
 
@@ -208,7 +216,7 @@ static const struct setting settings[] = {
 	             "Retry-After, nothing written" },
 	{ .name = "REDIS_URL", .type = &config_type_text, .offset = FIELD(redis_url),
 	  .flags = SETTING_SECRET, .check = check_redis_url,
-	  .rule = "redis://host:port[/db] or unix:///path[?db=N]",
+	  .rule = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path[?db=N]",
 	  .meaning = "the Redis server (rate limits, challenges, revocations)" },
 	{ .name = "SOTTO_REDIS_TIMEOUT_MS", .type = &config_type_int, .offset = FIELD(redis_timeout_ms),
 	  .def = "100", .min = 1, .max = 10000,
@@ -236,17 +244,25 @@ static const struct setting settings[] = {
 	             "and workers reuse rendered feed pages; 0 = neither" },
 	{ .name = "SOTTO_ADAPTIVE_POW_MIN_RATE", .type = &config_type_int,
 	  .offset = FIELD(pow_adapt_min_rate), .def = "60", .min = 1, .max = 1000000,
-	  .meaning = "least reference rate (challenges per minute) of adaptive proof of work" },
+	  .meaning = "least reference rate (proofs verified per minute) of adaptive proof of work" },
 	{ .name = "SOTTO_ADAPTIVE_POW_MAX_EXTRA", .type = &config_type_int,
 	  .offset = FIELD(pow_adapt_max_extra), .def = "8", .min = 0, .max = 16,
 	  .meaning = "most bits added to a floor under load; 0 = difficulty never adapts" },
 	{ .name = "SOTTO_POST_MAX_CHARS", .type = &config_type_int, .offset = FIELD(post_max_chars),
 	  .def = "4000", .min = 1, .max = 100000,
 	  .meaning = "longest post, reply or direct message, in characters" },
+	{ .name = "SOTTO_GROUP_MAX_MEMBERS", .type = &config_type_int,
+	  .offset = FIELD(group_max_members), .def = "256", .min = 2, .max = 10000,
+	  .meaning = "most members of one group; a join beyond it is refused (409)" },
 	{ .name = "SOTTO_FLAG_HOLD_WEIGHT", .type = &config_type_weight,
 	  .offset = FIELD(flag_hold_weight), .def = "1.5",
 	  .meaning = "weighted flags that hold a post for review (1.5: three accounts of "
 	             "neutral trust)" },
+	{ .name = "SOTTO_FLAG_MIN_AGE_DAYS", .type = &config_type_int,
+	  .offset = FIELD(flag_min_age_days), .def = "3", .min = 0, .max = 365,
+	  .meaning = "days an account must have before its flags count towards holding a post "
+	             "and its up-votes move trust (younger or below neutral trust: reviewed, "
+	             "never weighed)" },
 	{ .name = "SOTTO_MODERATION_THRESHOLD", .type = &config_type_threshold,
 	  .offset = FIELD(moderation_threshold), .aux_offset = FIELD(moderation_hold),
 	  .def = "0.8", .meaning = "score at which `sotto moderate` holds a post; off = score "

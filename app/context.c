@@ -21,7 +21,11 @@ int context_keys_derive(const struct config *cfg, struct context_keys *keys)
 	    keys_derive(keys->cursor, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
 	                "cursorky", 1) != 0 ||
 	    keys_derive(keys->events, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
-	                "evchanid", 1) != 0) {
+	                "evchanid", 1) != 0 ||
+	    keys_derive(keys->invites, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "grpinvit", 1) != 0 ||
+	    keys_derive(keys->redis, cfg->ip_hmac_key, cfg->ip_hmac_key_len,
+	                "redismac", 1) != 0) {
 		sodium_memzero(keys, sizeof(*keys));
 		return -1;
 	}

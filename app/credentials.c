@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "context.h"
 #include "credentials.h"
 #include "db.h"
@@ -63,7 +64,10 @@ int credentials_key_proof_or_reply(struct request *req, json_object *body,
 	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (r->type == REDIS_REPLY_NIL || strcmp(r->str, key_text) != 0)
+	/* the challenge's sealed value opens only with the key it was issued for */
+	if (r->type == REDIS_REPLY_NIL ||
+	    cachemac_open(req->ctx->keys.redis, argv[1], key_text, r->str, r->len,
+	                  (int64_t)(util_wall_us() / 1000000)) == NULL)
 		return credentials_invalid(req);
 	if (crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message),
 	                                pk) != 0)

@@ -449,6 +449,9 @@ static void write_response(struct request *req, FCGX_Request *fr, int status)
 	if (req->reply_stream != NULL && type != NULL && req->method != HTTP_HEAD &&
 	    req->reply_stream(req) != 0)
 		log_msg(LOG_WARN, "a streamed body was cut short");
+	/* json-c's text of the reply (decrypted messages maybe) is reprinted on every dump. */
+	if (req->reply != NULL && body != NULL)
+		sodium_memzero((char *)body, body_len);
 }
 
 void dispatch_request(struct context *ctx, FCGX_Request *fr)

@@ -15,8 +15,6 @@
 #include "http.h"
 #include "util.h"
 
-#define X25519_BYTES 32
-
 void dm_key_new(unsigned char ck[DM_KEY_BYTES])
 {
 	randombytes_buf(ck, DM_KEY_BYTES);
@@ -113,30 +111,93 @@ int dm_data_key(struct request *req, const PGresult *res, int row, int vcol, int
 	return crypto_unwrap_key(req->ctx->cfg, owner, (uint32_t)version, wrapped, len, dk);
 }
 
-const char *dm_x25519(struct request *req, const PGresult *res, int row, int xcol, int vcol,
-                      int64_t owner)
+int dm_x25519_parse(const char *text, size_t len, unsigned char pk[DM_X25519_BYTES])
 {
-	unsigned char dk[CRYPTO_KEY_BYTES];
-	const unsigned char *sealed;
-	unsigned char *pt = NULL;
+	unsigned char sk[crypto_scalarmult_SCALARBYTES], shared[crypto_scalarmult_BYTES];
+	size_t got = 0;
+	int rc;
+
+	if (util_b64url_decode(text, len, pk, DM_X25519_BYTES, &got) != 0 ||
+	    got != DM_X25519_BYTES)
+		return -1;
+	/* crypto_scalarmult() refuses exactly the points of small order */
+	randombytes_buf(sk, sizeof(sk));
+	rc = crypto_scalarmult(shared, sk, pk) == 0 ? 0 : -1;
+	sodium_memzero(sk, sizeof(sk));
+	sodium_memzero(shared, sizeof(shared));
+	return rc;
+}
+
+/* The field of a side's key; row_buf holds the legacy row (the account pk). */
+static void x25519_field(struct crypto_field *f, char *row_buf, size_t row_buf_len,
+                         const char *conversation_id, int64_t owner, bool legacy)
+{
+	if (legacy) {
+		auth_account_field(f, row_buf, row_buf_len, owner, "x25519_public");
+		return;
+	}
+	f->table = "dm_participants";
+	f->column = "x25519_public";
+	f->row = conversation_id;
+	f->owner = owner;
+}
+
+unsigned char *dm_x25519_seal(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
+                              const char *conversation_id, int64_t owner,
+                              const unsigned char pk[DM_X25519_BYTES], size_t *len)
+{
 	struct crypto_field f;
+	char row[24];
+
+	x25519_field(&f, row, sizeof(row), conversation_id, owner, false);
+	return crypto_seal(a, dk, CRYPTO_DATA_KEY_VERSION, &f, pk, DM_X25519_BYTES, len);
+}
+
+int dm_x25519_open(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
+                   const char *conversation_id, int64_t owner, bool legacy,
+                   const unsigned char *sealed, size_t len, unsigned char pk[DM_X25519_BYTES])
+{
+	struct crypto_field f;
+	unsigned char *pt = NULL;
+	size_t pt_len = 0;
+	char row[24];
+
+	x25519_field(&f, row, sizeof(row), conversation_id, owner, legacy);
+	if (crypto_open(a, dk, &f, sealed, len, &pt, &pt_len) != 0 || pt_len != DM_X25519_BYTES)
+		return -1;
+	memcpy(pk, pt, DM_X25519_BYTES);
+	return 0;
+}
+
+const char *dm_x25519_text(struct request *req, const PGresult *res, int row, int xcol,
+                           int vcol, const char *conversation_id, int64_t owner)
+{
+	unsigned char dk[CRYPTO_KEY_BYTES], pk[DM_X25519_BYTES];
+	const unsigned char *sealed;
 	const char *text = NULL;
-	size_t sealed_len = 0, pt_len = 0;
-	char row_buf[24];
+	size_t sealed_len = 0;
+	bool legacy = PQgetvalue(res, row, xcol + 1)[0] == 't';
 
 	if (PQgetisnull(res, row, xcol) ||
 	    (sealed = db_bytea_value(req->arena, res, row, xcol, &sealed_len)) == NULL)
 		return NULL;
-	if (dm_data_key(req, res, row, vcol, owner, dk) != 0)
-		goto out;
-	auth_account_field(&f, row_buf, sizeof(row_buf), owner, "x25519_public");
-	if (crypto_open(req->arena, dk, &f, sealed, sealed_len, &pt, &pt_len) != 0 ||
-	    pt_len != X25519_BYTES)
-		goto out;
-	text = util_b64url_encode(req->arena, pt, pt_len);
-out:
+	if (dm_data_key(req, res, row, vcol, owner, dk) == 0 &&
+	    dm_x25519_open(req->arena, dk, conversation_id, owner, legacy, sealed, sealed_len,
+	                   pk) == 0)
+		text = util_b64url_encode(req->arena, pk, DM_X25519_BYTES);
 	sodium_memzero(dk, sizeof(dk));
 	return text;
+}
+
+static struct db_stmt stmt_lock = {
+	"dm_lock_conversations",
+	"SELECT c.pk FROM dm_conversations c JOIN dm_participants p ON p.conversation_pk = c.pk "
+	"WHERE p.account_pk = $1 ORDER BY c.pk FOR UPDATE OF c", 1, 0
+};
+
+int dm_lock_conversations(struct request *req, const char *account_pk)
+{
+	return db_exec(req->ctx->db, req->arena, &stmt_lock, &account_pk, NULL) != NULL ? 0 : -1;
 }
 
 json_object *dm_message_json(struct request *req, const char *id, int64_t seq, bool mine,

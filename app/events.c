@@ -79,6 +79,12 @@ int64_t events_push(struct request *req, int64_t account_pk, const char *type,
 	return seq;
 }
 
+int events_note(struct request *req, int64_t account_pk, int64_t seq, const char *type,
+                int64_t day, const char *data)
+{
+	return note(req, account_pk, seq, type, day, data);
+}
+
 json_object *events_item(int64_t seq, const char *type, int64_t day, const char *data)
 {
 	json_object *o = json_object_new_object();

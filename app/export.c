@@ -40,6 +40,7 @@ const struct export_hook export_hooks[] = {
 	{ "flags", export_flags },
 	{ "events", export_events },
 	{ "conversations", export_conversations },
+	{ "groups", export_groups },
 };
 
 const size_t export_hook_count = sizeof(export_hooks) / sizeof(export_hooks[0]);

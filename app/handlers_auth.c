@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "context.h"
 #include "credentials.h"
@@ -252,14 +253,18 @@ int handle_auth_challenge(struct request *req)
 {
 	unsigned char pk[32];
 	const char *key, *value;
-	char *challenge;
+	char *challenge, *key_text;
 	json_object *o;
 
 	if (json_get_b64(req->json, "public_key", pk, 32) != 1)
 		return http_error(req, 422, "invalid_field", "public_key must be 32 bytes, base64url");
 	challenge = util_random_id(req->arena, CREDENTIALS_CHALLENGE_BYTES);
 	key = challenge != NULL ? arena_printf(req->arena, "authch:%s", challenge) : NULL;
-	value = util_b64url_encode(req->arena, pk, 32);
+	key_text = util_b64url_encode(req->arena, pk, 32);
+	/* The key is bound, not stored: Redis holds no public key. */
+	value = key != NULL && key_text != NULL ?
+	        cachemac_seal(req->arena, req->ctx->keys.redis, key, key_text,
+	                      (int64_t)(util_wall_us() / 1000000) + CREDENTIALS_CHALLENGE_TTL, "") : NULL;
 	if (key == NULL || value == NULL)
 		return http_oom(req);
 	if (!cache_put_new(req->ctx->cache, req->arena, key, value, CREDENTIALS_CHALLENGE_TTL))

@@ -22,12 +22,11 @@
 #include "log.h"
 #include "page.h"
 #include "util.h"
+#include "community.h"
 #include "context.h"
 
 #define TITLE_MAX_CHARS 100
 #define DESCRIPTION_MAX_CHARS 2000
-#define SLUG_MIN 3
-#define SLUG_MAX 32
 #define COMMUNITIES_KIND "communities"
 
 #define COMMUNITY_COLUMNS \
@@ -58,16 +57,6 @@ static void community_field(struct crypto_field *f, const char *column, const ch
 	f->column = column;
 	f->row = slug;
 	f->owner = creator;
-}
-
-static bool slug_valid(const char *s, size_t len)
-{
-	if (len < SLUG_MIN || len > SLUG_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
 }
 
 static json_object *community_json(const char *slug, const char *title, const char *description,
@@ -176,7 +165,8 @@ int handle_community_create(struct request *req)
 	size_t slug_len, title_len, desc_len;
 	int status;
 
-	if (json_get_string(req->json, "slug", &slug, &slug_len) != 1 || !slug_valid(slug, slug_len))
+	if (json_get_string(req->json, "slug", &slug, &slug_len) != 1 ||
+	    !community_slug_valid(slug, slug_len))
 		return http_error(req, 422, "invalid_field",
 		                  "slug must be 3 to 32 characters of a-z, 0-9 and -");
 	if (json_get_string(req->json, "title", &title, &title_len) != 1)
@@ -227,7 +217,7 @@ int handle_community_list(struct request *req)
 	struct page page;
 	struct page_rows rows;
 	struct cursor next = { .n = CURSOR_MAX_FIELDS };
-	char after[SLUG_MAX + 1] = "";
+	char after[COMMUNITY_SLUG_MAX + 1] = "";
 	const char *params[2] = { after, NULL };
 	const char *last;
 	int status;
@@ -237,8 +227,8 @@ int handle_community_list(struct request *req)
 	if (page.has_cursor) {
 		if (page.cursor.n != CURSOR_MAX_FIELDS)
 			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-		memcpy(after, page.cursor.v, SLUG_MAX);
-		after[SLUG_MAX] = '\0';
+		memcpy(after, page.cursor.v, COMMUNITY_SLUG_MAX);
+		after[COMMUNITY_SLUG_MAX] = '\0';
 	}
 	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, row_json, NULL,
 	                                  &rows)) != 0)
@@ -247,7 +237,7 @@ int handle_community_list(struct request *req)
 		return page_reply(req, COMMUNITIES_KIND, rows.items, NULL);
 	last = PQgetvalue(rows.res, rows.last, COL_SLUG);
 	memset(next.v, 0, sizeof(next.v));
-	memcpy(next.v, last, strnlen(last, SLUG_MAX));
+	memcpy(next.v, last, strnlen(last, COMMUNITY_SLUG_MAX));
 	return page_reply(req, COMMUNITIES_KIND, rows.items, &next);
 }
 

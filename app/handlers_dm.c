@@ -1,14 +1,17 @@
 /*
  * handlers_dm.c — POST /dm/start_from_post, GET /dm/list,
- * GET /dm/{id}/messages, POST /dm/{id}/send, and the "conversations"
- * section of GET /me/export.
+ * GET /dm/{id}/messages, POST /dm/{id}/send and PUT /dm/{id}/key (the
+ * caller's conversation, its messages and the export: dm_conv.h).
  *
- * A conversation joins two accounts (sql/008_dm.sql); neither side ever
- * learns the other's account id, and anyone else gets 404 on every route
+ * A conversation joins the account that started it and the author of the
+ * post it was started from, one per (starter, post) (sql/008_dm.sql,
+ * sql/016_dm_per_post.sql): nothing ties two conversations together, so
+ * neither side learns who the other is nor whether two conversations have
+ * the same person on the other side. Anyone else gets 404 on every route
  * of it. Server-readable bodies are sealed with the conversation key
- * (include/dm.h); when both sides have published an X25519 key the
- * conversation is end to end and only {ciphertext, nonce} is accepted and
- * stored as sent. docs/dm.md has the rules.
+ * (include/dm.h); once both sides have set an X25519 key for the
+ * conversation (each once) it is end to end and only {ciphertext, nonce}
+ * is accepted and stored as sent. docs/dm.md has the rules.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +25,8 @@
 #include "crypto.h"
 #include "db.h"
 #include "dm.h"
+#include "dm_conv.h"
 #include "events.h"
-#include "export.h"
 #include "guard.h"
 #include "handlers.h"
 #include "json.h"
@@ -41,59 +44,46 @@ static struct db_stmt stmt_post = {
 	"SELECT p.pk, p.author_pk, k.version, k.wrapped FROM posts p "
 	"JOIN account_keys k ON k.account_pk = p.author_pk WHERE p.id = $1 AND p.status = 0", 1, 0
 };
-static struct db_stmt stmt_pair = {
-	"dm_pair", "SELECT id FROM dm_conversations WHERE low_pk = $1 AND high_pk = $2", 2, 0
+static struct db_stmt stmt_started = {
+	"dm_started",
+	"SELECT id FROM dm_conversations WHERE starter_pk = $1 AND origin_post_pk = $2", 2, 0
 };
 static struct db_stmt stmt_conv_insert = {
 	"dm_conv_insert",
-	"INSERT INTO dm_conversations (id, low_pk, high_pk, origin_post_pk, day_last) "
-	"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (low_pk, high_pk) DO NOTHING RETURNING pk", 5, 0
+	"INSERT INTO dm_conversations (id, starter_pk, origin_post_pk, day_last) "
+	"VALUES ($1, $2, $3, $4) ON CONFLICT (starter_pk, origin_post_pk) DO NOTHING "
+	"RETURNING pk", 4, 0
 };
+/* side 0 the starter (with its X25519 key when it gave one), side 1 the author */
 static struct db_stmt stmt_part_insert = {
 	"dm_part_insert",
-	"INSERT INTO dm_participants (conversation_pk, side, account_pk, key_sealed) "
-	"VALUES ($1, 0, $2, $3), ($1, 1, $4, $5)", 5, 0
+	"INSERT INTO dm_participants (conversation_pk, side, account_pk, key_sealed, x25519_sealed) "
+	"VALUES ($1, 0, $2, $3, $4), ($1, 1, $5, $6, NULL)", 6, 0
 };
 
-/*
- * The caller's view of one conversation: e2e is the stored (sticky) flag
- * or both sides having a key now.
- */
-#define CONV_E2E \
-	"(c.e2e OR (ma.x25519_sealed IS NOT NULL AND pa.x25519_sealed IS NOT NULL)) "
-#define CONV_FROM \
-	"FROM dm_participants me JOIN dm_conversations c ON c.pk = me.conversation_pk " \
-	"JOIN accounts ma ON ma.pk = me.account_pk " \
-	"JOIN account_keys mk ON mk.account_pk = me.account_pk " \
-	"LEFT JOIN dm_participants peer ON peer.conversation_pk = c.pk AND peer.side <> me.side " \
-	"LEFT JOIN accounts pa ON pa.pk = peer.account_pk "
 
-static struct db_stmt stmt_conv = {
-	"dm_conv",
-	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, " CONV_E2E ", "
-	"peer.account_pk " CONV_FROM "WHERE c.id = $1 AND me.account_pk = $2", 2, 0
-};
-enum { CV_PK, CV_ID, CV_SIDE, CV_KEY, CV_KEY_VERSION, CV_KEY_WRAPPED, CV_E2E, CV_PEER };
+/* One conversation as GET /dm/list shows it to participant $1. */
+#define LIST_SELECT \
+	"SELECT c.id, op.id, c.day_last, c.activity, " \
+	"(SELECT count(*) FROM dm_messages m WHERE m.conversation_pk = c.pk " \
+	" AND m.seq > me.read_seq AND m.sender <> me.side), c.e2e, " \
+	"me.x25519_sealed, me.x25519_legacy, mk.version, mk.wrapped, " \
+	"peer.account_pk, peer.x25519_sealed, peer.x25519_legacy, pk.version, pk.wrapped " \
+	DM_CONV_FROM \
+	"LEFT JOIN account_keys pk ON pk.account_pk = peer.account_pk " \
+	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 " \
+	"WHERE me.account_pk = $1 "
 
 static struct db_stmt stmt_list = {
-	"dm_list",
-	"SELECT c.id, op.id, c.day_last, c.activity, "
-	"(SELECT count(*) FROM dm_messages m WHERE m.conversation_pk = c.pk "
-	" AND m.seq > me.read_seq AND m.sender <> me.side), " CONV_E2E ", "
-	"peer.account_pk, pa.x25519_sealed, pk.version, pk.wrapped " CONV_FROM
-	"LEFT JOIN account_keys pk ON pk.account_pk = peer.account_pk "
-	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 "
-	"WHERE me.account_pk = $1 AND c.activity < $2 ORDER BY c.activity DESC LIMIT $3", 3, 0
+	"dm_list", LIST_SELECT "AND c.activity < $2 ORDER BY c.activity DESC LIMIT $3", 3, 0
 };
-enum { LS_ID, LS_ORIGIN, LS_DAY, LS_ACTIVITY, LS_UNREAD, LS_E2E, LS_PEER, LS_X25519,
-       LS_KEY_VERSION, LS_KEY_WRAPPED };
+static struct db_stmt stmt_list_one = {
+	"dm_list_one", LIST_SELECT "AND c.pk = $2", 2, 0
+};
+enum { LS_ID, LS_ORIGIN, LS_DAY, LS_ACTIVITY, LS_UNREAD, LS_E2E,
+       LS_MY_X25519, LS_MY_LEGACY, LS_MY_KEY_VERSION, LS_MY_KEY_WRAPPED,
+       LS_PEER, LS_PEER_X25519, LS_PEER_LEGACY, LS_PEER_KEY_VERSION, LS_PEER_KEY_WRAPPED };
 
-static struct db_stmt stmt_messages = {
-	"dm_messages",
-	"SELECT id, seq, sender, day, body_sealed, ciphertext, nonce FROM dm_messages "
-	"WHERE conversation_pk = $1 AND seq > $2 ORDER BY seq LIMIT $3", 3, 0
-};
-enum { MS_ID, MS_SEQ, MS_SENDER, MS_DAY, MS_BODY, MS_CIPHERTEXT, MS_NONCE };
 
 static struct db_stmt stmt_read = {
 	"dm_read",
@@ -118,111 +108,228 @@ static struct db_stmt stmt_message_insert = {
 	"ciphertext, nonce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
 };
 
+/* Setting a side's key: the conversation row first (sql/016's lock order). */
+static struct db_stmt stmt_conv_lock = {
+	"dm_conv_lock", "SELECT 1 FROM dm_conversations WHERE pk = $1 FOR UPDATE", 1, 0
+};
+static struct db_stmt stmt_key_set = {
+	"dm_key_set",
+	"UPDATE dm_participants SET x25519_sealed = $3 "
+	"WHERE conversation_pk = $1 AND side = $2 AND x25519_sealed IS NULL RETURNING 1", 3, 0
+};
+static struct db_stmt stmt_key_get = {
+	"dm_key_get",
+	"SELECT x25519_sealed, x25519_legacy FROM dm_participants "
+	"WHERE conversation_pk = $1 AND side = $2 AND x25519_sealed IS NOT NULL", 2, 0
+};
+/* End to end from now on once the other side has a key too: a row when it is. */
+static struct db_stmt stmt_e2e_on = {
+	"dm_e2e_on",
+	"UPDATE dm_conversations SET e2e = true WHERE pk = $1 AND EXISTS "
+	"(SELECT 1 FROM dm_participants WHERE conversation_pk = $1 AND side <> $2 "
+	" AND x25519_sealed IS NOT NULL) RETURNING 1", 2, 0
+};
+
 /* ---- the caller's conversation ------------------------------------------------ */
 
-struct conv {
-	int64_t pk;
-	const char *id;
-	int side;                       /* the caller's side: 0 or 1 */
-	bool e2e;
-	int64_t peer_pk;                /* 0 when the peer's account is gone */
-	const PGresult *res;            /* row `row`: the caller's sealed key (CV_* columns) */
-	int row;
-};
-
-/*
- * The conversation of path parameter 0 when the caller takes part in it.
- * 0, or the status it set (404 for anyone else, as for no conversation).
- */
+/* The conversation of path parameter 0, as conv_load_or_reply. */
 static int conv_or_reply(struct request *req, struct conv *cv)
 {
-	const char *params[2] = { http_param(req, 0), arena_i64(req->arena, req->account_pk) };
-	int64_t side;
-	PGresult *res;
-
-	if (params[1] == NULL)
-		return http_oom(req);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_conv, params, NULL)) == NULL)
-		return http_db_failure(req);
-	if (PQntuples(res) != 1)
-		return http_error(req, 404, "not_found", "no such conversation");
-	cv->peer_pk = 0;
-	if (util_parse_int64(PQgetvalue(res, 0, CV_PK), 1, INT64_MAX - 1, &cv->pk) != 0 ||
-	    util_parse_int64(PQgetvalue(res, 0, CV_SIDE), 0, 1, &side) != 0 ||
-	    (!PQgetisnull(res, 0, CV_PEER) &&
-	     util_parse_int64(PQgetvalue(res, 0, CV_PEER), 1, INT64_MAX - 1, &cv->peer_pk) != 0))
-		return http_error(req, 500, "internal", "internal error");
-	cv->id = PQgetvalue(res, 0, CV_ID);
-	cv->side = (int)side;
-	cv->e2e = PQgetvalue(res, 0, CV_E2E)[0] == 't';
-	cv->res = res;
-	cv->row = 0;
-	return 0;
+	return dm_conv_load_or_reply(req, http_param(req, 0), cv);
 }
 
 /*
- * The conversation key of the caller's copy into ck (the caller wipes
- * it). 0 or the status it set.
+ * Announce something of cv to the peer (events.h: the last lock): data
+ * (taken over; NULL means out of memory) plus "conversation_id". Nothing
+ * when the peer is gone. 0 or -1.
  */
-static int conv_key_or_reply(struct request *req, const struct conv *cv,
-                             unsigned char ck[DM_KEY_BYTES])
+static int notify_peer(struct request *req, const struct conv *cv, const char *type,
+                       json_object *data)
 {
-	unsigned char dk[CRYPTO_KEY_BYTES];
-	const unsigned char *sealed;
-	size_t len = 0;
-	int status = 0;
+	int64_t seq = 0;
 
-	sealed = db_bytea_value(req->arena, cv->res, cv->row, CV_KEY, &len);
-	if (sealed == NULL ||
-	    dm_data_key(req, cv->res, cv->row, CV_KEY_VERSION, req->account_pk, dk) != 0 ||
-	    dm_key_open(req->arena, dk, cv->id, req->account_pk, sealed, len, ck) != 0) {
-		log_msg(LOG_ERROR, "a conversation key does not open");
-		status = http_error(req, 500, "internal", "the conversation key cannot be read");
-	}
-	sodium_memzero(dk, sizeof(dk));
-	return status;
+	if (data == NULL)
+		return -1;
+	json_object_object_add(data, "conversation_id", json_object_new_string(cv->id));
+	if (cv->peer_pk != 0)
+		seq = events_push(req, cv->peer_pk, type, data);
+	json_object_put(data);
+	return seq < 0 ? -1 : 0;
 }
 
-/* ---- POST /dm/start_from_post -------------------------------------------------- */
+/* ---- the caller's X25519 key for a conversation ------------------------------- */
 
-/* The pair of a new conversation and what its keys need. */
-struct start {
-	const char *post_pk;
-	int64_t author;
-	const PGresult *res;            /* row 0: the author's wrapped data key */
-	int64_t low, high;
-};
-
-/* 200 {"conversation_id"} with the pair's conversation, if there is one; 0 when none. */
-static int existing_or_reply(struct request *req, const struct start *s)
+/*
+ * The caller's side of cv already has a key: 0 when it is pk (setting it
+ * again changes nothing), 409 when it is another one, or the status it set.
+ */
+static int same_key_or_reply(struct request *req, const struct conv *cv,
+                             const unsigned char dk[CRYPTO_KEY_BYTES],
+                             const unsigned char pk[DM_X25519_BYTES])
 {
-	const char *params[2] = { arena_i64(req->arena, s->low), arena_i64(req->arena, s->high) };
+	const char *params[2] = { arena_i64(req->arena, cv->pk),
+	                          arena_i64(req->arena, cv->side) };
+	unsigned char have[DM_X25519_BYTES];
+	const unsigned char *sealed;
+	size_t len = 0;
 	PGresult *res;
 
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_pair, params, NULL)) == NULL)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_key_get, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) != 1 ||
+	    (sealed = db_bytea_value(req->arena, res, 0, 0, &len)) == NULL ||
+	    dm_x25519_open(req->arena, dk, cv->id, req->account_pk,
+	                   PQgetvalue(res, 0, 1)[0] == 't', sealed, len, have) != 0) {
+		log_msg(LOG_ERROR, "a conversation's X25519 key does not open");
+		return http_error(req, 500, "internal", "the key cannot be read");
+	}
+	if (sodium_memcmp(have, pk, DM_X25519_BYTES) != 0)
+		return http_error(req, 409, "conflict",
+		                  "x25519_public: this conversation already has another key of yours");
+	return 0;
+}
+
+/*
+ * Store sealed (the caller's key, bytea text) for the caller's side of cv
+ * unless that side has one, turn cv end to end when the other side has a
+ * key too, and tell the peer (dm.key), in one transaction that takes the
+ * conversation row first. 1 stored, 0 the side already had a key (nothing
+ * changed), -1 the database failed (rolled back).
+ */
+static int key_store(struct request *req, const struct conv *cv, const char *sealed)
+{
+	const char *params[3] = { arena_i64(req->arena, cv->pk),
+	                          arena_i64(req->arena, cv->side), sealed };
+	json_object *data;
+	PGresult *res;
+
+	if (params[0] == NULL || params[1] == NULL || db_begin(req->ctx->db) != 0)
+		return -1;
+	if (db_exec(req->ctx->db, req->arena, &stmt_conv_lock, params, NULL) == NULL ||
+	    (res = db_exec(req->ctx->db, req->arena, &stmt_key_set, params, NULL)) == NULL)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		db_rollback(req->ctx->db);
+		return 0;
+	}
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_e2e_on, params, NULL)) == NULL ||
+	    (data = json_object_new_object()) == NULL)
+		goto fail;
+	json_object_object_add(data, "e2e", json_object_new_boolean(PQntuples(res) == 1));
+	if (notify_peer(req, cv, EVENT_DM_KEY, data) != 0 || db_commit(req->ctx->db) != 0)
+		goto fail;
+	return 1;
+fail:
+	db_rollback(req->ctx->db);
+	return -1;
+}
+
+/*
+ * Set the caller's X25519 key pk for cv, once: the same key again is 0
+ * (nothing changes), another one 409. 0 or the status it set.
+ */
+static int key_set_or_reply(struct request *req, const struct conv *cv,
+                            const unsigned char pk[DM_X25519_BYTES])
+{
+	unsigned char dk[CRYPTO_KEY_BYTES];
+	const unsigned char *sealed;
+	const char *text;
+	size_t len = 0;
+	int status = 0, stored;
+
+	if (dm_data_key(req, cv->res, cv->row, CV_KEY_VERSION, req->account_pk, dk) != 0) {
+		status = http_error(req, 500, "internal", "a data key cannot be read");
+		goto out;
+	}
+	sealed = dm_x25519_seal(req->arena, dk, cv->id, req->account_pk, pk, &len);
+	if (sealed == NULL || (text = db_bytea_text(req->arena, sealed, len)) == NULL) {
+		status = http_oom(req);
+		goto out;
+	}
+	stored = key_store(req, cv, text);
+	if (stored < 0)
+		status = http_db_failure(req);
+	else if (stored == 0)
+		status = same_key_or_reply(req, cv, dk, pk);
+out:
+	sodium_memzero(dk, sizeof(dk));
+	return status;
+}
+
+/*
+ * "x25519_public" of the body into pk, *present telling whether there is
+ * one (absent or null: false, a 422 unless optional). 0 or the status it set.
+ */
+static int key_field_or_reply(struct request *req, bool optional, bool *present,
+                              unsigned char pk[DM_X25519_BYTES])
+{
+	const char *text;
+	size_t len;
+	int got = json_get_string(req->json, "x25519_public", &text, &len);
+
+	*present = got == 1;
+	if (got == 0 && optional)
+		return 0;
+	if (got != 1 || dm_x25519_parse(text, len, pk) != 0)
+		return http_error(req, 422, "invalid_field",
+		                  "x25519_public must be a usable X25519 public key: 32 bytes, base64url");
+	return 0;
+}
+
+/* ---- POST /dm/start_from_post -------------------------------------------------- */
+
+/* A start: the origin post, its author and the starter's key when it gave one. */
+struct start {
+	const char *post_pk;
+	int64_t author;
+	const PGresult *res;            /* row 0: the author's wrapped data key */
+	bool has_key;
+	unsigned char x25519[DM_X25519_BYTES];
+};
+
+/*
+ * 200 {"conversation_id"} with the conversation the caller started from
+ * this post, if there is one (its key set as key_set_or_reply does when
+ * the start carries one); 0 when there is none.
+ */
+static int existing_or_reply(struct request *req, const struct start *s)
+{
+	const char *params[2] = { arena_i64(req->arena, req->account_pk), s->post_pk };
+	struct conv cv;
+	PGresult *res;
+	int status;
+
+	if (params[0] == NULL)
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_started, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)
 		return 0;
+	if (s->has_key &&
+	    ((status = dm_conv_load_or_reply(req, PQgetvalue(res, 0, 0), &cv)) != 0 ||
+	     (status = key_set_or_reply(req, &cv, s->x25519)) != 0))
+		return status;
 	return http_reply_member(req, 200, "conversation_id",
 	                         json_object_new_string(PQgetvalue(res, 0, 0)));
 }
 
 /*
- * The conversation key sealed for both sides: sealed[0] for the lower
- * account pk, sealed[1] for the higher. 0 or the status it set.
+ * The conversation key sealed for both sides (sealed[0] the starter's
+ * copy, sealed[1] the author's) and the starter's X25519 key, if any,
+ * sealed for this conversation (*x, else NULL). 0 or the status it set.
  */
 static int seal_keys_or_reply(struct request *req, const struct start *s, const char *id,
-                              const char *sealed[2])
+                              const char *sealed[2], const char **x)
 {
 	unsigned char ck[DM_KEY_BYTES], mine[CRYPTO_KEY_BYTES], theirs[CRYPTO_KEY_BYTES];
-	const unsigned char *m = NULL, *t = NULL;
-	size_t m_len = 0, t_len = 0;
-	bool i_am_low = req->account_pk == s->low;
+	const unsigned char *m = NULL, *t = NULL, *xs = NULL;
+	size_t m_len = 0, t_len = 0, x_len = 0;
 	int status = 0;
 
 	dm_key_new(ck);
+	*x = NULL;
 	if (auth_data_key(req, req->account, mine) != 0) {
 		status = http_db_failure(req);
 		goto out;
@@ -233,9 +340,13 @@ static int seal_keys_or_reply(struct request *req, const struct start *s, const 
 	}
 	m = dm_key_seal(req->arena, mine, id, req->account_pk, ck, &m_len);
 	t = dm_key_seal(req->arena, theirs, id, s->author, ck, &t_len);
-	sealed[i_am_low ? 0 : 1] = m != NULL ? db_bytea_text(req->arena, m, m_len) : NULL;
-	sealed[i_am_low ? 1 : 0] = t != NULL ? db_bytea_text(req->arena, t, t_len) : NULL;
-	if (sealed[0] == NULL || sealed[1] == NULL)
+	sealed[0] = m != NULL ? db_bytea_text(req->arena, m, m_len) : NULL;
+	sealed[1] = t != NULL ? db_bytea_text(req->arena, t, t_len) : NULL;
+	if (s->has_key) {
+		xs = dm_x25519_seal(req->arena, mine, id, req->account_pk, s->x25519, &x_len);
+		*x = xs != NULL ? db_bytea_text(req->arena, xs, x_len) : NULL;
+	}
+	if (sealed[0] == NULL || sealed[1] == NULL || (s->has_key && *x == NULL))
 		status = http_oom(req);
 out:
 	sodium_memzero(ck, sizeof(ck));
@@ -246,27 +357,26 @@ out:
 
 /*
  * Insert the conversation and both participants in one transaction.
- * 201 {"conversation_id"}; when a concurrent start made the pair's
- * conversation first, 200 with that one.
+ * 201 {"conversation_id"}; when a concurrent start by the same caller
+ * from the same post made it first, 200 with that one.
  */
 static int create_or_reply(struct request *req, const struct start *s)
 {
 	const char *id = util_random_id(req->arena, DM_ID_BYTES);
-	const char *sealed[2] = { NULL, NULL };
-	const char *params[5];
+	const char *sealed[2] = { NULL, NULL }, *x = NULL;
+	const char *params[6];
 	PGresult *res;
 	int status;
 
 	if (id == NULL)
 		return http_oom(req);
-	if ((status = seal_keys_or_reply(req, s, id, sealed)) != 0)
+	if ((status = seal_keys_or_reply(req, s, id, sealed, &x)) != 0)
 		return status;
 	params[0] = id;
-	params[1] = arena_i64(req->arena, s->low);
-	params[2] = arena_i64(req->arena, s->high);
-	params[3] = s->post_pk;
-	params[4] = arena_i64(req->arena, util_today());
-	if (params[1] == NULL || params[2] == NULL || params[4] == NULL)
+	params[1] = arena_i64(req->arena, req->account_pk);
+	params[2] = s->post_pk;
+	params[3] = arena_i64(req->arena, util_today());
+	if (params[1] == NULL || params[3] == NULL)
 		return http_oom(req);
 	if (db_begin(req->ctx->db) != 0)
 		return http_db_failure(req);
@@ -278,11 +388,12 @@ static int create_or_reply(struct request *req, const struct start *s)
 		return status != 0 ? status : http_error(req, 409, "conflict", "try again");
 	}
 	params[0] = PQgetvalue(res, 0, 0);
-	params[1] = arena_i64(req->arena, s->low);
+	params[1] = arena_i64(req->arena, req->account_pk);
 	params[2] = sealed[0];
-	params[3] = arena_i64(req->arena, s->high);
-	params[4] = sealed[1];
-	if (params[1] == NULL || params[3] == NULL ||
+	params[3] = x;
+	params[4] = arena_i64(req->arena, s->author);
+	params[5] = sealed[1];
+	if (params[1] == NULL || params[4] == NULL ||
 	    db_exec(req->ctx->db, req->arena, &stmt_part_insert, params, NULL) == NULL ||
 	    db_commit(req->ctx->db) != 0)
 		goto fail;
@@ -293,9 +404,10 @@ fail:
 }
 
 /*
- * POST /dm/start_from_post. The answer is the same whoever wrote the post
- * (only the caller's own post is refused), so it tells nothing about the
- * author beyond what the conversation itself will.
+ * POST /dm/start_from_post. A conversation belongs to (caller, post): what
+ * comes back depends on nothing but the caller and this very post (only
+ * the caller's own post is refused), so no answer tells whether two posts
+ * have the same author.
  */
 int handle_dm_start(struct request *req)
 {
@@ -307,6 +419,8 @@ int handle_dm_start(struct request *req)
 
 	if (json_get_string(req->json, "post_id", &post_id, &len) != 1)
 		return http_error(req, 422, "invalid_field", "post_id must be a post id");
+	if ((status = key_field_or_reply(req, true, &s.has_key, s.x25519)) != 0)
+		return status;
 	if (len != 22)
 		return http_error(req, 404, "not_found", "no such post");
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_post, &post_id, NULL)) == NULL)
@@ -319,8 +433,6 @@ int handle_dm_start(struct request *req)
 		return http_error(req, 500, "internal", "internal error");
 	if (s.author == req->account_pk)
 		return http_error(req, 422, "invalid_field", "post_id: that post is your own");
-	s.low = s.author < req->account_pk ? s.author : req->account_pk;
-	s.high = s.author < req->account_pk ? req->account_pk : s.author;
 	if ((status = existing_or_reply(req, &s)) != 0)
 		return status;
 	return create_or_reply(req, &s);
@@ -328,12 +440,19 @@ int handle_dm_start(struct request *req)
 
 /* ---- GET /dm/list ------------------------------------------------------------ */
 
+/* A side's key of conversation `row` of a LIST_SELECT result, or NULL. */
+static const char *list_key(struct request *req, const PGresult *res, int row, int xcol,
+                            int vcol, int64_t owner)
+{
+	return dm_x25519_text(req, res, row, xcol, vcol, PQgetvalue(res, row, LS_ID), owner);
+}
+
 /* One conversation of the list; NULL on OOM. */
 static json_object *list_item(struct request *req, const PGresult *res, int row, void *unused)
 {
 	json_object *o = json_object_new_object();
 	int64_t day = 0, unread = 0, peer = 0;
-	const char *x = NULL;
+	const char *mine, *theirs = NULL;
 
 	(void)unused;
 	if (o == NULL)
@@ -341,9 +460,10 @@ static json_object *list_item(struct request *req, const PGresult *res, int row,
 	if (util_parse_int64(PQgetvalue(res, row, LS_DAY), 0, INT32_MAX, &day) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, LS_UNREAD), 0, INT64_MAX - 1, &unread) != 0)
 		log_msg(LOG_WARN, "a conversation row is malformed");
+	mine = list_key(req, res, row, LS_MY_X25519, LS_MY_KEY_VERSION, req->account_pk);
 	if (!PQgetisnull(res, row, LS_PEER) &&
 	    util_parse_int64(PQgetvalue(res, row, LS_PEER), 1, INT64_MAX - 1, &peer) == 0)
-		x = dm_x25519(req, res, row, LS_X25519, LS_KEY_VERSION, peer);
+		theirs = list_key(req, res, row, LS_PEER_X25519, LS_PEER_KEY_VERSION, peer);
 	json_object_object_add(o, "id", json_object_new_string(PQgetvalue(res, row, LS_ID)));
 	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, LS_ORIGIN) ? NULL :
 	                       json_object_new_string(PQgetvalue(res, row, LS_ORIGIN)));
@@ -351,8 +471,29 @@ static json_object *list_item(struct request *req, const PGresult *res, int row,
 	json_object_object_add(o, "unread", json_object_new_int64(unread));
 	json_object_object_add(o, "e2e",
 	                       json_object_new_boolean(PQgetvalue(res, row, LS_E2E)[0] == 't'));
-	json_object_object_add(o, "peer_x25519", x != NULL ? json_object_new_string(x) : NULL);
+	json_object_object_add(o, "my_x25519", mine != NULL ? json_object_new_string(mine) : NULL);
+	json_object_object_add(o, "peer_x25519",
+	                       theirs != NULL ? json_object_new_string(theirs) : NULL);
 	return o;
+}
+
+/* status with cv as one GET /dm/list item. */
+static int conversation_reply(struct request *req, const struct conv *cv, int status)
+{
+	const char *params[2] = { arena_i64(req->arena, req->account_pk),
+	                          arena_i64(req->arena, cv->pk) };
+	json_object *o;
+	PGresult *res;
+
+	if (params[0] == NULL || params[1] == NULL)
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_list_one, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such conversation");
+	if ((o = list_item(req, res, 0, NULL)) == NULL)
+		return http_oom(req);
+	return http_reply(req, status, o);
 }
 
 /*
@@ -380,91 +521,6 @@ int handle_dm_list(struct request *req)
 }
 
 /* ---- GET /dm/{id}/messages --------------------------------------------------- */
-
-/*
- * Rows [0, rows) of a stmt_messages result as message objects for the
- * participant on side, bodies opened with ck (NULL: none to open). A
- * body that does not open is left out and logged. NULL on OOM.
- */
-static json_object *messages_json(struct request *req, const PGresult *res, int rows,
-                                  const char *conv_id, int side, const unsigned char *ck)
-{
-	json_object *items = json_object_new_array();
-
-	for (int i = 0; items != NULL && i < rows; i++) {
-		const unsigned char *sealed, *ct = NULL, *nonce = NULL;
-		size_t sealed_len = 0, ct_len = 0, nonce_len = 0;
-		int64_t seq = 0, sender = 0, day = 0;
-		const char *id = PQgetvalue(res, i, MS_ID);
-		char *body = NULL;
-		json_object *m;
-
-		if (util_parse_int64(PQgetvalue(res, i, MS_SEQ), 1, INT64_MAX - 1, &seq) != 0 ||
-		    util_parse_int64(PQgetvalue(res, i, MS_SENDER), 0, 1, &sender) != 0 ||
-		    util_parse_int64(PQgetvalue(res, i, MS_DAY), 0, INT32_MAX, &day) != 0)
-			goto skip;
-		if (!PQgetisnull(res, i, MS_BODY)) {
-			sealed = db_bytea_value(req->arena, res, i, MS_BODY, &sealed_len);
-			if (ck == NULL || sealed == NULL ||
-			    dm_body_open(req->arena, ck, conv_id, id, sealed, sealed_len, &body) != 0)
-				goto skip;
-		} else {
-			ct = db_bytea_value(req->arena, res, i, MS_CIPHERTEXT, &ct_len);
-			nonce = db_bytea_value(req->arena, res, i, MS_NONCE, &nonce_len);
-			if (ct == NULL || nonce == NULL || nonce_len != DM_NONCE_BYTES)
-				goto skip;
-		}
-		m = dm_message_json(req, id, seq, sender == side, day, body, ct, ct_len, nonce);
-		if (m == NULL) {
-			json_object_put(items);
-			return NULL;
-		}
-		json_object_array_add(items, m);
-		continue;
-skip:
-		log_msg(LOG_WARN, "a direct message cannot be read; left out");
-	}
-	return items;
-}
-
-/* True when some row of res has a server-readable body. */
-static bool any_body(const PGresult *res, int rows)
-{
-	for (int i = 0; i < rows; i++)
-		if (!PQgetisnull(res, i, MS_BODY))
-			return true;
-	return false;
-}
-
-/*
- * Messages of cv after seq, at most limit (-1: all), as JSON (*items),
- * with the raw result (*res: up to limit + 1 rows, so the caller sees
- * whether more follow). 0 or the status it set.
- */
-static int messages_or_reply(struct request *req, const struct conv *cv, int64_t after,
-                             int limit, PGresult **res, json_object **items)
-{
-	unsigned char ck[DM_KEY_BYTES];
-	const char *params[3] = { arena_i64(req->arena, cv->pk), arena_i64(req->arena, after),
-	                          limit < 0 ? NULL : arena_i64(req->arena, (int64_t)limit + 1) };
-	bool need_key;
-	int status = 0, rows;
-
-	if (params[0] == NULL || params[1] == NULL || (limit >= 0 && params[2] == NULL))
-		return http_oom(req);
-	if ((*res = db_exec(req->ctx->db, req->arena, &stmt_messages, params, NULL)) == NULL)
-		return http_db_failure(req);
-	rows = limit >= 0 && PQntuples(*res) > limit ? limit : PQntuples(*res);
-	need_key = any_body(*res, rows);
-	if (need_key && (status = conv_key_or_reply(req, cv, ck)) != 0)
-		goto out;
-	*items = messages_json(req, *res, rows, cv->id, cv->side, need_key ? ck : NULL);
-	if (*items == NULL)
-		status = http_oom(req);
-out:
-	sodium_memzero(ck, sizeof(ck));
-	return status;
-}
 
 /* Move the caller's read position up to seq (never back). 0 or the status it set. */
 static int mark_read_or_reply(struct request *req, const struct conv *cv, int64_t seq)
@@ -501,7 +557,7 @@ int handle_dm_messages(struct request *req)
 			return http_error(req, 400, "bad_request", "cursor is not valid for this list");
 		after = page.cursor.v[1];
 	}
-	if ((status = messages_or_reply(req, &cv, after, page.limit, &res, &items)) != 0)
+	if ((status = dm_conv_messages_or_reply(req, &cv, after, page.limit, &res, &items)) != 0)
 		return status;
 	rows = PQntuples(res) > page.limit ? page.limit : PQntuples(res);
 	if (rows > 0 &&
@@ -590,7 +646,7 @@ static int stored_or_reply(struct request *req, const struct conv *cv,
 		return *ct != NULL && *nonce != NULL ? 0
 		       : http_oom(req);
 	}
-	if ((status = conv_key_or_reply(req, cv, ck)) != 0)
+	if ((status = dm_conv_key_or_reply(req, cv, ck)) != 0)
 		goto out;
 	sealed = dm_body_seal(req->arena, ck, cv->id, nm->id, nm->body, nm->body_len, &sealed_len);
 	if (sealed == NULL || (*body = db_bytea_text(req->arena, sealed, sealed_len)) == NULL)
@@ -600,19 +656,14 @@ out:
 	return status;
 }
 
-/* Announce the message to the peer (events.h: the last lock). 0 or -1. */
-static int notify_peer(struct request *req, const struct conv *cv, const char *message_id)
+/* The data of a dm.message event (conversation_id added by notify_peer); NULL on OOM. */
+static json_object *message_data(const char *message_id)
 {
 	json_object *data = json_object_new_object();
-	int64_t seq;
 
-	if (data == NULL)
-		return -1;
-	json_object_object_add(data, "conversation_id", json_object_new_string(cv->id));
-	json_object_object_add(data, "message_id", json_object_new_string(message_id));
-	seq = events_push(req, cv->peer_pk, EVENT_DM_MESSAGE, data);
-	json_object_put(data);
-	return seq < 0 ? -1 : 0;
+	if (data != NULL)
+		json_object_object_add(data, "message_id", json_object_new_string(message_id));
+	return data;
 }
 
 /*
@@ -653,7 +704,8 @@ static int store_or_reply(struct request *req, const struct conv *cv, struct new
 	params[7] = nonce;
 	if (params[4] == NULL ||
 	    db_exec(req->ctx->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
-	    notify_peer(req, cv, nm->id) != 0 || db_commit(req->ctx->db) != 0)
+	    notify_peer(req, cv, EVENT_DM_MESSAGE, message_data(nm->id)) != 0 ||
+	    db_commit(req->ctx->db) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -690,73 +742,25 @@ int handle_dm_send(struct request *req)
 	                                         nm.ciphertext, nm.ciphertext_len, nm.nonce));
 }
 
-/* ---- export ------------------------------------------------------------------- */
-
-static struct db_stmt stmt_export = {
-	"dm_export",
-	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, " CONV_E2E ", "
-	"peer.account_pk, op.id, c.day_last, me.read_seq " CONV_FROM
-	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 "
-	"WHERE me.account_pk = $1 ORDER BY c.pk", 1, 0
-};
-enum { EX_ORIGIN = CV_PEER + 1, EX_DAY, EX_READ };
-
-/* One conversation of the export with all its messages; 0 or the status it set. */
-static int export_one(struct request *req, PGresult *res, int row, json_object *items)
-{
-	struct conv cv = { .res = res, .row = row };
-	json_object *o, *messages = NULL;
-	PGresult *mres;
-	int64_t side = 0, day = 0, read = 0;
-	int status;
-
-	if (util_parse_int64(PQgetvalue(res, row, CV_PK), 1, INT64_MAX - 1, &cv.pk) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, CV_SIDE), 0, 1, &side) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, EX_DAY), 0, INT32_MAX, &day) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, EX_READ), 0, INT64_MAX - 1, &read) != 0)
-		return http_error(req, 500, "internal", "internal error");
-	cv.id = PQgetvalue(res, row, CV_ID);
-	cv.side = (int)side;
-	cv.e2e = PQgetvalue(res, row, CV_E2E)[0] == 't';
-	if ((status = messages_or_reply(req, &cv, 0, -1, &mres, &messages)) != 0)
-		return status;
-	if ((o = json_object_new_object()) == NULL) {
-		json_object_put(messages);
-		return http_oom(req);
-	}
-	json_object_object_add(o, "id", json_object_new_string(cv.id));
-	json_object_object_add(o, "origin_post_id", PQgetisnull(res, row, EX_ORIGIN) ? NULL :
-	                       json_object_new_string(PQgetvalue(res, row, EX_ORIGIN)));
-	json_object_object_add(o, "day_last", json_object_new_int64(day));
-	json_object_object_add(o, "e2e", json_object_new_boolean(cv.e2e));
-	json_object_object_add(o, "peer_present",
-	                       json_object_new_boolean(!PQgetisnull(res, row, CV_PEER)));
-	json_object_object_add(o, "read_seq", json_object_new_int64(read));
-	json_object_object_add(o, "messages", messages);
-	json_object_array_add(items, o);
-	return 0;
-}
+/* ---- PUT /dm/{id}/key ------------------------------------------------------- */
 
 /*
- * Export: every conversation of the account with every message,
- * server-readable bodies decrypted, end-to-end ones as stored.
+ * PUT /dm/{id}/key {"x25519_public"}: the caller's end-to-end key for this
+ * conversation, set once (the same key again changes nothing, another one
+ * is 409: a stolen token cannot swap a key in). 200 with the conversation
+ * as GET /dm/list shows it; the peer gets a dm.key event when it is set.
  */
-int export_conversations(struct request *req, json_object *out, const char *section)
+int handle_dm_key(struct request *req)
 {
-	const char *params[1] = { arena_i64(req->arena, req->account_pk) };
-	json_object *items = json_object_new_array();
-	PGresult *res;
+	unsigned char pk[DM_X25519_BYTES];
+	struct conv cv;
+	bool present;
 	int status;
 
-	if (params[0] == NULL || items == NULL) {
-		json_object_put(items);
-		return http_oom(req);
-	}
-	json_object_object_add(out, section, items);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_export, params, NULL)) == NULL)
-		return http_db_failure(req);
-	for (int i = 0; i < PQntuples(res); i++)
-		if ((status = export_one(req, res, i, items)) != 0)
-			return status;
-	return 0;
+	if ((status = conv_or_reply(req, &cv)) != 0 ||
+	    (status = key_field_or_reply(req, false, &present, pk)) != 0)
+		return status;
+	if ((status = key_set_or_reply(req, &cv, pk)) != 0)
+		return status;
+	return conversation_reply(req, &cv, 200);
 }

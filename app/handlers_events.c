@@ -9,7 +9,10 @@
  *
  * Real time: a ticket is 32 random bytes (base64url) that Redis holds for
  * 60 seconds under evt:<hex BLAKE2b-256 of the ticket text> -> account pk
- * (so a Redis dump holds no usable ticket), consumed by GETDEL. The stream
+ * (so a Redis dump holds no usable ticket), consumed by GETDEL. The pk is
+ * sealed (cachemac.h) under that key name until the ticket expires: a
+ * Redis writer can neither make up a ticket for an account nor move one
+ * to another key, and one copied back after use opens only until then. The stream
  * route checks and consumes it and answers X-Accel-Redirect to the
  * account's nchan channel (events_channel); any ticket that does not open
  * gets 403 forbidden from here, so nginx never upgrades it.
@@ -20,6 +23,7 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "context.h"
 #include "db.h"
 #include "events.h"
@@ -136,11 +140,14 @@ int handle_events_ticket(struct request *req)
 	char *ticket = util_random_id(req->arena, TICKET_BYTES);
 	const char *key = ticket != NULL ? ticket_key(req->arena, ticket) : NULL;
 	const char *pk = arena_i64(req->arena, req->account_pk);
+	const char *value = key != NULL && pk != NULL ?
+	        cachemac_seal(req->arena, req->ctx->keys.redis, key, "", (int64_t)(util_wall_us() / 1000000) + TICKET_TTL, pk)
+	        : NULL;
 	json_object *o;
 
-	if (key == NULL || pk == NULL)
+	if (value == NULL)
 		return http_oom(req);
-	if (!cache_put_new(req->ctx->cache, req->arena, key, pk, TICKET_TTL))
+	if (!cache_put_new(req->ctx->cache, req->arena, key, value, TICKET_TTL))
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
 	if ((o = json_object_new_object()) == NULL)
 		return http_oom(req);
@@ -167,6 +174,7 @@ int handle_events_stream(struct request *req)
 	const char *ticket = http_query(req, "ticket");
 	const char *argv[2] = { "GETDEL", NULL };
 	char *channel, *target;
+	const char *pk_text;
 	redisReply *r;
 	int64_t pk;
 
@@ -177,8 +185,10 @@ int handle_events_stream(struct request *req)
 	r = cache_command(req->ctx->cache, req->arena, 2, argv, NULL);
 	if (r == NULL)
 		return http_unavailable(req, "tickets are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (r->type != REDIS_REPLY_STRING ||
-	    util_parse_int64(r->str, 1, INT64_MAX, &pk) != 0)
+	if (r->type != REDIS_REPLY_STRING)
+		return refuse(req);
+	pk_text = cachemac_open(req->ctx->keys.redis, argv[1], "", r->str, r->len, (int64_t)(util_wall_us() / 1000000));
+	if (pk_text == NULL || util_parse_int64(pk_text, 1, INT64_MAX, &pk) != 0)
 		return refuse(req);
 	channel = events_channel(req->arena, req->ctx->keys.events, pk);
 	target = channel != NULL ? arena_printf(req->arena, SUBSCRIBER_PREFIX "%s", channel) : NULL;

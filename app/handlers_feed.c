@@ -14,7 +14,9 @@
  * existed at the snapshot and are not in it. So every post visible at the
  * first page appears exactly once, whatever votes do meanwhile. Posts
  * removed mid-walk drop out; posts made after the first page belong to
- * the next walk. First pages within SOTTO_FEED_SNAPSHOT_SHARE seconds
+ * the next walk. A snapshot is sealed under its Redis key name
+ * (cachemac.h): a Redis writer can neither choose which posts a walk shows
+ * nor learn creation order by having pks of its choice listed. First pages within SOTTO_FEED_SNAPSHOT_SHARE seconds
  * share one snapshot, so a busy feed does not rank on every request.
  */
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 #include "auth.h"
 #include "community.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "cursor.h"
 #include "db.h"
@@ -231,13 +234,38 @@ static redisReply *redis(struct request *req, int argc, const char **argv)
 	return cache_command(req->ctx->cache, req->arena, argc, argv, NULL);
 }
 
+/* SET name to snapshot s, sealed, for ttl seconds; the reply or NULL. */
+static redisReply *snapshot_store(struct request *req, const char *name,
+                                  const struct snapshot *s, int ttl)
+{
+	int64_t now = (int64_t)(util_wall_us() / 1000000);
+	const char *text = snapshot_format(req->arena, s);
+	const char *argv[5] = { "SET", name, NULL, "EX", arena_printf(req->arena, "%d", ttl) };
+
+	if (name == NULL || text == NULL || argv[4] == NULL)
+		return NULL;
+	argv[2] = cachemac_seal(req->arena, req->ctx->keys.redis, name, "", now + ttl, text);
+	return argv[2] != NULL ? redis(req, 5, argv) : NULL;
+}
+
+/* The snapshot a GET of name answered, when it opens and parses: 0, else -1. */
+static int snapshot_load(struct request *req, const char *name, const redisReply *r,
+                         struct snapshot *s)
+{
+	const char *text;
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING)
+		return -1;
+	text = cachemac_open(req->ctx->keys.redis, name, "", r->str, r->len,
+	                     (int64_t)(util_wall_us() / 1000000));
+	return text != NULL ? snapshot_parse(req->arena, text, s) : -1;
+}
+
 /* Rank the posts now and keep the result; 0 or -1 (database or Redis). */
 static int snapshot_take(struct request *req, const struct feed *f, struct snapshot *s,
                          bool *db_failed)
 {
 	const char *params[2] = { arena_printf(req->arena, "%d", FEED_SNAPSHOT_MAX), f->community_pk };
-	const char *argv[5];
-	char ttl[16];
 	PGresult *res, *max;
 	redisReply *r;
 
@@ -258,15 +286,7 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 		if (util_parse_int64(PQgetvalue(res, (int)i, 0), 1, INT64_MAX - 1, &s->pks[i]) != 0)
 			return -1;
 	randombytes_buf(s->id, sizeof(s->id));
-	snprintf(ttl, sizeof(ttl), "%d", FEED_SNAPSHOT_TTL);
-	argv[0] = "SET";
-	argv[1] = snapshot_key(req->arena, s->id);
-	argv[2] = snapshot_format(req->arena, s);
-	argv[3] = "EX";
-	argv[4] = ttl;
-	if (argv[1] == NULL || argv[2] == NULL)
-		return -1;
-	r = redis(req, 5, argv);
+	r = snapshot_store(req, snapshot_key(req->arena, s->id), s, FEED_SNAPSHOT_TTL);
 	return r != NULL && r->type == REDIS_REPLY_STATUS ? 0 : -1;
 }
 
@@ -280,35 +300,23 @@ static int snapshot_first_or_reply(struct request *req, const struct feed *f,
 	int share = req->ctx->cfg->feed_snapshot_share_s;
 	const char *shared_key = arena_printf(req->arena, "fsc:%s",
 	                                      f->community_pk != NULL ? f->community_pk : "all");
-	const char *argv[5];
-	char ttl[16];
+	const char *argv[2];
 	bool db_failed;
-	redisReply *r;
 
 	if (shared_key == NULL)
 		return http_oom(req);
 	if (share > 0) {
 		argv[0] = "GET";
 		argv[1] = shared_key;
-		r = redis(req, 2, argv);
-		if (r != NULL && r->type == REDIS_REPLY_STRING &&
-		    snapshot_parse(req->arena, r->str, s) == 0)
+		if (snapshot_load(req, shared_key, redis(req, 2, argv), s) == 0)
 			return 0;
 	}
 	if (snapshot_take(req, f, s, &db_failed) != 0)
 		return db_failed ? http_db_failure(req)
 		       : http_unavailable(req, "the ranked feed is unavailable",
 		                          HTTP_RETRY_AFTER_DOWN);
-	if (share > 0) {
-		snprintf(ttl, sizeof(ttl), "%d", share);
-		argv[0] = "SET";
-		argv[1] = shared_key;
-		argv[2] = snapshot_format(req->arena, s);
-		argv[3] = "EX";
-		argv[4] = ttl;
-		if (argv[2] != NULL)
-			(void)redis(req, 5, argv);
-	}
+	if (share > 0)
+		(void)snapshot_store(req, shared_key, s, share);
 	return 0;
 }
 
@@ -325,7 +333,7 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
 		return http_unavailable(req, "the ranked feed is unavailable",
 		                        HTTP_RETRY_AFTER_DOWN);
-	if (r->type == REDIS_REPLY_NIL || snapshot_parse(req->arena, r->str, s) != 0 ||
+	if (snapshot_load(req, argv[1], r, s) != 0 ||
 	    s->id[0] != c->v[0] || s->id[1] != c->v[1])
 		return http_error(req, 400, "bad_request", "this cursor has expired; start again");
 	if (s->community != community)

@@ -2,7 +2,9 @@
  * handlers_moderation.c — POST /moderation/flag, GET /moderation/queue,
  * POST /moderation/queue/{id}/decision, GET /moderation/log.
  *
- * A flag weighs trust x reliability of its flagger (docs/moderation.md).
+ * A flag weighs trust x reliability of its flagger (docs/moderation.md),
+ * or nothing when the flagger is not established (trust.h): it still opens
+ * or joins the review item.
  * The first flag on a post opens a pending review item (or joins the one
  * the classifier opened); when the weights of the item's flags reach
  * SOTTO_FLAG_HOLD_WEIGHT, the post is held (status 1) in the same
@@ -65,9 +67,11 @@ static struct db_stmt stmt_flag_item = {
 static struct db_stmt stmt_flag_insert = {
 	"mod_flag_insert",
 	"INSERT INTO flags (id, post_pk, item_pk, flagger_pk, reason, note_sealed, weight, day) "
-	"SELECT $1, $2, $3, a.pk, $5, $6, a.trust * COALESCE((SELECT (s.upheld + 1)::real / "
-	"(s.upheld + s.not_upheld + 1) FROM flagger_stats s WHERE s.account_pk = a.pk), 1), $7 "
-	"FROM accounts a WHERE a.pk = $4", 7, 0
+	"SELECT $1, $2, $3, a.pk, $5, $6, CASE WHEN sotto_established(a.day_joined, a.trust, $8) "
+	"THEN a.trust * COALESCE("
+	"(SELECT (s.upheld + 1)::real / (s.upheld + s.not_upheld + 1) FROM flagger_stats s "
+	"WHERE s.account_pk = a.pk), 1) ELSE 0 END, $7 "
+	"FROM accounts a WHERE a.pk = $4", 8, 0
 };
 static struct db_stmt stmt_flag_hold = {
 	"mod_flag_hold",
@@ -138,7 +142,7 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	const char *me = arena_i64(req->arena, req->account_pk);
 	const char *today = arena_i64(req->arena, util_today());
 	const char *item_id = util_random_id(req->arena, ITEM_ID_BYTES);
-	const char *p[7];
+	const char *p[8];
 	PGresult *res;
 
 	if (me == NULL || today == NULL || item_id == NULL)
@@ -164,7 +168,8 @@ static int flag_store_or_reply(struct request *req, const struct flag_req *fr,
 	p[4] = arena_printf(req->arena, "%d", fr->reason);
 	p[5] = fr->note_sealed;
 	p[6] = today;
-	if (p[4] == NULL)
+	p[7] = trust_established_day(req);
+	if (p[4] == NULL || p[7] == NULL)
 		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_flag_insert, p, NULL)) == NULL)
 		return http_db_failure(req);

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "page.h"
 #include "post_view.h"
+#include "trust.h"
 #include "util.h"
 #include "context.h"
 
@@ -63,9 +64,10 @@ static struct db_stmt stmt_vote_target = {
 };
 static struct db_stmt stmt_vote_set = {
 	"post_vote_set",
-	"INSERT INTO votes (post_pk, voter_pk, value) VALUES ($1, $2, $3) "
-	"ON CONFLICT (post_pk, voter_pk) DO UPDATE SET value = EXCLUDED.value "
-	"WHERE votes.value <> EXCLUDED.value", 3, 0
+	"INSERT INTO votes (post_pk, voter_pk, value, moves_trust) "
+	"SELECT $1, a.pk, $3, sotto_established(a.day_joined, a.trust, $4) "
+	"FROM accounts a WHERE a.pk = $2 ON CONFLICT (post_pk, voter_pk) DO UPDATE SET value = EXCLUDED.value, "
+	"moves_trust = EXCLUDED.moves_trust WHERE votes.value <> EXCLUDED.value", 4, 0
 };
 static struct db_stmt stmt_vote_clear = {
 	"post_vote_clear", "DELETE FROM votes WHERE post_pk = $1 AND voter_pk = $2", 2, 0
@@ -314,15 +316,20 @@ int handle_post_delete(struct request *req)
 	return 204;
 }
 
-/* Record value (-1, 0, 1) of the caller on post pk; 0 or the status it set. */
+/*
+ * Record value (-1, 0, 1) of the caller on post pk; 0 or the status it set.
+ * An up-vote moves the author's trust only when the caller is established
+ * (trust.h); the vote row keeps that answer, so withdrawing it later takes
+ * back exactly what it gave.
+ */
 static int vote_store_or_reply(struct request *req, const char *post_pk, int64_t value)
 {
-	const char *params[3] = {
+	const char *params[4] = {
 		post_pk, arena_i64(req->arena, req->account_pk),
-		arena_i64(req->arena, value)
+		arena_i64(req->arena, value), trust_established_day(req)
 	};
 
-	if (params[1] == NULL || params[2] == NULL)
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL)
 		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, value == 0 ? &stmt_vote_clear : &stmt_vote_set,
 	            params, NULL) == NULL)

@@ -3,22 +3,25 @@
  *
  * A challenge is POW_CHALLENGE_BYTES random bytes (base64url), stored in
  * Redis under "pow:<challenge>" with the action and the difficulty it was
- * issued at, expiring after POW_CHALLENGE_TTL seconds. Whoever verifies it
+ * issued at, sealed under that key name (cachemac.h) and expiring after
+ * POW_CHALLENGE_TTL seconds. Whoever verifies it
  * later (pow_verify_or_reply) consumes the key atomically (GETDEL), so a
  * challenge works once, for its own action, at the difficulty stated here.
  *
  * The difficulty is the action's current one (pow_difficulty: the floor
- * plus what the load of the last minute adds). Each challenge issued for
- * an action that requires proof of work counts towards that load. An
- * action whose floor is 0 (SOTTO_POW_<ACTION>=0) still gets a challenge,
- * at difficulty 0, so clients need not special-case it; it is not counted,
- * and its routes do not ask for X-PoW anyway.
+ * plus what the load of the last minute adds). Issuing a challenge costs
+ * the client nothing, so it never counts towards that load: only a proof
+ * verified does (pow_verify_or_reply); challenges have their own rate
+ * class, CHALLENGE. An action whose floor is 0 (SOTTO_POW_<ACTION>=0)
+ * still gets a challenge, at difficulty 0, so clients need not
+ * special-case it; its routes do not ask for X-PoW anyway.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "arena.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "context.h"
 #include "handlers.h"
@@ -47,13 +50,13 @@ int handle_pow_challenge(struct request *req)
 	challenge = util_random_id(req->arena, POW_CHALLENGE_BYTES);
 	key = arena_printf(req->arena, "pow:%s", challenge);
 	value = arena_printf(req->arena, "%s:%d", config_pow_name(action), difficulty);
+	value = key != NULL && value != NULL ?
+	        cachemac_seal(req->arena, ctx->keys.redis, key, "", (int64_t)now_s + POW_CHALLENGE_TTL,
+	                      value) : NULL;
 	if (challenge == NULL || key == NULL || value == NULL)
 		return http_oom(req);
 	if (!cache_put_new(ctx->cache, req->arena, key, value, POW_CHALLENGE_TTL))
 		return http_unavailable(req, "challenges are unavailable", HTTP_RETRY_AFTER_DOWN);
-	/* Counted once stored: a challenge Redis refused was never issued. */
-	if (ctx->cfg->pow[action] > 0)
-		pow_note_issued(ctx->shm, action, now_s);
 	o = json_object_new_object();
 	if (o == NULL)
 		return http_oom(req);

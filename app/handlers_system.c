@@ -70,6 +70,8 @@ static json_object *config_object(const struct config *cfg, const int pow_now[PO
 	json_object_object_add(limits, "body_max_bytes",
 	                       json_object_new_int64((int64_t)cfg->body_max_bytes));
 	json_object_object_add(limits, "page_max", json_object_new_int(100));
+	json_object_object_add(limits, "group_max_members",
+	                       json_object_new_int(cfg->group_max_members));
 	for (int c = 0; c < RATE__MAX; c++) {
 		json_object *r = json_object_new_object();
 

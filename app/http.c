@@ -206,7 +206,8 @@ char *http_percent_decode(struct arena *a, const char *src, size_t len,
 		}
 	}
 	out[o] = '\0';
-	return out;
+	/* Text reaches PostgreSQL and JSON, which take UTF-8 only (RFC 3629). */
+	return util_utf8_valid(out, o) ? out : NULL;
 }
 
 int http_parse_query(struct request *req, const char *qs)

@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include <json-c/printbuf.h>
+#include <sodium.h>
+
 #include "arena.h"
 #include "json.h"
 #include "util.h"
@@ -185,6 +188,51 @@ static bool json_lexically_valid(const char *s, size_t len)
 	return true;
 }
 
+/* Zero every string value under o (json-c's own copies of a request's text). */
+static void wipe_strings(json_object *o, int depth)
+{
+	if (depth > 128)
+		return;
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		sodium_memzero((char *)json_object_get_string(o),
+		               (size_t)json_object_get_string_len(o));
+		break;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			wipe_strings(val, depth + 1);
+		}
+		break;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			wipe_strings(json_object_array_get_idx(o, i), depth + 1);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A parsed request body (only ever referenced by its request): wiped, then released. */
+static void json_release_wiped(void *obj)
+{
+	wipe_strings(obj, 0);
+	json_object_put(obj);
+}
+
+/*
+ * Free a tokener, wiping the text it buffered (the last string it read,
+ * a password maybe). json-c 0.16 deprecates reading the fields of struct
+ * json_tokener but offers no other way to reach that buffer.
+ */
+static void tokener_free_wiped(struct json_tokener *tok)
+{
+	if (tok != NULL && tok->pb != NULL && tok->pb->buf != NULL && tok->pb->size > 0)
+		sodium_memzero(tok->pb->buf, (size_t)tok->pb->size);
+	json_tokener_free(tok);
+}
+
 json_object *json_parse_strict(struct arena *a, const char *body, size_t len,
                                int max_depth, const char **why)
 {
@@ -241,10 +289,10 @@ json_object *json_parse_strict(struct arena *a, const char *body, size_t len,
 		obj = NULL;
 		goto out;
 	}
-	if (arena_defer(a, json_release, obj) != 0)
+	if (arena_defer(a, json_release_wiped, obj) != 0)
 		obj = NULL;
 out:
-	json_tokener_free(tok);
+	tokener_free_wiped(tok);
 	return obj;
 }
 
@@ -316,6 +364,7 @@ void json_release(void *obj)
 {
 	json_object_put(obj);
 }
+
 
 json_object *json_new_object(struct arena *a)
 {

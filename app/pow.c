@@ -9,7 +9,8 @@
  * starts with at least `difficulty` zero bits, most significant bit of the
  * first byte first (docs/openapi.yaml, POST /pow/challenge).
  *
- * Load is counted per action and per minute in shared memory
+ * Load is the proofs verified (work actually done, never challenges
+ * merely asked for, which cost nothing), counted per action and per minute in shared memory
  * (shm->pow_load, a ring of SHM_POW_MINUTES slots; slot = minute % ring).
  * Each slot remembers which minute it counts, so a slot left over from an
  * earlier lap of the ring reads as zero and nothing needs clearing on a
@@ -24,6 +25,7 @@
 
 #include "arena.h"
 #include "cache.h"
+#include "cachemac.h"
 #include "config.h"
 #include "context.h"
 #include "http.h"
@@ -197,7 +199,7 @@ static uint64_t ring_current(const struct shm_pow_minute ring[SHM_POW_MINUTES], 
 	return current;
 }
 
-void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s)
+void pow_note_verified(struct shm_region *shm, enum pow_action action, uint64_t now_s)
 {
 	assert(shm != NULL);
 	if (action < 0 || action >= POW__MAX)
@@ -324,7 +326,7 @@ int pow_verify_or_reply(struct request *req)
 {
 	struct context *ctx = req->ctx;
 	enum pow_action action = req->route->pow;
-	const char *header, *colon, *nonce, *argv[2];
+	const char *header, *colon, *nonce, *argv[2], *record;
 	char *challenge;
 	redisReply *r;
 	int difficulty, busy;
@@ -361,7 +363,13 @@ int pow_verify_or_reply(struct request *req)
 		log_msg(LOG_ERROR, "pow: GETDEL answered reply type %d", r->type);
 		return http_unavailable(req, "proof of work is unavailable", HTTP_RETRY_AFTER_DOWN);
 	}
-	if (!pow_record_matches(r->str, r->len, config_pow_name(action), &difficulty))
+	/* Only what this server sealed under this key counts (cachemac.h). */
+	record = cachemac_open(ctx->keys.redis, argv[1], "", r->str, r->len,
+	                       (int64_t)(util_wall_us() / 1000000));
+	if (record == NULL)
+		return http_error(req, 403, "pow_invalid",
+		                  "unknown, expired or already used challenge");
+	if (!pow_record_matches(record, strlen(record), config_pow_name(action), &difficulty))
 		return http_error(req, 403, "pow_invalid",
 		                  "the challenge is not for this action");
 	if (!pow_solution_ok(config_pow_name(action), challenge, nonce, difficulty))
@@ -372,5 +380,7 @@ int pow_verify_or_reply(struct request *req)
 		                  "password checks are saturated and need a harder challenge: "
 		                  "ask for a new one");
 	req->pow_bits = difficulty;
+	if (difficulty > 0)
+		pow_note_verified(ctx->shm, action, util_wall_us() / 1000000);
 	return 0;
 }

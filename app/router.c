@@ -2,13 +2,37 @@
  * router.c — match a method and path against the static route table.
  *
  * Patterns are split on '/'; a segment "{name}" matches one non-empty
- * path segment, which is percent-decoded into the arena. Matching is
- * exact otherwise: no trailing slash, no empty segments.
+ * path segment that percent-decodes (into the arena) to valid UTF-8 of
+ * the parameter's shape: "{id}" and "{<name>_id}" a public id ("{member_id}"
+ * also "me"), "{slug}" a community slug, any other name any text. Matching is exact otherwise: no trailing
+ * slash, no empty segments. A path whose parameter is out of shape names
+ * no resource, so it is 404 whatever the method, before any check that
+ * would cost a lookup.
  */
 #include <string.h>
 
 #include "arena.h"
+#include "community.h"
 #include "router.h"
+#include "util.h"
+
+/* True when the decoded value v fits the parameter named by the pattern segment. */
+static bool param_shape_ok(const char *segment, size_t seg_len, const char *v)
+{
+	static const char id_name[] = "{id}", id_suffix[] = "_id}", slug_name[] = "{slug}",
+	                  member_name[] = "{member_id}";
+	size_t suffix_len = sizeof(id_suffix) - 1;
+
+	if (seg_len == sizeof(member_name) - 1 && memcmp(segment, member_name, seg_len) == 0 &&
+	    strcmp(v, "me") == 0)
+		return true;   /* DELETE /groups/{id}/members/me: leaving */
+	if ((seg_len == sizeof(id_name) - 1 && memcmp(segment, id_name, seg_len) == 0) ||
+	    (seg_len > suffix_len && memcmp(segment + seg_len - suffix_len, id_suffix, suffix_len) == 0))
+		return util_public_id_valid(v, strlen(v));
+	if (seg_len == sizeof(slug_name) - 1 && memcmp(segment, slug_name, seg_len) == 0)
+		return community_slug_valid(v, strlen(v));
+	return true;
+}
 
 /* Length of the segment starting at s (up to '/' or end). */
 static size_t segment_len(const char *s)
@@ -19,11 +43,12 @@ static size_t segment_len(const char *s)
 }
 
 /*
- * Match path against pattern. Returns true on a match; captured raw
- * segments go to raw[] / raw_len[] and their count to *n.
+ * Match path against pattern. Returns true on a match; the captured
+ * segments, decoded into the arena, go to params[] and their count to *n.
+ * A segment that does not decode to UTF-8 of its shape is no match.
  */
-static bool pattern_match(const char *pattern, const char *path,
-                          const char **raw, size_t *raw_len, size_t *n)
+static bool pattern_match(struct arena *a, const char *pattern, const char *path,
+                          const char **params, size_t *n)
 {
 	*n = 0;
 	if (*pattern != '/' || *path != '/')
@@ -38,8 +63,9 @@ static bool pattern_match(const char *pattern, const char *path,
 		if (plen > 2 && pattern[0] == '{' && pattern[plen - 1] == '}') {
 			if (slen == 0 || *n >= HTTP_MAX_PARAMS)
 				return false;
-			raw[*n] = path;
-			raw_len[*n] = slen;
+			params[*n] = http_percent_decode(a, path, slen, false);
+			if (params[*n] == NULL || !param_shape_ok(pattern, plen, params[*n]))
+				return false;
 			(*n)++;
 		} else if (plen != slen || memcmp(pattern, path, plen) != 0) {
 			return false;
@@ -54,8 +80,7 @@ int route_lookup(const struct route *table, size_t n_routes, struct arena *a,
                  enum http_method method, const char *path,
                  const char **params, size_t *n_params, unsigned *allow_mask)
 {
-	const char *raw[HTTP_MAX_PARAMS];
-	size_t raw_len[HTTP_MAX_PARAMS];
+	const char *decoded[HTTP_MAX_PARAMS];
 	/* HEAD is answered by GET routes (without a body). */
 	enum http_method want = method == HTTP_HEAD ? HTTP_GET : method;
 	int found = -1;
@@ -65,18 +90,14 @@ int route_lookup(const struct route *table, size_t n_routes, struct arena *a,
 	for (size_t i = 0; i < n_routes; i++) {
 		size_t n;
 
-		if (!pattern_match(table[i].pattern, path, raw, raw_len, &n))
+		if (!pattern_match(a, table[i].pattern, path, decoded, &n))
 			continue;
 		*allow_mask |= 1u << table[i].method;
 		if (table[i].method == HTTP_GET)
 			*allow_mask |= 1u << HTTP_HEAD;
 		if (found < 0 && table[i].method == want) {
 			found = (int)i;
-			for (size_t k = 0; k < n; k++) {
-				params[k] = http_percent_decode(a, raw[k], raw_len[k], false);
-				if (params[k] == NULL)
-					return -1; /* undecodable segment: no such resource */
-			}
+			memcpy(params, decoded, n * sizeof(*params));
 			*n_params = n;
 		}
 	}

@@ -15,7 +15,7 @@ const struct route route_table[] = {
 	R(GET, "/config",  handle_config,  0,            RATE_NONE, POW_NONE),
 	R(GET, "/metrics", handle_metrics, 0,            RATE_NONE, POW_NONE),
 	R(POST, "/pow/challenge", handle_pow_challenge, ROUTE_JSON | ROUTE_WRITE,
-	  RATE_NONE, POW_NONE),
+	  RATE_CHALLENGE, POW_NONE),
 
 	R(POST, "/auth/register", handle_auth_register, ROUTE_DB | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_REGISTER, POW_REGISTER),
@@ -29,8 +29,6 @@ const struct route route_table[] = {
 	  RATE_NONE, POW_NONE),
 
 	R(GET, "/me", handle_me_get, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
-	R(PUT, "/me/keys", handle_me_keys, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
-	  RATE_NONE, POW_NONE),
 	/* Both ask for the credentials again: a password check costs what a login's does. */
 	R(POST, "/me/password", handle_me_password,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_LOGIN, POW_NONE),
@@ -78,12 +76,38 @@ const struct route route_table[] = {
 
 	/* Direct messages (app/handlers_dm.c) and events (app/handlers_events.c) */
 	R(POST, "/dm/start_from_post", handle_dm_start,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_DM),
 	R(GET, "/dm/list", handle_dm_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
-	R(GET, "/dm/{id}/messages", handle_dm_messages, ROUTE_DB | ROUTE_AUTH,
+	/* a write: reading a page moves the caller's read position */
+	R(GET, "/dm/{id}/messages", handle_dm_messages, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
 	R(POST, "/dm/{id}/send", handle_dm_send,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_DM),
+
+	/* Groups (app/handlers_groups.c, app/handlers_group_messages.c) */
+	R(POST, "/groups", handle_group_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_GROUP, POW_GROUP),
+	R(GET, "/groups", handle_group_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(POST, "/groups/join", handle_group_join,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_GROUP, POW_GROUP),
+	R(GET, "/groups/{id}", handle_group_get, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
+	R(POST, "/groups/{id}/invites", handle_group_invite,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(DELETE, "/groups/{id}/invites/{invite_id}", handle_group_invite_revoke,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(POST, "/groups/{id}/keys", handle_group_keys_post,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	R(GET, "/groups/{id}/keys", handle_group_keys_get, ROUTE_DB | ROUTE_AUTH,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/groups/{id}/send", handle_group_send,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_DM, POW_NONE),
+	R(GET, "/groups/{id}/messages", handle_group_messages, ROUTE_DB | ROUTE_AUTH,
+	  RATE_NONE, POW_NONE),
+	R(DELETE, "/groups/{id}/members/{member_id}", handle_group_member_delete,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+
+	R(PUT, "/dm/{id}/key", handle_dm_key, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	  RATE_NONE, POW_NONE),
 	R(GET, "/events", handle_events_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
 	R(POST, "/events/ack", handle_events_ack,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),

@@ -5,15 +5,22 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "config.h"
 #include "context.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
 #include "trust.h"
+#include "util.h"
 
 static struct db_stmt stmt_adjust = {
 	"trust_adjust", "SELECT sotto_adjust_trust($1, $2)", 2, 0
 };
+
+const char *trust_established_day(struct request *req)
+{
+	return arena_i64(req->arena, util_today() - req->ctx->cfg->flag_min_age_days);
+}
 
 int trust_adjust(struct request *req, int64_t account_pk, double delta)
 {

@@ -70,6 +70,17 @@ char *util_random_id(struct arena *a, size_t n_bytes)
 	return util_b64url_encode(a, buf, n_bytes);
 }
 
+bool util_public_id_valid(const char *s, size_t len)
+{
+	if (len != UTIL_PUBLIC_ID_CHARS)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
 /*
  * Compare secrets in time independent of where they differ: both are
  * hashed to fixed-size digests first, so the comparison itself never

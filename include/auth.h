@@ -3,19 +3,35 @@
  * account record handlers get.
  *
  * A request on a ROUTE_AUTH route (or a ROUTE_AUTH_OPT route that sends
- * Authorization) passes only with a valid token (token.h) that has not
- * whose session has not ended (Redis "rs:<sid>", session.h; logout ends
- * it) for an account that still exists. Every failure is 401 unauthorized;
- * Redis or PostgreSQL down is 503.
+ * Authorization) passes only with a valid token (token.h)
+ * whose session has not ended (session.h: logout, DELETE /me/sessions/{id}
+ * and a reused refresh token end one) for an account that still exists.
+ * Every failure is 401 unauthorized; Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rs:<sid> gone:<h> ac:<h> ag:<h>
- * where h is the account's lookup hash (hex): "gone" marks a deleted
- * account (set before its rows go, until its last token expires), "ac"
- * caches the account record for AUTH_CACHE_TTL seconds, and "ag" is the
- * account's generation, bumped by every change. A miss reads PostgreSQL
- * and fills "ac" only if "ag" has not moved since the MGET, so a fill
- * racing with a change can never leave a stale record behind.
+ *   MGET rs:<sid> gone:<h> ac:<h>:<jti> ag:<h>
+ * where h is the account's lookup hash (hex): "rs" marks an ended session
+ * (until its last access token expires), "gone" a deleted account (set
+ * before its rows go, until its last token expires), "ac" caches the
+ * account record for this token for AUTH_CACHE_TTL seconds, and "ag" is
+ * the account's generation, bumped by every change. A miss reads
+ * PostgreSQL, which also requires the token's session row to be there
+ * (ending a session deletes it first): a Redis that lost "rs" (flushed,
+ * or a failover to a replica that never saw it) cannot revive a session.
+ *
+ * Redis is not trusted with identity. The record is sealed (cachemac.h)
+ * under its own key name ac:<h>:<jti>, so it names the pk of the account
+ * the token's sub hashes to and nothing else: a forged record, or one
+ * moved from another account or token, is a miss. It carries the
+ * generation it was read under and its own expiry: a record of a former
+ * generation (before a change, a deletion) is a miss, and an old record
+ * copied back opens at most AUTH_CACHE_TTL seconds after it was written.
+ * What a Redis writer can still do: delete "rs" or "gone" and copy back a
+ * record the server wrote within the last AUTH_CACHE_TTL seconds, which
+ * lets an ended session's token, or a deleted account's token, pass for
+ * what is left of those seconds; after them, PostgreSQL decides. It
+ * cannot make a token pass for another account, nor revive a token for
+ * longer.
  *
  * Which tokens of an account still work is decided by PostgreSQL, which
  * Redis only caches: each token carries the account's token generation at
@@ -41,6 +57,7 @@
 #include "crypto.h"
 #include "token.h"
 
+struct arena;
 struct request;
 struct auth_token_cache;
 struct context;
@@ -48,7 +65,7 @@ struct context;
 #define AUTH_HASH_BYTES 32
 #define AUTH_ID_BYTES 16            /* random account id: 128 bits, 22 chars base64url */
 #define AUTH_ID_CHARS 22
-#define AUTH_CACHE_TTL 300          /* seconds an account record stays cached */
+#define AUTH_CACHE_TTL 30           /* seconds an account record stays cached (and replayable) */
 
 enum account_auth {
 	ACCOUNT_PASSWORD = 1,
@@ -62,7 +79,6 @@ struct account {
 	int64_t day_joined;
 	double trust;                   /* 0..1 */
 	enum account_auth auth;
-	const char *x25519;             /* X25519 public key, base64url, or NULL */
 	int64_t token_gen;              /* tokens of another generation are ended... */
 	char token_keep[TOKEN_JTI_MAX + 1]; /* ...except this jti ("" = none) */
 
@@ -113,10 +129,23 @@ void auth_account_field(struct crypto_field *f, char *row_buf, size_t row_buf_le
                         int64_t pk, const char *column);
 
 /*
- * Drop the cached record of an account after changing its row (x25519
- * key, trust...), so the next request of any worker reads the database.
- * Call after the change is committed. 0, or -1 when Redis is unavailable
- * (the record then expires by itself within AUTH_CACHE_TTL seconds).
+ * The cached account record's text, before it is sealed (cachemac.h):
+ * auth_record_text writes it for generation gen on arena a (NULL on OOM);
+ * auth_record_parse fills pk, day_joined, trust, auth and the token fields
+ * from an opened record, for the current generation gen: 0, or -1 for
+ * anything auth_record_text cannot have written for gen (fuzzed:
+ * tests/fuzz/fuzz_record.c).
+ */
+char *auth_record_text(struct arena *a, const char *gen, const struct account *acc);
+int auth_record_parse(const char *text, const char *gen, struct account *acc)
+    __attribute__((warn_unused_result));
+
+/*
+ * Make every cached record of an account stale after changing its row
+ * (trust, token generation...), by moving its generation, so the next request
+ * of any worker reads the database. Call after the change is committed.
+ * 0, or -1 when Redis is unavailable (the records then expire by
+ * themselves within AUTH_CACHE_TTL seconds).
  */
 int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES])
     __attribute__((warn_unused_result));

@@ -20,7 +20,12 @@ struct arena;
 
 struct cache;
 
-/* url: redis://host:port[/db] or unix:///path[?db=N]. NULL on bad url or OOM. */
+/*
+ * url: redis://[[user]:pass@]host[:port][/db] or
+ * unix://[[user]:pass@]/path[?db=N]; user and pass %XX-escaped where
+ * needed. With a password every connection starts with AUTH. NULL on a
+ * bad url or OOM.
+ */
 struct cache *cache_new(const char *url, int timeout_ms);
 void cache_free(struct cache *c);
 

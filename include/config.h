@@ -30,6 +30,8 @@ enum rate_class {
 	RATE_DM,
 	RATE_COMMUNITY,
 	RATE_EXPORT,
+	RATE_CHALLENGE,
+	RATE_GROUP,
 	RATE_REFRESH,
 	RATE__MAX
 };
@@ -45,6 +47,7 @@ enum pow_action {
 	POW_FLAG,
 	POW_DM,
 	POW_COMMUNITY,
+	POW_GROUP,
 	POW__MAX
 };
 
@@ -74,6 +77,7 @@ struct config {
 	struct rate_limit rate[RATE__MAX];
 	int pow[POW__MAX];
 	int post_max_chars;         /* SOTTO_POST_MAX_CHARS */
+	int group_max_members;      /* SOTTO_GROUP_MAX_MEMBERS */
 	int guard_max_links;        /* SOTTO_GUARD_MAX_LINKS */
 	char *guard_blocklist;      /* SOTTO_GUARD_BLOCKLIST, file path, "" = none */
 	int guard_repeat_window_s;  /* SOTTO_GUARD_REPEAT_WINDOW, seconds, 0 = off */
@@ -83,6 +87,7 @@ struct config {
 
 	/* moderation: flags */
 	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post */
+	int flag_min_age_days;      /* SOTTO_FLAG_MIN_AGE_DAYS: younger accounts' flags never hold */
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */

@@ -29,6 +29,8 @@ struct context_keys {
 	unsigned char guard[32];     /* from IP_HMAC_KEY, context "guardrep": repetition window keys */
 	unsigned char cursor[32];    /* from IP_HMAC_KEY, context "cursorky": pagination cursors */
 	unsigned char events[32];    /* from IP_HMAC_KEY, context "evchanid": nchan channel ids */
+	unsigned char invites[32];   /* from IP_HMAC_KEY, context "grpinvit": group invite hashes */
+	unsigned char redis[32];     /* from IP_HMAC_KEY, context "redismac": values read back from Redis */
 };
 
 struct context {

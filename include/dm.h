@@ -79,14 +79,56 @@ int dm_body_open(struct arena *a, const unsigned char ck[DM_KEY_BYTES],
 int dm_data_key(struct request *req, const PGresult *res, int row, int vcol, int64_t owner,
                 unsigned char dk[CRYPTO_KEY_BYTES]) __attribute__((warn_unused_result));
 
+#define DM_X25519_BYTES 32
+
 /*
- * The X25519 public key of account owner as base64url (arena), from its
- * sealed accounts.x25519_sealed (column xcol of row) and its data key
- * (columns vcol, vcol + 1 as for dm_data_key). NULL when it has none or
- * it cannot be opened.
+ * The X25519 public key of text[0..len) (base64url, 32 bytes) into pk.
+ * 0, or -1 when it is not one or is not usable: a point of small order
+ * (the all-zero key among them) would make every shared secret predictable.
  */
-const char *dm_x25519(struct request *req, const PGresult *res, int row, int xcol, int vcol,
-                      int64_t owner);
+int dm_x25519_parse(const char *text, size_t len, unsigned char pk[DM_X25519_BYTES])
+    __attribute__((warn_unused_result));
+
+/*
+ * A side's X25519 key pk sealed with that participant's data key dk as the
+ * field
+ *   table "dm_participants", column "x25519_public",
+ *   row <conversation id>, owner <participant's account pk>
+ * so it opens for this conversation and this account only: bytes on arena
+ * a (*len), or NULL on OOM.
+ */
+unsigned char *dm_x25519_seal(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
+                              const char *conversation_id, int64_t owner,
+                              const unsigned char pk[DM_X25519_BYTES], size_t *len)
+    __attribute__((warn_unused_result));
+
+/*
+ * Open a side's sealed key into pk. legacy: sealed as the account-wide key
+ * it was before sql/016 (table "accounts", row and owner the account pk),
+ * copied into the conversations that were end to end under it. 0 or -1.
+ */
+int dm_x25519_open(struct arena *a, const unsigned char dk[CRYPTO_KEY_BYTES],
+                   const char *conversation_id, int64_t owner, bool legacy,
+                   const unsigned char *sealed, size_t len, unsigned char pk[DM_X25519_BYTES])
+    __attribute__((warn_unused_result));
+
+/*
+ * A side's key of conversation conversation_id as base64url (arena), from
+ * row of res: the sealed key in column xcol, its legacy flag in xcol + 1,
+ * the owner's data key in vcol, vcol + 1 (as for dm_data_key). NULL when
+ * the side has none or it cannot be opened.
+ */
+const char *dm_x25519_text(struct request *req, const PGresult *res, int row, int xcol,
+                           int vcol, const char *conversation_id, int64_t owner);
+
+/*
+ * Lock every conversation account_pk (decimal text) takes part in, in pk
+ * order, inside the caller's transaction: DELETE /me does so before
+ * deleting anything, so it takes the conversation rows before event_heads
+ * as a message does (sql/016). 0, or -1 when the database failed.
+ */
+int dm_lock_conversations(struct request *req, const char *account_pk)
+    __attribute__((warn_unused_result));
 
 /*
  * A message as the contract shows it: {"id", "seq", "mine", "day", "body"} or,

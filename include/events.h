@@ -31,8 +31,12 @@ struct arena;
 struct request;
 
 #define EVENT_DM_MESSAGE          "dm.message"
+#define EVENT_DM_KEY              "dm.key"
 #define EVENT_POST_REPLY          "post.reply"
 #define EVENT_MODERATION_DECISION "moderation.decision"
+#define EVENT_GROUP_MESSAGE       "group.message"
+#define EVENT_GROUP_REKEY         "group.rekey"
+#define EVENT_GROUP_MEMBER        "group.member"
 
 /* Characters of a channel id: base64url of 32 bytes. */
 #define EVENTS_CHANNEL_CHARS 43
@@ -56,6 +60,14 @@ struct event_note {
  */
 int64_t events_push(struct request *req, int64_t account_pk, const char *type,
                     json_object *data) __attribute__((warn_unused_result));
+
+/*
+ * Note an event that SQL pushed for the caller's transaction (many at once:
+ * sql/018's group functions) so events_flush publishes it; data is the
+ * jsonb text PostgreSQL returned. -1 on OOM (the queue still has it).
+ */
+int events_note(struct request *req, int64_t account_pk, int64_t seq, const char *type,
+                int64_t day, const char *data) __attribute__((warn_unused_result));
 
 /*
  * After the handler returned status: publish the events this request

@@ -52,5 +52,10 @@ int export_flags(struct request *req, json_object *out, const char *section);
 int export_events(struct request *req, json_object *out, const char *section);
 /* app/handlers_dm.c: "conversations" with their messages (server-readable ones decrypted). */
 int export_conversations(struct request *req, json_object *out, const char *section);
+/*
+ * app/handlers_group_messages.c: "groups" the account is in, each with its
+ * own messages there as stored (ciphertext and nonce).
+ */
+int export_groups(struct request *req, json_object *out, const char *section);
 
 #endif

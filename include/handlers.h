@@ -24,7 +24,6 @@ int handle_auth_logout(struct request *req);
 
 /* app/handlers_me.c */
 int handle_me_get(struct request *req);
-int handle_me_keys(struct request *req);
 int handle_me_password(struct request *req);
 int handle_me_export(struct request *req);
 int handle_me_delete(struct request *req);
@@ -65,6 +64,22 @@ int handle_dm_start(struct request *req);
 int handle_dm_list(struct request *req);
 int handle_dm_messages(struct request *req);
 int handle_dm_send(struct request *req);
+int handle_dm_key(struct request *req);
+
+/* app/handlers_groups.c */
+int handle_group_create(struct request *req);
+int handle_group_list(struct request *req);
+int handle_group_get(struct request *req);
+int handle_group_invite(struct request *req);
+int handle_group_invite_revoke(struct request *req);
+int handle_group_join(struct request *req);
+int handle_group_member_delete(struct request *req);
+
+/* app/handlers_group_messages.c */
+int handle_group_keys_post(struct request *req);
+int handle_group_keys_get(struct request *req);
+int handle_group_send(struct request *req);
+int handle_group_messages(struct request *req);
 
 /* app/handlers_events.c */
 int handle_events_list(struct request *req);

@@ -156,8 +156,9 @@ const char *http_env(const struct request *req, const char *cgi_name);
 
 /*
  * Percent-decode src[0..len) into a new arena string. '+' is a space only
- * when plus_is_space (query strings). Fails (NULL) on a bad escape or an
- * encoded NUL, which no valid input contains.
+ * when plus_is_space (query strings). Fails (NULL) on a bad escape, an
+ * encoded NUL or a result that is not valid UTF-8, which no valid input
+ * contains: the router answers such a path 404, the query parser 400.
  */
 char *http_percent_decode(struct arena *a, const char *src, size_t len,
                           bool plus_is_space);

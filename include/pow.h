@@ -11,9 +11,9 @@
  * action. Challenges live in Redis as "pow:<challenge>" -> "<action>:<bits>"
  * and are consumed atomically (GETDEL), so each works once.
  *
- * Difficulty adapts to load: challenges issued per action are counted per
- * minute in shared memory (pool-wide, per host). See pow_adaptive_extra()
- * for the rule.
+ * Difficulty adapts to load: proofs verified per action (work done, not
+ * challenges asked for, which are free) are counted per minute in shared
+ * memory (pool-wide, per host). See pow_adaptive_extra() for the rule.
  *
  * Login and registration also adapt to the password-hash slots
  * (password.h): while password checks keep finding every slot busy (at
@@ -58,7 +58,7 @@ enum pow_action pow_action_parse(const char *name);
 
 /*
  * Extra bits over the configured floor for the observed load: `current`
- * is challenges in the last minute, `baseline` the mean per minute over
+ * is proofs verified in the last minute, `baseline` the mean per minute over
  * the hour before. Let ref = max(baseline, min_rate). Below 4 x ref the
  * answer is 0; from there every doubling adds one bit
  * (4x -> 1, 8x -> 2, 16x -> 3 ...), capped at max_extra. max_extra <= 0
@@ -68,15 +68,15 @@ int pow_adaptive_extra(uint64_t current, uint64_t baseline, uint32_t min_rate,
                        int max_extra);
 
 /*
- * Count one challenge issued for action at now_s (seconds since the epoch)
+ * Count one proof verified for action at now_s (seconds since the epoch)
  * in shm->pow_load. Lock-free; a race at a minute boundary may lose a
  * count (see pow.c). POW_NONE is ignored.
  */
-void pow_note_issued(struct shm_region *shm, enum pow_action action, uint64_t now_s);
+void pow_note_verified(struct shm_region *shm, enum pow_action action, uint64_t now_s);
 
 /*
  * Count one password check that found every hash slot busy at now_s
- * (password.c), in shm->pwhash_busy. Lock-free like pow_note_issued.
+ * (password.c), in shm->pwhash_busy. Lock-free like pow_note_verified.
  */
 void pow_note_hash_busy(struct shm_region *shm, uint64_t now_s);
 

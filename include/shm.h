@@ -56,7 +56,7 @@ struct shm_worker {
 };
 
 /*
- * Proof-of-work load: challenges issued per action, one counter per
+ * Proof-of-work load: proofs verified per action, one counter per
  * minute in a ring (see pow.h). A slot whose minute is not the one
  * asked for counts as zero.
  */

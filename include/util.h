@@ -27,6 +27,12 @@ int util_b64url_decode(const char *text, size_t text_len, unsigned char *out,
 /* n random bytes as base64url text (an opaque public id). */
 char *util_random_id(struct arena *a, size_t n_bytes);
 
+#define UTIL_PUBLIC_ID_BYTES 16   /* posts, flags, review items, bans, conversations */
+#define UTIL_PUBLIC_ID_CHARS 22   /* their base64url text */
+
+/* True when s[0..len) has the shape of a public id: UTIL_PUBLIC_ID_CHARS base64url characters. */
+bool util_public_id_valid(const char *s, size_t len);
+
 /* Constant-time equality of two NUL-terminated secrets (length leaks only via the max). */
 bool util_secret_equal(const char *a, const char *b);
 

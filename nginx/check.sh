@@ -45,7 +45,7 @@ rc=0
 # temporary directory.
 p=$tmp/prod
 e=$p/etc
-mkdir -p "$e/snippets" "$e/sites-enabled" "$e/conf.d" "$e/modules-enabled" "$p/logs"
+mkdir -p "$e/snippets" "$e/sites-enabled" "$e/conf.d" "$e/modules-enabled" "$p/logs" "$p/nchan"
 cert "$p/tls"
 cp /etc/nginx/nginx.conf /etc/nginx/mime.types /etc/nginx/fastcgi_params "$e/"
 cp /etc/nginx/modules-enabled/*nchan*.conf "$e/modules-enabled/"
@@ -55,8 +55,9 @@ sed -i -e "s|/etc/nginx|$e|g" -e "s|/run/nginx.pid|$p/nginx.pid|" \
 sed -e "s|/etc/letsencrypt/live/sotto.example/fullchain.pem|$p/tls/cert.pem|" \
 	-e "s|/etc/letsencrypt/live/sotto.example/privkey.pem|$p/tls/key.pem|" \
 	-e "s|/var/log/nginx/|$p/logs/|g" \
+	-e "s|/run/sotto-nchan/|$p/nchan/|g" \
 	"$REPO/nginx/sotto.conf" >"$e/sites-enabled/sotto"
-if grep -n 'letsencrypt\|/var/log/nginx' "$e/sites-enabled/sotto" >&2; then
+if grep -nE '^[^#]*(letsencrypt|/var/log/nginx|/run/sotto-nchan)' "$e/sites-enabled/sotto" >&2; then
 	echo "nginx/check.sh: production paths changed; update the substitutions above" >&2
 	exit 1
 fi
@@ -71,7 +72,7 @@ nginx_t "production (nginx/sotto.conf in Debian's nginx.conf)" /usr/share/nginx 
 
 # ---- development ------------------------------------------------------------
 d=$tmp/dev
-mkdir -p "$d/var/log" "$d/var/run" "$d/var/nginx/tmp"
+mkdir -p "$d/var/log" "$d/var/run/nchan" "$d/var/nginx/tmp"
 cert "$d/var/nginx"
 SOTTO_VAR=$d/var bash "$REPO/scripts/stack.sh" nginx-conf >"$d/var/nginx/nginx.conf"
 nginx_t "development (nginx/dev.conf.in)" "$d/var/nginx" || rc=1

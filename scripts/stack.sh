@@ -302,7 +302,9 @@ show_log() { # file [lines]
 # layout, settings, secrets
 
 prepare_layout() {
-	mkdir -p -- "$VAR" "$RUN" "$LOG" "$VAR/pg" "$VAR/redis" "$VAR/nginx/tmp"
+	mkdir -p -- "$VAR" "$RUN" "$LOG" "$VAR/pg" "$VAR/redis" "$VAR/nginx/tmp" "$RUN/nchan"
+	# nginx makes the nchan publisher socket 0666: only this directory guards it.
+	chmod 0750 -- "$RUN/nchan"
 	[ "$AS_ROOT" = 1 ] || return 0
 	# PostgreSQL (user postgres) writes its socket and lock file into run/
 	# and its log into log/pg.log.
@@ -354,10 +356,22 @@ env_file_get() { # KEY -> value from the current env file, or nothing
 rand_b64() { openssl rand -base64 "$1"; }
 rand_hex() { openssl rand -hex "$1"; }
 
+# The stack's Redis password: the one in sotto.env's REDIS_URL, or nothing yet.
+readonly REDIS_USER=sotto
+redis_password() {
+	env_file_get REDIS_URL | sed -n "s|^unix://$REDIS_USER:\([0-9a-f]*\)@.*|\1|p"
+}
+
+# redis-cli on the stack's Redis as its user (the password goes through the
+# environment, not the command line).
+stack_redis_cli() {
+	REDISCLI_AUTH=$(redis_password) redis-cli --user "$REDIS_USER" -s "$RUN/redis.sock" "$@"
+}
+
 # Secrets are generated once and kept; the other lines follow the current
 # SOTTO_VAR and are rewritten on every start.
 write_env_file() {
-	local jwt ipk ck art aut tmp
+	local jwt ipk ck art aut rpw tmp
 	jwt=$(env_file_get JWT_SECRET)
 	[ -n "$jwt" ] || jwt=$(rand_b64 32)
 	ipk=$(env_file_get IP_HMAC_KEY)
@@ -368,6 +382,8 @@ write_env_file() {
 	[ -n "$art" ] || art=$(rand_hex 32)
 	aut=$(env_file_get ADMIN_UI_TOKEN)
 	[ -n "$aut" ] || aut=$(rand_hex 32)
+	rpw=$(redis_password)
+	[ -n "$rpw" ] || rpw=$(rand_hex 32)
 	tmp=$(mktemp "$VAR/.sotto.env.XXXXXX")
 	chmod 600 "$tmp"
 	cat >"$tmp" <<EOF
@@ -377,8 +393,8 @@ write_env_file() {
 SOTTO_DEV=1
 SOTTO_LISTEN=$RUN/sotto.sock
 DATABASE_URL=$(database_url)
-REDIS_URL=unix://$RUN/redis.sock
-SOTTO_NCHAN_PUBLISH=$RUN/nchan.sock
+REDIS_URL=unix://$REDIS_USER:$rpw@$RUN/redis.sock
+SOTTO_NCHAN_PUBLISH=$RUN/nchan/nchan.sock
 JWT_SECRET=$jwt
 IP_HMAC_KEY=$ipk
 CONTENT_KEYS=$ck
@@ -524,11 +540,15 @@ stop_pg() {
 start_redis() {
 	running_pid redis >/dev/null && return 0
 	rm -f -- "$RUN/redis.pid" "$RUN/redis.sock"
-	cat >"$VAR/redis/redis.conf" <<EOF
-# Written by scripts/stack.sh at every start.
+	write_env_file   # generates the Redis password on first use
+	(umask 077 && cat >"$VAR/redis/redis.conf") <<EOF
+# Written by scripts/stack.sh at every start. Only the ACL user sotto (its
+# password is in sotto.env's REDIS_URL) may talk to this Redis.
 port 0
 unixsocket $RUN/redis.sock
 unixsocketperm 700
+user default off
+user $REDIS_USER on >$(redis_password) ~* &* +@all
 daemonize yes
 supervised no
 pidfile $RUN/redis.pid
@@ -544,7 +564,7 @@ EOF
 	fi
 	local i
 	for ((i = 0; i < 100; i++)); do
-		if [ -S "$RUN/redis.sock" ] && [ "$(redis-cli -s "$RUN/redis.sock" ping 2>/dev/null)" = PONG ] &&
+		if [ -S "$RUN/redis.sock" ] && [ "$(stack_redis_cli ping 2>/dev/null)" = PONG ] &&
 			running_pid redis >/dev/null; then
 			STARTED+=(redis)
 			say "redis: started (socket $RUN/redis.sock)"
@@ -590,7 +610,8 @@ server_env() {
 	export SOTTO_LISTEN=$RUN/sotto.sock
 	export DATABASE_URL
 	DATABASE_URL=$(database_url)
-	export REDIS_URL=unix://$RUN/redis.sock
+	export REDIS_URL
+	REDIS_URL=$(env_file_get REDIS_URL)
 	export SOTTO_MIGRATIONS_DIR=${SOTTO_MIGRATIONS_DIR:-$REPO/sql}
 }
 
@@ -851,8 +872,9 @@ start_cleanup() {
 		die "STACK_CLEANUP_INTERVAL must be a number of seconds"
 	stop_cleanup
 	(
-		export SOTTO_ENV_FILE=$ENV_FILE DATABASE_URL REDIS_URL=unix://$RUN/redis.sock
+		export SOTTO_ENV_FILE=$ENV_FILE DATABASE_URL REDIS_URL
 		DATABASE_URL=$(database_url)
+		REDIS_URL=$(env_file_get REDIS_URL)
 		export STACK_CLEANUP_LOOP=1
 		cd "$REPO"
 		# shellcheck disable=SC2016 # expanded by the inner shell
@@ -873,7 +895,7 @@ health_code() {
 }
 
 wait_health() {
-	local code="" deadline=$((SECONDS + 30))
+	local code="" deadline=$((SECONDS + 120))
 	while ((SECONDS < deadline)); do
 		code=$(health_code)
 		[ "$code" = 200 ] && return 0

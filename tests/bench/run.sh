@@ -87,6 +87,16 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 # half the rate of POST /posts. Every request goes to one conversation, so
 # they queue on its row lock: the worst case, not the typical one.
 # "@conversation@" in its path is the bench conversation (setup_dm).
+# POST /groups/{id}/send (shape checks, the group row locked, seq, insert,
+# and one coalesced group.message event moved to a new seq for every other
+# member, in one statement, then published to each member's channel) in a
+# group of 3 is held to half the rate of POST /posts, as a direct message
+# is; in a group of 256 it writes 255 events per message, and is held to a
+# quarter. Every request goes to one group (its row lock: the worst case).
+# "@group3@" and "@group256@" are the bench groups (setup_groups): the bench
+# account created them; tests/bench/groups.sql adds synthetic members that
+# cannot log in and marks the epoch keyed (the key set itself is end to end
+# and not the server's work).
 ENDPOINTS=(
 	"config /config min_ratio=0.18 max_p99_ms=5"
 	"me /me auth=bearer ref=config min_ratio=0.7"
@@ -98,6 +108,8 @@ ENDPOINTS=(
 	"post /posts method=POST body=post script=tests/bench/post.lua auth=bearer ref=pgbench min_ratio=0.5"
 	"events /events?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
 	"dm_send /dm/@conversation@/send method=POST body=dm script=tests/bench/post.lua auth=bearer ref=post min_ratio=0.5"
+	"group_send /groups/@group3@/send method=POST body=group auth=bearer ref=post min_ratio=0.5"
+	"group_send_256 /groups/@group256@/send method=POST body=group auth=bearer ref=post min_ratio=0.25"
 	# The IP-ban check on every request: 10 000 active bans cost at most 5%.
 	"bans_10k /config bans=10000 versus=0 min_ratio=0.95"
 )
@@ -123,6 +135,8 @@ BENCH_SETTINGS=(
 	SOTTO_POW_REPLY=0
 	SOTTO_RATE_DM=100000000/1
 	SOTTO_POW_DM=0
+	SOTTO_RATE_GROUP=100000000/1
+	SOTTO_POW_GROUP=0
 	SOTTO_GUARD_REPEAT_WINDOW=0
 )
 
@@ -311,6 +325,41 @@ setup_dm() {
 	say "started a bench conversation"
 }
 
+# The group_send lines: two groups of the bench account, with 2 and 255
+# synthetic members (tests/bench/groups.sql). Sets GROUP3_ID, GROUP256_ID
+# and BODY[group] (a 64-byte ciphertext for epoch 1).
+GROUP3_ID=""
+GROUP256_ID=""
+b64url_random() { # bytes -> base64url text without padding
+	head -c "$1" /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+setup_group() { # members -> the id of a new bench group with that many members
+	local reply status id
+	printf '{"x25519_public":"%s"}' "$(b64url_random 32)" >"$SECRETS/group.json"
+	reply=$(api --auth POST /groups "$SECRETS/group.json")
+	status=$(tail -n 1 <<<"$reply")
+	[ "$status" = 201 ] || die "POST /groups answers $status: $(sed '$d' <<<"$reply" | head -c 300)"
+	id=$(json_str group_id "$reply")
+	[ -n "$id" ] || die "POST /groups: no group_id in the answer"
+	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -v group="$id" -v n="$(($1 - 1))" \
+		-f "$REPO/tests/bench/groups.sql" >/dev/null || die "tests/bench/groups.sql failed"
+	printf '%s\n' "$id"
+}
+setup_groups() {
+	GROUP3_ID=$(setup_group 3) || exit 1
+	GROUP256_ID=$(setup_group 256) || exit 1
+	BODY[group]=$(printf '{"epoch":1,"ciphertext":"%s","nonce":"%s"}' \
+		"$(b64url_random 64)" "$(b64url_random 24)")
+	say "made the bench groups (3 and 256 members)"
+}
+drop_groups() {
+	[ -n "$GROUP3_ID$GROUP256_ID" ] || return 0
+	stack_psql "DELETE FROM groups WHERE id IN ('$GROUP3_ID', '$GROUP256_ID');
+		DELETE FROM accounts WHERE id_sealed = convert_to('bench-group', 'UTF8')" >/dev/null ||
+		say "warning: the bench groups stay on the stack at $VAR"
+	GROUP3_ID="" GROUP256_ID=""
+}
+
 # Delete the bench account (and the dm peer), so runs leave nothing behind on a
 # kept stack. DELETE /me asks for the password again: the register bodies hold it.
 delete_account() {
@@ -332,6 +381,7 @@ delete_account() {
 }
 
 cleanup() {
+	drop_groups
 	delete_account
 	drop_scratch
 	drop_bans
@@ -560,7 +610,10 @@ use_line() {
 	local line name path targets t
 	line=$(find_line "$1") || die "no line named $1"
 	read -r name path targets <<<"$line"
-	SIDE_PATH=${path//@conversation@/$DM_ID} SIDE_TOOL=wrk
+	SIDE_PATH=${path//@conversation@/$DM_ID}
+	SIDE_PATH=${SIDE_PATH//@group3@/$GROUP3_ID}
+	SIDE_PATH=${SIDE_PATH//@group256@/$GROUP256_ID}
+	SIDE_TOOL=wrk
 	REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS REQ_ITEMS=""
 	for t in $targets; do
 		case $t in
@@ -718,6 +771,7 @@ main() {
 	find_db_url
 	setup_account
 	! selected dm_send || setup_dm
+	! selected group_send && ! selected group_send_256 || setup_groups
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		if selected "$name" && [[ " $targets " == *" items="* ]] && [ "$name" != events ]; then

@@ -167,3 +167,16 @@ def mint(key, claims, header=None, alg="HS256"):
     header = header or {"alg": alg, "typ": "JWT"}
     signing_input = jwt_encode_part(header) + "." + jwt_encode_part(claims)
     return signing_input + "." + hs_sign(key, signing_input, alg)
+
+
+# -- values the server reads back from Redis ------------------------------------
+def redis_seal(st, name, payload, expires, bind=""):
+    """What cachemac_seal (app/cachemac.c) stores under Redis key name:
+    base64url(BLAKE2b-256 keyed with keys_derive(IP_HMAC_KEY, "redismac", 1)
+    over name \\0 bind \\0 body)) "." body, body being "<expires>.<payload>".
+    Tests use it to write values the server itself would write."""
+    key = kdf_derive(decode_secret(st.sotto_env()["IP_HMAC_KEY"]), "redismac", 1)
+    body = "%d.%s" % (expires, payload)
+    tag = hashlib.blake2b(name.encode() + b"\0" + bind.encode() + b"\0" + body.encode(),
+                          digest_size=32, key=key).digest()
+    return b64u(tag) + "." + body

@@ -9,7 +9,8 @@ Every browser test saves a screenshot (also when it fails) under the test
 output directory, printed by the test: $SOTTO_TEST_OUTPUT, default
 build/test-output/ (the end-to-end flow's is admin-page.png). Chromium's own
 log is chromium.log there. Without Chromium the browser tests skip, except
-under CI=true, where they fail: CI installs it (scripts/packages-test.txt)."""
+under CI or make check, where they fail: CI installs it
+(scripts/packages-test.txt)."""
 import base64
 import html.parser
 import json
@@ -21,7 +22,7 @@ import pytest
 
 from cdp import Chromium, chromium_missing
 from content import set_trust
-from conftest import REPO, assert_error, describe, register
+from conftest import REPO, assert_error, describe, register, skip_unless_strict
 
 OUT_DIR = os.environ.get("SOTTO_TEST_OUTPUT") or os.path.join(REPO, "build", "test-output")
 PAGE_DIR = os.path.join(REPO, "nginx", "admin")
@@ -150,9 +151,7 @@ def page(request):
     whatever the outcome."""
     why = chromium_missing()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI: %s" % why, pytrace=False)
-        pytest.skip("no Chromium: %s" % why)
+        skip_unless_strict("no Chromium: %s" % why)
     name = request.node.name
     shot = os.path.join(OUT_DIR, SHOT_NAMES.get(name, "admin-page-%s.png"
                                                 % re.sub(r"[^A-Za-z0-9_-]", "_", name)))
@@ -470,29 +469,6 @@ def test_admin_page_works_the_queue_and_bans_as_the_contract_says(stack, page):
 
 
 # -- the whole flow against the real server -------------------------------------------
-PLACEHOLDER = "not implemented yet"   # the scaffold's answer for routes still to come
-
-
-def placeholder_routes(st, review):
-    """The moderation routes the flow needs that are still scaffold placeholders."""
-    _, token = register(st)
-    probes = {
-        "POST /moderation/flag": st.request("POST", "/moderation/flag", json={},
-                                            headers={"Authorization": "Bearer " + token}),
-        "GET /moderation/queue": st.get("/moderation/queue", headers={"X-Admin-Token": review}),
-        "GET /moderation/bans": st.get("/moderation/bans", headers={"X-Admin-Token": review}),
-    }
-    out = []
-    for name, r in probes.items():
-        try:
-            msg = r.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            msg = None
-        if r.status_code == 404 and msg == PLACEHOLDER:
-            out.append(name)
-    return out
-
-
 def queue_items(st, review, status):
     items, cursor = [], None
     for _ in range(50):
@@ -536,18 +512,7 @@ def queue_a_post(st, review):
                          % (post["id"], FLAGGERS_MAX))
 
 
-@pytest.fixture
-def moderation_routes(stack):
-    """Skips while the routes the flow needs are the scaffold's placeholders
-    (before the moderation and ban work is merged); requested before `page`
-    so that no empty screenshot is saved then."""
-    missing = placeholder_routes(stack, tokens(stack)[1])
-    if missing:
-        pytest.skip("moderation routes are still scaffold placeholders: %s" % ", ".join(missing))
-
-
-def test_admin_page_decides_a_queued_item_and_adds_and_removes_a_ban(stack, moderation_routes,
-                                                                     page):
+def test_admin_page_decides_a_queued_item_and_adds_and_removes_a_ban(stack, page):
     ui, review = tokens(stack)
     post, item = queue_a_post(stack, review)
 

@@ -300,11 +300,13 @@ def test_ban_list_stays_in_force_while_the_database_is_down(make_stack):
     wait_status(st, BANNED, 403)
     st.stack("stop", "pg")
     try:
-        time.sleep(2.5)   # past every worker's next database poll
+        # The workers' polls of the database fail from now on: wait until one
+        # has been counted, and past every worker's next poll, then ask.
+        st.wait_for(lambda: metric_value(st.metrics(), "sotto_ipban_load_failures_total") > 0,
+                    30, "the failed load to be counted")
+        time.sleep(2.5)
         assert [status_from(st, BANNED) for _ in range(10)] == [403] * 10
         assert status_from(st, None) == 200
-        st.wait_for(lambda: metric_value(st.metrics(), "sotto_ipban_load_failures_total") > 0,
-                    5, "the failed load to be counted")
     finally:
         st.stack("start", "pg")
     st.wait_for(lambda: st.request("DELETE", "/moderation/bans/" + doc.json()["ban_id"],
@@ -325,17 +327,20 @@ def pg_dump(st):
 
 def redis_bytes(st):
     """Every key name and an RDB snapshot of every value."""
-    sock = os.path.join(st.var, "run", "redis.sock")
-    keys = subprocess.run(["redis-cli", "-s", sock, "--scan"], capture_output=True,
-                          timeout=30)
+    keys = st.redis_cli("--scan", text=False, timeout=30)
     assert keys.returncode == 0, keys.stderr
     rdb = os.path.join(st.tmp, "scan.rdb")
-    p = subprocess.run(["redis-cli", "-s", sock, "--rdb", rdb], capture_output=True, timeout=30)
+    p = st.redis_cli("--rdb", rdb, text=False, timeout=30)
     assert p.returncode == 0, p.stderr
     with open(rdb, "rb") as f:
         data = f.read()
     os.unlink(rdb)
     return keys.stdout + data
+
+
+def access_lines(path):
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
 
 
 def log_bytes(st):
@@ -354,10 +359,14 @@ def test_no_banned_address_or_prefix_in_clear_in_database_redis_or_logs(stack, m
     ban_ok(stack, made, BANNED, reason="scan ban v4")
     ban_ok(stack, made, v6, reason="scan ban v6", days=3)
     wait_status(stack, BANNED, 403)
+    access_log = os.path.join(stack.var, "log", "nginx-access.log")
+    before = access_lines(access_log)
     for path in ("/config", "/feed", "/moderation/bans", "/nope"):
         raw_request(stack, "GET", path, source=BANNED)
     all_listed(stack)
-    time.sleep(1.5)   # nginx flushes its access log every second
+    # nginx writes its buffered access log out every second or so.
+    stack.wait_for(lambda: access_lines(access_log) >= before + 4, 30,
+                   "the access log to record the banned requests")
     texts = [b"127.0.1.5", b"127.0.1.200", b"127.0.1.0", b"2001:db8:5ca:fe",
              b"2001:0db8:05ca:00fe", b"::ffff:127.0.1"]
     raws = [bytes([127, 0, 1, 5]), bytes([127, 0, 1, 200]),

@@ -14,12 +14,11 @@ import hashlib
 import os
 import re
 import struct
-import subprocess
 
 import pytest
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 
-from conftest import REPO, sotto_binary
+from conftest import run_sotto
 
 RUN_TIMEOUT = 120          # seconds, one small bench-data run
 DONE_RE = re.compile(r"^bench-data: done: (\d+) posts in ", re.M)
@@ -53,9 +52,7 @@ def bench_data(st, *args, **env_extra):
            k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
     env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
     env.update(env_extra)
-    return subprocess.run([sotto_binary(), "bench-data"] + [str(a) for a in args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+    return run_sotto(["bench-data"] + [str(a) for a in args], env, timeout=RUN_TIMEOUT)
 
 
 def count(st, sql):

@@ -3,19 +3,12 @@ refuses weak secrets outside the development stack without echoing them, and
 the master gives up (exit non-zero) when workers crash in a loop."""
 import base64
 import os
-import signal
-import subprocess
 import time
 
-from conftest import REPO, Stack, children_of, pid_alive, sotto_binary
+from conftest import REPO, Stack, children_of, pid_alive, run_sotto
 from test_shutdown import BareServer
 
 STRONG = base64.b64encode(os.urandom(32)).decode()
-
-
-def run_sotto(args, env):
-    return subprocess.run([sotto_binary()] + args, cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=30)
 
 
 def clean_env(extra):
@@ -69,7 +62,7 @@ def test_check_config_refuses_a_missing_secret():
     assert r.returncode != 0 and "JWT_SECRET" in r.stderr
 
 
-def test_master_stops_respawning_and_exits_nonzero_in_a_crash_loop(stack):
+def test_master_stops_respawning_and_exits_nonzero_in_a_crash_loop(stack, kill_worker):
     srv = BareServer(stack)
     try:
         deadline = time.monotonic() + 20
@@ -85,10 +78,7 @@ def test_master_stops_respawning_and_exits_nonzero_in_a_crash_loop(stack):
             for pid in kids:
                 if pid not in killed:
                     killed.add(pid)
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                    kill_worker(srv, pid)
             time.sleep(0.02)
         Stack.wait_for(lambda: srv.proc.poll() is not None, max(deadline - time.monotonic(), 1),
                        "master to give up after %d kills" % len(killed))

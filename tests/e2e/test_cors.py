@@ -2,8 +2,6 @@
 
 The main stack runs with SOTTO_CORS_ORIGINS=https://app.example.
 """
-import pytest
-
 from conftest import MAIN_SETTINGS, assert_standard_headers, describe
 
 ALLOWED = MAIN_SETTINGS["SOTTO_CORS_ORIGINS"]
@@ -62,8 +60,6 @@ def test_preflight_for_post_route_lists_post(stack):
     r = stack.request("OPTIONS", "/pow/challenge", headers={
         "Origin": ALLOWED, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type, x-pow"})
-    if r.status_code == 404:
-        pytest.skip("POST /pow/challenge does not exist yet")
     assert r.status_code == 204, describe(r)
     methods = {m.upper() for m in split_list(r.headers.get("Access-Control-Allow-Methods"))}
     assert "POST" in methods, describe(r)
@@ -72,5 +68,6 @@ def test_preflight_for_post_route_lists_post(stack):
 def test_preflight_from_other_origin_gets_no_cors_headers(stack):
     r = stack.request("OPTIONS", "/config", headers={
         "Origin": EVIL, "Access-Control-Request-Method": "GET"})
-    assert r.status_code < 500, describe(r)
+    # OPTIONS is answered for everyone (204 with Allow); only CORS is withheld.
+    assert r.status_code == 204, describe(r)
     assert cors_headers(r) == {}, describe(r)

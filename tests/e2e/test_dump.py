@@ -65,10 +65,18 @@ def session(make_stack):
     seen["account_ids"] += [a for a, _ in accounts] + [a for _, a, _ in signing]
     seen["tokens"] += [t for _, t in accounts] + [t for _, _, t in signing]
     seen["ed25519"] += [bytes(sk.verify_key) for sk, _, _ in signing]
-    # X25519 keys on one password and one key account.
+    # A conversation between a password and a key account, with an X25519
+    # key on each side.
+    r = st.request("POST", "/posts", json={"body": "dump post %s" % os.urandom(4).hex()},
+                   headers=bearer(signing[0][2]))
+    assert r.status_code == 201, describe(r)
+    r = st.request("POST", "/dm/start_from_post", json={"post_id": r.json()["post"]["id"]},
+                   headers=bearer(accounts[0][1]))
+    assert r.status_code == 201, describe(r)
+    cid = r.json()["conversation_id"]
     for token in (accounts[0][1], signing[0][2]):
         x = bytes(nacl.public.PrivateKey.generate().public_key)
-        r = st.request("PUT", "/me/keys", json={"x25519_public": b64u(x)},
+        r = st.request("PUT", "/dm/%s/key" % cid, json={"x25519_public": b64u(x)},
                        headers=bearer(token))
         assert r.status_code == 200, describe(r)
         seen["x25519"].append(x)
@@ -116,7 +124,8 @@ def test_dump_contains_no_ed25519_public_key(session):
 
 def test_dump_contains_no_x25519_public_key(session):
     # The keys are stored (sealed), so their absence in clear means something.
-    stored = sql(session["stack"], "SELECT count(*) FROM accounts WHERE x25519_sealed IS NOT NULL")
+    stored = sql(session["stack"],
+                 "SELECT count(*) FROM dm_participants WHERE x25519_sealed IS NOT NULL")
     assert stored == [str(len(session["seen"]["x25519"]))], stored
     needles = set().union(*(encodings(k) for k in session["seen"]["x25519"]))
     assert not hits(session["dump"], needles, fold=True)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import ssl
+import stat
 import threading
 import time
 
@@ -275,7 +276,7 @@ def test_cleanup_deletes_unacknowledged_events_older_than_the_ttl(stack, alice, 
     r = cleanup(stack)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert re.search(r"^cleanup: deleted [1-9]\d* events from before day %d "
-                     r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ idle sessions$"
+                     r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ expired group invites, \d+ idle sessions$"
                      % (today() - TTL_DAYS, TTL_DAYS), r.stdout, re.M), r.stdout
     assert [it["data"]["reply_id"] for it in all_events(stack, alice[1])] == [edge, fresh]
     # Nothing left to do: a second run deletes none of them.
@@ -411,6 +412,16 @@ def test_a_failed_publish_never_fails_the_request(make_stack):
     assert time.monotonic() - start < 2
     assert [it["data"]["reply_id"] for it in all_events(st, a[1])] == [r["id"]]
     assert metric_value(st.metrics(), "sotto_events_publish_failed_total") >= 1
+
+
+# -- the publisher socket --------------------------------------------------------
+def test_the_publisher_socket_sits_in_a_directory_only_the_stacks_user_reaches(stack):
+    """nginx makes the nchan publisher socket 0666; its directory is 0750."""
+    path = stack.sotto_env()["SOTTO_NCHAN_PUBLISH"]
+    directory = os.path.dirname(path)
+    assert directory == os.path.join(stack.var, "run", "nchan"), path
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o750, oct(os.stat(directory).st_mode)
+    assert stat.S_ISSOCK(os.stat(path).st_mode), path
 
 
 # -- streams end with the session ---------------------------------------------------

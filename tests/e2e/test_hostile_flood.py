@@ -83,14 +83,21 @@ class Flood:
             t.join(REQUEST_TIMEOUT + 5)
 
 
+LOGIN_ATTEMPTS = 5
+
+
 def real_login(st, account_id, password):
     """What an honest client does: ask for a login challenge, solve it when
-    the difficulty is above 0, log in; when the difficulty rose in between
-    (428 pow_required, or 403 pow_invalid for a challenge now too easy), or
-    the connection broke (TLS handshakes on the loaded test machine), do it
-    again with a fresh challenge, at most three times. Returns (difficulty,
-    response)."""
-    for attempt in range(3):
+    the difficulty is above 0, log in; do it again with a fresh challenge,
+    at most LOGIN_ATTEMPTS times, when the difficulty rose in between (428
+    pow_required, or 403 pow_invalid for a challenge now too easy), when
+    the answer was 503 with Retry-After (every hash slot stayed busy for
+    SOTTO_PWHASH_WAIT_MS: on a loaded two-core machine one Argon2 check
+    can take longer than that wait, even for the request served first),
+    after waiting what Retry-After says, or when the connection broke (TLS
+    handshakes on the loaded test machine). Returns (difficulty, response)."""
+    for attempt in range(LOGIN_ATTEMPTS):
+        last = attempt == LOGIN_ATTEMPTS - 1
         s = TimeoutSession()
         try:
             r = s.post(st.url("/pow/challenge"), json={"action": "login"})
@@ -102,10 +109,14 @@ def real_login(st, account_id, password):
                 headers["X-PoW"] = "%s:%s" % (ch["challenge"], nonce)
             r = s.post(st.url("/auth/login"),
                        json={"account_id": account_id, "password": password}, headers=headers)
-            if r.status_code not in (403, 428) or attempt == 2:
+            if r.status_code == 503 and not last:
+                assert "Retry-After" in r.headers, describe(r)
+                time.sleep(min(int(r.headers["Retry-After"]), 5))
+                continue
+            if r.status_code not in (403, 428) or last:
                 return ch["difficulty"], r
         except requests.ConnectionError:
-            if attempt == 2:
+            if last:
                 raise
         finally:
             s.close()

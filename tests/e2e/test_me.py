@@ -1,47 +1,30 @@
-"""The account itself (docs/accounts.md): GET /me, PUT /me/keys,
-POST /me/password, GET /me/export, DELETE /me (the password change and the
-deletion ask for the credentials again); 401 without a token; 503 while
-Redis (revocations, challenges, rate limits) is down."""
-import base64
+"""The account itself (docs/accounts.md): GET /me (no account-wide key:
+PUT /me/keys is gone), POST /me/password, GET /me/export, DELETE /me (the
+password change and the deletion ask for the credentials again); 401
+without a token; 503 while Redis (revocations, challenges, rate limits)
+is down."""
 import json
 import os
 import threading
+import time
 
 import nacl.public
 import pytest
 
-from accounts import (ACCOUNT_ID_RE, b64u, id_hash, key_proof, login_password, me, me_ok,
-                      new_key, new_password, public_b64, register_key, today)
+from accounts import (ACCOUNT_ID_RE, b64u, id_hash, jwt_parts, key_proof, login_password, me,
+                      me_ok, new_key, new_password, public_b64, redis_seal, register_key, today)
 from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error,
                       assert_standard_headers, bearer, delete_me, describe, register)
 from content import post, reply, vote_ok
 from test_events import cleanup
 
-ME_KEYS = {"account_id", "day_joined", "trust", "auth", "x25519_public"}
-P = 2 ** 255 - 19
-# libsodium's blocklist of X25519 points of small order (and non-canonical
-# encodings of them): 0, 1, the two points of order 8, p-1, p, p+1.
-SMALL_ORDER = {
-    "zero": bytes(32),
-    "one": (1).to_bytes(32, "little"),
-    "order8-a": bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
-    "order8-b": bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
-    "p-1": (P - 1).to_bytes(32, "little"),
-    "p": P.to_bytes(32, "little"),
-    "p+1": (P + 1).to_bytes(32, "little"),
-}
-
-
+ME_KEYS = {"account_id", "day_joined", "trust", "auth"}
 def x25519_public():
     return b64u(bytes(nacl.public.PrivateKey.generate().public_key))
 
 
 def login_key_with(st, proof):
     return st.request("POST", "/auth/login", json=proof)
-
-
-def put_keys(st, token, body):
-    return st.request("PUT", "/me/keys", json=body, headers=bearer(token))
 
 
 @pytest.fixture
@@ -66,7 +49,6 @@ def test_get_me_describes_a_new_password_account(stack, fresh):
     assert isinstance(doc["trust"], (int, float)) and not isinstance(doc["trust"], bool), doc
     assert 0 <= doc["trust"] <= 1, doc
     assert doc["auth"] == "password", doc
-    assert doc["x25519_public"] is None, doc
 
 
 def test_get_me_describes_a_key_account(stack):
@@ -74,134 +56,98 @@ def test_get_me_describes_a_key_account(stack):
     doc = me_ok(stack, token)
     assert set(doc) == ME_KEYS, doc
     assert doc["account_id"] == account_id and doc["auth"] == "key", doc
-    assert doc["x25519_public"] is None, doc
 
 
-# The account record auth caches in Redis ("2|pk|day|trust|auth|token
-# generation|kept jti or -|x25519 or -", app/auth.c) is what GET /me shows
-# while it is there; one that does not parse is ignored: the account comes
-# from the database and the record is written again.
+# The account record auth caches in Redis (app/auth.c), sealed under its key
+# name ac:<h>:<jti> (app/cachemac.c): "3|gen|pk|day|trust|auth|token
+# generation|kept jti or -". GET /me shows it while it is there and opens;
+# one that does not open or parse is ignored: the account comes from the
+# database and the record is written again.
 CORRUPT_RECORDS = {
-    "other version": "1|{pk}|{day}|0.250000|1|{key}",
-    "version 3": "3|{pk}|{day}|0.250000|1|0|-|{key}",
-    "pk not a number": "2|x{pk}|{day}|0.250000|1|0|-|{key}",
-    "pk zero": "2|0|{day}|0.250000|1|0|-|{key}",
-    "pk 19 digits": "2|1000000000000000000|{day}|0.250000|1|0|-|{key}",
-    "negative day": "2|{pk}|-{day}|0.250000|1|0|-|{key}",
-    "trust above 1": "2|{pk}|{day}|1.5|1|0|-|{key}",
-    "trust nan": "2|{pk}|{day}|nan|1|0|-|{key}",
-    "no trust": "2|{pk}|{day}||1|0|-|{key}",
-    "unknown auth": "2|{pk}|{day}|0.250000|7|0|-|{key}",
-    "no generation": "2|{pk}|{day}|0.250000|1||-|{key}",
-    "negative generation": "2|{pk}|{day}|0.250000|1|-1|-|{key}",
-    "generation too large": "2|{pk}|{day}|0.250000|1|2000000001|-|{key}",
-    "empty kept jti": "2|{pk}|{day}|0.250000|1|0||{key}",
-    "kept jti with a space": "2|{pk}|{day}|0.250000|1|0|a b|{key}",
-    "kept jti too long": "2|{pk}|{day}|0.250000|1|0|%s|{key}" % ("A" * 33),
-    "key with a space": "2|{pk}|{day}|0.250000|1|0|-|{key} x",
-    "empty key": "2|{pk}|{day}|0.250000|1|0|-|",
-    "extra field": "2|{pk}|{day}|0.250000|1|0|-|{key}|1",
-    "no token fields": "2|{pk}|{day}|0.250000|1|{key}",
-    "truncated": "2|{pk}|{day}",
+    "other version": "2|{gen}|{pk}|{day}|0.250000|1|0|-",
+    "other generation": "3|{gen}9|{pk}|{day}|0.250000|1|0|-",
+    "pk not a number": "3|{gen}|x{pk}|{day}|0.250000|1|0|-",
+    "pk zero": "3|{gen}|0|{day}|0.250000|1|0|-",
+    "pk 19 digits": "3|{gen}|1000000000000000000|{day}|0.250000|1|0|-",
+    "negative day": "3|{gen}|{pk}|-{day}|0.250000|1|0|-",
+    "trust above 1": "3|{gen}|{pk}|{day}|1.5|1|0|-",
+    "trust nan": "3|{gen}|{pk}|{day}|nan|1|0|-",
+    "no trust": "3|{gen}|{pk}|{day}||1|0|-",
+    "unknown auth": "3|{gen}|{pk}|{day}|0.250000|7|0|-",
+    "no token generation": "3|{gen}|{pk}|{day}|0.250000|1||-",
+    "negative token generation": "3|{gen}|{pk}|{day}|0.250000|1|-1|-",
+    "token generation too large": "3|{gen}|{pk}|{day}|0.250000|1|2000000001|-",
+    "empty kept jti": "3|{gen}|{pk}|{day}|0.250000|1|0|",
+    "kept jti with a space": "3|{gen}|{pk}|{day}|0.250000|1|0|a b",
+    "kept jti too long": "3|{gen}|{pk}|{day}|0.250000|1|0|" + "A" * 33,
+    "extra field": "3|{gen}|{pk}|{day}|0.250000|1|0|-|1",
+    "no token fields": "3|{gen}|{pk}|{day}|0.250000|1",
+    "truncated": "3|{gen}|{pk}|{day}",
     "empty": "",
 }
 
 
-def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_parse(stack, fresh):
+def test_get_me_shows_the_cached_record_and_ignores_one_that_does_not_open_or_parse(stack, fresh):
     account_id, _, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
     truth = me_ok(stack, token)
-    name = "ac:" + id_hash(stack, account_id).hex()
+    name = "ac:%s:%s" % (id_hash(stack, account_id).hex(), jwt_parts(token)[1]["jti"])
     record = stack.redis("GET", name)
-    version, pk, day, _, auth, gen, keep, shown_key = record.split("|")
-    assert (version, auth, gen, keep, shown_key) == ("2", "1", "0", "-", key), record
-    fields = {"pk": pk, "day": day, "key": key}
+    _, expires, text = record.split(".", 2)
+    version, gen, pk, day, _, auth, token_gen, keep = text.split("|")
+    assert (version, gen, auth, token_gen, keep) == ("3", "-", "1", "0", "-"), record
+    assert 0 < int(expires) - time.time() <= 31, record
+    fields = {"gen": gen, "pk": pk, "day": day}
+    later = int(time.time()) + 20
 
-    stack.redis("SET", name, "2|%s|%s|0.250000|1|0|-|%s" % (pk, day, key), "KEEPTTL")
+    def put(text):
+        stack.redis("SET", name, redis_seal(stack, name, text, later), "KEEPTTL")
+
+    def text_of(value):
+        return value.split(".", 2)[2]
+
+    put("3|%s|%s|%s|0.250000|1|0|-" % (gen, pk, day))
     assert me_ok(stack, token) == dict(truth, trust=0.25), "the cached record was not read"
     for what, text in CORRUPT_RECORDS.items():
-        stack.redis("SET", name, text.format(**fields), "KEEPTTL")
+        put(text.format(**fields))
         assert me_ok(stack, token) == truth, what
-        assert stack.redis("GET", name) == record, what
+        assert stack.redis("GET", name).split(".", 2)[2] == text_of(record), what
+    # Well-formed, but sealed for another name, with a binding, or expired.
+    for what, value in {
+        "sealed for another key": redis_seal(stack, name + "x", "3|-|%s|%s|0.25|1|0|-" % (pk, day),
+                                             later),
+        "sealed with a binding": redis_seal(stack, name, "3|-|%s|%s|0.25|1|0|-" % (pk, day),
+                                            later, "x"),
+        "expired": redis_seal(stack, name, "3|-|%s|%s|0.25|1|0|-" % (pk, day), int(time.time())),
+        "not sealed": "3|-|%s|%s|0.250000|1|0|-" % (pk, day),
+    }.items():
+        stack.redis("SET", name, value, "KEEPTTL")
+        assert me_ok(stack, token) == truth, what
 
 
 def test_a_cached_record_of_another_token_generation_refuses_the_token(stack, fresh):
     """The generation check reads the cached record too, not only the database."""
     account_id, _, token = fresh
     truth = me_ok(stack, token)
-    name = "ac:" + id_hash(stack, account_id).hex()
-    version, pk, day, trust, auth, gen, keep, key = stack.redis("GET", name).split("|")
-    moved = "|".join([version, pk, day, trust, auth, "1", keep, key])
-    stack.redis("SET", name, moved, "KEEPTTL")
+    name = "ac:%s:%s" % (id_hash(stack, account_id).hex(), jwt_parts(token)[1]["jti"])
+    fields = stack.redis("GET", name).split(".", 2)[2].split("|")
+    fields[6] = "1"                                  # the token generation
+    stack.redis("SET", name, redis_seal(stack, name, "|".join(fields), int(time.time()) + 20),
+                "KEEPTTL")
     assert_error(me(stack, token), 401, "unauthorized")
     stack.redis("DEL", name)
     assert me_ok(stack, token) == truth, "the database still says generation 0"
 
 
-# -- PUT /me/keys --------------------------------------------------------------------
-def test_put_keys_returns_the_account_with_the_key_and_get_me_shows_it(stack, fresh):
+# -- no account-wide key ----------------------------------------------------------------
+def test_put_me_keys_is_gone(stack, fresh):
+    """End-to-end keys are per conversation (test_dm.py): an account-wide key
+    would tie every conversation of the account together."""
     token = fresh[2]
-    key = x25519_public()
-    r = put_keys(stack, token, {"x25519_public": key})
-    assert r.status_code == 200, describe(r)
-    assert_standard_headers(r)
-    shown = r.json()
-    assert shown["x25519_public"] == key, shown
-    assert shown == me_ok(stack, token), "PUT /me/keys and GET /me disagree"
-
-
-def test_put_keys_again_replaces_the_key(stack, fresh):
-    token = fresh[2]
-    first, second = x25519_public(), x25519_public()
-    assert put_keys(stack, token, {"x25519_public": first}).status_code == 200
-    assert put_keys(stack, token, {"x25519_public": second}).status_code == 200
-    assert me_ok(stack, token)["x25519_public"] == second
-
-
-def test_put_keys_on_a_key_account_works_too(stack):
-    _, _, token = register_key(stack)
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
-    assert me_ok(stack, token)["x25519_public"] == key
-
-
-def test_x25519_key_is_readable_with_a_later_token_of_the_account(stack, fresh):
-    account_id, password, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
-    r = login_password(stack, account_id, password)
-    assert r.status_code == 200, describe(r)
-    assert me_ok(stack, r.json()["token"])["x25519_public"] == key
-
-
-def _bad_keys():
-    std = None
-    while std is None:
-        raw = bytes(nacl.public.PrivateKey.generate().public_key)
-        text = base64.b64encode(raw).decode().rstrip("=")
-        std = text if ("+" in text or "/" in text) else None
-    cases = {"not-b64url": "not a key!", "31-bytes": b64u(os.urandom(31)),
-             "33-bytes": b64u(os.urandom(33)), "empty": "", "standard-b64": std,
-             "number": 12}
-    cases.update({"small-order-" + k: b64u(v) for k, v in SMALL_ORDER.items()})
-    return cases
-
-
-BAD_KEYS = _bad_keys()
-
-
-@pytest.mark.parametrize("what", list(BAD_KEYS))
-def test_put_keys_with_an_unusable_key_is_422_and_keeps_the_old_key(stack, fresh, what):
-    token = fresh[2]
-    err = assert_error(put_keys(stack, token, {"x25519_public": BAD_KEYS[what]}),
-                       422, "invalid_field")
-    assert "x25519_public" in err["message"], err
-    assert me_ok(stack, token)["x25519_public"] is None
-
-
-def test_put_keys_without_the_field_is_422(stack, fresh):
-    assert_error(put_keys(stack, fresh[2], {}), 422, "invalid_field")
+    for method in ("PUT", "GET"):
+        r = stack.request(method, "/me/keys", json={"x25519_public": x25519_public()},
+                          headers=bearer(token))
+        assert_error(r, 404, "not_found")
+    assert set(me_ok(stack, token)) == ME_KEYS
 
 
 # -- GET /me/export ------------------------------------------------------------------
@@ -222,8 +168,6 @@ def _all_keys(doc):
 
 def test_export_is_an_attachment_with_the_account_section(stack, fresh):
     account_id, password, token = fresh
-    key = x25519_public()
-    assert put_keys(stack, token, {"x25519_public": key}).status_code == 200
     r = stack.get("/me/export", headers=bearer(token))
     assert r.status_code == 200, describe(r)
     assert_standard_headers(r)
@@ -233,7 +177,7 @@ def test_export_is_an_attachment_with_the_account_section(stack, fresh):
     account = doc["account"]
     assert ME_KEYS <= set(account), account
     assert account["account_id"] == account_id and account["auth"] == "password", account
-    assert account["x25519_public"] == key, account
+    assert "x25519_public" not in account, account
     assert abs(account["day_joined"] - today()) <= 1 and 0 <= account["trust"] <= 1, account
 
 
@@ -429,12 +373,11 @@ def test_password_change_of_a_key_account_is_422(stack):
 # -- no token --------------------------------------------------------------------------
 @pytest.mark.parametrize("method,path,body", [
     ("GET", "/me", None),
-    ("PUT", "/me/keys", {"x25519_public": b64u(os.urandom(32))}),
     ("GET", "/me/export", None),
     ("DELETE", "/me", None),
     ("POST", "/me/password", {"password": "a password 1", "new_password": "a password 2"}),
     ("POST", "/auth/logout", None),
-], ids=["get-me", "put-keys", "export", "delete-me", "password", "logout"])
+], ids=["get-me", "export", "delete-me", "password", "logout"])
 def test_account_routes_without_a_token_are_401(stack, method, path, body):
     r = stack.request(method, path, json=body)
     assert_error(r, 401, "unauthorized")
@@ -485,6 +428,35 @@ def test_redis_down_account_and_auth_routes_are_503_with_retry_after(redis_stack
     assert me_ok(st, token)["account_id"] == account_id, "token not accepted after recovery"
     assert me(st, key_token).status_code == 200
 
+
+
+def commandstats(st):
+    """Calls per Redis command so far, from INFO commandstats."""
+    calls = {}
+    for line in st.redis("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_"):].split(":", 1)
+            calls[name] = int(rest.split("calls=", 1)[1].split(",", 1)[0])
+    return calls
+
+
+def test_get_me_with_a_cached_record_is_one_redis_round_trip(stack, fresh):
+    account_id, _, token = fresh
+    me_ok(stack, token)                      # the miss: the record is written
+    name = "ac:%s:%s" % (id_hash(stack, account_id).hex(), jwt_parts(token)[1]["jti"])
+    record = stack.redis("GET", name)
+    before = commandstats(stack)
+    n = 20
+    for _ in range(n):
+        me_ok(stack, token)
+    after = commandstats(stack)
+    assert after.get("mget", 0) - before.get("mget", 0) == n, (before, after)
+    # Read, not written again (Lua scripts' own calls count under their commands'
+    # names, so the record itself is compared), unless its 30 s lapsed meanwhile.
+    expires = int(record.split(".", 2)[1])
+    assert stack.redis("GET", name) == record or time.time() >= expires, record
+    for cmd in ("eval", "getdel"):
+        assert after.get(cmd, 0) == before.get(cmd, 0), (cmd, before, after)
 
 
 # -- many deletions at once -------------------------------------------------------------

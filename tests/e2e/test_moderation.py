@@ -251,17 +251,18 @@ def test_three_neutral_flags_hold_a_post(stack, author):
     assert stack.psql("SELECT status FROM posts WHERE id = '%s'" % p["id"]) == [["1"]]
 
 
-def test_low_trust_flags_do_not_hold_and_high_trust_flags_do(stack, author):
+def test_below_neutral_flags_are_queued_but_never_hold_and_trusted_flags_do(stack, author):
     p = post(stack, author[1])
-    for token in flaggers(stack, 5, 0.1):          # 5 x 0.1 = 0.5 < 1.5
+    for token in flaggers(stack, 5, 0.45):         # 5 x 0.45 = 2.25 would be >= 1.5
         flag_ok(stack, token, p["id"])
     assert visible(stack, p["id"]) and in_feed(stack, p["id"])
     item = item_for(stack, p["id"])
     assert item["flag_count"] == 5 and item["status"] == "pending", item
-    high = flaggers(stack, 2, 1.0)                  # 0.5 + 1.0 = 1.5: held
+    high = flaggers(stack, 2, 0.75)                 # 0 + 0.75 + 0.75 = 1.5: held
     flag_ok(stack, high[0], p["id"])
-    assert not visible(stack, p["id"]) and not in_feed(stack, p["id"])
+    assert visible(stack, p["id"]) and in_feed(stack, p["id"])
     flag_ok(stack, high[1], p["id"])
+    assert not visible(stack, p["id"]) and not in_feed(stack, p["id"])
     item = item_for(stack, p["id"])
     assert item["flag_count"] == 7 and item["reasons"] == {"spam": 7}, item
 

@@ -26,13 +26,13 @@ def test_pool_runs_the_configured_number_of_workers(stack):
     wait_workers(stack, master, 5)
 
 
-def test_kill_9_of_a_worker_under_load_loses_at_most_in_flight_requests(stack):
+def test_kill_9_of_a_worker_under_load_loses_at_most_in_flight_requests(stack, kill_worker):
     master = stack.sotto_pid()
     before = wait_workers(stack, master, 5)
     victim = before[0]
     with Load(stack, "/config", threads=CLIENTS) as load:
         load.wait_requests(50)
-        os.kill(victim, signal.SIGKILL)
+        kill_worker(stack, victim)
         t0 = time.monotonic()
         after = wait_workers(stack, master, 2, exclude=[victim])
         respawn_s = time.monotonic() - t0

@@ -19,8 +19,7 @@ The database-level tests write accounts and wrapped keys themselves, wrapping
 with an independent implementation of the format in include/crypto.h
 (hashlib BLAKE2b for the subkey, PyNaCl's XChaCha20-Poly1305), so they do
 not depend on the account handlers. The HTTP test goes through
-/auth/register, PUT /me/keys, /auth/login and GET /me, and is skipped while
-registration answers 501 (the placeholder handlers).
+/auth/register, /auth/login and GET /me.
 """
 import base64
 import hashlib
@@ -33,7 +32,7 @@ import pytest
 from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
                            crypto_aead_xchacha20poly1305_ietf_encrypt)
 
-from conftest import REPO, Stack, sotto_binary
+from conftest import Stack, run_sotto
 
 ROTATE_TIMEOUT = 60       # seconds, one `sotto rotate-keys` run
 ROTATE_BATCH = 500        # rows per transaction (app/main.c)
@@ -103,9 +102,7 @@ def rotate(st, keys):
            k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
     env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
     env["CONTENT_KEYS"] = content_keys(keys)
-    return subprocess.run([sotto_binary(), "rotate-keys"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=ROTATE_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+    return run_sotto(["rotate-keys"], env, timeout=ROTATE_TIMEOUT)
 
 
 def summary(r):
@@ -311,8 +308,7 @@ def test_rotate_keys_without_a_database_exits_2_and_says_so(tmp_path):
         "IP_HMAC_KEY": strong(),
         "CONTENT_KEYS": "1:" + b64(key),
     })
-    r = subprocess.run([sotto_binary(), "rotate-keys"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=ROTATE_TIMEOUT)
+    r = run_sotto(["rotate-keys"], env, timeout=ROTATE_TIMEOUT)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "cannot connect" in r.stderr
     assert_no_key_material(r, [key])
@@ -321,8 +317,6 @@ def test_rotate_keys_without_a_database_exits_2_and_says_so(tmp_path):
 # -- through the API: needs the account handlers ------------------------------
 def register(st, password):
     r = st.request("POST", "/auth/register", json={"password": password})
-    if r.status_code == 501:
-        pytest.skip("POST /auth/register is not implemented yet (501)")
     assert r.status_code == 201, (r.status_code, r.text[:300])
     return r.json()["account_id"], r.json()["token"]
 
@@ -341,17 +335,23 @@ def restart_sotto_with(st, keys):
 def test_accounts_read_their_sealed_keys_after_rotation_without_the_old_master_key(make_stack):
     st = make_stack("rotate-api")
     keys = master_keys(st)
-    accounts = []       # (account_id, password, x25519 public or None)
+    accounts = []       # (account_id, password, its X25519 key in the conversation or None)
+    tokens = []
     for i in range(3):
         password = "rotate-password-%d-%s" % (i, b64url(os.urandom(8)))
         account_id, token = register(st, password)
-        x25519 = None
-        if i < 2:
-            x25519 = b64url(os.urandom(32))
-            r = st.request("PUT", "/me/keys", json={"x25519_public": x25519},
-                           headers=bearer(token))
-            assert r.status_code == 200, (r.status_code, r.text[:300])
-        accounts.append((account_id, password, x25519))
+        tokens.append(token)
+        accounts.append((account_id, password, b64url(os.urandom(32)) if i < 2 else None))
+    # accounts 0 and 1 share a conversation, each with its key for it (sealed
+    # with the account's data key)
+    r = st.request("POST", "/posts", json={"body": "rotate post"}, headers=bearer(tokens[1]))
+    assert r.status_code == 201, (r.status_code, r.text[:300])
+    r = st.request("POST", "/dm/start_from_post", headers=bearer(tokens[0]),
+                   json={"post_id": r.json()["post"]["id"], "x25519_public": accounts[0][2]})
+    assert r.status_code == 201, (r.status_code, r.text[:300])
+    r = st.request("PUT", "/dm/%s/key" % r.json()["conversation_id"], headers=bearer(tokens[1]),
+                   json={"x25519_public": accounts[1][2]})
+    assert r.status_code == 200, (r.status_code, r.text[:300])
     assert {v for v, _ in stored_keys(st).values()} == {1}
 
     # Step 1: every server learns version 2; new accounts are wrapped with it.
@@ -382,4 +382,6 @@ def test_accounts_read_their_sealed_keys_after_rotation_without_the_old_master_k
         me = st.get("/me", headers=bearer(r.json()["token"]))
         assert me.status_code == 200, (me.status_code, me.text[:300])
         assert me.json()["account_id"] == account_id
-        assert me.json()["x25519_public"] == x25519
+        dms = st.get("/dm/list", headers=bearer(r.json()["token"]))
+        assert dms.status_code == 200, (dms.status_code, dms.text[:300])
+        assert [c["my_x25519"] for c in dms.json()["items"]] == ([x25519] if x25519 else [])

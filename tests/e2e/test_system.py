@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from conftest import MAIN_SETTINGS, assert_standard_headers, describe, metric_value, raw_request
 
-POW_ACTIONS = {"register", "login", "post", "reply", "vote", "flag", "dm", "community"}
+POW_ACTIONS = {"register", "login", "post", "reply", "vote", "flag", "dm", "community", "group"}
 
 
 def is_int(v):
@@ -34,6 +34,7 @@ def test_config_lists_pow_for_every_action_limits_and_features(stack):
     limits = doc["limits"]
     assert is_int(limits["post_max_chars"]) and limits["post_max_chars"] > 0, limits
     assert is_int(limits["body_max_bytes"]), limits
+    assert limits["group_max_members"] == 256, limits
     assert isinstance(doc["features"], dict), doc
 
 

@@ -41,6 +41,32 @@ static void test_large_allocations_and_reset_reuse(void **state)
 	arena_free(a);
 }
 
+/*
+ * What a request wrote (a password, decrypted text) is gone from the kept
+ * chunk after reset, and memory handed out again, in that chunk or past a
+ * chunk that overflowed, is zero without arena_alloc clearing it.
+ */
+static void test_reset_wipes_what_was_handed_out(void **state)
+{
+	struct arena *a = arena_new();
+	unsigned char *secret, *again;
+	(void)state;
+
+	secret = arena_alloc(a, 64);
+	assert_non_null(secret);
+	memset(secret, 0x5A, 64);
+	for (int i = 0; i < 40; i++)    /* past the first chunk: more chunks, freed at reset */
+		memset(arena_alloc(a, 1000), 0xC3, 1000);
+	arena_reset(a);
+	for (size_t i = 0; i < 64; i++)
+		assert_int_equal(secret[i], 0);
+	again = arena_alloc(a, 16384);
+	assert_non_null(again);
+	for (size_t i = 0; i < 16384; i++)
+		assert_int_equal(again[i], 0);
+	arena_free(a);
+}
+
 static void test_cleanups_run_once_at_reset(void **state)
 {
 	struct arena *a = arena_new();
@@ -121,6 +147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allocations_are_aligned_and_zeroed),
 		cmocka_unit_test(test_large_allocations_and_reset_reuse),
+		cmocka_unit_test(test_reset_wipes_what_was_handed_out),
 		cmocka_unit_test(test_cleanups_run_once_at_reset),
 		cmocka_unit_test(test_string_helpers_copy),
 		cmocka_unit_test(test_i64_text_covers_the_whole_range),

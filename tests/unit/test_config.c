@@ -407,16 +407,20 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 41 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 41 - 2 + RATE__MAX + POW__MAX);
+	/* 43 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 43 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
 	assert_int_equal(explicit.pow[POW_REPLY], plain.pow[POW_REPLY]);
 	assert_true(explicit.flag_hold_weight == plain.flag_hold_weight);
+	assert_int_equal(explicit.flag_min_age_days, plain.flag_min_age_days);
+	assert_int_equal(explicit.rate[RATE_CHALLENGE].count, plain.rate[RATE_CHALLENGE].count);
 	assert_true(explicit.moderation_threshold == plain.moderation_threshold);
 	assert_string_equal(explicit.moderation_rules, plain.moderation_rules);
 	assert_int_equal(explicit.event_ttl_days, plain.event_ttl_days);
+	assert_int_equal(explicit.group_max_members, plain.group_max_members);
+	assert_int_equal(plain.group_max_members, 256);
 	assert_int_equal(explicit.token_lifetime_s, 900);
 	assert_int_equal(explicit.refresh_lifetime_s, plain.refresh_lifetime_s);
 	assert_int_equal(plain.refresh_lifetime_s, 30 * 86400);
@@ -454,6 +458,9 @@ static void test_load_applies_defaults_when_only_required_settings_given(void **
 	assert_int_equal(cfg.rate[RATE_EXPORT].seconds, 3600);
 	assert_int_equal(cfg.pwhash_wait_ms, 500);
 	assert_int_equal(cfg.pwhash_busy_pow, 12);
+	assert_int_equal(cfg.rate[RATE_CHALLENGE].count, 60);
+	assert_int_equal(cfg.rate[RATE_CHALLENGE].seconds, 60);
+	assert_int_equal(cfg.flag_min_age_days, 3);
 	assert_int_equal(cfg.pow[POW_REGISTER], 18);
 	assert_int_equal(cfg.pow[POW_LOGIN], 0);
 	assert_int_equal(cfg.pow[POW_REPLY], 14);
@@ -692,6 +699,37 @@ static void test_missing_or_malformed_redis_url_is_an_error(void **state)
 	setenv("REDIS_URL", "redis://127.0.0.1:6379/0", 1);
 	load_ok(&cfg);
 	config_free(&cfg);
+}
+
+/* Credentials: an ACL user or requirepass, %XX escapes; never echoed in an error. */
+static void test_redis_url_takes_credentials_and_never_echoes_them(void **state)
+{
+	static const char *const good[] = {
+		"redis://sotto:s3cret@127.0.0.1:6379/0", "redis://:s3cret@localhost",
+		"redis://sotto:a%2Fb%40c@[::1]:6380", "unix://sotto:s3cret@/run/redis.sock?db=2",
+		"unix://:s3cret@/run/redis.sock",
+	};
+	static const char *const bad[] = {
+		"redis://s3cret@127.0.0.1", "redis://sotto:@127.0.0.1",
+		"redis://sotto:s3cret%2@127.0.0.1", "redis://sotto:s3cret%00x@127.0.0.1",
+		"redis://sotto:s3cret@", "unix://sotto:s3cret@relative.sock",
+		"unix://sotto:s3cret@", "redis://a:s3cret@b:s3cret@127.0.0.1",
+	};
+	struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		set_required_env();
+		setenv("REDIS_URL", good[i], 1);
+		load_ok(&cfg);
+		config_free(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		set_required_env();
+		setenv("REDIS_URL", bad[i], 1);
+		load_fails_naming("REDIS_URL");
+		assert_null(strstr(err, "s3cret"));
+	}
 }
 
 static void test_weak_secret_refused_outside_dev_without_echoing_it(void **state)
@@ -1098,6 +1136,7 @@ static void test_class_and_action_names_match_variable_suffixes(void **state)
 	assert_string_equal(config_rate_name(RATE_GLOBAL), "GLOBAL");
 	assert_string_equal(config_rate_name(RATE_COMMUNITY), "COMMUNITY");
 	assert_string_equal(config_rate_name(RATE_EXPORT), "EXPORT");
+	assert_string_equal(config_rate_name(RATE_CHALLENGE), "CHALLENGE");
 	assert_string_equal(config_pow_name(POW_REPLY), "reply");
 	assert_string_equal(config_pow_name(POW_COMMUNITY), "community");
 	assert_non_null(config_rate_name(RATE_NONE));
@@ -1236,6 +1275,7 @@ int main(void)
 		T(test_credentials_beat_environment_and_lose_trailing_newline),
 		T(test_missing_database_url_is_an_error),
 		T(test_missing_or_malformed_redis_url_is_an_error),
+		T(test_redis_url_takes_credentials_and_never_echoes_them),
 		T(test_weak_secret_refused_outside_dev_without_echoing_it),
 		T(test_weak_secret_accepted_in_dev_mode),
 		T(test_missing_secret_refused_even_in_dev_mode),

@@ -45,6 +45,20 @@ static void test_percent_decoding_rejects_bad_escapes_and_nul(void **state)
 	assert_null(http_percent_decode(req->arena, "a%00", 4, false));
 }
 
+/* RFC 3629: a stray byte, a truncated sequence, an overlong '/', a surrogate, raw 0xFF. */
+static void test_percent_decoding_refuses_what_is_not_utf8(void **state)
+{
+	struct request *req = *state;
+	assert_null(http_percent_decode(req->arena, "%FF%FE", 6, false));
+	assert_null(http_percent_decode(req->arena, "%C3%28", 6, false));
+	assert_null(http_percent_decode(req->arena, "ab%C3", 5, false));
+	assert_null(http_percent_decode(req->arena, "%C0%AF", 6, false));
+	assert_null(http_percent_decode(req->arena, "%ED%A0%80", 9, true));
+	assert_null(http_percent_decode(req->arena, "a\xffb", 3, true));
+	assert_string_equal(http_percent_decode(req->arena, "%F0%9F%98%80", 12, true),
+	                    "\xf0\x9f\x98\x80");
+}
+
 static void test_query_string_is_split_and_decoded(void **state)
 {
 	struct request *req = *state;
@@ -62,6 +76,8 @@ static void test_query_string_with_bad_escape_is_refused(void **state)
 	struct request *req = *state;
 	assert_int_equal(http_parse_query(req, "a=%zz"), -1);
 	assert_int_equal(http_parse_query(req, "a=%00"), -1);
+	assert_int_equal(http_parse_query(req, "community=%C3%28"), -1);
+	assert_int_equal(http_parse_query(req, "%FF=1"), -1);
 }
 
 static void test_query_string_with_too_many_pairs_is_refused(void **state)
@@ -102,6 +118,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_percent_decoding_handles_escapes_and_plus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_percent_decoding_rejects_bad_escapes_and_nul, setup, teardown),
+cmocka_unit_test_setup_teardown(test_percent_decoding_refuses_what_is_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_string_is_split_and_decoded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_string_with_bad_escape_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_string_with_too_many_pairs_is_refused, setup, teardown),

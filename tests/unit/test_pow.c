@@ -284,7 +284,7 @@ static int teardown_ring(void **state)
 static void note(struct fixture *f, enum pow_action a, uint64_t now_s, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		pow_note_issued(f->shm, a, now_s);
+		pow_note_verified(f->shm, a, now_s);
 }
 
 static int diff(const struct fixture *f, enum pow_action a, uint64_t now_s)
@@ -300,7 +300,7 @@ static void pow_difficulty_floor_zero_stays_zero_under_any_load(void **state)
 	note(f, POW_LOGIN, T0, 10000);
 	assert_int_equal(diff(f, POW_LOGIN, T0 + 1), 0);
 	assert_int_equal(diff(f, POW_NONE, T0 + 1), 0);
-	pow_note_issued(f->shm, POW_NONE, T0);  /* ignored, no crash */
+	pow_note_verified(f->shm, POW_NONE, T0);  /* ignored, no crash */
 }
 
 static void pow_difficulty_without_load_is_the_floor(void **state)
@@ -323,7 +323,7 @@ static void pow_difficulty_steady_load_stays_at_the_floor(void **state)
 	 */
 	for (uint64_t m = 0; m < 180; m++) {
 		for (uint64_t s = 0; s < 60; s += 2) {
-			pow_note_issued(f->shm, POW_POST, T0 + m * MINUTE + s);
+			pow_note_verified(f->shm, POW_POST, T0 + m * MINUTE + s);
 			if (m >= 62)
 				assert_int_equal(diff(f, POW_POST, T0 + m * MINUTE + s), FLOOR);
 		}
@@ -423,7 +423,7 @@ static void pow_difficulty_ignores_stale_slots_hours_later(void **state)
 #define CHILDREN 4
 #define PER_CHILD 20000
 
-static void pow_note_issued_counts_exactly_from_several_processes(void **state)
+static void pow_note_verified_counts_exactly_from_several_processes(void **state)
 {
 	struct fixture *f = *state;
 	pid_t pids[CHILDREN];
@@ -431,13 +431,13 @@ static void pow_note_issued_counts_exactly_from_several_processes(void **state)
 		&f->shm->pow_load[POW_POST][(T0 + 5) / MINUTE % SHM_POW_MINUTES];
 
 	/* The slot is taken over once, before the race; after that no count is lost. */
-	pow_note_issued(f->shm, POW_POST, T0 + 5);
+	pow_note_verified(f->shm, POW_POST, T0 + 5);
 	for (int i = 0; i < CHILDREN; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			for (int k = 0; k < PER_CHILD; k++)
-				pow_note_issued(f->shm, POW_POST, T0 + 5);
+				pow_note_verified(f->shm, POW_POST, T0 + 5);
 			_exit(0);
 		}
 	}
@@ -507,7 +507,7 @@ int main(void)
 		RING_TEST(pow_difficulty_measures_against_the_baseline_hour),
 		RING_TEST(pow_difficulty_caps_at_max_extra_and_difficulty_max),
 		RING_TEST(pow_difficulty_ignores_stale_slots_hours_later),
-		RING_TEST(pow_note_issued_counts_exactly_from_several_processes),
+		RING_TEST(pow_note_verified_counts_exactly_from_several_processes),
 		RING_TEST(pow_busy_slots_raise_login_and_register_only_while_they_stay_busy),
 	};
 
