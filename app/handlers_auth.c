@@ -68,9 +68,7 @@ static int token_reply(struct request *req, int status, const char *account_id,
                        const struct session_grant *g, int64_t gen, unsigned shows)
 {
 	struct context *ctx = req->ctx;
-	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->scope,
-	                          (int64_t)(util_wall_us() / 1000000),
-	                          ctx->cfg->token_lifetime_s, NULL);
+	char *token = session_access_token(req, account_id, g, gen);
 	json_object *o;
 
 	if (token == NULL || (o = json_object_new_object()) == NULL)
@@ -382,7 +380,7 @@ int handle_auth_refresh(struct request *req)
 		return http_error(req, 422, "invalid_field", "refresh_token must be a string");
 	if (len != strlen(text))
 		return credentials_invalid(req);
-	rotated = session_rotate(req, text, &g);
+	rotated = session_rotate(req, text, SESSION_ANY_CLIENT, &g);
 	if (rotated < 0)
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);

@@ -18,6 +18,10 @@ static struct db_stmt stmt_client = {
 	"SELECT pk, name FROM oauth_clients WHERE id = $1 AND $2 = ANY (redirect_uris)", 2, 0
 };
 
+static struct db_stmt stmt_client_pk = {
+	"oauth_client_pk", "SELECT pk FROM oauth_clients WHERE id = $1", 1, 0
+};
+
 bool oauth_b64url_chars(const char *s, size_t n)
 {
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n &&
@@ -139,3 +143,18 @@ int oauth_client_find(struct request *req, const char *id, const char *redirect_
 	return out->id != NULL && out->name != NULL ? 1 : -1;
 }
 
+
+int oauth_client_pk(struct request *req, const char *id, int64_t *pk)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+
+	if (!oauth_client_id_valid(id))
+		return 0;
+	res = db_exec(req->ctx->db, req->arena, &stmt_client_pk, params, NULL);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1)
+		return 0;
+	return util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, pk) == 0 ? 1 : -1;
+}

@@ -31,8 +31,9 @@ static struct db_stmt stmt_rotate = {
 	"session_rotate",
 	"UPDATE sessions SET gen = gen + 1, day_last_used = $3 "
 	"WHERE id = $1 AND gen = $2 AND day_last_used > $4 "
+	"AND ($5::bigint < 0 OR client_pk = $5::bigint) "
 	"RETURNING account_pk, gen, coalesce(client_pk, 0), scope",
-	4, 0
+	5, 0
 };
 static struct db_stmt stmt_end = {
 	"session_end",
@@ -209,9 +210,10 @@ static int64_t idle_floor(const struct request *req)
 	return util_today() - req->ctx->cfg->refresh_lifetime_s / 86400;
 }
 
-int session_rotate(struct request *req, const char *text, struct session_grant *g)
+int session_rotate(struct request *req, const char *text, int64_t client_pk,
+                   struct session_grant *g)
 {
-	const char *params[4];
+	const char *params[5];
 	PGresult *res;
 	int64_t gen, next, scope;
 
@@ -221,7 +223,8 @@ int session_rotate(struct request *req, const char *text, struct session_grant *
 	params[1] = arena_i64(req->arena, gen);
 	params[2] = arena_i64(req->arena, util_today());
 	params[3] = arena_i64(req->arena, idle_floor(req));
-	if (params[1] == NULL || params[2] == NULL || params[3] == NULL)
+	params[4] = arena_i64(req->arena, client_pk);
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL)
 		return -1;
 	res = db_exec(req->ctx->db, req->arena, &stmt_rotate, params, NULL);
 	if (res == NULL)
@@ -229,7 +232,8 @@ int session_rotate(struct request *req, const char *text, struct session_grant *
 	if (PQntuples(res) == 0) {
 		/*
 		 * A genuine token (its MAC is right) that no longer moves its
-		 * session: used before, or idle too long. Either way the
+		 * session: used before, idle too long, or in the hands of
+		 * another client than the session's. Either way the
 		 * session ends now; one that is already gone stays gone.
 		 */
 		return session_end(req, g->id, 0) < 0 ? -1 : 0;
@@ -242,4 +246,13 @@ int session_rotate(struct request *req, const char *text, struct session_grant *
 	g->scope = (unsigned)scope;
 	g->refresh_token = refresh_token(req, g->id, next);
 	return g->refresh_token != NULL ? 1 : -1;
+}
+
+char *session_access_token(struct request *req, const char *account_id,
+                           const struct session_grant *g, int64_t gen)
+{
+	struct context *ctx = req->ctx;
+
+	return token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->scope,
+	                   (int64_t)(util_wall_us() / 1000000), ctx->cfg->token_lifetime_s, NULL);
 }

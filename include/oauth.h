@@ -55,6 +55,13 @@ bool oauth_challenge_valid(const char *challenge);
 bool oauth_pkce_s256_ok(const char *verifier, const char *challenge);
 
 /*
+ * The internal key of client id into *pk: 1, 0 when there is no such
+ * client, -1 when the database failed.
+ */
+int oauth_client_pk(struct request *req, const char *id, int64_t *pk)
+    __attribute__((warn_unused_result));
+
+/*
  * The client id with redirect_uri registered for it, character for
  * character: 1 with *out filled, 0 when there is no such client or the
  * URI is not one of its own, -1 when the database failed.

@@ -39,6 +39,7 @@ struct request;
 #define SESSION_REFRESH_BYTES (SESSION_ID_BYTES + 8 + 32)
 #define SESSION_REFRESH_CHARS 75      /* base64url of SESSION_REFRESH_BYTES */
 #define SESSION_FORGET_MAX 1024       /* sessions one call marks ended */
+#define SESSION_ANY_CLIENT (-1)       /* session_rotate: whichever client, or none */
 
 /* What a client gets for a session it opened or refreshed (arena strings). */
 struct session_grant {
@@ -62,11 +63,14 @@ int session_open(struct request *req, int64_t account_pk, int64_t client_pk, uns
 
 /*
  * Rotate the refresh token text: 1 with *g filled (the session's id, the
- * next token, its account, client and scopes), 0 when the token is refused (malformed, bad
- * MAC, unknown or ended session, idle too long, or reused: the session
- * was then ended), -1 when PostgreSQL or Redis failed.
+ * next token, its account, client and scopes), 0 when the token is
+ * refused (malformed, bad MAC, unknown or ended session, idle too long,
+ * reused, or presented by another client than client_pk, when client_pk
+ * is not SESSION_ANY_CLIENT: a genuine token refused for any of the last
+ * three reasons ends its session), -1 when PostgreSQL or Redis failed.
  */
-int session_rotate(struct request *req, const char *text, struct session_grant *g)
+int session_rotate(struct request *req, const char *text, int64_t client_pk,
+                   struct session_grant *g)
     __attribute__((warn_unused_result));
 
 /*
@@ -93,6 +97,13 @@ int session_forget(struct request *req, const char *const *ids, size_t n)
  */
 int session_mark_ended(struct cache *c, struct arena *a, int token_lifetime_s,
                        const char *const *ids, size_t n) __attribute__((warn_unused_result));
+
+/*
+ * A new access token for account_id (of token generation gen) in session
+ * g, with g's scopes: the token on the arena, or NULL when out of memory.
+ */
+char *session_access_token(struct request *req, const char *account_id,
+                           const struct session_grant *g, int64_t gen);
 
 /* True for 22 base64url characters: the shape of a session id. */
 bool session_id_valid(const char *id);
