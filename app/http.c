@@ -343,10 +343,9 @@ int http_parse_form(struct arena *a, const char *body, size_t len, struct query_
 			return -1;
 		q.name = http_percent_decode(a, p, (size_t)(eq - p), true);
 		q.value = http_percent_decode(a, eq + 1, pair - (size_t)(eq - p) - 1, true);
+		/* the decoder refuses bad escapes, NUL and what is not UTF-8 */
 		if (q.name == NULL || q.value == NULL || q.name[0] == '\0' ||
-		    strlen(q.name) > HTTP_FORM_NAME_MAX ||
-		    !util_utf8_valid(q.name, strlen(q.name)) ||
-		    !util_utf8_valid(q.value, strlen(q.value)))
+		    strlen(q.name) > HTTP_FORM_NAME_MAX)
 			return -1;
 		if (form_has(out, *n, q.name)) {
 			*why = "a parameter appears more than once";
