@@ -272,13 +272,18 @@ char *http_percent_encode(struct arena *a, const char *s)
 
 const char *http_self_origin(const struct request *req)
 {
-	const char *host = http_env(req, "HTTP_HOST");
+	const char *host = http_env(req, "HTTP_HOST"), *port = http_env(req, "SERVER_PORT");
+	int64_t p = 443;
 	size_t n;
 
 	if (host == NULL || (n = strnlen(host, 256)) == 0 || n > 255 ||
 	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != n)
 		return NULL;
-	return arena_printf(req->arena, "https://%s", host);
+	if (port != NULL && port[0] != '\0' && util_parse_int64(port, 1, 65535, &p) != 0)
+		return NULL;
+	if (p == 443)
+		return arena_printf(req->arena, "https://%s", host);
+	return arena_printf(req->arena, "https://%s:%lld", host, (long long)p);
 }
 
 int http_parse_query(struct request *req, const char *qs)

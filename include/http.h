@@ -202,9 +202,12 @@ char *http_percent_decode(struct arena *a, const char *src, size_t len,
 char *http_percent_encode(struct arena *a, const char *s);
 
 /*
- * "https://" + the Host the client asked for: this server's origin as
- * the client sees it (the OAuth issuer). NULL when the Host header is
- * absent or not a plain host[:port] of at most 255 bytes, or on OOM.
+ * This server's origin as the client reached it (the OAuth issuer):
+ * "https://" + HTTP_HOST + ":" + SERVER_PORT unless 443. nginx passes
+ * HTTP_HOST as its $host (Debian's fastcgi_params: the request's host,
+ * lowercased, without a port) and SERVER_PORT as the port it accepted
+ * the connection on. NULL when the host is absent or not a plain name
+ * or address of at most 255 bytes, or on OOM.
  */
 const char *http_self_origin(const struct request *req);
 
