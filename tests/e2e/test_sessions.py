@@ -287,6 +287,34 @@ def test_refresh_after_account_deletion_is_refused(stack, account):
     assert_dead(stack, other["token"])
 
 
+def test_ended_sessions_stay_ended_when_redis_forgets_everything(stack, account):
+    """Redis flushed (a restart without persistence, or a failover to a
+    replica that missed the marks): the token check falls back to
+    PostgreSQL, where an ended session's row is gone, so its access tokens
+    stay refused; a live session's token works on."""
+    account_id, password, reg = account
+    by_logout = login_full(stack, account_id, password)
+    by_delete = login_full(stack, account_id, password)
+    by_reuse = login_full(stack, account_id, password)
+    for body in (reg, by_logout, by_delete, by_reuse):
+        assert_alive(stack, body["token"])   # each token's record is cached now
+    r = stack.request("POST", "/auth/logout", headers=bearer(by_logout["token"]))
+    assert r.status_code == 204, describe(r)
+    r = stack.request("DELETE", "/me/sessions/" + by_delete["session_id"],
+                      headers=bearer(reg["token"]))
+    assert r.status_code == 204, describe(r)
+    refresh_ok(stack, by_reuse["refresh_token"])
+    assert_refresh_refused(stack, by_reuse["refresh_token"])
+    ended = (by_logout, by_delete, by_reuse)
+    for body in ended:
+        assert_dead(stack, body["token"])
+    assert stack.redis("FLUSHALL") == "OK"
+    for body in ended:
+        assert_dead(stack, body["token"])
+        assert_refresh_refused(stack, body["refresh_token"])
+    assert_alive(stack, reg["token"])
+
+
 # -- idle expiry --------------------------------------------------------------
 def age_session(st, session_id, days):
     st.psql("UPDATE sessions SET day_created = day_created - %d, "

@@ -25,6 +25,13 @@ def account(stack):
     return account_id, password, token
 
 
+def session_claims(account, **override):
+    """claims_for the account of account (id, password, token), in the live
+    session of its token: a minted token passes only within a session that
+    exists (its row is checked whenever the account record is not cached)."""
+    return claims_for(account[0], **dict({"sid": jwt_parts(account[2])[1]["sid"]}, **override))
+
+
 @pytest.fixture(scope="module")
 def key(stack):
     return jwt_key(stack)
@@ -70,7 +77,11 @@ def test_signing_key_derivation_matches_the_server(account, key):
 
 def test_token_minted_with_server_claims_is_accepted(stack, account, key):
     account_id = account[0]
-    assert me_ok(stack, mint(key, claims_for(account_id)))["account_id"] == account_id
+    assert me_ok(stack, mint(key, session_claims(account)))["account_id"] == account_id
+
+
+def test_token_minted_in_a_session_that_does_not_exist_is_401(stack, account, key):
+    assert_unauthorized(stack, bearer(mint(key, claims_for(account[0]))))
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
@@ -108,7 +119,7 @@ def test_alg_none_with_empty_signature_is_401(stack, account, alg):
 def test_alg_none_with_fresh_claims_is_401(stack, account):
     header = jwt_encode_part({"alg": "none", "typ": "JWT"})
     assert_unauthorized(stack, bearer("%s.%s." % (header, jwt_encode_part(
-        claims_for(account[0])))))
+        session_claims(account)))))
 
 
 def test_header_relabelled_hs512_keeping_signature_is_401(stack, account):
@@ -131,14 +142,14 @@ def test_token_resigned_hs256_with_a_guessed_key_is_401(stack, account):
 @pytest.mark.parametrize("alg", ["HS512", "HS384"])
 def test_token_signed_with_the_real_key_but_another_alg_is_401(stack, account, key, alg):
     """The server requires HS256 whatever the header says."""
-    assert_unauthorized(stack, bearer(mint(key, claims_for(account[0]), alg=alg)))
+    assert_unauthorized(stack, bearer(mint(key, session_claims(account), alg=alg)))
 
 
 def test_token_signed_with_the_raw_jwt_secret_is_401(stack, account):
     """Only the derived subkey signs; the master secret itself must not."""
     from accounts import decode_secret
     master = decode_secret(stack.sotto_env()["JWT_SECRET"])
-    assert_unauthorized(stack, bearer(mint(master, claims_for(account[0]))))
+    assert_unauthorized(stack, bearer(mint(master, session_claims(account))))
 
 
 @pytest.mark.parametrize("cut", ["last-char", "signature", "signature-and-dot", "half"])
@@ -214,7 +225,7 @@ BAD_CLAIMS = {
 
 @pytest.mark.parametrize("what", sorted(BAD_CLAIMS))
 def test_token_with_bad_claims_signed_with_the_real_key_is_401(stack, account, key, what):
-    assert_unauthorized(stack, bearer(mint(key, claims_for(account[0], **BAD_CLAIMS[what]()))))
+    assert_unauthorized(stack, bearer(mint(key, session_claims(account, **BAD_CLAIMS[what]()))))
 
 
 def test_token_for_an_account_that_never_existed_is_401(stack, key):
@@ -222,7 +233,7 @@ def test_token_for_an_account_that_never_existed_is_401(stack, key):
 
 
 def test_token_with_a_slightly_future_iat_within_skew_is_accepted(stack, account, key):
-    claims = claims_for(account[0], iat=_now() + 20, exp=_now() + 20 + TOKEN_LIFETIME)
+    claims = session_claims(account, iat=_now() + 20, exp=_now() + 20 + TOKEN_LIFETIME)
     assert me(stack, mint(key, claims)).status_code == 200
 
 
