@@ -45,11 +45,24 @@ static const char *issuer_or_null(struct request *req)
 	return http_self_origin(req);
 }
 
+/* A JSON array of the n strings items; NULL when out of memory. */
+static json_object *string_array(const char *const *items, size_t n)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++)
+		json_object_array_add(a, json_object_new_string(items[i]));
+	return a;
+}
+
+#define STRINGS(...) string_array((const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+
 /* GET /.well-known/oauth-authorization-server */
 int handle_oauth_metadata(struct request *req)
 {
 	const char *iss = issuer_or_null(req);
-	json_object *o, *a;
+	json_object *o;
 
 	if (iss == NULL)
 		return http_error(req, 400, "bad_request", "the Host header is missing or malformed");
@@ -60,30 +73,14 @@ int handle_oauth_metadata(struct request *req)
 	                       json_object_new_string(arena_printf(req->arena, "%s/oauth/authorize", iss)));
 	json_object_object_add(o, "token_endpoint",
 	                       json_object_new_string(arena_printf(req->arena, "%s/oauth/token", iss)));
-	a = json_object_new_array();
-	json_object_array_add(a, json_object_new_string("code"));
-	json_object_object_add(o, "response_types_supported", a);
-	a = json_object_new_array();
-	json_object_array_add(a, json_object_new_string("query"));
-	json_object_object_add(o, "response_modes_supported", a);
-	a = json_object_new_array();
-	json_object_array_add(a, json_object_new_string("authorization_code"));
-	json_object_array_add(a, json_object_new_string("refresh_token"));
-	json_object_object_add(o, "grant_types_supported", a);
-	a = json_object_new_array();
-	json_object_array_add(a, json_object_new_string("S256"));
-	json_object_object_add(o, "code_challenge_methods_supported", a);
-	a = json_object_new_array();
-	json_object_array_add(a, json_object_new_string("none"));
-	json_object_object_add(o, "token_endpoint_auth_methods_supported", a);
-	a = json_object_new_array();
-	for (unsigned bit = SCOPE_READ; bit <= SCOPE_ACCOUNT; bit <<= 1)
-		json_object_array_add(a, json_object_new_string(scope_text(req->arena, bit)));
-	json_object_object_add(o, "scopes_supported", a);
-	a = json_object_new_array();
-	json_object_array_add(a, json_object_new_string("EdDSA"));
-	json_object_array_add(a, json_object_new_string("ES256"));
-	json_object_object_add(o, "dpop_signing_alg_values_supported", a);
+	json_object_object_add(o, "response_types_supported", STRINGS("code"));
+	json_object_object_add(o, "response_modes_supported", STRINGS("query"));
+	json_object_object_add(o, "grant_types_supported",
+	                       STRINGS("authorization_code", "refresh_token"));
+	json_object_object_add(o, "code_challenge_methods_supported", STRINGS("S256"));
+	json_object_object_add(o, "token_endpoint_auth_methods_supported", STRINGS("none"));
+	json_object_object_add(o, "scopes_supported", STRINGS("read", "write", "dm", "account"));
+	json_object_object_add(o, "dpop_signing_alg_values_supported", STRINGS("EdDSA", "ES256"));
 	json_object_object_add(o, "authorization_response_iss_parameter_supported",
 	                       json_object_new_boolean(1));
 	return http_reply(req, 200, o);

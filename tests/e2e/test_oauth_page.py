@@ -19,7 +19,7 @@ import nacl.signing
 import pytest
 
 from accounts import b64u, register_key
-from cdp import Chromium, chromium_missing
+from cdp import chromium_missing, screenshot_page
 from conftest import REPO, assert_error, bearer, describe, register, skip_unless_strict
 from oauth_flow import add_client, answer_params, exchange, pkce
 from test_admin_page import PAGE_CSP, assert_page_headers, parse_csp
@@ -114,15 +114,8 @@ def page(request):
         skip_unless_strict("no Chromium: %s" % why)
     shot = os.path.join(OUT_DIR, "oauth-page-%s.png" % re.sub(r"[^A-Za-z0-9_-]", "_",
                                                               request.node.name))
-    with Chromium(os.path.join(OUT_DIR, "chromium.log")) as browser:
-        try:
-            yield browser.page
-        finally:
-            try:
-                browser.page.screenshot(shot)
-                print("screenshot: %s" % shot)
-            except Exception as e:  # noqa: BLE001 - the test's own failure matters more
-                print("could not save the screenshot %s: %s" % (shot, e))
+    with screenshot_page(os.path.join(OUT_DIR, "chromium.log"), shot) as p:
+        yield p
 
 
 def page_state(page):

@@ -242,16 +242,22 @@ static void test_issue_refuses_bad_arguments(void **state)
 	assert_null(token_issue(NULL, KEY, "abc", SID, 0, SCOPE_ALL, NOW, LIFE, NULL));
 }
 
-/* The verdict on GOOD's claims plus the gen member text; *gen gets its value. */
-static int verify_gen(struct arena *a, const char *member_text, int64_t *gen)
+/* The verdict on GOOD's claims plus the member_text member(s); *got gets the claims. */
+static int verify_extra(struct arena *a, const char *member_text, struct token_claims *got)
 {
 	struct claims_text c = GOOD;
-	struct token_claims got;
-	int rc;
 
 	c.extra = member_text;
-	memset(&got, 0x5a, sizeof(got));
-	rc = token_verify(KEY, forge_claims(a, &c), NOW, LIFE, &got);
+	memset(got, 0x5a, sizeof(*got));
+	return token_verify(KEY, forge_claims(a, &c), NOW, LIFE, got);
+}
+
+/* verify_extra() for the gen claim; *gen gets its value. */
+static int verify_gen(struct arena *a, const char *member_text, int64_t *gen)
+{
+	struct token_claims got;
+	int rc = verify_extra(a, member_text, &got);
+
 	*gen = got.gen;
 	return rc;
 }
@@ -284,16 +290,12 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 	assert_int_equal(verify_gen(*state, "\"gen\":2000000001", &gen), -1);
 }
 
-/* The verdict on GOOD's claims plus the scp member text; *scope gets its value. */
+/* verify_extra() for the scp claim; *scope gets its value. */
 static int verify_scope(struct arena *a, const char *member_text, unsigned *scope)
 {
-	struct claims_text c = GOOD;
 	struct token_claims got;
-	int rc;
+	int rc = verify_extra(a, member_text, &got);
 
-	c.extra = member_text;
-	memset(&got, 0x5a, sizeof(got));
-	rc = token_verify(KEY, forge_claims(a, &c), NOW, LIFE, &got);
 	*scope = got.scope;
 	return rc;
 }
