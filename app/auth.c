@@ -22,6 +22,7 @@
 #include "context.h"
 #include "crypto.h"
 #include "db.h"
+#include "dpop_request.h"
 #include "http.h"
 #include "router.h"
 #include "token.h"
@@ -50,6 +51,15 @@ static struct db_stmt stmt_keys = {
 	"SELECT k.version, k.wrapped, a.id_sealed FROM account_keys k "
 	"JOIN accounts a ON a.pk = k.account_pk WHERE k.account_pk = $1", 1, 0
 };
+
+/*
+ * The token check of a DPoP-bound token, still one round trip: remember
+ * the proof's jti (KEYS[5], for ARGV[1] seconds) and, when it is new,
+ * answer what the MGET of a bearer token answers; 0 for a replay.
+ */
+static const char bound_script[] =
+	"if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1]) then return 0 end "
+	"return redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])";
 
 /* Move the account's generation, so every cached record of it is stale. */
 static const char forget_script[] =
@@ -423,43 +433,75 @@ static bool token_current(const struct account *acc, const struct token_claims *
 }
 
 /*
+ * The one round trip of the token check: MGET of keys[0..4), or for a
+ * bound token (replay: the proof's key name, ttl_s its lifetime) the
+ * same behind the proof's replay check. The reply, or NULL when Redis
+ * failed; *replayed when the proof was seen before.
+ */
+static redisReply *check_round_trip(struct request *req, const char *const keys[4],
+                                    const char *replay, int ttl_s, bool *replayed)
+{
+	const char *argv[9] = { "EVAL", bound_script, "5" };
+	char ttl[16];
+	redisReply *r;
+
+	*replayed = false;
+	if (replay == NULL) {
+		const char *mget[5] = { "MGET", keys[0], keys[1], keys[2], keys[3] };
+
+		return cache_command(req->ctx->cache, req->arena, 5, mget, NULL);
+	}
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	memcpy(&argv[3], keys, 4 * sizeof(*keys));
+	argv[7] = replay;
+	argv[8] = ttl;
+	r = cache_command(req->ctx->cache, req->arena, 9, argv, NULL);
+	*replayed = reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
+	return r;
+}
+
+/*
  * The account the verified claims name: session ended, deleted, cached or
  * loaded (the load also refuses a token whose session row is gone, so a
  * Redis that lost "rs:<sid>" cannot revive it), and the token still of
- * its current generation. Returns 0 with *acc filled, or the status it set.
+ * its current generation; for a bound token, replay is the replay key of
+ * its proof (else NULL), checked in the same round trip. Returns 0 with
+ * *acc filled, or the status it set.
  */
 static int account_or_reply(struct request *req, const struct token_claims *claims,
-                            int64_t now, struct account *acc)
+                            int64_t now, const char *replay, int ttl_s, struct account *acc)
 {
-	const char *argv[5], *gen, *params[2];
+	const char *keys[4], *gen, *params[2];
 	redisReply *r;
+	bool replayed;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
-	argv[0] = "MGET";
-	argv[1] = arena_printf(req->arena, "rs:%s", claims->sid);
-	redis_keys(req->arena, acc->id_hash, claims->jti, &argv[2], &argv[3], &argv[4]);
-	if (argv[1] == NULL || argv[2] == NULL || argv[3] == NULL || argv[4] == NULL)
+	keys[0] = arena_printf(req->arena, "rs:%s", claims->sid);
+	redis_keys(req->arena, acc->id_hash, claims->jti, &keys[1], &keys[2], &keys[3]);
+	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL || keys[3] == NULL)
 		return http_oom(req);
-	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	r = check_round_trip(req, keys, replay, ttl_s, &replayed);
+	if (replayed)
+		return dpop_unauthorized(req);
 	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	/* the token's session ended, or the account was deleted */
 	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);
 	gen = generation_text(r->element[3]);
-	if (record_hit(req, r->element[2], argv[3], gen, now, acc))
+	if (record_hit(req, r->element[2], keys[2], gen, now, acc))
 		return token_current(acc, claims) ? 0 : unauthorized(req);
 	params[0] = db_bytea_text(req->arena, acc->id_hash, AUTH_HASH_BYTES);
 	params[1] = claims->sid;
-	if (params[0] == NULL || params[1] == NULL)
+	if (params[0] == NULL)
 		return http_oom(req);
 	found = account_load(req, &stmt_by_token, params, acc);
 	if (found < 0)
 		return http_db_failure(req);
 	if (found == 0)
 		return unauthorized(req);  /* no such account, or the token's session ended */
-	record_fill(req, acc, argv[3], gen, now);
+	record_fill(req, acc, keys[2], gen, now);
 	return token_current(acc, claims) ? 0 : unauthorized(req);
 }
 
@@ -524,30 +566,64 @@ static int token_check(const struct context *ctx, const char *token, int64_t now
 }
 
 /*
- * The token of "Authorization: Bearer <token>" (scheme case-insensitive,
- * RFC 7235 §2.1), or NULL when the header has another shape.
+ * The token of "Authorization: Bearer <token>" or "Authorization: DPoP
+ * <token>" (scheme case-insensitive, RFC 7235 section 2.1; *dpop says
+ * which), or NULL when the header has another shape.
  */
-static const char *bearer_token(const char *header)
+static const char *scheme_token(const char *header, bool *dpop)
 {
-	static const char scheme[] = "Bearer";
-	size_t n = sizeof(scheme) - 1;
+	static const char bearer[] = "Bearer", pop[] = "DPoP";
+	size_t n;
 
-	if (strncasecmp(header, scheme, n) != 0 || header[n] != ' ')
+	if (strncasecmp(header, bearer, sizeof(bearer) - 1) == 0)
+		n = sizeof(bearer) - 1;
+	else if (strncasecmp(header, pop, sizeof(pop) - 1) == 0)
+		n = sizeof(pop) - 1;
+	else
 		return NULL;
+	if (header[n] != ' ')
+		return NULL;
+	*dpop = n == sizeof(pop) - 1;
 	header += n;
 	while (*header == ' ')
 		header++;
 	return *header != '\0' ? header : NULL;
 }
 
+/*
+ * For a token bound to a DPoP key (RFC 9449 section 7): sent as "DPoP"
+ * with a proof of that key for this request and this token; its replay
+ * key into *replay. A bearer token must come as "Bearer" (a bound one
+ * sent so, or an unbound one sent as "DPoP", is refused). 0, or the
+ * status it set.
+ */
+static int binding_or_reply(struct request *req, const char *token, bool dpop, int64_t now,
+                            const struct token_claims *claims, const char **replay,
+                            int *ttl_s)
+{
+	struct dpop_proof p;
+
+	*replay = NULL;
+	if (claims->jkt[0] == '\0')
+		return dpop ? unauthorized(req) : 0;
+	if (!dpop)
+		return unauthorized(req);
+	if (dpop_request_proof(req, token, now, &p) != DPOP_VALID ||
+	    strcmp(p.jkt, claims->jkt) != 0)
+		return dpop_unauthorized(req);
+	*replay = dpop_replay_key(req, &p, now, ttl_s);
+	return *replay != NULL ? 0 : http_oom(req);
+}
+
 int auth_or_reply(struct request *req)
 {
 	const struct route *route = req->route;
 	struct context *ctx = req->ctx;
-	const char *header, *token;
+	const char *header, *token, *replay;
 	int64_t now = (int64_t)(util_wall_us() / 1000000);
 	struct account *acc;
-	int status;
+	bool dpop = false;
+	int status, ttl = 0;
 
 	if (!(route->flags & (ROUTE_AUTH | ROUTE_AUTH_OPT)))
 		return 0;
@@ -557,11 +633,12 @@ int auth_or_reply(struct request *req)
 	acc = arena_alloc(req->arena, sizeof(*acc));
 	if (acc == NULL)
 		return http_oom(req);
-	token = bearer_token(header);
+	token = scheme_token(header, &dpop);
 	if (token == NULL ||
 	    token_check(ctx, token, now, &acc->token) != 0)
 		return unauthorized(req);
-	if ((status = account_or_reply(req, &acc->token, now, acc)) != 0)
+	if ((status = binding_or_reply(req, token, dpop, now, &acc->token, &replay, &ttl)) != 0 ||
+	    (status = account_or_reply(req, &acc->token, now, replay, ttl, acc)) != 0)
 		return status;
 	memcpy(acc->id, acc->token.sub, sizeof(acc->id));
 	req->account = acc;

@@ -23,6 +23,7 @@
 #include "credentials.h"
 #include "crypto.h"
 #include "db.h"
+#include "dpop_request.h"
 #include "events.h"
 #include "handlers.h"
 #include "json.h"
@@ -62,7 +63,9 @@ enum token_reply_shows {
 /*
  * status with a fresh access token of the account's token generation gen
  * for account_id in session g and g's refresh token; shows says which
- * ids the answer carries too.
+ * ids the answer carries too. The tokens of a session bound to a DPoP key
+ * are of type "DPoP" (RFC 9449 section 5) and the access token names the
+ * key (cnf.jkt).
  */
 static int token_reply(struct request *req, int status, const char *account_id,
                        const struct session_grant *g, int64_t gen, unsigned shows)
@@ -78,6 +81,8 @@ static int token_reply(struct request *req, int status, const char *account_id,
 	if (shows & SHOW_SESSION_ID)
 		json_object_object_add(o, "session_id", json_object_new_string(g->id));
 	json_object_object_add(o, "token", json_object_new_string(token));
+	if (g->jkt[0] != '\0')
+		json_object_object_add(o, "token_type", json_object_new_string("DPoP"));
 	json_object_object_add(o, "expires_in", json_object_new_int(ctx->cfg->token_lifetime_s));
 	json_object_object_add(o, "refresh_token", json_object_new_string(g->refresh_token));
 	json_object_object_add(o, "refresh_expires_in",
@@ -85,13 +90,13 @@ static int token_reply(struct request *req, int status, const char *account_id,
 	return http_reply(req, status, o);
 }
 
-/* A new session for account_pk, answered with its tokens (login). */
+/* A new session for account_pk bound to jkt ("": none), answered with its tokens (login). */
 static int session_reply(struct request *req, int64_t account_pk, const char *account_id,
-                         int64_t gen)
+                         int64_t gen, const char *jkt)
 {
 	struct session_grant g;
 
-	if (session_open(req, account_pk, 0, SCOPE_ALL, &g) != 0)
+	if (session_open(req, account_pk, 0, SCOPE_ALL, jkt, &g) != 0)
 		return http_db_failure(req);
 	return token_reply(req, 200, account_id, &g, gen, SHOW_SESSION_ID);
 }
@@ -104,6 +109,7 @@ struct new_account {
 	const unsigned char *key_hash;      /* NULL for password accounts */
 	const char *password_hash;          /* NULL for key accounts */
 	enum account_auth auth;
+	const char *jkt;                    /* the DPoP key of its first session, "" = none */
 };
 
 /* The account's rows and its first session (*g), in one transaction. */
@@ -133,7 +139,7 @@ static int insert_account(struct request *req, const struct new_account *na, int
 	if (db_begin(req->ctx->db) != 0 ||
 	    db_exec(req->ctx->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
 	    db_exec(req->ctx->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
-	    session_open(req, pk, 0, SCOPE_ALL, g) != 0 || db_commit(req->ctx->db) != 0) {
+	    session_open(req, pk, 0, SCOPE_ALL, na->jkt, g) != 0 || db_commit(req->ctx->db) != 0) {
 		db_rollback(req->ctx->db);
 		return -1;
 	}
@@ -196,9 +202,9 @@ static int new_account_id(struct request *req, struct new_account *na)
 	return 0;
 }
 
-static int register_password(struct request *req, const char *pw, size_t len)
+static int register_password(struct request *req, const char *pw, size_t len, const char *jkt)
 {
-	struct new_account na = { .auth = ACCOUNT_PASSWORD };
+	struct new_account na = { .auth = ACCOUNT_PASSWORD, .jkt = jkt };
 	char *hash;
 	int status;
 
@@ -213,9 +219,9 @@ static int register_password(struct request *req, const char *pw, size_t len)
 	return create_account_or_reply(req, &na);
 }
 
-static int register_key(struct request *req)
+static int register_key(struct request *req, const char *jkt)
 {
-	struct new_account na = { .auth = ACCOUNT_KEY };
+	struct new_account na = { .auth = ACCOUNT_KEY, .jkt = jkt };
 	unsigned char pk[32], key_hash[AUTH_HASH_BYTES];
 	int status;
 
@@ -228,22 +234,31 @@ static int register_key(struct request *req)
 	return create_account_or_reply(req, &na);
 }
 
+/* The DPoP key the request's proof binds its tokens to ("": none); 0 or the status set. */
+static int proof_key_or_reply(struct request *req, char jkt[DPOP_JKT_CHARS + 1])
+{
+	return dpop_request_key_or_reply(req, (int64_t)(util_wall_us() / 1000000), jkt);
+}
+
 int handle_auth_register(struct request *req)
 {
+	char jkt[DPOP_JKT_CHARS + 1];
 	const char *pw;
 	size_t len;
-	int has_pw = json_get_string(req->json, "password", &pw, &len);
+	int has_pw = json_get_string(req->json, "password", &pw, &len), status;
 	bool has_key = json_object_object_get_ex(req->json, "public_key", NULL);
 
+	if ((status = proof_key_or_reply(req, jkt)) != 0)
+		return status;
 	if (has_pw < 0)
 		return http_error(req, 422, "invalid_field", "password must be a string");
 	if (has_pw == 1 && has_key)
 		return http_error(req, 422, "invalid_field",
 		                  "give either password or public_key, not both");
 	if (has_pw == 1)
-		return register_password(req, pw, len);
+		return register_password(req, pw, len, jkt);
 	if (has_key)
-		return register_key(req);
+		return register_key(req, jkt);
 	return http_error(req, 422, "invalid_field", "password or public_key is required");
 }
 
@@ -294,7 +309,7 @@ static void rehash(struct request *req, const char *pk_text, const char *pw, siz
  * the dummy hash (a longer one cut to 1024 bytes for that only, so it can
  * never match the real hash), so no answer comes back faster.
  */
-static int login_password(struct request *req)
+static int login_password(struct request *req, const char *jkt)
 {
 	const char *id, *pw, *stored = NULL, *pk_text = NULL, *gen_text = NULL, *params[1];
 	unsigned char hash[AUTH_HASH_BYTES];
@@ -335,10 +350,10 @@ static int login_password(struct request *req)
 		return http_error(req, 500, "internal", "internal error");
 	if (needs_rehash)
 		rehash(req, pk_text, pw, pw_len);
-	return session_reply(req, pk, id, gen);
+	return session_reply(req, pk, id, gen, jkt);
 }
 
-static int login_key(struct request *req)
+static int login_key(struct request *req, const char *jkt)
 {
 	unsigned char pk[32], hash[AUTH_HASH_BYTES];
 	struct account acc;
@@ -353,39 +368,54 @@ static int login_key(struct request *req)
 		       : http_error(req, 500, "internal", "the account's data key cannot be read");
 	if (found == 0)
 		return credentials_invalid(req);
-	return session_reply(req, acc.pk, acc.id, acc.token_gen);
+	return session_reply(req, acc.pk, acc.id, acc.token_gen, jkt);
 }
 
 int handle_auth_login(struct request *req)
 {
+	char jkt[DPOP_JKT_CHARS + 1];
+	int status;
+
+	if ((status = proof_key_or_reply(req, jkt)) != 0)
+		return status;
 	if (json_object_object_get_ex(req->json, "public_key", NULL))
-		return login_key(req);
-	return login_password(req);
+		return login_key(req, jkt);
+	return login_password(req, jkt);
 }
 
 /*
  * POST /auth/refresh {"refresh_token"}: the next access and refresh
  * tokens of the session. Every refusal, a reused token included (which
- * ends its session, session.h), is the same 401 invalid_credentials.
+ * ends its session, session.h), is the same 401 invalid_credentials;
+ * the token of a session bound to a DPoP key, sent without a proof of
+ * that key, is 401 unauthorized and changes nothing.
  */
 int handle_auth_refresh(struct request *req)
 {
+	char jkt[DPOP_JKT_CHARS + 1];
 	struct session_grant g;
 	struct account acc;
 	const char *text;
 	size_t len;
-	int rotated, found;
+	int status, found;
 
 	if (json_get_string(req->json, "refresh_token", &text, &len) != 1)
 		return http_error(req, 422, "invalid_field", "refresh_token must be a string");
+	if ((status = proof_key_or_reply(req, jkt)) != 0)
+		return status;
 	if (len != strlen(text))
 		return credentials_invalid(req);
-	rotated = session_rotate(req, text, SESSION_ANY_CLIENT, &g);
-	if (rotated < 0)
+	switch (session_rotate(req, text, SESSION_ANY_CLIENT, jkt, &g)) {
+	case SESSION_FAILED:
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (rotated == 0)
+	case SESSION_REFUSED:
 		return credentials_invalid(req);
+	case SESSION_WRONG_KEY:
+		return dpop_unauthorized(req);
+	case SESSION_ROTATED:
+		break;
+	}
 	found = auth_load_by_pk(req, g.account_pk, &acc);
 	if (found < 0)
 		return http_db_failure(req);

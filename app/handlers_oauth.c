@@ -14,7 +14,8 @@
  *
  * Tokens issued here are sessions (session.h) opened through the client,
  * with the approved scopes: they rotate, show in the session list with
- * the client's name and end with the client. /oauth/token answers errors
+ * the client's name and end with the client; a DPoP proof with the
+ * exchange binds them to its key (dpop_request.h). /oauth/token answers errors
  * in RFC 6749's format (the route's ROUTE_FORM makes every error so).
  */
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "context.h"
 #include "db.h"
+#include "dpop_request.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"
@@ -32,6 +34,7 @@
 #include "oauth_code.h"
 #include "scope.h"
 #include "session.h"
+#include "util.h"
 
 /* 422 invalid_field for a field of POST /oauth/authorize. */
 static int field_error(struct request *req, const char *message)
@@ -80,7 +83,8 @@ int handle_oauth_metadata(struct request *req)
 	json_object_object_add(o, "code_challenge_methods_supported", STRINGS("S256"));
 	json_object_object_add(o, "token_endpoint_auth_methods_supported", STRINGS("none"));
 	json_object_object_add(o, "scopes_supported", STRINGS("read", "write", "dm", "account"));
-	json_object_object_add(o, "dpop_signing_alg_values_supported", STRINGS("EdDSA", "ES256"));
+	json_object_object_add(o, "dpop_signing_alg_values_supported",
+	                       STRINGS(DPOP_ALGS_SUPPORTED));
 	json_object_object_add(o, "authorization_response_iss_parameter_supported",
 	                       json_object_new_boolean(1));
 	return http_reply(req, 200, o);
@@ -217,7 +221,8 @@ static int token_reply(struct request *req, const struct account *acc,
 	if (token == NULL || scope == NULL || (o = json_object_new_object()) == NULL)
 		return http_oom(req);
 	json_object_object_add(o, "access_token", json_object_new_string(token));
-	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
+	json_object_object_add(o, "token_type",
+	                       json_object_new_string(g->jkt[0] != '\0' ? "DPoP" : "Bearer"));
 	json_object_object_add(o, "expires_in", json_object_new_int(req->ctx->cfg->token_lifetime_s));
 	json_object_object_add(o, "refresh_token", json_object_new_string(g->refresh_token));
 	json_object_object_add(o, "scope", json_object_new_string(scope));
@@ -229,6 +234,13 @@ static int invalid_grant(struct request *req)
 	return http_oauth_error(req, 400, "invalid_grant",
 	                        "the code or refresh token is invalid, expired, used or another "
 	                        "client's");
+}
+
+/* 400 invalid_dpop_proof (RFC 9449 section 5): the token endpoint's DPoP refusal. */
+static int invalid_dpop_proof(struct request *req)
+{
+	return http_oauth_error(req, 400, "invalid_dpop_proof",
+	                        "the DPoP proof is missing, invalid, used before, or of another key");
 }
 
 static int missing(struct request *req, const char *name)
@@ -255,7 +267,8 @@ static int account_or_reply(struct request *req, int64_t pk, struct account *acc
  * it against the code and answer its tokens.
  */
 static int exchange_fresh(struct request *req, const char *code, const char *client_id,
-                          const char *redirect_uri, const struct oauth_grant *og)
+                          const char *redirect_uri, const struct oauth_grant *og,
+                          const char *jkt)
 {
 	struct session_grant g;
 	struct account acc;
@@ -265,7 +278,7 @@ static int exchange_fresh(struct request *req, const char *code, const char *cli
 		return invalid_grant(req);
 	if ((status = account_or_reply(req, og->account_pk, &acc)) != 0)
 		return status;
-	if (session_open(req, og->account_pk, og->client_pk, og->scope, &g) != 0)
+	if (session_open(req, og->account_pk, og->client_pk, og->scope, jkt, &g) != 0)
 		return db_down(req->ctx->db) ? http_db_failure(req) : invalid_grant(req);
 	if (oauth_code_used(req, code, client_id, redirect_uri, g.id) != 0) {
 		/* Unrecorded, a second use could not end it: it does not start. */
@@ -276,8 +289,11 @@ static int exchange_fresh(struct request *req, const char *code, const char *cli
 	return token_reply(req, &acc, &g);
 }
 
-/* grant_type=authorization_code (RFC 6749 section 4.1.3, RFC 7636 section 4.5). */
-static int token_from_code(struct request *req)
+/*
+ * grant_type=authorization_code (RFC 6749 section 4.1.3, RFC 7636 section
+ * 4.5); jkt: the DPoP key the session is bound to ("": none).
+ */
+static int token_from_code(struct request *req, const char *jkt)
 {
 	const char *code = http_form(req, "code"), *uri = http_form(req, "redirect_uri");
 	const char *client_id = http_form(req, "client_id");
@@ -294,7 +310,7 @@ static int token_from_code(struct request *req)
 		return missing(req, "code_verifier");
 	switch (oauth_code_take(req, code, client_id, uri, &og, session_id)) {
 	case OAUTH_CODE_FRESH:
-		return exchange_fresh(req, code, client_id, uri, &og);
+		return exchange_fresh(req, code, client_id, uri, &og, jkt);
 	case OAUTH_CODE_REUSED:
 		/* RFC 6749 section 4.1.2: what the first use opened ends too. */
 		if (session_end(req, session_id, 0) < 0)
@@ -308,14 +324,18 @@ static int token_from_code(struct request *req)
 	return http_unavailable(req, "authorization is unavailable", HTTP_RETRY_AFTER_DOWN);
 }
 
-/* grant_type=refresh_token (RFC 6749 section 6): rotation and reuse detection (session.h). */
-static int token_from_refresh(struct request *req)
+/*
+ * grant_type=refresh_token (RFC 6749 section 6): rotation and reuse
+ * detection (session.h) for a request that proved the DPoP key jkt ("":
+ * no proof; a bound session needs its own key's).
+ */
+static int token_from_refresh(struct request *req, const char *jkt)
 {
 	const char *text = http_form(req, "refresh_token"), *client_id = http_form(req, "client_id");
 	struct session_grant g;
 	struct account acc;
 	int64_t client_pk;
-	int rotated, status;
+	int status;
 
 	if (text == NULL)
 		return missing(req, "refresh_token");
@@ -323,28 +343,43 @@ static int token_from_refresh(struct request *req)
 		return missing(req, "client_id");
 	if ((status = oauth_client_pk(req, client_id, &client_pk)) != 1)
 		return status < 0 ? http_db_failure(req) : invalid_grant(req);
-	rotated = session_rotate(req, text, client_pk, &g);
-	if (rotated < 0)
+	switch (session_rotate(req, text, client_pk, jkt, &g)) {
+	case SESSION_FAILED:
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (rotated == 0)
+	case SESSION_REFUSED:
 		return invalid_grant(req);
+	case SESSION_WRONG_KEY:
+		return invalid_dpop_proof(req);
+	case SESSION_ROTATED:
+		break;
+	}
 	if ((status = account_or_reply(req, g.account_pk, &acc)) != 0)
 		return status;
 	return token_reply(req, &acc, &g);
 }
 
-/* POST /oauth/token (application/x-www-form-urlencoded). */
+/*
+ * POST /oauth/token (application/x-www-form-urlencoded). A DPoP proof
+ * (RFC 9449 section 5) binds what it issues to the proof's key.
+ */
 int handle_oauth_token(struct request *req)
 {
 	const char *grant = http_form(req, "grant_type");
+	char jkt[DPOP_JKT_CHARS + 1];
+	int status;
 
 	if (grant == NULL)
 		return missing(req, "grant_type");
+	status = dpop_request_key_or_reply(req, (int64_t)(util_wall_us() / 1000000), jkt);
+	if (status == 401)
+		return invalid_dpop_proof(req);
+	if (status != 0)
+		return status;
 	if (strcmp(grant, "authorization_code") == 0)
-		return token_from_code(req);
+		return token_from_code(req, jkt);
 	if (strcmp(grant, "refresh_token") == 0)
-		return token_from_refresh(req);
+		return token_from_refresh(req, jkt);
 	return http_oauth_error(req, 400, "unsupported_grant_type",
 	                        "grant_type must be authorization_code or refresh_token");
 }

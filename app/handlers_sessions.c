@@ -21,12 +21,12 @@
 
 #define LIST_KIND "sessions"
 
-enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK, SC_CLIENT };
+enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK, SC_BOUND, SC_CLIENT };
 
 static struct db_stmt stmt_list = {
 	"session_list",
-	"SELECT s.id, s.day_created, s.day_last_used, s.pk, c.name FROM sessions s "
-	"LEFT JOIN oauth_clients c ON c.pk = s.client_pk "
+	"SELECT s.id, s.day_created, s.day_last_used, s.pk, s.jkt IS NOT NULL, c.name "
+	"FROM sessions s LEFT JOIN oauth_clients c ON c.pk = s.client_pk "
 	"WHERE s.account_pk = $1 AND s.pk < $2 ORDER BY s.pk DESC LIMIT $3", 3, 0
 };
 
@@ -51,7 +51,8 @@ static json_object *session_item(struct request *req, const PGresult *res, int r
 	json_object_object_add(o, "day_last_used", json_object_new_int64(last_used));
 	json_object_object_add(o, "client", PQgetisnull(res, row, SC_CLIENT) ? NULL :
 	                       json_object_new_string(PQgetvalue(res, row, SC_CLIENT)));
-	json_object_object_add(o, "bound", json_object_new_boolean(0));
+	json_object_object_add(o, "bound",
+	                       json_object_new_boolean(strcmp(PQgetvalue(res, row, SC_BOUND), "t") == 0));
 	return o;
 }
 

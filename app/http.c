@@ -211,6 +211,35 @@ const char *http_env(const struct request *req, const char *cgi_name)
 	return FCGX_GetParam(cgi_name, fr->envp);
 }
 
+const char *http_self_origin(const struct request *req)
+{
+	const char *host = http_env(req, "HTTP_HOST"), *port = http_env(req, "SERVER_PORT");
+	int64_t p = 443;
+	size_t n;
+
+	if (host == NULL || (n = strnlen(host, 256)) == 0 || n > 255 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != n)
+		return NULL;
+	if (port != NULL && port[0] != '\0' && util_parse_int64(port, 1, 65535, &p) != 0)
+		return NULL;
+	if (p == 443)
+		return arena_printf(req->arena, "https://%s", host);
+	return arena_printf(req->arena, "https://%s:%lld", host, (long long)p);
+}
+
+size_t http_env_count(const struct request *req, const char *cgi_name)
+{
+	const FCGX_Request *fr = req->fcgi;
+	size_t n = 0, len = strlen(cgi_name);
+
+	if (fr == NULL || fr->envp == NULL)
+		return 0;
+	for (char **e = fr->envp; *e != NULL; e++)
+		if (strncmp(*e, cgi_name, len) == 0 && (*e)[len] == '=')
+			n++;
+	return n;
+}
+
 char *http_percent_decode(struct arena *a, const char *src, size_t len,
                           bool plus_is_space)
 {
@@ -268,22 +297,6 @@ char *http_percent_encode(struct arena *a, const char *s)
 	}
 	out[o] = '\0';
 	return out;
-}
-
-const char *http_self_origin(const struct request *req)
-{
-	const char *host = http_env(req, "HTTP_HOST"), *port = http_env(req, "SERVER_PORT");
-	int64_t p = 443;
-	size_t n;
-
-	if (host == NULL || (n = strnlen(host, 256)) == 0 || n > 255 ||
-	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != n)
-		return NULL;
-	if (port != NULL && port[0] != '\0' && util_parse_int64(port, 1, 65535, &p) != 0)
-		return NULL;
-	if (p == 443)
-		return arena_printf(req->arena, "https://%s", host);
-	return arena_printf(req->arena, "https://%s:%lld", host, (long long)p);
 }
 
 int http_parse_query(struct request *req, const char *qs)

@@ -22,18 +22,36 @@
 
 static struct db_stmt stmt_open = {
 	"session_open",
-	"INSERT INTO sessions (id, account_pk, day_created, day_last_used, client_pk, scope) "
-	"VALUES ($1, $2, $3, $3, $4, $5)",
-	5, 0
+	"INSERT INTO sessions (id, account_pk, day_created, day_last_used, client_pk, scope, jkt) "
+	"VALUES ($1, $2, $3, $3, $4, $5, $6)",
+	6, 0
 };
-/* The one step of a rotation: only the current generation, only while not idle too long. */
+/*
+ * The one step of a rotation: only the current generation, only while
+ * not idle too long, only for the session's key ($5: the proof's, NULL
+ * for none); the first proof binds a bearer session.
+ */
 static struct db_stmt stmt_rotate = {
 	"session_rotate",
-	"UPDATE sessions SET gen = gen + 1, day_last_used = $3 "
-	"WHERE id = $1 AND gen = $2 AND day_last_used > $4 "
-	"AND ($5::bigint < 0 OR client_pk = $5::bigint) "
-	"RETURNING account_pk, gen, coalesce(client_pk, 0), scope",
-	5, 0
+	"UPDATE sessions SET gen = gen + 1, day_last_used = $3, jkt = coalesce(jkt, $5) "
+	"WHERE id = $1 AND gen = $2 AND day_last_used > $4 AND (jkt IS NULL OR jkt = $5) "
+	"AND ($6::bigint < 0 OR client_pk = $6::bigint) "
+	"RETURNING account_pk, gen, coalesce(jkt, ''), coalesce(client_pk, 0), scope",
+	6, 0
+};
+/*
+ * A token that did not rotate: its session ends, unless it is bound to
+ * a key the request did not prove (then whoever sent it cannot use it,
+ * and must not be able to end it either). Counts: sessions ended, and
+ * sessions of that id (0: already gone).
+ */
+static struct db_stmt stmt_end_unrotated = {
+	"session_end_unrotated",
+	"WITH s AS (SELECT id, jkt FROM sessions WHERE id = $1), "
+	"d AS (DELETE FROM sessions WHERE id IN "
+	"(SELECT id FROM s WHERE jkt IS NULL OR jkt = $2) RETURNING id) "
+	"SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM s)",
+	2, 0
 };
 static struct db_stmt stmt_end = {
 	"session_end",
@@ -127,25 +145,35 @@ out:
 	return rc;
 }
 
+/* True for "" or SESSION_JKT_CHARS base64url characters. */
+static bool jkt_valid(const char *jkt)
+{
+	size_t n = strspn(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+	return jkt[n] == '\0' && (n == 0 || n == SESSION_JKT_CHARS);
+}
+
 int session_open(struct request *req, int64_t account_pk, int64_t client_pk, unsigned scope,
-                 struct session_grant *g)
+                 const char *jkt, struct session_grant *g)
 {
 	const char *id = util_random_id(req->arena, SESSION_ID_BYTES);
-	const char *params[5];
+	const char *params[6];
 
-	if (id == NULL || !session_id_valid(id))
+	if (id == NULL || !session_id_valid(id) || !jkt_valid(jkt))
 		return -1;
 	params[0] = id;
 	params[1] = arena_i64(req->arena, account_pk);
 	params[2] = arena_i64(req->arena, util_today());
 	params[3] = client_pk != 0 ? arena_i64(req->arena, client_pk) : NULL;
 	params[4] = arena_i64(req->arena, scope);
+	params[5] = jkt[0] != '\0' ? jkt : NULL;
 	if (params[1] == NULL || params[2] == NULL || params[4] == NULL ||
 	    (client_pk != 0 && params[3] == NULL))
 		return -1;
 	if (db_exec(req->ctx->db, req->arena, &stmt_open, params, NULL) == NULL)
 		return -1;
 	memcpy(g->id, id, SESSION_ID_CHARS + 1);
+	memcpy(g->jkt, jkt, strlen(jkt) + 1);
 	g->account_pk = account_pk;
 	g->client_pk = client_pk;
 	g->scope = scope;
@@ -210,42 +238,61 @@ static int64_t idle_floor(const struct request *req)
 	return util_today() - req->ctx->cfg->refresh_lifetime_s / 86400;
 }
 
-int session_rotate(struct request *req, const char *text, int64_t client_pk,
-                   struct session_grant *g)
+/*
+ * A genuine token (its MAC is right) that did not rotate: used before,
+ * idle too long, another client's, or bound to a key not proved (jkt: the proof's, NULL
+ * for none). The session ends now unless it is bound to another key;
+ * one that is already gone stays gone.
+ */
+static enum session_rotation end_unrotated(struct request *req, const char *id, const char *jkt)
 {
-	const char *params[5];
+	const char *params[2] = { id, jkt };
+	int64_t ended, found;
+	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_end_unrotated, params, NULL);
+
+	if (res == NULL || PQntuples(res) != 1 ||
+	    util_parse_int64(PQgetvalue(res, 0, 0), 0, 1, &ended) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 1), 0, 1, &found) != 0)
+		return SESSION_FAILED;
+	if (ended == 1)
+		return session_forget(req, &id, 1) == 0 ? SESSION_REFUSED : SESSION_FAILED;
+	return found == 1 ? SESSION_WRONG_KEY : SESSION_REFUSED;
+}
+
+enum session_rotation session_rotate(struct request *req, const char *text, int64_t client_pk,
+                                     const char *jkt, struct session_grant *g)
+{
+	const char *params[6];
 	PGresult *res;
 	int64_t gen, next, scope;
+	const char *bound;
 
-	if (refresh_parse(req, text, g->id, &gen) != 0)
-		return 0;
+	if (!jkt_valid(jkt) || refresh_parse(req, text, g->id, &gen) != 0)
+		return SESSION_REFUSED;
 	params[0] = g->id;
 	params[1] = arena_i64(req->arena, gen);
 	params[2] = arena_i64(req->arena, util_today());
 	params[3] = arena_i64(req->arena, idle_floor(req));
-	params[4] = arena_i64(req->arena, client_pk);
-	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL)
-		return -1;
+	params[4] = jkt[0] != '\0' ? jkt : NULL;
+	params[5] = arena_i64(req->arena, client_pk);
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[5] == NULL)
+		return SESSION_FAILED;
 	res = db_exec(req->ctx->db, req->arena, &stmt_rotate, params, NULL);
 	if (res == NULL)
-		return -1;
-	if (PQntuples(res) == 0) {
-		/*
-		 * A genuine token (its MAC is right) that no longer moves its
-		 * session: used before, idle too long, or in the hands of
-		 * another client than the session's. Either way the
-		 * session ends now; one that is already gone stays gone.
-		 */
-		return session_end(req, g->id, 0) < 0 ? -1 : 0;
-	}
+		return SESSION_FAILED;
+	if (PQntuples(res) == 0)
+		return end_unrotated(req, g->id, params[4]);
+	bound = PQgetvalue(res, 0, 2);
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &g->account_pk) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 1), 1, INT64_MAX - 1, &next) != 0 ||
-	    util_parse_int64(PQgetvalue(res, 0, 2), 0, INT64_MAX - 1, &g->client_pk) != 0 ||
-	    util_parse_int64(PQgetvalue(res, 0, 3), 0, SCOPE_ALL, &scope) != 0)
-		return -1;
+	    !jkt_valid(bound) ||
+	    util_parse_int64(PQgetvalue(res, 0, 3), 0, INT64_MAX - 1, &g->client_pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 4), 0, SCOPE_ALL, &scope) != 0)
+		return SESSION_FAILED;
+	memcpy(g->jkt, bound, strlen(bound) + 1);
 	g->scope = (unsigned)scope;
 	g->refresh_token = refresh_token(req, g->id, next);
-	return g->refresh_token != NULL ? 1 : -1;
+	return g->refresh_token != NULL ? SESSION_ROTATED : SESSION_FAILED;
 }
 
 char *session_access_token(struct request *req, const char *account_id,
@@ -253,6 +300,6 @@ char *session_access_token(struct request *req, const char *account_id,
 {
 	struct context *ctx = req->ctx;
 
-	return token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->scope,
+	return token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->scope, g->jkt,
 	                   (int64_t)(util_wall_us() / 1000000), ctx->cfg->token_lifetime_s, NULL);
 }

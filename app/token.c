@@ -55,6 +55,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,6 +292,39 @@ static int claim_scope(jwt_t *jwt, unsigned *out)
 }
 
 /*
+ * The confirmation claim of a bound token (RFC 9449 section 6.1): absent
+ * (jkt ""), or exactly {"jkt":"<thumbprint>"} as token_fill writes it and
+ * jansson prints it back, compact. 0 or -1.
+ */
+static int claim_cnf(jwt_t *jwt, char jkt[TOKEN_JKT_CHARS + 1])
+{
+	static const char head[] = "{\"jkt\":\"", tail[] = "\"}";
+	size_t n, h = sizeof(head) - 1, t = sizeof(tail) - 1;
+	char *raw;
+	int rc = -1;
+
+	jkt[0] = '\0';
+	errno = 0;
+	raw = jwt_get_grants_json(jwt, "cnf");
+	if (raw == NULL)
+		return errno == EINVAL ? 0 : -1;   /* absent, or a failure that must not unbind */
+	n = strlen(raw);
+	if (n != h + TOKEN_JKT_CHARS + t || memcmp(raw, head, h) != 0 ||
+	    memcmp(raw + h + TOKEN_JKT_CHARS, tail, t) != 0)
+		goto out;
+	memcpy(jkt, raw + h, TOKEN_JKT_CHARS);
+	jkt[TOKEN_JKT_CHARS] = '\0';
+	if (!b64url_text(jkt, TOKEN_JKT_CHARS) || strlen(jkt) != TOKEN_JKT_CHARS) {
+		jkt[0] = '\0';
+		goto out;
+	}
+	rc = 0;
+out:
+	free(raw);
+	return rc;
+}
+
+/*
  * Check the claims of a decoded, signature-checked token and fill *c:
  * iss, aud and typ fixed strings, sub, sid and jti base64url, iat and exp
  * integers with iat <= now + skew, iat < exp, exp > now and
@@ -314,7 +348,7 @@ static int token_claims_ok(jwt_t *jwt, int64_t now, int max_lifetime_s,
 	/* Tokens issued before generations existed carry none: generation 0. */
 	if (claim_present(jwt, "gen") && claim_gen(jwt, &c->gen) != 0)
 		return -1;
-	if (claim_scope(jwt, &c->scope) != 0)
+	if (claim_scope(jwt, &c->scope) != 0 || claim_cnf(jwt, c->jkt) != 0)
 		return -1;
 	if (c->iat - TOKEN_CLOCK_SKEW_S > now || c->iat >= c->exp ||
 	    c->exp <= now || c->exp - c->iat > max_lifetime_s)
@@ -359,8 +393,11 @@ out:
  * every value. Returns 0 or -1.
  */
 static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *jti,
-                      int64_t gen, unsigned scope, int64_t iat, int64_t exp)
+                      int64_t gen, unsigned scope, const char *jkt, int64_t iat,
+                      int64_t exp)
 {
+	char cnf[sizeof("{\"cnf\":{\"jkt\":\"\"}}") + TOKEN_JKT_CHARS];
+
 	if (jwt_add_header(jwt, "typ", "JWT") != 0)
 		return -1;
 	if (jwt_add_grant(jwt, "iss", TOKEN_ISSUER) != 0 ||
@@ -375,7 +412,10 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *
 	    jwt_add_grant_int(jwt, "gen", (long)gen) != 0 ||
 	    jwt_add_grant_int(jwt, "scp", (long)scope) != 0)
 		return -1;
-	return 0;
+	if (jkt[0] == '\0')
+		return 0;
+	snprintf(cnf, sizeof(cnf), "{\"cnf\":{\"jkt\":\"%s\"}}", jkt);
+	return jwt_add_grants_json(jwt, cnf) == 0 ? 0 : -1;
 }
 
 /*
@@ -384,8 +424,8 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *
  * result is never longer than TOKEN_MAX_LEN, so token_verify accepts it.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  const char *sid, int64_t gen, unsigned scope, int64_t now,
-                  int lifetime_s, struct token_claims *out)
+                  const char *sid, int64_t gen, unsigned scope, const char *jkt,
+                  int64_t now, int lifetime_s, struct token_claims *out)
 {
 	jwt_t *jwt = NULL;
 	char *encoded = NULL, *result = NULL;
@@ -393,6 +433,10 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 
 	if (a == NULL || key == NULL || !b64url_text(sub, TOKEN_SUB_MAX) ||
 	    !b64url_text(sid, TOKEN_SID_MAX))
+		goto out;
+	if (jkt == NULL)
+		jkt = "";
+	if (jkt[0] != '\0' && (strlen(jkt) != TOKEN_JKT_CHARS || !b64url_text(jkt, TOKEN_JKT_CHARS)))
 		goto out;
 	if (lifetime_s <= 0 || now < 0 || now > INT64_MAX - lifetime_s ||
 	    gen < 0 || gen > TOKEN_GEN_MAX || scope > SCOPE_ALL)
@@ -404,7 +448,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		goto out;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, key, TOKEN_KEY_BYTES) != 0)
 		goto out;
-	if (token_fill(jwt, sub, sid, jti, gen, scope, now, now + lifetime_s) != 0)
+	if (token_fill(jwt, sub, sid, jti, gen, scope, jkt, now, now + lifetime_s) != 0)
 		goto out;
 	encoded = jwt_encode_str(jwt);
 	if (encoded == NULL || strlen(encoded) > TOKEN_MAX_LEN)
@@ -419,6 +463,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		memcpy(out->sid, sid, strlen(sid) + 1);
 		out->gen = gen;
 		out->scope = scope;
+		memcpy(out->jkt, jkt, strlen(jkt) + 1);
 		out->iat = now;
 		out->exp = now + lifetime_s;
 	}

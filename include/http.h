@@ -187,6 +187,22 @@ const char *http_param(const struct request *req, size_t i);
 const char *http_env(const struct request *req, const char *cgi_name);
 
 /*
+ * How many times the request carries cgi_name: nginx passes a header
+ * sent twice as two params, and http_env() sees only the first.
+ */
+size_t http_env_count(const struct request *req, const char *cgi_name);
+
+/*
+ * This server's origin as the client reached it (the OAuth issuer):
+ * "https://" + HTTP_HOST + ":" + SERVER_PORT unless 443. nginx passes
+ * HTTP_HOST as its $host (Debian's fastcgi_params: the request's host,
+ * lowercased, without a port) and SERVER_PORT as the port it accepted
+ * the connection on. NULL when the host is absent or not a plain name
+ * or address of at most 255 bytes, or on OOM.
+ */
+const char *http_self_origin(const struct request *req);
+
+/*
  * Percent-decode src[0..len) into a new arena string. '+' is a space only
  * when plus_is_space (query strings). Fails (NULL) on a bad escape, an
  * encoded NUL or a result that is not valid UTF-8, which no valid input
@@ -200,16 +216,6 @@ char *http_percent_decode(struct arena *a, const char *src, size_t len,
  * byte but the unreserved characters escaped), on the arena; NULL on OOM.
  */
 char *http_percent_encode(struct arena *a, const char *s);
-
-/*
- * This server's origin as the client reached it (the OAuth issuer):
- * "https://" + HTTP_HOST + ":" + SERVER_PORT unless 443. nginx passes
- * HTTP_HOST as its $host (Debian's fastcgi_params: the request's host,
- * lowercased, without a port) and SERVER_PORT as the port it accepted
- * the connection on. NULL when the host is absent or not a plain name
- * or address of at most 255 bytes, or on OOM.
- */
-const char *http_self_origin(const struct request *req);
 
 /*
  * Split a query string into req->query (decoded). Returns 0, or -1 when

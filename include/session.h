@@ -18,6 +18,11 @@
  * generation was used before, so its session ends at once (reuse
  * detection: of a thief and the owner, whoever comes second ends both).
  *
+ * A session may be bound to a DPoP key (dpop.h, RFC 9449): jkt, the
+ * key's thumbprint, opened with it or set by the first refresh that
+ * comes with a proof. A bound session rotates only for a proof of that
+ * key, and its access tokens carry the thumbprint (token.h cnf.jkt).
+ *
  * Idleness is counted in days (sessions keep no time of day): a refresh
  * token works while today < day_last_used + SOTTO_REFRESH_LIFETIME / 86400,
  * so it never outlives the configured lifetime and dies at most a day
@@ -40,6 +45,15 @@ struct request;
 #define SESSION_REFRESH_CHARS 75      /* base64url of SESSION_REFRESH_BYTES */
 #define SESSION_FORGET_MAX 1024       /* sessions one call marks ended */
 #define SESSION_ANY_CLIENT (-1)       /* session_rotate: whichever client, or none */
+#define SESSION_JKT_CHARS 43          /* a DPoP key thumbprint (dpop.h DPOP_JKT_CHARS) */
+
+/* What session_rotate made of a refresh token. */
+enum session_rotation {
+	SESSION_FAILED = -1,        /* PostgreSQL or Redis failed */
+	SESSION_REFUSED = 0,        /* no good (the session may have ended: session_rotate) */
+	SESSION_ROTATED = 1,
+	SESSION_WRONG_KEY = 2,      /* bound to a key the request proved no possession of */
+};
 
 /* What a client gets for a session it opened or refreshed (arena strings). */
 struct session_grant {
@@ -48,29 +62,34 @@ struct session_grant {
 	int64_t account_pk;
 	int64_t client_pk;          /* the OAuth client it was opened through, 0 = none */
 	unsigned scope;             /* what its tokens may do (scope.h) */
+	char jkt[SESSION_JKT_CHARS + 1]; /* the DPoP key its tokens are bound to, "" = none */
 };
 
 /*
  * Open a session for account_pk through client_pk (0: none, a session of
- * the /auth routes) with scopes scope (scope.h) in one INSERT (the caller may run
- * it inside its own transaction) and fill *g with its id and first
- * refresh token. 0, or -1 on a database failure (see db_down(); a client
- * removed meanwhile is one) or out of memory.
+ * the /auth routes) with scopes scope (scope.h), bound to the DPoP key of
+ * thumbprint jkt ("" for none), in one INSERT (the caller may run it
+ * inside its own transaction) and fill *g with its id, first refresh
+ * token and binding. 0, or -1 on a database failure (see db_down(); a
+ * client removed meanwhile is one) or out of memory.
  */
 int session_open(struct request *req, int64_t account_pk, int64_t client_pk, unsigned scope,
-                 struct session_grant *g)
-    __attribute__((warn_unused_result));
+                 const char *jkt, struct session_grant *g) __attribute__((warn_unused_result));
 
 /*
- * Rotate the refresh token text: 1 with *g filled (the session's id, the
- * next token, its account, client and scopes), 0 when the token is
- * refused (malformed, bad MAC, unknown or ended session, idle too long,
- * reused, or presented by another client than client_pk, when client_pk
- * is not SESSION_ANY_CLIENT: a genuine token refused for any of the last
- * three reasons ends its session), -1 when PostgreSQL or Redis failed.
+ * Rotate the refresh token text for a request of client client_pk
+ * (SESSION_ANY_CLIENT: whichever, or none) that proved possession of the
+ * key of thumbprint jkt ("": no proof). SESSION_ROTATED with *g filled
+ * (the session's id, the next token, its account, client, scopes and
+ * binding: a bearer session becomes bound to jkt); SESSION_WRONG_KEY when
+ * the session is bound to another key (or to one and no proof came):
+ * nothing changes, the session lives on; SESSION_REFUSED for a malformed
+ * token, a bad MAC, an unknown or ended session, one idle too long, a
+ * reused token, or a token of another client's session (the session has
+ * then ended); SESSION_FAILED when PostgreSQL or Redis failed.
  */
-int session_rotate(struct request *req, const char *text, int64_t client_pk,
-                   struct session_grant *g)
+enum session_rotation session_rotate(struct request *req, const char *text, int64_t client_pk,
+                                     const char *jkt, struct session_grant *g)
     __attribute__((warn_unused_result));
 
 /*

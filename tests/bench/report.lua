@@ -23,6 +23,29 @@ if env("BENCH_TOKEN") then
   wrk.headers["Authorization"] = "Bearer " .. env("BENCH_TOKEN")
 end
 
+-- Threads are numbered (thread_number, from 1) in the main Lua state
+-- before each one's init; a script may replace this setup.
+local numbered = 0
+function setup(thread)
+  numbered = numbered + 1
+  thread:set("thread_number", numbered)
+end
+
+-- The lines of file path that are this thread's share, for scripts whose
+-- requests use things up (proofs, refresh tokens): thread k of n
+-- (BENCH_WRK_THREADS) takes lines k, k + n, k + 2n..., so no two threads
+-- ever send the same one.
+function thread_lines(path)
+  local k, n, i, mine = thread_number or 1, tonumber(os.getenv("BENCH_WRK_THREADS")) or 1, 0, {}
+  for line in io.lines(path) do
+    if i % n == k - 1 then
+      mine[#mine + 1] = line
+    end
+    i = i + 1
+  end
+  return mine
+end
+
 local extra = env("BENCH_SCRIPT")
 if extra then
   dofile(extra)

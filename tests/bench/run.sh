@@ -64,6 +64,10 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #   method=M       HTTP method (default GET)
 #   body=NAME      send BODY[NAME] as JSON (set by setup_account)
 #   auth=bearer    send the bench account's token
+#   auth=dpop      send the bench account's DPoP-bound token (setup_dpop) as
+#                  "Authorization: DPoP"; the proofs come from the script
+#   prepare=FN     run the function FN before each wrk run of the line (it
+#                  makes what the run uses up: proofs, refresh tokens)
 #   connections=N  wrk connections for this line (default BENCH_CONNECTIONS)
 #   duration=D     measured time for this line (default BENCH_DURATION)
 #   script=FILE    a wrk script (relative to the repository) for anything
@@ -112,6 +116,13 @@ ENDPOINTS=(
 	"group_send_256 /groups/@group256@/send method=POST body=group auth=bearer ref=post min_ratio=0.25"
 	# The IP-ban check on every request: 10 000 active bans cost at most 5%.
 	"bans_10k /config bans=10000 versus=0 min_ratio=0.95"
+	# A DPoP-bound token (RFC 9449) with a fresh proof of its key on every
+	# request (signature, thumbprint, htu, ath, and the jti recorded in the
+	# same Redis round trip as the token check) is held to half of GET /me.
+	"me_dpop /me auth=dpop prepare=dpop_proofs script=tests/bench/dpop.lua ref=me min_ratio=0.5"
+	# Refresh-token rotation (one conditional UPDATE, the account read, a new
+	# token pair), each connection chaining the tokens of its sessions: no target.
+	"refresh /auth/refresh method=POST body=refresh prepare=refresh_sessions script=tests/bench/refresh.lua ref=none connections=8"
 )
 
 # Not a wrk line: `realtime` (tests/bench/realtime.py) connects
@@ -244,6 +255,13 @@ api() {
 	elif [ "$1" = --peer ]; then
 		args+=(-H "@$SECRETS/peer.header")
 		shift
+	elif [ "$1" = --dpop ]; then   # the bound token, with a proof for this request
+		args+=(-H "Authorization: DPoP $DPOP_TOKEN"
+			-H "DPoP: $(dpop_proof "$2" "$3" "$DPOP_TOKEN")")
+		shift
+	elif [ "$1" = --proof ]; then  # a proof alone: what is issued is bound to its key
+		args+=(-H "DPoP: $(dpop_proof "$2" "$3")")
+		shift
 	fi
 	local method=$1 path=$2 data=${3-}
 	[ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$data")
@@ -280,6 +298,60 @@ setup_account() {
 	# Checked once by measure(); post.lua sends a different body every time.
 	BODY[post]=$(printf '{"body":"bench check post %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
 	say "registered a bench account"
+}
+
+# dpop_proof method path [token] -> a fresh DPoP proof of the bench key
+# (tests/bench/dpop.py) for that request.
+dpop_proof() {
+	/usr/bin/python3 "$REPO/tests/bench/dpop.py" proof "$SECRETS/dpop.key" "$1" \
+		"https://127.0.0.1:$HTTPS_PORT$2" ${3:+"$3"}
+}
+
+# The me_dpop line: a key of the bench's, and a session of the bench
+# account bound to it (a login with a proof). Sets DPOP_TOKEN.
+DPOP_TOKEN=""
+setup_dpop() {
+	local reply status
+	/usr/bin/python3 "$REPO/tests/bench/dpop.py" key "$SECRETS/dpop.key"
+	printf '%s' "${BODY[login]}" >"$SECRETS/login.json"
+	reply=$(api --proof POST /auth/login "$SECRETS/login.json")
+	status=$(tail -n 1 <<<"$reply")
+	[ "$status" = 200 ] || die "POST /auth/login with a DPoP proof answers $status, not 200"
+	DPOP_TOKEN=$(json_str token "$reply")
+	[ "$(json_str token_type "$reply")" = DPoP ] && [ -n "$DPOP_TOKEN" ] ||
+		die "POST /auth/login with a DPoP proof: no bound token in the answer"
+	say "bound a session of the bench account to a DPoP key"
+}
+
+# prepare=dpop_proofs duration threads: one proof per request the run can
+# send, at most BENCH_DPOP_RATE (4000) a second of the run, into
+# $SECRETS/proofs.txt (tests/bench/dpop.lua reads it).
+dpop_proofs() {
+	local secs n
+	secs=$(seconds_of "$1")
+	n=$((secs * ${BENCH_DPOP_RATE:-4000}))
+	/usr/bin/python3 "$REPO/tests/bench/dpop.py" proofs "$SECRETS/dpop.key" GET \
+		"https://127.0.0.1:$HTTPS_PORT$SIDE_PATH" "$DPOP_TOKEN" "$n" >"$SECRETS/proofs.txt"
+}
+
+# login_refresh_token -> the refresh token of a new session of the bench account
+login_refresh_token() {
+	local reply
+	printf '%s' "${BODY[login]}" >"$SECRETS/login.json"
+	reply=$(api POST /auth/login "$SECRETS/login.json")
+	[ "$(tail -n 1 <<<"$reply")" = 200 ] || die "POST /auth/login failed (a refresh session)"
+	json_str refresh_token "$reply"
+}
+
+# prepare=refresh_sessions duration threads: a fresh session per connection
+# into $SECRETS/refresh.txt (tests/bench/refresh.lua chains their tokens);
+# the sessions of earlier runs end with the bench account.
+refresh_sessions() {
+	local i
+	: >"$SECRETS/refresh.txt"
+	for i in $(seq "$REQ_CONNECTIONS"); do
+		login_refresh_token >>"$SECRETS/refresh.txt"
+	done
 }
 
 # bench_post --auth|--peer prefix what -> the id of a new post (a random
@@ -574,13 +646,18 @@ REQ_AUTH=""
 REQ_SCRIPT=""
 REQ_CONNECTIONS=$CONNECTIONS
 REQ_ITEMS=""
+REQ_PREPARE=""
 
 # run_wrk name path duration -> the JSON line of report.lua
 run_wrk() {
 	local name=$1 path=$2 duration=$3 raw threads=$THREADS
 	[ "$threads" -le "$REQ_CONNECTIONS" ] || threads=$REQ_CONNECTIONS
+	[ -z "$REQ_PREPARE" ] || "$REQ_PREPARE" "$duration" "$threads"
 	raw=$(BENCH_NAME=$name BENCH_SCRIPT=$REQ_SCRIPT BENCH_METHOD=$REQ_METHOD \
-		BENCH_BODY=${REQ_BODY:+${BODY[$REQ_BODY]}} BENCH_TOKEN=${REQ_AUTH:+$TOKEN} \
+		BENCH_BODY=${REQ_BODY:+${BODY[$REQ_BODY]}} \
+		BENCH_TOKEN=$([ "$REQ_AUTH" != bearer ] || printf '%s' "$TOKEN") \
+		BENCH_WRK_THREADS=$threads BENCH_DPOP_TOKEN=$DPOP_TOKEN \
+		BENCH_PROOFS=${SECRETS:-}/proofs.txt BENCH_REFRESH=${SECRETS:-}/refresh.txt \
 		wrk -t"$threads" -c"$REQ_CONNECTIONS" -d"$duration" --latency \
 		-s "$REPO/tests/bench/report.lua" "https://127.0.0.1:$HTTPS_PORT$path" 2>&1) || {
 		printf '%s\n' "$raw" >&2
@@ -615,12 +692,15 @@ use_line() {
 	SIDE_PATH=${SIDE_PATH//@group256@/$GROUP256_ID}
 	SIDE_TOOL=wrk
 	REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS REQ_ITEMS=""
+	REQ_PREPARE=""
 	for t in $targets; do
 		case $t in
 		script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
 		method=*) REQ_METHOD=${t#method=} ;;
 		body=*) REQ_BODY=${t#body=} ;;
 		auth=bearer) REQ_AUTH=bearer ;;
+		auth=dpop) REQ_AUTH=dpop ;;
+		prepare=*) REQ_PREPARE=${t#prepare=} ;;
 		connections=*) REQ_CONNECTIONS=${t#connections=} ;;
 		items=*) REQ_ITEMS=${t#items=} ;;
 		tool=pgbench) SIDE_TOOL=pgbench ;;
@@ -653,7 +733,10 @@ check_side() {
 		data=$SECRETS/$REQ_BODY.json
 		printf '%s' "${BODY[$REQ_BODY]}" >"$data"
 	fi
-	[ -z "$REQ_AUTH" ] || auth=(--auth)
+	case $REQ_AUTH in
+	bearer) auth=(--auth) ;;
+	dpop) auth=(--dpop) ;;
+	esac
 	reply=$(api "${auth[@]}" "$REQ_METHOD" "$path" "$data")
 	status=$(tail -n 1 <<<"$reply")
 	if [ "$status" = 404 ] || [ "$status" = 501 ]; then
@@ -771,6 +854,8 @@ main() {
 	find_db_url
 	setup_account
 	! selected dm_send || setup_dm
+	! selected me_dpop || setup_dpop
+	! selected refresh || BODY[refresh]=$(printf '{"refresh_token":"%s"}' "$(login_refresh_token)")
 	! selected group_send && ! selected group_send_256 || setup_groups
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
@@ -796,7 +881,7 @@ main() {
 		duration=$DURATION ref=$ref_name bans="" versus=""
 		for t in $targets; do
 			case $t in
-			script=* | method=* | body=* | auth=bearer | connections=* | items=* | tool=pgbench) ;;
+			script=* | method=* | body=* | auth=bearer | auth=dpop | prepare=* | connections=* | items=* | tool=pgbench) ;;
 			duration=*) duration=${t#duration=} ;;
 			ref=*) ref=${t#ref=} ;;
 			bans=*) bans=${t#bans=} ;;

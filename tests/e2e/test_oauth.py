@@ -5,6 +5,7 @@ that are single use, short-lived and bound to client, redirect URI and PKCE
 challenge, refresh rotation and reuse detection for client sessions, scopes
 refused with 403, and the end of every session of a removed client. The
 consent page itself is driven in Chromium by test_oauth_page.py."""
+import time
 import urllib.parse
 
 import pytest
@@ -13,6 +14,7 @@ from conftest import (DEFAULT_PASSWORD, assert_error, bearer, delete_me, describ
                       stack_command)
 from oauth_flow import (CODE_TTL, add_client, answer_params, assert_oauth_error, authorize,
                         code_for, exchange, pkce, token_call)
+from test_dpop import ProofKey, dpop
 
 APP = "https://app.example/oauth/cb"
 APP_OTHER = "https://app.example/other-cb"
@@ -319,3 +321,55 @@ def test_consent_page_lookup_names_the_client_only_for_a_registered_uri(stack, c
     assert_error(stack.get("/oauth/clients/AAAAAAAAAAAAAAAAAAAAAA" + q), 422, "invalid_field")
     assert_error(stack.get("/oauth/clients/bad!" + q), 404, "not_found")
 
+
+
+# -- DPoP at the token endpoint (RFC 9449 section 5) -----------------------------
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
+def test_a_proof_at_the_token_endpoint_binds_the_clients_session(stack, client, alg):
+    key = ProofKey(alg)
+    _, token = register(stack)
+    code, verifier = code_for(stack, token, client, APP, scope="read account")
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": APP,
+            "client_id": client, "code_verifier": verifier}
+    r = token_call(stack, form, headers={"DPoP": key.proof("POST", stack.url("/oauth/token"))})
+    assert r.status_code == 200, describe(r)
+    body = r.json()
+    assert body["token_type"] == "DPoP"
+    at = body["access_token"]
+    assert stack.get("/me", headers=dpop(at, key.proof("GET", stack.url("/me"), at))).status_code == 200
+    assert_error(stack.get("/me", headers=bearer(at)), 401, "unauthorized")
+    items = stack.get("/me/sessions", headers=dpop(at, key.proof("GET", stack.url("/me/sessions"),
+                                                                 at))).json()["items"]
+    assert {(i["client"], i["bound"]) for i in items} == {(None, False), ("Test Reader", True)}
+    # the bound refresh token needs a proof of the same key; without one nothing changes
+    refresh_form = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+                    "client_id": client}
+    assert_oauth_error(token_call(stack, refresh_form), 400, "invalid_dpop_proof")
+    other = ProofKey(alg)
+    assert_oauth_error(token_call(stack, refresh_form, headers={
+        "DPoP": other.proof("POST", stack.url("/oauth/token"))}), 400, "invalid_dpop_proof")
+    r = token_call(stack, refresh_form,
+                   headers={"DPoP": key.proof("POST", stack.url("/oauth/token"))})
+    assert r.status_code == 200, describe(r)
+    assert r.json()["token_type"] == "DPoP" and r.json()["scope"] == "read account"
+
+
+def test_a_bad_or_replayed_proof_at_the_token_endpoint_is_invalid_dpop_proof(stack, client):
+    key = ProofKey("EdDSA")
+    _, token = register(stack)
+    code, verifier = code_for(stack, token, client, APP)
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": APP,
+            "client_id": client, "code_verifier": verifier}
+    for proof in (key.proof("GET", stack.url("/oauth/token")),
+                  key.proof("POST", stack.url("/auth/refresh")),
+                  key.proof("POST", stack.url("/oauth/token"), iat=int(time.time()) - 600),
+                  "not.a.proof"):
+        assert_oauth_error(token_call(stack, form, headers={"DPoP": proof}), 400,
+                           "invalid_dpop_proof")
+    proof = key.proof("POST", stack.url("/oauth/token"))
+    assert token_call(stack, form, headers={"DPoP": proof}).status_code == 200
+    # the same proof again, with a fresh code: refused before the code is looked at
+    code, verifier = code_for(stack, token, client, APP)
+    form.update(code=code, code_verifier=verifier)
+    assert_oauth_error(token_call(stack, form, headers={"DPoP": proof}), 400, "invalid_dpop_proof")
+    assert exchange(stack, code, client, APP, verifier).status_code == 200
