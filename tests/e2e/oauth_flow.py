@@ -57,11 +57,12 @@ def code_for(st, token, client_id, redirect_uri, scope="read"):
     return answer_params(r.json()["redirect"], redirect_uri)["code"], verifier
 
 
-def token_call(st, form, **kw):
-    """POST /oauth/token with form (a dict or a raw body string)."""
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+def token_call(st, form, headers=None):
+    """POST /oauth/token with form (a dict or a raw body string) and headers."""
     body = form if isinstance(form, str) else urllib.parse.urlencode(form)
-    return st.request("POST", "/oauth/token", data=body.encode(), headers=headers, **kw)
+    return st.request("POST", "/oauth/token", data=body.encode(),
+                      headers=dict(headers or {},
+                                   **{"Content-Type": "application/x-www-form-urlencoded"}))
 
 
 def exchange(st, code, client_id, redirect_uri, verifier):
