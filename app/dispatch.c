@@ -45,9 +45,10 @@
 #include "util.h"
 
 static const char cors_allow_headers[] =
-	"Authorization, Content-Type, X-PoW, X-Admin-Token";
+	"Authorization, Content-Type, X-PoW, X-Admin-Token, DPoP";
 static const char cors_expose_headers[] =
-	"X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
+	"X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+	"WWW-Authenticate";
 
 /* nginx's $request_id when well-formed (32 hex), else a fresh random one. */
 static void set_request_id(struct request *req)

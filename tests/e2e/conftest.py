@@ -800,6 +800,16 @@ def register(st, password=DEFAULT_PASSWORD, headers=None):
     return body["account_id"], body["token"]
 
 
+def commandstats(st):
+    """Calls per Redis command so far, from INFO commandstats."""
+    calls = {}
+    for line in st.redis("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_"):].split(":", 1)
+            calls[name] = int(rest.split("calls=", 1)[1].split(",", 1)[0])
+    return calls
+
+
 def bearer(token):
     return {"Authorization": "Bearer " + token}
 

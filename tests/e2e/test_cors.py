@@ -6,7 +6,7 @@ from conftest import MAIN_SETTINGS, assert_standard_headers, describe
 
 ALLOWED = MAIN_SETTINGS["SOTTO_CORS_ORIGINS"]
 EVIL = "https://evil.example"
-REQUIRED_HEADERS = {"authorization", "content-type", "x-pow", "x-admin-token"}
+REQUIRED_HEADERS = {"authorization", "content-type", "x-pow", "x-admin-token", "dpop"}
 
 
 def cors_headers(r):
@@ -32,6 +32,14 @@ def test_allowed_origin_gets_cors_headers_on_errors_too(stack):
     assert r.headers.get("Access-Control-Allow-Origin") == ALLOWED, describe(r)
 
 
+def test_an_allowed_origin_may_read_the_auth_challenge(stack):
+    """A browser client of bound tokens reads WWW-Authenticate (DPoP's algs)."""
+    r = stack.get("/me", headers={"Origin": ALLOWED})
+    assert r.status_code == 401, describe(r)
+    exposed = {h.lower() for h in split_list(r.headers.get("Access-Control-Expose-Headers"))}
+    assert {"www-authenticate", "x-request-id", "retry-after"} <= exposed, describe(r)
+
+
 def test_other_origin_gets_no_cors_headers(stack):
     for origin in (EVIL, "https://app.example.evil.example", "http://app.example",
                    "https://app.example:444", "null"):
@@ -44,7 +52,7 @@ def test_preflight_from_allowed_origin_is_204_with_methods_and_headers(stack):
     r = stack.request("OPTIONS", "/config", headers={
         "Origin": ALLOWED,
         "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "authorization, content-type, x-pow, x-admin-token",
+        "Access-Control-Request-Headers": "authorization, content-type, x-pow, x-admin-token, dpop",
     })
     assert r.status_code == 204, describe(r)
     assert r.content == b""

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from accounts import b64u, jwt_parts, login_password, new_password
-from conftest import assert_error, bearer, describe, raw_request
+from conftest import assert_error, bearer, commandstats, describe, raw_request
 
 ALGS = ("EdDSA", "ES256")
 IAT_WINDOW = 60            # seconds a proof's iat may be off, either way
@@ -208,6 +208,24 @@ def test_ath_must_name_this_very_token(stack, bound, account):
     assert_dpop_refused(stack.get("/me", headers=dpop(body["token"], wrong)))
     bare = key.proof("GET", stack.url("/me"))
     assert_dpop_refused(stack.get("/me", headers=dpop(body["token"], bare)))
+
+
+def test_a_bound_token_check_is_still_one_redis_round_trip(stack, bound):
+    """The proof's jti is recorded by the script that also reads what the
+    bearer check's MGET reads: one EVAL per request, nothing else."""
+    key, body = bound
+    assert me_with(stack, key, body["token"]).status_code == 200   # the record is cached
+    before = commandstats(stack)
+    n = 10
+    for _ in range(n):
+        assert me_with(stack, key, body["token"]).status_code == 200
+    after = commandstats(stack)
+    # Lua scripts' own calls count under their commands' names too
+    assert after.get("eval", 0) - before.get("eval", 0) == n, (before, after)
+    assert after.get("mget", 0) - before.get("mget", 0) == n, (before, after)
+    # (the rate limiter's script reads with GET under EVALSHA: not the token check)
+    for cmd in ("getdel", "exists", "setnx"):
+        assert after.get(cmd, 0) == before.get(cmd, 0), (cmd, before, after)
 
 
 def test_two_dpop_headers_are_refused(stack, bound):

@@ -14,7 +14,8 @@ import pytest
 from accounts import (ACCOUNT_ID_RE, b64u, id_hash, jwt_parts, key_proof, login_password, me,
                       me_ok, new_key, new_password, public_b64, redis_seal, register_key, today)
 from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error,
-                      assert_standard_headers, bearer, delete_me, describe, register)
+                      assert_standard_headers, bearer, commandstats, delete_me, describe,
+                      register)
 from content import post, reply, vote_ok
 from test_events import cleanup
 
@@ -428,16 +429,6 @@ def test_redis_down_account_and_auth_routes_are_503_with_retry_after(redis_stack
     assert me_ok(st, token)["account_id"] == account_id, "token not accepted after recovery"
     assert me(st, key_token).status_code == 200
 
-
-
-def commandstats(st):
-    """Calls per Redis command so far, from INFO commandstats."""
-    calls = {}
-    for line in st.redis("INFO", "commandstats").splitlines():
-        if line.startswith("cmdstat_"):
-            name, rest = line[len("cmdstat_"):].split(":", 1)
-            calls[name] = int(rest.split("calls=", 1)[1].split(",", 1)[0])
-    return calls
 
 
 def test_get_me_with_a_cached_record_is_one_redis_round_trip(stack, fresh):

@@ -52,6 +52,9 @@ static void check_claims(const struct token_claims *c)
 	if (!id_ok(c->sub, TOKEN_SUB_MAX) || !id_ok(c->sid, TOKEN_SID_MAX) ||
 	    !id_ok(c->jti, TOKEN_JTI_MAX))
 		__builtin_trap();
+	/* bound to a key: exactly a thumbprint's 43 base64url characters */
+	if (c->jkt[0] != '\0' && (strlen(c->jkt) != TOKEN_JKT_CHARS || !id_ok(c->jkt, TOKEN_JKT_CHARS)))
+		__builtin_trap();
 	if (c->iat < 0 || c->iat > FUZZ_NOW + TOKEN_CLOCK_SKEW_S ||
 	    c->iat >= c->exp || c->exp <= FUZZ_NOW ||
 	    c->exp - c->iat > FUZZ_MAX_LIFETIME)
