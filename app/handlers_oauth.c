@@ -15,8 +15,8 @@
  * Tokens issued here are sessions (session.h) opened through the client,
  * with the approved scopes: they rotate, show in the session list with
  * the client's name and end with the client; a DPoP proof with the
- * exchange binds them to its key (dpop_request.h). /oauth/token answers errors
- * in RFC 6749's format (the route's ROUTE_FORM makes every error so).
+ * exchange binds them to its key (dpop_request.h). /oauth/token answers
+ * errors in RFC 6749's format (the route's ROUTE_FORM makes every error so).
  */
 #include <string.h>
 
@@ -64,18 +64,18 @@ static json_object *string_array(const char *const *items, size_t n)
 /* GET /.well-known/oauth-authorization-server */
 int handle_oauth_metadata(struct request *req)
 {
-	const char *iss = issuer_or_null(req);
+	const char *iss = issuer_or_null(req), *authorize, *token;
 	json_object *o;
 
 	if (iss == NULL)
 		return http_error(req, 400, "bad_request", "the Host header is missing or malformed");
-	if ((o = json_object_new_object()) == NULL)
+	authorize = arena_printf(req->arena, "%s/oauth/authorize", iss);
+	token = arena_printf(req->arena, "%s/oauth/token", iss);
+	if (authorize == NULL || token == NULL || (o = json_object_new_object()) == NULL)
 		return http_oom(req);
 	json_object_object_add(o, "issuer", json_object_new_string(iss));
-	json_object_object_add(o, "authorization_endpoint",
-	                       json_object_new_string(arena_printf(req->arena, "%s/oauth/authorize", iss)));
-	json_object_object_add(o, "token_endpoint",
-	                       json_object_new_string(arena_printf(req->arena, "%s/oauth/token", iss)));
+	json_object_object_add(o, "authorization_endpoint", json_object_new_string(authorize));
+	json_object_object_add(o, "token_endpoint", json_object_new_string(token));
 	json_object_object_add(o, "response_types_supported", STRINGS("code"));
 	json_object_object_add(o, "response_modes_supported", STRINGS("query"));
 	json_object_object_add(o, "grant_types_supported",
