@@ -15,6 +15,11 @@
 #                             install the binary, migrations, rules, units (docs/deployment.md)
 #   make deb                  build the Debian package into build/deb/ (debian/)
 #   make check-install        build, install and remove the package (tests/install/test_deb.sh)
+#   make cluster-up | cluster-down
+#                             several hosts in network namespaces (tests/cluster/cluster.py;
+#                             root; docs/scaling.md)
+#   make check-cluster        the failover scenarios against that cluster
+#   make bench-cluster        its cost against one host, and the failover figures
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -69,7 +74,8 @@ FUZZ_APP := $(filter-out app/main.c,$(SRCS))
 FUZZ_SECONDS ?= 10
 
 .PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static check-install \
-        run up down bench bench-data bench-scale install deb clean distclean docs/configuration.md
+        run up down bench bench-data bench-scale install deb clean distclean docs/configuration.md \
+        cluster-up cluster-down check-cluster bench-cluster
 
 all: $(BIN)
 
@@ -221,6 +227,17 @@ deb:
 		tar -x -C $(DEB_SRC)
 	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc
 	@ls build/deb/*.deb
+
+# Several hosts on one machine (network namespaces; root, and the Debian
+# packages of scripts/packages-cluster.txt).
+cluster-up: all
+	$(PYTHON) tests/cluster/cluster.py up
+cluster-down:
+	$(PYTHON) tests/cluster/cluster.py down
+check-cluster: all
+	$(PYTHON) tests/cluster/cluster.py check
+bench-cluster: all
+	$(PYTHON) tests/cluster/cluster.py bench
 
 clean:
 	rm -rf build sotto

@@ -145,6 +145,26 @@ static bool jti_text(const char *s)
 	return s[n] == '\0' && n >= 1 && n <= TOKEN_JTI_MAX;
 }
 
+/*
+ * What every Redis key naming a token holds of its jti (auth.h): hex of
+ * BLAKE2b keyed with the lookup subkey over "jti:" + jti, so a Redis dump
+ * holds no token id. On the arena; NULL on OOM.
+ */
+static const char *jti_hash_text(struct request *req, const char *jti)
+{
+	unsigned char h[32];
+	char *hex = arena_alloc(req->arena, 2 * sizeof(h) + 1);
+	crypto_generichash_state st;
+
+	if (hex == NULL)
+		return NULL;
+	crypto_generichash_init(&st, req->ctx->keys.lookup, sizeof(req->ctx->keys.lookup), sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)"jti:", 4);
+	crypto_generichash_update(&st, (const unsigned char *)jti, strlen(jti));
+	crypto_generichash_final(&st, h, sizeof(h));
+	return sodium_bin2hex(hex, 2 * sizeof(h) + 1, h, sizeof(h));
+}
+
 /* Token generation and kept jti from columns col, col + 1 of row 0; -1 when malformed. */
 static int parse_tokens(const PGresult *res, int col, struct account *acc)
 {
@@ -347,39 +367,35 @@ int auth_record_parse(const char *text, const char *gen, struct account *acc)
 	return 0;
 }
 
-/* prefix + hex [+ ':' + jti]: the Redis keys of one account and of one of its tokens. */
+/* prefix + hex [+ ':' + jti_hash]: the Redis keys of one account and of one of its tokens. */
 static const char *redis_key(struct arena *a, const char *prefix, const char hex[HASH_HEX],
-                             const char *jti)
+                             const char *jti_hash)
 {
-	size_t plen = strlen(prefix), jlen = jti != NULL ? strlen(jti) + 1 : 0;
+	size_t plen = strlen(prefix), jlen = jti_hash != NULL ? strlen(jti_hash) + 1 : 0;
 	char *k = arena_alloc(a, plen + HASH_HEX + jlen);
 
 	if (k != NULL) {
 		memcpy(k, prefix, plen);
 		memcpy(k + plen, hex, HASH_HEX);    /* HASH_HEX counts the NUL */
-		if (jti != NULL) {
+		if (jti_hash != NULL) {
 			k[plen + HASH_HEX - 1] = ':';
-			memcpy(k + plen + HASH_HEX, jti, jlen);
+			memcpy(k + plen + HASH_HEX, jti_hash, jlen);
 		}
 	}
 	return k;
 }
 
-/* gone:<h>, ag:<h> and, when jti is given, ac:<h>:<jti> (else *ac is NULL). */
+/* gone:<h>, ag:<h> and, when jti_hash is given, ac:<h>:<jti_hash> (else *ac is NULL). */
 static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES],
-                       const char *jti, const char **gone, const char **ac, const char **ag)
+                       const char *jti_hash, const char **gone, const char **ac,
+                       const char **ag)
 {
 	char hex[HASH_HEX];
 
 	sodium_bin2hex(hex, sizeof(hex), hash, AUTH_HASH_BYTES);
 	*gone = redis_key(a, "gone:", hex, NULL);
-	*ac = jti != NULL ? redis_key(a, "ac:", hex, jti) : NULL;
+	*ac = jti_hash != NULL ? redis_key(a, "ac:", hex, jti_hash) : NULL;
 	*ag = redis_key(a, "ag:", hex, NULL);
-}
-
-static bool reply_is(const redisReply *r, int type)
-{
-	return r != NULL && r->type == type;
 }
 
 /* Cache the record read from the database for this token. */
@@ -404,7 +420,7 @@ static int unauthorized(struct request *req)
 /* The account generation an MGET answered: its digits, or "-" when absent or not a counter. */
 static const char *generation_text(const redisReply *r)
 {
-	if (!reply_is(r, REDIS_REPLY_STRING) || r->len == 0 || r->len > 20 ||
+	if (!cache_reply_is(r, REDIS_REPLY_STRING) || r->len == 0 || r->len > 20 ||
 	    strspn(r->str, "0123456789") != r->len)
 		return "-";
 	return r->str;
@@ -416,7 +432,7 @@ static int record_hit(struct request *req, const redisReply *r, const char *ac,
 {
 	const char *text;
 
-	if (!reply_is(r, REDIS_REPLY_STRING))
+	if (!cache_reply_is(r, REDIS_REPLY_STRING))
 		return 0;
 	text = cachemac_open(req->ctx->keys.redis, ac, "", r->str, r->len, now);
 	return text != NULL && auth_record_parse(text, gen, acc) == 0;
@@ -456,7 +472,7 @@ static redisReply *check_round_trip(struct request *req, const char *const keys[
 	argv[7] = replay;
 	argv[8] = ttl;
 	r = cache_command(req->ctx->cache, req->arena, 9, argv, NULL);
-	*replayed = reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
+	*replayed = cache_reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
 	return r;
 }
 
@@ -471,23 +487,26 @@ static redisReply *check_round_trip(struct request *req, const char *const keys[
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             int64_t now, const char *replay, int ttl_s, struct account *acc)
 {
-	const char *keys[4], *gen, *params[2];
+	const char *keys[4], *gen, *params[2], *jti_hash;
 	redisReply *r;
 	bool replayed;
 	int found;
 
 	auth_id_hash(req->ctx, claims->sub, acc->id_hash);
+	if ((jti_hash = jti_hash_text(req, claims->jti)) == NULL)
+		return http_oom(req);
 	keys[0] = arena_printf(req->arena, "rs:%s", claims->sid);
-	redis_keys(req->arena, acc->id_hash, claims->jti, &keys[1], &keys[2], &keys[3]);
+	redis_keys(req->arena, acc->id_hash, jti_hash, &keys[1], &keys[2], &keys[3]);
 	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL || keys[3] == NULL)
 		return http_oom(req);
 	r = check_round_trip(req, keys, replay, ttl_s, &replayed);
 	if (replayed)
 		return dpop_unauthorized(req);
-	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
+	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
 	/* the token's session ended, or the account was deleted */
-	if (!reply_is(r->element[0], REDIS_REPLY_NIL) || !reply_is(r->element[1], REDIS_REPLY_NIL))
+	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) ||
+	    !cache_reply_is(r->element[1], REDIS_REPLY_NIL))
 		return unauthorized(req);
 	gen = generation_text(r->element[3]);
 	if (record_hit(req, r->element[2], keys[2], gen, now, acc))
@@ -662,7 +681,7 @@ int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES
 	if (argv[3] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	return reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
+	return cache_reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 
 int auth_mark_deleted(struct request *req, const struct account *acc)
@@ -678,7 +697,7 @@ int auth_mark_deleted(struct request *req, const struct account *acc)
 	if (argv[1] == NULL)
 		return -1;
 	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
-	return reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
+	return cache_reply_is(r, REDIS_REPLY_STATUS) ? 0 : -1;
 }
 
 void auth_undelete(struct request *req, const struct account *acc)

@@ -12,9 +12,19 @@
  * server closed it (restart, timeout, CLIENT KILL), and a fresh
  * connection is opened in the same call instead of failing a request.
  *
+ * Sentinel mode (cache_new_sentinel): before every connect the Sentinels
+ * are asked, in turn starting with the one that answered last, for the
+ * address of the master they agree on; the server found there must say
+ * it is a master (ROLE) or the attempt fails. A reply READONLY (a master
+ * demoted under our feet), NOREPLICAS (a master cut off from its
+ * replicas) or LOADING counts as a lost connection: it is dropped and
+ * the next attempt asks the Sentinels again.
+ *
  * Credentials in the URL (redis://user:pass@host, unix://:pass@/path) are
  * sent with AUTH right after connect (Redis 6 ACL user, or requirepass
- * when the user is empty); they are never logged and wiped when freed.
+ * when the user is empty), or given apart for the master the Sentinels
+ * name (REDIS_MASTER_USER, REDIS_MASTER_PASSWORD); they are never logged
+ * and wiped when freed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -39,9 +49,20 @@
 #define CACHE_DEFAULT_TIMEOUT_MS 100
 #define CACHE_MAX_DB 100000
 
+struct cache_sentinel {
+	char *host;
+	int port;
+};
+
 struct cache {
 	char *host;            /* TCP host, or NULL for a unix socket */
 	int port;
+	struct cache_sentinel sentinels[CACHE_MAX_SENTINELS];
+	size_t n_sentinels;    /* 0: connect to host:port or path as given */
+	size_t sentinel_next;  /* the one to ask first */
+	char *master_name;     /* Sentinel mode: the master's name */
+	int (*on_connect)(struct cache *, void *);
+	void *on_connect_arg;
 	char *path;            /* unix socket path, or NULL */
 	int db;                /* SELECTed after connect when non-zero */
 	char *user;            /* AUTH user (ACL), or NULL for the default user */
@@ -198,6 +219,105 @@ static int cache_parse_unix(struct cache *c, const char *s)
 	return c->path != NULL ? 0 : -1;
 }
 
+/* "host:port" (host may be a bracketed IPv6 literal), len bytes of s. 0 or -1. */
+static int cache_parse_hostport(const char *s, size_t len, char **host, int *port)
+{
+	const char *colon = NULL, *h = s, *h_end;
+	long v;
+
+	for (size_t i = len; i > 0; i--) {
+		if (s[i - 1] == ':') {
+			colon = s + i - 1;
+			break;
+		}
+	}
+	if (colon == NULL || colon == s)
+		return -1;
+	h_end = colon;
+	if (s[0] == '[') {
+		if (colon[-1] != ']' || colon - s < 3)
+			return -1;
+		h = s + 1;
+		h_end = colon - 1;
+	}
+	for (const char *p = h; p < h_end; p++)
+		if (*p == '/' || *p == '@' || *p == ' ' || *p == ',')
+			return -1;
+	if (cache_parse_uint(colon + 1, len - (size_t)(colon + 1 - s), 65535, &v) != 0 || v == 0)
+		return -1;
+	*host = strndup(h, (size_t)(h_end - h));
+	*port = (int)v;
+	return *host != NULL ? 0 : -1;
+}
+
+int cache_parse_sentinels(const char *list, char **hosts, int *ports, size_t max, size_t *n)
+{
+	const char *p = list;
+
+	*n = 0;
+	if (list == NULL || *list == '\0')
+		return -1;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (*n == max || cache_parse_hostport(p, len, &hosts[*n], &ports[*n]) != 0)
+			goto fail;
+		(*n)++;
+		if (p[len] == '\0')
+			return 0;
+		p += len + 1;
+	}
+fail:
+	for (size_t i = 0; i < *n; i++)
+		free(hosts[i]);
+	*n = 0;
+	return -1;
+}
+
+struct cache *cache_new_sentinel(const char *sentinels, const char *master, const char *user,
+                                 const char *pass, int timeout_ms)
+{
+	char *hosts[CACHE_MAX_SENTINELS];
+	int ports[CACHE_MAX_SENTINELS];
+	struct cache *c;
+	size_t n;
+
+	if (master == NULL || *master == '\0' || strlen(master) > CACHE_MASTER_NAME_MAX)
+		return NULL;
+	if (cache_parse_sentinels(sentinels, hosts, ports, CACHE_MAX_SENTINELS, &n) != 0)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		for (size_t i = 0; i < n; i++)
+			free(hosts[i]);
+		return NULL;
+	}
+	/* c owns the hosts from here: cache_free() releases them. */
+	for (size_t i = 0; i < n; i++) {
+		c->sentinels[i].host = hosts[i];
+		c->sentinels[i].port = ports[i];
+	}
+	c->n_sentinels = n;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CACHE_DEFAULT_TIMEOUT_MS;
+	c->master_name = strdup(master);
+	if (user != NULL && *user != '\0')
+		c->user = strdup(user);
+	if (pass != NULL && *pass != '\0')
+		c->pass = strdup(pass);
+	if (c->master_name == NULL || (user != NULL && *user != '\0' && c->user == NULL) ||
+	    (pass != NULL && *pass != '\0' && c->pass == NULL) || (c->user != NULL && c->pass == NULL)) {
+		cache_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void cache_on_connect(struct cache *c, int (*fn)(struct cache *, void *), void *arg)
+{
+	c->on_connect = fn;
+	c->on_connect_arg = arg;
+}
+
 struct cache *cache_new(const char *url, int timeout_ms)
 {
 	struct cache *c;
@@ -227,6 +347,9 @@ void cache_free(struct cache *c)
 		redisFree(c->ctx);
 	free(c->host);
 	free(c->path);
+	for (size_t i = 0; i < c->n_sentinels; i++)
+		free(c->sentinels[i].host);
+	free(c->master_name);
 	if (c->user != NULL) {
 		sodium_memzero(c->user, strlen(c->user));
 		free(c->user);
@@ -279,18 +402,105 @@ static int cache_auth(struct cache *c)
 	if (c->user != NULL ? cache_setup_command(c, 3, with_user) == 0
 	                    : cache_setup_command(c, 2, without) == 0)
 		return 0;
-	log_msg(LOG_ERROR, "cache: Redis refused the credentials of REDIS_URL");
+	log_msg(LOG_ERROR, "cache: Redis refused the credentials (%s)",
+	        c->n_sentinels > 0 ? "REDIS_MASTER_USER, REDIS_MASTER_PASSWORD" : "REDIS_URL");
 	return -1;
 }
 
-/* One connect attempt with the configured timeout, then AUTH and SELECT. 0 or -1. */
-static int cache_connect(struct cache *c)
+static struct timeval cache_timeval(const struct cache *c)
 {
 	struct timeval tv = {
 		.tv_sec = c->timeout_ms / 1000,
 		.tv_usec = (c->timeout_ms % 1000) * 1000,
 	};
 
+	return tv;
+}
+
+/* One command on ctx; the reply (caller frees) or NULL on failure. */
+static redisReply *cache_ask(redisContext *ctx, int argc, const char **argv)
+{
+	redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+
+	if (r != NULL && ctx->err != 0) {
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * The master's address from one Sentinel: 0 with c->host and c->port
+ * replaced, or -1 (unreachable, unknown master name, malformed answer).
+ */
+static int cache_ask_sentinel(struct cache *c, const struct cache_sentinel *s)
+{
+	const char *argv[3] = { "SENTINEL", "get-master-addr-by-name", c->master_name };
+	struct timeval tv = cache_timeval(c);
+	redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv);
+	redisReply *r = NULL;
+	char *host = NULL;
+	long port;
+	int rc = -1;
+
+	if (ctx == NULL || ctx->err != 0 || redisSetTimeout(ctx, tv) != REDIS_OK)
+		goto out;
+	r = cache_ask(ctx, 3, argv);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len == 0 || r->element[0]->len > 255 ||
+	    cache_parse_uint(r->element[1]->str, r->element[1]->len, 65535, &port) != 0 || port == 0)
+		goto out;
+	if ((host = strndup(r->element[0]->str, r->element[0]->len)) == NULL)
+		goto out;
+	free(c->host);
+	c->host = host;
+	c->port = (int)port;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (ctx != NULL)
+		redisFree(ctx);
+	return rc;
+}
+
+/* Ask the Sentinels in turn until one names the master. 0 or -1. */
+static int cache_find_master(struct cache *c)
+{
+	for (size_t i = 0; i < c->n_sentinels; i++) {
+		size_t k = (c->sentinel_next + i) % c->n_sentinels;
+
+		if (cache_ask_sentinel(c, &c->sentinels[k]) == 0) {
+			c->sentinel_next = k;
+			return 0;
+		}
+	}
+	log_msg(LOG_WARN, "cache: no Sentinel named the master");
+	return -1;
+}
+
+/* True when the connected server says it is a master (ROLE). */
+static bool cache_is_master(redisContext *ctx)
+{
+	const char *argv[1] = { "ROLE" };
+	redisReply *r = cache_ask(ctx, 1, argv);
+	bool master = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	              r->element[0]->type == REDIS_REPLY_STRING &&
+	              strcmp(r->element[0]->str, "master") == 0;
+
+	if (r != NULL)
+		freeReplyObject(r);
+	return master;
+}
+
+/* One connect attempt with the configured timeout, then AUTH and SELECT. 0 or -1. */
+static int cache_connect(struct cache *c)
+{
+	struct timeval tv = cache_timeval(c);
+
+	if (c->n_sentinels > 0 && cache_find_master(c) != 0)
+		return -1;
 	if (c->path != NULL)
 		c->ctx = redisConnectUnixWithTimeout(c->path, tv);
 	else
@@ -309,6 +519,10 @@ static int cache_connect(struct cache *c)
 		snprintf(num, sizeof(num), "%d", c->db);
 		if (cache_setup_command(c, 2, argv) != 0)
 			goto fail;
+	}
+	if (c->n_sentinels > 0 && !cache_is_master(c->ctx)) {
+		log_msg(LOG_WARN, "cache: the server the Sentinels named is not a master");
+		goto fail;
 	}
 	return 0;
 fail:
@@ -356,10 +570,24 @@ bool cache_ready(struct cache *c)
 		c->retry_at_us = cache_retry_at(now);
 		return false;
 	}
+	if (c->on_connect != NULL && c->on_connect(c, c->on_connect_arg) != 0) {
+		log_msg(LOG_WARN, "cache: connection set-up failed");
+		cache_drop(c);
+		c->retry_at_us = cache_retry_at(now);
+		return false;
+	}
 	c->retry_at_us = 0;
 	c->down = false;
 	log_msg(LOG_INFO, "cache: connected");
 	return true;
+}
+
+/* An error reply that means "ask again where the master is" (top of this file). */
+static bool cache_server_lost(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR &&
+	       (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "NOREPLICAS", 10) == 0 ||
+	        strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
 }
 
 redisReply *cache_command(struct cache *c, struct arena *a, int argc,
@@ -378,10 +606,26 @@ redisReply *cache_command(struct cache *c, struct arena *a, int argc,
 		cache_drop(c);
 		return NULL;
 	}
+	if (cache_server_lost(r)) {
+		log_msg(LOG_WARN, "cache: the server is no longer a usable master");
+		freeReplyObject(r);
+		cache_drop(c);
+		return NULL;
+	}
 	c->down = false;
 	if (arena_defer(a, cache_reply_free, r) != 0)
 		return NULL;    /* arena_defer() freed r */
 	return r;
+}
+
+bool cache_reply_is(const redisReply *r, int type)
+{
+	return r != NULL && r->type == type;
+}
+
+int cache_timeout_ms(const struct cache *c)
+{
+	return c->timeout_ms;
 }
 
 bool cache_down(const struct cache *c)
@@ -399,4 +643,15 @@ bool cache_put_new(struct cache *c, struct arena *a, const char *key, const char
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	r = cache_command(c, a, 6, argv, NULL);
 	return r != NULL && r->type == REDIS_REPLY_STATUS;
+}
+
+int cache_wait_replica(struct cache *c, struct arena *a)
+{
+	const char *argv[3] = { "WAIT", "1", arena_i64(a, c->timeout_ms / 2 + 1) };
+	redisReply *r;
+
+	if (argv[2] == NULL)
+		return -1;
+	r = cache_command(c, a, 3, argv, NULL);
+	return cache_reply_is(r, REDIS_REPLY_INTEGER) && r->integer >= 1 ? 0 : -1;
 }

@@ -10,10 +10,12 @@
  * heap pages. Challenges, tickets and Redis's own ended-session markers
  * have their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
- * Idempotent and safe to run at any time, in batches so that no
- * transaction holds many rows.
+ * Idempotent and safe to run at any time, on every host at once (one run
+ * holds an advisory lock, the others see it and stop), in batches so that
+ * no transaction holds many rows.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "arena.h"
 #include "cmd.h"
@@ -22,6 +24,8 @@
 #include "util.h"
 
 #define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
+/* Session advisory lock of a cleanup run: "sotto-c" in ASCII. */
+#define CLEANUP_LOCK_KEY "32492168282058083"
 
 static struct db_stmt stmt_events = {
 	"cleanup_events",
@@ -43,6 +47,15 @@ static struct db_stmt stmt_invites = {
 };
 
 /*
+ * Every host may run `sotto cleanup` (several app hosts, one timer each):
+ * the DELETEs are safe to race, but one run at a time is enough. The lock
+ * is the session's, so it goes with the connection whatever happens.
+ */
+static struct db_stmt stmt_lock = {
+	"cleanup_lock", "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0, 0
+};
+
+/*
  * Run stmt (a DELETE of at most $2 rows of day $1) in batches of
  * CLEANUP_BATCH until none is left; rows deleted or -1.
  */
@@ -54,7 +67,7 @@ static long long delete_batched(struct db *db, struct arena *a, struct db_stmt *
 	int64_t n;
 
 	params[0] = arena_i64(a, before);
-	params[1] = arena_printf(a, "%d", CLEANUP_BATCH);
+	params[1] = arena_i64(a, CLEANUP_BATCH);
 	if (params[0] == NULL || params[1] == NULL)
 		return -1;
 	do {
@@ -83,6 +96,16 @@ static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *
 	return n;
 }
 
+/* 1 when this run holds the cleanup lock, 0 when another one does, -1 on failure. */
+static int take_lock(struct db *db, struct arena *a)
+{
+	PGresult *res = db_exec(db, a, &stmt_lock, NULL, NULL);
+
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	return strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+}
+
 /*
  * Rewrite account_keys so that the wrapped keys of deleted accounts leave
  * its files: a plain VACUUM only marks their space free, the bytes stay in
@@ -100,8 +123,8 @@ static int rewrite_account_keys(struct db *db)
 }
 
 /*
- * One cleanup as of day today. Prints one summary line to stdout. 0 done,
- * -1 failed (message on stderr).
+ * One cleanup as of day today. Prints one summary line to stdout. 0 done
+ * (also when another run holds the lock), -1 failed (message on stderr).
  */
 static int cleanup_run(const struct config *cfg, int64_t today)
 {
@@ -110,7 +133,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	int64_t before = today - cfg->event_ttl_days;
 	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
 	long long events = -1, bans = -1, invites = -1, sessions = -1;
-	int rc = -1;
+	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
 		fprintf(stderr, "cleanup: out of memory\n");
@@ -118,6 +141,14 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	}
 	if (!db_ready(db)) {
 		fprintf(stderr, "cleanup: cannot connect to the database (DATABASE_URL)\n");
+		goto out;
+	}
+	if ((locked = take_lock(db, a)) <= 0) {
+		if (locked == 0)
+			printf("cleanup: another sotto cleanup is running; nothing to do\n");
+		else
+			fprintf(stderr, "cleanup: cannot take the cleanup lock; run again\n");
+		rc = locked == 0 ? 0 : -1;
 		goto out;
 	}
 	if ((events = delete_batched(db, a, &stmt_events, before)) < 0 ||

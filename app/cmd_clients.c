@@ -177,7 +177,7 @@ static int end_sessions(const struct config *cfg, struct cache *c, struct arena 
 
 		for (int j = i; j < rows && n < SESSION_FORGET_MAX; j++)
 			ids[n++] = PQgetvalue(res, j, 0);
-		if (session_mark_ended(c, a, cfg->token_lifetime_s, ids, n) != 0)
+		if (session_mark_ended(c, a, cfg, ids, n) != 0)
 			return -1;
 	}
 	return 0;

@@ -10,9 +10,10 @@
  * so every post would commit, and wait for its WAL flush, one at a time;
  * sql/011.) Each batch is one transaction:
  *
- *   take up to SOTTO_MODERATION_BATCH pending rows, oldest first
- *     (FOR UPDATE OF mod_scan SKIP LOCKED: several moderators share the
- *     list, each row goes to exactly one of them),
+ *   take up to SOTTO_MODERATION_BATCH pending rows, oldest first: their
+ *     posts FOR KEY SHARE, then the rows FOR UPDATE, both SKIP LOCKED
+ *     (several moderators share the list, each row goes to exactly one
+ *     of them),
  *   open each body with its author's data key, score it (classify.h,
  *     and max() with the external command of classify_exec.h when set),
  *   write mod_scan.score, and at or above SOTTO_MODERATION_THRESHOLD
@@ -22,9 +23,23 @@
  *
  * A committed score is final, so no post is scored twice; a batch that
  * does not commit (PostgreSQL went away, SIGTERM) is taken again later
- * and the external command may then see its posts again. Lock order:
- * the mod_scan row, then the post row; accounts are never locked. A post
- * deleted meanwhile disappears with its mod_scan row (ON DELETE CASCADE).
+ * and the external command may then see its posts again.
+ *
+ * Lock order: the post row, then its mod_scan row, as a deletion takes
+ * them (DELETE /posts/{id}, DELETE /me: the post, then its mod_scan row by
+ * ON DELETE CASCADE); accounts are never locked. The take never waits:
+ * a post being deleted (or decided, or flagged: FOR UPDATE) is skipped
+ * until the next sweep, a row another moderator holds too. FOR KEY SHARE
+ * lets votes and re-ranking update the post meanwhile (FOR NO KEY UPDATE
+ * does not conflict with it) and makes a deletion wait for the batch;
+ * holding the post later needs no lock the batch does not hold already,
+ * bar a voter's brief one (a voter waits for nothing of the batch's).
+ * Taken the other way round (the row, then the post when holding it), a
+ * deletion that came between waited for the row while holding the post:
+ * a deadlock, and PostgreSQL aborted one side (tests/e2e/test_moderate.py).
+ * A second moderator finds the head of the list taken by the first (KEY
+ * SHARE does not exclude it, the rows' SKIP LOCKED does) and comes back
+ * after MODERATE_IDLE_MS.
  *
  * A body that cannot be opened (its author's master key version is no
  * longer configured) is scored 0 and logged, so it cannot block the list.
@@ -90,11 +105,14 @@ struct moderator {
 enum { COL_PK, COL_ID, COL_AUTHOR, COL_BODY, COL_KEY_VERSION, COL_KEY_WRAPPED };
 
 /*
- * FOR UPDATE: only the mod_scan rows are locked here (the post later, if
- * held). From after $1: the index entries of rows scored since the last
- * vacuum are never walked again (struct moderator's after).
+ * The candidates (c, no lock), their posts FOR KEY SHARE (l), then their
+ * mod_scan rows FOR UPDATE (s), each materialized in that order: the lock
+ * order of the header. From after $1: the index entries of rows scored
+ * since the last vacuum are never walked again (struct moderator's after).
+ * s checks score again: another moderator may have scored a row since c
+ * read it.
  *
- * The rows are taken first (a materialized CTE, with the batch size
+ * The candidates are found first (a materialized CTE, with the batch size
  * written into its LIMIT once at start: moderator_init) and only then
  * joined to their posts, one index lookup each. A generic plan cannot see
  * a LIMIT parameter's value, and as one join it merge-joined the pending
@@ -102,9 +120,12 @@ enum { COL_PK, COL_ID, COL_AUTHOR, COL_BODY, COL_KEY_VERSION, COL_KEY_WRAPPED };
  * batch at a million posts, against 0.5 ms.
  */
 #define TAKE_SQL \
-	"WITH s AS MATERIALIZED (SELECT post_pk FROM mod_scan " \
-	"WHERE score IS NULL AND post_pk > $1 ORDER BY post_pk LIMIT %d " \
-	"FOR UPDATE SKIP LOCKED) " \
+	"WITH c AS MATERIALIZED (SELECT post_pk FROM mod_scan " \
+	"WHERE score IS NULL AND post_pk > $1 ORDER BY post_pk LIMIT %d), " \
+	"l AS MATERIALIZED (SELECT p.pk FROM c JOIN posts p ON p.pk = c.post_pk " \
+	"ORDER BY p.pk FOR KEY SHARE OF p SKIP LOCKED), " \
+	"s AS MATERIALIZED (SELECT m.post_pk FROM l JOIN mod_scan m ON m.post_pk = l.pk " \
+	"WHERE m.score IS NULL ORDER BY m.post_pk FOR UPDATE OF m SKIP LOCKED) " \
 	"SELECT s.post_pk, p.id, p.author_pk, p.body_sealed, k.version, k.wrapped " \
 	"FROM s JOIN posts p ON p.pk = s.post_pk " \
 	"JOIN account_keys k ON k.account_pk = p.author_pk ORDER BY s.post_pk"

@@ -117,12 +117,77 @@ static int check_group(struct config_reader *ld, const char *name, const char *v
 /* Parsed as the workers will; the message never repeats the URL (it may hold a password). */
 static int check_redis_url(struct config_reader *ld, const char *name, const char *v)
 {
-	struct cache *probe = cache_new(v, 0);
+	struct cache *probe;
 
+	if (v[0] == '\0')
+		return 0;  /* REDIS_SENTINELS instead (check_redis_choice) */
+	probe = cache_new(v, 0);
 	if (probe == NULL)
 		return config_fail(ld, "%s: expected redis://[[user]:password@]host[:port][/db] "
 		                   "or unix://[[user]:password@]/path[?db=N]", name);
 	cache_free(probe);
+	return 0;
+}
+
+static int check_redis_sentinels(struct config_reader *ld, const char *name, const char *v)
+{
+	char *hosts[CACHE_MAX_SENTINELS];
+	int ports[CACHE_MAX_SENTINELS];
+	size_t n;
+
+	if (v[0] == '\0')
+		return 0;
+	if (cache_parse_sentinels(v, hosts, ports, CACHE_MAX_SENTINELS, &n) != 0)
+		return config_fail(ld, "%s: expected host:port[,host:port...] (at most %d)", name,
+		                   CACHE_MAX_SENTINELS);
+	for (size_t i = 0; i < n; i++)
+		free(hosts[i]);
+	return 0;
+}
+
+static int check_master_name(struct config_reader *ld, const char *name, const char *v)
+{
+	if (strlen(v) > CACHE_MASTER_NAME_MAX || strpbrk(v, " \t") != NULL)
+		return config_fail(ld, "%s: at most %d characters without spaces", name,
+		                   CACHE_MASTER_NAME_MAX);
+	return 0;
+}
+
+static int check_master_user(struct config_reader *ld, const char *name, const char *v)
+{
+	if (strlen(v) > CACHE_MASTER_NAME_MAX || strpbrk(v, " \t:") != NULL)
+		return config_fail(ld, "%s: at most %d characters without spaces or ':'", name,
+		                   CACHE_MASTER_NAME_MAX);
+	return 0;
+}
+
+/* The message never repeats the password. */
+static int check_master_password(struct config_reader *ld, const char *name, const char *v)
+{
+	if (strlen(v) > CACHE_PASSWORD_MAX)
+		return config_fail(ld, "%s: at most %d bytes", name, CACHE_PASSWORD_MAX);
+	return 0;
+}
+
+/*
+ * Where Redis is: REDIS_URL, or REDIS_SENTINELS with REDIS_MASTER_NAME;
+ * exactly one of the two answers (two would be one too many). 0 or -1.
+ */
+static int check_redis_choice(struct config_reader *ld, const struct config *cfg)
+{
+	bool url = cfg->redis_url[0] != '\0', sentinels = cfg->redis_sentinels[0] != '\0';
+
+	if (url && sentinels)
+		return config_fail(ld, "REDIS_URL and REDIS_SENTINELS: set one of them, not both");
+	if (!url && !sentinels)
+		return config_fail(ld, "REDIS_URL is required (or REDIS_SENTINELS)");
+	if (sentinels && cfg->redis_master_name[0] == '\0')
+		return config_fail(ld, "REDIS_MASTER_NAME is required with REDIS_SENTINELS");
+	if (!sentinels && (cfg->redis_master_user[0] != '\0' || cfg->redis_master_password[0] != '\0'))
+		return config_fail(ld, "REDIS_MASTER_USER and REDIS_MASTER_PASSWORD go with "
+		                   "REDIS_SENTINELS (REDIS_URL carries its own credentials)");
+	if (cfg->redis_master_user[0] != '\0' && cfg->redis_master_password[0] == '\0')
+		return config_fail(ld, "REDIS_MASTER_USER needs REDIS_MASTER_PASSWORD");
 	return 0;
 }
 
@@ -215,9 +280,28 @@ static const struct setting settings[] = {
 	             "it (or meets a deadlock or a lock it cannot get) is answered 503 with "
 	             "Retry-After, nothing written" },
 	{ .name = "REDIS_URL", .type = &config_type_text, .offset = FIELD(redis_url),
-	  .flags = SETTING_SECRET, .check = check_redis_url,
+	  .def = "", .flags = SETTING_SECRET, .check = check_redis_url,
 	  .rule = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path[?db=N]",
-	  .meaning = "the Redis server (rate limits, challenges, revocations)" },
+	  .meaning = "the Redis server (rate limits, challenges, revocations); required unless "
+	             "REDIS_SENTINELS is set" },
+	{ .name = "REDIS_SENTINELS", .type = &config_type_text, .offset = FIELD(redis_sentinels),
+	  .def = "", .check = check_redis_sentinels, .rule = "host:port[,host:port...], at most 8",
+	  .meaning = "Redis Sentinels to ask for the master, instead of REDIS_URL: every connect "
+	             "asks them again (docs/scaling.md)" },
+	{ .name = "REDIS_MASTER_NAME", .type = &config_type_text,
+	  .offset = FIELD(redis_master_name), .def = "", .check = check_master_name,
+	  .rule = "at most 64 characters without spaces",
+	  .meaning = "the name the Sentinels monitor; required with REDIS_SENTINELS" },
+	{ .name = "REDIS_MASTER_USER", .type = &config_type_text,
+	  .offset = FIELD(redis_master_user), .def = "", .check = check_master_user,
+	  .rule = "at most 64 characters without spaces or ':'",
+	  .meaning = "with REDIS_SENTINELS: the ACL user the master takes with AUTH (empty: "
+	             "the default user); needs REDIS_MASTER_PASSWORD" },
+	{ .name = "REDIS_MASTER_PASSWORD", .type = &config_type_text,
+	  .offset = FIELD(redis_master_password), .def = "", .flags = SETTING_SECRET,
+	  .check = check_master_password, .rule = "at most 512 bytes",
+	  .meaning = "with REDIS_SENTINELS: the password the master takes with AUTH (empty: "
+	             "no AUTH); the Sentinels are asked without one" },
 	{ .name = "SOTTO_REDIS_TIMEOUT_MS", .type = &config_type_int, .offset = FIELD(redis_timeout_ms),
 	  .def = "100", .min = 1, .max = 10000,
 	  .meaning = "Redis connect and command timeout, milliseconds" },
@@ -450,7 +534,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	ld.dev = cfg->dev;
 	if (config_source_check_mode(&ld.src, ld.dev) != 0 ||
 	    config_source_each_name(&ld.src, check_var_name) != 0 ||
-	    read_settings(&ld, cfg, false) != 0)
+	    read_settings(&ld, cfg, false) != 0 || check_redis_choice(&ld, cfg) != 0)
 		goto out;
 
 	if (cfg->admin_review_token[0] != '\0' &&
@@ -529,6 +613,10 @@ void config_free(struct config *cfg)
 		free_str(&cfg->cors_origins[i]);
 	free_str(&cfg->database_url);
 	free_str(&cfg->redis_url);
+	free_str(&cfg->redis_sentinels);
+	free_str(&cfg->redis_master_name);
+	free_str(&cfg->redis_master_user);
+	free_str(&cfg->redis_master_password);
 	free_str(&cfg->admin_review_token);
 	free_str(&cfg->admin_ui_token);
 	free_str(&cfg->guard_blocklist);

@@ -231,3 +231,42 @@ int crypto_open(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
 out:
 	return rc;
 }
+
+/* ---- server-owned values ---------------------------------------------- */
+
+unsigned char *crypto_seal_server(struct arena *a, const struct config *cfg, const char *context,
+                                  const struct crypto_field *f, const void *pt, size_t len,
+                                  size_t *out_len, uint32_t *version)
+{
+	const struct content_key *mk = config_content_key_newest(cfg);
+	unsigned char key[CRYPTO_KEY_BYTES];
+	unsigned char *sealed = NULL;
+
+	*out_len = 0;
+	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), context, mk->version) != 0)
+		goto out;
+	sealed = crypto_seal(a, key, mk->version, f, pt, len, out_len);
+	*version = mk->version;
+out:
+	sodium_memzero(key, sizeof(key));
+	return sealed;
+}
+
+int crypto_open_server(struct arena *a, const struct config *cfg, const char *context,
+                       uint32_t version, const struct crypto_field *f,
+                       const unsigned char *sealed, size_t len, unsigned char **pt,
+                       size_t *pt_len)
+{
+	const struct content_key *mk = config_content_key_find(cfg, version);
+	unsigned char key[CRYPTO_KEY_BYTES];
+	int rc = -1;
+
+	*pt = NULL;
+	*pt_len = 0;
+	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), context, version) != 0)
+		goto out;
+	rc = crypto_open(a, key, f, sealed, len, pt, pt_len);
+out:
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}

@@ -28,6 +28,26 @@
  * generation number, and a statement counts as prepared only when its
  * slot was prepared under the current generation.
  *
+ * Several hosts (libpq's own failover): DATABASE_URL may list every node
+ * (postgresql://a,b,c/sotto?target_session_attrs=read-write); libpq tries
+ * them in turn and keeps the one that accepts writes, so after a failover
+ * the next connection (and its LISTEN) reaches the new primary. A
+ * connection still open on a node that became a standby answers 25006
+ * (read-only transaction): it is dropped so that the next request
+ * reconnects, and the request gets 503.
+ *
+ * Synchronous replication: a commit on a primary cut off from its
+ * synchronous standby waits for it, and statement_timeout does not end
+ * that wait (PostgreSQL disables it before committing). The client
+ * gives up DB_GRACE_MS after the statement timeout instead (db_collect):
+ * the connection is dropped and the statement fails as 40003
+ * (statement_completion_unknown). When something cancels the wait on the
+ * server (pg_cancel_backend, an operator), PostgreSQL answers the COMMIT
+ * (or autocommit statement) with success plus a WARNING: committed on
+ * this node only, which a failover may take back. Any WARNING during a
+ * statement is therefore a failure as 40003 too. Either way the request
+ * gets 503, never a 2xx for a write a failover could take back.
+ *
  * Logging: only statement names and SQLSTATEs, never libpq's message
  * text, which may quote parameter values.
  */
@@ -48,6 +68,12 @@
 #include "log.h"
 #include "util.h"
 
+/*
+ * How long past its statement_timeout the client waits for a statement
+ * (a commit waiting for the synchronous standby) before giving up.
+ */
+#define DB_GRACE_MS 1000
+
 struct db {
 	char *url;
 	int statement_timeout_ms;
@@ -60,6 +86,7 @@ struct db {
 	bool tx_lost;                  /* the connection died inside that transaction */
 	char sqlstate[6];              /* of the last failure, "" = connection */
 	const char *listen;            /* channel to LISTEN on after each connect, or NULL */
+	bool warned;                   /* the server sent a WARNING since the last statement began */
 };
 
 /* Slots are process-wide, so one struct db_stmt works with any struct db. */
@@ -75,6 +102,20 @@ void db_quiet_notice(void *arg, const char *message)
 {
 	(void)arg;
 	(void)message;
+}
+
+/*
+ * Notices of a worker connection: printed nowhere (as above), but a
+ * WARNING is remembered, since one answers a commit whose wait for the
+ * synchronous standby was cancelled (see the top of this file).
+ */
+static void db_notice(void *arg, const PGresult *res)
+{
+	struct db *db = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (severity != NULL && strcmp(severity, "WARNING") == 0)
+		db->warned = true;
 }
 
 struct db *db_new(const char *url, int statement_timeout_ms)
@@ -253,7 +294,7 @@ bool db_ready(struct db *db)
 		db->retry_at_us = db_retry_at(now);
 		return false;
 	}
-	PQsetNoticeProcessor(db->conn, db_quiet_notice, NULL);
+	PQsetNoticeReceiver(db->conn, db_notice, db);
 	if (db->listen != NULL && db_listen_now(db->conn, db->listen) != 0) {
 		log_msg(LOG_WARN, "db: LISTEN failed");
 		db_drop(db);
@@ -283,6 +324,29 @@ static void db_note_failure(struct db *db, const PGresult *res, const char *what
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state != NULL ? state : "XX000");
 	db->down = false;
 	log_msg(LOG_WARN, "db: %s failed sqlstate=%s", what, db->sqlstate);
+	if (strcmp(db->sqlstate, "25006") == 0) {
+		/* A standby now (failover): the next connection finds the primary. */
+		PQfinish(db->conn);
+		db->conn = NULL;
+		if (db->in_tx)
+			db->tx_lost = true;
+	}
+}
+
+/*
+ * A statement that succeeded while the server warned: its outcome is
+ * unknown (see the top of this file), so it fails as 40003. True when
+ * that happened.
+ */
+static bool db_outcome_unknown(struct db *db, const char *what)
+{
+	if (!db->warned)
+		return false;
+	db->warned = false;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "40003");
+	db->down = false;
+	log_msg(LOG_WARN, "db: %s: the server warned, outcome unknown (sqlstate=40003)", what);
+	return true;
 }
 
 bool db_result_ok(const PGresult *res)
@@ -326,17 +390,82 @@ static enum db_try db_prepare(struct db *db, const struct db_stmt *stmt)
 }
 
 /*
+ * True once a result can be read without blocking, false when
+ * deadline_us (monotonic; 0 = none) passes first. A broken connection
+ * counts as readable: PQgetResult() then reports it.
+ */
+static bool db_wait(PGconn *conn, uint64_t deadline_us)
+{
+	if (deadline_us == 0)
+		return true;
+	while (PQisBusy(conn)) {
+		uint64_t now = util_now_us();
+		struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
+
+		if (now >= deadline_us)
+			return false;
+		if (poll(&p, 1, (int)((deadline_us - now + 999) / 1000)) < 0 && errno != EINTR)
+			return true;
+		if (p.revents != 0 && PQconsumeInput(conn) == 0)
+			return true;
+	}
+	return true;
+}
+
+/*
+ * Collect the results of the statement just sent into *last, keeping the
+ * last one (an error wins) as PQexec() does; NULL when there is none.
+ * The server bounds a statement with statement_timeout but not a
+ * commit's wait for the synchronous standby (it disables the timeout
+ * before committing), so the client gives up DB_GRACE_MS after the
+ * statement timeout: the connection is dropped and the outcome is
+ * unknown (40003; the server may still commit it on this node). 0, or -1
+ * when it gave up. Unbounded (db_exec_plain: maintenance that sets its own
+ * timeouts, such as a VACUUM FULL), it waits as long as the server does.
+ */
+static int db_collect(struct db *db, const char *what, PGresult **last, bool bounded)
+{
+	uint64_t deadline = 0;
+	PGresult *res;
+
+	if (bounded && db->statement_timeout_ms > 0)
+		deadline = util_now_us() + ((uint64_t)db->statement_timeout_ms + DB_GRACE_MS) * 1000;
+	*last = NULL;
+	for (;;) {
+		if (!db_wait(db->conn, deadline)) {
+			PQclear(*last);
+			*last = NULL;
+			log_msg(LOG_WARN, "db: %s: no answer in time, outcome unknown (sqlstate=40003)",
+			        what);
+			db_drop(db);
+			db->down = false;
+			snprintf(db->sqlstate, sizeof(db->sqlstate), "40003");
+			return -1;
+		}
+		if ((res = PQgetResult(db->conn)) == NULL)
+			return 0;
+		if (*last != NULL && !db_result_ok(*last)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(*last);
+		*last = res;
+	}
+}
+
+/*
  * Send and wait for one execution. *out gets the result on success.
  * DB_TRY_RETRY only when the statement could not even be sent.
  */
 static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
                                const char *const *params, PGresult **out)
 {
-	PGresult *res, *last = NULL;
+	PGresult *last = NULL;
 	enum db_try t;
 
 	if ((t = db_prepare(db, stmt)) != DB_TRY_OK)
 		return t;
+	db->warned = false;
 	if (!PQsendQueryPrepared(db->conn, stmt->name, stmt->n_params, params,
 	                         NULL, NULL, 0)) {
 		if (PQstatus(db->conn) == CONNECTION_BAD) {
@@ -347,18 +476,15 @@ static enum db_try db_try_exec(struct db *db, const struct db_stmt *stmt,
 		db_note_failure(db, NULL, stmt->name);
 		return DB_TRY_FAILED;
 	}
-	/* Keep the last result, as PQexecPrepared() does; an error wins. */
-	while ((res = PQgetResult(db->conn)) != NULL) {
-		if (last != NULL && db_result_ok(last) == false) {
-			PQclear(res);
-			continue;
+	if (db_collect(db, stmt->name, &last, true) != 0)
+		return DB_TRY_FAILED;
+	if (last != NULL && db_result_ok(last) && PQstatus(db->conn) == CONNECTION_OK) {
+		if (!db_outcome_unknown(db, stmt->name)) {
+			*out = last;
+			return DB_TRY_OK;
 		}
 		PQclear(last);
-		last = res;
-	}
-	if (last != NULL && db_result_ok(last) && PQstatus(db->conn) == CONNECTION_OK) {
-		*out = last;
-		return DB_TRY_OK;
+		return DB_TRY_FAILED;
 	}
 	db_note_failure(db, last, stmt->name);
 	PQclear(last);
@@ -413,22 +539,28 @@ out:
  * equal the command tag (COMMIT of an aborted transaction answers
  * COMMAND_OK with the tag "ROLLBACK"). 0 or -1.
  */
-static int db_simple(struct db *db, const char *sql, const char *expect_tag)
+static int db_simple(struct db *db, const char *sql, const char *expect_tag, bool bounded)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int rc = -1;
 
 	if (db->conn == NULL)
 		return -1;
-	res = PQexec(db->conn, sql);
+	db->warned = false;
+	if (!PQsendQuery(db->conn, sql)) {
+		db_note_failure(db, NULL, sql);
+		return -1;
+	}
+	if (db_collect(db, sql, &res, bounded) != 0)
+		return -1;
 	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
 	    PQstatus(db->conn) == CONNECTION_OK) {
-		if (expect_tag == NULL || strcmp(PQcmdStatus(res), expect_tag) == 0) {
-			rc = 0;
-		} else {
+		if (expect_tag != NULL && strcmp(PQcmdStatus(res), expect_tag) != 0) {
 			snprintf(db->sqlstate, sizeof(db->sqlstate), "40000");
 			db->down = false;
 			log_msg(LOG_WARN, "db: %s answered %s", sql, PQcmdStatus(res));
+		} else if (!db_outcome_unknown(db, sql)) {
+			rc = 0;
 		}
 	} else {
 		db_note_failure(db, res, sql);
@@ -454,7 +586,7 @@ int db_exec_plain(struct db *db, const char *sql)
 		log_msg(LOG_ERROR, "db: %s inside an open transaction; rolling it back", sql);
 		db_rollback(db);
 	}
-	return db_simple(db, sql, NULL);
+	return db_simple(db, sql, NULL, false);
 }
 
 int db_begin(struct db *db)
@@ -473,7 +605,7 @@ int db_begin(struct db *db)
 	for (int round = 0; round < 2 && rc != 0; round++) {
 		if (!db_ready(db))
 			return -1;
-		rc = db_simple(db, "BEGIN", NULL);
+		rc = db_simple(db, "BEGIN", NULL, true);
 		if (rc != 0 && db->conn != NULL)
 			break;
 	}
@@ -495,7 +627,7 @@ int db_commit(struct db *db)
 		db->down = true;
 		db->sqlstate[0] = '\0';
 	} else {
-		rc = db_simple(db, "COMMIT", "COMMIT");
+		rc = db_simple(db, "COMMIT", "COMMIT", true);
 	}
 	db->in_tx = false;
 	db->tx_lost = false;
@@ -510,7 +642,7 @@ int db_commit(struct db *db)
 void db_rollback(struct db *db)
 {
 	if (db_tx_open(db))
-		(void)db_simple(db, "ROLLBACK", NULL);
+		(void)db_simple(db, "ROLLBACK", NULL, true);
 	db->in_tx = false;
 	db->tx_lost = false;
 }
@@ -525,8 +657,13 @@ bool db_busy(const struct db *db)
 	const char *s = db->sqlstate;
 
 	return strncmp(s, "40", 2) == 0 || strncmp(s, "53", 2) == 0 ||
-	       strcmp(s, "55P03") == 0 || strcmp(s, "57014") == 0 ||
+	       strcmp(s, "25006") == 0 || strcmp(s, "55P03") == 0 || strcmp(s, "57014") == 0 ||
 	       strncmp(s, "57P", 3) == 0;
+}
+
+bool db_unconfirmed(const struct db *db)
+{
+	return strcmp(db->sqlstate, "40003") == 0;
 }
 
 PGconn *db_conn(struct db *db)

@@ -30,7 +30,7 @@
 static struct db_stmt stmt_insert = {
 	"ipban_insert",
 	"INSERT INTO ip_bans (id, token, key_version, prefix_sealed, seal_version, reason, "
-	"day, expires_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
+	"day, expires_day, prefix_bits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, 0
 };
 static struct db_stmt stmt_log = {
 	"ipban_log",
@@ -52,7 +52,7 @@ enum { COL_PK = 6 };   /* after IPBAN_ROW_COLUMNS */
 /* What a new ban is made of, checked. */
 struct new_ban {
 	struct ipban_prefix prefix;
-	char text[IPBAN_TEXT_MAX];     /* "1.2.3.0/24" */
+	char text[IPBAN_TEXT_MAX];     /* "1.2.3.0/24", "2001:db8:1::/48" */
 	const char *reason;
 	bool permanent;
 	int64_t days;
@@ -71,17 +71,45 @@ static bool reason_names_address(const char *reason, const char *ip, const char 
 	return strstr(reason, ip) != NULL || strstr(reason, addr) != NULL;
 }
 
-/* ?ip=, ?reason=, ?days= into *nb, or 422 invalid_field naming the field. */
+/*
+ * ?ip= and ?prefix= into nb->prefix and nb->text, or 422 invalid_field
+ * naming the field. An IPv4 ban is the /24 (prefix absent or 24); an IPv6
+ * one the /64, or with prefix=48..64 that prefix.
+ */
+static int prefix_or_reply(struct request *req, struct new_ban *nb)
+{
+	const char *bits = http_query(req, "prefix");
+	int64_t n;
+
+	if (ipban_prefix_parse(http_query(req, "ip"), &nb->prefix) != 0)
+		return http_error(req, 422, "invalid_field",
+		                  "ip must be one IPv4 or IPv6 address");
+	if (bits != NULL && nb->prefix.family == IPBAN_V4 &&
+	    util_parse_int64(bits, IPBAN_V4_BITS, IPBAN_V4_BITS, &n) != 0)
+		return http_error(req, 422, "invalid_field",
+		                  "prefix must be 24 or absent for an IPv4 address (its /24 is banned)");
+	if (bits != NULL && nb->prefix.family == IPBAN_V6 &&
+	    (util_parse_int64(bits, IPBAN_V6_BITS_MIN, IPBAN_V6_BITS, &n) != 0 ||
+	     ipban_prefix_widen(&nb->prefix, (unsigned)n) != 0))
+		return http_error(req, 422, "invalid_field",
+		                  "prefix must be an integer from 48 to 64 for an IPv6 address "
+		                  "(absent: 64)");
+	if (ipban_prefix_text(&nb->prefix, nb->text) != 0)
+		return http_error(req, 500, "internal", "internal error");
+	return 0;
+}
+
+/* ?ip=, ?prefix=, ?reason=, ?days= into *nb, or 422 invalid_field naming the field. */
 static int new_ban_or_reply(struct request *req, struct new_ban *nb)
 {
 	const char *ip = http_query(req, "ip");
 	const char *days = http_query(req, "days");
 	const char *why;
 	size_t len;
+	int status;
 
-	if (ipban_prefix_parse(ip, &nb->prefix) != 0 || ipban_prefix_text(&nb->prefix, nb->text) != 0)
-		return http_error(req, 422, "invalid_field",
-		                  "ip must be one IPv4 or IPv6 address");
+	if ((status = prefix_or_reply(req, nb)) != 0)
+		return status;
 	nb->reason = http_query(req, "reason");
 	if (nb->reason == NULL)
 		return http_error(req, 422, "invalid_field",
@@ -141,17 +169,20 @@ int handle_ban_create(struct request *req)
 		return http_error(req, 500, "internal", "internal error");
 	ipban_token(key, &nb.prefix, token);
 	{
-		const char *ban[8] = {
+		/* prefix_bits only for a wide IPv6 ban (sql/025_ban_widths_notes.sql) */
+		bool wide = nb.prefix.family == IPBAN_V6 && nb.prefix.bits < IPBAN_V6_BITS;
+		const char *ban[9] = {
 			id, db_bytea_text(a, token, sizeof(token)),
 			arena_printf(a, "%d", IPBAN_KEY_VERSION),
 			db_bytea_text(a, sealed, sealed_len), arena_printf(a, "%u", seal_version),
 			nb.reason, arena_i64(a, today),
 			nb.permanent ? NULL : arena_i64(a, today + nb.days),
+			wide ? arena_printf(a, "%u", nb.prefix.bits) : NULL,
 		};
 		const char *log[2] = { ban[6], nb.reason };
 
-		for (size_t i = 0; i < 8; i++)
-			if (ban[i] == NULL && !(i == 7 && nb.permanent))
+		for (size_t i = 0; i < 9; i++)
+			if (ban[i] == NULL && !(i == 7 && nb.permanent) && !(i == 8 && !wide))
 				return http_oom(req);
 		if (insert_ban(req, ban, log) != 0)
 			return http_db_failure(req);

@@ -247,14 +247,16 @@ out:
 	"count(*) FILTER (WHERE reason = 4), count(*) FILTER (WHERE reason = 5), " \
 	"count(*) FILTER (WHERE reason = 6), count(*) FILTER (WHERE reason = 7) "
 #define QUEUE_SELECT \
-	"SELECT " POST_VIEW_COLUMNS ", m.pk, m.id, m.source, m.status, m.day, s.score, fc.* " \
+	"SELECT " POST_VIEW_COLUMNS ", m.pk, m.id, m.source, m.status, m.day, s.score, " \
+	"m.note_sealed, m.note_version, fc.* " \
 	POST_VIEW_FROM "JOIN mod_items m ON m.post_pk = p.pk " \
 	"LEFT JOIN mod_scan s ON s.post_pk = p.pk " \
 	"CROSS JOIN LATERAL (SELECT count(*), " REASON_COUNTS \
 	"FROM flags f WHERE f.item_pk = m.pk) fc "
 
 /* Columns after POST_VIEW_COLUMNS (12 of them). */
-enum { Q_PK = 12, Q_ID, Q_SOURCE, Q_STATUS, Q_DAY, Q_SCORE, Q_COUNT, Q_REASONS };
+enum { Q_PK = 12, Q_ID, Q_SOURCE, Q_STATUS, Q_DAY, Q_SCORE, Q_NOTE, Q_NOTE_VERSION, Q_COUNT,
+       Q_REASONS };
 
 static struct db_stmt stmt_queue_pending = {
 	"mod_queue_pending",
@@ -315,6 +317,8 @@ static json_object *queue_item_json(struct request *req, const PGresult *res, in
 	                                                PQgetvalue(res, row, Q_SCORE)));
 	json_object_object_add(o, "status", json_object_new_string(item_status_name(status)));
 	json_object_object_add(o, "day", json_object_new_int64(day));
+	json_object_object_add(o, "note", moderation_decision_note_json(req, PQgetvalue(res, row, Q_ID),
+	                                                               res, row, Q_NOTE));
 	return o;
 }
 
@@ -363,7 +367,9 @@ static struct db_stmt stmt_lock_post = {
 	"mod_lock_post", "SELECT 1 FROM posts WHERE pk = $1 FOR UPDATE", 1, 0
 };
 static struct db_stmt stmt_item_decide = {
-	"mod_item_decide", "UPDATE mod_items SET status = $2 WHERE pk = $1 AND status = 0", 2, 0
+	"mod_item_decide",
+	"UPDATE mod_items SET status = $2, note_sealed = $3, note_version = $4 "
+	"WHERE pk = $1 AND status = 0", 4, 0
 };
 static struct db_stmt stmt_post_remove = {
 	"mod_post_remove", "UPDATE posts SET status = 2 WHERE pk = $1", 1, 0
@@ -401,6 +407,8 @@ struct decision {
 	int64_t author;
 	unsigned char author_hash[AUTH_HASH_BYTES];
 	const char *reason;         /* public category, set inside the transaction */
+	const char *note_sealed;    /* bytea text, NULL when no note */
+	const char *note_version;   /* its content key version, NULL when no note */
 	bool changed;               /* the post's status changed */
 };
 
@@ -441,7 +449,7 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 static int decision_lock_or_reply(struct request *req, struct decision *d)
 {
 	struct db *db = req->ctx->db;
-	const char *params[2] = { d->post_pk, NULL };
+	const char *params[4] = { d->post_pk, NULL, NULL, NULL };
 	PGresult *res;
 
 	if (d->remove) {
@@ -461,6 +469,8 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 		return http_error(req, 404, "not_found", "no such review item");
 	params[0] = d->item_pk;
 	params[1] = d->remove ? "2" : "1";
+	params[2] = d->note_sealed;
+	params[3] = d->note_version;
 	if ((res = db_exec(db, req->arena, &stmt_item_decide, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
@@ -525,10 +535,27 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 	return seq < 0 ? http_db_failure(req) : 0;
 }
 
+/* The checked note (NULL: none) sealed into d for its item; 0 or the status it set. */
+static int decision_note_seal_or_reply(struct request *req, struct decision *d,
+                                       const char *note, size_t note_len)
+{
+	uint32_t version = 0;
+
+	if (note == NULL)
+		return 0;
+	d->note_sealed = moderation_decision_note_seal(req, http_param(req, 0), note, note_len,
+	                                               &version);
+	if (d->note_sealed == NULL ||
+	    (d->note_version = arena_printf(req->arena, "%u", version)) == NULL)
+		return http_error(req, 500, "internal", "internal error");
+	return 0;
+}
+
 /*
  * POST /moderation/queue/{id}/decision {"decision": "keep"|"remove",
- * "note"?} -> 200 {"id", "status"}. The note is checked and dropped
- * (docs/moderation.md). A second decision is 409 whichever came first.
+ * "note"?} -> 200 {"id", "status"}. The note is kept with the decision,
+ * sealed, for the decided queue (docs/moderation.md). A second decision is
+ * 409 whichever came first.
  */
 int handle_queue_decide(struct request *req)
 {
@@ -544,7 +571,8 @@ int handle_queue_decide(struct request *req)
 		return http_error(req, 422, "invalid_field", "decision must be keep or remove");
 	d.remove = strcmp(what, "remove") == 0;
 	if ((status = moderation_note_or_reply(req, &note, &note_len)) != 0 ||
-	    (status = decision_item_or_reply(req, &d)) != 0)
+	    (status = decision_item_or_reply(req, &d)) != 0 ||
+	    (status = decision_note_seal_or_reply(req, &d, note, note_len)) != 0)
 		return status;
 	if (db_begin(db) != 0)
 		return http_db_failure(req);

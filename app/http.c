@@ -146,6 +146,9 @@ int http_db_failure(struct request *req)
 	if (db_down(req->ctx->db))
 		return http_unavailable(req, "the database is unavailable",
 		                    HTTP_RETRY_AFTER_DOWN);
+	if (db_unconfirmed(req->ctx->db))
+		return http_unavailable(req, "the database could not confirm the write; "
+		                        "look before sending it again", HTTP_RETRY_AFTER_BUSY);
 	if (db_busy(req->ctx->db))
 		return http_unavailable(req, "the database is busy; nothing was written",
 		                    HTTP_RETRY_AFTER_BUSY);

@@ -8,7 +8,10 @@
  * the day it stops applying. 16 bytes of a keyed 256-bit hash
  * keep the chance of a false match below 2^-100 for any realistic number
  * of bans. Duplicates (one prefix banned twice) are merged at load,
- * keeping the later expiry.
+ * keeping the later expiry. The tokens do not say their prefix length, so
+ * the cache also keeps which IPv6 lengths wider than the /64 some active
+ * ban uses (ip_bans.prefix_bits): an IPv6 client is looked up at its /64
+ * and at each of those, and at no other.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #define IPBAN_CACHE_TOKEN 16
 #define PERMANENT INT64_MAX
 #define OVERVIEW_MAX 100           /* bans shown by GET /admin/overview */
+#define V6_WIDTHS (IPBAN_V6_BITS - IPBAN_V6_BITS_MIN)   /* the /48 to the /63 */
 
 struct ban_entry {
 	unsigned char token[IPBAN_CACHE_TOKEN];
@@ -47,6 +51,7 @@ struct ipban_cache {
 
 	struct ban_entry *entries;     /* sorted by token, unique; malloc'ed */
 	size_t n;
+	uint32_t v6_wide;              /* bit b: some ban is an IPv6 /(IPBAN_V6_BITS_MIN + b) */
 	bool loaded;                   /* a load has succeeded since start */
 	bool failing;                  /* the last load failed (logged once) */
 	uint64_t shm_gen;              /* pool generation the cache reflects */
@@ -74,7 +79,7 @@ static struct db_stmt stmt_generation = {
 };
 static struct db_stmt stmt_active = {
 	"ipban_active",
-	"SELECT token, expires_day FROM ip_bans WHERE key_version = $1 "
+	"SELECT token, expires_day, prefix_bits FROM ip_bans WHERE key_version = $1 "
 	"AND (expires_day IS NULL OR expires_day > $2)", 2, 0
 };
 static struct db_stmt stmt_overview = {
@@ -97,6 +102,7 @@ int ipban_prefix_parse(const char *text, struct ipban_prefix *p)
 		return -1;
 	if (inet_pton(AF_INET, text, addr) == 1) {
 		p->family = IPBAN_V4;
+		p->bits = IPBAN_V4_BITS;
 		memcpy(p->bytes, addr, 3);
 		p->len = 3;
 		return 0;
@@ -106,14 +112,39 @@ int ipban_prefix_parse(const char *text, struct ipban_prefix *p)
 	if (memcmp(addr, mapped, sizeof(mapped)) == 0) {
 		/* RFC 4291 2.5.5.2: an IPv4 client seen through an IPv6 socket */
 		p->family = IPBAN_V4;
+		p->bits = IPBAN_V4_BITS;
 		memcpy(p->bytes, addr + 12, 3);
 		p->len = 3;
 		return 0;
 	}
 	p->family = IPBAN_V6;
+	p->bits = IPBAN_V6_BITS;
 	memcpy(p->bytes, addr, 8);
 	p->len = 8;
 	return 0;
+}
+
+int ipban_prefix_widen(struct ipban_prefix *p, unsigned bits)
+{
+	size_t len = (bits + 7) / 8;
+
+	if (p->family != IPBAN_V6 || bits < IPBAN_V6_BITS_MIN || bits > p->bits)
+		return -1;
+	memset(p->bytes + len, 0, sizeof(p->bytes) - len);
+	if (bits % 8 != 0)
+		p->bytes[len - 1] &= (unsigned char)(0xff << (8 - bits % 8));
+	p->bits = bits;
+	p->len = len;
+	return 0;
+}
+
+/* A prefix as ipban_prefix_parse and ipban_prefix_widen leave it. */
+static bool prefix_valid(const struct ipban_prefix *p)
+{
+	if (p->family == IPBAN_V4)
+		return p->bits == IPBAN_V4_BITS && p->len == 3;
+	return p->family == IPBAN_V6 && p->bits >= IPBAN_V6_BITS_MIN &&
+	       p->bits <= IPBAN_V6_BITS && p->len == (p->bits + 7) / 8;
 }
 
 int ipban_prefix_text(const struct ipban_prefix *p, char out[IPBAN_TEXT_MAX])
@@ -122,15 +153,14 @@ int ipban_prefix_text(const struct ipban_prefix *p, char out[IPBAN_TEXT_MAX])
 	char buf[INET6_ADDRSTRLEN];
 	int af = p->family == IPBAN_V4 ? AF_INET : AF_INET6;
 
-	if ((p->family != IPBAN_V4 || p->len != 3) && (p->family != IPBAN_V6 || p->len != 8))
+	if (!prefix_valid(p))
 		return -1;
 	memcpy(addr, p->bytes, p->len);
 	/* glibc's inet_ntop compresses as RFC 5952 4.2 asks: the longest run of
 	 * zero groups (the first of equal ones), never a single group. */
 	if (inet_ntop(af, addr, buf, sizeof(buf)) == NULL)
 		return -1;
-	if (snprintf(out, IPBAN_TEXT_MAX, "%s/%s", buf,
-	             p->family == IPBAN_V4 ? "24" : "64") >= IPBAN_TEXT_MAX)
+	if (snprintf(out, IPBAN_TEXT_MAX, "%s/%u", buf, p->bits) >= IPBAN_TEXT_MAX)
 		return -1;
 	return 0;
 }
@@ -140,8 +170,13 @@ void ipban_token(const unsigned char key[32], const struct ipban_prefix *p,
 {
 	unsigned char in[5 + 8];
 
-	/* Domain separation: a /24 and a /64 can never share an input. */
-	memcpy(in, p->family == IPBAN_V4 ? "v4/24" : "v6/64", 5);
+	/* Domain separation: prefixes of other families or lengths never share
+	 * an input ("v4/24", "v6/48" .. "v6/64": always 5 bytes). */
+	in[0] = 'v';
+	in[1] = p->family == IPBAN_V4 ? '4' : '6';
+	in[2] = '/';
+	in[3] = (unsigned char)('0' + p->bits / 10 % 10);
+	in[4] = (unsigned char)('0' + p->bits % 10);
 	memcpy(in + 5, p->bytes, p->len);
 	crypto_generichash(out, IPBAN_TOKEN_BYTES, in, 5 + p->len, key, 32);
 }
@@ -172,51 +207,28 @@ static void prefix_field(struct crypto_field *f, const char *ban_id)
 	f->owner = 0;              /* a server-owned value: no account */
 }
 
-static const struct content_key *content_key_find(const struct config *cfg, uint32_t version)
-{
-	for (size_t i = 0; i < cfg->n_content_keys; i++)
-		if (cfg->content_keys[i].version == version)
-			return &cfg->content_keys[i];
-	return NULL;
-}
-
 unsigned char *ipban_seal_prefix(struct arena *a, const struct config *cfg,
                                  const char *ban_id, const char *text,
                                  size_t *len, uint32_t *version)
 {
-	const struct content_key *mk = config_content_key_newest(cfg);
-	unsigned char key[CRYPTO_KEY_BYTES];
 	struct crypto_field f;
-	unsigned char *sealed = NULL;
 
-	*len = 0;
-	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), SEAL_CONTEXT,
-	                              mk->version) != 0)
-		goto out;
 	prefix_field(&f, ban_id);
-	sealed = crypto_seal(a, key, mk->version, &f, text, strlen(text), len);
-	*version = mk->version;
-out:
-	sodium_memzero(key, sizeof(key));
-	return sealed;
+	return crypto_seal_server(a, cfg, SEAL_CONTEXT, &f, text, strlen(text), len, version);
 }
 
 /* The prefix text of a row, opened; NULL when it cannot be. */
 static const char *open_prefix(struct request *req, const char *ban_id, uint32_t version,
                                const unsigned char *sealed, size_t len)
 {
-	const struct content_key *mk = content_key_find(req->ctx->cfg, version);
-	unsigned char key[CRYPTO_KEY_BYTES];
 	struct crypto_field f;
 	unsigned char *pt = NULL;
 	size_t pt_len = 0;
 
-	if (mk == NULL || keys_derive(key, mk->key, sizeof(mk->key), SEAL_CONTEXT, version) != 0)
-		return NULL;
 	prefix_field(&f, ban_id);
-	if (crypto_open(req->arena, key, &f, sealed, len, &pt, &pt_len) != 0)
-		pt = NULL;
-	sodium_memzero(key, sizeof(key));
+	if (crypto_open_server(req->arena, req->ctx->cfg, SEAL_CONTEXT, version, &f, sealed, len,
+	                       &pt, &pt_len) != 0)
+		return NULL;
 	return (const char *)pt;
 }
 
@@ -297,26 +309,44 @@ static size_t entries_normalize(struct ban_entry *e, size_t n)
 	return out + 1;
 }
 
-/* Replace the cache with the active bans of res (token, expires_day). 0 or -1. */
+/*
+ * The IPv6 width of row i of res (column 2, prefix_bits: NULL for a /24 or
+ * a /64) as a bit of ipban_cache.v6_wide, 0 for none; -1 when damaged.
+ */
+static int64_t row_width(const PGresult *res, int i)
+{
+	int64_t bits;
+
+	if (PQgetisnull(res, i, 2))
+		return 0;
+	if (util_parse_int64(PQgetvalue(res, i, 2), IPBAN_V6_BITS_MIN, IPBAN_V6_BITS - 1, &bits) != 0)
+		return -1;
+	return (int64_t)1 << (bits - IPBAN_V6_BITS_MIN);
+}
+
+/* Replace the cache with the active bans of res (token, expires_day, prefix_bits). 0 or -1. */
 static int cache_fill(struct ipban_cache *cache, const PGresult *res)
 {
 	size_t rows = (size_t)PQntuples(res), n = 0;
 	struct ban_entry *e = rows > 0 ? malloc(rows * sizeof(*e)) : NULL;
+	uint32_t wide = 0;
 
 	if (rows > 0 && e == NULL)
 		return -1;
 	for (size_t i = 0; i < rows; i++) {
-		int64_t expires = PERMANENT;
+		int64_t expires = PERMANENT, width = row_width(res, (int)i);
 
-		if (token_from_hex(PQgetvalue(res, (int)i, 0), e[n].token) != 0 ||
+		if (width < 0 || token_from_hex(PQgetvalue(res, (int)i, 0), e[n].token) != 0 ||
 		    (!PQgetisnull(res, (int)i, 1) &&
 		     util_parse_int64(PQgetvalue(res, (int)i, 1), 0, INT32_MAX, &expires) != 0))
 			continue;          /* a damaged row bans nothing */
 		e[n++].expires_day = expires;
+		wide |= (uint32_t)width;
 	}
 	free(cache->entries);
 	cache->entries = e;
 	cache->n = entries_normalize(e, n);
+	cache->v6_wide = wide;
 	return 0;
 }
 
@@ -381,13 +411,24 @@ static void cache_refresh(struct request *req)
 	cache->failing = true;
 }
 
+/* True when the cache holds an active ban on exactly the prefix p. */
+static bool cache_holds(const struct ipban_cache *cache, const unsigned char *key,
+                        const struct ipban_prefix *p)
+{
+	unsigned char token[IPBAN_TOKEN_BYTES];
+	const struct ban_entry *hit;
+
+	ipban_token(key, p, token);
+	hit = bsearch(token, cache->entries, cache->n, sizeof(*cache->entries), entry_cmp);
+	/* The day moves between polls; the cache's day is at most a poll old. */
+	return hit != NULL && (hit->expires_day == PERMANENT || cache->day < hit->expires_day);
+}
+
 bool ipban_applies(struct request *req)
 {
 	struct ipban_cache *cache = req->ctx->ipban;
 	struct ipban_prefix p;
-	unsigned char token[IPBAN_TOKEN_BYTES];
 	const unsigned char *key;
-	const struct ban_entry *hit;
 
 	/* Hot path: nothing is wiped here, the prefix and its token are no
 	 * more secret than REMOTE_ADDR itself, which libfcgi holds anyway
@@ -398,10 +439,17 @@ bool ipban_applies(struct request *req)
 	if (ipban_prefix_parse(req->remote_addr, &p) != 0 ||
 	    (key = ipban_token_key(req)) == NULL)
 		return false;
-	ipban_token(key, &p, token);
-	hit = bsearch(token, cache->entries, cache->n, sizeof(*cache->entries), entry_cmp);
-	/* The day moves between polls; the cache's day is at most a poll old. */
-	return hit != NULL && (hit->expires_day == PERMANENT || cache->day < hit->expires_day);
+	if (cache_holds(cache, key, &p))
+		return true;
+	if (p.family != IPBAN_V6)
+		return false;
+	/* Narrowest first: each step widens the one before. */
+	for (int b = V6_WIDTHS - 1; b >= 0; b--)
+		if ((cache->v6_wide & (UINT32_C(1) << b)) != 0 &&
+		    ipban_prefix_widen(&p, (unsigned)(IPBAN_V6_BITS_MIN + b)) == 0 &&
+		    cache_holds(cache, key, &p))
+			return true;
+	return false;
 }
 
 void ipban_changed(struct shm_region *shm)

@@ -123,6 +123,54 @@ int moderation_overview(struct request *req, json_object *out)
 	return 0;
 }
 
+/* ---- a decision's note ------------------------------------------------- */
+
+#define DECISION_NOTE_CONTEXT "modnotes"   /* keys_derive context of its seal */
+
+static void decision_note_field(struct crypto_field *f, const char *item_id)
+{
+	f->table = "mod_items";
+	f->column = "note";
+	f->row = item_id;
+	f->owner = 0;              /* the server's: moderators have no account */
+}
+
+const char *moderation_decision_note_seal(struct request *req, const char *item_id,
+                                          const char *note, size_t len, uint32_t *version)
+{
+	struct crypto_field f;
+	const unsigned char *sealed;
+	size_t sealed_len = 0;
+
+	decision_note_field(&f, item_id);
+	sealed = crypto_seal_server(req->arena, req->ctx->cfg, DECISION_NOTE_CONTEXT, &f, note, len,
+	                            &sealed_len, version);
+	return sealed == NULL ? NULL : db_bytea_text(req->arena, sealed, sealed_len);
+}
+
+json_object *moderation_decision_note_json(struct request *req, const char *item_id,
+                                           const PGresult *res, int row, int col)
+{
+	struct crypto_field f;
+	const unsigned char *sealed;
+	unsigned char *note = NULL;
+	size_t sealed_len = 0, note_len = 0;
+	int64_t version;
+
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	decision_note_field(&f, item_id);
+	sealed = db_bytea_value(req->arena, res, row, col, &sealed_len);
+	if (sealed == NULL ||
+	    util_parse_int64(PQgetvalue(res, row, col + 1), 1, UINT32_MAX, &version) != 0 ||
+	    crypto_open_server(req->arena, req->ctx->cfg, DECISION_NOTE_CONTEXT, (uint32_t)version,
+	                       &f, sealed, sealed_len, &note, &note_len) != 0) {
+		log_msg(LOG_WARN, "a decision's note could not be opened; shown as none");
+		return NULL;
+	}
+	return json_object_new_string_len((const char *)note, (int)note_len);
+}
+
 /* ---- GET /me/export: "flags" -------------------------------------------- */
 
 static struct db_stmt stmt_export = {

@@ -13,6 +13,7 @@
 #include "context.h"
 #include "db.h"
 #include "http.h"
+#include "log.h"
 #include "scope.h"
 #include "session.h"
 #include "token.h"
@@ -181,7 +182,7 @@ int session_open(struct request *req, int64_t account_pk, int64_t client_pk, uns
 	return g->refresh_token != NULL ? 0 : -1;
 }
 
-int session_mark_ended(struct cache *c, struct arena *a, int token_lifetime_s,
+int session_mark_ended(struct cache *c, struct arena *a, const struct config *cfg,
                        const char *const *ids, size_t n)
 {
 	const char **argv;
@@ -202,17 +203,27 @@ int session_mark_ended(struct cache *c, struct arena *a, int token_lifetime_s,
 		if ((argv[3 + i] = arena_printf(a, "rs:%s", ids[i])) == NULL)
 			return -1;
 	/* Outlives every access token the sessions issued. */
-	argv[3 + n] = arena_i64(a, (int64_t)token_lifetime_s + TOKEN_CLOCK_SKEW_S);
+	argv[3 + n] = arena_i64(a, (int64_t)cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
 	if (argv[2] == NULL || argv[3 + n] == NULL)
 		return -1;
 	r = cache_command(c, a, (int)(n + 4), argv, NULL);
-	return r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
+		return -1;
+	/*
+	 * With Sentinel, a failover keeps the marks only if a replica has them;
+	 * PostgreSQL already refuses the sessions, but a record cached before
+	 * would answer for a token until a new server drops it (revocation.h).
+	 */
+	if (cfg->redis_sentinels[0] != '\0' && cache_wait_replica(c, a) != 0) {
+		log_msg(LOG_WARN, "session: no Redis replica confirmed the end of a session");
+		return -1;
+	}
+	return 0;
 }
 
 int session_forget(struct request *req, const char *const *ids, size_t n)
 {
-	return session_mark_ended(req->ctx->cache, req->arena, req->ctx->cfg->token_lifetime_s,
-	                          ids, n);
+	return session_mark_ended(req->ctx->cache, req->arena, req->ctx->cfg, ids, n);
 }
 
 int session_end(struct request *req, const char *id, int64_t account_pk)

@@ -28,6 +28,7 @@
 #include "guard.h"
 #include "ipban.h"
 #include "log.h"
+#include "revocation.h"
 #include "shm.h"
 #include "worker.h"
 
@@ -108,7 +109,11 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	ctx->slot = slot;
 	ctx->arena = arena_new();
 	ctx->db = db_new(cfg->database_url, cfg->db_statement_timeout_ms);
-	ctx->cache = cache_new(cfg->redis_url, cfg->redis_timeout_ms);
+	ctx->cache = cfg->redis_sentinels[0] != '\0'
+	             ? cache_new_sentinel(cfg->redis_sentinels, cfg->redis_master_name,
+	                                  cfg->redis_master_user, cfg->redis_master_password,
+	                                  cfg->redis_timeout_ms)
+	             : cache_new(cfg->redis_url, cfg->redis_timeout_ms);
 	ctx->feed_cache = feed_cache_new();
 	ctx->ipban = ipban_cache_new();
 	ctx->tokens = auth_token_cache_new();
@@ -116,6 +121,7 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	    ctx->feed_cache == NULL || ctx->ipban == NULL || ctx->tokens == NULL)
 		return -1;
 	db_listen(ctx->db, FEED_CHANNEL);
+	cache_on_connect(ctx->cache, revocation_restore, NULL);
 	/* The blocklist is read once per worker; an unreadable one stops the worker (logged). */
 	if (guard_load_blocklist(cfg) != 0)
 		return -1;

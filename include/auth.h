@@ -9,18 +9,21 @@
  * Every failure is 401 unauthorized; Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rs:<sid> gone:<h> ac:<h>:<jti> ag:<h>
- * where h is the account's lookup hash (hex): "rs" marks an ended session
- * (until its last access token expires), "gone" a deleted account (set
- * before its rows go, until its last token expires), "ac" caches the
- * account record for this token for AUTH_CACHE_TTL seconds, and "ag" is
- * the account's generation, bumped by every change. A miss reads
- * PostgreSQL, which also requires the token's session row to be there
- * (ending a session deletes it first): a Redis that lost "rs" (flushed,
- * or a failover to a replica that never saw it) cannot revive a session.
+ *   MGET rs:<sid> gone:<h> ac:<h>:<j> ag:<h>
+ * where h is the account's lookup hash (hex) and j the token's (hex of
+ * BLAKE2b keyed with the lookup key over "jti:" + jti, so no key names a
+ * token id): "rs" marks an ended session (until its last access token
+ * expires), "gone" a deleted account (set before its rows go, until its
+ * last token expires), "ac" caches the account record for this token for
+ * AUTH_CACHE_TTL seconds, and "ag" is the account's generation, bumped by
+ * every change. A miss reads PostgreSQL, which also requires the token's
+ * session row to be there (ending a session deletes it first): a Redis
+ * that lost "rs" (flushed, or a failover to a replica that never saw it)
+ * cannot revive a session once the cached records from before are gone
+ * (revocation.h drops them on a new Redis server).
  *
  * Redis is not trusted with identity. The record is sealed (cachemac.h)
- * under its own key name ac:<h>:<jti>, so it names the pk of the account
+ * under its own key name ac:<h>:<j>, so it names the pk of the account
  * the token's sub hashes to and nothing else: a forged record, or one
  * moved from another account or token, is a miss. It carries the
  * generation it was read under and its own expiry: a record of a former

@@ -17,6 +17,9 @@
 struct arena;
 
 #define CACHE_RETRY_MS 250
+#define CACHE_MAX_SENTINELS 8
+#define CACHE_MASTER_NAME_MAX 64
+#define CACHE_PASSWORD_MAX 512     /* REDIS_MASTER_PASSWORD */
 
 struct cache;
 
@@ -29,6 +32,33 @@ struct cache;
 struct cache *cache_new(const char *url, int timeout_ms);
 void cache_free(struct cache *c);
 
+/*
+ * Sentinel mode: sentinels is "host:port[,host:port...]" (at most
+ * CACHE_MAX_SENTINELS; IPv6 hosts in brackets), master the name they
+ * monitor (1..CACHE_MASTER_NAME_MAX bytes). Every connect asks them
+ * where the master is; see cache.c. user and pass (NULL or empty: none)
+ * are what the master takes with AUTH, as in a URL; a user needs a
+ * password. The Sentinels themselves are asked without AUTH. NULL on a
+ * bad list, a user without a password, or OOM.
+ */
+struct cache *cache_new_sentinel(const char *sentinels, const char *master, const char *user,
+                                 const char *pass, int timeout_ms);
+
+/*
+ * Parse a Sentinel list as above into hosts (malloc'd, caller frees) and
+ * ports, at most max of them; *n gets the count. 0, or -1 when
+ * malformed (nothing left allocated).
+ */
+int cache_parse_sentinels(const char *list, char **hosts, int *ports, size_t max, size_t *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * fn(c, arg) runs after every new connection, before any caller's
+ * command; it may use cache_command(). When it returns -1 the connection
+ * is dropped and the attempt counts as failed.
+ */
+void cache_on_connect(struct cache *c, int (*fn)(struct cache *, void *), void *arg);
+
 /* Connect if needed (rate-limited retries). True when usable. */
 bool cache_ready(struct cache *c);
 
@@ -40,9 +70,24 @@ bool cache_ready(struct cache *c);
  * cache_down() stays false. NULL on connection failure or timeout (the
  * connection is then dropped, cache_down() becomes true, and it is
  * retried later) and when the arena is out of memory (cache_down() false).
+ * READONLY, NOREPLICAS, LOADING and MASTERDOWN error replies count as a
+ * lost connection (the server is no longer a usable master).
  */
 redisReply *cache_command(struct cache *c, struct arena *a, int argc,
                           const char **argv, const size_t *lens);
+
+/* True when r is a reply (not NULL) of the given REDIS_REPLY_* type. */
+bool cache_reply_is(const redisReply *r, int type);
+
+/* The timeout of one command, in milliseconds. */
+int cache_timeout_ms(const struct cache *c);
+
+/*
+ * WAIT until one replica has every write made so far on this connection,
+ * for at most half the command timeout (so that WAIT answers before the
+ * socket gives up). 0, or -1 when no replica confirmed it in time.
+ */
+int cache_wait_replica(struct cache *c, struct arena *a) __attribute__((warn_unused_result));
 
 /*
  * Store value under key for ttl_s seconds unless key already exists

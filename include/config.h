@@ -70,7 +70,11 @@ struct config {
 	/* storage */
 	char *database_url;         /* DATABASE_URL */
 	int db_statement_timeout_ms;/* SOTTO_DB_STATEMENT_TIMEOUT_MS */
-	char *redis_url;            /* REDIS_URL: redis://host:port[/db] or unix:///path */
+	char *redis_url;            /* REDIS_URL: redis://host:port[/db] or unix:///path; "" with Sentinels */
+	char *redis_sentinels;      /* REDIS_SENTINELS: host:port,... "" = use REDIS_URL */
+	char *redis_master_name;    /* REDIS_MASTER_NAME, with REDIS_SENTINELS */
+	char *redis_master_user;    /* REDIS_MASTER_USER: AUTH user for that master, or "" */
+	char *redis_master_password; /* REDIS_MASTER_PASSWORD: AUTH password for it, or "" */
 	int redis_timeout_ms;       /* SOTTO_REDIS_TIMEOUT_MS */
 
 	/* abuse */

@@ -106,4 +106,28 @@ int crypto_open(struct arena *a, const unsigned char key[CRYPTO_KEY_BYTES],
                 size_t len, unsigned char **pt, size_t *pt_len)
     __attribute__((warn_unused_result));
 
+/*
+ * A value the server owns (no account: f->owner is 0), sealed with
+ * crypto_seal under keys_derive(newest CONTENT_KEYS key, context,
+ * id = its version); context is 8 characters and names the use. Returns
+ * the sealed bytes on arena a (*out_len) and the version used (*version;
+ * store it beside them), or NULL when no content key is configured or on
+ * out of memory.
+ */
+unsigned char *crypto_seal_server(struct arena *a, const struct config *cfg, const char *context,
+                                  const struct crypto_field *f, const void *pt, size_t len,
+                                  size_t *out_len, uint32_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * Open a value crypto_seal_server sealed for f under context and content
+ * key version. 0 (as crypto_open), or -1 when that version is no longer
+ * configured or the value does not open.
+ */
+int crypto_open_server(struct arena *a, const struct config *cfg, const char *context,
+                       uint32_t version, const struct crypto_field *f,
+                       const unsigned char *sealed, size_t len, unsigned char **pt,
+                       size_t *pt_len)
+    __attribute__((warn_unused_result));
+
 #endif

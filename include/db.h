@@ -78,10 +78,17 @@ bool db_down(const struct db *db);
 /*
  * True when the last failure was the server being busy, not the query
  * being wrong: a statement timeout, a deadlock or serialization failure,
- * a lock not available, resources exhausted, a shutdown. Nothing was
- * written; the same request may succeed when sent again (503).
+ * a lock not available, resources exhausted, a shutdown, a node that
+ * became a standby (25006; the connection is dropped). Nothing was
+ * acknowledged; the same request may succeed when sent again (503).
+ * 40003 is a statement the server answered with a WARNING (a commit
+ * whose wait for the synchronous standby was cancelled): it may be
+ * written on this node, but a failover may take it back.
  */
 bool db_busy(const struct db *db);
+
+/* True when the last failure was that 40003: written here, not acknowledged. */
+bool db_unconfirmed(const struct db *db);
 
 /* The raw connection, for LISTEN/NOTIFY users. NULL when not connected. */
 PGconn *db_conn(struct db *db);

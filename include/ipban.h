@@ -4,10 +4,13 @@
  *
  * An address is canonicalized first (an IPv4-mapped IPv6 address, dotted
  * "::ffff:1.2.3.4" or hex "::ffff:102:304", is the IPv4 address), then cut
- * to its /24 (IPv4) or /64 (IPv6). The prefix is matched by a token:
+ * to its /24 (IPv4) or /64 (IPv6); a ban may widen an IPv6 prefix to a /48
+ * at most. The prefix is matched by a token:
  *   BLAKE2b-256 keyed with keys_derive(IP_HMAC_KEY, "ipbanhsh", IPBAN_KEY_VERSION)
- *   over "v4/24" + 3 bytes, or "v6/64" + 8 bytes
- * and shown to moderators from a sealed copy of its text (sql/007_bans.sql).
+ *   over "v4/24" + 3 bytes, or "v6/NN" + the NN/8 bytes (rounded up, the
+ *   bits past NN zero) of an IPv6 /NN
+ * and shown to moderators from a sealed copy of its text (sql/007_bans.sql,
+ * sql/025_ban_widths_notes.sql).
  * The address itself lives in memory for one request only.
  *
  * The cache (one per worker, ctx->ipban): the tokens of the active bans in a
@@ -16,7 +19,8 @@
  * at its next request) or when the database's generation moves (checked at
  * most every IPBAN_RECHECK_MS: other hosts, `sotto cleanup`, psql). With
  * no bans a request costs one atomic load and a clock read; with bans, one
- * keyed hash of 8 or 13 bytes and a binary search.
+ * keyed hash of 8 or 13 bytes and a binary search, and for an IPv6 client
+ * one more of each per other prefix length some active ban uses.
  */
 #ifndef SOTTO_IPBAN_H
 #define SOTTO_IPBAN_H
@@ -38,14 +42,18 @@ struct shm_region;
 #define IPBAN_TOKEN_BYTES 32
 #define IPBAN_ADDR_MAX 45        /* longest address text accepted (INET6_ADDRSTRLEN - 1) */
 #define IPBAN_TEXT_MAX 48        /* prefix text with "/64" and NUL fits */
+#define IPBAN_V4_BITS 24         /* an IPv4 ban is always the /24 */
+#define IPBAN_V6_BITS_MIN 48     /* the widest IPv6 prefix a ban may take */
+#define IPBAN_V6_BITS 64         /* an IPv6 address's own prefix, the default ban */
 #define IPBAN_RECHECK_MS 2000    /* database generation polled at most this often */
 
 enum ipban_family { IPBAN_V4 = 4, IPBAN_V6 = 6 };
 
 struct ipban_prefix {
 	enum ipban_family family;
-	unsigned char bytes[8];      /* the /24 (3 bytes) or the /64 (8 bytes) */
-	size_t len;
+	unsigned bits;               /* IPBAN_V4_BITS, or IPBAN_V6_BITS_MIN..IPBAN_V6_BITS */
+	unsigned char bytes[8];      /* the first bits of the address, the rest zero */
+	size_t len;                  /* bytes that hold them: 3, or 6 to 8 */
 };
 
 /*
@@ -57,8 +65,16 @@ int ipban_prefix_parse(const char *text, struct ipban_prefix *p)
     __attribute__((warn_unused_result));
 
 /*
- * The prefix as moderators see it: "1.2.3.0/24", or the /64 in RFC 5952
- * compressed form ("2001:db8:1:2::/64"). out has IPBAN_TEXT_MAX bytes.
+ * Widen an IPv6 prefix to its first bits (IPBAN_V6_BITS_MIN..p->bits).
+ * 0, or -1 (p unchanged): an IPv4 prefix, or bits out of that range.
+ */
+int ipban_prefix_widen(struct ipban_prefix *p, unsigned bits)
+    __attribute__((warn_unused_result));
+
+/*
+ * The prefix as moderators see it: "1.2.3.0/24", or the IPv6 prefix in
+ * RFC 5952 compressed form ("2001:db8:1:2::/64", "2001:db8:1::/48").
+ * out has IPBAN_TEXT_MAX bytes.
  * 0, or -1 (never for a parsed prefix).
  */
 int ipban_prefix_text(const struct ipban_prefix *p, char out[IPBAN_TEXT_MAX])

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 struct crypto_field;
 struct request;
@@ -43,6 +44,23 @@ int moderation_note_or_reply(struct request *req, const char **text, size_t *len
 
 /* The field a flag's note is sealed as: row = the flag's id, owner = the flagger. */
 void moderation_note_field(struct crypto_field *f, const char *flag_id, int64_t flagger_pk);
+
+/*
+ * A decision's note sealed for review item item_id (mod_items.note_sealed,
+ * sql/025: a server-owned value bound to the item, to no account): the
+ * bytea text on req's arena and *version the content key version used;
+ * NULL when no content key is configured or out of memory.
+ */
+const char *moderation_decision_note_seal(struct request *req, const char *item_id,
+                                          const char *note, size_t len, uint32_t *version);
+
+/*
+ * The note of item item_id from column col (note_sealed) and col + 1
+ * (note_version) of row: a JSON string, or NULL when there is none or it
+ * cannot be opened (its content key version is gone; logged).
+ */
+json_object *moderation_decision_note_json(struct request *req, const char *item_id,
+                                           const PGresult *res, int row, int col);
 
 /*
  * For GET /admin/overview: add "moderation_pending" (pending queue items)

@@ -37,6 +37,7 @@
 
 struct arena;
 struct cache;
+struct config;
 struct request;
 
 #define SESSION_ID_BYTES 16
@@ -102,7 +103,8 @@ int session_end(struct request *req, const char *id, int64_t account_pk)
 
 /*
  * Mark sessions ids[0..n) ended in Redis (their access tokens stop
- * working), in one round trip. For callers that delete the rows
+ * working), in one round trip; with REDIS_SENTINELS a replica must also
+ * confirm it (cache_wait_replica). For callers that delete the rows
  * themselves (a password change ends every other session). 0 or -1.
  */
 int session_forget(struct request *req, const char *const *ids, size_t n)
@@ -111,10 +113,11 @@ int session_forget(struct request *req, const char *const *ids, size_t n)
 /*
  * session_forget() for a process without a request (`sotto clients
  * remove`): through Redis connection c, scratch memory on arena a, marks
- * lasting token_lifetime_s (SOTTO_TOKEN_LIFETIME) and the clock skew.
- * At most SESSION_FORGET_MAX ids per call. 0 or -1.
+ * lasting cfg's SOTTO_TOKEN_LIFETIME and the clock skew (and, under
+ * Sentinel, confirmed by a replica). At most SESSION_FORGET_MAX ids per
+ * call. 0 or -1.
  */
-int session_mark_ended(struct cache *c, struct arena *a, int token_lifetime_s,
+int session_mark_ended(struct cache *c, struct arena *a, const struct config *cfg,
                        const char *const *ids, size_t n) __attribute__((warn_unused_result));
 
 /*

@@ -22,6 +22,12 @@
 #                     production; see nginx/sotto.conf for why)
 #   STACK_CLEANUP_INTERVAL  seconds between `sotto cleanup` runs (default 3600;
 #                     one runs at every up)
+#   STACK_LISTEN_ADDR  address nginx listens on (default 127.0.0.1; the
+#                     cluster harness gives each app host its own)
+#   STACK_NCHAN_REDIS_URL  redis://host:port: nchan keeps its channels in
+#                     that Redis instead of this host's shared memory, so an
+#                     event published on one host reaches subscribers of every
+#                     host (default empty: shared memory, one host)
 # Every SOTTO_*, ADMIN_* and secret variable in the environment reaches the
 # server, and wins over $SOTTO_VAR/sotto.env (the server reads that file via
 # SOTTO_ENV_FILE, then its environment). The stack owns three settings and
@@ -60,6 +66,8 @@ BIN=$(realpath -m -- "${SOTTO_BIN:-$REPO/sotto}")
 HTTPS_PORT=${SOTTO_HTTPS_PORT:-8443}
 HTTP_PORT=${SOTTO_HTTP_PORT:-8080}
 NGINX_LOG_LEVEL=${STACK_NGINX_LOG_LEVEL:-emerg}
+LISTEN_ADDR=${STACK_LISTEN_ADDR:-127.0.0.1}
+NCHAN_REDIS_URL=${STACK_NCHAN_REDIS_URL:-}
 PG_BIN=/usr/lib/postgresql/15/bin
 NGINX=/usr/sbin/nginx
 RUN=$VAR/run
@@ -754,8 +762,14 @@ ensure_cert() {
 }
 
 render_nginx_conf() { # -> file
-	local user="" text
+	local user="" text nchan_redis=""
 	[ "$AS_ROOT" = 0 ] || user="user root root;"
+	if [ -n "$NCHAN_REDIS_URL" ]; then
+		[[ $NCHAN_REDIS_URL =~ ^redis://[A-Za-z0-9.:_-]+(/[0-9]+)?$ ]] ||
+			die "STACK_NCHAN_REDIS_URL: expected redis://host:port[/db]"
+		nchan_redis="nchan_use_redis on; nchan_redis_url \"$NCHAN_REDIS_URL\";"
+	fi
+	[[ $LISTEN_ADDR =~ ^[0-9.]+$ ]] || die "STACK_LISTEN_ADDR: expected an IPv4 address"
 	text=$(sed -e "s|@USER_DIRECTIVE@|$user|g" \
 		-e "s|@VAR@|$VAR|g" \
 		-e "s|@REPO@|$REPO|g" \
@@ -764,6 +778,8 @@ render_nginx_conf() { # -> file
 		-e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
 		-e "s|@HTTP_PORT@|$HTTP_PORT|g" \
 		-e "s|@ERROR_LOG_LEVEL@|$NGINX_LOG_LEVEL|g" \
+		-e "s|@LISTEN_ADDR@|$LISTEN_ADDR|g" \
+		-e "s|@NCHAN_REDIS@|$nchan_redis|g" \
 		"$REPO/nginx/dev.conf.in")
 	if grep -n '@[A-Z_]*@' <<<"$text" >&2; then
 		die "nginx/dev.conf.in has a placeholder stack.sh does not know"

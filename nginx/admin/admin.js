@@ -1,4 +1,4 @@
-// sotto admin page: overview, moderation queue and IP bans.
+// sotto admin page: overview, moderation queue, recent decisions and IP bans.
 //
 // Plain JavaScript, no build step, no dependency. The page talks to the API
 // on its own origin (the Content-Security-Policy allows nothing else) with
@@ -11,6 +11,7 @@
 (function () {
   const REFRESH_DEFAULT_S = 5;
   const QUEUE_PAGE = 20;
+  const DECIDED_PAGE = 20;
   const BAN_PAGE = 100;
   const BAN_PAGES_MAX = 10;
   const NOTE_MAX = 500;
@@ -26,6 +27,7 @@
     queueBusy: false,
     queueCursor: null,
     queuePages: 0,
+    decidedBusy: false,
     bansBusy: false,
     bansKey: null,     // what the ban table shows, to skip needless redraws
     noteSeq: 0,
@@ -258,6 +260,7 @@
       note.disabled = true;
       setState(itemState, (decision === 'keep' ? 'Kept' : 'Removed') + ' at ' + now() + '.', 'ok');
       refreshOverview();
+      loadDecided();
       return;
     }
     if (r.status === 409) {
@@ -313,6 +316,37 @@
         : n + ' pending item' + (n === 1 ? '' : 's') + ' shown (' + now() + ').', 'ok');
     } finally {
       state.queueBusy = false;
+    }
+  }
+
+  // The latest decisions, newest first, with the moderator's note.
+  async function loadDecided() {
+    if (!state.review || state.decidedBusy) return;
+    state.decidedBusy = true;
+    const node = $('decided-state');
+    try {
+      const r = await api('GET', '/moderation/queue?status=decided&limit=' + DECIDED_PAGE,
+        state.review);
+      if (!state.review) return;
+      if (!r.ok) {
+        if (r.status === 401) forgetReview('Review token rejected: ' + r.message);
+        else setState(node, 'Decisions failed at ' + now() + ': ' + r.message, 'error');
+        return;
+      }
+      const items = Array.isArray(r.data && r.data.items) ? r.data.items : [];
+      const tbody = $('decided-list').tBodies[0];
+      clear(tbody);
+      for (const item of items) {
+        const tr = row([(item.post || {}).id ?? '–', item.status ?? '–', dayText(item.day),
+          typeof item.note === 'string' ? item.note : '–']);
+        tr.dataset.itemId = item.id ?? '';
+        tbody.appendChild(tr);
+      }
+      setState(node, items.length === 0 ? 'No decisions yet (' + now() + ').'
+        : 'The latest ' + items.length + ' decision' + (items.length === 1 ? '' : 's') +
+          ' (' + now() + ').', 'ok');
+    } finally {
+      state.decidedBusy = false;
     }
   }
 
@@ -387,6 +421,7 @@
     const ip = $('ban-ip').value.trim();
     const reason = $('ban-reason').value.trim();
     const days = $('ban-days').value.trim();
+    const prefix = $('ban-prefix').value.trim();
     if (!ip) {
       setBanOutcome('Type the IP address to ban.', 'error');
       return;
@@ -395,9 +430,14 @@
       setBanOutcome('Days must be a whole number from 1 to 3650, or empty.', 'error');
       return;
     }
+    if (prefix && !/^(4[89]|5[0-9]|6[0-4])$/.test(prefix)) {
+      setBanOutcome('The IPv6 prefix length must be a whole number from 48 to 64, or empty.', 'error');
+      return;
+    }
     const q = new URLSearchParams({ ip: ip });
     if (reason) q.set('reason', reason);
     if (days) q.set('days', days);
+    if (prefix) q.set('prefix', prefix);
     const button = $('ban-add');
     button.disabled = true;
     setBanOutcome('Sending…', 'busy');
@@ -444,6 +484,7 @@
     state.bansKey = null;
     showTokens();
     setState($('queue-state'), message, 'error');
+    setState($('decided-state'), message, 'error');
     setState($('bans-state'), message, 'error');
   }
 
@@ -451,6 +492,7 @@
     if (document.hidden) return;
     refreshOverview();
     if (state.queuePages <= 1) loadQueue(false);
+    loadDecided();
     loadBans();
   }
 
@@ -474,15 +516,18 @@
     if (!state.ui) setState($('overview-state'), 'Enter the UI token to see the overview.', '');
     if (!state.review) {
       setState($('queue-state'), 'Enter the review token to work the queue.', '');
+      setState($('decided-state'), 'Enter the review token to see the decisions.', '');
       setState($('bans-state'), 'Enter the review token to manage bans.', '');
     } else {
       setState($('queue-state'), 'Loading…', 'busy');
+      setState($('decided-state'), 'Loading…', 'busy');
       setState($('bans-state'), 'Loading…', 'busy');
     }
     if (state.ui) setState($('overview-state'), 'Loading…', 'busy');
     startTimer();
     refreshOverview();
     loadQueue(false);
+    loadDecided();
     loadBans();
   }
 
@@ -497,6 +542,7 @@
     $('ui-token').value = '';
     $('review-token').value = '';
     clear($('queue-list'));
+    clear($('decided-list').tBodies[0]);
     clear($('ban-list').tBodies[0]);
     clear($('ov-status').tBodies[0]);
     clear($('ov-flags').tBodies[0]);
@@ -506,6 +552,7 @@
     showTokens();
     setState($('overview-state'), 'Tokens forgotten.', '');
     setState($('queue-state'), 'Tokens forgotten.', '');
+    setState($('decided-state'), 'Tokens forgotten.', '');
     setState($('bans-state'), 'Tokens forgotten.', '');
   }
 
@@ -514,7 +561,7 @@
     $('token-form').addEventListener('submit', useTokens);
     $('token-forget').addEventListener('click', forgetTokens);
     $('refresh-every').addEventListener('change', () => { if (state.timer) startTimer(); });
-    $('queue-reload').addEventListener('click', () => loadQueue(false));
+    $('queue-reload').addEventListener('click', () => { loadQueue(false); loadDecided(); });
     $('queue-more').addEventListener('click', () => loadQueue(true));
     $('ban-form').addEventListener('submit', addBan);
     document.addEventListener('visibilitychange', () => { if (!document.hidden && state.timer) tick(); });

@@ -120,12 +120,27 @@ def kdf_derive(master, context, subkey_id):
                            person=context.encode() + bytes(8)).digest()
 
 
-def id_hash(st, account_id):
-    """The lookup hash the database keys an account by (auth_id_hash, app/auth.c):
-    BLAKE2b-256 keyed with keys_derive(IP_HMAC_KEY, "acctlkup", 1) over
-    "acct:" + account_id."""
+def lookup_hash(st, domain, data):
+    """BLAKE2b-256 keyed with the lookup key, keys_derive(IP_HMAC_KEY, "acctlkup", 1),
+    over domain + data (app/auth.c)."""
     key = kdf_derive(decode_secret(st.sotto_env()["IP_HMAC_KEY"]), "acctlkup", 1)
-    return hashlib.blake2b(b"acct:" + account_id.encode(), digest_size=32, key=key).digest()
+    return hashlib.blake2b(domain + data, digest_size=32, key=key).digest()
+
+
+def id_hash(st, account_id):
+    """The lookup hash the database keys an account by (auth_id_hash, app/auth.c)."""
+    return lookup_hash(st, b"acct:", account_id.encode())
+
+
+def jti_hash(st, jti):
+    """What the Redis keys naming a token keep of its jti (jti_hash_text,
+    app/auth.c), in hex."""
+    return lookup_hash(st, b"jti:", jti.encode()).hex()
+
+
+def record_name(st, account_id, token):
+    """The Redis key of the account record cached for token: ac:<h>:<j> (include/auth.h)."""
+    return "ac:%s:%s" % (id_hash(st, account_id).hex(), jti_hash(st, jwt_parts(token)[1]["jti"]))
 
 
 def jwt_key(st):

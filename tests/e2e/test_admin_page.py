@@ -297,6 +297,7 @@ def test_admin_page_shows_rejected_tokens_as_errors(stack, page):
 
 # -- the queue and bans against the contract (canned moderation API) ----------------
 HOSTILE = '<img src=x onerror="document.title=\'pwned\'"> & <b>not bold</b>\nsecond line'
+HOSTILE_NOTE = 'spam ring <img src=x onerror="document.title=\'pwned\'"> <b>x</b>'
 
 
 class FakeModeration:
@@ -313,10 +314,10 @@ class FakeModeration:
         self.items = [
             {"id": "A" * 22, "post": post, "source": "flag", "flag_count": 3,
              "reasons": {"spam": 2, "hate": 1}, "auto_score": None, "status": "pending",
-             "day": 20410},
+             "day": 20410, "note": None},
             {"id": "B" * 22, "post": dict(post, id="Q" * 22, body="held by the classifier"),
              "source": "auto", "flag_count": 0, "reasons": {}, "auto_score": 0.93,
-             "status": "pending", "day": 20411},
+             "status": "pending", "day": 20411, "note": None},
         ]
         self.bans = [{"ban_id": "C" * 22, "prefix": "192.0.2.0/24", "reason": "<i>old</i>",
                       "day": 20400, "expires_day": None}]
@@ -351,8 +352,9 @@ class FakeModeration:
             return self.reply(rid, 401, self.error("unauthorized", "invalid admin token"))
         m, path = req["method"], u.path
         if m == "GET" and path == "/moderation/queue":
-            pending = [i for i in self.items if i["status"] == "pending"]
-            return self.reply(rid, 200, {"items": pending, "next_cursor": None})
+            want = q.get("status", "pending")
+            shown = [i for i in self.items if (i["status"] == "pending") == (want == "pending")]
+            return self.reply(rid, 200, {"items": shown, "next_cursor": None})
         d = re.match(r"^/moderation/queue/([^/]+)/decision$", path)
         if m == "POST" and d:
             item = next((i for i in self.items if i["id"] == d.group(1)), None)
@@ -360,8 +362,9 @@ class FakeModeration:
                 return self.reply(rid, 404, self.error("not_found", "no such item"))
             if item["id"] == "B" * 22 or item["status"] != "pending":
                 return self.reply(rid, 409, self.error("conflict", "already decided"))
-            item["status"] = "decided"
-            return self.reply(rid, 200, {})
+            item["status"] = "removed" if body["decision"] == "remove" else "kept"
+            item["note"] = body.get("note")
+            return self.reply(rid, 200, {"id": item["id"], "status": item["status"]})
         if m == "GET" and path == "/moderation/bans":
             return self.reply(rid, 200, {"items": self.bans, "next_cursor": None})
         if m == "POST" and path == "/moderation/ban/ip":
@@ -406,15 +409,21 @@ def test_admin_page_works_the_queue_and_bans_as_the_contract_says(stack, page):
                          "%s).id + \"']\").textContent" % json.dumps(item_sel(a) + " input.note")) \
         == "Note (optional)"
 
-    # Remove with a note.
-    page.type_text(item_sel(a) + " input.note", "spam ring")
+    # Remove with a note: it shows, as text, among the recent decisions.
+    page.type_text(item_sel(a) + " input.note", HOSTILE_NOTE)
     page.click(item_sel(a) + " button.remove")
     wait(page, "document.querySelector(%s).textContent.startsWith('Removed')"
          % json.dumps(item_sel(a) + " .item-state"), "the removal to be confirmed",
          extra=fake.log)
     decisions = [(p, body) for m, p, q, h, body in fake.seen if p.endswith("/decision")]
     assert decisions == [("/moderation/queue/%s/decision" % a,
-                          {"decision": "remove", "note": "spam ring"})], fake.seen
+                          {"decision": "remove", "note": HOSTILE_NOTE})], fake.seen
+    decided = "#decided-list tr[data-item-id='%s']" % a
+    wait(page, "document.querySelector(%s)" % json.dumps(decided), "the decision in the list",
+         extra=fake.log)
+    assert page.text(decided + " td:nth-child(2)") == "removed"
+    assert page.text(decided + " td:nth-child(4)") == HOSTILE_NOTE
+    assert page.evaluate("document.querySelectorAll('#decided-list img, #decided-list b').length") == 0
 
     # A conflict is shown, not thrown.
     page.click(item_sel(b) + " button.keep")
@@ -534,7 +543,11 @@ def test_admin_page_decides_a_queued_item_and_adds_and_removes_a_ban(stack, page
     wait(page, "document.querySelector(%s).textContent.startsWith('Removed')"
          % json.dumps(item_sel(item["id"]) + " .item-state"), "the removal to be confirmed")
     assert item["id"] not in [i["id"] for i in queue_items(stack, review, "pending")]
-    assert item["id"] in [i["id"] for i in queue_items(stack, review, "decided")]
+    decided = [i for i in queue_items(stack, review, "decided") if i["id"] == item["id"]]
+    assert [i["note"] for i in decided] == ["spam, removed by the page test"], decided
+    row = "#decided-list tr[data-item-id='%s']" % item["id"]
+    wait(page, "document.querySelector(%s)" % json.dumps(row), "the decision with its note")
+    assert page.text(row + " td:nth-child(4)") == "spam, removed by the page test", page_state(page)
 
     ip = "198.51.100.%d" % (os.urandom(1)[0] % 250 + 1)
     reason = "page test %s" % os.urandom(4).hex()
@@ -553,4 +566,23 @@ def test_admin_page_decides_a_queued_item_and_adds_and_removes_a_ban(stack, page
     assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
     wait(page, "document.getElementById('bans-state').textContent.startsWith('Removed')",
          "the removal message")
+
+    # An IPv6 ban of a wider prefix: a length outside 48..64 is refused by
+    # the form itself, 52 is sent and comes back as the /52.
+    page.type_text("#ban-ip", "2001:db8:abcd:ef12::1")
+    page.type_text("#ban-reason", reason)
+    page.type_text("#ban-prefix", "47")
+    assert page.evaluate("document.getElementById('ban-prefix').validity.rangeUnderflow")
+    page.click("#ban-add")
+    page.pump(0.5)
+    assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
+    page.type_text("#ban-prefix", "52")
+    page.click("#ban-add")
+    row = "#ban-list tr[data-prefix='2001:db8:abcd:e000::/52']"
+    wait(page, "document.querySelector(%s)" % json.dumps(row), "the /52 ban in the list")
+    ours = [b for b in active_bans(stack, review) if b["reason"] == reason]
+    assert [b["prefix"] for b in ours] == ["2001:db8:abcd:e000::/52"], ours
+    page.click(row + " button")
+    wait(page, "!document.querySelector(%s)" % json.dumps(row), "the /52 ban to leave the list")
+    assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
     assert page.console_problems() == [], page_state(page)

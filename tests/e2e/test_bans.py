@@ -10,7 +10,9 @@ nor any log of the stack holds a banned address or prefix in clear.
 Bans here are on 127.0.1.0/24 (requests come from 127.0.1.5 through
 raw_request's source address) and documentation prefixes (2001:db8::/32,
 192.0.2.0/24 and friends), never on 127.0.0.0/24, where every other test of
-the session comes from; the module lifts its bans when it ends."""
+the session comes from; the module lifts its bans when it ends. IPv6
+clients are played straight on sotto's FastCGI socket (REMOTE_ADDR as nginx
+would pass it): the loopback has no IPv6 prefix of its own to ban."""
 import os
 import subprocess
 import time
@@ -20,6 +22,7 @@ import pytest
 from accounts import today
 from conftest import (assert_error, assert_standard_headers, describe, metric_value,
                       raw_request)
+from fcgi import fcgi_request
 
 BANNED = "127.0.1.5"          # a loopback source address of its own /24
 BANNED_OTHER = "127.0.1.200"  # same /24
@@ -38,10 +41,12 @@ def ui(st):
     return {"X-Admin-Token": st.sotto_env()["ADMIN_UI_TOKEN"]}
 
 
-def ban(st, ip, reason="spam wave", days=None, headers=None):
+def ban(st, ip, reason="spam wave", days=None, headers=None, prefix=None):
     params = {"ip": ip, "reason": reason}
     if days is not None:
         params["days"] = days
+    if prefix is not None:
+        params["prefix"] = prefix
     return st.request("POST", "/moderation/ban/ip", params=params,
                       headers=review(st) if headers is None else headers)
 
@@ -68,6 +73,12 @@ def unban(st, ban_id):
 
 
 def status_from(st, source, path="/config", headers=None, method="GET", body=None):
+    """The status a request from source gets; an IPv6 source goes to sotto's
+    socket with that REMOTE_ADDR."""
+    if source is not None and ":" in source:
+        sock = os.path.join(st.var, "run", "sotto.sock")
+        return fcgi_request(sock, method, path, headers=headers, body=body or b"",
+                            remote_addr=source).status
     return raw_request(st, method, path, headers=headers, body=body, source=source)[0]
 
 
@@ -139,6 +150,36 @@ def test_ban_is_201_with_the_prefix_in_canonical_form(stack, made, ip, prefix):
     assert len(doc["ban_id"]) == 22 and set(doc["ban_id"]) <= ID_CHARS, doc
     assert doc["prefix"] == prefix, doc
     assert doc["expires_day"] - today() in (7, 6), doc   # 6: the day turned meanwhile
+
+
+@pytest.mark.parametrize("ip,bits,prefix", [
+    ("2001:db8:1:2::1", "48", "2001:db8:1::/48"),
+    ("2001:db8:abcd:ef12::1", "52", "2001:db8:abcd:e000::/52"),
+    ("2001:db8:abcd:ef12::1", "56", "2001:db8:abcd:ef00::/56"),
+    ("2001:db8:abcd:ef13::1", "63", "2001:db8:abcd:ef12::/63"),
+    ("2001:db8:abcd:ef13::1", "64", "2001:db8:abcd:ef13::/64"),
+    ("192.0.2.78", "24", "192.0.2.0/24"),
+    ("::ffff:192.0.2.79", "24", "192.0.2.0/24"),
+])
+def test_ban_with_a_prefix_length_bans_that_prefix_and_lists_it(stack, made, ip, bits, prefix):
+    doc = ban_ok(stack, made, ip, prefix=bits, days=2)
+    assert doc["prefix"] == prefix, doc
+    listed = {b["ban_id"]: b for b in all_listed(stack)}
+    assert listed[doc["ban_id"]]["prefix"] == prefix, listed[doc["ban_id"]]
+
+
+@pytest.mark.parametrize("ip,bits", [
+    ("2001:db8::1", "47"), ("2001:db8::1", "65"), ("2001:db8::1", "0"), ("2001:db8::1", "128"),
+    ("2001:db8::1", ""), ("2001:db8::1", "abc"), ("2001:db8::1", "+48"), ("2001:db8::1", " 48"),
+    ("2001:db8::1", "48.0"), ("2001:db8::1", "-48"), ("2001:db8::1", "99999999999999999999"),
+    ("192.0.2.1", "16"), ("192.0.2.1", "32"), ("192.0.2.1", "48"), ("192.0.2.1", "64"),
+    ("::ffff:192.0.2.1", "48"),
+])
+def test_ban_with_a_prefix_length_outside_its_family_range_is_422_naming_prefix(stack, ip, bits):
+    before = stack.psql("SELECT count(*) FROM ip_bans")
+    err = assert_error(ban(stack, ip, prefix=bits), 422, "invalid_field")
+    assert "prefix" in err["message"], err
+    assert stack.psql("SELECT count(*) FROM ip_bans") == before
 
 
 def test_ban_without_days_is_permanent_and_listed(stack, made):
@@ -274,6 +315,31 @@ def test_ban_applies_to_its_prefix_on_every_route_within_5s_and_lifts_within_5s(
     unban(stack, doc["ban_id"])
     assert wait_status(stack, BANNED, 200) < EFFECT_S
     assert [status_from(stack, BANNED) for _ in range(20)] == [200] * 20
+
+
+@pytest.mark.parametrize("ip,bits,inside,outside", [
+    ("2001:db8:77:8abc::1", "52",
+     ["2001:db8:77:8000::", "2001:db8:77:8fff:ffff:ffff:ffff:ffff", "2001:db8:77:8abc::9"],
+     ["2001:db8:77:7fff::1", "2001:db8:77:9000::1", "2001:db8:78:8abc::1"]),
+    ("2001:db8:99:1234::5", "48",
+     ["2001:db8:99::1", "2001:db8:99:ffff::1"],
+     ["2001:db8:98:ffff::1", "2001:db8:9a::1"]),
+    ("2001:db8:55:6::7", None,
+     ["2001:db8:55:6::1", "2001:db8:55:6:ffff::"],
+     ["2001:db8:55:7::1", "2001:db8:55::1"]),
+])
+def test_ipv6_ban_applies_to_exactly_its_prefix_and_lifts(stack, made, ip, bits, inside,
+                                                          outside):
+    doc = ban_ok(stack, made, ip, prefix=bits, reason="ipv6 test ban")
+    for addr in inside:
+        wait_status(stack, addr, 403)
+    for addr in outside:
+        assert [status_from(stack, addr) for _ in range(8)] == [200] * 8, addr
+    assert status_from(stack, inside[0], "/health") == 200
+    assert status_from(stack, inside[0], headers=review(stack)) == 200
+    unban(stack, doc["ban_id"])
+    for addr in inside:
+        wait_status(stack, addr, 200)
 
 
 def test_change_made_in_the_database_applies_within_5s_and_expiry_on_its_day(stack, made):

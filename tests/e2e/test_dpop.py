@@ -34,7 +34,13 @@ class ProofKey:
             self.jwk = json.loads(OKPAlgorithm.to_jwk(self.private.public_key()))
         else:
             self.private = ec.generate_private_key(ec.SECP256R1())
-            self.jwk = json.loads(ECAlgorithm.to_jwk(self.private.public_key()))
+            # RFC 7518 6.2.1.2: each coordinate is the full 32 bytes. python3-jwt
+            # 2.6's to_jwk drops leading zero bytes (one key in 128), which the
+            # server rightly refuses; so the members are padded here.
+            numbers = self.private.public_key().public_numbers()
+            self.jwk = dict(json.loads(ECAlgorithm.to_jwk(self.private.public_key())),
+                            x=b64u(numbers.x.to_bytes(32, "big")),
+                            y=b64u(numbers.y.to_bytes(32, "big")))
 
     def thumbprint(self):
         """RFC 7638: SHA-256 of the required members, sorted, no whitespace."""
@@ -226,6 +232,20 @@ def test_a_bound_token_check_is_still_one_redis_round_trip(stack, bound):
     # (the rate limiter's script reads with GET under EVALSHA: not the token check)
     for cmd in ("getdel", "exists", "setnx"):
         assert after.get(cmd, 0) == before.get(cmd, 0), (cmd, before, after)
+
+
+def test_a_key_with_a_shortened_coordinate_is_refused(stack, account):
+    """A P-256 JWK whose x or y is not the full 32 bytes (RFC 7518 6.2.1.2)."""
+    key = ProofKey("ES256")
+    while True:   # a key whose x starts with a zero byte: one in 256
+        numbers = key.private.public_key().public_numbers()
+        if numbers.x < 1 << 248:
+            break
+        key = ProofKey("ES256")
+    key.jwk["x"] = b64u(numbers.x.to_bytes(31, "big"))
+    r = stack.request("POST", "/auth/login", json={"account_id": account[0], "password": account[1]},
+                      headers={"DPoP": key.proof("POST", stack.url("/auth/login"))})
+    assert_dpop_refused(r)
 
 
 def test_two_dpop_headers_are_refused(stack, bound):

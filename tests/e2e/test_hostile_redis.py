@@ -14,8 +14,8 @@ import time
 
 import nacl.public
 
-from accounts import (b64u, id_hash, jwt_parts, login_key, me, public_b64, register_key,
-                      sign)
+from accounts import (b64u, id_hash, jwt_parts, login_key, me, public_b64,
+                      register_key, sign)
 from conftest import assert_error, bearer, describe, register
 from content import get_post_ok, post
 from fcgi import fcgi_request

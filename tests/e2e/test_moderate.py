@@ -4,7 +4,8 @@ or above SOTTO_MODERATION_THRESHOLD (gone from the feed and GET /posts/{id},
 a pending mod_items row with source 2), survives PostgreSQL restarts, and
 uses an external command (tests/e2e/data/classifier.py) without letting a
 hanging, crashing or babbling one stall the queue. Two moderators on one
-database never score a post twice.
+database never score a post twice, and a moderator holding a post never
+deadlocks with the post's deletion (its own, or its author's account's).
 
 Stacks of their own: the main stack runs the classifier with holding off."""
 import os
@@ -12,11 +13,13 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
 
-from conftest import REPO, register, sotto_binary
+from conftest import (DEFAULT_PASSWORD, REPO, TimeoutSession, bearer, describe, register,
+                      sotto_binary)
 from content import ID_RE, feed_ids, get_post, post, reply, uniq
 
 CLASSIFIER = os.path.join(REPO, "tests", "e2e", "data", "classifier.py")
@@ -307,3 +310,81 @@ def test_a_failing_command_falls_back_and_the_queue_keeps_flowing(
     # No child left hanging: the moderator's only children are the current command.
     kids = open("/proc/%d/task/%d/children" % ((moderate_pid(cmd_stack),) * 2)).read().split()
     assert len(kids) <= 1, kids
+
+
+# -- lock order: the moderator against deletions ---------------------------------------
+DELETION_ROUNDS = 8         # each round: one post held while it is being deleted
+
+
+@pytest.fixture(scope="module")
+def slow_cmd_files():
+    d = tempfile.mkdtemp(prefix="sotto-e2e-moddel-")
+    yield os.path.join(d, "ids"), os.path.join(d, "starts")
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    os.rmdir(d)
+
+
+@pytest.fixture(scope="module")
+def slow_cmd_stack(make_stack, slow_cmd_files):
+    ids, starts = slow_cmd_files
+    return make_stack("moddel", **RULES_SETTINGS,
+                      SOTTO_MODERATION_CMD="/usr/bin/python3 %s %s %s" % (CLASSIFIER, ids, starts),
+                      SOTTO_MODERATION_CMD_TIMEOUT_MS="60000")
+
+
+def lock_waiters(st):
+    """Queries of the stack's database that wait for a lock."""
+    return [q for (q,) in st.psql("SELECT query FROM pg_stat_activity WHERE datname = "
+                                  "current_database() AND wait_event_type = 'Lock'")]
+
+
+def deadlocks(st):
+    with open(os.path.join(st.var, "log", "pg.log"), errors="replace") as f:
+        return f.read().count("deadlock detected")
+
+
+@pytest.mark.parametrize("deletion", ["post", "account"])
+def test_a_post_held_while_it_is_deleted_takes_locks_in_one_order(
+        slow_cmd_stack, slow_cmd_files, deletion):
+    """The moderator has taken a batch (the command holds its answer until
+    the test lets it go) when the post's author deletes the post, or the
+    whole account: the deletion waits for a lock. Then the command answers
+    a holding score and the moderator holds the post. Taken in two orders
+    (the scan row, then the post; the deletion the other way round),
+    PostgreSQL finds a deadlock and aborts one side; in one order the
+    deletion waits for the batch, then deletes: 204 every round, no
+    deadlock in PostgreSQL's log, no error in the moderator's."""
+    st = slow_cmd_stack
+    ids_file = slow_cmd_files[0]
+    flag_dir = os.path.dirname(ids_file)
+    before = deadlocks(st)
+    for i in range(DELETION_ROUNDS):
+        _, token = register(st)
+        tag = "r%s%d" % (os.urandom(4).hex(), i)
+        p = post(st, token, "EXT-WAIT-%s a post to delete %s" % (tag, uniq()))
+        st.wait_for(lambda: p["id"] in read_lines(ids_file), SCORE_TIMEOUT,
+                    "the moderator to take the post")
+        answer = {}
+
+        def delete():
+            with TimeoutSession(timeout=60) as s:
+                if deletion == "post":
+                    answer["r"] = s.delete(st.url("/posts/" + p["id"]), headers=bearer(token))
+                else:
+                    answer["r"] = s.delete(st.url("/me"), json={"password": DEFAULT_PASSWORD},
+                                           headers=bearer(token))
+
+        t = threading.Thread(target=delete)
+        t.start()
+        try:
+            st.wait_for(lambda: lock_waiters(st), 30, "the deletion to wait for a lock")
+        finally:
+            open(os.path.join(flag_dir, tag), "w").close()
+        t.join(90)
+        os.unlink(os.path.join(flag_dir, tag))
+        assert answer["r"].status_code == 204, describe(answer["r"])
+        assert st.psql("SELECT count(*) FROM posts WHERE id = '%s'" % p["id"]) == [["0"]]
+    assert deadlocks(st) == before, st.log_tails()
+    with open(os.path.join(st.var, "log", "moderate.log")) as f:
+        assert not re.search(r'"level":"error"', f.read()), st.log_tails()

@@ -14,7 +14,8 @@ from content import (ID_RE, UNKNOWN_ID, assert_page, assert_post, delete_ok, fee
 from conftest import assert_error, assert_standard_headers, bearer, describe, register
 
 REASONS = ("spam", "harassment", "hate", "sexual", "violence", "self_harm", "illegal", "other")
-ITEM_KEYS = {"id", "post", "source", "flag_count", "reasons", "auto_score", "status", "day"}
+ITEM_KEYS = {"id", "post", "source", "flag_count", "reasons", "auto_score", "status", "day",
+             "note"}
 LOG_KEYS = {"day", "action", "reason", "post_id"}
 HOLD_WEIGHT = 1.5   # SOTTO_FLAG_HOLD_WEIGHT default: three flaggers of trust 0.5
 
@@ -50,8 +51,8 @@ def decide(st, item_id, decision, headers=None, **extra):
                       headers=review(st) if headers is None else headers)
 
 
-def decide_ok(st, item_id, decision):
-    r = decide(st, item_id, decision)
+def decide_ok(st, item_id, decision, **extra):
+    r = decide(st, item_id, decision, **extra)
     assert r.status_code == 200, describe(r)
     doc = r.json()
     assert doc == {"id": item_id, "status": "removed" if decision == "remove" else "kept"}, doc
@@ -328,6 +329,7 @@ def test_queue_item_has_exactly_the_contract_fields_and_the_decrypted_post(stack
     # null until it has, then its score.
     assert item["auto_score"] is None or 0 <= item["auto_score"] <= 1, item
     assert item["day"] == today(), item
+    assert item["note"] is None, item       # flag notes never reach reviewers
     assert "nasty" not in r.text
 
 
@@ -524,13 +526,56 @@ def test_a_kept_post_flagged_again_gets_a_new_item(stack, author):
     assert visible(stack, p["id"]), "one new flag (0.5) must not hold again"
 
 
-def test_decision_note_is_accepted_and_never_published(stack, author):
+@pytest.mark.parametrize("decision", ["remove", "keep"])
+def test_decision_note_is_kept_sealed_shown_in_the_decided_queue_never_published(
+        stack, author, decision):
     p, item = held_post(stack, author[1])
-    secret = uniq("moderator note")
-    r = decide(stack, item["id"], "remove", note=secret)
+    note = uniq("moderator note é")
+    r = decide(stack, item["id"], decision, note=note)
     assert r.status_code == 200, describe(r)
-    assert secret not in stack.get("/moderation/log", params={"limit": 100}).text
-    assert secret not in queue(stack, status="decided", limit=100).text
+    assert item_for(stack, p["id"], "decided")["note"] == note
+    assert note not in stack.get("/moderation/log", params={"limit": 100}).text
+    assert note not in get_post(stack, p["id"]).text
+    # Sealed in the row, bound to the item and to no account.
+    rows = stack.psql("SELECT position(convert_to('%s', 'UTF8') IN note_sealed), "
+                      "note_version IS NOT NULL FROM mod_items WHERE id = '%s'"
+                      % (note, item["id"]))
+    assert rows == [["0", "t"]], rows
+
+
+def test_decision_note_moved_to_another_item_opens_as_none(stack, author):
+    p1, i1 = held_post(stack, author[1])
+    p2, i2 = held_post(stack, author[1])
+    decide_ok(stack, i1["id"], "keep", note=uniq("first note"))
+    decide_ok(stack, i2["id"], "keep")
+    stack.psql("UPDATE mod_items SET note_sealed = n.note_sealed, note_version = n.note_version "
+               "FROM mod_items n WHERE n.id = '%s' AND mod_items.id = '%s'" % (i1["id"], i2["id"]))
+    assert item_for(stack, p2["id"], "decided")["note"] is None
+
+
+def test_decision_without_a_note_or_with_an_empty_one_has_none(stack, author):
+    for note in (None, ""):
+        p, item = held_post(stack, author[1])
+        extra = {} if note is None else {"note": note}
+        assert decide(stack, item["id"], "keep", **extra).status_code == 200
+        assert item_for(stack, p["id"], "decided")["note"] is None
+        assert stack.psql("SELECT note_sealed IS NULL FROM mod_items WHERE id = '%s'"
+                          % item["id"]) == [["t"]]
+
+
+def test_decision_note_is_bounded_and_runs_the_guardrails(stack, author):
+    p, item = held_post(stack, author[1])
+    for note, why in (("x" * 501, "too_long"), ("a\x01b", "control_characters")):
+        err = assert_error(decide(stack, item["id"], "remove", note=note), 422,
+                           "content_rejected")
+        assert err["reason"] == why, err
+    assert item_for(stack, p["id"])["status"] == "pending"
+    longest = "\U0001F600" * 500            # 500 characters, 2000 bytes of UTF-8
+    body = json.dumps({"decision": "remove", "note": longest}, ensure_ascii=False).encode()
+    r = stack.request("POST", "/moderation/queue/%s/decision" % item["id"], data=body,
+                      headers=dict(review(stack), **{"Content-Type": "application/json"}))
+    assert r.status_code == 200, describe(r)
+    assert item_for(stack, p["id"], "decided")["note"] == longest
 
 
 # -- GET /moderation/log -------------------------------------------------------------------

@@ -407,8 +407,8 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 43 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 43 - 2 + RATE__MAX + POW__MAX);
+	/* 47 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 47 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
@@ -699,6 +699,55 @@ static void test_missing_or_malformed_redis_url_is_an_error(void **state)
 	setenv("REDIS_URL", "redis://127.0.0.1:6379/0", 1);
 	load_ok(&cfg);
 	config_free(&cfg);
+}
+
+static void test_redis_sentinels_replace_redis_url_and_need_a_master_name(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	set_required_env();
+	setenv("REDIS_SENTINELS", "10.0.0.1:26379,[fd00::2]:26379,sentinel-c:26380", 1);
+	setenv("REDIS_MASTER_NAME", "sotto", 1);
+	load_fails_naming("REDIS_SENTINELS");      /* REDIS_URL is set too */
+	unsetenv("REDIS_URL");
+	load_ok(&cfg);
+	assert_string_equal(cfg.redis_sentinels, "10.0.0.1:26379,[fd00::2]:26379,sentinel-c:26380");
+	assert_string_equal(cfg.redis_master_name, "sotto");
+	assert_string_equal(cfg.redis_url, "");
+	config_free(&cfg);
+	unsetenv("REDIS_MASTER_NAME");
+	load_fails_naming("REDIS_MASTER_NAME");
+	setenv("REDIS_MASTER_NAME", "two words", 1);
+	load_fails_naming("REDIS_MASTER_NAME");
+	setenv("REDIS_MASTER_NAME", "sotto", 1);
+	static const char *const bad[] = {
+		"10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536", ":26379", "a:1,,b:2", "a:1,",
+		"fd00::2:26379x", "[fd00::2:26379", "user@host:26379",
+		"a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("REDIS_SENTINELS", bad[i], 1);
+		load_fails_naming("REDIS_SENTINELS");
+	}
+	/* The master's credentials go with the Sentinels only, a user with a password. */
+	setenv("REDIS_SENTINELS", "10.0.0.1:26379", 1);
+	setenv("REDIS_MASTER_USER", "sotto", 1);
+	load_fails_naming("REDIS_MASTER_USER");
+	setenv("REDIS_MASTER_PASSWORD", "s3cret", 1);
+	load_ok(&cfg);
+	assert_string_equal(cfg.redis_master_user, "sotto");
+	assert_string_equal(cfg.redis_master_password, "s3cret");
+	config_free(&cfg);
+	setenv("REDIS_MASTER_USER", "so:tto", 1);
+	load_fails_naming("REDIS_MASTER_USER");
+	unsetenv("REDIS_MASTER_USER");
+	unsetenv("REDIS_SENTINELS");
+	setenv("REDIS_URL", "redis://127.0.0.1:6379", 1);
+	load_fails_naming("REDIS_MASTER_PASSWORD");
+	assert_null(strstr(err, "s3cret"));
+	unsetenv("REDIS_MASTER_PASSWORD");
+	unsetenv("REDIS_MASTER_NAME");
 }
 
 /* Credentials: an ACL user or requirepass, %XX escapes; never echoed in an error. */
@@ -1275,6 +1324,7 @@ int main(void)
 		T(test_credentials_beat_environment_and_lose_trailing_newline),
 		T(test_missing_database_url_is_an_error),
 		T(test_missing_or_malformed_redis_url_is_an_error),
+		T(test_redis_sentinels_replace_redis_url_and_need_a_master_name),
 		T(test_redis_url_takes_credentials_and_never_echoes_them),
 		T(test_weak_secret_refused_outside_dev_without_echoing_it),
 		T(test_weak_secret_accepted_in_dev_mode),

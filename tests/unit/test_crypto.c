@@ -531,6 +531,45 @@ static void test_field_parts_empty_or_with_a_pipe_are_refused(void **state)
 	assert_null(crypto_seal(arena, key, 1, &FIELD, NULL, 1, &slen));
 }
 
+/* ---- server-owned values ---------------------------------------------- */
+
+static void test_server_seal_uses_the_newest_version_and_opens_only_in_its_context(void **state)
+{
+	static const struct crypto_field note = { "mod_items", "note", "item1", 0 };
+	unsigned char key[CRYPTO_KEY_BYTES], *pt = NULL, *s, *alone;
+	struct config cfg, older_only;
+	size_t len = 0, plen = 0;
+	uint32_t v = 0;
+	(void)state;
+
+	cfg_keys(&cfg, (uint32_t[]){ 3, 9 }, (unsigned char[]){ 0x10, 0x20 }, 2);
+	s = crypto_seal_server(arena, &cfg, "modnotes", &note, "a note", 6, &len, &v);
+	assert_non_null(s);
+	assert_int_equal(v, 9);
+	assert_int_equal(crypto_open_server(arena, &cfg, "modnotes", 9, &note, s, len, &pt, &plen), 0);
+	assert_int_equal(plen, 6);
+	assert_memory_equal(pt, "a note", 6);
+	/* it is crypto_seal under keys_derive(version 9's key, context, 9) */
+	assert_int_equal(keys_derive(key, cfg.content_keys[1].key, 32, "modnotes", 9), 0);
+	assert_int_equal(crypto_open(arena, key, &note, s, len, &pt, &plen), 0);
+	/* another context, version, row or configuration without that version: no */
+	assert_int_equal(crypto_open_server(arena, &cfg, "ipbanenc", 9, &note, s, len, &pt, &plen),
+	                 -1);
+	assert_null(pt);
+	assert_int_equal(crypto_open_server(arena, &cfg, "modnotes", 3, &note, s, len, &pt, &plen),
+	                 -1);
+	assert_int_equal(crypto_open_server(arena, &cfg, "modnotes", 9, &FIELD, s, len, &pt, &plen),
+	                 -1);
+	cfg_keys(&older_only, (uint32_t[]){ 3 }, (unsigned char[]){ 0x10 }, 1);
+	assert_int_equal(crypto_open_server(arena, &older_only, "modnotes", 9, &note, s, len, &pt,
+	                                    &plen), -1);
+	/* no content key: nothing sealed */
+	cfg_keys(&older_only, NULL, NULL, 0);
+	alone = crypto_seal_server(arena, &older_only, "modnotes", &note, "x", 1, &len, &v);
+	assert_null(alone);
+	assert_int_equal(len, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -556,6 +595,7 @@ int main(void)
 		T(test_open_refuses_an_unknown_format_byte),
 		T(test_open_fails_on_every_length_below_the_overhead),
 		T(test_field_parts_empty_or_with_a_pipe_are_refused),
+		T(test_server_seal_uses_the_newest_version_and_opens_only_in_its_context),
 	};
 
 	if (sodium_init() < 0)

@@ -1,9 +1,10 @@
 /*
  * test_ipban.c — IP-prefix bans: every textual form of an address down to
  * its prefix (golden vectors: IPv4, IPv6 full and compressed, IPv4-mapped
- * dotted and hex), what is refused, the prefix text moderators see, and the
- * lookup token (keyed BLAKE2b with domain separation; the expected values
- * were computed with Python's hashlib.blake2b).
+ * dotted and hex), what is refused, the prefix text moderators see, IPv6
+ * prefixes widened to a /48..64, and the lookup token (keyed BLAKE2b with
+ * domain separation; the expected values were computed with Python's
+ * hashlib.blake2b).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,6 +168,96 @@ static void test_token_same_for_every_form_and_differs_by_key_and_family(void **
 	assert_memory_not_equal(a, b, sizeof(a));
 }
 
+/* One IPv6 address widened to a length, and what that gives. */
+struct wide_vector {
+	const char *addr;
+	unsigned bits;
+	const char *bytes_hex;
+	const char *text;
+};
+
+static const struct wide_vector wide_golden[] = {
+	{ "2001:db8:1:2::1", 48, "20010db80001", "2001:db8:1::/48" },
+	{ "2001:db8:abcd:ef12::1", 52, "20010db8abcde0", "2001:db8:abcd:e000::/52" },
+	{ "2001:db8:abcd:ef12::1", 56, "20010db8abcdef", "2001:db8:abcd:ef00::/56" },
+	{ "2001:db8:abcd:ef12::1", 60, "20010db8abcdef10", "2001:db8:abcd:ef10::/60" },
+	{ "2001:db8:abcd:ef13::1", 63, "20010db8abcdef12", "2001:db8:abcd:ef12::/63" },
+	{ "2001:db8:abcd:ef13::1", 64, "20010db8abcdef13", "2001:db8:abcd:ef13::/64" },
+	{ "ffff:ffff:ffff:ffff::", 49, "ffffffffffff80", "ffff:ffff:ffff:8000::/49" },
+};
+
+static void test_ipv6_prefix_widens_to_48_through_64_with_the_rest_zero(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(wide_golden) / sizeof(wide_golden[0]); i++) {
+		const struct wide_vector *v = &wide_golden[i];
+		struct ipban_prefix p, q;
+		char hex[17], text[IPBAN_TEXT_MAX], *slash;
+
+		assert_int_equal(ipban_prefix_parse(v->addr, &p), 0);
+		assert_int_equal(ipban_prefix_widen(&p, v->bits), 0);
+		assert_int_equal(p.bits, v->bits);
+		sodium_bin2hex(hex, sizeof(hex), p.bytes, p.len);
+		assert_string_equal(hex, v->bytes_hex);
+		assert_int_equal(ipban_prefix_text(&p, text), 0);
+		assert_string_equal(text, v->text);
+		/* the text, parsed and widened again, is the same prefix */
+		slash = strchr(text, '/');
+		*slash = '\0';
+		assert_int_equal(ipban_prefix_parse(text, &q), 0);
+		assert_int_equal(ipban_prefix_widen(&q, v->bits), 0);
+		assert_int_equal(q.len, p.len);
+		assert_memory_equal(q.bytes, p.bytes, sizeof(p.bytes));
+	}
+}
+
+static void test_widening_refuses_ipv4_and_lengths_outside_48_to_the_prefix(void **state)
+{
+	struct ipban_prefix p;
+
+	(void)state;
+	assert_int_equal(ipban_prefix_parse("192.0.2.1", &p), 0);
+	assert_int_equal(ipban_prefix_widen(&p, 24), -1);
+	assert_int_equal(ipban_prefix_widen(&p, 48), -1);
+	assert_int_equal(ipban_prefix_parse("::ffff:192.0.2.1", &p), 0);
+	assert_int_equal(ipban_prefix_widen(&p, 48), -1);
+	assert_int_equal(ipban_prefix_parse("2001:db8:1:2::1", &p), 0);
+	assert_int_equal(ipban_prefix_widen(&p, 47), -1);
+	assert_int_equal(ipban_prefix_widen(&p, 65), -1);
+	assert_int_equal(ipban_prefix_widen(&p, 0), -1);
+	assert_int_equal(ipban_prefix_widen(&p, 56), 0);
+	/* never narrower than it already is: the bits past it are gone */
+	assert_int_equal(ipban_prefix_widen(&p, 60), -1);
+	assert_int_equal(p.bits, 56);
+}
+
+static void test_wide_token_covers_its_length_and_never_equals_the_64s(void **state)
+{
+	unsigned char key[32], token[IPBAN_TOKEN_BYTES], t64[IPBAN_TOKEN_BYTES];
+	char hex[2 * IPBAN_TOKEN_BYTES + 1];
+	struct ipban_prefix p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)i;
+	assert_int_equal(ipban_prefix_parse("2001:db8:1:2::abcd", &p), 0);
+	assert_int_equal(ipban_prefix_widen(&p, 48), 0);
+	ipban_token(key, &p, token);
+	sodium_bin2hex(hex, sizeof(hex), token, sizeof(token));
+	assert_string_equal(hex, "43068964904e12a6acaf44cc3462eb491582bdac19590b13b5013ff884b20e15");
+	assert_int_equal(ipban_prefix_parse("2001:db8:abcd:ef12::", &p), 0);
+	assert_int_equal(ipban_prefix_widen(&p, 52), 0);
+	ipban_token(key, &p, token);
+	sodium_bin2hex(hex, sizeof(hex), token, sizeof(token));
+	assert_string_equal(hex, "ce290da92e99654c80262a57c4e4e1139191002ee2b3cf6a82a36786e5b2d346");
+	/* 2001:db8:1::/48 and 2001:db8:1::/64 share their bytes, not their token */
+	assert_int_equal(ipban_prefix_parse("2001:db8:1::", &p), 0);
+	ipban_token(key, &p, t64);
+	assert_int_equal(ipban_prefix_widen(&p, 48), 0);
+	ipban_token(key, &p, token);
+	assert_memory_not_equal(token, t64, sizeof(token));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +267,9 @@ int main(void)
 		cmocka_unit_test(test_longest_valid_text_is_accepted),
 		cmocka_unit_test(test_token_is_keyed_blake2b_over_the_domain_separated_prefix),
 		cmocka_unit_test(test_token_same_for_every_form_and_differs_by_key_and_family),
+		cmocka_unit_test(test_ipv6_prefix_widens_to_48_through_64_with_the_rest_zero),
+		cmocka_unit_test(test_widening_refuses_ipv4_and_lengths_outside_48_to_the_prefix),
+		cmocka_unit_test(test_wide_token_covers_its_length_and_never_equals_the_64s),
 	};
 
 	if (sodium_init() < 0)

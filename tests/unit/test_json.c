@@ -1,5 +1,6 @@
 /* Unit tests for strict JSON parsing and the typed getters. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -149,6 +150,46 @@ static void test_getters_check_types_and_ranges(void **state)
 	assert_int_equal(json_get_bool(o, "s", &b), -1);
 }
 
+/* True when s[0..len) is all zero bytes. */
+static bool all_zero(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != '\0')
+			return false;
+	return true;
+}
+
+/*
+ * A parsed body is wiped when its request's arena is reset: every string
+ * value, nested ones included, is zeroed before json-c frees it (a second
+ * reference keeps the object alive here so that its bytes can be read).
+ */
+static void test_arena_reset_wipes_every_string_of_a_parsed_body(void **state)
+{
+	static const char body[] =
+		"{\"password\": \"correct horse battery staple\", \"n\": 5, "
+		"\"nested\": {\"list\": [\"a decrypted message\", {\"deep\": \"secret note\"}]}}";
+	const char *why, *s[3];
+	size_t len[3];
+	json_object *o, *nested, *list;
+
+	o = parse(*state, body, &why);
+	assert_non_null(o);
+	json_object_get(o);
+	assert_true(json_object_object_get_ex(o, "nested", &nested));
+	assert_true(json_object_object_get_ex(nested, "list", &list));
+	assert_int_equal(json_get_string(o, "password", &s[0], &len[0]), 1);
+	s[1] = json_object_get_string(json_object_array_get_idx(list, 0));
+	len[1] = strlen(s[1]);
+	assert_int_equal(json_get_string(json_object_array_get_idx(list, 1), "deep", &s[2], &len[2]),
+	                 1);
+	assert_string_equal(s[2], "secret note");
+	arena_reset(*state);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(all_zero(s[i], len[i]));
+	json_object_put(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +202,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lone_surrogate_escapes_are_refused_pairs_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth_over_the_limit_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_getters_check_types_and_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arena_reset_wipes_every_string_of_a_parsed_body, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -12,10 +12,14 @@ often it was restarted. Answers by the text:
   EXT-GARBAGE  answers a line that is not JSON
   EXT-WRONGID  answers for another id
   EXT-SPAM     {"score": 0.97}
+  EXT-WAIT-<tag>  {"score": 0.97}, once a file named <tag> exists beside
+               IDS_FILE (a test decides when: the moderator's batch stays
+               open until then)
   anything else {"score": 0.123} (a value the built-in rules never give)
 """
 import json
 import os
+import re
 import sys
 import time
 
@@ -34,6 +38,11 @@ def main():
         text = req["text"]
         if "EXT-HANG" in text:
             time.sleep(3600)
+        wait = re.search(r"EXT-WAIT-([A-Za-z0-9]+)", text)
+        if wait:
+            flag = os.path.join(os.path.dirname(ids_file), wait.group(1))
+            while not os.path.exists(flag):
+                time.sleep(0.01)
         if "EXT-CRASH" in text:
             sys.exit(3)
         if "EXT-GARBAGE" in text:
@@ -41,7 +50,7 @@ def main():
         elif "EXT-WRONGID" in text:
             out = json.dumps({"id": "A" * 22, "score": 0.5})
         else:
-            score = 0.97 if "EXT-SPAM" in text else 0.123
+            score = 0.97 if "EXT-SPAM" in text or wait else 0.123
             out = json.dumps({"id": req["id"], "score": score, "model": "test"})
         sys.stdout.write(out + "\n")
         sys.stdout.flush()
