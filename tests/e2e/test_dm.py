@@ -711,6 +711,55 @@ def test_a_message_and_the_peers_account_deletion_take_locks_in_one_order(stack)
     assert len(got) == 2 and all(m["mine"] for m in got), got
 
 
+DM_DELETION_ROUNDS = 10     # rounds of messages racing the peer's deletion
+DM_RACING_SENDS = 6         # messages a sends during each deletion
+
+
+def pg_deadlocks(st):
+    with open(os.path.join(st.var, "log", "pg.log"), errors="replace") as f:
+        return f.read().count("deadlock detected")
+
+
+def test_messages_racing_the_peers_account_deletion_never_deadlock(stack):
+    """Unforced, many times: a sends a burst of messages while b deletes its
+    account, both let go at once. Every deletion is 204; every message is
+    201 until the deletion has committed and 410 gone after it (never
+    503 or 500), and PostgreSQL's log shows no deadlock."""
+    before = pg_deadlocks(stack)
+    for _ in range(DM_DELETION_ROUNDS):
+        a, b = register(stack), register(stack)
+        cid = start_ok(stack, b[1], post(stack, a[1])["id"])
+        send_ok(stack, b[1], cid)                  # both sides have an event head
+        send_ok(stack, a[1], cid)
+        go = threading.Barrier(2)
+        sent, deleted = [], {}
+
+        def sender():
+            with TimeoutSession(timeout=60) as s:
+                go.wait(10)
+                for _ in range(DM_RACING_SENDS):
+                    sent.append(s.post(stack.url("/dm/%s/send" % cid), headers=bearer(a[1]),
+                                       json={"body": uniq("racing")}).status_code)
+
+        def deleter():
+            with TimeoutSession(timeout=60) as s:
+                go.wait(10)
+                deleted["r"] = s.delete(stack.url("/me"), headers=bearer(b[1]),
+                                        json={"password": DEFAULT_PASSWORD})
+
+        threads = [threading.Thread(target=sender), threading.Thread(target=deleter)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+        assert deleted["r"].status_code == 204, describe(deleted["r"])
+        assert len(sent) == DM_RACING_SENDS, sent
+        first_gone = sent.index(410) if 410 in sent else len(sent)
+        assert sent == [201] * first_gone + [410] * (len(sent) - first_gone), sent
+        assert send(stack, a[1], cid, {"body": "after"}).status_code == 410
+    assert pg_deadlocks(stack) == before
+
+
 # -- what the database holds ----------------------------------------------------------
 def test_pg_dump_holds_no_message_text(stack, conv):
     a, b, _, cid = conv
