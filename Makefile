@@ -178,8 +178,9 @@ bench-scale: all
 # reads; sotto.env 0640, which systemd reads as root; credentials/ 0700),
 # systemd units in /lib/systemd/system. Paths
 # inside the installed units, env file and nginx site follow PREFIX and
-# SYSCONFDIR. The admin page goes to $(PREFIX)/share/sotto/admin, where the
-# nginx site's `root` expects it.
+# SYSCONFDIR. The admin page goes to $(PREFIX)/share/sotto/admin and the OAuth
+# consent page to $(PREFIX)/share/sotto/oauth, where the nginx site's `root`
+# expects them.
 PREFIX ?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
@@ -192,9 +193,11 @@ NGINX_EXAMPLES := sotto.conf sotto-http.conf sotto-locations.conf nchan.conf
 
 install: sotto
 	install -D -m 755 sotto $(DESTDIR)$(PREFIX)/bin/sotto
-	install -d $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/admin $(DESTDIR)$(SHAREDIR)/nginx
+	install -d $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/admin $(DESTDIR)$(SHAREDIR)/oauth \
+		$(DESTDIR)$(SHAREDIR)/nginx
 	install -m 644 sql/*.sql $(DESTDIR)$(SHAREDIR)/sql/
 	install -m 644 nginx/admin/* $(DESTDIR)$(SHAREDIR)/admin/
+	install -m 644 nginx/oauth/* $(DESTDIR)$(SHAREDIR)/oauth/
 	set -e; for f in $(NGINX_EXAMPLES); do \
 		$(INSTALL_PATHS) nginx/$$f >$(DESTDIR)$(SHAREDIR)/nginx/$$f; \
 		chmod 644 $(DESTDIR)$(SHAREDIR)/nginx/$$f; done

@@ -2,9 +2,9 @@
  * dispatch.c — the request pipeline, in this order:
  *
  *   parse → CORS → IP ban → route lookup (404/405) → admin token → global rate
- *   limit (by IP) → database → bearer token → the route's rate class
- *   (by IP and account) → body size and type → JSON body → proof of work →
- *   handler → response
+ *   limit (by IP) → database → bearer token → its scopes → the route's rate
+ *   class (by IP and account) → body size and type → JSON or form body →
+ *   proof of work → handler → response
  *
  * The ban check comes before routing, so a banned address gets 403 banned
  * on every path, known or not; only for a banned address are the
@@ -40,6 +40,7 @@
 #include "pow.h"
 #include "ratelimit.h"
 #include "router.h"
+#include "scope.h"
 #include "shm.h"
 #include "util.h"
 
@@ -176,6 +177,7 @@ static int route_or_reply(struct request *req)
 	}
 	req->route = &route_table[idx];
 	req->route_index = idx;
+	req->oauth_errors = (req->route->flags & ROUTE_FORM) != 0;
 	return 0;
 }
 
@@ -272,15 +274,20 @@ static int class_rate_or_reply(struct request *req)
 	return take_or_reply(req, req->route->rate, true);
 }
 
-/* True for "application/json", any case, optionally followed by parameters. */
-static bool is_json_type(const char *ct)
+/* True for media type want, any case, optionally followed by parameters. */
+static bool is_type(const char *ct, const char *want)
 {
-	static const char want[] = "application/json";
-	size_t n = sizeof(want) - 1;
+	size_t n = strlen(want);
 
 	if (ct == NULL || strncasecmp(ct, want, n) != 0)
 		return false;
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* The media type a route's body must have. */
+static const char *body_type(const struct route *r)
+{
+	return (r->flags & ROUTE_FORM) ? "application/x-www-form-urlencoded" : "application/json";
 }
 
 /*
@@ -302,10 +309,12 @@ static int body_or_reply(struct request *req)
 		return 0;
 	if ((uint64_t)len > limit)
 		return http_error(req, 413, "payload_too_large", "request body too large");
-	if (!is_json_type(http_env(req, "CONTENT_TYPE")))
+	if (!is_type(http_env(req, "CONTENT_TYPE"), body_type(req->route)))
 		return http_error(req, 415, "unsupported_media_type",
+		                  (req->route->flags & ROUTE_FORM) ?
+		                  "the body must be application/x-www-form-urlencoded" :
 		                  "request bodies must be application/json");
-	if (!(req->route->flags & (ROUTE_JSON | ROUTE_JSON_OPT)))
+	if (!(req->route->flags & (ROUTE_JSON | ROUTE_JSON_OPT | ROUTE_FORM)))
 		return 0;
 	buf = arena_alloc(req->arena, (size_t)len + 1);
 	if (buf == NULL)
@@ -338,6 +347,42 @@ static int json_or_reply(struct request *req)
 	return 0;
 }
 
+/* A form body (ROUTE_FORM), parsed as strictly as JSON (http_parse_form). */
+static int form_or_reply(struct request *req)
+{
+	const char *why = NULL;
+
+	if (!(req->route->flags & ROUTE_FORM))
+		return 0;
+	if (http_parse_form(req->arena, req->body, req->body_len, req->form, HTTP_MAX_FORM,
+	                    &req->n_form, &why) != 0)
+		return http_error(req, 400, "bad_request", why);
+	return 0;
+}
+
+/* The scopes (scope.h) a route's flags ask of a token. */
+static unsigned route_scopes(unsigned flags)
+{
+	return ((flags & ROUTE_SCOPE_READ) ? SCOPE_READ : 0) |
+	       ((flags & ROUTE_SCOPE_WRITE) ? SCOPE_WRITE : 0) |
+	       ((flags & ROUTE_SCOPE_DM) ? SCOPE_DM : 0) |
+	       ((flags & ROUTE_SCOPE_ACCOUNT) ? SCOPE_ACCOUNT : 0) |
+	       ((flags & ROUTE_FIRST_PARTY) ? SCOPE_FIRST_PARTY : 0);
+}
+
+/*
+ * 403 forbidden when the request's token lacks a scope its route asks
+ * for: a client's token reaches only what the person approved, and never
+ * the routes of the account's owner alone (ROUTE_FIRST_PARTY).
+ */
+static int scope_or_reply(struct request *req)
+{
+	if (req->account == NULL ||
+	    scope_allows(req->account->token.scope, route_scopes(req->route->flags)))
+		return 0;
+	return http_error(req, 403, "forbidden", "this token's scopes do not allow this request");
+}
+
 static int database_or_reply(struct request *req)
 {
 	if (!(req->route->flags & ROUTE_DB))
@@ -368,11 +413,15 @@ static int handle(struct request *req)
 		return status;
 	if ((status = auth_or_reply(req)) != 0)
 		return status;
+	if ((status = scope_or_reply(req)) != 0)
+		return status;
 	if ((status = class_rate_or_reply(req)) != 0)
 		return status;
 	if ((status = body_or_reply(req)) != 0)
 		return status;
 	if ((status = json_or_reply(req)) != 0)
+		return status;
+	if ((status = form_or_reply(req)) != 0)
 		return status;
 	if ((status = pow_verify_or_reply(req)) != 0)
 		return status;

@@ -28,6 +28,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "password.h"
+#include "scope.h"
 #include "session.h"
 #include "token.h"
 #include "util.h"
@@ -70,9 +71,7 @@ static int token_reply(struct request *req, int status, const char *account_id,
                        const struct session_grant *g, int64_t gen, unsigned shows)
 {
 	struct context *ctx = req->ctx;
-	char *token = token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->jkt,
-	                          (int64_t)(util_wall_us() / 1000000),
-	                          ctx->cfg->token_lifetime_s, NULL);
+	char *token = session_access_token(req, account_id, g, gen);
 	json_object *o;
 
 	if (token == NULL || (o = json_object_new_object()) == NULL)
@@ -97,7 +96,7 @@ static int session_reply(struct request *req, int64_t account_pk, const char *ac
 {
 	struct session_grant g;
 
-	if (session_open(req, account_pk, jkt, &g) != 0)
+	if (session_open(req, account_pk, 0, SCOPE_ALL, jkt, &g) != 0)
 		return http_db_failure(req);
 	return token_reply(req, 200, account_id, &g, gen, SHOW_SESSION_ID);
 }
@@ -140,7 +139,7 @@ static int insert_account(struct request *req, const struct new_account *na, int
 	if (db_begin(req->ctx->db) != 0 ||
 	    db_exec(req->ctx->db, a, &stmt_insert_account, acct, sqlstate) == NULL ||
 	    db_exec(req->ctx->db, a, &stmt_insert_key, key, sqlstate) == NULL ||
-	    session_open(req, pk, na->jkt, g) != 0 || db_commit(req->ctx->db) != 0) {
+	    session_open(req, pk, 0, SCOPE_ALL, na->jkt, g) != 0 || db_commit(req->ctx->db) != 0) {
 		db_rollback(req->ctx->db);
 		return -1;
 	}
@@ -406,7 +405,7 @@ int handle_auth_refresh(struct request *req)
 		return status;
 	if (len != strlen(text))
 		return credentials_invalid(req);
-	switch (session_rotate(req, text, jkt, &g)) {
+	switch (session_rotate(req, text, SESSION_ANY_CLIENT, jkt, &g)) {
 	case SESSION_FAILED:
 		return db_down(req->ctx->db) ? http_db_failure(req)
 		       : http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);

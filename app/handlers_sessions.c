@@ -2,8 +2,9 @@
  * handlers_sessions.c — GET /me/sessions, DELETE /me/sessions/{id}: the
  * person's own sessions (session.h), listed and ended from any of them.
  *
- * A session shows only its id, two day numbers and whether it is the one
- * asking: no address, user agent or time of day is ever kept.
+ * A session shows only its id, two day numbers, the name of the OAuth
+ * client it was opened through and whether it is the one asking: no
+ * address, user agent or time of day is ever kept.
  */
 #include <string.h>
 
@@ -20,12 +21,13 @@
 
 #define LIST_KIND "sessions"
 
-enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK, SC_BOUND };
+enum { SC_ID, SC_CREATED, SC_LAST_USED, SC_PK, SC_BOUND, SC_CLIENT };
 
 static struct db_stmt stmt_list = {
 	"session_list",
-	"SELECT id, day_created, day_last_used, pk, jkt IS NOT NULL FROM sessions "
-	"WHERE account_pk = $1 AND pk < $2 ORDER BY pk DESC LIMIT $3", 3, 0
+	"SELECT s.id, s.day_created, s.day_last_used, s.pk, s.jkt IS NOT NULL, c.name "
+	"FROM sessions s LEFT JOIN oauth_clients c ON c.pk = s.client_pk "
+	"WHERE s.account_pk = $1 AND s.pk < $2 ORDER BY s.pk DESC LIMIT $3", 3, 0
 };
 
 /* One session as the list shows it; ctx is the asking session's id. */
@@ -47,7 +49,8 @@ static json_object *session_item(struct request *req, const PGresult *res, int r
 	json_object_object_add(o, "current", json_object_new_boolean(strcmp(id, current) == 0));
 	json_object_object_add(o, "day_created", json_object_new_int64(created));
 	json_object_object_add(o, "day_last_used", json_object_new_int64(last_used));
-	json_object_object_add(o, "client", NULL);
+	json_object_object_add(o, "client", PQgetisnull(res, row, SC_CLIENT) ? NULL :
+	                       json_object_new_string(PQgetvalue(res, row, SC_CLIENT)));
 	json_object_object_add(o, "bound",
 	                       json_object_new_boolean(strcmp(PQgetvalue(res, row, SC_BOUND), "t") == 0));
 	return o;

@@ -3,6 +3,7 @@
  * headers (Retry-After on 503), percent-decoding and query strings.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,11 +65,46 @@ const char *http_reason(int status)
 	}
 }
 
+int http_oauth_error(struct request *req, int status, const char *error,
+                     const char *description)
+{
+	json_object *root = json_new_object(req->arena);
+
+	req->reply = root;
+	req->reply_raw = NULL;
+	if (root == NULL)
+		return status;
+	json_object_object_add(root, "error", json_object_new_string(error));
+	json_object_object_add(root, "error_description", json_object_new_string(description));
+	return status;
+}
+
+/*
+ * The RFC 6749 error code (section 5.2, and RFC 8628's slow_down for a
+ * rate limit) nearest to an error of status on a token endpoint.
+ */
+static const char *oauth_error_for(int status)
+{
+	if (status == 401)
+		return "invalid_client";
+	if (status == 429)
+		return "slow_down";
+	if (status == 503)
+		return "temporarily_unavailable";
+	if (status >= 500)
+		return "server_error";
+	return "invalid_request";
+}
+
 int http_error_reason(struct request *req, int status, const char *code,
                       const char *message, const char *reason)
 {
-	json_object *root = json_new_object(req->arena);
-	json_object *err = json_object_new_object();
+	json_object *root, *err;
+
+	if (req->oauth_errors)
+		return http_oauth_error(req, status, oauth_error_for(status), message);
+	root = json_new_object(req->arena);
+	err = json_object_new_object();
 
 	if (root == NULL || err == NULL) {
 		json_object_put(err);
@@ -242,6 +278,30 @@ char *http_percent_decode(struct arena *a, const char *src, size_t len,
 	return util_utf8_valid(out, o) ? out : NULL;
 }
 
+char *http_percent_encode(struct arena *a, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s), o = 0;
+	char *out = n < SIZE_MAX / 3 ? arena_alloc(a, 3 * n + 1) : NULL;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 int http_parse_query(struct request *req, const char *qs)
 {
 	const char *p = qs;
@@ -276,6 +336,60 @@ int http_parse_query(struct request *req, const char *qs)
 		p = amp + 1;
 	}
 	return 0;
+}
+
+/* True when name appears among out[0..n). */
+static bool form_has(const struct query_param *out, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(out[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+int http_parse_form(struct arena *a, const char *body, size_t len, struct query_param *out,
+                    size_t max, size_t *n, const char **why)
+{
+	size_t i = 0;
+
+	*n = 0;
+	*why = "malformed form body";
+	while (i < len) {
+		const char *p = body + i, *amp = memchr(p, '&', len - i);
+		size_t pair = amp != NULL ? (size_t)(amp - p) : len - i;
+		const char *eq = memchr(p, '=', pair);
+		struct query_param q;
+
+		if (eq == NULL || eq == p || (size_t)(eq - p) > 3 * HTTP_FORM_NAME_MAX)
+			return -1;
+		q.name = http_percent_decode(a, p, (size_t)(eq - p), true);
+		q.value = http_percent_decode(a, eq + 1, pair - (size_t)(eq - p) - 1, true);
+		/* the decoder refuses bad escapes, NUL and what is not UTF-8 */
+		if (q.name == NULL || q.value == NULL || q.name[0] == '\0' ||
+		    strlen(q.name) > HTTP_FORM_NAME_MAX)
+			return -1;
+		if (form_has(out, *n, q.name)) {
+			*why = "a parameter appears more than once";
+			return -1;
+		}
+		if (*n >= max) {
+			*why = "too many parameters";
+			return -1;
+		}
+		out[(*n)++] = q;
+		i += pair + 1;
+		if (amp != NULL && i == len)
+			return -1;   /* a trailing '&' */
+	}
+	return 0;
+}
+
+const char *http_form(const struct request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_form; i++)
+		if (strcmp(req->form[i].name, name) == 0)
+			return req->form[i].value[0] != '\0' ? req->form[i].value : NULL;
+	return NULL;
 }
 
 int http_stream_write(struct request *req, const char *data, size_t len)

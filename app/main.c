@@ -54,6 +54,9 @@ static const struct command commands[] = {
 	{ "moderate", "", CMD_CONFIG | CMD_SECRETS, 1, "moderate", cmd_moderate,
 	  "run the automatic classifier (scores new posts and\n"
 	  "replies, holds spam for review)" },
+	{ "clients", "add|list|remove ...", CMD_CONFIG, 1, "clients", cmd_clients,
+	  "register (add --name NAME --redirect-uri URI...), list\n"
+	  "and remove (remove CLIENT_ID) OAuth clients" },
 	{ "check-config", "[--list [--markdown]]", 0, 1, NULL, cmd_check_config,
 	  "validate the configuration and exit; --list prints every\n"
 	  "setting (docs/configuration.md is --list --markdown)" },

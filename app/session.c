@@ -14,18 +14,18 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "scope.h"
 #include "session.h"
 #include "token.h"
 #include "util.h"
 
 #define REFRESH_DOMAIN "sotto-refresh"
-#define SESSION_FORGET_MAX 1024   /* sessions one call marks */
 
 static struct db_stmt stmt_open = {
 	"session_open",
-	"INSERT INTO sessions (id, account_pk, day_created, day_last_used, jkt) "
-	"VALUES ($1, $2, $3, $3, $4)",
-	4, 0
+	"INSERT INTO sessions (id, account_pk, day_created, day_last_used, client_pk, scope, jkt) "
+	"VALUES ($1, $2, $3, $3, $4, $5, $6)",
+	6, 0
 };
 /*
  * The one step of a rotation: only the current generation, only while
@@ -36,8 +36,9 @@ static struct db_stmt stmt_rotate = {
 	"session_rotate",
 	"UPDATE sessions SET gen = gen + 1, day_last_used = $3, jkt = coalesce(jkt, $5) "
 	"WHERE id = $1 AND gen = $2 AND day_last_used > $4 AND (jkt IS NULL OR jkt = $5) "
-	"RETURNING account_pk, gen, coalesce(jkt, '')",
-	5, 0
+	"AND ($6::bigint < 0 OR client_pk = $6::bigint) "
+	"RETURNING account_pk, gen, coalesce(jkt, ''), coalesce(client_pk, 0), scope",
+	6, 0
 };
 /*
  * A token that did not rotate: its session ends, unless it is bound to
@@ -153,30 +154,36 @@ static bool jkt_valid(const char *jkt)
 	return jkt[n] == '\0' && (n == 0 || n == SESSION_JKT_CHARS);
 }
 
-int session_open(struct request *req, int64_t account_pk, const char *jkt,
-                 struct session_grant *g)
+int session_open(struct request *req, int64_t account_pk, int64_t client_pk, unsigned scope,
+                 const char *jkt, struct session_grant *g)
 {
 	const char *id = util_random_id(req->arena, SESSION_ID_BYTES);
-	const char *params[4];
+	const char *params[6];
 
 	if (id == NULL || !session_id_valid(id) || !jkt_valid(jkt))
 		return -1;
 	params[0] = id;
 	params[1] = arena_i64(req->arena, account_pk);
 	params[2] = arena_i64(req->arena, util_today());
-	params[3] = jkt[0] != '\0' ? jkt : NULL;
-	if (params[1] == NULL || params[2] == NULL)
+	params[3] = client_pk != 0 ? arena_i64(req->arena, client_pk) : NULL;
+	params[4] = arena_i64(req->arena, scope);
+	params[5] = jkt[0] != '\0' ? jkt : NULL;
+	if (params[1] == NULL || params[2] == NULL || params[4] == NULL ||
+	    (client_pk != 0 && params[3] == NULL))
 		return -1;
 	if (db_exec(req->ctx->db, req->arena, &stmt_open, params, NULL) == NULL)
 		return -1;
 	memcpy(g->id, id, SESSION_ID_CHARS + 1);
 	memcpy(g->jkt, jkt, strlen(jkt) + 1);
 	g->account_pk = account_pk;
+	g->client_pk = client_pk;
+	g->scope = scope;
 	g->refresh_token = refresh_token(req, id, 0);
 	return g->refresh_token != NULL ? 0 : -1;
 }
 
-int session_forget(struct request *req, const char *const *ids, size_t n)
+int session_mark_ended(struct cache *c, struct arena *a, const struct config *cfg,
+                       const char *const *ids, size_t n)
 {
 	const char **argv;
 	redisReply *r;
@@ -186,20 +193,20 @@ int session_forget(struct request *req, const char *const *ids, size_t n)
 		return 0;
 	if (n > SESSION_FORGET_MAX)
 		return -1;
-	argv = arena_alloc(req->arena, (n + 4) * sizeof(*argv));
+	argv = arena_alloc(a, (n + 4) * sizeof(*argv));
 	if (argv == NULL)
 		return -1;
 	argv[0] = "EVAL";
 	argv[1] = forget_script;
-	argv[2] = arena_i64(req->arena, (int64_t)n);
+	argv[2] = arena_i64(a, (int64_t)n);
 	for (i = 0; i < n; i++)
-		if ((argv[3 + i] = arena_printf(req->arena, "rs:%s", ids[i])) == NULL)
+		if ((argv[3 + i] = arena_printf(a, "rs:%s", ids[i])) == NULL)
 			return -1;
 	/* Outlives every access token the sessions issued. */
-	argv[3 + n] = arena_i64(req->arena, req->ctx->cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
+	argv[3 + n] = arena_i64(a, (int64_t)cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
 	if (argv[2] == NULL || argv[3 + n] == NULL)
 		return -1;
-	r = cache_command(req->ctx->cache, req->arena, (int)(n + 4), argv, NULL);
+	r = cache_command(c, a, (int)(n + 4), argv, NULL);
 	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
 		return -1;
 	/*
@@ -207,12 +214,16 @@ int session_forget(struct request *req, const char *const *ids, size_t n)
 	 * PostgreSQL already refuses the sessions, but a record cached before
 	 * would answer for a token until a new server drops it (revocation.h).
 	 */
-	if (req->ctx->cfg->redis_sentinels[0] != '\0' &&
-	    cache_wait_replica(req->ctx->cache, req->arena) != 0) {
+	if (cfg->redis_sentinels[0] != '\0' && cache_wait_replica(c, a) != 0) {
 		log_msg(LOG_WARN, "session: no Redis replica confirmed the end of a session");
 		return -1;
 	}
 	return 0;
+}
+
+int session_forget(struct request *req, const char *const *ids, size_t n)
+{
+	return session_mark_ended(req->ctx->cache, req->arena, req->ctx->cfg, ids, n);
 }
 
 int session_end(struct request *req, const char *id, int64_t account_pk)
@@ -240,7 +251,7 @@ static int64_t idle_floor(const struct request *req)
 
 /*
  * A genuine token (its MAC is right) that did not rotate: used before,
- * idle too long, or bound to a key not proved (jkt: the proof's, NULL
+ * idle too long, another client's, or bound to a key not proved (jkt: the proof's, NULL
  * for none). The session ends now unless it is bound to another key;
  * one that is already gone stays gone.
  */
@@ -259,12 +270,12 @@ static enum session_rotation end_unrotated(struct request *req, const char *id, 
 	return found == 1 ? SESSION_WRONG_KEY : SESSION_REFUSED;
 }
 
-enum session_rotation session_rotate(struct request *req, const char *text, const char *jkt,
-                                     struct session_grant *g)
+enum session_rotation session_rotate(struct request *req, const char *text, int64_t client_pk,
+                                     const char *jkt, struct session_grant *g)
 {
-	const char *params[5];
+	const char *params[6];
 	PGresult *res;
-	int64_t gen, next;
+	int64_t gen, next, scope;
 	const char *bound;
 
 	if (!jkt_valid(jkt) || refresh_parse(req, text, g->id, &gen) != 0)
@@ -274,7 +285,8 @@ enum session_rotation session_rotate(struct request *req, const char *text, cons
 	params[2] = arena_i64(req->arena, util_today());
 	params[3] = arena_i64(req->arena, idle_floor(req));
 	params[4] = jkt[0] != '\0' ? jkt : NULL;
-	if (params[1] == NULL || params[2] == NULL || params[3] == NULL)
+	params[5] = arena_i64(req->arena, client_pk);
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[5] == NULL)
 		return SESSION_FAILED;
 	res = db_exec(req->ctx->db, req->arena, &stmt_rotate, params, NULL);
 	if (res == NULL)
@@ -284,9 +296,21 @@ enum session_rotation session_rotate(struct request *req, const char *text, cons
 	bound = PQgetvalue(res, 0, 2);
 	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &g->account_pk) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 1), 1, INT64_MAX - 1, &next) != 0 ||
-	    !jkt_valid(bound))
+	    !jkt_valid(bound) ||
+	    util_parse_int64(PQgetvalue(res, 0, 3), 0, INT64_MAX - 1, &g->client_pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 4), 0, SCOPE_ALL, &scope) != 0)
 		return SESSION_FAILED;
 	memcpy(g->jkt, bound, strlen(bound) + 1);
+	g->scope = (unsigned)scope;
 	g->refresh_token = refresh_token(req, g->id, next);
 	return g->refresh_token != NULL ? SESSION_ROTATED : SESSION_FAILED;
+}
+
+char *session_access_token(struct request *req, const char *account_id,
+                           const struct session_grant *g, int64_t gen)
+{
+	struct context *ctx = req->ctx;
+
+	return token_issue(req->arena, ctx->keys.jwt, account_id, g->id, gen, g->scope, g->jkt,
+	                   (int64_t)(util_wall_us() / 1000000), ctx->cfg->token_lifetime_s, NULL);
 }

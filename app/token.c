@@ -63,6 +63,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "scope.h"
 #include "token.h"
 #include "util.h"
 
@@ -275,6 +276,21 @@ static int claim_gen(jwt_t *jwt, int64_t *out)
 	return 0;
 }
 
+/* The scope claim: an integer in 0..SCOPE_ALL; absent, every scope. 0 or -1. */
+static int claim_scope(jwt_t *jwt, unsigned *out)
+{
+	int64_t v;
+
+	if (!claim_present(jwt, "scp")) {
+		*out = SCOPE_ALL;
+		return 0;
+	}
+	if (claim_int(jwt, "scp", &v) != 0 || v > SCOPE_ALL)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 /*
  * The confirmation claim of a bound token (RFC 9449 section 6.1): absent
  * (jkt ""), or exactly {"jkt":"<thumbprint>"} as token_fill writes it and
@@ -332,7 +348,7 @@ static int token_claims_ok(jwt_t *jwt, int64_t now, int max_lifetime_s,
 	/* Tokens issued before generations existed carry none: generation 0. */
 	if (claim_present(jwt, "gen") && claim_gen(jwt, &c->gen) != 0)
 		return -1;
-	if (claim_cnf(jwt, c->jkt) != 0)
+	if (claim_scope(jwt, &c->scope) != 0 || claim_cnf(jwt, c->jkt) != 0)
 		return -1;
 	if (c->iat - TOKEN_CLOCK_SKEW_S > now || c->iat >= c->exp ||
 	    c->exp <= now || c->exp - c->iat > max_lifetime_s)
@@ -377,7 +393,8 @@ out:
  * every value. Returns 0 or -1.
  */
 static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *jti,
-                      int64_t gen, const char *jkt, int64_t iat, int64_t exp)
+                      int64_t gen, unsigned scope, const char *jkt, int64_t iat,
+                      int64_t exp)
 {
 	char cnf[sizeof("{\"cnf\":{\"jkt\":\"\"}}") + TOKEN_JKT_CHARS];
 
@@ -392,7 +409,8 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *
 		return -1;
 	if (jwt_add_grant_int(jwt, "iat", (long)iat) != 0 ||
 	    jwt_add_grant_int(jwt, "exp", (long)exp) != 0 ||
-	    jwt_add_grant_int(jwt, "gen", (long)gen) != 0)
+	    jwt_add_grant_int(jwt, "gen", (long)gen) != 0 ||
+	    jwt_add_grant_int(jwt, "scp", (long)scope) != 0)
 		return -1;
 	if (jkt[0] == '\0')
 		return 0;
@@ -406,8 +424,8 @@ static int token_fill(jwt_t *jwt, const char *sub, const char *sid, const char *
  * result is never longer than TOKEN_MAX_LEN, so token_verify accepts it.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  const char *sid, int64_t gen, const char *jkt, int64_t now,
-                  int lifetime_s, struct token_claims *out)
+                  const char *sid, int64_t gen, unsigned scope, const char *jkt,
+                  int64_t now, int lifetime_s, struct token_claims *out)
 {
 	jwt_t *jwt = NULL;
 	char *encoded = NULL, *result = NULL;
@@ -421,7 +439,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 	if (jkt[0] != '\0' && (strlen(jkt) != TOKEN_JKT_CHARS || !b64url_text(jkt, TOKEN_JKT_CHARS)))
 		goto out;
 	if (lifetime_s <= 0 || now < 0 || now > INT64_MAX - lifetime_s ||
-	    gen < 0 || gen > TOKEN_GEN_MAX)
+	    gen < 0 || gen > TOKEN_GEN_MAX || scope > SCOPE_ALL)
 		goto out;
 	jti = util_random_id(a, TOKEN_JTI_BYTES);
 	if (jti == NULL || !b64url_text(jti, TOKEN_JTI_MAX))
@@ -430,7 +448,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		goto out;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, key, TOKEN_KEY_BYTES) != 0)
 		goto out;
-	if (token_fill(jwt, sub, sid, jti, gen, jkt, now, now + lifetime_s) != 0)
+	if (token_fill(jwt, sub, sid, jti, gen, scope, jkt, now, now + lifetime_s) != 0)
 		goto out;
 	encoded = jwt_encode_str(jwt);
 	if (encoded == NULL || strlen(encoded) > TOKEN_MAX_LEN)
@@ -444,6 +462,7 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
 		memcpy(out->jti, jti, strlen(jti) + 1);
 		memcpy(out->sid, sid, strlen(sid) + 1);
 		out->gen = gen;
+		out->scope = scope;
 		memcpy(out->jkt, jkt, strlen(jkt) + 1);
 		out->iat = now;
 		out->exp = now + lifetime_s;

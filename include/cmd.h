@@ -43,4 +43,10 @@ int cmd_moderate(int argc, char **argv, const struct config *cfg);
  */
 int cmd_bench_data(int argc, char **argv, const struct config *cfg);
 
+/*
+ * `sotto clients add|list|remove`: the registered OAuth clients
+ * (app/cmd_clients.c). Exit 0 done, 1 failed, 2 usage.
+ */
+int cmd_clients(int argc, char **argv, const struct config *cfg);
+
 #endif

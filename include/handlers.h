@@ -104,4 +104,10 @@ int handle_events_ack(struct request *req);
 int handle_events_ticket(struct request *req);
 int handle_events_stream(struct request *req);
 
+/* app/handlers_oauth.c */
+int handle_oauth_metadata(struct request *req);
+int handle_oauth_client(struct request *req);
+int handle_oauth_authorize(struct request *req);
+int handle_oauth_token(struct request *req);
+
 #endif

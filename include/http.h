@@ -39,6 +39,8 @@ enum http_method {
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_QUERY 32
 #define HTTP_MAX_HEADERS 24
+#define HTTP_MAX_FORM 16        /* pairs of a form body */
+#define HTTP_FORM_NAME_MAX 64   /* bytes of a form parameter's name */
 
 struct query_param {
 	const char *name;  /* percent-decoded, NUL-terminated, arena-owned */
@@ -72,6 +74,9 @@ struct request {
 	const char *body;           /* raw body bytes (NUL-terminated copy), or NULL */
 	size_t body_len;
 	json_object *json;          /* parsed body when the route takes JSON */
+	struct query_param form[HTTP_MAX_FORM]; /* parsed body when the route takes a form */
+	size_t n_form;
+	bool oauth_errors;          /* errors in RFC 6749's format (a ROUTE_FORM route) */
 
 	/* set by the auth check when a valid bearer token is present */
 	struct account *account;    /* arena-owned; NULL when anonymous */
@@ -119,6 +124,15 @@ const char *http_reason(int status);
 int http_error(struct request *req, int status, const char *code,
                const char *message);
 
+/*
+ * An error in RFC 6749's format (section 5.2): {"error": error,
+ * "error_description": description}; returns status. On a route that
+ * answers in that format (req->oauth_errors), http_error() comes here
+ * too, its code mapped to the nearest of the RFC's.
+ */
+int http_oauth_error(struct request *req, int status, const char *error,
+                     const char *description);
+
 /* 500 internal "out of memory": http_error() for an allocation that failed. */
 int http_oom(struct request *req);
 
@@ -147,6 +161,24 @@ int http_header_add(struct request *req, const char *name, const char *value);
 
 /* Value of query parameter name, or NULL. */
 const char *http_query(const struct request *req, const char *name);
+
+/*
+ * Value of form parameter name, or NULL when absent or empty (RFC 6749
+ * section 3.1: a parameter without a value is treated as omitted).
+ */
+const char *http_form(const struct request *req, const char *name);
+
+/*
+ * Parse an application/x-www-form-urlencoded body (body[0..len), no NUL)
+ * into out[0..max), *n pairs, on arena a, as strictly as a JSON body is
+ * read: every pair is name=value with a non-empty name of at most
+ * HTTP_FORM_NAME_MAX bytes, '+' is a space, percent escapes are valid
+ * and decode to UTF-8 without NUL, no name appears twice (RFC 6749
+ * section 3.1), at most max pairs. 0, or -1 with *why set to a message.
+ */
+int http_parse_form(struct arena *a, const char *body, size_t len, struct query_param *out,
+                    size_t max, size_t *n, const char **why)
+    __attribute__((warn_unused_result));
 
 /* Value of the {param} at position i of the matched pattern. */
 const char *http_param(const struct request *req, size_t i);
@@ -178,6 +210,12 @@ const char *http_self_origin(const struct request *req);
  */
 char *http_percent_decode(struct arena *a, const char *src, size_t len,
                           bool plus_is_space);
+
+/*
+ * s percent-encoded for a query component (RFC 3986 section 2: every
+ * byte but the unreserved characters escaped), on the arena; NULL on OOM.
+ */
+char *http_percent_encode(struct arena *a, const char *s);
 
 /*
  * Split a query string into req->query (decoded). Returns 0, or -1 when

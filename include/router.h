@@ -3,8 +3,8 @@
  *
  * Each route names its method, a pattern whose segments are literal or
  * {param}, its handler and its flags. The shared checks in dispatch.c
- * read the flags (database, auth, admin token, rate class, proof of work,
- * JSON body); handlers never repeat them.
+ * read the flags (database, auth and the token's scopes, admin token, rate
+ * class, proof of work, JSON or form body); handlers never repeat them.
  */
 #ifndef SOTTO_ROUTER_H
 #define SOTTO_ROUTER_H
@@ -25,7 +25,19 @@ enum route_flag {
 	ROUTE_NO_BAN      = 1u << 7, /* bans do not apply (/health) */
 	ROUTE_NO_LOG_BODY = 1u << 8, /* reserved: never log anything of the body */
 	ROUTE_JSON_OPT    = 1u << 9, /* body, when sent, must be a JSON object */
+	ROUTE_FORM        = 1u << 10, /* body must be application/x-www-form-urlencoded
+	                                 (req->form); errors in RFC 6749's format */
+	/* What a token must allow (scope.h); a route taking a token names one or more. */
+	ROUTE_SCOPE_READ    = 1u << 11,
+	ROUTE_SCOPE_WRITE   = 1u << 12,
+	ROUTE_SCOPE_DM      = 1u << 13,
+	ROUTE_SCOPE_ACCOUNT = 1u << 14,
+	ROUTE_FIRST_PARTY   = 1u << 15, /* only tokens of the /auth routes, never a client's */
+	ROUTE_ANY_SCOPE     = 1u << 16, /* any valid token (logout) */
 };
+
+#define ROUTE_SCOPES (ROUTE_SCOPE_READ | ROUTE_SCOPE_WRITE | ROUTE_SCOPE_DM | \
+                      ROUTE_SCOPE_ACCOUNT | ROUTE_FIRST_PARTY | ROUTE_ANY_SCOPE)
 
 struct route {
 	enum http_method method;

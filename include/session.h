@@ -35,12 +35,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct arena;
+struct cache;
+struct config;
 struct request;
 
 #define SESSION_ID_BYTES 16
 #define SESSION_ID_CHARS 22
 #define SESSION_REFRESH_BYTES (SESSION_ID_BYTES + 8 + 32)
 #define SESSION_REFRESH_CHARS 75      /* base64url of SESSION_REFRESH_BYTES */
+#define SESSION_FORGET_MAX 1024       /* sessions one call marks ended */
+#define SESSION_ANY_CLIENT (-1)       /* session_rotate: whichever client, or none */
 #define SESSION_JKT_CHARS 43          /* a DPoP key thumbprint (dpop.h DPOP_JKT_CHARS) */
 
 /* What session_rotate made of a refresh token. */
@@ -56,31 +61,36 @@ struct session_grant {
 	char id[SESSION_ID_CHARS + 1];
 	const char *refresh_token;
 	int64_t account_pk;
+	int64_t client_pk;          /* the OAuth client it was opened through, 0 = none */
+	unsigned scope;             /* what its tokens may do (scope.h) */
 	char jkt[SESSION_JKT_CHARS + 1]; /* the DPoP key its tokens are bound to, "" = none */
 };
 
 /*
- * Open a session for account_pk bound to the DPoP key of thumbprint jkt
- * ("" for none) in one INSERT (the caller may run it inside its own
- * transaction) and fill *g with its id, first refresh token and binding.
- * 0, or -1 on a database failure (see db_down()) or out of memory.
+ * Open a session for account_pk through client_pk (0: none, a session of
+ * the /auth routes) with scopes scope (scope.h), bound to the DPoP key of
+ * thumbprint jkt ("" for none), in one INSERT (the caller may run it
+ * inside its own transaction) and fill *g with its id, first refresh
+ * token and binding. 0, or -1 on a database failure (see db_down(); a
+ * client removed meanwhile is one) or out of memory.
  */
-int session_open(struct request *req, int64_t account_pk, const char *jkt,
-                 struct session_grant *g) __attribute__((warn_unused_result));
+int session_open(struct request *req, int64_t account_pk, int64_t client_pk, unsigned scope,
+                 const char *jkt, struct session_grant *g) __attribute__((warn_unused_result));
 
 /*
- * Rotate the refresh token text for a request that proved possession of
- * the key of thumbprint jkt ("": no proof). SESSION_ROTATED with *g filled
- * (the session's id, the next token, its account and binding: a bearer
- * session becomes bound to jkt); SESSION_WRONG_KEY when the session is
- * bound to another key (or to one and no proof came): nothing changes,
- * the session lives on; SESSION_REFUSED for a malformed token, a bad
- * MAC, an unknown or ended session, one idle too long, or a reused token
- * (the session has then ended); SESSION_FAILED when PostgreSQL or Redis
- * failed.
+ * Rotate the refresh token text for a request of client client_pk
+ * (SESSION_ANY_CLIENT: whichever, or none) that proved possession of the
+ * key of thumbprint jkt ("": no proof). SESSION_ROTATED with *g filled
+ * (the session's id, the next token, its account, client, scopes and
+ * binding: a bearer session becomes bound to jkt); SESSION_WRONG_KEY when
+ * the session is bound to another key (or to one and no proof came):
+ * nothing changes, the session lives on; SESSION_REFUSED for a malformed
+ * token, a bad MAC, an unknown or ended session, one idle too long, a
+ * reused token, or a token of another client's session (the session has
+ * then ended); SESSION_FAILED when PostgreSQL or Redis failed.
  */
-enum session_rotation session_rotate(struct request *req, const char *text, const char *jkt,
-                                     struct session_grant *g)
+enum session_rotation session_rotate(struct request *req, const char *text, int64_t client_pk,
+                                     const char *jkt, struct session_grant *g)
     __attribute__((warn_unused_result));
 
 /*
@@ -99,6 +109,23 @@ int session_end(struct request *req, const char *id, int64_t account_pk)
  */
 int session_forget(struct request *req, const char *const *ids, size_t n)
     __attribute__((warn_unused_result));
+
+/*
+ * session_forget() for a process without a request (`sotto clients
+ * remove`): through Redis connection c, scratch memory on arena a, marks
+ * lasting cfg's SOTTO_TOKEN_LIFETIME and the clock skew (and, under
+ * Sentinel, confirmed by a replica). At most SESSION_FORGET_MAX ids per
+ * call. 0 or -1.
+ */
+int session_mark_ended(struct cache *c, struct arena *a, const struct config *cfg,
+                       const char *const *ids, size_t n) __attribute__((warn_unused_result));
+
+/*
+ * A new access token for account_id (of token generation gen) in session
+ * g, with g's scopes: the token on the arena, or NULL when out of memory.
+ */
+char *session_access_token(struct request *req, const char *account_id,
+                           const struct session_grant *g, int64_t gen);
 
 /* True for 22 base64url characters: the shape of a session id. */
 bool session_id_valid(const char *id);

@@ -8,7 +8,8 @@
  * typ "access", sub (the public account id), sid (its session, session.h),
  * iat, exp, jti (16 random bytes, base64url), gen (the account's token
  * generation when the token was issued, see auth.h; a token without one
- * is of generation 0), and for a token bound to a DPoP key (dpop.h) cnf
+ * is of generation 0), scp (what it may do: scope.h bits; a token without
+ * one carries every scope), and for a token bound to a DPoP key (dpop.h) cnf
  * {"jkt": <the key's RFC 7638 thumbprint>} (RFC 9449 section 6.1). The
  * key is a 32-byte subkey derived for this purpose.
  */
@@ -32,6 +33,7 @@ struct token_claims {
 	char jti[TOKEN_JTI_MAX + 1];
 	char sid[TOKEN_SID_MAX + 1];
 	int64_t gen;
+	unsigned scope;           /* scope.h bits */
 	char jkt[TOKEN_JKT_CHARS + 1];  /* the DPoP key it is bound to, "" = a bearer token */
 	int64_t iat;
 	int64_t exp;
@@ -39,8 +41,9 @@ struct token_claims {
 
 /*
  * Issue a token for sub in session sid, of token generation gen
- * (0..TOKEN_GEN_MAX), bound to the DPoP key of thumbprint jkt (NULL or
- * "": a bearer token), valid lifetime_s seconds from now (seconds since
+ * (0..TOKEN_GEN_MAX), with scopes scope (scope.h, SCOPE_ALL at most),
+ * bound to the DPoP key of thumbprint jkt (NULL or "": a bearer token),
+ * valid lifetime_s seconds from now (seconds since
  * the epoch): iat = now, exp = now + lifetime_s, a fresh random jti.
  * key is the 32-byte JWT subkey. The token string (at most TOKEN_MAX_LEN
  * characters) is allocated on arena a; *out (may be NULL) gets its
@@ -50,8 +53,8 @@ struct token_claims {
  * exp that would overflow.
  */
 char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
-                  const char *sid, int64_t gen, const char *jkt, int64_t now,
-                  int lifetime_s, struct token_claims *out);
+                  const char *sid, int64_t gen, unsigned scope, const char *jkt,
+                  int64_t now, int lifetime_s, struct token_claims *out);
 
 /*
  * Verify a bearer token: length (1..TOKEN_MAX_LEN) and charset
@@ -61,7 +64,8 @@ char *token_issue(struct arena *a, const unsigned char key[32], const char *sub,
  * header typ "JWT" if present, claims iss, aud, typ, sub, sid, jti, and iat
  * and exp as JSON integers with iat <= now + TOKEN_CLOCK_SKEW_S,
  * iat < exp, exp > now and exp - iat <= max_lifetime_s, gen (when present)
- * an integer in 0..TOKEN_GEN_MAX, cnf (when present) exactly
+ * an integer in 0..TOKEN_GEN_MAX, scp (when present) an integer in
+ * 0..SCOPE_ALL, cnf (when present) exactly
  * {"jkt":"<TOKEN_JKT_CHARS base64url>"}. Revocation (jti, gen) and the
  * proof a bound token needs are the caller's business.
  * Returns 0 and fills *out (may be NULL) when valid, -1 for any failure,

@@ -16,6 +16,7 @@ event arrives (request interception with Fetch.requestPaused uses it).
 The browser is stopped by its own pid, its profile directory removed.
 """
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -313,3 +314,18 @@ class Chromium:
                 pass
         if self.profile:
             shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def screenshot_page(log_path, shot):
+    """A fresh headless Chromium page; when the block ends, whatever the
+    outcome, a screenshot of it is saved at shot (and its path printed)."""
+    with Chromium(log_path) as browser:
+        try:
+            yield browser.page
+        finally:
+            try:
+                browser.page.screenshot(shot)
+                print("screenshot: %s" % shot)
+            except Exception as e:  # noqa: BLE001 - the test's own failure matters more
+                print("could not save the screenshot %s: %s" % (shot, e))

@@ -774,13 +774,19 @@ def pow_header(st, action):
 CLEANUP_TIMEOUT = 60
 
 
-def cleanup(st):
-    """`sotto cleanup` with the stack's settings file, as the timer runs it."""
+def stack_command(st, args, timeout=CLEANUP_TIMEOUT):
+    """`sotto ARGS` with the stack's settings file only, as the operator
+    (or a timer) runs it on the host."""
     env = {k: v for k, v in st.env.items()
            if not k.startswith(("SOTTO_", "ADMIN_")) and
            k not in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "IP_HMAC_KEY", "CONTENT_KEYS")}
     env["SOTTO_ENV_FILE"] = os.path.join(st.var, "sotto.env")
-    return run_sotto(["cleanup"], env, timeout=CLEANUP_TIMEOUT)
+    return run_sotto(args, env, timeout=timeout)
+
+
+def cleanup(st):
+    """`sotto cleanup` with the stack's settings file, as the timer runs it."""
+    return stack_command(st, ["cleanup"])
 
 
 DEFAULT_PASSWORD = "correct horse battery"

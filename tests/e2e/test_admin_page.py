@@ -20,7 +20,7 @@ import urllib.parse
 
 import pytest
 
-from cdp import Chromium, chromium_missing
+from cdp import chromium_missing, screenshot_page
 from content import set_trust
 from conftest import REPO, assert_error, describe, register, skip_unless_strict
 
@@ -156,15 +156,8 @@ def page(request):
     shot = os.path.join(OUT_DIR, SHOT_NAMES.get(name, "admin-page-%s.png"
                                                 % re.sub(r"[^A-Za-z0-9_-]", "_", name)))
     print("test output directory: %s" % OUT_DIR)
-    with Chromium(os.path.join(OUT_DIR, "chromium.log")) as browser:
-        try:
-            yield browser.page
-        finally:
-            try:
-                browser.page.screenshot(shot)
-                print("screenshot: %s" % shot)
-            except Exception as e:  # noqa: BLE001 - the test's own failure matters more
-                print("could not save the screenshot %s: %s" % (shot, e))
+    with screenshot_page(os.path.join(OUT_DIR, "chromium.log"), shot) as p:
+        yield p
 
 
 def page_state(page):

@@ -184,14 +184,16 @@ def test_a_refresh_token_with_another_generation_or_mac_is_refused(stack, accoun
 
 
 def test_refresh_tokens_are_not_stored(stack, account):
-    """The sessions table holds ids, generations, day numbers and the
-    thumbprint of a bound session's public key only: no token, no time of
+    """The sessions table holds ids, generations, day numbers, the OAuth
+    client a session belongs to, its scopes and the thumbprint of a bound
+    session's public key only: no token, no time of
     day, nothing about the client's address or software."""
     _, _, reg = account
     cols = stack.psql("SELECT column_name FROM information_schema.columns "
                       "WHERE table_name = 'sessions' ORDER BY column_name")
-    assert sorted(c[0] for c in cols) == ["account_pk", "day_created", "day_last_used",
-                                          "gen", "id", "jkt", "pk"], cols
+    assert sorted(c[0] for c in cols) == ["account_pk", "client_pk", "day_created",
+                                          "day_last_used", "gen", "id", "jkt", "pk",
+                                          "scope"], cols
     dump = stack.psql("SELECT * FROM sessions")
     raw = unb64u(reg["refresh_token"])
     text = "\n".join("\t".join(row) for row in dump)

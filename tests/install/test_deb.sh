@@ -82,7 +82,7 @@ logged install env DEBIAN_FRONTEND=noninteractive dpkg -i "$deb"
 say "installed: $(dpkg-query -W -f='${Package} ${Version}' sotto)"
 
 for f in /usr/bin/sotto /etc/sotto/moderation.rules /etc/sotto/sotto.env \
-	/usr/share/sotto/admin/index.html /usr/share/sotto/nginx/sotto.conf \
+	/usr/share/sotto/admin/index.html /usr/share/sotto/oauth/index.html /usr/share/sotto/nginx/sotto.conf \
 	/usr/share/sotto/nginx/sotto-http.conf /usr/share/sotto/nginx/sotto-locations.conf; do
 	[ -f "$f" ] || fail "$f is not installed"
 done

@@ -208,6 +208,38 @@ static void test_the_real_table_flags_the_dm_routes(void **state)
 	assert_false(real_route(HTTP_PUT, "/me/keys", &r));
 }
 
+/*
+ * Scopes are checked in one place, from the flags: every route that reads
+ * a token says what it must allow, and only such routes say so.
+ */
+static void test_every_route_taking_a_token_names_its_scopes(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < route_count; i++) {
+		unsigned f = route_table[i].flags;
+		bool takes_token = (f & (ROUTE_AUTH | ROUTE_AUTH_OPT)) != 0;
+
+		if (takes_token != ((f & ROUTE_SCOPES) != 0))
+			fail_msg("%s %s: scope flags and token flags disagree",
+			         http_method_name(route_table[i].method), route_table[i].pattern);
+		if ((f & ROUTE_ANY_SCOPE) && (f & ROUTE_SCOPES) != ROUTE_ANY_SCOPE)
+			fail_msg("%s: ROUTE_ANY_SCOPE with another scope", route_table[i].pattern);
+	}
+}
+
+/* The routes only the account's owner may use, never a client's token. */
+static void test_password_deletion_and_approval_are_first_party_only(void **state)
+{
+	struct route r;
+
+	(void)state;
+	assert_true(real_route(HTTP_POST, "/me/password", &r) && (r.flags & ROUTE_FIRST_PARTY));
+	assert_true(real_route(HTTP_DELETE, "/me", &r) && (r.flags & ROUTE_FIRST_PARTY));
+	assert_true(real_route(HTTP_POST, "/oauth/authorize", &r) && (r.flags & ROUTE_FIRST_PARTY));
+	assert_true(real_route(HTTP_POST, "/oauth/token", &r) && (r.flags & ROUTE_FORM) &&
+	            !(r.flags & (ROUTE_JSON | ROUTE_JSON_OPT)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +256,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_pattern_different_methods_pick_the_right_route, setup, teardown),
 		cmocka_unit_test(test_the_real_table_has_unique_method_and_pattern_pairs),
 		cmocka_unit_test(test_the_real_table_flags_the_dm_routes),
+		cmocka_unit_test(test_every_route_taking_a_token_names_its_scopes),
+		cmocka_unit_test(test_password_deletion_and_approval_are_first_party_only),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }

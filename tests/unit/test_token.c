@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "scope.h"
 #include "token.h"
 #include "util.h"
 
@@ -182,7 +183,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	struct token_claims issued, got;
 	char *tok, *tok2, *payload;
 
-	tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NULL, NOW, LIFE, &issued);
+	tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, &issued);
 	assert_non_null(tok);
 	assert_true(strlen(tok) <= TOKEN_MAX_LEN);
 	assert_string_equal(part_text(*state, tok, 0), HDR);
@@ -205,7 +206,7 @@ static void test_issued_token_verifies_with_the_same_claims(void **state)
 	assert_true(got.exp == issued.exp);
 	assert_int_equal(token_verify(KEY, tok, NOW + LIFE - 1, LIFE, NULL), 0);
 
-	tok2 = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NULL, NOW, LIFE, &got);
+	tok2 = token_issue(*state, KEY, "acct_AbC-123", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, &got);
 	assert_non_null(tok2);
 	assert_string_not_equal(got.jti, issued.jti);
 	assert_string_not_equal(tok, tok2);
@@ -217,40 +218,46 @@ static void test_issue_refuses_bad_arguments(void **state)
 
 	memset(sub, 'a', sizeof(sub) - 1);
 	sub[sizeof(sub) - 1] = '\0';
-	assert_null(token_issue(*state, KEY, sub, SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, sub, SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
 	sub[TOKEN_SUB_MAX] = '\0';
-	assert_non_null(token_issue(*state, KEY, sub, SID, 0, NULL, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, sub, SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
 
-	assert_null(token_issue(*state, KEY, "", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, NULL, SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a b", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a.b", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a+b", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a/b", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "ab=", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "a\"b", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "\xc3\xa9", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", "", 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", NULL, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", "a.b", 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, NOW, 0, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, NOW, -1, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, -1, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, NULL, INT64_MAX - 10, LIFE, NULL));
-	assert_null(token_issue(*state, NULL, "abc", SID, 0, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(NULL, KEY, "abc", SID, 0, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, NULL, SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a b", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a.b", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a+b", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a/b", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "ab=", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "a\"b", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "\xc3\xa9", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "", 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", NULL, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", "a.b", 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, NULL, NOW, 0, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, NULL, NOW, -1, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, NULL, -1, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, NULL, INT64_MAX - 10, LIFE, NULL));
+	assert_null(token_issue(*state, NULL, "abc", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(NULL, KEY, "abc", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL));
 }
 
-/* The verdict on GOOD's claims plus the gen member text; *gen gets its value. */
-static int verify_gen(struct arena *a, const char *member_text, int64_t *gen)
+/* The verdict on GOOD's claims plus the member_text member(s); *got gets the claims. */
+static int verify_extra(struct arena *a, const char *member_text, struct token_claims *got)
 {
 	struct claims_text c = GOOD;
-	struct token_claims got;
-	int rc;
 
 	c.extra = member_text;
-	memset(&got, 0x5a, sizeof(got));
-	rc = token_verify(KEY, forge_claims(a, &c), NOW, LIFE, &got);
+	memset(got, 0x5a, sizeof(*got));
+	return token_verify(KEY, forge_claims(a, &c), NOW, LIFE, got);
+}
+
+/* verify_extra() for the gen claim; *gen gets its value. */
+static int verify_gen(struct arena *a, const char *member_text, int64_t *gen)
+{
+	struct token_claims got;
+	int rc = verify_extra(a, member_text, &got);
+
 	*gen = got.gen;
 	return rc;
 }
@@ -259,16 +266,16 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 {
 	struct token_claims issued, got;
 	int64_t gen;
-	char *tok = token_issue(*state, KEY, "abc", SID, 7, NULL, NOW, LIFE, &issued);
+	char *tok = token_issue(*state, KEY, "abc", SID, 7, SCOPE_ALL, NULL, NOW, LIFE, &issued);
 
 	assert_non_null(tok);
 	assert_true(issued.gen == 7);
 	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
 	assert_true(got.gen == 7);
 	assert_non_null(strstr(part_text(*state, tok, 1), "\"gen\":7"));
-	assert_non_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, -1, NULL, NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX + 1, NULL, NOW, LIFE, NULL));
+	assert_non_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, -1, SCOPE_ALL, NULL, NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, TOKEN_GEN_MAX + 1, SCOPE_ALL, NULL, NOW, LIFE, NULL));
 
 	/* a token from before generations existed is of generation 0 */
 	assert_int_equal(verify_gen(*state, NULL, &gen), 0);
@@ -283,19 +290,49 @@ static void test_generation_claim_round_trips_and_only_integers_in_range_pass(vo
 	assert_int_equal(verify_gen(*state, "\"gen\":2000000001", &gen), -1);
 }
 
+/* verify_extra() for the scp claim; *scope gets its value. */
+static int verify_scope(struct arena *a, const char *member_text, unsigned *scope)
+{
+	struct token_claims got;
+	int rc = verify_extra(a, member_text, &got);
+
+	*scope = got.scope;
+	return rc;
+}
+
+static void test_scope_claim_round_trips_and_only_known_bits_pass(void **state)
+{
+	struct token_claims issued, got;
+	unsigned scope;
+	char *tok = token_issue(*state, KEY, "abc", SID, 0, SCOPE_READ | SCOPE_DM, NULL, NOW, LIFE,
+	                        &issued);
+
+	assert_non_null(tok);
+	assert_true(issued.scope == (SCOPE_READ | SCOPE_DM));
+	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
+	assert_true(got.scope == (SCOPE_READ | SCOPE_DM));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL + 1, NULL, NOW, LIFE, NULL));
+
+	/* a token from before scopes existed carries every scope */
+	assert_int_equal(verify_scope(*state, NULL, &scope), 0);
+	assert_true(scope == SCOPE_ALL);
+	assert_int_equal(verify_scope(*state, "\"scp\":0", &scope), 0);
+	assert_true(scope == 0);
+	assert_int_equal(verify_scope(*state, "\"scp\":32", &scope), -1);
+	assert_int_equal(verify_scope(*state, "\"scp\":-1", &scope), -1);
+	assert_int_equal(verify_scope(*state, "\"scp\":\"read\"", &scope), -1);
+	assert_int_equal(verify_scope(*state, "\"scp\":1.0", &scope), -1);
+}
+
 #define JKT "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"   /* RFC 9449 section 6.1 */
 
 /* The verdict on GOOD's claims plus the cnf member text; jkt gets what it read. */
 static int verify_cnf(struct arena *a, const char *member_text, char jkt[TOKEN_JKT_CHARS + 1])
 {
-	struct claims_text c = GOOD;
 	struct token_claims got;
-	int rc;
+	int rc = verify_extra(a, member_text, &got);
 
-	c.extra = member_text;
-	memset(&got, 0x5a, sizeof(got));
 	got.jkt[TOKEN_JKT_CHARS] = '\0';
-	rc = token_verify(KEY, forge_claims(a, &c), NOW, LIFE, &got);
 	memcpy(jkt, got.jkt, TOKEN_JKT_CHARS + 1);
 	return rc;
 }
@@ -304,7 +341,7 @@ static void test_bound_token_carries_its_key_thumbprint_and_only_that_shape_pass
 {
 	struct token_claims issued, got;
 	char jkt[TOKEN_JKT_CHARS + 1];
-	char *tok = token_issue(*state, KEY, "abc", SID, 0, JKT, NOW, LIFE, &issued);
+	char *tok = token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, JKT, NOW, LIFE, &issued);
 
 	assert_non_null(tok);
 	assert_string_equal(issued.jkt, JKT);
@@ -312,15 +349,15 @@ static void test_bound_token_carries_its_key_thumbprint_and_only_that_shape_pass
 	assert_string_equal(got.jkt, JKT);
 	assert_non_null(strstr(part_text(*state, tok, 1), "\"cnf\":{\"jkt\":\"" JKT "\"}"));
 	/* unbound: no cnf at all, and "" read back */
-	tok = token_issue(*state, KEY, "abc", SID, 0, "", NOW, LIFE, &issued);
+	tok = token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, "", NOW, LIFE, &issued);
 	assert_non_null(tok);
 	assert_null(strstr(part_text(*state, tok, 1), "cnf"));
 	assert_int_equal(token_verify(KEY, tok, NOW, LIFE, &got), 0);
 	assert_string_equal(got.jkt, "");
 	/* a thumbprint of another shape is never issued */
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, "short", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0, JKT "A", NOW, LIFE, NULL));
-	assert_null(token_issue(*state, KEY, "abc", SID, 0,
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, "short", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL, JKT "A", NOW, LIFE, NULL));
+	assert_null(token_issue(*state, KEY, "abc", SID, 0, SCOPE_ALL,
 	                        "0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I", NOW, LIFE, NULL));
 
 	assert_int_equal(verify_cnf(*state, NULL, jkt), 0);
@@ -507,7 +544,7 @@ static void test_header_typ_other_than_JWT_is_refused(void **state)
 
 static void test_token_signed_with_another_key_is_refused(void **state)
 {
-	char *tok = token_issue(*state, OTHER_KEY, "abc", SID, 0, NULL, NOW, LIFE, NULL);
+	char *tok = token_issue(*state, OTHER_KEY, "abc", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL);
 
 	assert_non_null(tok);
 	assert_int_equal(verify(tok), -1);
@@ -518,7 +555,7 @@ static void test_token_signed_with_another_key_is_refused(void **state)
 
 static void test_every_prefix_of_a_valid_token_is_refused(void **state)
 {
-	char *tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, NULL, NOW, LIFE, NULL);
+	char *tok = token_issue(*state, KEY, "acct_AbC-123", SID, 0, SCOPE_ALL, NULL, NOW, LIFE, NULL);
 	size_t len;
 
 	assert_non_null(tok);
@@ -816,6 +853,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_from_the_future_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifetime_beyond_the_maximum_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_base64url_characters_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scope_claim_round_trips_and_only_known_bits_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_three_or_four_dots_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature_must_be_canonical_hs256_length, setup, teardown),
 	};
