@@ -2,13 +2,13 @@
  * cmd_cleanup.c — `sotto cleanup`: delete what has expired.
  *
  * Unacknowledged events older than SOTTO_EVENT_TTL_DAYS (day < today -
- * ttl), IP bans whose expires_day has passed, expired group invites, and
- * sessions idle too long for their refresh token to work (session.h:
- * day_last_used <= today - SOTTO_REFRESH_LIFETIME / 86400), which nothing
- * else would delete; then account_keys is rewritten (VACUUM FULL), so
- * that the wrapped data keys of deleted accounts no longer sit in its
- * heap pages. Challenges, tickets and Redis's own ended-session markers
- * have their own TTL and need nothing. Run daily
+ * ttl), IP bans whose expires_day has passed, expired group and
+ * moderator invites, and sessions idle too long for their refresh token
+ * to work (session.h: day_last_used <= today - SOTTO_REFRESH_LIFETIME /
+ * 86400), which nothing else would delete; then account_keys is rewritten
+ * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
+ * longer sit in its heap pages. Challenges, tickets and Redis's own
+ * ended-session markers have their own TTL and need nothing. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, on every host at once (one run
  * holds an advisory lock, the others see it and stop), in batches so that
@@ -44,6 +44,10 @@ static struct db_stmt stmt_bans = {
 /* A group invite works through its expires_day (sql/018). */
 static struct db_stmt stmt_invites = {
 	"cleanup_invites", "DELETE FROM group_invites WHERE expires_day < $1", 1, 0
+};
+/* So does a community's moderator invite (sql/027). */
+static struct db_stmt stmt_mod_invites = {
+	"cleanup_mod_invites", "DELETE FROM community_mod_invites WHERE expires_day < $1", 1, 0
 };
 
 /*
@@ -132,7 +136,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	struct arena *a = arena_new();
 	int64_t before = today - cfg->event_ttl_days;
 	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
-	long long events = -1, bans = -1, invites = -1, sessions = -1;
+	long long events = -1, bans = -1, invites = -1, mod_invites = -1, sessions = -1;
 	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
@@ -154,13 +158,15 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	if ((events = delete_batched(db, a, &stmt_events, before)) < 0 ||
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
 	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0 ||
+	    (mod_invites = delete_expired(db, a, &stmt_mod_invites, today)) < 0 ||
 	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
-	       "%lld expired bans, %lld expired group invites, %lld idle sessions\n", events,
-	       (long long)before, cfg->event_ttl_days, bans, invites, sessions);
+	       "%lld expired bans, %lld expired group invites, %lld expired moderator invites, "
+	       "%lld idle sessions\n", events, (long long)before, cfg->event_ttl_days, bans,
+	       invites, mod_invites, sessions);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

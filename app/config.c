@@ -51,6 +51,13 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_COMMUNITY] = {"COMMUNITY", "5/86400", "POST /communities"},
 	[RATE_EXPORT] = {"EXPORT", "10/3600", "GET /me/export"},
 	[RATE_GROUP] = {"GROUP", "10/3600", "POST /groups and POST /groups/join"},
+	[RATE_BLOCK] = {"BLOCK", "10/86400", "POST /blocks (bounds probing with blocks)"},
+	[RATE_MOD_INVITE] = {"MOD_INVITE", "20/86400", "POST /communities/{slug}/moderators/invites"},
+	[RATE_MOD_JOIN] = {"MOD_JOIN", "10/3600",
+	                   "POST /communities/{slug}/moderators/join (bounds guessing invites)"},
+	[RATE_MOD_DECISION] = {"MOD_DECISION", "300/3600",
+	                       "POST /communities/{slug}/queue/{item_id}/decision and "
+	                       "PUT /communities/{slug}/rules"},
 	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 	[RATE_REFRESH] = {"REFRESH", "60/3600", "POST /auth/refresh"},
 };

@@ -21,7 +21,8 @@
 static struct db_stmt stmt_conv = {
 	"dm_conv",
 	"SELECT c.pk, c.id, me.side, me.key_sealed, mk.version, mk.wrapped, c.e2e, "
-	"peer.account_pk " DM_CONV_FROM "WHERE c.id = $1 AND me.account_pk = $2", 2, 0
+	"peer.account_pk, " DM_BLOCKED_BY("peer.account_pk") " " DM_CONV_FROM
+	"WHERE c.id = $1 AND me.account_pk = $2 AND NOT " DM_BLOCKED_BY("me.account_pk"), 2, 0
 };
 static struct db_stmt stmt_messages = {
 	"dm_messages",
@@ -30,8 +31,9 @@ static struct db_stmt stmt_messages = {
 };
 
 /*
- * The conversation id when the caller takes part in it. 0, or the status
- * it set (404 for anyone else, as for no conversation).
+ * The conversation id when the caller takes part in it and did not block
+ * its other side. 0, or the status it set (404 for anyone else, as for no
+ * conversation).
  */
 int dm_conv_load_or_reply(struct request *req, const char *id, struct conv *cv)
 {
@@ -54,6 +56,7 @@ int dm_conv_load_or_reply(struct request *req, const char *id, struct conv *cv)
 	cv->id = PQgetvalue(res, 0, CV_ID);
 	cv->side = (int)side;
 	cv->e2e = PQgetvalue(res, 0, CV_E2E)[0] == 't';
+	cv->peer_blocked = PQgetvalue(res, 0, CV_PEER_BLOCKED)[0] == 't';
 	cv->res = res;
 	cv->row = 0;
 	return 0;

@@ -37,6 +37,8 @@ const struct export_hook export_hooks[] = {
 	{ "posts", export_posts },
 	{ "votes", export_votes },
 	{ "communities", export_communities },
+	{ "mutes", export_mutes },
+	{ "blocks", export_blocks },
 	{ "flags", export_flags },
 	{ "events", export_events },
 	{ "conversations", export_conversations },

@@ -1,6 +1,7 @@
 /*
  * handlers_communities.c — GET /communities, POST /communities,
- * GET /communities/{slug}.
+ * GET /communities/{slug}, PUT /communities/{slug}/rules (a moderator),
+ * POST and DELETE /communities/{slug}/mute.
  *
  * The slug is public and stored as is (it is how a community is found);
  * title and description are user text, checked by the guardrails and
@@ -17,6 +18,7 @@
 #include "db.h"
 #include "guard.h"
 #include "export.h"
+#include "feed_cache.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
@@ -27,17 +29,24 @@
 
 #define TITLE_MAX_CHARS 100
 #define DESCRIPTION_MAX_CHARS 2000
+#define RULES_MAX_CHARS 2000
 #define COMMUNITIES_KIND "communities"
 
 #define COMMUNITY_COLUMNS \
 	"SELECT c.pk, c.slug, c.title_sealed, c.description_sealed, c.day, c.post_count, " \
-	"c.creator_pk, k.version, k.wrapped FROM communities c " \
+	"c.creator_pk, k.version, k.wrapped, " \
+	"(SELECT count(*) FROM community_moderators m WHERE m.community_pk = c.pk), " \
+	"c.rules_sealed " \
+	"FROM communities c " \
 	"JOIN account_keys k ON k.account_pk = c.creator_pk "
 
+/* The creator is the community's first moderator (sql/027), in the same statement. */
 static struct db_stmt stmt_insert = {
 	"community_insert",
-	"INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
-	"VALUES ($1, $2, $3, $4, $5)", 5, 0
+	"WITH c AS (INSERT INTO communities (slug, creator_pk, title_sealed, description_sealed, day) "
+	"VALUES ($1, $2, $3, $4, $5) RETURNING pk) "
+	"INSERT INTO community_moderators (id, community_pk, account_pk, day_joined) "
+	"SELECT $6, c.pk, $2, $5 FROM c", 6, 0
 };
 static struct db_stmt stmt_one = {
 	"community_one", COMMUNITY_COLUMNS "WHERE c.slug = $1", 1, 0
@@ -47,7 +56,7 @@ static struct db_stmt stmt_list = {
 };
 
 enum { COL_PK, COL_SLUG, COL_TITLE, COL_DESCRIPTION, COL_DAY, COL_POSTS, COL_CREATOR,
-       COL_KEY_VERSION, COL_KEY_WRAPPED };
+       COL_KEY_VERSION, COL_KEY_WRAPPED, COL_MODERATORS, COL_RULES };
 
 /* Where a community's text is sealed: row = slug, owner = creator. */
 static void community_field(struct crypto_field *f, const char *column, const char *slug,
@@ -59,51 +68,88 @@ static void community_field(struct crypto_field *f, const char *column, const ch
 	f->owner = creator;
 }
 
-static json_object *community_json(const char *slug, const char *title, const char *description,
-                                   int64_t day, int64_t post_count)
+/* The texts of a community, opened. */
+struct community_texts {
+	const char *title;
+	const char *description;
+	const char *rules;          /* "" when none were set */
+};
+
+static json_object *community_json(const char *slug, const struct community_texts *t,
+                                   int64_t day, int64_t post_count, int64_t moderators)
 {
 	json_object *o = json_object_new_object();
 
 	if (o == NULL)
 		return NULL;
 	json_object_object_add(o, "slug", json_object_new_string(slug));
-	json_object_object_add(o, "title", json_object_new_string(title));
-	json_object_object_add(o, "description", json_object_new_string(description));
+	json_object_object_add(o, "title", json_object_new_string(t->title));
+	json_object_object_add(o, "description", json_object_new_string(t->description));
+	json_object_object_add(o, "rules", json_object_new_string(t->rules));
 	json_object_object_add(o, "day", json_object_new_int64(day));
 	json_object_object_add(o, "post_count", json_object_new_int64(post_count));
+	json_object_object_add(o, "moderator_count", json_object_new_int64(moderators));
 	return o;
+}
+
+/* The creator's data key of row into key, and the creator into *creator; 0 or -1. */
+static int row_key(struct request *req, const PGresult *res, int row, int64_t *creator,
+                   unsigned char key[CRYPTO_KEY_BYTES])
+{
+	const unsigned char *wrapped;
+	size_t wl = 0;
+	int64_t version;
+
+	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &wl);
+	if (wrapped == NULL ||
+	    util_parse_int64(PQgetvalue(res, row, COL_CREATOR), 1, INT64_MAX - 1, creator) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0)
+		return -1;
+	return crypto_unwrap_key(req->ctx->cfg, *creator, (uint32_t)version, wrapped, wl, key);
+}
+
+/* The text sealed in column col ("" when NULL) into *out (arena); 0 or -1. */
+static int open_text(struct request *req, const unsigned char *key, const PGresult *res,
+                     int row, int col, const char *column, int64_t creator, const char **out)
+{
+	const unsigned char *sealed;
+	unsigned char *text = NULL;
+	size_t sl = 0, n;
+	struct crypto_field f;
+
+	if (PQgetisnull(res, row, col)) {
+		*out = "";
+		return 0;
+	}
+	if ((sealed = db_bytea_value(req->arena, res, row, col, &sl)) == NULL)
+		return -1;
+	community_field(&f, column, PQgetvalue(res, row, COL_SLUG), creator);
+	if (crypto_open(req->arena, key, &f, sealed, sl, &text, &n) != 0)
+		return -1;
+	*out = (const char *)text;
+	return 0;
 }
 
 /* Row of COMMUNITY_COLUMNS as JSON, its text opened; NULL when it cannot be. */
 static json_object *row_json(struct request *req, const PGresult *res, int row, void *unused)
 {
 	unsigned char key[CRYPTO_KEY_BYTES];
-	const char *slug = PQgetvalue(res, row, COL_SLUG);
-	const unsigned char *wrapped, *title_s, *desc_s;
-	unsigned char *title = NULL, *desc = NULL;
-	size_t wl = 0, tl = 0, dl = 0, n;
-	int64_t creator, version, day, posts;
-	struct crypto_field f;
+	struct community_texts t;
+	int64_t creator, day, posts, moderators;
 	json_object *o = NULL;
 
 	(void)unused;
-	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &wl);
-	title_s = db_bytea_value(req->arena, res, row, COL_TITLE, &tl);
-	desc_s = db_bytea_value(req->arena, res, row, COL_DESCRIPTION, &dl);
-	if (wrapped == NULL || title_s == NULL || desc_s == NULL ||
-	    util_parse_int64(PQgetvalue(res, row, COL_CREATOR), 1, INT64_MAX - 1, &creator) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
+	if (util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
 	    util_parse_int64(PQgetvalue(res, row, COL_POSTS), 0, INT32_MAX, &posts) != 0 ||
-	    crypto_unwrap_key(req->ctx->cfg, creator, (uint32_t)version, wrapped, wl, key) != 0)
+	    util_parse_int64(PQgetvalue(res, row, COL_MODERATORS), 0, INT32_MAX, &moderators) != 0 ||
+	    row_key(req, res, row, &creator, key) != 0)
 		goto out;
-	community_field(&f, "title", slug, creator);
-	if (crypto_open(req->arena, key, &f, title_s, tl, &title, &n) != 0)
+	if (open_text(req, key, res, row, COL_TITLE, "title", creator, &t.title) != 0 ||
+	    open_text(req, key, res, row, COL_DESCRIPTION, "description", creator,
+	              &t.description) != 0 ||
+	    open_text(req, key, res, row, COL_RULES, "rules", creator, &t.rules) != 0)
 		goto out;
-	community_field(&f, "description", slug, creator);
-	if (crypto_open(req->arena, key, &f, desc_s, dl, &desc, &n) != 0)
-		goto out;
-	o = community_json(slug, (const char *)title, (const char *)desc, day, posts);
+	o = community_json(PQgetvalue(res, row, COL_SLUG), &t, day, posts, moderators);
 out:
 	sodium_memzero(key, sizeof(key));
 	if (o == NULL)
@@ -112,7 +158,7 @@ out:
 }
 
 /* Seal a text of the new community; NULL on failure. */
-static const char *sealed_param(struct request *req, const unsigned char *key,
+static const char *sealed_param(struct request *req, const unsigned char *key, int64_t owner,
                                 const char *column, const char *slug, const char *text,
                                 size_t len)
 {
@@ -120,7 +166,7 @@ static const char *sealed_param(struct request *req, const unsigned char *key,
 	const unsigned char *sealed;
 	size_t sealed_len;
 
-	community_field(&f, column, slug, req->account_pk);
+	community_field(&f, column, slug, owner);
 	sealed = crypto_seal(req->arena, key, CRYPTO_DATA_KEY_VERSION, &f, text, len, &sealed_len);
 	return sealed != NULL ? db_bytea_text(req->arena, sealed, sealed_len) : NULL;
 }
@@ -129,7 +175,8 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
                            size_t title_len, const char *desc, size_t desc_len)
 {
 	unsigned char key[CRYPTO_KEY_BYTES];
-	const char *params[5], *sqlstate = NULL;
+	const char *params[6], *sqlstate = NULL;
+	const struct community_texts t = { title, desc, "" };
 	int64_t today = util_today();
 	int status;
 
@@ -139,10 +186,12 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 	}
 	params[0] = slug;
 	params[1] = arena_i64(req->arena, req->account_pk);
-	params[2] = sealed_param(req, key, "title", slug, title, title_len);
-	params[3] = sealed_param(req, key, "description", slug, desc, desc_len);
+	params[2] = sealed_param(req, key, req->account_pk, "title", slug, title, title_len);
+	params[3] = sealed_param(req, key, req->account_pk, "description", slug, desc, desc_len);
 	params[4] = arena_i64(req->arena, today);
-	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL) {
+	params[5] = util_random_id(req->arena, UTIL_PUBLIC_ID_BYTES);
+	if (params[1] == NULL || params[2] == NULL || params[3] == NULL || params[4] == NULL ||
+	    params[5] == NULL) {
 		status = http_oom(req);
 		goto out;
 	}
@@ -152,8 +201,7 @@ static int insert_or_reply(struct request *req, const char *slug, const char *ti
 		         : http_db_failure(req);
 		goto out;
 	}
-	status = http_reply_member(req, 201, "community",
-	                           community_json(slug, title, desc, today, 0));
+	status = http_reply_member(req, 201, "community", community_json(slug, &t, today, 0, 1));
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;
@@ -208,6 +256,70 @@ int handle_community_get(struct request *req)
 	return http_reply(req, 200, o);
 }
 
+static struct db_stmt stmt_rules = {
+	"community_rules", "UPDATE communities SET rules_sealed = $2 WHERE pk = $1", 2, 0
+};
+
+/* Seal the rules (NULL when len is 0) with the creator's key of row and store them; 0 or status. */
+static int rules_store_or_reply(struct request *req, const PGresult *res, const char *rules,
+                                size_t len)
+{
+	unsigned char key[CRYPTO_KEY_BYTES];
+	const char *params[2] = { PQgetvalue(res, 0, COL_PK), NULL };
+	int64_t creator;
+	int status = 0;
+
+	if (row_key(req, res, 0, &creator, key) != 0) {
+		status = http_error(req, 500, "internal", "internal error");
+		goto out;
+	}
+	if (len > 0 && (params[1] = sealed_param(req, key, creator, "rules",
+	                                         PQgetvalue(res, 0, COL_SLUG), rules, len)) == NULL) {
+		status = http_oom(req);
+		goto out;
+	}
+	if (db_exec(req->ctx->db, req->arena, &stmt_rules, params, NULL) == NULL)
+		status = http_db_failure(req);
+out:
+	sodium_memzero(key, sizeof(key));
+	return status;
+}
+
+/*
+ * PUT /communities/{slug}/rules {"rules"} (a moderator of it): 200 with
+ * the community. "" clears them. Anyone else: 404, as no such community.
+ */
+int handle_community_rules(struct request *req)
+{
+	const char *params[1] = { http_param(req, 0) }, *pk = NULL, *rules;
+	size_t len = 0;
+	PGresult *res;
+	json_object *o;
+	int status;
+
+	if ((status = community_moderated_or_reply(req, params[0], &pk)) != 0)
+		return status;
+	if (json_get_string(req->json, "rules", &rules, &len) != 1)
+		return http_error(req, 422, "invalid_field", "rules must be a string");
+	if (len > 0) {
+		const struct guard_text text = { rules, len, RULES_MAX_CHARS };
+
+		if ((status = guard_texts_or_reply(req, "community", &text, 1)) != 0)
+			return status;
+	}
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) != 1)
+		return http_error(req, 404, "not_found", "no such community");
+	if ((status = rules_store_or_reply(req, res, rules, len)) != 0)
+		return status;
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) != 1 || (o = row_json(req, res, 0, NULL)) == NULL)
+		return http_error(req, 404, "not_found", "no such community");
+	return http_reply(req, 200, o);
+}
+
 /*
  * GET /communities: by slug, so the order never changes under a walk; the
  * cursor holds the last slug's position as its bytes (at most 32).
@@ -249,4 +361,94 @@ static struct db_stmt stmt_export = {
 int export_communities(struct request *req, json_object *out, const char *section)
 {
 	return export_rows(req, out, section, &stmt_export, row_json, NULL);
+}
+
+/* Mutes per account at most: each is a row the ranked feed's viewer query may join. */
+#define MUTES_MAX_TEXT "1000"
+
+static struct db_stmt stmt_mute = {
+	"community_mute",
+	"INSERT INTO community_mutes (account_pk, community_pk) SELECT $1, $2 "
+	"WHERE (SELECT count(*) FROM community_mutes WHERE account_pk = $1) < " MUTES_MAX_TEXT " "
+	"ON CONFLICT DO NOTHING RETURNING 1", 2, 0
+};
+static struct db_stmt stmt_muted = {
+	"community_muted",
+	"SELECT 1 FROM community_mutes WHERE account_pk = $1 AND community_pk = $2", 2, 0
+};
+static struct db_stmt stmt_unmute = {
+	"community_unmute",
+	"DELETE FROM community_mutes WHERE account_pk = $1 AND community_pk = $2", 2, 0
+};
+static struct db_stmt stmt_export_mutes = {
+	"community_export_mutes",
+	"SELECT c.slug FROM community_mutes m JOIN communities c ON c.pk = m.community_pk "
+	"WHERE m.account_pk = $1 ORDER BY c.slug", 1, 0
+};
+
+/* The caller's pk and the path's community as statement parameters; 0 or the status set. */
+static int mute_params_or_reply(struct request *req, const char *params[2])
+{
+	if ((params[0] = arena_i64(req->arena, req->account_pk)) == NULL)
+		return http_oom(req);
+	return community_pk_or_reply(req, http_param(req, 0), &params[1]);
+}
+
+/*
+ * POST /communities/{slug}/mute: 204, leaving the community out of the
+ * caller's ranked feed (muting it again changes nothing). At most
+ * MUTES_MAX_TEXT communities: beyond, 422.
+ */
+int handle_community_mute(struct request *req)
+{
+	const char *params[2];
+	PGresult *res;
+	int status;
+
+	if ((status = mute_params_or_reply(req, params)) != 0)
+		return status;
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_mute, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) == 0) {
+		/* Already muted, or the account is at its bound. */
+		if ((res = db_exec(req->ctx->db, req->arena, &stmt_muted, params, NULL)) == NULL)
+			return http_db_failure(req);
+		if (PQntuples(res) == 0)
+			return http_error(req, 422, "invalid_field",
+			                  "slug: at most " MUTES_MAX_TEXT " muted communities");
+	}
+	feed_votes_changed(req);
+	return 204;
+}
+
+/* DELETE /communities/{slug}/mute: 204, muted or not. */
+int handle_community_unmute(struct request *req)
+{
+	const char *params[2];
+	int status;
+
+	if ((status = mute_params_or_reply(req, params)) != 0)
+		return status;
+	if (db_exec(req->ctx->db, req->arena, &stmt_unmute, params, NULL) == NULL)
+		return http_db_failure(req);
+	feed_votes_changed(req);
+	return 204;
+}
+
+/* One muted community of the export: {"community": "<slug>"}. */
+static json_object *mute_json(struct request *req, const PGresult *res, int row, void *unused)
+{
+	json_object *o = json_object_new_object();
+
+	(void)req;
+	(void)unused;
+	if (o != NULL)
+		json_object_object_add(o, "community", json_object_new_string(PQgetvalue(res, row, 0)));
+	return o;
+}
+
+/* Export: the communities the account muted. */
+int export_mutes(struct request *req, json_object *out, const char *section)
+{
+	return export_rows(req, out, section, &stmt_export_mutes, mute_json, NULL);
 }

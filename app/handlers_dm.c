@@ -72,7 +72,7 @@ static struct db_stmt stmt_part_insert = {
 	DM_CONV_FROM \
 	"LEFT JOIN account_keys pk ON pk.account_pk = peer.account_pk " \
 	"LEFT JOIN posts op ON op.pk = c.origin_post_pk AND op.status = 0 " \
-	"WHERE me.account_pk = $1 "
+	"WHERE me.account_pk = $1 AND NOT " DM_BLOCKED_BY("me.account_pk") " "
 
 static struct db_stmt stmt_list = {
 	"dm_list", LIST_SELECT "AND c.activity < $2 ORDER BY c.activity DESC LIMIT $3", 3, 0
@@ -141,7 +141,8 @@ static int conv_or_reply(struct request *req, struct conv *cv)
 /*
  * Announce something of cv to the peer (events.h: the last lock): data
  * (taken over; NULL means out of memory) plus "conversation_id". Nothing
- * when the peer is gone. 0 or -1.
+ * when the peer is gone or blocked the caller here: the caller must see
+ * the same answer either way (docs/blocks.md). 0 or -1.
  */
 static int notify_peer(struct request *req, const struct conv *cv, const char *type,
                        json_object *data)
@@ -151,7 +152,7 @@ static int notify_peer(struct request *req, const struct conv *cv, const char *t
 	if (data == NULL)
 		return -1;
 	json_object_object_add(data, "conversation_id", json_object_new_string(cv->id));
-	if (cv->peer_pk != 0)
+	if (cv->peer_pk != 0 && !cv->peer_blocked)
 		seq = events_push(req, cv->peer_pk, type, data);
 	json_object_put(data);
 	return seq < 0 ? -1 : 0;

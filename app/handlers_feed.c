@@ -70,9 +70,19 @@ static struct db_stmt stmt_ranked_in = {
 static struct db_stmt stmt_max_pk = {
 	"feed_max_pk", "SELECT COALESCE(max(pk), 0) FROM posts", 0, 0
 };
-static struct db_stmt stmt_my_votes = {
-	"feed_my_votes", "SELECT post_pk, value FROM votes "
-	"WHERE voter_pk = $1 AND post_pk = ANY ($2::bigint[])", 2, 0
+/*
+ * The viewer's part of a page, in one query whatever the viewer blocked or
+ * muted: each post's my_vote, and whether it stays out (the blocked post
+ * itself; with $3, a post of a muted community). The page itself is shared
+ * by every viewer (the page cache), so this is where a viewer's filter goes.
+ */
+static struct db_stmt stmt_viewer = {
+	"feed_viewer", "SELECT p.pk, COALESCE(v.value, 0), "
+	"b.pk IS NOT NULL OR m.account_pk IS NOT NULL FROM posts p "
+	"LEFT JOIN votes v ON v.post_pk = p.pk AND v.voter_pk = $1 "
+	"LEFT JOIN blocks b ON b.blocker_pk = $1 AND b.post_pk = p.pk "
+	"LEFT JOIN community_mutes m ON $3 AND m.account_pk = $1 AND m.community_pk = p.community_pk "
+	"WHERE p.pk = ANY ($2::bigint[])", 3, 0
 };
 static struct db_stmt stmt_by_pks = {
 	"feed_by_pks", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
@@ -427,17 +437,21 @@ static int community_or_reply(struct request *req, struct feed *f)
 /* ---- rendering and the page cache ----------------------------------------- */
 
 /*
- * The viewer's votes on the page's posts into my_vote[]; 0 or the status
- * set. With the page cache on, a viewer's repeat of a page is answered
- * from this worker's memory until the viewer votes (feed_votes_changed)
- * or the cache's lifetime ends; the generation is read before the query,
- * so a vote committed meanwhile always forces the next read.
+ * The viewer's votes on the page's posts into my_vote[], FEED_HIDDEN for
+ * a post the viewer's block or (with muted) mute leaves out; 0 or the
+ * status set. With the page cache on, a viewer's repeat of a page is
+ * answered from this worker's memory until the viewer votes, blocks or
+ * mutes (feed_votes_changed) or the cache's lifetime ends; the generation
+ * is read before the query, so a change committed meanwhile always forces
+ * the next read. The generation is doubled plus muted, so a page read with
+ * mutes and the same page read without never share an entry.
  */
-static int my_votes_or_reply(struct request *req, const struct feed_page *p, int *my_vote)
+static int my_votes_or_reply(struct request *req, const struct feed_page *p, bool muted,
+                             int *my_vote)
 {
 	struct context *ctx = req->ctx;
 	bool cached = ctx->cfg->feed_snapshot_share_s > 0 && ctx->feed_cache != NULL;
-	const char *params[2];
+	const char *params[3];
 	uint64_t gen = 0, now = 0;
 	PGresult *res;
 
@@ -447,20 +461,23 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 	if (cached) {
 		gen = atomic_load_explicit(&ctx->shm->vote_gen[(uint64_t)req->account->pk %
 		                                             SHM_VOTE_SLOTS], memory_order_acquire);
+		gen = gen * 2 + (muted ? 1 : 0);
 		now = util_now_us();
 		if (feed_cache_votes_get(ctx->feed_cache, req->account->pk, gen, p, now, my_vote))
 			return 0;
 	}
 	params[0] = post_viewer(req);
 	params[1] = pk_array(req->arena, p->pk, p->n);
+	params[2] = muted ? "true" : "false";
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
-	res = db_exec(req->ctx->db, req->arena, &stmt_my_votes, params, NULL);
+	res = db_exec(req->ctx->db, req->arena, &stmt_viewer, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	for (int row = 0; row < PQntuples(res); row++) {
 		int64_t pk = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-		int v = (int)strtol(PQgetvalue(res, row, 1), NULL, 10);
+		int v = PQgetvalue(res, row, 2)[0] == 't' ? FEED_HIDDEN
+		        : (int)strtol(PQgetvalue(res, row, 1), NULL, 10);
 
 		for (size_t i = 0; i < p->n; i++)
 			if (p->pk[i] == pk)
@@ -472,16 +489,21 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, int
 	return 0;
 }
 
-/* {"items": [...], "next_cursor": ...} from the page, with the viewer's mine and my_vote. */
-static int feed_reply(struct request *req, const struct feed_page *p)
+/*
+ * {"items": [...], "next_cursor": ...} from the page, with the viewer's
+ * mine and my_vote, leaving out what the viewer's blocks (and, when muted,
+ * mutes) hide: such a page may hold fewer than limit items.
+ */
+static int feed_reply(struct request *req, const struct feed_page *p, bool muted)
 {
 	int my_vote[PAGE_LIMIT_MAX];
 	size_t cap = 64 + (p->next_cursor != NULL ? strlen(p->next_cursor) : 0), len = 0;
 	int64_t viewer = req->account != NULL ? req->account->pk : 0;
+	bool first = true;
 	char *buf;
 	int status;
 
-	if ((status = my_votes_or_reply(req, p, my_vote)) != 0)
+	if ((status = my_votes_or_reply(req, p, muted, my_vote)) != 0)
 		return status;
 	for (size_t i = 0; i < p->n; i++)
 		cap += p->post_len[i] + 32;
@@ -489,8 +511,11 @@ static int feed_reply(struct request *req, const struct feed_page *p)
 		return http_oom(req);
 	len += (size_t)sprintf(buf, "{\"items\":[");
 	for (size_t i = 0; i < p->n; i++) {
-		if (i > 0)
+		if (my_vote[i] == FEED_HIDDEN)
+			continue;
+		if (!first)
 			buf[len++] = ',';
+		first = false;
 		memcpy(buf + len, p->post[i], p->post_len[i]);
 		len += p->post_len[i];
 		len += (size_t)sprintf(buf + len, ",\"mine\":%s,\"my_vote\":%d}",
@@ -535,6 +560,7 @@ int handle_feed(struct request *req)
 	bool ranked = sort == NULL || strcmp(sort, "ranked") == 0;
 	const struct feed_page *hit;
 	const char *key;
+	bool muted;
 	int status;
 
 	if (f == NULL)
@@ -544,11 +570,13 @@ int handle_feed(struct request *req)
 	memset(f, 0, sizeof(*f));
 	if ((status = page_or_reply(req, ranked ? FEED_RANKED_KIND : FEED_NEW_KIND, &f->page)) != 0)
 		return status;
+	/* Mutes shape the account's own ranked feed, not a community's listing. */
+	muted = ranked && http_query(req, "community") == NULL;
 	key = cache_key(req, ranked, &f->page);
 	if (key != NULL) {
 		feed_cache_refresh(ctx);
 		if ((hit = feed_cache_get(ctx->feed_cache, key, util_now_us())) != NULL)
-			return feed_reply(req, hit);
+			return feed_reply(req, hit, muted);
 	}
 	if ((status = community_or_reply(req, f)) != 0 ||
 	    (status = ranked ? feed_ranked(req, f) : feed_new(req, f)) != 0)
@@ -556,7 +584,7 @@ int handle_feed(struct request *req)
 	if (key != NULL)
 		feed_cache_put(ctx->feed_cache, key, &f->out,
 		               util_now_us() + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
-	status = feed_reply(req, &f->out);
+	status = feed_reply(req, &f->out, muted);
 out:
 	post_keys_wipe(&f->keys);
 	return status;

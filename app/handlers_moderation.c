@@ -1,6 +1,8 @@
 /*
  * handlers_moderation.c — POST /moderation/flag, GET /moderation/queue,
- * POST /moderation/queue/{id}/decision, GET /moderation/log.
+ * POST /moderation/queue/{id}/decision, GET /moderation/log, and a
+ * community's own: GET /communities/{slug}/queue, POST
+ * /communities/{slug}/queue/{item_id}/decision, GET /communities/{slug}/log.
  *
  * A flag weighs trust x reliability of its flagger (docs/moderation.md),
  * or nothing when the flagger is not established (trust.h): it still opens
@@ -12,6 +14,13 @@
  * flags upheld, a moderation.decision event) or keeps (a held post shown
  * again, flags not upheld), and writes one public log row. Lock order: see
  * sql/006_moderation.sql.
+ *
+ * A community's moderators (sql/027) see and decide the items on that
+ * community's posts, with the same effects; anyone else gets 404 there.
+ * The instance decides any item still pending, and may decide again an
+ * item a community decided: its decision overrides (the flip undoes the
+ * first decision's effects on the post, the author's trust, the flags and
+ * the flaggers' record).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +30,7 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "community.h"
 #include "config.h"
 #include "context.h"
 #include "crypto.h"
@@ -45,6 +55,7 @@
 #define MODLOG_KIND "modlog"
 
 enum { ITEM_PENDING = 0, ITEM_KEPT = 1, ITEM_REMOVED = 2 };
+enum { DECIDER_COMMUNITY = 1, DECIDER_INSTANCE = 2 };
 enum { MODLOG_REMOVE = 1, MODLOG_KEEP = 2, MODLOG_BAN = 3 };
 
 /* ---- POST /moderation/flag --------------------------------------------- */
@@ -266,6 +277,17 @@ static struct db_stmt stmt_queue_decided = {
 	"mod_queue_decided",
 	QUEUE_SELECT "WHERE m.status <> 0 AND m.pk < $2 ORDER BY m.pk DESC LIMIT $3", 3, 0
 };
+/* The same for one community's posts ($3). */
+static struct db_stmt stmt_cqueue_pending = {
+	"mod_cqueue_pending",
+	QUEUE_SELECT "WHERE m.status = 0 AND p.community_pk = $3 AND m.pk > $2 "
+	"ORDER BY m.pk LIMIT $4", 4, 0
+};
+static struct db_stmt stmt_cqueue_decided = {
+	"mod_cqueue_decided",
+	QUEUE_SELECT "WHERE m.status <> 0 AND p.community_pk = $3 AND m.pk < $2 "
+	"ORDER BY m.pk DESC LIMIT $4", 4, 0
+};
 
 static const char *item_status_name(int64_t status)
 {
@@ -323,10 +345,11 @@ static json_object *queue_item_json(struct request *req, const PGresult *res, in
 }
 
 /*
- * GET /moderation/queue?status=pending|decided: pending items oldest
- * first (a queue), decided ones newest first; cursor = the last item's pk.
+ * ?status=pending|decided of the queue (of community, a pk, or of the
+ * instance when NULL): pending items oldest first (a queue), decided ones
+ * newest first; cursor = the last item's pk.
  */
-int handle_queue_list(struct request *req)
+static int queue_list(struct request *req, const char *community)
 {
 	const char *which = http_query(req, "status");
 	bool decided = which != NULL && strcmp(which, "decided") == 0;
@@ -335,7 +358,8 @@ int handle_queue_list(struct request *req)
 	struct page_rows rows;
 	struct cursor next;
 	struct page page;
-	const char *params[3];
+	struct db_stmt *stmt;
+	const char *params[4];
 	int status;
 
 	if (which != NULL && !decided && strcmp(which, "pending") != 0)
@@ -347,35 +371,61 @@ int handle_queue_list(struct request *req)
 	                                  decided ? INT64_MAX : 0);
 	if (params[1] == NULL)
 		return http_oom(req);
-	status = page_fetch_or_reply(req, &page, decided ? &stmt_queue_decided : &stmt_queue_pending,
-	                             params, queue_item_json, &keys, &rows);
+	params[2] = community;
+	if (community != NULL)
+		stmt = decided ? &stmt_cqueue_decided : &stmt_cqueue_pending;
+	else
+		stmt = decided ? &stmt_queue_decided : &stmt_queue_pending;
+	status = page_fetch_or_reply(req, &page, stmt, params, queue_item_json, &keys, &rows);
 	post_keys_wipe(&keys);
 	if (status != 0)
 		return status;
 	return page_reply(req, kind, rows.items, page_next_key(&rows, Q_PK, &next));
 }
 
+/* GET /moderation/queue (review token): every item, community posts too. */
+int handle_queue_list(struct request *req)
+{
+	return queue_list(req, NULL);
+}
+
+/* GET /communities/{slug}/queue (a moderator of it): the items on its posts. */
+int handle_community_queue_list(struct request *req)
+{
+	const char *community = NULL;
+	int status;
+
+	if ((status = community_moderated_or_reply(req, http_param(req, 0), &community)) != 0)
+		return status;
+	return queue_list(req, community);
+}
+
 /* ---- POST /moderation/queue/{id}/decision ------------------------------ */
 
 static struct db_stmt stmt_item = {
 	"mod_item",
-	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash FROM mod_items m "
-	"JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk WHERE m.id = $1",
-	1, 0
+	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider "
+	"FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
+	"WHERE m.id = $1", 1, 0
 };
 static struct db_stmt stmt_lock_post = {
 	"mod_lock_post", "SELECT 1 FROM posts WHERE pk = $1 FOR UPDATE", 1, 0
 };
+/* Only from the status the decision was checked against ($4), and never over the instance. */
 static struct db_stmt stmt_item_decide = {
 	"mod_item_decide",
-	"UPDATE mod_items SET status = $2, note_sealed = $3, note_version = $4 "
-	"WHERE pk = $1 AND status = 0", 4, 0
+	"UPDATE mod_items SET status = $2, note_sealed = $3, note_version = $4, decider = $5 "
+	"WHERE pk = $1 AND status = $6 AND (status = 0 OR decider = 1)", 6, 0
 };
 static struct db_stmt stmt_post_remove = {
 	"mod_post_remove", "UPDATE posts SET status = 2 WHERE pk = $1", 1, 0
 };
 static struct db_stmt stmt_post_restore = {
 	"mod_post_restore", "UPDATE posts SET status = 0 WHERE pk = $1 AND status = 1", 1, 0
+};
+/* The instance keeps a post its community removed. */
+static struct db_stmt stmt_post_unremove = {
+	"mod_post_unremove", "UPDATE posts SET status = 0 WHERE pk = $1 AND status = 2", 1, 0
 };
 static struct db_stmt stmt_item_reason = {
 	"mod_item_reason",
@@ -393,13 +443,26 @@ static struct db_stmt stmt_flagger_stats = {
 	"ON CONFLICT (account_pk) DO UPDATE SET upheld = s.upheld + EXCLUDED.upheld, "
 	"not_upheld = s.not_upheld + EXCLUDED.not_upheld", 2, 0
 };
+/* An overriding decision moves each flagger's count of this item to the other side. */
+static struct db_stmt stmt_flagger_flip = {
+	"mod_flagger_flip",
+	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
+	"SELECT flagger_pk, 0, 0 FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
+	"ON CONFLICT (account_pk) DO UPDATE SET "
+	"upheld = greatest(s.upheld + 2 * $2::int - 1, 0), "
+	"not_upheld = greatest(s.not_upheld + 1 - 2 * $2::int, 0)", 2, 0
+};
 static struct db_stmt stmt_log_insert = {
 	"mod_log_insert",
-	"INSERT INTO mod_log (day, action, reason, post_id) VALUES ($1, $2, $3, $4)", 4, 0
+	"INSERT INTO mod_log (day, action, reason, post_id, community_pk) "
+	"SELECT $1, $2, $3, $4, community_pk FROM posts WHERE pk = $5", 5, 0
 };
 
 /* The item a decision is about. */
 struct decision {
+	const char *id;             /* the item's public id */
+	const char *community;      /* the deciding community's pk; NULL: the instance */
+	int64_t prev;               /* ITEM_PENDING, or the community decision overridden */
 	bool remove;
 	const char *item_pk;
 	const char *post_pk;
@@ -415,25 +478,31 @@ struct decision {
 /* Look the item up; 0 (pending), or the status it set (404, 409). */
 static int decision_item_or_reply(struct request *req, struct decision *d)
 {
-	const char *params[1] = { http_param(req, 0) };
+	const char *params[1] = { d->id };
 	const unsigned char *hash;
 	size_t len = 0;
-	int64_t status;
+	int64_t status, decider = 0;
 	PGresult *res;
 
 	if (strlen(params[0]) > PUBLIC_ID_MAX)
 		return http_error(req, 404, "not_found", "no such review item");
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_item, params, NULL)) == NULL)
 		return http_db_failure(req);
-	if (PQntuples(res) != 1)
+	/* A community's moderator sees only the items on its posts. */
+	if (PQntuples(res) != 1 ||
+	    (d->community != NULL && (PQgetisnull(res, 0, 6) ||
+	                              strcmp(PQgetvalue(res, 0, 6), d->community) != 0)))
 		return http_error(req, 404, "not_found", "no such review item");
 	hash = db_bytea_value(req->arena, res, 0, 5, &len);
 	if (util_parse_int64(PQgetvalue(res, 0, 1), 0, 2, &status) != 0 ||
 	    util_parse_int64(PQgetvalue(res, 0, 3), 1, INT64_MAX - 1, &d->author) != 0 ||
+	    (!PQgetisnull(res, 0, 7) &&
+	     util_parse_int64(PQgetvalue(res, 0, 7), 1, 2, &decider) != 0) ||
 	    hash == NULL || len != AUTH_HASH_BYTES)
 		return http_error(req, 500, "internal", "internal error");
-	if (status != ITEM_PENDING)
+	if (status != ITEM_PENDING && (d->community != NULL || decider != DECIDER_COMMUNITY))
 		return http_error(req, 409, "conflict", "this item was already decided");
+	d->prev = status;
 	d->item_pk = PQgetvalue(res, 0, 0);
 	d->post_pk = PQgetvalue(res, 0, 2);
 	d->post_id = PQgetvalue(res, 0, 4);
@@ -441,19 +510,37 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 	return 0;
 }
 
+/* The instance confirms its community's decision: only the decider changes. */
+static bool decision_same(const struct decision *d)
+{
+	return d->prev != ITEM_PENDING && (d->prev == ITEM_REMOVED) == d->remove;
+}
+
+/* What the decision does to the author's trust: a removal lowers it, undoing one restores it. */
+static double decision_trust_delta(const struct decision *d)
+{
+	if (decision_same(d))
+		return 0;
+	if (d->remove)
+		return TRUST_REMOVED_POST;
+	return d->prev == ITEM_REMOVED ? -TRUST_REMOVED_POST : 0;
+}
+
 /*
- * First locks, in the order of sql/006: for a removal the author's
+ * First locks, in the order of sql/006: when trust moves, the author's
  * account and posts (trust_adjust re-ranks them); the post; then the
- * item itself, only while pending. 0 or the status it set.
+ * item itself, only from the status it was checked in. 0 or the status
+ * it set.
  */
 static int decision_lock_or_reply(struct request *req, struct decision *d)
 {
 	struct db *db = req->ctx->db;
-	const char *params[4] = { d->post_pk, NULL, NULL, NULL };
+	const char *params[6] = { d->post_pk, NULL, NULL, NULL, NULL, NULL };
+	double delta = decision_trust_delta(d);
 	PGresult *res;
 
-	if (d->remove) {
-		switch (trust_adjust(req, d->author, TRUST_REMOVED_POST)) {
+	if (delta != 0) {
+		switch (trust_adjust(req, d->author, delta)) {
 		case 1:
 			break;
 		case 0:
@@ -471,6 +558,10 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 	params[1] = d->remove ? "2" : "1";
 	params[2] = d->note_sealed;
 	params[3] = d->note_version;
+	params[4] = d->community != NULL ? "1" : "2";
+	params[5] = arena_i64(req->arena, d->prev);
+	if (params[5] == NULL)
+		return http_oom(req);
 	if ((res = db_exec(db, req->arena, &stmt_item_decide, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
@@ -483,11 +574,14 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 {
 	struct db *db = req->ctx->db;
 	const char *params[2] = { d->post_pk, NULL };
+	struct db_stmt *post_stmt = d->remove ? &stmt_post_remove :
+	                            d->prev == ITEM_REMOVED ? &stmt_post_unremove : &stmt_post_restore;
 	int64_t reason;
 	PGresult *res;
 
-	res = db_exec(db, req->arena, d->remove ? &stmt_post_remove : &stmt_post_restore, params, NULL);
-	if (res == NULL)
+	if (decision_same(d))
+		return 0;
+	if ((res = db_exec(db, req->arena, post_stmt, params, NULL)) == NULL)
 		return http_db_failure(req);
 	d->changed = strcmp(PQcmdTuples(res), "1") == 0;
 	params[0] = d->item_pk;
@@ -501,7 +595,8 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 	if (db_exec(db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
 		return http_db_failure(req);
 	params[1] = d->remove ? "1" : "0";
-	if (db_exec(db, req->arena, &stmt_flagger_stats, params, NULL) == NULL)
+	if (db_exec(db, req->arena, d->prev == ITEM_PENDING ? &stmt_flagger_stats : &stmt_flagger_flip,
+	            params, NULL) == NULL)
 		return http_db_failure(req);
 	return 0;
 }
@@ -512,13 +607,15 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
  */
 static int decision_announce_or_reply(struct request *req, const struct decision *d)
 {
-	const char *params[4] = {
+	const char *params[5] = {
 		arena_i64(req->arena, util_today()),
-		d->remove ? "1" : "2", d->reason, d->post_id
+		d->remove ? "1" : "2", d->reason, d->post_id, d->post_pk
 	};
 	json_object *data;
 	int64_t seq;
 
+	if (decision_same(d))
+		return 0;
 	if (params[0] == NULL)
 		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
@@ -543,7 +640,7 @@ static int decision_note_seal_or_reply(struct request *req, struct decision *d,
 
 	if (note == NULL)
 		return 0;
-	d->note_sealed = moderation_decision_note_seal(req, http_param(req, 0), note, note_len,
+	d->note_sealed = moderation_decision_note_seal(req, d->id, note, note_len,
 	                                               &version);
 	if (d->note_sealed == NULL ||
 	    (d->note_version = arena_printf(req->arena, "%u", version)) == NULL)
@@ -552,15 +649,16 @@ static int decision_note_seal_or_reply(struct request *req, struct decision *d,
 }
 
 /*
- * POST /moderation/queue/{id}/decision {"decision": "keep"|"remove",
- * "note"?} -> 200 {"id", "status"}. The note is kept with the decision,
- * sealed, for the decided queue (docs/moderation.md). A second decision is
- * 409 whichever came first.
+ * {"decision": "keep"|"remove", "note"?} on item d->id, by d->community
+ * (NULL: the instance) -> 200 {"id", "status"}. The note is kept with the
+ * decision, sealed, for the decided queue (docs/moderation.md); the
+ * instance's overriding decision replaces the community's note. A second
+ * decision is 409 whichever came first, except the instance's on a
+ * community's decision.
  */
-int handle_queue_decide(struct request *req)
+static int queue_decide(struct request *req, struct decision d)
 {
 	struct db *db = req->ctx->db;
-	struct decision d = { 0 };
 	const char *what, *note;
 	size_t note_len;
 	json_object *o;
@@ -587,14 +685,33 @@ int handle_queue_decide(struct request *req)
 	if (d.changed)
 		feed_content_changed(req);
 	/* trust_adjust dropped it already; again now that the new trust is committed. */
-	if (d.remove && auth_forget(req, d.author_hash) != 0)
+	if (decision_trust_delta(&d) != 0 && auth_forget(req, d.author_hash) != 0)
 		log_msg(LOG_WARN, "account record not dropped after a trust change; it expires by itself");
 	if ((o = json_object_new_object()) == NULL)
 		return http_oom(req);
-	json_object_object_add(o, "id", json_object_new_string(http_param(req, 0)));
+	json_object_object_add(o, "id", json_object_new_string(d.id));
 	json_object_object_add(o, "status",
 	                       json_object_new_string(item_status_name(d.remove ? ITEM_REMOVED : ITEM_KEPT)));
 	return http_reply(req, 200, o);
+}
+
+/* POST /moderation/queue/{id}/decision (review token). */
+int handle_queue_decide(struct request *req)
+{
+	struct decision d = { .id = http_param(req, 0) };
+
+	return queue_decide(req, d);
+}
+
+/* POST /communities/{slug}/queue/{item_id}/decision (a moderator of it). */
+int handle_community_queue_decide(struct request *req)
+{
+	struct decision d = { .id = http_param(req, 1) };
+	int status;
+
+	if ((status = community_moderated_or_reply(req, http_param(req, 0), &d.community)) != 0)
+		return status;
+	return queue_decide(req, d);
 }
 
 /* ---- GET /moderation/log ------------------------------------------------ */
@@ -603,6 +720,11 @@ static struct db_stmt stmt_log = {
 	"mod_log_page",
 	"SELECT pk, day, action, reason, post_id FROM mod_log WHERE pk < $1 ORDER BY pk DESC LIMIT $2",
 	2, 0
+};
+static struct db_stmt stmt_clog = {
+	"mod_clog_page",
+	"SELECT pk, day, action, reason, post_id FROM mod_log WHERE community_pk = $2 AND pk < $1 "
+	"ORDER BY pk DESC LIMIT $3", 3, 0
 };
 
 static json_object *log_item_json(struct request *req, const PGresult *res, int row,
@@ -626,13 +748,13 @@ static json_object *log_item_json(struct request *req, const PGresult *res, int 
 	return o;
 }
 
-/* GET /moderation/log: public, newest first; cursor = the last row's pk. */
-int handle_modlog_list(struct request *req)
+/* A public log, newest first (of community, a pk; NULL: all); cursor = the last row's pk. */
+static int log_list(struct request *req, const char *community)
 {
 	struct page_rows rows;
 	struct cursor next;
 	struct page page;
-	const char *params[2];
+	const char *params[3] = { NULL, community, NULL };
 	int status;
 
 	if ((status = page_or_reply(req, MODLOG_KIND, &page)) != 0)
@@ -640,8 +762,25 @@ int handle_modlog_list(struct request *req)
 	params[0] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
 	if (params[0] == NULL)
 		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_log, params, log_item_json, NULL,
-	                                  &rows)) != 0)
+	if ((status = page_fetch_or_reply(req, &page, community != NULL ? &stmt_clog : &stmt_log,
+	                                  params, log_item_json, NULL, &rows)) != 0)
 		return status;
 	return page_reply(req, MODLOG_KIND, rows.items, page_next_key(&rows, 0, &next));
+}
+
+/* GET /moderation/log: public, every decision and ban. */
+int handle_modlog_list(struct request *req)
+{
+	return log_list(req, NULL);
+}
+
+/* GET /communities/{slug}/log: public, the decisions on that community's posts. */
+int handle_community_log(struct request *req)
+{
+	const char *community = NULL;
+	int status;
+
+	if ((status = community_pk_or_reply(req, http_param(req, 0), &community)) != 0)
+		return status;
+	return log_list(req, community);
 }

@@ -38,8 +38,9 @@
 
 static struct db_stmt stmt_parent = {
 	"post_parent",
-	"SELECT p.pk, p.community_pk, c.slug, p.author_pk FROM posts p "
-	"LEFT JOIN communities c ON c.pk = p.community_pk WHERE p.id = $1 AND p.status = 0", 1, 0
+	"SELECT p.pk, p.community_pk, c.slug, p.author_pk, EXISTS (SELECT 1 FROM blocks b "
+	"WHERE b.blocker_pk = p.author_pk AND b.author_pk = $2) FROM posts p "
+	"LEFT JOIN communities c ON c.pk = p.community_pk WHERE p.id = $1 AND p.status = 0", 2, 0
 };
 static struct db_stmt stmt_insert = {
 	"post_insert",
@@ -47,12 +48,14 @@ static struct db_stmt stmt_insert = {
 	"VALUES ($1, $2, $3, $4, $5, $6)", 6, 0
 };
 static struct db_stmt stmt_one = {
-	"post_one", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE p.id = $2 AND p.status = 0", 2, 0
+	"post_one", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
+	"WHERE p.id = $2 AND p.status = 0 AND " POST_VIEW_UNBLOCKED, 2, 0
 };
 static struct db_stmt stmt_replies = {
 	"post_replies",
 	"SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
-	"WHERE p.parent_pk = $2 AND p.status = 0 AND p.pk > $3 ORDER BY p.pk LIMIT $4", 4, 0
+	"WHERE p.parent_pk = $2 AND p.status = 0 AND p.pk > $3 AND " POST_VIEW_UNBLOCKED
+	"ORDER BY p.pk LIMIT $4", 4, 0
 };
 static struct db_stmt stmt_delete = {
 	"post_delete", "DELETE FROM posts WHERE id = $1 AND author_pk = $2", 2, 0
@@ -85,6 +88,7 @@ struct new_post {
 	const char *community_pk;   /* NULL for none */
 	const char *community;      /* its slug */
 	const char *parent_author;  /* the parent's author_pk, for its post.reply event */
+	bool parent_blocks_me;      /* that author blocked the replier: no event */
 	const char *id;             /* set by insert_or_reply */
 };
 
@@ -176,7 +180,9 @@ int handle_post_create(struct request *req)
 }
 
 /*
- * A post.reply event to the parent's author, unless replying to oneself,
+ * A post.reply event to the parent's author, unless replying to oneself
+ * or to someone who blocked the replier (docs/blocks.md: the reply is
+ * hidden from them, so is its notice),
  * inside the reply's transaction after its insert (event_heads is the last
  * lock). 201 (still the reply's status) or the error status it set.
  */
@@ -187,7 +193,7 @@ static int reply_event_or_reply(struct request *req, const struct new_post *np)
 
 	if (util_parse_int64(np->parent_author, 1, INT64_MAX, &author) != 0)
 		return http_error(req, 500, "internal", "internal error");
-	if (author == req->account_pk)
+	if (author == req->account_pk || np->parent_blocks_me)
 		return 201;
 	data = json_object_new_object();
 	if (data == NULL ||
@@ -204,10 +210,12 @@ static int reply_event_or_reply(struct request *req, const struct new_post *np)
 int handle_post_reply(struct request *req)
 {
 	struct new_post np = { 0 };
-	const char *params[1] = { http_param(req, 0) };
+	const char *params[2] = { http_param(req, 0), arena_i64(req->arena, req->account_pk) };
 	PGresult *res;
 	int status;
 
+	if (params[1] == NULL)
+		return http_oom(req);
 	res = db_exec(req->ctx->db, req->arena, &stmt_parent, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
@@ -218,6 +226,7 @@ int handle_post_reply(struct request *req)
 	np.community_pk = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
 	np.community = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
 	np.parent_author = PQgetvalue(res, 0, 3);
+	np.parent_blocks_me = PQgetvalue(res, 0, 4)[0] == 't';
 	if ((status = body_or_reply(req, &np)) != 0)
 		return status;
 	/* One transaction: the reply and its event commit together or not at all. */

@@ -24,8 +24,22 @@ struct request;
 	"JOIN account_keys mk ON mk.account_pk = me.account_pk " \
 	"LEFT JOIN dm_participants peer ON peer.conversation_pk = c.pk AND peer.side <> me.side "
 
+/*
+ * True when participant `who` (an SQL expression) blocked the other side of
+ * conversation c (docs/blocks.md): c was started by a blocked author (from
+ * one of who's posts, the only way it can have been), or from the very post
+ * who blocked. A conversation who started from another post of a blocked
+ * author is left alone: hiding it would tell who that the two posts share an
+ * author. Such a conversation leaves who's list and takes messages that are
+ * never delivered to who.
+ */
+#define DM_BLOCKED_BY(who) \
+	"EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_pk = " who " " \
+	"AND (b.author_pk = c.starter_pk OR b.post_pk = c.origin_post_pk))"
+
 /* Columns of the row dm_conv_load_or_reply reads (struct conv's res). */
-enum { CV_PK, CV_ID, CV_SIDE, CV_KEY, CV_KEY_VERSION, CV_KEY_WRAPPED, CV_E2E, CV_PEER };
+enum { CV_PK, CV_ID, CV_SIDE, CV_KEY, CV_KEY_VERSION, CV_KEY_WRAPPED, CV_E2E, CV_PEER,
+       CV_PEER_BLOCKED };
 
 /* Columns of a message row (dm_conv_messages_or_reply's *res). */
 enum { MS_ID, MS_SEQ, MS_SENDER, MS_DAY, MS_BODY, MS_CIPHERTEXT, MS_NONCE };
@@ -36,13 +50,15 @@ struct conv {
 	int side;                       /* the caller's side: 0 or 1 */
 	bool e2e;
 	int64_t peer_pk;                /* 0 when the peer's account is gone */
+	bool peer_blocked;              /* the peer blocked the caller here: deliver nothing */
 	const PGresult *res;            /* row `row`: the caller's sealed key (CV_* columns) */
 	int row;
 };
 
 /*
- * The conversation id when the caller takes part in it. 0, or the status
- * it set (404 for anyone else, as for no conversation).
+ * The conversation id when the caller takes part in it and did not block
+ * the other side in it (DM_BLOCKED_BY). 0, or the status it set (404 for
+ * anyone else, as for no conversation).
  */
 int dm_conv_load_or_reply(struct request *req, const char *id, struct conv *cv)
     __attribute__((warn_unused_result));

@@ -40,8 +40,12 @@ int export_account(struct request *req, json_object *out, const char *section);
 int export_posts(struct request *req, json_object *out, const char *section);
 int export_votes(struct request *req, json_object *out, const char *section);
 
-/* app/handlers_communities.c: "communities" created. */
+/* app/handlers_communities.c: "communities" created and "mutes", {"community"}. */
 int export_communities(struct request *req, json_object *out, const char *section);
+int export_mutes(struct request *req, json_object *out, const char *section);
+
+/* app/handlers_blocks.c: "blocks", {"block_id", "origin_post_id", "day"}, oldest first. */
+int export_blocks(struct request *req, json_object *out, const char *section);
 
 /*
  * app/moderation.c: "flags" filed, {"flag_id", "post_id", "reason",

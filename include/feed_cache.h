@@ -70,8 +70,9 @@ void feed_cache_refresh(struct context *ctx);
 void feed_content_changed(struct request *req);
 
 /*
- * After committing a change to the requesting account's votes, call this
- * so that no worker serves that viewer's my_vote values from before it.
+ * After committing a change to the requesting account's votes, blocks or
+ * mutes, call this so that no worker serves that viewer's my_vote values
+ * (and hidden posts) from before it.
  * Never fails.
  */
 void feed_votes_changed(struct request *req);
@@ -83,11 +84,14 @@ const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, ui
 void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_page *page,
                     uint64_t expires_us);
 
+/* Not a vote: in a viewer's my_vote values, a post the viewer's block or mute leaves out. */
+#define FEED_HIDDEN 2
+
 /*
- * A viewer's my_vote values (-1, 0, 1) for the posts of page, as read
+ * A viewer's my_vote values (-1, 0, 1, or FEED_HIDDEN) for the posts of page, as read
  * under the viewer's vote generation gen (shared memory, bumped by
  * feed_votes_changed), so that a repeated page costs no database round
- * trip until the viewer votes.
+ * trip until the viewer votes, blocks or mutes.
  * Entries are keyed by viewer, generation and the page's post pks, and
  * survive feed_cache_sync (a vote does not depend on which posts exist).
  */

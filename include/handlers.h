@@ -44,12 +44,29 @@ int handle_feed(struct request *req);
 int handle_community_list(struct request *req);
 int handle_community_create(struct request *req);
 int handle_community_get(struct request *req);
+int handle_community_mute(struct request *req);
+int handle_community_unmute(struct request *req);
+int handle_community_rules(struct request *req);
+
+/* app/handlers_community_mods.c */
+int handle_mod_invite(struct request *req);
+int handle_mod_join(struct request *req);
+int handle_mod_list(struct request *req);
+int handle_mod_leave(struct request *req);
+
+/* app/handlers_blocks.c */
+int handle_block_create(struct request *req);
+int handle_block_list(struct request *req);
+int handle_block_delete(struct request *req);
 
 /* app/handlers_moderation.c */
 int handle_flag_create(struct request *req);
 int handle_queue_list(struct request *req);
 int handle_queue_decide(struct request *req);
 int handle_modlog_list(struct request *req);
+int handle_community_queue_list(struct request *req);
+int handle_community_queue_decide(struct request *req);
+int handle_community_log(struct request *req);
 
 /* app/handlers_bans.c */
 int handle_ban_create(struct request *req);

@@ -17,7 +17,7 @@
 #include "config.h"
 
 #define SHM_LATENCY_RING 500
-#define SHM_MAX_ROUTES 64      /* route table size must not exceed this */
+#define SHM_MAX_ROUTES 80      /* route table size must not exceed this */
 #define SHM_MAX_WORKERS 256
 
 /* Status codes counted individually; anything else lands in "other". */

@@ -77,8 +77,12 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #   bans=N         exactly N active IP bans with random tokens on the stack
 #                  while this line runs (tests/bench/bans.sql; removed at the
 #                  end), waited for until every worker has loaded them
-#   versus=M       with bans=N: the ratio is taken against the same request
-#                  with M bans instead (the row line_vs), in rounds as ref=
+#   blocks=N       the bench account has N blocks (of replies elsewhere,
+#                  by other authors) and N/10 muted communities (empty ones
+#                  of its own) while this line runs (tests/bench/blocks.sql)
+#   versus=M       with bans=N or blocks=N: the ratio is taken against the
+#                  same request with M bans or blocks instead (the row
+#                  line_vs), in rounds as ref=
 #   tool=pgbench   not an HTTP endpoint: pgbench runs the script named as the
 #                  path (relative to the repository) against the stack's
 #                  PostgreSQL; its transactions per second count as req/s
@@ -116,6 +120,11 @@ ENDPOINTS=(
 	"group_send_256 /groups/@group256@/send method=POST body=group auth=bearer ref=post min_ratio=0.25"
 	# The IP-ban check on every request: 10 000 active bans cost at most 5%.
 	"bans_10k /config bans=10000 versus=0 min_ratio=0.95"
+	# A reader with 100 blocks and 10 muted communities, against the same
+	# reader with none: the feed, and a post of theirs with 50 replies
+	# ("@thread@", setup_blocks), cost at most 10% more.
+	"feed_blocks /feed?limit=20 items=20 auth=bearer blocks=100 versus=0 min_ratio=0.9"
+	"thread_blocks /posts/@thread@?limit=50 auth=bearer blocks=100 versus=0 min_ratio=0.9"
 	# A DPoP-bound token (RFC 9449) with a fresh proof of its key on every
 	# request (signature, thumbprint, htu, ath, and the jti recorded in the
 	# same Redis round trip as the token check) is held to half of GET /me.
@@ -150,6 +159,8 @@ BENCH_SETTINGS=(
 	SOTTO_RATE_REFRESH=100000000/1
 	SOTTO_POW_GROUP=0
 	SOTTO_GUARD_REPEAT_WINDOW=0
+	SOTTO_RATE_COMMUNITY=100000000/1
+	SOTTO_POW_COMMUNITY=0
 )
 
 DURATION=${BENCH_DURATION:-10s}
@@ -375,15 +386,20 @@ bench_post() {
 # peer. Sets DM_ID and BODY[dm].
 PEER=0
 DM_ID=""
-setup_dm() {
-	local reply status post_id
+register_peer() {
+	local reply status
+	[ "$PEER" = 0 ] || return 0
 	printf '{"password":"bench-peer-%s"}' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
 		>"$SECRETS/peer.json"
 	reply=$(api POST /auth/register "$SECRETS/peer.json")
 	status=$(tail -n 1 <<<"$reply")
-	[ "$status" = 201 ] || die "POST /auth/register (dm peer) answers $status, not 201"
+	[ "$status" = 201 ] || die "POST /auth/register (peer) answers $status, not 201"
 	printf 'Authorization: Bearer %s\n' "$(json_str token "$reply")" >"$SECRETS/peer.header"
 	PEER=1
+}
+setup_dm() {
+	local reply status post_id
+	register_peer
 	post_id=$(bench_post --peer "bench peer post" "dm peer") || exit 1
 	printf '{"post_id":"%s"}' "$post_id" >"$SECRETS/dm-start.json"
 	reply=$(api --auth POST /dm/start_from_post "$SECRETS/dm-start.json")
@@ -396,6 +412,47 @@ setup_dm() {
 	[ -n "$DM_ID" ] || die "POST /dm/start_from_post: no conversation_id in the answer"
 	BODY[dm]=$(printf '{"body":"bench check message %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
 	say "started a bench conversation"
+}
+
+# The blocks=N lines: THREAD_ID, a post of the bench account with 50 replies
+# by its peer (whom it does not block), ten empty communities of its own to
+# mute, and BENCH_PK, its internal key, for tests/bench/blocks.sql.
+THREAD_ID=""
+BENCH_PK=""
+setup_blocks() {
+	local i status
+	register_peer
+	THREAD_ID=$(bench_post --auth "bench thread" "blocks thread") || exit 1
+	printf '{"body":"bench reply"}' >"$SECRETS/reply.json"
+	for i in $(seq 50); do
+		printf '{"body":"bench reply %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+			>"$SECRETS/reply.json"
+		status=$(api --peer POST "/posts/$THREAD_ID/reply" "$SECRETS/reply.json" | tail -n 1)
+		[ "$status" = 201 ] || die "POST /posts/{id}/reply answers $status, not 201 (blocks thread)"
+	done
+	for i in $(seq 10); do
+		printf '{"slug":"bench-mute-%s","title":"bench"}' \
+			"$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" >"$SECRETS/community.json"
+		status=$(api --auth POST /communities "$SECRETS/community.json" | tail -n 1)
+		[ "$status" = 201 ] || die "POST /communities answers $status, not 201 (blocks mutes)"
+	done
+	BENCH_PK=$(stack_psql "SELECT author_pk FROM posts WHERE id = '$THREAD_ID'") ||
+		die "cannot find the bench account's key"
+	say "made the blocks thread (50 replies) and 10 communities to mute"
+}
+# set_blocks n: the bench account's blocks and mutes (they go with it at the end).
+# A mute through the API then drops every worker's cached view of the reader,
+# so the first request of a side reads the new state.
+set_blocks() {
+	local slug
+	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -v account="$BENCH_PK" -v n="$1" \
+		-f "$REPO/tests/bench/blocks.sql" || die "cannot set $1 blocks on the stack"
+	slug=$(stack_psql "SELECT slug FROM communities WHERE creator_pk = $BENCH_PK
+		AND slug LIKE 'bench-mute-%' ORDER BY slug LIMIT 1")
+	[ "$1" = 0 ] || [ "$(api --auth POST "/communities/$slug/mute" | tail -n 1)" = 204 ] ||
+		die "POST /communities/{slug}/mute failed"
+	[ "$1" != 0 ] || [ "$(api --auth DELETE "/communities/$slug/mute" | tail -n 1)" = 204 ] ||
+		die "DELETE /communities/{slug}/mute failed"
 }
 
 # The group_send lines: two groups of the bench account, with 2 and 255
@@ -563,7 +620,7 @@ drop_bans() {
 # measure_rounds duration label setup [label setup]: one side alone for the
 # whole duration, or two sides in BENCH_ROUNDS (default 4) rounds in ABBA
 # order, so that a noisy neighbour or a drifting clock slows both sides
-# alike. `setup` (a command: use_line NAME, set_bans N) prepares a side before
+# alike. `setup` (a command: use_line NAME, set_bans N, set_blocks N) prepares a side before
 # each of its runs. Each RESULT[label] sums its rounds (rps = requests /
 # seconds, latencies the mean of the rounds'); TICKS[label] is the CPU the
 # pool's workers spent meanwhile.
@@ -691,6 +748,7 @@ use_line() {
 	SIDE_PATH=${path//@conversation@/$DM_ID}
 	SIDE_PATH=${SIDE_PATH//@group3@/$GROUP3_ID}
 	SIDE_PATH=${SIDE_PATH//@group256@/$GROUP256_ID}
+	SIDE_PATH=${SIDE_PATH//@thread@/$THREAD_ID}
 	SIDE_TOOL=wrk
 	REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS REQ_ITEMS=""
 	REQ_PREPARE=""
@@ -847,7 +905,8 @@ target() {
 }
 
 main() {
-	local line name path targets t duration ref ref_name ref_rps rps p99 ratio bans versus pair
+	local line name path targets t duration ref ref_name ref_rps rps p99 ratio versus pair
+	local state n
 	local failed=0 checks=()
 	mkdir -p "$OUT"
 	: >"$OUT/results.jsonl"
@@ -858,6 +917,7 @@ main() {
 	! selected me_dpop || setup_dpop
 	! selected refresh || BODY[refresh]=$(printf '{"refresh_token":"%s"}' "$(login_refresh_token)")
 	! selected group_send && ! selected group_send_256 || setup_groups
+	! selected feed_blocks && ! selected thread_blocks || setup_blocks
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		if selected "$name" && [[ " $targets " == *" items="* ]] && [ "$name" != events ]; then
@@ -879,27 +939,28 @@ main() {
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		selected "$name" || continue
-		duration=$DURATION ref=$ref_name bans="" versus=""
+		duration=$DURATION ref=$ref_name state="" n="" versus=""
 		for t in $targets; do
 			case $t in
 			script=* | method=* | body=* | auth=bearer | auth=dpop | prepare=* | connections=* | items=* | tool=pgbench) ;;
 			duration=*) duration=${t#duration=} ;;
 			ref=*) ref=${t#ref=} ;;
-			bans=*) bans=${t#bans=} ;;
+			bans=*) state=set_bans n=${t#bans=} ;;
+			blocks=*) state=set_blocks n=${t#blocks=} ;;
 			versus=*) versus=${t#versus=} ;;
 			min_ratio=* | max_p99_ms=*) ;;
 			*) die "unknown option '$t' for $name" ;;
 			esac
 		done
 		# The ratio is taken against `pair`, measured in rounds alongside the
-		# line: the same request with other bans (versus=), or the ref line.
+		# line: the same request with other bans or blocks (versus=), or the ref line.
 		pair=""
-		[ -z "$bans" ] || [ -n "$versus" ] || set_bans "$bans"
+		[ -z "$state" ] || [ -n "$versus" ] || "$state" "$n"
 		if [ -n "$versus" ]; then
-			[ -n "$bans" ] || die "$name: versus= needs bans="
+			[ -n "$state" ] || die "$name: versus= needs bans= or blocks="
 			pair=${name}_vs
 			use_line "$name"
-			measure_rounds "$duration" "$name" "set_bans $bans" "$pair" "set_bans $versus"
+			measure_rounds "$duration" "$name" "$state $n" "$pair" "$state $versus"
 		elif [ "$ref" = none ]; then
 			measure_rounds "$duration" "$name" "use_line $name"
 		else

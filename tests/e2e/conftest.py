@@ -77,7 +77,8 @@ MAIN_SETTINGS = {
     **{"SOTTO_POW_%s" % a: "0"
        for a in ("POST", "REPLY", "VOTE", "FLAG", "DM", "COMMUNITY", "GROUP")},
     **{"SOTTO_RATE_%s" % c: "1000000/60"
-       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE", "GROUP", "REFRESH")},
+       for c in ("POST", "VOTE", "FLAG", "DM", "COMMUNITY", "EXPORT", "CHALLENGE", "GROUP",
+                 "REFRESH", "BLOCK", "MOD_INVITE", "MOD_JOIN", "MOD_DECISION")},
     # Accounts count as established from their first day, so that flags and
     # votes of freshly registered test accounts hold posts and move trust;
     # test_hostile_flagger.py checks the default (3 days) on a stack of its own.

@@ -12,7 +12,7 @@ from conftest import bearer, describe
 
 POST_KEYS = {"id", "body", "day", "score", "reply_count", "community", "parent_id",
              "mine", "my_vote"}
-COMMUNITY_KEYS = {"slug", "title", "description", "day", "post_count"}
+COMMUNITY_KEYS = {"slug", "title", "description", "day", "post_count", "moderator_count", "rules"}
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 # An id that is well formed but (with overwhelming probability) unknown.
 UNKNOWN_ID = "AAAAAAAAAAAAAAAAAAAAAA"
