@@ -76,32 +76,35 @@ const struct route route_table[] = {
 	  POW_COMMUNITY),
 	R(GET, "/communities/{slug}", handle_community_get, ROUTE_DB, RATE_NONE, POW_NONE),
 	R(POST, "/communities/{slug}/mute", handle_community_mute,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_WRITE | ROUTE_WRITE, RATE_NONE, POW_NONE),
 	R(DELETE, "/communities/{slug}/mute", handle_community_unmute,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_WRITE | ROUTE_WRITE, RATE_NONE, POW_NONE),
 
-	/* A community's moderators (app/handlers_community_mods.c) */
+	/* A community's moderators (app/handlers_community_mods.c): moderating is
+	 * the person's own act, never a client's (first-party tokens only). */
 	R(POST, "/communities/{slug}/moderators/invites", handle_mod_invite,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_MOD_INVITE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_WRITE, RATE_MOD_INVITE, POW_NONE),
 	R(POST, "/communities/{slug}/moderators/join", handle_mod_join,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_JOIN, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_JOIN, POW_NONE),
 	R(GET, "/communities/{slug}/moderators", handle_mod_list, ROUTE_DB, RATE_NONE, POW_NONE),
 	R(DELETE, "/communities/{slug}/moderators/me", handle_mod_leave,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE, RATE_NONE, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_WRITE, RATE_NONE, POW_NONE),
 	R(PUT, "/communities/{slug}/rules", handle_community_rules,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
 	/* its queue and public log (app/handlers_moderation.c) */
-	R(GET, "/communities/{slug}/queue", handle_community_queue_list, ROUTE_DB | ROUTE_AUTH,
-	  RATE_NONE, POW_NONE),
+	R(GET, "/communities/{slug}/queue", handle_community_queue_list,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY, RATE_NONE, POW_NONE),
 	R(POST, "/communities/{slug}/queue/{item_id}/decision", handle_community_queue_decide,
-	  ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
 	R(GET, "/communities/{slug}/log", handle_community_log, ROUTE_DB, RATE_NONE, POW_NONE),
 
 	/* Blocks (app/handlers_blocks.c) */
-	R(POST, "/blocks", handle_block_create, ROUTE_DB | ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITE,
+	R(POST, "/blocks", handle_block_create,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_WRITE | ROUTE_JSON | ROUTE_WRITE,
 	  RATE_BLOCK, POW_NONE),
-	R(GET, "/blocks", handle_block_list, ROUTE_DB | ROUTE_AUTH, RATE_NONE, POW_NONE),
-	R(DELETE, "/blocks/{block_id}", handle_block_delete, ROUTE_DB | ROUTE_AUTH | ROUTE_WRITE,
+	R(GET, "/blocks", handle_block_list, ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_READ, RATE_NONE, POW_NONE),
+	R(DELETE, "/blocks/{block_id}", handle_block_delete,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_WRITE | ROUTE_WRITE,
 	  RATE_NONE, POW_NONE),
 
 	/* Moderation (app/handlers_moderation.c) */

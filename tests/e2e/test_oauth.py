@@ -12,6 +12,7 @@ import pytest
 
 from conftest import (DEFAULT_PASSWORD, assert_error, bearer, delete_me, describe, register,
                       stack_command)
+from content import community
 from oauth_flow import (CODE_TTL, add_client, answer_params, assert_oauth_error, authorize,
                         code_for, exchange, pkce, token_call)
 from test_dpop import ProofKey, dpop
@@ -192,6 +193,29 @@ def test_scopes_open_exactly_their_routes(stack, client):
     assert stack.get("/me/sessions", headers=at).status_code == 200
     assert stack.request("POST", "/auth/logout", headers=at).status_code == 204
     assert_error(stack.get("/dm/list", headers=at), 401, "unauthorized")
+
+
+def test_blocks_and_mutes_follow_the_scopes_and_moderating_is_first_party(stack, client):
+    """Blocking and muting are writes, the block list a read; acting as a
+    community's moderator is never a client's: 403 whatever its scopes,
+    even for the community's own creator (whose own token may)."""
+    _, reader = tokens_for(stack, client, scope="read")
+    owner, writer = tokens_for(stack, client, scope="read write dm account")
+    read_only, full = bearer(reader["access_token"]), bearer(writer["access_token"])
+    slug = community(stack, owner)["slug"]
+    assert stack.get("/blocks", headers=read_only).status_code == 200
+    assert_error(stack.request("POST", "/communities/%s/mute" % slug, headers=read_only),
+                 403, "forbidden")
+    assert_error(stack.request("POST", "/blocks", json={"post_id": "x" * 22}, headers=read_only),
+                 403, "forbidden")
+    r = stack.request("POST", "/communities/%s/mute" % slug, headers=full)
+    assert r.status_code in (200, 201, 204), describe(r)
+    for method, path in (("POST", "/communities/%s/moderators/invites" % slug),
+                         ("GET", "/communities/%s/queue" % slug),
+                         ("DELETE", "/communities/%s/moderators/me" % slug)):
+        assert_error(stack.request(method, path, headers=full), 403, "forbidden")
+    r = stack.request("POST", "/communities/%s/moderators/invites" % slug, headers=bearer(owner))
+    assert r.status_code == 201, describe(r)
 
 
 def test_a_refresh_token_presented_by_another_client_ends_its_session(stack, client):
