@@ -3,11 +3,16 @@
 post, 0 withdraws; my_vote as each reader sees it; an up-vote from someone
 else raises the author's trust by 0.01 and taking it back lowers it again,
 votes on one's own post move the score only."""
+import os
+import subprocess
+import threading
+
 import pytest
 
 from content import (UNKNOWN_ID, delete_ok, feed_page, get_post_ok, post, reply, trust, vote,
                      vote_ok, community)
-from conftest import assert_error, assert_standard_headers, bearer, delete_me, describe, register
+from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer, delete_me,
+                      describe, register)
 
 TRUST_STEP = 0.01
 EPS = 1e-4       # trust is a PostgreSQL real
@@ -176,3 +181,65 @@ def test_deleting_the_voter_takes_the_votes_out_of_the_score(stack, alice):
     assert r.status_code == 204, describe(r)
     assert get_post_ok(stack, p["id"])["post"]["score"] == 0
     assert get_post_ok(stack, q["id"])["post"]["score"] == 0
+
+
+def test_two_authors_voting_on_each_other_at_once_never_deadlock(stack):
+    """Alice votes on Bob's post while Bob votes on Alice's. Each vote first
+    checks its voter exists (a key-share lock on the voter's account), then
+    locks the post's author to move their trust. The test holds both
+    authors' accounts so that both votes are inside at once, then lets go:
+    had the author lock been FOR UPDATE, each would wait for the other's
+    key-share lock and PostgreSQL would abort one (a 503 after its
+    deadlock_timeout). Both answer 200, and the log shows no deadlock."""
+    a_id, a_token = register(stack)
+    b_id, b_token = register(stack)
+    pa = post(stack, a_token)["id"]
+    pb = post(stack, b_token)["id"]
+    before = pg_deadlocks(stack)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    answers = {}
+    try:
+        holder.stdin.write("BEGIN;\nSELECT 1 FROM accounts a JOIN posts p ON p.author_pk = a.pk "
+                           "WHERE p.id IN ('%s', '%s') FOR NO KEY UPDATE OF a;\n" % (pa, pb))
+        holder.stdin.flush()
+        stack.wait_for(lambda: lock_holders(stack, "FOR NO KEY UPDATE OF a"), 30,
+                       "the test to hold both authors")
+
+        def cast(name, token, post_id):
+            with TimeoutSession(timeout=60) as s:
+                answers[name] = s.post(stack.url("/posts/%s/vote" % post_id),
+                                       json={"value": 1}, headers=bearer(token))
+
+        threads = [threading.Thread(target=cast, args=("alice", a_token, pb)),
+                   threading.Thread(target=cast, args=("bob", b_token, pa))]
+        for t in threads:
+            t.start()
+        stack.wait_for(lambda: len(vote_waiters(stack)) == 2, 30, "both votes to wait")
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    for t in threads:
+        t.join(90)
+    for name in ("alice", "bob"):
+        assert answers[name].status_code == 200, describe(answers[name])
+    assert pg_deadlocks(stack) == before, stack.log_tails()
+    assert get_post_ok(stack, pa, a_token)["post"]["score"] == 1
+    assert get_post_ok(stack, pb, b_token)["post"]["score"] == 1
+
+
+def lock_holders(st, text):
+    return st.psql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND state = 'idle in transaction' AND query LIKE '%%%s%%'" % text)
+
+
+def vote_waiters(st):
+    return st.psql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO votes%'")
+
+
+def pg_deadlocks(st):
+    with open(os.path.join(st.var, "log", "pg.log"), errors="replace") as f:
+        return f.read().count("deadlock detected")
