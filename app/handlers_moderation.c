@@ -28,6 +28,7 @@
 
 #include <sodium.h>
 
+#include "appeal.h"
 #include "arena.h"
 #include "auth.h"
 #include "community.h"
@@ -56,7 +57,8 @@
 
 enum { ITEM_PENDING = 0, ITEM_KEPT = 1, ITEM_REMOVED = 2 };
 enum { DECIDER_COMMUNITY = 1, DECIDER_INSTANCE = 2 };
-enum { MODLOG_REMOVE = 1, MODLOG_KEEP = 2, MODLOG_BAN = 3 };
+/* 4 and 5 are the appeals' (app/handlers_appeals.c). */
+enum { MODLOG_REMOVE = 1, MODLOG_KEEP = 2, MODLOG_BAN = 3, MODLOG_APPEAL_REVERSED = 5 };
 
 /* ---- POST /moderation/flag --------------------------------------------- */
 
@@ -473,6 +475,7 @@ struct decision {
 	const char *note_sealed;    /* bytea text, NULL when no note */
 	const char *note_version;   /* its content key version, NULL when no note */
 	bool changed;               /* the post's status changed */
+	double trust_taken;         /* what a removal took from the author's trust (>= 0) */
 };
 
 /* Look the item up; 0 (pending), or the status it set (404, 409). */
@@ -540,8 +543,11 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 	PGresult *res;
 
 	if (delta != 0) {
-		switch (trust_adjust(req, d->author, delta)) {
+		double applied = 0;
+
+		switch (trust_adjust_applied(req, d->author, delta, &applied)) {
 		case 1:
+			d->trust_taken = d->remove ? -applied : 0;
 			break;
 		case 0:
 			return http_error(req, 404, "not_found", "no such review item");
@@ -603,7 +609,9 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 
 /*
  * The public log row and, for a removal or a held post kept, the author's
- * moderation.decision event (event_heads: the last lock). 0 or the status.
+ * moderation.decision event (event_heads: the last lock); a removal opens
+ * its appeal (the event carries its id), a removal undone voids it. 0 or
+ * the status.
  */
 static int decision_announce_or_reply(struct request *req, const struct decision *d)
 {
@@ -611,6 +619,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 		arena_i64(req->arena, util_today()),
 		d->remove ? "1" : "2", d->reason, d->post_id, d->post_pk
 	};
+	const char *appeal_id = NULL;
 	json_object *data;
 	int64_t seq;
 
@@ -620,11 +629,18 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
 		return http_db_failure(req);
+	if (!d->remove && d->prev == ITEM_REMOVED && appeal_void(req, d->item_pk) != 0)
+		return http_db_failure(req);
 	if (!d->remove && !d->changed)
 		return 0;
+	if (d->remove && (appeal_id = appeal_open(req, d->item_pk, d->post_pk, d->community,
+	                                          d->trust_taken)) == NULL)
+		return http_db_failure(req);
 	if ((data = json_object_new_object()) == NULL)
 		return http_oom(req);
 	json_object_object_add(data, "post_id", json_object_new_string(d->post_id));
+	if (appeal_id != NULL)
+		json_object_object_add(data, "appeal_id", json_object_new_string(appeal_id));
 	json_object_object_add(data, "decision", json_object_new_string(d->remove ? "remove" : "keep"));
 	json_object_object_add(data, "reason", json_object_new_string(d->reason));
 	seq = events_push(req, d->author, EVENT_MODERATION_DECISION, data);
@@ -730,14 +746,17 @@ static struct db_stmt stmt_clog = {
 static json_object *log_item_json(struct request *req, const PGresult *res, int row,
                                   void *unused)
 {
-	static const char *const actions[] = { NULL, "remove", "keep", "ban" };
+	static const char *const actions[] = {
+		NULL, "remove", "keep", "ban", "appeal_upheld", "appeal_reversed"
+	};
 	int64_t day, action;
 	json_object *o;
 
 	(void)req;
 	(void)unused;
 	if (util_parse_int64(PQgetvalue(res, row, 1), 0, INT32_MAX, &day) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, 2), MODLOG_REMOVE, MODLOG_BAN, &action) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, 2), MODLOG_REMOVE, MODLOG_APPEAL_REVERSED,
+	                    &action) != 0 ||
 	    (o = json_object_new_object()) == NULL)
 		return NULL;
 	json_object_object_add(o, "day", json_object_new_int64(day));

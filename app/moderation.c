@@ -127,29 +127,41 @@ int moderation_overview(struct request *req, json_object *out)
 
 #define DECISION_NOTE_CONTEXT "modnotes"   /* keys_derive context of its seal */
 
-static void decision_note_field(struct crypto_field *f, const char *item_id)
+static void decision_note_field(struct crypto_field *f, const char *table, const char *row)
 {
-	f->table = "mod_items";
+	f->table = table;
 	f->column = "note";
-	f->row = item_id;
+	f->row = row;
 	f->owner = 0;              /* the server's: moderators have no account */
 }
 
 const char *moderation_decision_note_seal(struct request *req, const char *item_id,
                                           const char *note, size_t len, uint32_t *version)
 {
+	return moderation_note_seal(req, "mod_items", item_id, note, len, version);
+}
+
+json_object *moderation_decision_note_json(struct request *req, const char *item_id,
+                                           const PGresult *res, int row, int col)
+{
+	return moderation_note_json(req, "mod_items", item_id, res, row, col);
+}
+
+const char *moderation_note_seal(struct request *req, const char *table, const char *id,
+                                 const char *note, size_t len, uint32_t *version)
+{
 	struct crypto_field f;
 	const unsigned char *sealed;
 	size_t sealed_len = 0;
 
-	decision_note_field(&f, item_id);
+	decision_note_field(&f, table, id);
 	sealed = crypto_seal_server(req->arena, req->ctx->cfg, DECISION_NOTE_CONTEXT, &f, note, len,
 	                            &sealed_len, version);
 	return sealed == NULL ? NULL : db_bytea_text(req->arena, sealed, sealed_len);
 }
 
-json_object *moderation_decision_note_json(struct request *req, const char *item_id,
-                                           const PGresult *res, int row, int col)
+json_object *moderation_note_json(struct request *req, const char *table, const char *id,
+                                  const PGresult *res, int row, int col)
 {
 	struct crypto_field f;
 	const unsigned char *sealed;
@@ -159,7 +171,7 @@ json_object *moderation_decision_note_json(struct request *req, const char *item
 
 	if (PQgetisnull(res, row, col))
 		return NULL;
-	decision_note_field(&f, item_id);
+	decision_note_field(&f, table, id);
 	sealed = db_bytea_value(req->arena, res, row, col, &sealed_len);
 	if (sealed == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, col + 1), 1, UINT32_MAX, &version) != 0 ||

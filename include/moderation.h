@@ -63,6 +63,15 @@ json_object *moderation_decision_note_json(struct request *req, const char *item
                                            const PGresult *res, int row, int col);
 
 /*
+ * The same for a note kept in another table (an appeal's author's note,
+ * sql/028): sealed for the row id of table, read from col and col + 1.
+ */
+const char *moderation_note_seal(struct request *req, const char *table, const char *id,
+                                 const char *note, size_t len, uint32_t *version);
+json_object *moderation_note_json(struct request *req, const char *table, const char *id,
+                                  const PGresult *res, int row, int col);
+
+/*
  * For GET /admin/overview: add "moderation_pending" (pending queue items)
  * and "recent_flags" (the latest MOD_RECENT_FLAGS flags, newest first, no
  * identities: {"post_id", "reason", "day"}) to out. Returns 0, or the
