@@ -46,3 +46,9 @@ ALTER TABLE mod_log ADD CONSTRAINT mod_log_action_check CHECK (action BETWEEN 1 
 -- `sotto cleanup` empties the ciphertext of a removed post once no appeal
 -- can bring it back; this finds the removed posts still holding theirs.
 CREATE INDEX posts_removed_sealed ON posts (pk) WHERE status = 2 AND length(body_sealed) > 0;
+
+-- The author learns each decision on their appeal by a moderation.appeal event.
+ALTER TABLE events DROP CONSTRAINT events_type_check;
+ALTER TABLE events ADD CONSTRAINT events_type_check
+    CHECK (type IN ('dm.message', 'dm.key', 'post.reply', 'moderation.decision',
+                    'moderation.appeal', 'group.message', 'group.rekey', 'group.member'));
