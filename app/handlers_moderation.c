@@ -406,8 +406,8 @@ int handle_community_queue_list(struct request *req)
 
 static struct db_stmt stmt_item = {
 	"mod_item",
-	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider "
-	"FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
+	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider, "
+	"length(p.body_sealed) = 0 FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
 	"WHERE m.id = $1", 1, 0
 };
 static struct db_stmt stmt_lock_post = {
@@ -505,6 +505,10 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 		return http_error(req, 500, "internal", "internal error");
 	if (status != ITEM_PENDING && (d->community != NULL || decider != DECIDER_COMMUNITY))
 		return http_error(req, 409, "conflict", "this item was already decided");
+	/* Past its appeal window `sotto cleanup` emptied the post: nothing to show again. */
+	if (status == ITEM_REMOVED && !d->remove && strcmp(PQgetvalue(res, 0, 8), "t") == 0)
+		return http_error(req, 409, "conflict",
+		                  "the removed post's text is gone (its appeal window has passed)");
 	d->prev = status;
 	d->item_pk = PQgetvalue(res, 0, 0);
 	d->post_pk = PQgetvalue(res, 0, 2);

@@ -275,6 +275,19 @@ def test_the_window_closes_and_cleanup_empties_the_ciphertext(ast):
     assert appeal_in(ast, pending_id, status="decided")["post"] is None
 
 
+def test_an_emptied_post_cannot_be_brought_back_by_an_override(ast):
+    author = register(ast)
+    p, appeal_id, _, _ = removed_by_community(ast, author)
+    ast.psql("UPDATE mod_appeals SET last_day = %d WHERE id = '%s'" % (today() - 1, appeal_id))
+    assert cleanup(ast).returncode == 0
+    rows = ast.psql("SELECT m.id FROM mod_items m JOIN posts p ON p.pk = m.post_pk "
+                    "WHERE p.id = '%s'" % p["id"])
+    r = ast.request("POST", "/moderation/queue/%s/decision" % rows[0][0],
+                    json={"decision": "keep"}, headers=review(ast))
+    assert_error(r, 409, "conflict")
+    assert_error(get_post(ast, p["id"]), 404, "not_found")
+
+
 def test_filing_has_its_rate_class(make_stack):
     st = make_stack("appealrate", SOTTO_RATE_APPEAL="1/3600")
     author = register(st)
