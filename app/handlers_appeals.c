@@ -243,48 +243,16 @@ static json_object *appeal_item_json(struct request *req, const PGresult *res, i
 	return o;
 }
 
-/*
- * ?status=pending|decided of the appeals of community (a pk; NULL: the
- * instance's): pending oldest first, decided newest first; cursor = pk.
- */
-static int appeal_list(struct request *req, const char *community)
-{
-	const char *which = http_query(req, "status");
-	bool decided = which != NULL && strcmp(which, "decided") == 0;
-	const char *kind = decided ? APPEALS_DECIDED_KIND : APPEALS_PENDING_KIND;
-	struct post_keys keys = { 0 };
-	struct page_rows rows;
-	struct cursor next;
-	struct page page;
-	struct db_stmt *stmt;
-	const char *params[4];
-	int status;
-
-	if (which != NULL && !decided && strcmp(which, "pending") != 0)
-		return http_error(req, 422, "invalid_field", "status must be pending or decided");
-	if ((status = page_or_reply(req, kind, &page)) != 0)
-		return status;
-	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
-	                                  decided ? INT64_MAX : 0);
-	if (params[1] == NULL)
-		return http_oom(req);
-	params[2] = community;
-	if (community != NULL)
-		stmt = decided ? &stmt_clist_decided : &stmt_clist_pending;
-	else
-		stmt = decided ? &stmt_list_decided : &stmt_list_pending;
-	status = page_fetch_or_reply(req, &page, stmt, params, appeal_item_json, &keys, &rows);
-	post_keys_wipe(&keys);
-	if (status != 0)
-		return status;
-	return page_reply(req, kind, rows.items, page_next_key(&rows, A_PK, &next));
-}
+static const struct mod_listing appeal_listing = {
+	{ APPEALS_PENDING_KIND, APPEALS_DECIDED_KIND },
+	{ { &stmt_list_pending, &stmt_list_decided }, { &stmt_clist_pending, &stmt_clist_decided } },
+	appeal_item_json, A_PK
+};
 
 /* GET /moderation/appeals (review token). */
 int handle_appeal_list(struct request *req)
 {
-	return appeal_list(req, NULL);
+	return moderation_list(req, NULL, &appeal_listing);
 }
 
 /* GET /communities/{slug}/appeals (a moderator of it). */
@@ -295,7 +263,7 @@ int handle_community_appeal_list(struct request *req)
 
 	if ((status = community_moderated_or_reply(req, http_param(req, 0), &community)) != 0)
 		return status;
-	return appeal_list(req, community);
+	return moderation_list(req, community, &appeal_listing);
 }
 
 /* ---- POST .../appeals/{id}/decision ------------------------------------ */

@@ -346,49 +346,16 @@ static json_object *queue_item_json(struct request *req, const PGresult *res, in
 	return o;
 }
 
-/*
- * ?status=pending|decided of the queue (of community, a pk, or of the
- * instance when NULL): pending items oldest first (a queue), decided ones
- * newest first; cursor = the last item's pk.
- */
-static int queue_list(struct request *req, const char *community)
-{
-	const char *which = http_query(req, "status");
-	bool decided = which != NULL && strcmp(which, "decided") == 0;
-	const char *kind = decided ? QUEUE_DECIDED_KIND : QUEUE_PENDING_KIND;
-	struct post_keys keys = { 0 };
-	struct page_rows rows;
-	struct cursor next;
-	struct page page;
-	struct db_stmt *stmt;
-	const char *params[4];
-	int status;
-
-	if (which != NULL && !decided && strcmp(which, "pending") != 0)
-		return http_error(req, 422, "invalid_field", "status must be pending or decided");
-	if ((status = page_or_reply(req, kind, &page)) != 0)
-		return status;
-	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
-	                                  decided ? INT64_MAX : 0);
-	if (params[1] == NULL)
-		return http_oom(req);
-	params[2] = community;
-	if (community != NULL)
-		stmt = decided ? &stmt_cqueue_decided : &stmt_cqueue_pending;
-	else
-		stmt = decided ? &stmt_queue_decided : &stmt_queue_pending;
-	status = page_fetch_or_reply(req, &page, stmt, params, queue_item_json, &keys, &rows);
-	post_keys_wipe(&keys);
-	if (status != 0)
-		return status;
-	return page_reply(req, kind, rows.items, page_next_key(&rows, Q_PK, &next));
-}
+static const struct mod_listing queue_listing = {
+	{ QUEUE_PENDING_KIND, QUEUE_DECIDED_KIND },
+	{ { &stmt_queue_pending, &stmt_queue_decided }, { &stmt_cqueue_pending, &stmt_cqueue_decided } },
+	queue_item_json, Q_PK
+};
 
 /* GET /moderation/queue (review token): every item, community posts too. */
 int handle_queue_list(struct request *req)
 {
-	return queue_list(req, NULL);
+	return moderation_list(req, NULL, &queue_listing);
 }
 
 /* GET /communities/{slug}/queue (a moderator of it): the items on its posts. */
@@ -399,7 +366,7 @@ int handle_community_queue_list(struct request *req)
 
 	if ((status = community_moderated_or_reply(req, http_param(req, 0), &community)) != 0)
 		return status;
-	return queue_list(req, community);
+	return moderation_list(req, community, &queue_listing);
 }
 
 /* ---- POST /moderation/queue/{id}/decision ------------------------------ */
@@ -407,7 +374,8 @@ int handle_community_queue_list(struct request *req)
 static struct db_stmt stmt_item = {
 	"mod_item",
 	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider, "
-	"length(p.body_sealed) = 0 FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
+	"length(p.body_sealed) = 0 "
+	"FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
 	"WHERE m.id = $1", 1, 0
 };
 static struct db_stmt stmt_lock_post = {

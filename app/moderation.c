@@ -22,6 +22,8 @@
 #include "json.h"
 #include "log.h"
 #include "moderation.h"
+#include "page.h"
+#include "post_view.h"
 #include "util.h"
 
 /* The order of the reasons in docs/openapi.yaml; the index is flags.reason. */
@@ -270,4 +272,36 @@ int export_flags(struct request *req, json_object *out, const char *section)
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;
+}
+
+/* ---- the review lists: the queue and the appeals ------------------------ */
+
+int moderation_list(struct request *req, const char *community, const struct mod_listing *l)
+{
+	const char *which = http_query(req, "status");
+	bool decided = which != NULL && strcmp(which, "decided") == 0;
+	const char *kind = l->kind[decided];
+	struct post_keys keys = { 0 };
+	struct page_rows rows;
+	struct cursor next;
+	struct page page;
+	const char *params[4];
+	int status;
+
+	if (which != NULL && !decided && strcmp(which, "pending") != 0)
+		return http_error(req, 422, "invalid_field", "status must be pending or decided");
+	if ((status = page_or_reply(req, kind, &page)) != 0)
+		return status;
+	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
+	                                  decided ? INT64_MAX : 0);
+	if (params[1] == NULL)
+		return http_oom(req);
+	params[2] = community;
+	status = page_fetch_or_reply(req, &page, l->stmt[community != NULL][decided], params, l->row,
+	                             &keys, &rows);
+	post_keys_wipe(&keys);
+	if (status != 0)
+		return status;
+	return page_reply(req, kind, rows.items, page_next_key(&rows, l->pk_col, &next));
 }

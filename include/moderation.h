@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 struct crypto_field;
+struct db_stmt;
 struct request;
 
 #define MOD_REASON_COUNT 8
@@ -70,6 +71,27 @@ const char *moderation_note_seal(struct request *req, const char *table, const c
                                  const char *note, size_t len, uint32_t *version);
 json_object *moderation_note_json(struct request *req, const char *table, const char *id,
                                   const PGresult *res, int row, int col);
+
+/*
+ * A review list (the queue, the appeals), pending or decided: its cursor
+ * kinds [pending, decided], its statements [instance, community][pending,
+ * decided] (each: $1 the viewer "0", $2 the cursor pk, $3 the community
+ * pk when a community's, then the limit), the row renderer (given a
+ * struct post_keys) and the pk column.
+ */
+struct mod_listing {
+	const char *kind[2];
+	struct db_stmt *stmt[2][2];
+	json_object *(*row)(struct request *req, const PGresult *res, int row, void *keys);
+	int pk_col;
+};
+
+/*
+ * ?status=pending|decided of list l for community (a pk as text; NULL: the
+ * instance's): pending oldest first, decided newest first; cursor = the
+ * last row's pk. Replies; returns the status.
+ */
+int moderation_list(struct request *req, const char *community, const struct mod_listing *l);
 
 /*
  * For GET /admin/overview: add "moderation_pending" (pending queue items)
