@@ -38,6 +38,7 @@ BAD_SHAPE = {
 }
 # {<name>_id} parameters are public ids too ({member_id} also takes "me").
 BAD_SHAPE["invite_id"] = BAD_SHAPE["member_id"] = BAD_SHAPE["id"]
+BAD_SHAPE["block_id"] = BAD_SHAPE["item_id"] = BAD_SHAPE["id"]
 GOOD = {"id": lambda: secrets.token_urlsafe(16), "slug": lambda: "zz-%s" % secrets.token_hex(4)}
 
 # Valid UTF-8 query values a handler must refuse (or ignore) with a 4xx.
