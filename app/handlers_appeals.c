@@ -8,7 +8,7 @@
  * community's moderators first (to the instance directly when it has none
  * left); when they uphold it, it goes on to the instance. A reversal, by
  * either, restores the post, gives back the trust the removal took (as
- * recorded then), marks the review item kept and voids nothing else; the
+ * recorded then), marks the review item kept and its flags not upheld; the
  * author gets a moderation.appeal event and the public log (the
  * community's too, for its posts) an appeal_upheld or appeal_reversed row.
  * Nobody learns who appealed: moderators see the post and the note only.
@@ -395,7 +395,8 @@ static int verdict_lock_or_reply(struct request *req, const struct verdict *v)
 }
 
 /*
- * A reversal's effects (the item kept, the post shown again), the public
+ * A reversal's effects (the post shown again, the item kept, its flags
+ * not upheld and their flaggers' records moved, as an override does), the public
  * log row and the author's moderation.appeal event. 0 or the status.
  */
 static int verdict_apply_or_reply(struct request *req, const struct verdict *v)
@@ -406,8 +407,9 @@ static int verdict_apply_or_reply(struct request *req, const struct verdict *v)
 	int64_t seq;
 
 	if (v->reverse) {
-		if (db_exec(db, req->arena, &stmt_item_kept, params, NULL) == NULL ||
-		    db_exec(db, req->arena, &stmt_post_restore, &v->post_pk, NULL) == NULL)
+		if (db_exec(db, req->arena, &stmt_post_restore, &v->post_pk, NULL) == NULL ||
+		    db_exec(db, req->arena, &stmt_item_kept, params, NULL) == NULL ||
+		    moderation_flags_settle(req, v->item_pk, false, false) != 0)
 			return http_db_failure(req);
 	}
 	params[0] = arena_i64(req->arena, util_today());

@@ -402,26 +402,6 @@ static struct db_stmt stmt_item_reason = {
 	"SELECT reason FROM flags WHERE item_pk = $1 GROUP BY reason "
 	"ORDER BY count(*) DESC, reason LIMIT 1", 1, 0
 };
-static struct db_stmt stmt_flags_decide = {
-	"mod_flags_decide", "UPDATE flags SET upheld = $2 WHERE item_pk = $1", 2, 0
-};
-/* In flagger_pk order, so two decisions sharing flaggers lock them alike. */
-static struct db_stmt stmt_flagger_stats = {
-	"mod_flagger_stats",
-	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
-	"SELECT flagger_pk, $2::int, 1 - $2::int FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
-	"ON CONFLICT (account_pk) DO UPDATE SET upheld = s.upheld + EXCLUDED.upheld, "
-	"not_upheld = s.not_upheld + EXCLUDED.not_upheld", 2, 0
-};
-/* An overriding decision moves each flagger's count of this item to the other side. */
-static struct db_stmt stmt_flagger_flip = {
-	"mod_flagger_flip",
-	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
-	"SELECT flagger_pk, 0, 0 FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
-	"ON CONFLICT (account_pk) DO UPDATE SET "
-	"upheld = greatest(s.upheld + 2 * $2::int - 1, 0), "
-	"not_upheld = greatest(s.not_upheld + 1 - 2 * $2::int, 0)", 2, 0
-};
 static struct db_stmt stmt_log_insert = {
 	"mod_log_insert",
 	"INSERT INTO mod_log (day, action, reason, post_id, community_pk) "
@@ -569,12 +549,7 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 	if (PQntuples(res) == 1 &&
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, MOD_REASON_COUNT - 1, &reason) == 0)
 		d->reason = moderation_reason_name((int)reason);
-	params[1] = d->remove ? "true" : "false";
-	if (db_exec(db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
-		return http_db_failure(req);
-	params[1] = d->remove ? "1" : "0";
-	if (db_exec(db, req->arena, d->prev == ITEM_PENDING ? &stmt_flagger_stats : &stmt_flagger_flip,
-	            params, NULL) == NULL)
+	if (moderation_flags_settle(req, d->item_pk, d->remove, d->prev == ITEM_PENDING) != 0)
 		return http_db_failure(req);
 	return 0;
 }

@@ -305,3 +305,36 @@ int moderation_list(struct request *req, const char *community, const struct mod
 		return status;
 	return page_reply(req, kind, rows.items, page_next_key(&rows, l->pk_col, &next));
 }
+
+/* ---- the flags of a decided item ---------------------------------------- */
+
+static struct db_stmt stmt_flags_decide = {
+	"mod_flags_decide", "UPDATE flags SET upheld = $2 WHERE item_pk = $1", 2, 0
+};
+/* In flagger_pk order, so two decisions sharing flaggers lock them alike. */
+static struct db_stmt stmt_flagger_stats = {
+	"mod_flagger_stats",
+	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
+	"SELECT flagger_pk, $2::int, 1 - $2::int FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
+	"ON CONFLICT (account_pk) DO UPDATE SET upheld = s.upheld + EXCLUDED.upheld, "
+	"not_upheld = s.not_upheld + EXCLUDED.not_upheld", 2, 0
+};
+/* An overriding decision moves each flagger's count of this item to the other side. */
+static struct db_stmt stmt_flagger_flip = {
+	"mod_flagger_flip",
+	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
+	"SELECT flagger_pk, 0, 0 FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
+	"ON CONFLICT (account_pk) DO UPDATE SET "
+	"upheld = greatest(s.upheld + 2 * $2::int - 1, 0), "
+	"not_upheld = greatest(s.not_upheld + 1 - 2 * $2::int, 0)", 2, 0
+};
+int moderation_flags_settle(struct request *req, const char *item_pk, bool upheld, bool first)
+{
+	const char *params[2] = { item_pk, upheld ? "true" : "false" };
+
+	if (db_exec(req->ctx->db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
+		return -1;
+	params[1] = upheld ? "1" : "0";
+	return db_exec(req->ctx->db, req->arena, first ? &stmt_flagger_stats : &stmt_flagger_flip,
+	               params, NULL) == NULL ? -1 : 0;
+}

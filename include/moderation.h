@@ -11,6 +11,7 @@
 #ifndef SOTTO_MODERATION_H
 #define SOTTO_MODERATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,16 @@ const char *moderation_note_seal(struct request *req, const char *table, const c
                                  const char *note, size_t len, uint32_t *version);
 json_object *moderation_note_json(struct request *req, const char *table, const char *id,
                                   const PGresult *res, int row, int col);
+
+/*
+ * Inside a decision's transaction, after the item's row: mark the flags of
+ * item_pk upheld or not, and count them in their flaggers' records; first
+ * is the item's first decision, else one that undoes an earlier decision
+ * (an override, an appeal reversed) and moves each flagger's count of it to
+ * the other side. 0 or -1.
+ */
+int moderation_flags_settle(struct request *req, const char *item_pk, bool upheld, bool first)
+    __attribute__((warn_unused_result));
 
 /*
  * A review list (the queue, the appeals), pending or decided: its cursor

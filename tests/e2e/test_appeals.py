@@ -148,6 +148,11 @@ def test_a_reversal_restores_the_post_and_exactly_the_trust_taken(ast):
     assert trust(ast, author[1]) == pytest.approx(0.04, abs=1e-6)
     assert get_post_ok(ast, p["id"])["post"]["body"] == p["body"]
     assert item_for(ast, p["id"], "decided")["status"] == "kept"
+    # The flag was wrong after all: not upheld, and its flagger's record says so.
+    assert ast.psql("SELECT f.upheld, s.upheld, s.not_upheld FROM flags f "
+                    "JOIN posts p ON p.pk = f.post_pk "
+                    "JOIN flagger_stats s ON s.account_pk = f.flagger_pk "
+                    "WHERE p.id = '%s'" % p["id"]) == [["f", "0", "1"]]
     assert events(ast, author[0], "moderation.appeal")[-1]["decision"] == "reverse"
     assert {"day": today(), "action": "appeal_reversed", "reason": "appeal",
             "post_id": p["id"]} in log_items(ast)
