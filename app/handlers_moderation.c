@@ -19,8 +19,8 @@
  * community's posts, with the same effects; anyone else gets 404 there.
  * The instance decides any item still pending, and may decide again an
  * item a community decided: its decision overrides (the flip undoes the
- * first decision's effects on the post, the author's trust, the flags and
- * the flaggers' record).
+ * first decision's effects on the post, the author's trust (what the
+ * removal took, as its appeal recorded), the flags and the flaggers' record).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,7 +374,8 @@ int handle_community_queue_list(struct request *req)
 static struct db_stmt stmt_item = {
 	"mod_item",
 	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider, "
-	"length(p.body_sealed) = 0 "
+	"length(p.body_sealed) = 0, "
+	"(SELECT t.trust_taken FROM mod_appeals t WHERE t.item_pk = m.pk AND t.status IN (0, 1, 2)) "
 	"FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
 	"WHERE m.id = $1", 1, 0
 };
@@ -424,6 +425,7 @@ struct decision {
 	const char *note_version;   /* its content key version, NULL when no note */
 	bool changed;               /* the post's status changed */
 	double trust_taken;         /* what a removal took from the author's trust (>= 0) */
+	double trust_back;          /* what undoing the removal decided before gives back */
 };
 
 /* Look the item up; 0 (pending), or the status it set (404, 409). */
@@ -458,6 +460,9 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 		return http_error(req, 409, "conflict",
 		                  "the removed post's text is gone (its appeal window has passed)");
 	d->prev = status;
+	/* The removal's appeal recorded what it took (sql/028); older ones took the full step. */
+	d->trust_back = PQgetisnull(res, 0, 9) ? -TRUST_REMOVED_POST :
+	                strtod(PQgetvalue(res, 0, 9), NULL);
 	d->item_pk = PQgetvalue(res, 0, 0);
 	d->post_pk = PQgetvalue(res, 0, 2);
 	d->post_id = PQgetvalue(res, 0, 4);
@@ -478,7 +483,7 @@ static double decision_trust_delta(const struct decision *d)
 		return 0;
 	if (d->remove)
 		return TRUST_REMOVED_POST;
-	return d->prev == ITEM_REMOVED ? -TRUST_REMOVED_POST : 0;
+	return d->prev == ITEM_REMOVED ? d->trust_back : 0;
 }
 
 /*

@@ -252,6 +252,15 @@ def test_the_instance_undoing_a_community_removal_voids_its_appeal(ast):
     assert_error(file(ast, author[1], appeal_id), 409, "conflict")
 
 
+def test_an_override_gives_back_what_the_community_removal_took(ast):
+    author = register(ast)
+    set_trust(ast, author[0], 0.04)
+    p, _, _, _ = removed_by_community(ast, author)
+    assert trust(ast, author[1]) == pytest.approx(0.0, abs=1e-6)
+    decide_ok(ast, item_for(ast, p["id"], "decided")["id"], "keep")
+    assert trust(ast, author[1]) == pytest.approx(0.04, abs=1e-6)
+
+
 def test_the_window_closes_and_cleanup_empties_the_ciphertext(ast):
     author = register(ast)
     p, appeal_id = removed_by_instance(ast, author)
