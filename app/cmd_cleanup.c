@@ -8,7 +8,8 @@
  * 86400), which nothing else would delete; then account_keys is rewritten
  * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
  * longer sit in its heap pages. Challenges, tickets and Redis's own
- * ended-session markers have their own TTL and need nothing. Run daily
+ * ended-session markers have their own TTL and need nothing. Removed
+ * posts lose their ciphertext once their appeal window has passed. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, on every host at once (one run
  * holds an advisory lock, the others see it and stop), in batches so that
@@ -48,6 +49,21 @@ static struct db_stmt stmt_invites = {
 /* So does a community's moderator invite (sql/027). */
 static struct db_stmt stmt_mod_invites = {
 	"cleanup_mod_invites", "DELETE FROM community_mod_invites WHERE expires_day < $1", 1, 0
+};
+
+/*
+ * A removed post's ciphertext is kept while an appeal could bring the post
+ * back (sql/028): its window open (today <= last_day), or filed and not yet
+ * decided. After that it is emptied (the row stays: replies, votes and the
+ * log refer to it); removals from before appeals existed have no appeal
+ * row and are emptied at the first run.
+ */
+static struct db_stmt stmt_removed = {
+	"cleanup_removed",
+	"UPDATE posts p SET body_sealed = '\\x'::bytea WHERE p.pk = ANY (ARRAY("
+	"SELECT r.pk FROM posts r WHERE r.status = 2 AND length(r.body_sealed) > 0 "
+	"AND NOT EXISTS (SELECT 1 FROM mod_appeals a WHERE a.post_pk = r.pk "
+	"AND (a.status IN (1, 2) OR (a.status = 0 AND a.last_day >= $1))) LIMIT $2))", 2, 0
 };
 
 /*
@@ -137,6 +153,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	int64_t before = today - cfg->event_ttl_days;
 	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
 	long long events = -1, bans = -1, invites = -1, mod_invites = -1, sessions = -1;
+	long long removed = -1;
 	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
@@ -159,14 +176,16 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	    (bans = delete_expired(db, a, &stmt_bans, today)) < 0 ||
 	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0 ||
 	    (mod_invites = delete_expired(db, a, &stmt_mod_invites, today)) < 0 ||
-	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0) {
+	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0 ||
+	    (removed = delete_batched(db, a, &stmt_removed, today)) < 0) {
 		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
 	       "%lld expired bans, %lld expired group invites, %lld expired moderator invites, "
-	       "%lld idle sessions\n", events, (long long)before, cfg->event_ttl_days, bans,
-	       invites, mod_invites, sessions);
+	       "%lld idle sessions, %lld removed posts' ciphertext past their appeal window\n",
+	       events, (long long)before, cfg->event_ttl_days, bans, invites, mod_invites,
+	       sessions, removed);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

@@ -58,6 +58,7 @@ static const struct member rate_classes[RATE__MAX] = {
 	[RATE_MOD_DECISION] = {"MOD_DECISION", "300/3600",
 	                       "POST /communities/{slug}/queue/{item_id}/decision and "
 	                       "PUT /communities/{slug}/rules"},
+	[RATE_APPEAL] = {"APPEAL", "10/86400", "POST /moderation/appeals"},
 	[RATE_CHALLENGE] = {"CHALLENGE", "60/60", "POST /pow/challenge"},
 	[RATE_REFRESH] = {"REFRESH", "60/3600", "POST /auth/refresh"},
 };
@@ -354,6 +355,10 @@ static const struct setting settings[] = {
 	  .meaning = "days an account must have before its flags count towards holding a post "
 	             "and its up-votes move trust (younger or below neutral trust: reviewed, "
 	             "never weighed)" },
+	{ .name = "SOTTO_APPEAL_DAYS", .type = &config_type_int,
+	  .offset = FIELD(appeal_days), .def = "14", .min = 1, .max = 365,
+	  .meaning = "days after a removal during which its author may appeal it; the removed "
+	             "post's ciphertext is kept until then, and `sotto cleanup` empties it after" },
 	{ .name = "SOTTO_MODERATION_THRESHOLD", .type = &config_type_threshold,
 	  .offset = FIELD(moderation_threshold), .aux_offset = FIELD(moderation_hold),
 	  .def = "0.8", .meaning = "score at which `sotto moderate` holds a post; off = score "

@@ -19,8 +19,8 @@
  * community's posts, with the same effects; anyone else gets 404 there.
  * The instance decides any item still pending, and may decide again an
  * item a community decided: its decision overrides (the flip undoes the
- * first decision's effects on the post, the author's trust, the flags and
- * the flaggers' record).
+ * first decision's effects on the post, the author's trust (what the
+ * removal took, as its appeal recorded), the flags and the flaggers' record).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@
 
 #include <sodium.h>
 
+#include "appeal.h"
 #include "arena.h"
 #include "auth.h"
 #include "community.h"
@@ -56,7 +57,8 @@
 
 enum { ITEM_PENDING = 0, ITEM_KEPT = 1, ITEM_REMOVED = 2 };
 enum { DECIDER_COMMUNITY = 1, DECIDER_INSTANCE = 2 };
-enum { MODLOG_REMOVE = 1, MODLOG_KEEP = 2, MODLOG_BAN = 3 };
+/* 4 and 5 are the appeals' (app/handlers_appeals.c). */
+enum { MODLOG_REMOVE = 1, MODLOG_KEEP = 2, MODLOG_BAN = 3, MODLOG_APPEAL_REVERSED = 5 };
 
 /* ---- POST /moderation/flag --------------------------------------------- */
 
@@ -344,49 +346,16 @@ static json_object *queue_item_json(struct request *req, const PGresult *res, in
 	return o;
 }
 
-/*
- * ?status=pending|decided of the queue (of community, a pk, or of the
- * instance when NULL): pending items oldest first (a queue), decided ones
- * newest first; cursor = the last item's pk.
- */
-static int queue_list(struct request *req, const char *community)
-{
-	const char *which = http_query(req, "status");
-	bool decided = which != NULL && strcmp(which, "decided") == 0;
-	const char *kind = decided ? QUEUE_DECIDED_KIND : QUEUE_PENDING_KIND;
-	struct post_keys keys = { 0 };
-	struct page_rows rows;
-	struct cursor next;
-	struct page page;
-	struct db_stmt *stmt;
-	const char *params[4];
-	int status;
-
-	if (which != NULL && !decided && strcmp(which, "pending") != 0)
-		return http_error(req, 422, "invalid_field", "status must be pending or decided");
-	if ((status = page_or_reply(req, kind, &page)) != 0)
-		return status;
-	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
-	                                  decided ? INT64_MAX : 0);
-	if (params[1] == NULL)
-		return http_oom(req);
-	params[2] = community;
-	if (community != NULL)
-		stmt = decided ? &stmt_cqueue_decided : &stmt_cqueue_pending;
-	else
-		stmt = decided ? &stmt_queue_decided : &stmt_queue_pending;
-	status = page_fetch_or_reply(req, &page, stmt, params, queue_item_json, &keys, &rows);
-	post_keys_wipe(&keys);
-	if (status != 0)
-		return status;
-	return page_reply(req, kind, rows.items, page_next_key(&rows, Q_PK, &next));
-}
+static const struct mod_listing queue_listing = {
+	{ QUEUE_PENDING_KIND, QUEUE_DECIDED_KIND },
+	{ { &stmt_queue_pending, &stmt_queue_decided }, { &stmt_cqueue_pending, &stmt_cqueue_decided } },
+	queue_item_json, Q_PK
+};
 
 /* GET /moderation/queue (review token): every item, community posts too. */
 int handle_queue_list(struct request *req)
 {
-	return queue_list(req, NULL);
+	return moderation_list(req, NULL, &queue_listing);
 }
 
 /* GET /communities/{slug}/queue (a moderator of it): the items on its posts. */
@@ -397,14 +366,16 @@ int handle_community_queue_list(struct request *req)
 
 	if ((status = community_moderated_or_reply(req, http_param(req, 0), &community)) != 0)
 		return status;
-	return queue_list(req, community);
+	return moderation_list(req, community, &queue_listing);
 }
 
 /* ---- POST /moderation/queue/{id}/decision ------------------------------ */
 
 static struct db_stmt stmt_item = {
 	"mod_item",
-	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider "
+	"SELECT m.pk, m.status, p.pk, p.author_pk, p.id, a.id_hash, p.community_pk, m.decider, "
+	"length(p.body_sealed) = 0, "
+	"(SELECT t.trust_taken FROM mod_appeals t WHERE t.item_pk = m.pk AND t.status IN (0, 1, 2)) "
 	"FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
 	"WHERE m.id = $1", 1, 0
 };
@@ -432,26 +403,6 @@ static struct db_stmt stmt_item_reason = {
 	"SELECT reason FROM flags WHERE item_pk = $1 GROUP BY reason "
 	"ORDER BY count(*) DESC, reason LIMIT 1", 1, 0
 };
-static struct db_stmt stmt_flags_decide = {
-	"mod_flags_decide", "UPDATE flags SET upheld = $2 WHERE item_pk = $1", 2, 0
-};
-/* In flagger_pk order, so two decisions sharing flaggers lock them alike. */
-static struct db_stmt stmt_flagger_stats = {
-	"mod_flagger_stats",
-	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
-	"SELECT flagger_pk, $2::int, 1 - $2::int FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
-	"ON CONFLICT (account_pk) DO UPDATE SET upheld = s.upheld + EXCLUDED.upheld, "
-	"not_upheld = s.not_upheld + EXCLUDED.not_upheld", 2, 0
-};
-/* An overriding decision moves each flagger's count of this item to the other side. */
-static struct db_stmt stmt_flagger_flip = {
-	"mod_flagger_flip",
-	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
-	"SELECT flagger_pk, 0, 0 FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
-	"ON CONFLICT (account_pk) DO UPDATE SET "
-	"upheld = greatest(s.upheld + 2 * $2::int - 1, 0), "
-	"not_upheld = greatest(s.not_upheld + 1 - 2 * $2::int, 0)", 2, 0
-};
 static struct db_stmt stmt_log_insert = {
 	"mod_log_insert",
 	"INSERT INTO mod_log (day, action, reason, post_id, community_pk) "
@@ -473,6 +424,8 @@ struct decision {
 	const char *note_sealed;    /* bytea text, NULL when no note */
 	const char *note_version;   /* its content key version, NULL when no note */
 	bool changed;               /* the post's status changed */
+	double trust_taken;         /* what a removal took from the author's trust (>= 0) */
+	double trust_back;          /* what undoing the removal decided before gives back */
 };
 
 /* Look the item up; 0 (pending), or the status it set (404, 409). */
@@ -502,7 +455,14 @@ static int decision_item_or_reply(struct request *req, struct decision *d)
 		return http_error(req, 500, "internal", "internal error");
 	if (status != ITEM_PENDING && (d->community != NULL || decider != DECIDER_COMMUNITY))
 		return http_error(req, 409, "conflict", "this item was already decided");
+	/* Past its appeal window `sotto cleanup` emptied the post: nothing to show again. */
+	if (status == ITEM_REMOVED && !d->remove && strcmp(PQgetvalue(res, 0, 8), "t") == 0)
+		return http_error(req, 409, "conflict",
+		                  "the removed post's text is gone (its appeal window has passed)");
 	d->prev = status;
+	/* The removal's appeal recorded what it took (sql/028); older ones took the full step. */
+	d->trust_back = PQgetisnull(res, 0, 9) ? -TRUST_REMOVED_POST :
+	                strtod(PQgetvalue(res, 0, 9), NULL);
 	d->item_pk = PQgetvalue(res, 0, 0);
 	d->post_pk = PQgetvalue(res, 0, 2);
 	d->post_id = PQgetvalue(res, 0, 4);
@@ -523,7 +483,7 @@ static double decision_trust_delta(const struct decision *d)
 		return 0;
 	if (d->remove)
 		return TRUST_REMOVED_POST;
-	return d->prev == ITEM_REMOVED ? -TRUST_REMOVED_POST : 0;
+	return d->prev == ITEM_REMOVED ? d->trust_back : 0;
 }
 
 /*
@@ -540,8 +500,11 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 	PGresult *res;
 
 	if (delta != 0) {
-		switch (trust_adjust(req, d->author, delta)) {
+		double applied = 0;
+
+		switch (trust_adjust_applied(req, d->author, delta, &applied)) {
 		case 1:
+			d->trust_taken = d->remove ? -applied : 0;
 			break;
 		case 0:
 			return http_error(req, 404, "not_found", "no such review item");
@@ -591,19 +554,16 @@ static int decision_apply_or_reply(struct request *req, struct decision *d)
 	if (PQntuples(res) == 1 &&
 	    util_parse_int64(PQgetvalue(res, 0, 0), 0, MOD_REASON_COUNT - 1, &reason) == 0)
 		d->reason = moderation_reason_name((int)reason);
-	params[1] = d->remove ? "true" : "false";
-	if (db_exec(db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
-		return http_db_failure(req);
-	params[1] = d->remove ? "1" : "0";
-	if (db_exec(db, req->arena, d->prev == ITEM_PENDING ? &stmt_flagger_stats : &stmt_flagger_flip,
-	            params, NULL) == NULL)
+	if (moderation_flags_settle(req, d->item_pk, d->remove, d->prev == ITEM_PENDING) != 0)
 		return http_db_failure(req);
 	return 0;
 }
 
 /*
  * The public log row and, for a removal or a held post kept, the author's
- * moderation.decision event (event_heads: the last lock). 0 or the status.
+ * moderation.decision event (event_heads: the last lock); a removal opens
+ * its appeal (the event carries its id), a removal undone voids it. 0 or
+ * the status.
  */
 static int decision_announce_or_reply(struct request *req, const struct decision *d)
 {
@@ -611,6 +571,7 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 		arena_i64(req->arena, util_today()),
 		d->remove ? "1" : "2", d->reason, d->post_id, d->post_pk
 	};
+	const char *appeal_id = NULL;
 	json_object *data;
 	int64_t seq;
 
@@ -620,11 +581,18 @@ static int decision_announce_or_reply(struct request *req, const struct decision
 		return http_oom(req);
 	if (db_exec(req->ctx->db, req->arena, &stmt_log_insert, params, NULL) == NULL)
 		return http_db_failure(req);
+	if (!d->remove && d->prev == ITEM_REMOVED && appeal_void(req, d->item_pk) != 0)
+		return http_db_failure(req);
 	if (!d->remove && !d->changed)
 		return 0;
+	if (d->remove && (appeal_id = appeal_open(req, d->item_pk, d->post_pk, d->community,
+	                                          d->trust_taken)) == NULL)
+		return http_db_failure(req);
 	if ((data = json_object_new_object()) == NULL)
 		return http_oom(req);
 	json_object_object_add(data, "post_id", json_object_new_string(d->post_id));
+	if (appeal_id != NULL)
+		json_object_object_add(data, "appeal_id", json_object_new_string(appeal_id));
 	json_object_object_add(data, "decision", json_object_new_string(d->remove ? "remove" : "keep"));
 	json_object_object_add(data, "reason", json_object_new_string(d->reason));
 	seq = events_push(req, d->author, EVENT_MODERATION_DECISION, data);
@@ -730,14 +698,17 @@ static struct db_stmt stmt_clog = {
 static json_object *log_item_json(struct request *req, const PGresult *res, int row,
                                   void *unused)
 {
-	static const char *const actions[] = { NULL, "remove", "keep", "ban" };
+	static const char *const actions[] = {
+		NULL, "remove", "keep", "ban", "appeal_upheld", "appeal_reversed"
+	};
 	int64_t day, action;
 	json_object *o;
 
 	(void)req;
 	(void)unused;
 	if (util_parse_int64(PQgetvalue(res, row, 1), 0, INT32_MAX, &day) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, 2), MODLOG_REMOVE, MODLOG_BAN, &action) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, 2), MODLOG_REMOVE, MODLOG_APPEAL_REVERSED,
+	                    &action) != 0 ||
 	    (o = json_object_new_object()) == NULL)
 		return NULL;
 	json_object_object_add(o, "day", json_object_new_int64(day));

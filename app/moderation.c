@@ -22,6 +22,8 @@
 #include "json.h"
 #include "log.h"
 #include "moderation.h"
+#include "page.h"
+#include "post_view.h"
 #include "util.h"
 
 /* The order of the reasons in docs/openapi.yaml; the index is flags.reason. */
@@ -127,29 +129,41 @@ int moderation_overview(struct request *req, json_object *out)
 
 #define DECISION_NOTE_CONTEXT "modnotes"   /* keys_derive context of its seal */
 
-static void decision_note_field(struct crypto_field *f, const char *item_id)
+static void decision_note_field(struct crypto_field *f, const char *table, const char *row)
 {
-	f->table = "mod_items";
+	f->table = table;
 	f->column = "note";
-	f->row = item_id;
+	f->row = row;
 	f->owner = 0;              /* the server's: moderators have no account */
 }
 
 const char *moderation_decision_note_seal(struct request *req, const char *item_id,
                                           const char *note, size_t len, uint32_t *version)
 {
+	return moderation_note_seal(req, "mod_items", item_id, note, len, version);
+}
+
+json_object *moderation_decision_note_json(struct request *req, const char *item_id,
+                                           const PGresult *res, int row, int col)
+{
+	return moderation_note_json(req, "mod_items", item_id, res, row, col);
+}
+
+const char *moderation_note_seal(struct request *req, const char *table, const char *id,
+                                 const char *note, size_t len, uint32_t *version)
+{
 	struct crypto_field f;
 	const unsigned char *sealed;
 	size_t sealed_len = 0;
 
-	decision_note_field(&f, item_id);
+	decision_note_field(&f, table, id);
 	sealed = crypto_seal_server(req->arena, req->ctx->cfg, DECISION_NOTE_CONTEXT, &f, note, len,
 	                            &sealed_len, version);
 	return sealed == NULL ? NULL : db_bytea_text(req->arena, sealed, sealed_len);
 }
 
-json_object *moderation_decision_note_json(struct request *req, const char *item_id,
-                                           const PGresult *res, int row, int col)
+json_object *moderation_note_json(struct request *req, const char *table, const char *id,
+                                  const PGresult *res, int row, int col)
 {
 	struct crypto_field f;
 	const unsigned char *sealed;
@@ -159,7 +173,7 @@ json_object *moderation_decision_note_json(struct request *req, const char *item
 
 	if (PQgetisnull(res, row, col))
 		return NULL;
-	decision_note_field(&f, item_id);
+	decision_note_field(&f, table, id);
 	sealed = db_bytea_value(req->arena, res, row, col, &sealed_len);
 	if (sealed == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, col + 1), 1, UINT32_MAX, &version) != 0 ||
@@ -258,4 +272,69 @@ int export_flags(struct request *req, json_object *out, const char *section)
 out:
 	sodium_memzero(key, sizeof(key));
 	return status;
+}
+
+/* ---- the review lists: the queue and the appeals ------------------------ */
+
+int moderation_list(struct request *req, const char *community, const struct mod_listing *l)
+{
+	const char *which = http_query(req, "status");
+	bool decided = which != NULL && strcmp(which, "decided") == 0;
+	const char *kind = l->kind[decided];
+	struct post_keys keys = { 0 };
+	struct page_rows rows;
+	struct cursor next;
+	struct page page;
+	const char *params[4];
+	int status;
+
+	if (which != NULL && !decided && strcmp(which, "pending") != 0)
+		return http_error(req, 422, "invalid_field", "status must be pending or decided");
+	if ((status = page_or_reply(req, kind, &page)) != 0)
+		return status;
+	params[0] = "0";            /* no viewer: mine false, my_vote 0 */
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] :
+	                                  decided ? INT64_MAX : 0);
+	if (params[1] == NULL)
+		return http_oom(req);
+	params[2] = community;
+	status = page_fetch_or_reply(req, &page, l->stmt[community != NULL][decided], params, l->row,
+	                             &keys, &rows);
+	post_keys_wipe(&keys);
+	if (status != 0)
+		return status;
+	return page_reply(req, kind, rows.items, page_next_key(&rows, l->pk_col, &next));
+}
+
+/* ---- the flags of a decided item ---------------------------------------- */
+
+static struct db_stmt stmt_flags_decide = {
+	"mod_flags_decide", "UPDATE flags SET upheld = $2 WHERE item_pk = $1", 2, 0
+};
+/* In flagger_pk order, so two decisions sharing flaggers lock them alike. */
+static struct db_stmt stmt_flagger_stats = {
+	"mod_flagger_stats",
+	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
+	"SELECT flagger_pk, $2::int, 1 - $2::int FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
+	"ON CONFLICT (account_pk) DO UPDATE SET upheld = s.upheld + EXCLUDED.upheld, "
+	"not_upheld = s.not_upheld + EXCLUDED.not_upheld", 2, 0
+};
+/* An overriding decision moves each flagger's count of this item to the other side. */
+static struct db_stmt stmt_flagger_flip = {
+	"mod_flagger_flip",
+	"INSERT INTO flagger_stats AS s (account_pk, upheld, not_upheld) "
+	"SELECT flagger_pk, 0, 0 FROM flags WHERE item_pk = $1 ORDER BY flagger_pk "
+	"ON CONFLICT (account_pk) DO UPDATE SET "
+	"upheld = greatest(s.upheld + 2 * $2::int - 1, 0), "
+	"not_upheld = greatest(s.not_upheld + 1 - 2 * $2::int, 0)", 2, 0
+};
+int moderation_flags_settle(struct request *req, const char *item_pk, bool upheld, bool first)
+{
+	const char *params[2] = { item_pk, upheld ? "true" : "false" };
+
+	if (db_exec(req->ctx->db, req->arena, &stmt_flags_decide, params, NULL) == NULL)
+		return -1;
+	params[1] = upheld ? "1" : "0";
+	return db_exec(req->ctx->db, req->arena, first ? &stmt_flagger_stats : &stmt_flagger_flip,
+	               params, NULL) == NULL ? -1 : 0;
 }

@@ -97,6 +97,11 @@ const struct route route_table[] = {
 	R(POST, "/communities/{slug}/queue/{item_id}/decision", handle_community_queue_decide,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
 	R(GET, "/communities/{slug}/log", handle_community_log, ROUTE_DB, RATE_NONE, POW_NONE),
+	/* and the appeals of its removals (app/handlers_appeals.c) */
+	R(GET, "/communities/{slug}/appeals", handle_community_appeal_list,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY, RATE_NONE, POW_NONE),
+	R(POST, "/communities/{slug}/appeals/{id}/decision", handle_community_appeal_decide,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_FIRST_PARTY | ROUTE_JSON | ROUTE_WRITE, RATE_MOD_DECISION, POW_NONE),
 
 	/* Blocks (app/handlers_blocks.c) */
 	R(POST, "/blocks", handle_block_create,
@@ -116,6 +121,15 @@ const struct route route_table[] = {
 	R(POST, "/moderation/queue/{id}/decision", handle_queue_decide,
 	  ROUTE_DB | ROUTE_ADMIN_REVIEW | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
 	R(GET, "/moderation/log", handle_modlog_list, ROUTE_DB, RATE_NONE, POW_NONE),
+
+	/* Appeals of removals (app/handlers_appeals.c) */
+	R(POST, "/moderation/appeals", handle_appeal_file,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_WRITE | ROUTE_JSON | ROUTE_WRITE, RATE_APPEAL,
+	  POW_NONE),
+	R(GET, "/moderation/appeals", handle_appeal_list, ROUTE_DB | ROUTE_ADMIN_REVIEW,
+	  RATE_NONE, POW_NONE),
+	R(POST, "/moderation/appeals/{id}/decision", handle_appeal_decide,
+	  ROUTE_DB | ROUTE_ADMIN_REVIEW | ROUTE_JSON | ROUTE_WRITE, RATE_NONE, POW_NONE),
 
 	/* IP-prefix bans (app/handlers_bans.c) and the admin overview (app/handlers_admin.c) */
 	R(POST, "/moderation/ban/ip", handle_ban_create,

@@ -37,6 +37,7 @@ enum rate_class {
 	RATE_MOD_INVITE,
 	RATE_MOD_JOIN,
 	RATE_MOD_DECISION,
+	RATE_APPEAL,
 	RATE__MAX
 };
 
@@ -96,6 +97,7 @@ struct config {
 	/* moderation: flags */
 	double flag_hold_weight;    /* SOTTO_FLAG_HOLD_WEIGHT, weighted flags that hold a post */
 	int flag_min_age_days;      /* SOTTO_FLAG_MIN_AGE_DAYS: younger accounts' flags never hold */
+	int appeal_days;            /* SOTTO_APPEAL_DAYS: a removal's appeal window */
 
 	/* accounts */
 	int token_lifetime_s;       /* SOTTO_TOKEN_LIFETIME, seconds */

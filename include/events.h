@@ -34,6 +34,7 @@ struct request;
 #define EVENT_DM_KEY              "dm.key"
 #define EVENT_POST_REPLY          "post.reply"
 #define EVENT_MODERATION_DECISION "moderation.decision"
+#define EVENT_MODERATION_APPEAL   "moderation.appeal"
 #define EVENT_GROUP_MESSAGE       "group.message"
 #define EVENT_GROUP_REKEY         "group.rekey"
 #define EVENT_GROUP_MEMBER        "group.member"

@@ -68,6 +68,13 @@ int handle_community_queue_list(struct request *req);
 int handle_community_queue_decide(struct request *req);
 int handle_community_log(struct request *req);
 
+/* app/handlers_appeals.c */
+int handle_appeal_file(struct request *req);
+int handle_appeal_list(struct request *req);
+int handle_appeal_decide(struct request *req);
+int handle_community_appeal_list(struct request *req);
+int handle_community_appeal_decide(struct request *req);
+
 /* app/handlers_bans.c */
 int handle_ban_create(struct request *req);
 int handle_ban_list(struct request *req);

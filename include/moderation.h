@@ -11,6 +11,7 @@
 #ifndef SOTTO_MODERATION_H
 #define SOTTO_MODERATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@
 #include <libpq-fe.h>
 
 struct crypto_field;
+struct db_stmt;
 struct request;
 
 #define MOD_REASON_COUNT 8
@@ -61,6 +63,46 @@ const char *moderation_decision_note_seal(struct request *req, const char *item_
  */
 json_object *moderation_decision_note_json(struct request *req, const char *item_id,
                                            const PGresult *res, int row, int col);
+
+/*
+ * The same for a note kept in another table (an appeal's author's note,
+ * sql/028): sealed for the row id of table, read from col and col + 1.
+ */
+const char *moderation_note_seal(struct request *req, const char *table, const char *id,
+                                 const char *note, size_t len, uint32_t *version);
+json_object *moderation_note_json(struct request *req, const char *table, const char *id,
+                                  const PGresult *res, int row, int col);
+
+/*
+ * Inside a decision's transaction, after the item's row: mark the flags of
+ * item_pk upheld or not, and count them in their flaggers' records; first
+ * is the item's first decision, else one that undoes an earlier decision
+ * (an override, an appeal reversed) and moves each flagger's count of it to
+ * the other side. 0 or -1.
+ */
+int moderation_flags_settle(struct request *req, const char *item_pk, bool upheld, bool first)
+    __attribute__((warn_unused_result));
+
+/*
+ * A review list (the queue, the appeals), pending or decided: its cursor
+ * kinds [pending, decided], its statements [instance, community][pending,
+ * decided] (each: $1 the viewer "0", $2 the cursor pk, $3 the community
+ * pk when a community's, then the limit), the row renderer (given a
+ * struct post_keys) and the pk column.
+ */
+struct mod_listing {
+	const char *kind[2];
+	struct db_stmt *stmt[2][2];
+	json_object *(*row)(struct request *req, const PGresult *res, int row, void *keys);
+	int pk_col;
+};
+
+/*
+ * ?status=pending|decided of list l for community (a pk as text; NULL: the
+ * instance's): pending oldest first, decided newest first; cursor = the
+ * last row's pk. Replies; returns the status.
+ */
+int moderation_list(struct request *req, const char *community, const struct mod_listing *l);
 
 /*
  * For GET /admin/overview: add "moderation_pending" (pending queue items)

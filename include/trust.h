@@ -38,4 +38,12 @@ const char *trust_established_day(struct request *req);
 int trust_adjust(struct request *req, int64_t account_pk, double delta)
     __attribute__((warn_unused_result));
 
+/*
+ * trust_adjust() that also sets *applied to the change actually made
+ * (delta clamped at 0 and 1: a removal takes less from an account near
+ * 0), so that an appeal can give back exactly what was taken.
+ */
+int trust_adjust_applied(struct request *req, int64_t account_pk, double delta, double *applied)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -1,4 +1,4 @@
-// sotto admin page: overview, moderation queue, recent decisions and IP bans.
+// sotto admin page: overview, moderation queue, recent decisions, appeals and IP bans.
 //
 // Plain JavaScript, no build step, no dependency. The page talks to the API
 // on its own origin (the Content-Security-Policy allows nothing else) with
@@ -28,6 +28,7 @@
     queueCursor: null,
     queuePages: 0,
     decidedBusy: false,
+    appealsBusy: false,
     bansBusy: false,
     bansKey: null,     // what the ban table shows, to skip needless redraws
     noteSeq: 0,
@@ -350,6 +351,93 @@
     }
   }
 
+  // ---- appeals ------------------------------------------------------------------
+  function appealItem(item) {
+    const post = item.post || {};
+    const li = el('li', { 'class': 'queue-item appeal-item', 'data-appeal-id': item.id });
+    const meta = el('p', { 'class': 'meta' });
+    meta.appendChild(document.createTextNode('Post '));
+    meta.appendChild(el('code', {}, post.id ?? '–'));
+    meta.appendChild(document.createTextNode(' · appealed ' + dayText(item.day) +
+      ' · removed by ' + (item.removed_by ?? '–')));
+    li.appendChild(meta);
+    const body = el('blockquote', { 'class': 'post-body' });
+    body.textContent = typeof post.body === 'string' ? post.body : '(no text)';
+    li.appendChild(body);
+    li.appendChild(el('p', { 'class': 'appeal-note' },
+      'Author\'s note: ' + (typeof item.note === 'string' ? item.note : '–')));
+    const form = el('form', { 'class': 'decide', 'autocomplete': 'off' });
+    const uphold = el('button', { type: 'button', 'class': 'uphold', 'data-decision': 'uphold' },
+      'Uphold removal');
+    const reverse = el('button', { type: 'button', 'class': 'reverse', 'data-decision': 'reverse' },
+      'Reverse removal');
+    form.appendChild(uphold);
+    form.appendChild(reverse);
+    form.addEventListener('submit', (ev) => ev.preventDefault());
+    li.appendChild(form);
+    li.appendChild(el('p', { 'class': 'state item-state', role: 'status', 'aria-live': 'polite' }));
+    for (const b of [uphold, reverse]) {
+      b.setAttribute('aria-label', b.textContent + ' of post ' + (post.id ?? ''));
+      b.addEventListener('click', () => decideAppeal(item.id, b.dataset.decision, li));
+    }
+    return li;
+  }
+
+  async function decideAppeal(appealId, decision, li) {
+    const buttons = li.querySelectorAll('button');
+    const itemState = li.querySelector('.item-state');
+    if (!state.review) {
+      setState(itemState, 'Enter the review token first.', 'error');
+      return;
+    }
+    buttons.forEach((b) => { b.disabled = true; });
+    setState(itemState, 'Sending…', 'busy');
+    const r = await api('POST', '/moderation/appeals/' + encodeURIComponent(appealId) + '/decision',
+      state.review, { decision: decision });
+    if (r.ok || r.status === 409) {
+      li.classList.add('decided');
+      setState(itemState, r.ok ? (decision === 'uphold' ? 'Upheld' : 'Reversed') + ' at ' + now() + '.'
+        : 'Already decided: ' + r.message, r.ok ? 'ok' : 'error');
+      if (r.ok) loadDecided();
+      return;
+    }
+    buttons.forEach((b) => { b.disabled = false; });
+    setState(itemState, 'Decision failed: ' + r.message, 'error');
+  }
+
+  // Pending appeals, oldest first; decided ones stay shown until the next load after.
+  async function loadAppeals() {
+    if (!state.review || state.appealsBusy) return;
+    state.appealsBusy = true;
+    const node = $('appeals-state');
+    try {
+      const r = await api('GET', '/moderation/appeals?status=pending&limit=' + QUEUE_PAGE,
+        state.review);
+      if (!state.review) return;
+      if (!r.ok) {
+        if (r.status === 401) forgetReview('Review token rejected: ' + r.message);
+        else setState(node, 'Appeals failed at ' + now() + ': ' + r.message, 'error');
+        return;
+      }
+      const items = Array.isArray(r.data && r.data.items) ? r.data.items : [];
+      const list = $('appeal-list');
+      const shown = new Set();
+      for (const li of Array.from(list.children)) {
+        if (li.classList.contains('decided') && li.dataset.seenGone) li.remove();
+        else if (li.classList.contains('decided')) li.dataset.seenGone = '1';
+        else shown.add(li.dataset.appealId);
+      }
+      for (const item of items) {
+        if (!shown.has(String(item.id))) list.appendChild(appealItem(item));
+      }
+      setState(node, items.length === 0 ? 'No appeals pending (' + now() + ').'
+        : items.length + ' pending appeal' + (items.length === 1 ? '' : 's') + ' (' + now() + ').',
+        'ok');
+    } finally {
+      state.appealsBusy = false;
+    }
+  }
+
   // ---- bans -------------------------------------------------------------------
   function renderBans(items, canRemove) {
     const key = JSON.stringify([canRemove, items]);
@@ -485,6 +573,7 @@
     showTokens();
     setState($('queue-state'), message, 'error');
     setState($('decided-state'), message, 'error');
+    setState($('appeals-state'), message, 'error');
     setState($('bans-state'), message, 'error');
   }
 
@@ -493,6 +582,7 @@
     refreshOverview();
     if (state.queuePages <= 1) loadQueue(false);
     loadDecided();
+    loadAppeals();
     loadBans();
   }
 
@@ -517,10 +607,12 @@
     if (!state.review) {
       setState($('queue-state'), 'Enter the review token to work the queue.', '');
       setState($('decided-state'), 'Enter the review token to see the decisions.', '');
+      setState($('appeals-state'), 'Enter the review token to decide appeals.', '');
       setState($('bans-state'), 'Enter the review token to manage bans.', '');
     } else {
       setState($('queue-state'), 'Loading…', 'busy');
       setState($('decided-state'), 'Loading…', 'busy');
+      setState($('appeals-state'), 'Loading…', 'busy');
       setState($('bans-state'), 'Loading…', 'busy');
     }
     if (state.ui) setState($('overview-state'), 'Loading…', 'busy');
@@ -528,6 +620,7 @@
     refreshOverview();
     loadQueue(false);
     loadDecided();
+    loadAppeals();
     loadBans();
   }
 
@@ -543,6 +636,7 @@
     $('review-token').value = '';
     clear($('queue-list'));
     clear($('decided-list').tBodies[0]);
+    clear($('appeal-list'));
     clear($('ban-list').tBodies[0]);
     clear($('ov-status').tBodies[0]);
     clear($('ov-flags').tBodies[0]);
@@ -553,6 +647,7 @@
     setState($('overview-state'), 'Tokens forgotten.', '');
     setState($('queue-state'), 'Tokens forgotten.', '');
     setState($('decided-state'), 'Tokens forgotten.', '');
+    setState($('appeals-state'), 'Tokens forgotten.', '');
     setState($('bans-state'), 'Tokens forgotten.', '');
   }
 

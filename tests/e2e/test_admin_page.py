@@ -492,10 +492,11 @@ def active_bans(st, review):
     return r.json()["items"]
 
 
-def queue_a_post(st, review):
-    """A new post flagged by new, fully trusted accounts until it is in the
-    pending queue: (post, item)."""
-    _, author = register(st)
+def queue_a_post(st, review, author=None):
+    """A new post (of author, a token; default a new account) flagged by new,
+    fully trusted accounts until it is in the pending queue: (post, item)."""
+    if author is None:
+        _, author = register(st)
     body = "admin page test post %s <b>stays text</b>" % os.urandom(6).hex()
     r = st.request("POST", "/posts", json={"body": body},
                    headers={"Authorization": "Bearer " + author})
@@ -585,4 +586,56 @@ def test_admin_page_decides_a_queued_item_and_adds_and_removes_a_ban(stack, page
     page.click(row + " button")
     wait(page, "!document.querySelector(%s)" % json.dumps(row), "the /52 ban to leave the list")
     assert not [b for b in active_bans(stack, review) if b["reason"] == reason]
+    assert page.console_problems() == [], page_state(page)
+
+
+def appeal_sel(appeal_id):
+    return "#appeal-list li[data-appeal-id='%s']" % appeal_id
+
+
+def appealed_post(st, review):
+    """A post removed through the queue and appealed by its author: (post, appeal_id)."""
+    _, author = register(st)
+    post, item = queue_a_post(st, review, author)
+    r = st.request("POST", "/moderation/queue/%s/decision" % item["id"],
+                   json={"decision": "remove"}, headers={"X-Admin-Token": review})
+    assert r.status_code == 200, describe(r)
+    rows = st.psql("SELECT a.id FROM mod_appeals a JOIN posts p ON p.pk = a.post_pk "
+                   "WHERE p.id = '%s'" % post["id"])
+    assert len(rows) == 1, rows
+    appeal_id = rows[0][0]
+    r = st.request("POST", "/moderation/appeals",
+                   json={"appeal_id": appeal_id, "note": "not spam <i>really</i>"},
+                   headers={"Authorization": "Bearer " + author})
+    assert r.status_code == 201, describe(r)
+    return post, appeal_id
+
+
+def test_admin_page_shows_and_decides_instance_appeals(stack, page):
+    ui, review = tokens(stack)
+    kept, kept_id = appealed_post(stack, review)
+    upheld, upheld_id = appealed_post(stack, review)
+
+    open_page(page, stack)
+    use_tokens(page, ui=ui, review=review)
+    for appeal_id in (kept_id, upheld_id):
+        wait(page, "document.querySelector(%s)" % json.dumps(appeal_sel(appeal_id)),
+             "the appeal on the page")
+    # The post and the author's note, as text.
+    assert page.text(appeal_sel(kept_id) + " .post-body") == kept["body"], page_state(page)
+    assert page.text(appeal_sel(kept_id) + " .appeal-note") == \
+        "Author's note: not spam <i>really</i>", page_state(page)
+
+    page.click(appeal_sel(kept_id) + " button.reverse")
+    wait(page, "document.querySelector(%s).textContent.startsWith('Reversed')"
+         % json.dumps(appeal_sel(kept_id) + " .item-state"), "the reversal to be confirmed")
+    assert stack.get("/posts/%s" % kept["id"]).status_code == 200
+    page.click(appeal_sel(upheld_id) + " button.uphold")
+    wait(page, "document.querySelector(%s).textContent.startsWith('Upheld')"
+         % json.dumps(appeal_sel(upheld_id) + " .item-state"), "the uphold to be confirmed")
+    assert stack.get("/posts/%s" % upheld["id"]).status_code == 404
+    r = stack.get("/moderation/appeals", params={"status": "decided", "limit": 100},
+                  headers={"X-Admin-Token": review})
+    decided = {a["id"]: a["status"] for a in r.json()["items"]}
+    assert decided.get(kept_id) == "reversed" and decided.get(upheld_id) == "upheld", decided
     assert page.console_problems() == [], page_state(page)

@@ -282,8 +282,10 @@ def test_a_community_removal_the_instance_reverses(mst, place):
     entry = {"day": today(), "action": "remove", "reason": "spam", "post_id": p["id"]}
     assert clog(mst, slug) == [entry]
     assert entry in log_items(mst)
-    assert decision_events(mst, author[0]) == [
-        {"post_id": p["id"], "decision": "remove", "reason": "spam"}]
+    events = decision_events(mst, author[0])
+    assert [set(e) for e in events] == [{"post_id", "decision", "reason", "appeal_id"}], events
+    assert {k: events[0][k] for k in ("post_id", "decision", "reason")} == \
+        {"post_id": p["id"], "decision": "remove", "reason": "spam"}
     # The instance overrides: the post is back, and so is the author's trust.
     decide_ok(mst, item["id"], "keep")
     assert get_post_ok(mst, p["id"])["post"]["body"] == p["body"]

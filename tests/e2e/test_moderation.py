@@ -4,6 +4,7 @@ POST /moderation/queue/{id}/decision, GET /moderation/log; weighted flags
 holding a post, decisions moving trust, flags and events, and the "flags"
 section of GET /me/export."""
 import json
+import re
 import threading
 
 import pytest
@@ -460,8 +461,10 @@ def test_remove_hides_the_post_lowers_trust_and_tells_the_author(stack, author):
                         "WHERE account_pk = %s")
     assert len(rows) == 1, rows
     assert rows[0][0] == "moderation.decision" and int(rows[0][1]) == today()
-    assert json.loads(rows[0][2]) == {"post_id": p["id"], "decision": "remove",
-                                      "reason": "harassment"}
+    event = json.loads(rows[0][2])
+    # A removal's event carries the id of its appeal (tests/e2e/test_appeals.py).
+    assert re.match(r"^[A-Za-z0-9_-]{22}$", event.pop("appeal_id", "")), event
+    assert event == {"post_id": p["id"], "decision": "remove", "reason": "harassment"}
     removed = item_for(stack, p["id"], "decided")
     assert removed["status"] == "removed", removed
     assert {"day": today(), "action": "remove", "reason": "harassment", "post_id": p["id"]} \

@@ -208,10 +208,15 @@ def test_blocks_and_mutes_follow_the_scopes_and_moderating_is_first_party(stack,
                  403, "forbidden")
     assert_error(stack.request("POST", "/blocks", json={"post_id": "x" * 22}, headers=read_only),
                  403, "forbidden")
+    # Filing an appeal is a write.
+    assert_error(stack.request("POST", "/moderation/appeals",
+                               json={"appeal_id": "x" * 22, "note": "mine"}, headers=read_only),
+                 403, "forbidden")
     r = stack.request("POST", "/communities/%s/mute" % slug, headers=full)
     assert r.status_code in (200, 201, 204), describe(r)
     for method, path in (("POST", "/communities/%s/moderators/invites" % slug),
                          ("GET", "/communities/%s/queue" % slug),
+                         ("GET", "/communities/%s/appeals" % slug),
                          ("DELETE", "/communities/%s/moderators/me" % slug)):
         assert_error(stack.request(method, path, headers=full), 403, "forbidden")
     r = stack.request("POST", "/communities/%s/moderators/invites" % slug, headers=bearer(owner))

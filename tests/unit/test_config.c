@@ -407,8 +407,8 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 47 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 47 - 2 + RATE__MAX + POW__MAX);
+	/* 48 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 48 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
