@@ -211,24 +211,15 @@ static json_object *moderator_json(struct request *req, const PGresult *res, int
 /* GET /communities/{slug}/moderators (public): oldest first. */
 int handle_mod_list(struct request *req)
 {
-	struct page page;
-	struct page_rows rows;
-	struct cursor next;
-	const char *params[3];
+	static const struct page_keyed list = {
+		MODERATORS_KIND, &stmt_list, 0, COL_PK, moderator_json, NULL
+	};
+	const char *community;
 	int status;
 
-	if ((status = page_or_reply(req, MODERATORS_KIND, &page)) != 0)
+	if ((status = community_pk_or_reply(req, http_param(req, 0), &community)) != 0)
 		return status;
-	if (page.has_cursor && page.cursor.n != 1)
-		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	if ((status = community_pk_or_reply(req, http_param(req, 0), &params[0])) != 0)
-		return status;
-	if ((params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : 0)) == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, moderator_json, NULL,
-	                                  &rows)) != 0)
-		return status;
-	return page_reply(req, MODERATORS_KIND, rows.items, page_next_key(&rows, COL_PK, &next));
+	return page_keyed_reply(req, &list, community);
 }
 
 /* DELETE /communities/{slug}/moderators/me: 204; not a moderator of it, 404. */
