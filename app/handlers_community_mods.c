@@ -17,6 +17,7 @@
 #include "community.h"
 #include "context.h"
 #include "db.h"
+#include "export.h"
 #include "group.h"
 #include "handlers.h"
 #include "json.h"
@@ -235,4 +236,36 @@ int handle_mod_leave(struct request *req)
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such community");
 	return 204;
+}
+
+/* ---- GET /me/export: "moderating" --------------------------------------- */
+
+static struct db_stmt stmt_export = {
+	"mod_export",
+	"SELECT c.slug, m.id, m.day_joined FROM community_moderators m "
+	"JOIN communities c ON c.pk = m.community_pk WHERE m.account_pk = $1 ORDER BY m.pk", 1, 0
+};
+
+/* {"community", "moderator_id", "day_joined"} (a page_row_fn). */
+static json_object *moderating_json(struct request *req, const PGresult *res, int row,
+                                    void *unused)
+{
+	json_object *o = json_object_new_object();
+	int64_t day;
+
+	(void)req;
+	(void)unused;
+	if (o == NULL || util_parse_int64(PQgetvalue(res, row, 2), 0, INT32_MAX, &day) != 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "community", json_object_new_string(PQgetvalue(res, row, 0)));
+	json_object_object_add(o, "moderator_id", json_object_new_string(PQgetvalue(res, row, 1)));
+	json_object_object_add(o, "day_joined", json_object_new_int64(day));
+	return o;
+}
+
+int export_moderating(struct request *req, json_object *out, const char *section)
+{
+	return export_rows(req, out, section, &stmt_export, moderating_json, NULL);
 }
