@@ -1,6 +1,6 @@
 /*
  * handlers_groups.c — POST /groups, GET /groups, GET /groups/{id},
- * POST /groups/{id}/invites, DELETE /groups/{id}/invites/{invite_id},
+ * POST and GET /groups/{id}/invites, DELETE /groups/{id}/invites/{invite_id},
  * POST /groups/join and DELETE /groups/{id}/members/{member_id|me}.
  * Keys and messages are in handlers_group_messages.c.
  *
@@ -28,6 +28,7 @@
 #include "util.h"
 
 #define LIST_KIND "group-list"
+#define INVITES_KIND "group-invites"
 #define INVITES_MAX 100             /* unexpired invites of one group */
 
 static struct db_stmt stmt_group_insert = {
@@ -48,9 +49,19 @@ static struct db_stmt stmt_invite_insert = {
 	"INSERT INTO group_invites (id, group_pk, hash, uses_left, expires_day) "
 	"VALUES ($1, $2, $3, $4, $5)", 5, 0
 };
+/* An expired invite is gone as far as anyone can tell (sotto cleanup deletes it). */
 static struct db_stmt stmt_invite_delete = {
-	"group_invite_delete", "DELETE FROM group_invites WHERE id = $1 AND group_pk = $2", 2, 0
+	"group_invite_delete",
+	"DELETE FROM group_invites WHERE id = $1 AND group_pk = $2 AND expires_day >= $3", 3, 0
 };
+/* The open invites of a group, oldest first (keyset on pk); never the hash. */
+static struct db_stmt stmt_invite_list = {
+	"group_invite_list",
+	"SELECT id, expires_day, uses_left, pk FROM group_invites "
+	"WHERE group_pk = $1 AND expires_day >= $2 AND pk > $3 ORDER BY pk LIMIT $4", 4, 0
+};
+enum { IL_ID, IL_EXPIRES, IL_USES, IL_PK };
+
 static struct db_stmt stmt_invite_find = {
 	"group_invite_find", "SELECT group_pk FROM group_invites WHERE hash = $1", 1, 0
 };
@@ -270,11 +281,14 @@ int handle_group_invite(struct request *req)
 	return http_reply(req, 201, o);
 }
 
-/* DELETE /groups/{id}/invites/{invite_id} (admin): 204; 404 for no such invite. */
+/*
+ * DELETE /groups/{id}/invites/{invite_id} (admin): 204; 404 for no such
+ * invite, one used up or expired, or another group's.
+ */
 int handle_group_invite_revoke(struct request *req)
 {
 	struct group_access g;
-	const char *params[2];
+	const char *params[3];
 	PGresult *res;
 	int status;
 
@@ -284,13 +298,78 @@ int handle_group_invite_revoke(struct request *req)
 		return http_error(req, 403, "forbidden", "only the group's admin revokes invites");
 	params[0] = http_param(req, 1);
 	params[1] = arena_i64(req->arena, g.pk);
-	if (params[1] == NULL)
+	params[2] = arena_i64(req->arena, util_today());
+	if (params[1] == NULL || params[2] == NULL)
 		return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_invite_delete, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such invite");
 	return 204;
+}
+
+/* One open invite: {"invite_id", "expires_day", "uses_left"}; NULL on OOM or a bad row. */
+static json_object *invite_item(struct request *req, const PGresult *res, int row, void *unused)
+{
+	int64_t expires = 0, uses = 0;
+	json_object *o;
+
+	(void)req;
+	(void)unused;
+	if (util_parse_int64(PQgetvalue(res, row, IL_EXPIRES), 0, INT32_MAX, &expires) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, IL_USES), 1, GROUP_INVITE_USES_MAX, &uses) != 0) {
+		log_msg(LOG_WARN, "a group invite row is malformed");
+		return NULL;
+	}
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "invite_id", json_object_new_string(PQgetvalue(res, row, IL_ID)));
+	json_object_object_add(o, "expires_day", json_object_new_int64(expires));
+	json_object_object_add(o, "uses_left", json_object_new_int64(uses));
+	return o;
+}
+
+/*
+ * GET /groups/{id}/invites (admin): the group's open invites, oldest
+ * first, never their secrets (only hashes are kept). A member who is not
+ * the admin gets 403, as for the other invite routes: the roles are no
+ * secret inside the group (GET /groups/{id}). The cursor holds the group
+ * and the last invite, so it works for this group only.
+ */
+int handle_group_invite_list(struct request *req)
+{
+	struct group_access g;
+	struct page page;
+	struct page_rows rows;
+	struct cursor next = { .n = 2 };
+	const char *params[4];
+	int status;
+
+	if ((status = group_member_or_reply(req, &g)) != 0)
+		return status;
+	if (!g.admin)
+		return http_error(req, 403, "forbidden", "only the group's admin sees its invites");
+	if ((status = page_or_reply(req, INVITES_KIND, &page)) != 0)
+		return status;
+	if (page.has_cursor && (page.cursor.n != 2 || page.cursor.v[0] != g.pk))
+		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+	params[0] = arena_i64(req->arena, g.pk);
+	params[1] = arena_i64(req->arena, util_today());
+	params[2] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[1] : 0);
+	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
+		return http_oom(req);
+	if ((status = page_fetch_or_reply(req, &page, &stmt_invite_list, params, invite_item, NULL,
+	                                  &rows)) != 0)
+		return status;
+	if (rows.last < 0)
+		return page_reply(req, INVITES_KIND, rows.items, NULL);
+	next.v[0] = g.pk;
+	if (util_parse_int64(PQgetvalue(rows.res, rows.last, IL_PK), 1, INT64_MAX - 1,
+	                     &next.v[1]) != 0) {
+		json_object_put(rows.items);
+		return http_error(req, 500, "internal", "internal error");
+	}
+	return page_reply(req, INVITES_KIND, rows.items, &next);
 }
 
 /* ---- POST /groups/join --------------------------------------------------------- */
