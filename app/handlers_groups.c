@@ -59,11 +59,15 @@ static struct db_stmt stmt_invite_delete = {
 	"group_invite_delete",
 	"DELETE FROM group_invites WHERE id = $1 AND group_pk = $2 AND expires_day >= $3", 3, 0
 };
-/* The open invites of a group, oldest first (keyset on pk); never the hash. */
+/*
+ * The open invites of a group, oldest first (keyset on pk); never the
+ * hash. Today is the database's day, as in sql/018's functions.
+ */
 static struct db_stmt stmt_invite_list = {
 	"group_invite_list",
-	"SELECT id, expires_day, uses_left, pk FROM group_invites "
-	"WHERE group_pk = $1 AND expires_day >= $2 AND pk > $3 ORDER BY pk LIMIT $4", 4, 0
+	"SELECT id, expires_day, uses_left, pk FROM group_invites WHERE group_pk = $1 "
+	"AND expires_day >= floor(extract(epoch FROM now()) / 86400)::integer AND pk > $2 "
+	"ORDER BY pk LIMIT $3", 3, 0
 };
 enum { IL_ID, IL_EXPIRES, IL_USES, IL_PK };
 
@@ -362,43 +366,21 @@ static json_object *invite_item(struct request *req, const PGresult *res, int ro
  * GET /groups/{id}/invites (admin): the group's open invites, oldest
  * first, never their secrets (only hashes are kept). A member who is not
  * the admin gets 403, as for the other invite routes: the roles are no
- * secret inside the group (GET /groups/{id}). The cursor holds the group
- * and the last invite, so it works for this group only.
+ * secret inside the group (GET /groups/{id}).
  */
 int handle_group_invite_list(struct request *req)
 {
+	static const struct page_keyed list = {
+		INVITES_KIND, &stmt_invite_list, 0, IL_PK, invite_item, NULL
+	};
 	struct group_access g;
-	struct page page;
-	struct page_rows rows;
-	struct cursor next = { .n = 2 };
-	const char *params[4];
 	int status;
 
 	if ((status = group_member_or_reply(req, &g)) != 0)
 		return status;
 	if (!g.admin)
 		return http_error(req, 403, "forbidden", "only the group's admin sees its invites");
-	if ((status = page_or_reply(req, INVITES_KIND, &page)) != 0)
-		return status;
-	if (page.has_cursor && (page.cursor.n != 2 || page.cursor.v[0] != g.pk))
-		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	params[0] = arena_i64(req->arena, g.pk);
-	params[1] = arena_i64(req->arena, util_today());
-	params[2] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[1] : 0);
-	if (params[0] == NULL || params[1] == NULL || params[2] == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_invite_list, params, invite_item, NULL,
-	                                  &rows)) != 0)
-		return status;
-	if (rows.last < 0)
-		return page_reply(req, INVITES_KIND, rows.items, NULL);
-	next.v[0] = g.pk;
-	if (util_parse_int64(PQgetvalue(rows.res, rows.last, IL_PK), 1, INT64_MAX - 1,
-	                     &next.v[1]) != 0) {
-		json_object_put(rows.items);
-		return http_error(req, 500, "internal", "internal error");
-	}
-	return page_reply(req, INVITES_KIND, rows.items, &next);
+	return page_keyed_reply(req, &list, arena_i64(req->arena, g.pk));
 }
 
 /* ---- POST /groups/join --------------------------------------------------------- */
