@@ -1,6 +1,6 @@
 /*
  * handlers_groups.c — POST /groups, GET /groups, GET /groups/{id},
- * POST /groups/{id}/invites, DELETE /groups/{id}/invites/{invite_id},
+ * POST and GET /groups/{id}/invites, DELETE /groups/{id}/invites/{invite_id},
  * POST /groups/join and DELETE /groups/{id}/members/{member_id|me}.
  * Keys and messages are in handlers_group_messages.c.
  *
@@ -28,8 +28,14 @@
 #include "util.h"
 
 #define LIST_KIND "group-list"
+#define INVITES_KIND "group-invites"
 #define INVITES_MAX 100             /* unexpired invites of one group */
 
+/* Whether the caller already uses a key in one of its groups (sql/018: a handful of rows). */
+static struct db_stmt stmt_key_in_use = {
+	"group_key_in_use",
+	"SELECT 1 FROM group_members WHERE account_pk = $1 AND x25519 = $2 LIMIT 1", 2, 0
+};
 static struct db_stmt stmt_group_insert = {
 	"group_insert", "INSERT INTO groups (id, member_count) VALUES ($1, 1) RETURNING pk", 1, 0
 };
@@ -48,9 +54,23 @@ static struct db_stmt stmt_invite_insert = {
 	"INSERT INTO group_invites (id, group_pk, hash, uses_left, expires_day) "
 	"VALUES ($1, $2, $3, $4, $5)", 5, 0
 };
+/* An expired invite is gone as far as anyone can tell (sotto cleanup deletes it). */
 static struct db_stmt stmt_invite_delete = {
-	"group_invite_delete", "DELETE FROM group_invites WHERE id = $1 AND group_pk = $2", 2, 0
+	"group_invite_delete",
+	"DELETE FROM group_invites WHERE id = $1 AND group_pk = $2 AND expires_day >= $3", 3, 0
 };
+/*
+ * The open invites of a group, oldest first (keyset on pk); never the
+ * hash. Today is the database's day, as in sql/018's functions.
+ */
+static struct db_stmt stmt_invite_list = {
+	"group_invite_list",
+	"SELECT id, expires_day, uses_left, pk FROM group_invites WHERE group_pk = $1 "
+	"AND expires_day >= floor(extract(epoch FROM now()) / 86400)::integer AND pk > $2 "
+	"ORDER BY pk LIMIT $3", 3, 0
+};
+enum { IL_ID, IL_EXPIRES, IL_USES, IL_PK };
+
 static struct db_stmt stmt_invite_find = {
 	"group_invite_find", "SELECT group_pk FROM group_invites WHERE hash = $1", 1, 0
 };
@@ -138,6 +158,30 @@ static const char *x25519_or_reply(struct request *req, int *status)
 	return out;
 }
 
+/*
+ * 0 when x (bytea text) is no key of the caller's in any of its groups,
+ * else the status it set (422). One key in two groups would tell anyone
+ * in both that the two members are one person; clients make a fresh key
+ * for every group, and this catches one that forgets. It looks at the
+ * caller's own memberships only, so the answer tells nothing about anyone
+ * else.
+ */
+static int key_fresh_or_reply(struct request *req, const char *x)
+{
+	const char *params[2] = { arena_i64(req->arena, req->account_pk), x };
+	PGresult *res;
+
+	if (params[0] == NULL)
+		return http_oom(req);
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_key_in_use, params, NULL)) == NULL)
+		return http_db_failure(req);
+	if (PQntuples(res) != 0)
+		return http_error(req, 422, "invalid_field",
+		                  "x25519_public is your key in another group: make a fresh key "
+		                  "for every group");
+	return 0;
+}
+
 /* 201 {"group_id", "member_id", "epoch"}. */
 static int joined_reply(struct request *req, int status, const char *group_id,
                         const char *member_id, int64_t epoch)
@@ -161,7 +205,7 @@ int handle_group_create(struct request *req)
 	PGresult *res;
 	int status = 0;
 
-	if ((x = x25519_or_reply(req, &status)) == NULL)
+	if ((x = x25519_or_reply(req, &status)) == NULL || (status = key_fresh_or_reply(req, x)) != 0)
 		return status;
 	if (gid == NULL || mid == NULL)
 		return http_oom(req);
@@ -270,11 +314,14 @@ int handle_group_invite(struct request *req)
 	return http_reply(req, 201, o);
 }
 
-/* DELETE /groups/{id}/invites/{invite_id} (admin): 204; 404 for no such invite. */
+/*
+ * DELETE /groups/{id}/invites/{invite_id} (admin): 204; 404 for no such
+ * invite, one used up or expired, or another group's.
+ */
 int handle_group_invite_revoke(struct request *req)
 {
 	struct group_access g;
-	const char *params[2];
+	const char *params[3];
 	PGresult *res;
 	int status;
 
@@ -284,13 +331,56 @@ int handle_group_invite_revoke(struct request *req)
 		return http_error(req, 403, "forbidden", "only the group's admin revokes invites");
 	params[0] = http_param(req, 1);
 	params[1] = arena_i64(req->arena, g.pk);
-	if (params[1] == NULL)
+	params[2] = arena_i64(req->arena, util_today());
+	if (params[1] == NULL || params[2] == NULL)
 		return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_invite_delete, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such invite");
 	return 204;
+}
+
+/* One open invite: {"invite_id", "expires_day", "uses_left"}; NULL on OOM or a bad row. */
+static json_object *invite_item(struct request *req, const PGresult *res, int row, void *unused)
+{
+	int64_t expires = 0, uses = 0;
+	json_object *o;
+
+	(void)req;
+	(void)unused;
+	if (util_parse_int64(PQgetvalue(res, row, IL_EXPIRES), 0, INT32_MAX, &expires) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, IL_USES), 1, GROUP_INVITE_USES_MAX, &uses) != 0) {
+		log_msg(LOG_WARN, "a group invite row is malformed");
+		return NULL;
+	}
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "invite_id", json_object_new_string(PQgetvalue(res, row, IL_ID)));
+	json_object_object_add(o, "expires_day", json_object_new_int64(expires));
+	json_object_object_add(o, "uses_left", json_object_new_int64(uses));
+	return o;
+}
+
+/*
+ * GET /groups/{id}/invites (admin): the group's open invites, oldest
+ * first, never their secrets (only hashes are kept). A member who is not
+ * the admin gets 403, as for the other invite routes: the roles are no
+ * secret inside the group (GET /groups/{id}).
+ */
+int handle_group_invite_list(struct request *req)
+{
+	static const struct page_keyed list = {
+		INVITES_KIND, &stmt_invite_list, 0, IL_PK, invite_item, NULL
+	};
+	struct group_access g;
+	int status;
+
+	if ((status = group_member_or_reply(req, &g)) != 0)
+		return status;
+	if (!g.admin)
+		return http_error(req, 403, "forbidden", "only the group's admin sees its invites");
+	return page_keyed_reply(req, &list, arena_i64(req->arena, g.pk));
 }
 
 /* ---- POST /groups/join --------------------------------------------------------- */
@@ -393,6 +483,8 @@ int handle_group_join(struct request *req)
 	if (g.member_pk != 0)
 		return group_rollback(req, http_error(req, 409, "conflict",
 		                                      "you are a member of this group already"));
+	if ((status = key_fresh_or_reply(req, x)) != 0)
+		return group_rollback(req, status);
 	params[0] = hash;
 	params[1] = arena_i64(req->arena, g.pk);
 	params[2] = arena_i64(req->arena, util_today());

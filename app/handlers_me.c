@@ -24,6 +24,7 @@
 #include "events.h"
 #include "export.h"
 #include "feed_cache.h"
+#include "group_access.h"
 #include "handlers.h"
 #include "http.h"
 #include "json.h"
@@ -59,12 +60,14 @@ static struct db_stmt stmt_delete_lock = {
 	"WHERE r.author_pk = $1) ORDER BY pk FOR UPDATE", 1, 0
 };
 /*
- * First of all, the account leaves every group (sql/018): each group gets a
- * new epoch and its members the events, in the deletion's transaction. It
+ * First of all, the account leaves every group (sql/018, sql/032): each
+ * group gets a new epoch and its members the events, in the deletion's
+ * transaction; the events come back to be published after the commit. It
  * locks group rows before any account row, the order a group send takes.
  */
 static struct db_stmt stmt_delete_groups = {
-	"account_delete_groups", "SELECT sotto_account_leave_groups($1)", 1, 0
+	"account_delete_groups",
+	"SELECT account, seq, kind, payload::text FROM sotto_account_leave_groups($1)", 1, 0
 };
 static struct db_stmt stmt_delete = {
 	/* account_keys goes with it (ON DELETE CASCADE) */
@@ -234,25 +237,32 @@ int handle_me_password(struct request *req)
 }
 
 /*
- * The account's rows, in one transaction: its conversations locked first
- * (a message into one takes the conversation row, then the account's
- * event_heads row, which the cascade takes too: dm_lock_conversations),
- * then the account rows the cascade needs (stmt_delete_lock). 0 or -1.
+ * The account's rows, in one transaction: its groups left first (their
+ * members' events noted for publishing, which happens only when the
+ * request answers 2xx, so only after this commits), its conversations
+ * locked next (a message into one takes the conversation row, then the
+ * account's event_heads row, which the cascade takes too:
+ * dm_lock_conversations), then the account rows the cascade needs
+ * (stmt_delete_lock). 0 or -1.
  */
 static int delete_rows(struct request *req, const char *const params[1])
 {
 	struct db *db = req->ctx->db;
+	PGresult *left;
 
 	if (db_begin(db) != 0 ||
-	    db_exec(db, req->arena, &stmt_delete_groups, params, NULL) == NULL ||
-	    dm_lock_conversations(req, params[0]) != 0 ||
+	    (left = db_exec(db, req->arena, &stmt_delete_groups, params, NULL)) == NULL)
+		goto fail;
+	group_note_events(req, left, 0, NULL);
+	if (dm_lock_conversations(req, params[0]) != 0 ||
 	    db_exec(db, req->arena, &stmt_delete_lock, params, NULL) == NULL ||
 	    db_exec(db, req->arena, &stmt_delete, params, NULL) == NULL ||
-	    db_commit(db) != 0) {
-		db_rollback(db);
-		return -1;
-	}
+	    db_commit(db) != 0)
+		goto fail;
 	return 0;
+fail:
+	db_rollback(db);
+	return -1;
 }
 
 /*

@@ -166,6 +166,8 @@ const struct route route_table[] = {
 	R(POST, "/groups/{id}/invites", handle_group_invite,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_DM | ROUTE_JSON | ROUTE_WRITE, RATE_NONE,
 	  POW_NONE),
+	R(GET, "/groups/{id}/invites", handle_group_invite_list,
+	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_DM, RATE_NONE, POW_NONE),
 	R(DELETE, "/groups/{id}/invites/{invite_id}", handle_group_invite_revoke,
 	  ROUTE_DB | ROUTE_AUTH | ROUTE_SCOPE_DM | ROUTE_WRITE, RATE_NONE, POW_NONE),
 	R(POST, "/groups/{id}/keys", handle_group_keys_post,

@@ -95,6 +95,7 @@ int handle_group_create(struct request *req);
 int handle_group_list(struct request *req);
 int handle_group_get(struct request *req);
 int handle_group_invite(struct request *req);
+int handle_group_invite_list(struct request *req);
 int handle_group_invite_revoke(struct request *req);
 int handle_group_join(struct request *req);
 int handle_group_member_delete(struct request *req);

@@ -8,9 +8,10 @@ Covered: a three-member group (send, read, remove, rekey, the removed
 member's 404s, old-epoch sends 409), a join after messages exist, racing
 key posts (one 201), a membership change racing sends, the admin leaving,
 invites (reuse, several uses, expiry, revocation), a full group, outsiders'
-404 on every route, coalesced group.message events, real-time delivery
-over WebSocket, export, account deletion, and a database dump that holds
-no message text."""
+404 on every route, the admin's list of open invites, coalesced
+group.message events, real-time delivery over WebSocket (also of the
+events an account deletion causes), export, account deletion, and a
+database dump that holds no message text, no group key and no login id."""
 import json
 import threading
 import time
@@ -191,7 +192,8 @@ ROUTES = [("GET", "", None), ("GET", "/keys", None), ("GET", "/messages", None),
           ("POST", "/keys", {"epoch": 1, "keys": []}),
           ("POST", "/send", {"epoch": 1, "ciphertext": b64u(b"x" * 40),
                              "nonce": b64u(b"n" * 24)}),
-          ("POST", "/invites", {}), ("DELETE", "/invites/" + UNKNOWN_ID, None),
+          ("POST", "/invites", {}), ("GET", "/invites", None),
+          ("DELETE", "/invites/" + UNKNOWN_ID, None),
           ("DELETE", "/members/me", None), ("DELETE", "/members/" + UNKNOWN_ID, None)]
 
 
@@ -384,6 +386,88 @@ def test_an_expired_or_revoked_or_unknown_invite_is_404(stack):
         assert_error(join_req(stack, bad)[1], 404, "not_found")
 
 
+def open_invites(m, limit=2):
+    """Every open invite the admin m lists, walking pages of limit."""
+    out, cursor = [], None
+    while True:
+        params = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        r = m.req("GET", m.g("/invites"), params=params)
+        assert r.status_code == 200, describe(r)
+        doc = r.json()
+        assert set(doc) == {"items", "next_cursor"}, doc
+        for item in doc["items"]:
+            assert set(item) == {"invite_id", "expires_day", "uses_left"}, item
+        out.extend(doc["items"])
+        cursor = doc["next_cursor"]
+        if cursor is None:
+            return out
+
+
+def test_the_admin_lists_open_invites_without_their_secrets(stack):
+    a = create(stack)
+    made = [invite(a), invite(a, uses=2, days=3), invite(a, uses=5, days=30)]
+    listed = open_invites(a)
+    assert [i["invite_id"] for i in listed] == [m["invite_id"] for m in made]
+    assert [(i["expires_day"], i["uses_left"]) for i in listed] == \
+        [(today() + 7, 1), (today() + 3, 2), (today() + 30, 5)]
+    r = a.req("GET", a.g("/invites"))
+    for m in made:
+        assert m["invite"] not in r.text and unb64u(m["invite"]).hex() not in r.text
+    # a join uses one: the single-use invite is gone, the other counts down
+    join(stack, made[0]["invite"])
+    join(stack, made[1]["invite"])
+    assert [(i["invite_id"], i["uses_left"]) for i in open_invites(a, limit=1)] == \
+        [(made[1]["invite_id"], 1), (made[2]["invite_id"], 5)]
+
+
+def test_a_revoked_invite_leaves_the_list_and_cannot_be_used_again(stack):
+    a = create(stack)
+    keep, revoked = invite(a, uses=3), invite(a, uses=3)
+    join(stack, revoked["invite"])
+    r = a.req("DELETE", a.g("/invites/" + revoked["invite_id"]))
+    assert r.status_code == 204, describe(r)
+    assert [i["invite_id"] for i in open_invites(a)] == [keep["invite_id"]]
+    assert_error(join_req(stack, revoked["invite"])[1], 404, "not_found")
+    assert_error(a.req("DELETE", a.g("/invites/" + revoked["invite_id"])), 404, "not_found")
+    join(stack, keep["invite"])
+
+
+def test_an_expired_invite_is_neither_listed_nor_revocable(stack):
+    a = create(stack)
+    old, fresh = invite(a, uses=2), invite(a, days=1)
+    stack.psql("UPDATE group_invites SET expires_day = %d WHERE id = '%s'"
+               % (today() - 1, old["invite_id"]))
+    assert [i["invite_id"] for i in open_invites(a)] == [fresh["invite_id"]]
+    assert_error(a.req("DELETE", a.g("/invites/" + old["invite_id"])), 404, "not_found")
+    assert_error(join_req(stack, old["invite"])[1], 404, "not_found")
+
+
+def test_only_the_admin_sees_the_invites_and_only_its_own_groups(stack):
+    a, other = create(stack), create(stack)
+    secret = invite(a, uses=4)["invite"]
+    b = join(stack, secret)
+    assert_error(b.req("GET", b.g("/invites")), 403, "forbidden")
+    outsider = Member(stack)
+    outsider.group_id = a.group_id
+    assert_error(outsider.req("GET", outsider.g("/invites")), 404, "not_found")
+    # another group's invite is no invite here, to list or to revoke
+    theirs = invite(other)
+    assert_error(a.req("DELETE", a.g("/invites/" + theirs["invite_id"])), 404, "not_found")
+    assert theirs["invite_id"] not in [i["invite_id"] for i in open_invites(a)]
+    # a cursor of another list is refused
+    create(stack, a.token)                  # a's second group: GET /groups has two pages
+    r = a.req("GET", "/groups", params={"limit": 1})
+    cursor = r.json()["next_cursor"]
+    assert cursor, describe(r)
+    assert_error(a.req("GET", a.g("/invites"), params={"cursor": cursor}), 400, "bad_request")
+    for bad in ({"limit": 0}, {"limit": 101}, {"cursor": "nope"}):
+        r = a.req("GET", a.g("/invites"), params=bad)
+        assert r.status_code in (400, 422), describe(r)
+        assert r.json()["error"]["code"] in ("bad_request", "invalid_field"), describe(r)
+
+
 def test_the_database_holds_only_hashes_of_invites(stack):
     a = create(stack)
     secret = invite(a)["invite"]
@@ -425,6 +509,24 @@ def test_group_limits_proof_of_work_and_rate_class(make_stack):
     assert_error(join_pow(Member(st)), 409, "conflict")      # full at 2
     statuses = [join_pow(Member(st)).status_code for _ in range(4)]
     assert 429 in statuses and set(statuses) <= {409, 429}, statuses
+
+
+def test_a_key_of_ones_own_in_another_group_is_refused(stack):
+    """One X25519 key in two groups would tie the two members together for
+    anyone in both: a caller's own key from another group is 422, and the
+    invite stays usable. Another account's key is no concern of the check
+    (the answer says nothing about anyone else)."""
+    a = create(stack)
+    again = a.req("POST", "/groups", {"x25519_public": a.public})
+    assert_error(again, 422, "invalid_field")
+    other = create(stack)
+    secret = invite(other)["invite"]
+    r = a.req("POST", "/groups/join", {"invite": secret, "x25519_public": a.public})
+    assert_error(r, 422, "invalid_field")
+    b = Member(stack)
+    r = b.req("POST", "/groups", {"x25519_public": a.public})
+    assert r.status_code == 201, describe(r)
+    join(stack, secret, a.token)            # a fresh key: the invite still works
 
 
 # -- outsiders and bad input -------------------------------------------------------------
@@ -548,6 +650,52 @@ def test_group_message_arrives_over_websocket(stack):
                            "epoch": sent["epoch"]}, msg
 
 
+def ws_open(m):
+    r = m.req("POST", "/events/ticket")
+    assert r.status_code == 200, describe(r)
+    return websocket.create_connection(
+        "wss://127.0.0.1:%d/events/stream?ticket=%s" % (m.st.https_port, r.json()["ticket"]),
+        timeout=RECV_TIMEOUT, sslopt={"cert_reqs": 0})
+
+
+def ws_group_events(ws, group_id, want):
+    """Events of group_id read from ws until want (a set of types) are all
+    in or EVENT_DEADLINE passes: {type: data}."""
+    got, deadline = {}, time.monotonic() + EVENT_DEADLINE
+    while not want <= set(got) and time.monotonic() < deadline:
+        msg = json.loads(ws.recv())
+        if msg["data"].get("group_id") == group_id:
+            got[msg["type"]] = msg["data"]
+    return got
+
+
+def test_deleting_an_account_tells_the_others_in_real_time(stack, trio):
+    """DELETE /me leaves every group; each remaining member's event stream
+    gets group.member and group.rekey as soon as the deletion commits."""
+    a, b, c = trio
+    d = create(stack, c.token)                  # c's second group, with e
+    e = join(stack, invite(d)["invite"])
+    socks = {m.group_id: ws_open(m) for m in (b, e)}
+    try:
+        r = delete_me(stack, c.token)
+        assert r.status_code == 204, describe(r)
+        seen = {gid: ws_group_events(ws, gid, {"group.member", "group.rekey"})
+                for gid, ws in socks.items()}
+    finally:
+        for ws in socks.values():
+            ws.close()
+    assert seen[a.group_id] == {
+        "group.member": {"group_id": a.group_id, "epoch": 4, "member_id": c.member_id,
+                         "change": "left"},
+        "group.rekey": {"group_id": a.group_id, "epoch": 4}}
+    assert seen[d.group_id] == {
+        "group.member": {"group_id": d.group_id, "epoch": 3, "member_id": d.member_id,
+                         "change": "left"},
+        "group.rekey": {"group_id": d.group_id, "epoch": 3}}
+    # the second group's only other member took over as admin
+    assert [m["role"] for m in e.info()["members"]] == ["admin"]
+
+
 # -- export, deletion, the dump ----------------------------------------------------------------
 def test_export_lists_groups_and_own_messages_as_stored(stack, trio):
     a, b, _ = trio
@@ -587,3 +735,51 @@ def test_a_dump_holds_no_message_text_and_no_group_key(stack, trio):
     key = a.key(3)
     assert marker not in dump
     assert key.hex() not in dump and b64u(key) not in dump
+
+
+def test_export_has_every_group_and_only_own_messages_byte_for_byte(stack, trio):
+    a, b, _ = trio
+    other = create(stack, b.token)
+    other.rekey()
+    sent = {}
+    for m, text in ((b, "b in trio"), (other, "b in its own"), (a, "a's, not b's")):
+        r = m.send(text)
+        assert r.status_code == 201, describe(r)
+        stored = [x for _, _, x in m.messages() if x["id"] == r.json()["message"]["id"]][0]
+        sent[stored["id"]] = stored
+    r = b.req("GET", "/me/export")
+    assert r.status_code == 200, describe(r)
+    groups = {g["id"]: g for g in r.json()["groups"]}
+    assert set(groups) == {b.group_id, other.group_id}, groups
+    assert (groups[b.group_id]["role"], groups[other.group_id]["role"]) == ("member", "admin")
+    assert groups[other.group_id]["member_id"] == other.member_id
+    for gid in groups:
+        for m in groups[gid]["messages"]:
+            want = sent[m["id"]]
+            assert (m["ciphertext"], m["nonce"], m["epoch"], m["seq"]) == \
+                (want["ciphertext"], want["nonce"], want["epoch"], want["seq"]), m
+    exported = sorted(m["id"] for g in groups.values() for m in g["messages"])
+    assert exported == sorted(i for i, x in sent.items() if x["member_id"] != a.member_id)
+    # a group left is no longer the account's
+    assert other.req("DELETE", other.g("/members/me")).status_code == 204
+    r = b.req("GET", "/me/export")
+    assert [g["id"] for g in r.json()["groups"]] == [b.group_id]
+
+
+def test_a_dump_ties_no_member_to_a_login_id_and_copies_no_member_key(stack):
+    """The member -> account link is an internal account number, as for a
+    post's author: the login id is nowhere in the dump. Each per-group X25519
+    key is stored once, on its membership, and nowhere else."""
+    ids = [register(stack) for _ in range(3)]
+    a = create(stack, ids[0][1])
+    a.rekey()
+    b, c = join(stack, invite(a)["invite"], ids[1][1]), join(stack, invite(a)["invite"], ids[2][1])
+    c.rekey()
+    marker = uniq("member-link-text")
+    b.send_ok(marker)
+    dump = pg(stack, "pg_dump", "-d", "sotto")
+    assert marker not in dump
+    for account_id, _ in ids:
+        assert not any(x in dump for x in (account_id, unb64u(account_id).hex())), account_id
+    for m in (a, b, c):
+        assert dump.count(bytes(m.sk.public_key).hex()) == 1, m.member_id
