@@ -13,7 +13,12 @@ machine (run from the client's namespace by `cluster.py bench`).
   (from /proc), and from them how many app hosts of the same size one primary
   could feed. Two cores run everything here, so the figures show the cost of
   the topology, not its scale-out.
+- The cluster twice per round: with lag-tolerant reads from the standbys
+  (DATABASE_READ_URL, as the harness runs) and with every read on the
+  primary (the app hosts reloaded with it empty), CPU of the standbys too.
 """
+import signal
+import time
 import json
 import os
 import re
@@ -81,6 +86,26 @@ def cpu_seconds(pids):
 
 
 
+def standby_pids():
+    return [pid for node in cluster.PG_NODES if node != cluster.pg_leader()
+            for pid in cluster.ns_pids(node)]
+
+
+def reloads(host):
+    out = sh(["curl", "-sk", "-m", "10", cluster.host_url(host, "/metrics")])
+    return int(re.search(r"^sotto_reloads_total (\d+)", out, re.M).group(1))
+
+
+def read_from_standby(state, on):
+    """Reload every app host's pool with DATABASE_READ_URL set (on) or empty."""
+    for host in cluster.APP_HOSTS:
+        before = reloads(host)
+        cluster.write_env(state, host, **({} if on else {"DATABASE_READ_URL": ""}))
+        os.kill(state["procs"]["sotto-" + host]["pid"], signal.SIGHUP)
+        cluster.wait_for(lambda: reloads(host) > before, 60, "the reload of " + host)
+    time.sleep(2)   # the old generation drains its requests in flight
+
+
 def app_pids():
     """Every process of the app hosts: nginx (TLS), the pools, the moderators."""
     return [pid for host in cluster.APP_HOSTS for pid in cluster.ns_pids(host)]
@@ -130,6 +155,7 @@ def main():
         with open(cluster.figures_path()) as f:
             results["failover"] = json.load(f)
     leader = cluster.pg_leader()
+    state = cluster.load_state()
     with tempfile.TemporaryDirectory(prefix="sotto-bench-cluster-") as tmp:
         os.chmod(tmp, 0o755)
         env = single_host(tmp)
@@ -138,12 +164,18 @@ def main():
             single_token = register(single_base)
             front = cluster.front_url("")
             front_token = register(front)
+            groups = {"app_hosts": app_pids, "pg_primary": lambda: cluster.ns_pids(leader),
+                      "pg_standbys": standby_pids}
             for _ in range(ROUNDS):
                 one = measure(single_base, single_token, tmp)
-                two = measure(front, front_token, tmp, {
-                    "app_hosts": app_pids,
-                    "pg_primary": lambda: cluster.ns_pids(leader)})
-                results["rounds"].append({"single": one, "cluster": two})
+                two = measure(front, front_token, tmp, groups)
+                read_from_standby(state, False)
+                try:
+                    primary_only = measure(front, front_token, tmp, groups)
+                finally:
+                    read_from_standby(state, True)
+                results["rounds"].append({"single": one, "cluster": two,
+                                          "cluster_primary_only": primary_only})
         finally:
             subprocess.run(["bash", os.path.join(REPO, "scripts", "stack.sh"), "down"], env=env,
                            capture_output=True)
@@ -164,8 +196,14 @@ def report(results):
         summary[name] = {"single_rps": round(single, 1), "cluster_rps": round(two, 1),
                          "ratio": round(two / single, 3) if single else None}
         cpu = {k: median([r["cluster"]["cpu_ms_per_request"]["%s_%s" % (name, k)]
-                          for r in rounds]) for k in ("app_hosts", "pg_primary")}
+                          for r in rounds]) for k in ("app_hosts", "pg_primary", "pg_standbys")}
         summary[name]["cpu_ms_per_request"] = cpu
+        # the same cluster with every read on the primary
+        summary[name]["primary_only"] = {
+            "cluster_rps": round(median([r["cluster_primary_only"][name] for r in rounds]), 1),
+            "cpu_ms_per_request": {k: median([r["cluster_primary_only"]["cpu_ms_per_request"]
+                                              ["%s_%s" % (name, k)] for r in rounds])
+                                   for k in ("app_hosts", "pg_primary", "pg_standbys")}}
         # One primary of the same size as an app host saturates when the app
         # hosts together send it what it can absorb: app CPU / primary CPU
         # per request.
