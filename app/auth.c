@@ -25,7 +25,6 @@
 #include "dpop_request.h"
 #include "http.h"
 #include "router.h"
-#include "standby.h"
 #include "token.h"
 #include "util.h"
 
@@ -408,21 +407,17 @@ const char *auth_written_key(struct arena *a, const unsigned char id_hash[AUTH_H
 	return redis_key(a, "rw:", hex, NULL);
 }
 
-/*
- * The read-your-writes mark an MGET answered (standby.h): 0 when there is
- * none, its position, or STANDBY_LSN_UNKNOWN (read the primary) when it
- * is not one.
- */
-static uint64_t written_lsn(const redisReply *r)
+/* The read-your-writes mark an MGET answered, as text (standby.h reads it); NULL: none. */
+static void written_mark(const redisReply *r, struct account *acc)
 {
-	uint64_t lsn;
+	bool text = cache_reply_is(r, REDIS_REPLY_STRING);
 
-	if (cache_reply_is(r, REDIS_REPLY_NIL))
-		return 0;
-	if (!cache_reply_is(r, REDIS_REPLY_STRING) ||
-	    standby_lsn_key_parse(r->str, r->len, &lsn) != 0)
-		return STANDBY_LSN_UNKNOWN;
-	return lsn;
+	acc->written_mark = NULL;
+	acc->written_mark_len = 0;
+	if (r == NULL || cache_reply_is(r, REDIS_REPLY_NIL))
+		return;
+	acc->written_mark = text ? r->str : "";   /* not text: no position, the primary */
+	acc->written_mark_len = text ? r->len : 0;
 }
 
 /* Cache the record read from the database for this token. */
@@ -539,7 +534,7 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 		return dpop_unauthorized(req);
 	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != (size_t)n)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	acc->written_lsn = n == 5 ? written_lsn(r->element[4]) : 0;
+	written_mark(n == 5 ? r->element[4] : NULL, acc);
 	/* the token's session ended, or the account was deleted */
 	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) ||
 	    !cache_reply_is(r->element[1], REDIS_REPLY_NIL))

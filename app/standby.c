@@ -19,13 +19,19 @@
 #include "standby.h"
 #include "util.h"
 
-/* The primary's position; the standby's replayed one (its own, when it is no standby). */
+/*
+ * The primary's position; the standby's replayed one (its own, when it is
+ * no standby), whether it is one, and which server run each is (a node
+ * that is no standby must be the primary itself).
+ */
 static struct db_stmt stmt_primary_lsn = {
-	"standby_primary_lsn", "SELECT pg_current_wal_lsn()::text", 0, 0
+	"standby_primary_lsn", "SELECT pg_current_wal_lsn()::text, pg_postmaster_start_time()::text",
+	0, 0
 };
 static struct db_stmt stmt_replay_lsn = {
 	"standby_replay_lsn", "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-	"ELSE pg_current_wal_lsn() END)::text", 0, 0
+	"ELSE pg_current_wal_lsn() END)::text, pg_is_in_recovery(), "
+	"pg_postmaster_start_time()::text", 0, 0
 };
 /* Past the commit of everything this session wrote (the insert position). */
 static struct db_stmt stmt_insert_lsn = {
@@ -135,14 +141,16 @@ void standby_free(struct standby *s)
 	free(s);
 }
 
-/* One position a statement answered, or -1 (failed, NULL, malformed). */
-static int lsn_of(struct request *req, struct db *db, struct db_stmt *stmt, uint64_t *lsn)
+/* The row of stmt, its first column a position into *lsn; NULL when failed, NULL or malformed. */
+static PGresult *position_of(struct request *req, struct db *db, struct db_stmt *stmt,
+                             uint64_t *lsn)
 {
 	PGresult *res = db_exec(db, req->arena, stmt, NULL, NULL);
 
-	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		return -1;
-	return standby_lsn_parse(PQgetvalue(res, 0, 0), lsn);
+	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
+	    standby_lsn_parse(PQgetvalue(res, 0, 0), lsn) != 0)
+		return NULL;
+	return res;
 }
 
 /*
@@ -152,35 +160,44 @@ static int lsn_of(struct request *req, struct db *db, struct db_stmt *stmt, uint
 static void standby_check(struct request *req, struct standby *s, uint64_t now)
 {
 	uint64_t primary, bound = (uint64_t)req->ctx->cfg->read_max_lag_ms * 1000;
+	PGresult *p, *r;
 
 	s->checked_us = now;
 	s->usable = false;
-	if (lsn_of(req, req->ctx->db, &stmt_primary_lsn, &primary) != 0)
+	if ((p = position_of(req, req->ctx->db, &stmt_primary_lsn, &primary)) == NULL)
 		return;
 	s->sample[s->next] = (struct standby_sample){ util_now_us(), primary };
 	s->next = (s->next + 1) % STANDBY_SAMPLES;
 	if (s->n < STANDBY_SAMPLES)
 		s->n++;
-	if (!db_ready(s->db) || lsn_of(req, s->db, &stmt_replay_lsn, &s->replay) != 0) {
+	if (!db_ready(s->db) || (r = position_of(req, s->db, &stmt_replay_lsn, &s->replay)) == NULL) {
 		s->retry_us = util_now_us() + STANDBY_RETRY_MS * 1000;
 		return;
 	}
 	s->db_gen = db_generation(s->db);
+	/*
+	 * A primary that is not ours (one cut off by a failover, its WAL on
+	 * another timeline) is never current, whatever its position says.
+	 */
+	if (PQgetvalue(r, 0, 1)[0] != 't' && strcmp(PQgetvalue(r, 0, 2), PQgetvalue(p, 0, 1)) != 0)
+		return;
 	s->usable = standby_within(s->sample, s->n, s->replay, util_now_us(), bound, 0);
 }
 
 void standby_route(struct request *req)
 {
 	struct standby *s = req->ctx->standby;
-	uint64_t now, wrote;
+	const struct account *acc = req->account;
+	uint64_t now, wrote = 0;
 
 	if (s == NULL || !(req->route->flags & ROUTE_STANDBY))
 		return;
 	/* a token the route does not check names no account whose writes we could wait for */
-	if (req->account == NULL && http_env(req, "HTTP_AUTHORIZATION") != NULL)
+	if (acc == NULL && http_env(req, "HTTP_AUTHORIZATION") != NULL)
 		return;
-	wrote = req->account != NULL ? req->account->written_lsn : 0;
-	if (wrote == STANDBY_LSN_UNKNOWN)
+	/* a mark that is no position says nothing: the primary */
+	if (acc != NULL && acc->written_mark != NULL &&
+	    standby_lsn_key_parse(acc->written_mark, acc->written_mark_len, &wrote) != 0)
 		return;
 	now = util_now_us();
 	if (now < s->retry_us)
@@ -226,7 +243,7 @@ void standby_note_write(struct request *req, int status)
 	if (ctx->standby == NULL || req->route == NULL || !(req->route->flags & ROUTE_WRITE) ||
 	    req->account == NULL || status < 200 || status > 299)
 		return;
-	if (lsn_of(req, ctx->db, &stmt_insert_lsn, &lsn) != 0) {
+	if (position_of(req, ctx->db, &stmt_insert_lsn, &lsn) == NULL) {
 		log_msg(LOG_WARN, "read-your-writes: the primary's WAL position is unreadable");
 		return;
 	}

@@ -94,8 +94,9 @@ struct account {
 	size_t id_sealed_len;
 
 	struct token_claims token;      /* the token this request came with */
-	/* its last write's WAL position while marked (standby.h); 0 none */
-	uint64_t written_lsn;
+	/* its read-your-writes mark, as Redis holds it (standby.h); NULL none */
+	const char *written_mark;
+	size_t written_mark_len;
 };
 
 /*

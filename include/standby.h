@@ -36,7 +36,6 @@ struct request;
 #define STANDBY_SAMPLES 64          /* primary positions kept: 6.4 s at one per check */
 #define STANDBY_RETRY_MS 1000       /* after the standby failed, before trying again */
 #define STANDBY_LSN_HEX 16          /* an LSN as Redis keeps it: 16 lower-case hex digits */
-#define STANDBY_LSN_UNKNOWN UINT64_MAX /* a mark that does not parse: read the primary */
 
 /* A WAL position of the primary and when (monotonic microseconds) it was read. */
 struct standby_sample {
