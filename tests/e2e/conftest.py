@@ -54,6 +54,7 @@ REQUEST_TIMEOUT = 5          # seconds, every HTTP request
 STACK_UP_TIMEOUT = 300       # seconds, `stack.sh up` (initdb + migrations)
 STACK_CMD_TIMEOUT = 180      # seconds, `stack.sh stop|start|down`
 LOG_TAIL_LINES = 40
+DEADLOCK_REPORT_SECONDS = 3   # how long a "no deadlock" check watches the count
 
 # The stack uses a self-signed certificate.
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -355,6 +356,22 @@ class Stack:
                            input=sql, capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, "psql failed: %s" % r.stderr
         return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+    def deadlocks(self):
+        """Deadlocks PostgreSQL found in the stack's database so far (its log
+        leaves ERROR lines out, so they are counted, not grepped)."""
+        return int(self.psql("SELECT deadlocks FROM pg_stat_database "
+                             "WHERE datname = current_database()")[0][0])
+
+    def assert_no_deadlock_since(self, before):
+        """No deadlock since the count before. A backend reports its count
+        about a second after it goes idle, so the count is watched for a
+        few seconds: a deadlock reported late fails the test, one reported
+        later still is missed (a weaker check, never a false failure)."""
+        deadline = time.monotonic() + DEADLOCK_REPORT_SECONDS
+        while time.monotonic() < deadline:
+            assert self.deadlocks() == before, self.log_tails()
+            time.sleep(0.25)
 
     # -- HTTP --------------------------------------------------------------
     def url(self, path):

@@ -715,17 +715,13 @@ DM_DELETION_ROUNDS = 10     # rounds of messages racing the peer's deletion
 DM_RACING_SENDS = 6         # messages a sends during each deletion
 
 
-def pg_deadlocks(st):
-    with open(os.path.join(st.var, "log", "pg.log"), errors="replace") as f:
-        return f.read().count("deadlock detected")
-
 
 def test_messages_racing_the_peers_account_deletion_never_deadlock(stack):
     """Unforced, many times: a sends a burst of messages while b deletes its
     account, both let go at once. Every deletion is 204; every message is
     201 until the deletion has committed and 410 gone after it (never
     503 or 500), and PostgreSQL's log shows no deadlock."""
-    before = pg_deadlocks(stack)
+    before = stack.deadlocks()
     for _ in range(DM_DELETION_ROUNDS):
         a, b = register(stack), register(stack)
         cid = start_ok(stack, b[1], post(stack, a[1])["id"])
@@ -757,7 +753,7 @@ def test_messages_racing_the_peers_account_deletion_never_deadlock(stack):
         first_gone = sent.index(410) if 410 in sent else len(sent)
         assert sent == [201] * first_gone + [410] * (len(sent) - first_gone), sent
         assert send(stack, a[1], cid, {"body": "after"}).status_code == 410
-    assert pg_deadlocks(stack) == before
+    stack.assert_no_deadlock_since(before)
 
 
 # -- what the database holds ----------------------------------------------------------

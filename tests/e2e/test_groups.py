@@ -507,6 +507,27 @@ def test_group_messages_coalesce_into_one_pending_event_per_member(stack):
     assert [g for g in r.json()["items"] if g["id"] == a.group_id][0]["unread"] == 0
 
 
+def test_a_member_who_left_with_an_event_pending_gets_a_new_one_on_joining_again(stack):
+    a = create(stack)
+    a.rekey()
+    b = add(a)
+    b.rekey()
+    first = a.send_ok("before")
+    assert [e["data"]["message_id"] for e in group_events(b, "group.message")] == [first["id"]]
+    assert b.req("DELETE", b.g("/members/me")).status_code == 204
+    back = join(stack, invite(a)["invite"], token=b.token)
+    assert back.group_id == a.group_id and back.member_id != b.member_id
+    a.rekey()
+    # the old membership's event stays as it was; the new membership has its own
+    nxt = a.send_ok("after")
+    assert [e["data"]["message_id"] for e in group_events(back, "group.message")] == \
+        [first["id"], nxt["id"]]
+    third = a.send_ok("again")
+    moved = group_events(back, "group.message")
+    assert [e["data"]["message_id"] for e in moved] == [first["id"], third["id"]]
+    assert moved[1]["seq"] > moved[0]["seq"]
+
+
 def test_group_message_arrives_over_websocket(stack):
     a = create(stack)
     a.rekey()

@@ -339,10 +339,6 @@ def lock_waiters(st):
                                   "current_database() AND wait_event_type = 'Lock'")]
 
 
-def deadlocks(st):
-    with open(os.path.join(st.var, "log", "pg.log"), errors="replace") as f:
-        return f.read().count("deadlock detected")
-
 
 @pytest.mark.parametrize("deletion", ["post", "account"])
 def test_a_post_held_while_it_is_deleted_takes_locks_in_one_order(
@@ -358,7 +354,7 @@ def test_a_post_held_while_it_is_deleted_takes_locks_in_one_order(
     st = slow_cmd_stack
     ids_file = slow_cmd_files[0]
     flag_dir = os.path.dirname(ids_file)
-    before = deadlocks(st)
+    before = st.deadlocks()
     for i in range(DELETION_ROUNDS):
         _, token = register(st)
         tag = "r%s%d" % (os.urandom(4).hex(), i)
@@ -385,6 +381,6 @@ def test_a_post_held_while_it_is_deleted_takes_locks_in_one_order(
         os.unlink(os.path.join(flag_dir, tag))
         assert answer["r"].status_code == 204, describe(answer["r"])
         assert st.psql("SELECT count(*) FROM posts WHERE id = '%s'" % p["id"]) == [["0"]]
-    assert deadlocks(st) == before, st.log_tails()
+    st.assert_no_deadlock_since(before)
     with open(os.path.join(st.var, "log", "moderate.log")) as f:
         assert not re.search(r'"level":"error"', f.read()), st.log_tails()

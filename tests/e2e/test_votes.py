@@ -3,7 +3,6 @@
 post, 0 withdraws; my_vote as each reader sees it; an up-vote from someone
 else raises the author's trust by 0.01 and taking it back lowers it again,
 votes on one's own post move the score only."""
-import os
 import subprocess
 import threading
 
@@ -195,7 +194,7 @@ def test_two_authors_voting_on_each_other_at_once_never_deadlock(stack):
     b_id, b_token = register(stack)
     pa = post(stack, a_token)["id"]
     pb = post(stack, b_token)["id"]
-    before = pg_deadlocks(stack)
+    before = stack.deadlocks()
     holder = subprocess.Popen(
         ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -225,7 +224,7 @@ def test_two_authors_voting_on_each_other_at_once_never_deadlock(stack):
         t.join(90)
     for name in ("alice", "bob"):
         assert answers[name].status_code == 200, describe(answers[name])
-    assert pg_deadlocks(stack) == before, stack.log_tails()
+    stack.assert_no_deadlock_since(before)
     assert get_post_ok(stack, pa, a_token)["post"]["score"] == 1
     assert get_post_ok(stack, pb, b_token)["post"]["score"] == 1
 
@@ -239,7 +238,3 @@ def vote_waiters(st):
     return st.psql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
                    "AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO votes%'")
 
-
-def pg_deadlocks(st):
-    with open(os.path.join(st.var, "log", "pg.log"), errors="replace") as f:
-        return f.read().count("deadlock detected")
