@@ -54,12 +54,13 @@ static struct db_stmt stmt_keys = {
 
 /*
  * The token check of a DPoP-bound token, still one round trip: remember
- * the proof's jti (KEYS[5], for ARGV[1] seconds) and, when it is new,
- * answer what the MGET of a bearer token answers; 0 for a replay.
+ * the proof's jti (the last key, for ARGV[1] seconds) and, when it is new,
+ * answer what the MGET of a bearer token (the other keys) answers; 0 for
+ * a replay.
  */
 static const char bound_script[] =
-	"if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1]) then return 0 end "
-	"return redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])";
+	"if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'EX', ARGV[1]) then return 0 end "
+	"return redis.call('MGET', unpack(KEYS, 1, #KEYS - 1))";
 
 /* Move the account's generation, so every cached record of it is stale. */
 static const char forget_script[] =
@@ -398,6 +399,27 @@ static void redis_keys(struct arena *a, const unsigned char hash[AUTH_HASH_BYTES
 	*ag = redis_key(a, "ag:", hex, NULL);
 }
 
+const char *auth_written_key(struct arena *a, const unsigned char id_hash[AUTH_HASH_BYTES])
+{
+	char hex[HASH_HEX];
+
+	sodium_bin2hex(hex, sizeof(hex), id_hash, AUTH_HASH_BYTES);
+	return redis_key(a, "rw:", hex, NULL);
+}
+
+/* The read-your-writes mark an MGET answered, as text (standby.h reads it); NULL: none. */
+static void written_mark(const redisReply *r, struct account *acc)
+{
+	bool text = cache_reply_is(r, REDIS_REPLY_STRING);
+
+	acc->written_mark = NULL;
+	acc->written_mark_len = 0;
+	if (r == NULL || cache_reply_is(r, REDIS_REPLY_NIL))
+		return;
+	acc->written_mark = text ? r->str : "";   /* not text: no position, the primary */
+	acc->written_mark_len = text ? r->len : 0;
+}
+
 /* Cache the record read from the database for this token. */
 static void record_fill(struct request *req, const struct account *acc, const char *ac,
                         const char *gen, int64_t now)
@@ -449,29 +471,33 @@ static bool token_current(const struct account *acc, const struct token_claims *
 }
 
 /*
- * The one round trip of the token check: MGET of keys[0..4), or for a
- * bound token (replay: the proof's key name, ttl_s its lifetime) the
- * same behind the proof's replay check. The reply, or NULL when Redis
- * failed; *replayed when the proof was seen before.
+ * The one round trip of the token check: MGET of keys[0..n) (n is 4, or
+ * 5 with the read-your-writes mark), or for a bound token (replay: the
+ * proof's key name, ttl_s its lifetime) the same behind the proof's
+ * replay check. The reply, or NULL when Redis failed; *replayed when the
+ * proof was seen before.
  */
-static redisReply *check_round_trip(struct request *req, const char *const keys[4],
+static redisReply *check_round_trip(struct request *req, const char *const keys[5], int n,
                                     const char *replay, int ttl_s, bool *replayed)
 {
-	const char *argv[9] = { "EVAL", bound_script, "5" };
-	char ttl[16];
+	const char *argv[10] = { "EVAL", bound_script, NULL };
+	char ttl[16], nkeys[4];
 	redisReply *r;
 
 	*replayed = false;
 	if (replay == NULL) {
-		const char *mget[5] = { "MGET", keys[0], keys[1], keys[2], keys[3] };
+		const char *mget[6] = { "MGET" };
 
-		return cache_command(req->ctx->cache, req->arena, 5, mget, NULL);
+		memcpy(&mget[1], keys, (size_t)n * sizeof(*keys));
+		return cache_command(req->ctx->cache, req->arena, n + 1, mget, NULL);
 	}
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	memcpy(&argv[3], keys, 4 * sizeof(*keys));
-	argv[7] = replay;
-	argv[8] = ttl;
-	r = cache_command(req->ctx->cache, req->arena, 9, argv, NULL);
+	snprintf(nkeys, sizeof(nkeys), "%d", n + 1);
+	argv[2] = nkeys;
+	memcpy(&argv[3], keys, (size_t)n * sizeof(*keys));
+	argv[3 + n] = replay;
+	argv[4 + n] = ttl;
+	r = cache_command(req->ctx->cache, req->arena, 5 + n, argv, NULL);
 	*replayed = cache_reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
 	return r;
 }
@@ -487,7 +513,9 @@ static redisReply *check_round_trip(struct request *req, const char *const keys[
 static int account_or_reply(struct request *req, const struct token_claims *claims,
                             int64_t now, const char *replay, int ttl_s, struct account *acc)
 {
-	const char *keys[4], *gen, *params[2], *jti_hash;
+	const char *keys[5], *gen, *params[2], *jti_hash;
+	/* a read the standby may answer also asks for the account's last write */
+	int n = req->ctx->standby != NULL && (req->route->flags & ROUTE_STANDBY) ? 5 : 4;
 	redisReply *r;
 	bool replayed;
 	int found;
@@ -497,13 +525,16 @@ static int account_or_reply(struct request *req, const struct token_claims *clai
 		return http_oom(req);
 	keys[0] = arena_printf(req->arena, "rs:%s", claims->sid);
 	redis_keys(req->arena, acc->id_hash, jti_hash, &keys[1], &keys[2], &keys[3]);
-	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL || keys[3] == NULL)
+	keys[4] = n == 5 ? auth_written_key(req->arena, acc->id_hash) : "";
+	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL || keys[3] == NULL ||
+	    keys[4] == NULL)
 		return http_oom(req);
-	r = check_round_trip(req, keys, replay, ttl_s, &replayed);
+	r = check_round_trip(req, keys, n, replay, ttl_s, &replayed);
 	if (replayed)
 		return dpop_unauthorized(req);
-	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 4)
+	if (!cache_reply_is(r, REDIS_REPLY_ARRAY) || r->elements != (size_t)n)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
+	written_mark(n == 5 ? r->element[4] : NULL, acc);
 	/* the token's session ended, or the account was deleted */
 	if (!cache_reply_is(r->element[0], REDIS_REPLY_NIL) ||
 	    !cache_reply_is(r->element[1], REDIS_REPLY_NIL))

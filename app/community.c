@@ -32,7 +32,7 @@ bool community_slug_valid(const char *s, size_t len)
 int community_pk(struct request *req, const char *slug, const char **pk)
 {
 	const char *params[1] = { slug };
-	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_pk, params, NULL);
+	PGresult *res = db_exec(req->db, req->arena, &stmt_pk, params, NULL);
 
 	if (res == NULL)
 		return -1;

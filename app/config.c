@@ -178,6 +178,18 @@ static int check_master_password(struct config_reader *ld, const char *name, con
 }
 
 /*
+ * A write's mark outlives the lag a standby may have and still get reads,
+ * so once it is gone every standby that reads has replayed the write.
+ */
+static int check_read_bounds(struct config_reader *ld, const struct config *cfg)
+{
+	if ((int64_t)cfg->read_your_writes_s * 1000 <= cfg->read_max_lag_ms)
+		return config_fail(ld, "SOTTO_READ_YOUR_WRITES_S must be longer than "
+		                   "SOTTO_READ_MAX_LAG_MS");
+	return 0;
+}
+
+/*
  * Where Redis is: REDIS_URL, or REDIS_SENTINELS with REDIS_MASTER_NAME;
  * exactly one of the two answers (two would be one too many). 0 or -1.
  */
@@ -287,6 +299,20 @@ static const struct setting settings[] = {
 	  .meaning = "PostgreSQL statement_timeout, milliseconds; a statement that runs out of "
 	             "it (or meets a deadlock or a lock it cannot get) is answered 503 with "
 	             "Retry-After, nothing written" },
+	{ .name = "DATABASE_READ_URL", .type = &config_type_text,
+	  .offset = FIELD(database_read_url), .def = "", .flags = SETTING_SECRET,
+	  .meaning = "libpq connection string of a standby for lag-tolerant reads (feed, posts, "
+	             "communities, public logs), e.g. a host list with "
+	             "target_session_attrs=prefer-standby; empty = every read on DATABASE_URL "
+	             "(docs/scaling.md)" },
+	{ .name = "SOTTO_READ_MAX_LAG_MS", .type = &config_type_int,
+	  .offset = FIELD(read_max_lag_ms), .def = "1000", .min = 0, .max = 5000,
+	  .meaning = "a standby further behind the primary than this, milliseconds, gets no "
+	             "reads (with DATABASE_READ_URL)" },
+	{ .name = "SOTTO_READ_YOUR_WRITES_S", .type = &config_type_int,
+	  .offset = FIELD(read_your_writes_s), .def = "5", .min = 1, .max = 60,
+	  .meaning = "how long after an account's write its reads wait for a standby to have "
+	             "replayed it, seconds; more than SOTTO_READ_MAX_LAG_MS" },
 	{ .name = "REDIS_URL", .type = &config_type_text, .offset = FIELD(redis_url),
 	  .def = "", .flags = SETTING_SECRET, .check = check_redis_url,
 	  .rule = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path[?db=N]",
@@ -546,7 +572,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	ld.dev = cfg->dev;
 	if (config_source_check_mode(&ld.src, ld.dev) != 0 ||
 	    config_source_each_name(&ld.src, check_var_name) != 0 ||
-	    read_settings(&ld, cfg, false) != 0 || check_redis_choice(&ld, cfg) != 0)
+	    read_settings(&ld, cfg, false) != 0 || check_redis_choice(&ld, cfg) != 0 ||
+	    check_read_bounds(&ld, cfg) != 0)
 		goto out;
 
 	if (cfg->admin_review_token[0] != '\0' &&
@@ -624,6 +651,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < CONFIG_MAX_ORIGINS; i++)
 		free_str(&cfg->cors_origins[i]);
 	free_str(&cfg->database_url);
+	free_str(&cfg->database_read_url);
 	free_str(&cfg->redis_url);
 	free_str(&cfg->redis_sentinels);
 	free_str(&cfg->redis_master_name);

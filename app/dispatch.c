@@ -4,7 +4,8 @@
  *   parse → CORS → IP ban → route lookup (404/405) → admin token → global rate
  *   limit (by IP) → database → bearer token → its scopes → the route's rate
  *   class (by IP and account) → body size and type → JSON or form body →
- *   proof of work → handler → response
+ *   proof of work → which database answers (standby.h) → handler → the
+ *   account's read-your-writes mark → response
  *
  * The ban check comes before routing, so a banned address gets 403 banned
  * on every path, known or not; only for a banned address are the
@@ -42,6 +43,7 @@
 #include "router.h"
 #include "scope.h"
 #include "shm.h"
+#include "standby.h"
 #include "util.h"
 
 static const char cors_allow_headers[] =
@@ -393,6 +395,30 @@ static int database_or_reply(struct request *req)
 	return 0;
 }
 
+/*
+ * The route's handler, on the database standby_route() picks. A read the
+ * standby failed (it went away, replay cancelled the query) runs once more
+ * on the primary from a clean reply: never a 503 the primary could have
+ * answered. Such handlers only read, so running one twice changes nothing.
+ */
+static int handler_run(struct request *req)
+{
+	size_t n_headers = req->n_headers;
+	int status;
+
+	standby_route(req);
+	status = req->route->handler(req);
+	if (!standby_failed(req, status))
+		return status;
+	req->n_headers = n_headers;
+	req->reply = NULL;
+	req->reply_raw = NULL;
+	req->reply_raw_len = 0;
+	req->reply_type = NULL;
+	req->reply_stream = NULL;
+	return req->route->handler(req);
+}
+
 /* The pipeline. Returns the response status; req->reply holds the body. */
 static int handle(struct request *req)
 {
@@ -425,7 +451,7 @@ static int handle(struct request *req)
 		return status;
 	if ((status = pow_verify_or_reply(req)) != 0)
 		return status;
-	return req->route->handler(req);
+	return handler_run(req);
 }
 
 /* Append "Name: value\r\n" to the header block; false when it does not fit. */
@@ -514,6 +540,7 @@ void dispatch_request(struct context *ctx, FCGX_Request *fr)
 	memset(&req, 0, sizeof(req));
 	req.arena = ctx->arena;
 	req.ctx = ctx;
+	req.db = ctx->db;
 	req.fcgi = fr;
 	req.route_index = -1;
 	set_request_id(&req);
@@ -522,6 +549,8 @@ void dispatch_request(struct context *ctx, FCGX_Request *fr)
 		log_msg(LOG_ERROR, "handler returned invalid status %d", status);
 		status = http_error(&req, 500, "internal", "internal error");
 	}
+	/* before the answer leaves, so the account's next read finds the mark */
+	standby_note_write(&req, status);
 	write_response(&req, fr, status);
 	guard_settle(&req, status);
 	events_flush(&req, status);

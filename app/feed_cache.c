@@ -15,6 +15,7 @@
 #include "feed_cache.h"
 #include "http.h"
 #include "shm.h"
+#include "util.h"
 
 #define FEED_CACHE_SLOTS 64
 #define FEED_VOTES_SLOTS 512
@@ -37,6 +38,7 @@ struct feed_entry {
 
 struct feed_cache {
 	uint64_t gen, epoch;
+	uint64_t cleared_us;        /* when it was last emptied for a change (util_now_us) */
 	uint64_t notified;          /* notifications and reconnects seen (feed_cache_refresh) */
 	uint32_t db_gen;            /* the connection generation they were counted under */
 	struct feed_entry *slot[FEED_CACHE_SLOTS];
@@ -45,7 +47,11 @@ struct feed_cache {
 
 struct feed_cache *feed_cache_new(void)
 {
-	return calloc(1, sizeof(struct feed_cache));
+	struct feed_cache *c = calloc(1, sizeof(struct feed_cache));
+
+	if (c != NULL)
+		c->cleared_us = util_now_us();
+	return c;
 }
 
 static void feed_cache_clear(struct feed_cache *c)
@@ -71,6 +77,12 @@ void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch)
 	feed_cache_clear(c);
 	c->gen = gen;
 	c->epoch = epoch;
+	c->cleared_us = util_now_us();
+}
+
+uint64_t feed_cache_cleared_us(const struct feed_cache *c)
+{
+	return c->cleared_us;
 }
 
 void feed_cache_refresh(struct context *ctx)

@@ -246,7 +246,7 @@ int handle_community_create(struct request *req)
 int handle_community_get(struct request *req)
 {
 	const char *params[1] = { http_param(req, 0) };
-	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
+	PGresult *res = db_exec(req->db, req->arena, &stmt_one, params, NULL);
 	json_object *o;
 
 	if (res == NULL)

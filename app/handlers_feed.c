@@ -40,6 +40,7 @@
 #include "page.h"
 #include "post_view.h"
 #include "shm.h"
+#include "standby.h"
 #include "util.h"
 #include "context.h"
 
@@ -167,7 +168,7 @@ static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
 
 	if (params[1] == NULL || params[2] == NULL)
 		return http_oom(req);
-	res = db_exec(req->ctx->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
+	res = db_exec(req->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
 	              params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
@@ -280,9 +281,9 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
 	redisReply *r;
 
 	*db_failed = true;
-	max = db_exec(req->ctx->db, req->arena, &stmt_max_pk, NULL, NULL);
+	max = db_exec(req->db, req->arena, &stmt_max_pk, NULL, NULL);
 	res = params[0] == NULL || max == NULL ? NULL :
-	      db_exec(req->ctx->db, req->arena,
+	      db_exec(req->db, req->arena,
 	              f->community_pk != NULL ? &stmt_ranked_in : &stmt_ranked, params, NULL);
 	if (res == NULL || util_parse_int64(PQgetvalue(max, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0)
 		return -1;
@@ -360,7 +361,7 @@ static int ranked_slice_or_reply(struct request *req, struct feed *f,
 
 	if (params[1] == NULL)
 		return http_oom(req);
-	res = db_exec(req->ctx->db, req->arena, &stmt_by_pks, params, NULL);
+	res = db_exec(req->db, req->arena, &stmt_by_pks, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (take_rows(req, f, res, (int)want, NULL) != 0)
@@ -471,7 +472,7 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, boo
 	params[2] = muted ? "true" : "false";
 	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
-	res = db_exec(req->ctx->db, req->arena, &stmt_viewer, params, NULL);
+	res = db_exec(req->db, req->arena, &stmt_viewer, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	for (int row = 0; row < PQntuples(res); row++) {
@@ -581,7 +582,7 @@ int handle_feed(struct request *req)
 	if ((status = community_or_reply(req, f)) != 0 ||
 	    (status = ranked ? feed_ranked(req, f) : feed_new(req, f)) != 0)
 		goto out;
-	if (key != NULL)
+	if (key != NULL && standby_covers(req, feed_cache_cleared_us(ctx->feed_cache)))
 		feed_cache_put(ctx->feed_cache, key, &f->out,
 		               util_now_us() + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
 	status = feed_reply(req, &f->out, muted);

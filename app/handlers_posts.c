@@ -282,7 +282,7 @@ int handle_post_get(struct request *req)
 
 	if (params[0] == NULL)
 		return http_oom(req);
-	res = db_exec(req->ctx->db, req->arena, &stmt_one, params, NULL);
+	res = db_exec(req->db, req->arena, &stmt_one, params, NULL);
 	if (res == NULL)
 		return http_db_failure(req);
 	if (PQntuples(res) != 1)

@@ -143,13 +143,13 @@ int http_unavailable(struct request *req, const char *message, int retry_after)
 
 int http_db_failure(struct request *req)
 {
-	if (db_down(req->ctx->db))
+	if (db_down(req->db))
 		return http_unavailable(req, "the database is unavailable",
 		                    HTTP_RETRY_AFTER_DOWN);
-	if (db_unconfirmed(req->ctx->db))
+	if (db_unconfirmed(req->db))
 		return http_unavailable(req, "the database could not confirm the write; "
 		                        "look before sending it again", HTTP_RETRY_AFTER_BUSY);
-	if (db_busy(req->ctx->db))
+	if (db_busy(req->db))
 		return http_unavailable(req, "the database is busy; nothing was written",
 		                    HTTP_RETRY_AFTER_BUSY);
 	return http_error(req, 500, "internal", "internal error");

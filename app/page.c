@@ -35,7 +35,7 @@ int page_fetch_or_reply(struct request *req, const struct page *page, struct db_
 	params[stmt->n_params - 1] = arena_printf(req->arena, "%d", page->limit + 1);
 	if (params[stmt->n_params - 1] == NULL)
 		return http_oom(req);
-	if ((res = db_exec(req->ctx->db, req->arena, stmt, params, NULL)) == NULL)
+	if ((res = db_exec(req->db, req->arena, stmt, params, NULL)) == NULL)
 		return http_db_failure(req);
 	if ((out->items = json_object_new_array()) == NULL)
 		return http_oom(req);

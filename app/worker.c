@@ -30,6 +30,7 @@
 #include "log.h"
 #include "revocation.h"
 #include "shm.h"
+#include "standby.h"
 #include "worker.h"
 
 volatile sig_atomic_t worker_stop;
@@ -94,6 +95,8 @@ static void worker_close(struct context *ctx)
 	sodium_memzero(&ctx->keys, sizeof(ctx->keys));
 	arena_free(ctx->arena);
 	db_free(ctx->db);
+	standby_free(ctx->standby);
+	db_free(ctx->db_read);
 	cache_free(ctx->cache);
 	feed_cache_free(ctx->feed_cache);
 	ipban_cache_free(ctx->ipban);
@@ -119,6 +122,10 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	ctx->tokens = auth_token_cache_new();
 	if (ctx->arena == NULL || ctx->db == NULL || ctx->cache == NULL ||
 	    ctx->feed_cache == NULL || ctx->ipban == NULL || ctx->tokens == NULL)
+		return -1;
+	if (cfg->database_read_url[0] != '\0' &&
+	    ((ctx->db_read = db_new(cfg->database_read_url, cfg->db_statement_timeout_ms)) == NULL ||
+	     (ctx->standby = standby_new(ctx->db_read)) == NULL))
 		return -1;
 	db_listen(ctx->db, FEED_CHANNEL);
 	cache_on_connect(ctx->cache, revocation_restore, NULL);

@@ -9,14 +9,15 @@
  * Every failure is 401 unauthorized; Redis or PostgreSQL down is 503.
  *
  * One Redis round trip answers all of it on the common path:
- *   MGET rs:<sid> gone:<h> ac:<h>:<j> ag:<h>
+ *   MGET rs:<sid> gone:<h> ac:<h>:<j> ag:<h> [rw:<h>]
  * where h is the account's lookup hash (hex) and j the token's (hex of
  * BLAKE2b keyed with the lookup key over "jti:" + jti, so no key names a
  * token id): "rs" marks an ended session (until its last access token
  * expires), "gone" a deleted account (set before its rows go, until its
  * last token expires), "ac" caches the account record for this token for
  * AUTH_CACHE_TTL seconds, and "ag" is the account's generation, bumped by
- * every change. A miss reads PostgreSQL, which also requires the token's
+ * every change; on a read the standby may answer, "rw" is the account's
+ * last write (standby.h). A miss reads PostgreSQL, which also requires the token's
  * session row to be there (ending a session deletes it first): a Redis
  * that lost "rs" (flushed, or a failover to a replica that never saw it)
  * cannot revive a session once the cached records from before are gone
@@ -93,6 +94,9 @@ struct account {
 	size_t id_sealed_len;
 
 	struct token_claims token;      /* the token this request came with */
+	/* its read-your-writes mark, as Redis holds it (standby.h); NULL none */
+	const char *written_mark;
+	size_t written_mark_len;
 };
 
 /*
@@ -106,6 +110,9 @@ void auth_token_cache_free(struct auth_token_cache *c);
 /* Lookup hash of a public account id (22 base64url characters). */
 void auth_id_hash(const struct context *ctx, const char *account_id,
                   unsigned char out[AUTH_HASH_BYTES]);
+
+/* The Redis key of an account's read-your-writes mark (standby.h), "rw:<h>"; NULL on OOM. */
+const char *auth_written_key(struct arena *a, const unsigned char id_hash[AUTH_HASH_BYTES]);
 
 /* Lookup hash of an Ed25519 public key. */
 void auth_key_hash(const struct context *ctx, const unsigned char pk[32],

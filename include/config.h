@@ -75,6 +75,9 @@ struct config {
 	/* storage */
 	char *database_url;         /* DATABASE_URL */
 	int db_statement_timeout_ms;/* SOTTO_DB_STATEMENT_TIMEOUT_MS */
+	char *database_read_url;    /* DATABASE_READ_URL; "" = every read on the primary */
+	int read_max_lag_ms;        /* SOTTO_READ_MAX_LAG_MS */
+	int read_your_writes_s;     /* SOTTO_READ_YOUR_WRITES_S */
 	char *redis_url;            /* REDIS_URL: redis://host:port[/db] or unix:///path; "" with Sentinels */
 	char *redis_sentinels;      /* REDIS_SENTINELS: host:port,... "" = use REDIS_URL */
 	char *redis_master_name;    /* REDIS_MASTER_NAME, with REDIS_SENTINELS */

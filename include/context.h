@@ -14,6 +14,7 @@
 
 struct shm_region;
 struct db;
+struct standby;
 struct cache;
 struct arena;
 struct feed_cache;
@@ -37,7 +38,9 @@ struct context {
 	const struct config *cfg;
 	struct shm_region *shm;
 	int slot;                   /* index in shm->workers */
-	struct db *db;
+	struct db *db;              /* the primary: every write, every exact read */
+	struct db *db_read;         /* DATABASE_READ_URL's, or NULL when unset */
+	struct standby *standby;    /* what this worker knows of it (standby.h), or NULL */
 	struct cache *cache;
 	struct arena *arena;
 	struct feed_cache *feed_cache; /* rendered feed pages (feed_cache.h) */

@@ -56,6 +56,14 @@ void feed_cache_free(struct feed_cache *c);
 void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch);
 
 /*
+ * When (util_now_us) the cache was created or last dropped for a change:
+ * a page read from a standby may be stored only if the standby had
+ * replayed what the primary held after then (standby_covers), or a page
+ * from before a deletion could come back until it expires.
+ */
+uint64_t feed_cache_cleared_us(const struct feed_cache *c);
+
+/*
  * feed_cache_sync() for this worker's cache (ctx->feed_cache): the
  * content generation from shared memory, the epoch counted from the
  * database connection's notifications and reconnects.

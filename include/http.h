@@ -20,6 +20,7 @@ struct event_note;
 struct arena;
 struct route;
 struct context;
+struct db;
 
 enum http_method {
 	HTTP_GET = 0,
@@ -77,6 +78,10 @@ struct request {
 	struct query_param form[HTTP_MAX_FORM]; /* parsed body when the route takes a form */
 	size_t n_form;
 	bool oauth_errors;          /* errors in RFC 6749's format (a ROUTE_FORM route) */
+
+	/* the database this request's statements go to: ctx->db, or for a
+	 * ROUTE_STANDBY read the standby may answer, ctx->db_read (standby.h) */
+	struct db *db;
 
 	/* set by the auth check when a valid bearer token is present */
 	struct account *account;    /* arena-owned; NULL when anonymous */

@@ -4,7 +4,8 @@
  * Each route names its method, a pattern whose segments are literal or
  * {param}, its handler and its flags. The shared checks in dispatch.c
  * read the flags (database, auth and the token's scopes, admin token, rate
- * class, proof of work, JSON or form body); handlers never repeat them.
+ * class, proof of work, JSON or form body, which database answers a read);
+ * handlers never repeat them.
  */
 #ifndef SOTTO_ROUTER_H
 #define SOTTO_ROUTER_H
@@ -34,6 +35,9 @@ enum route_flag {
 	ROUTE_SCOPE_ACCOUNT = 1u << 14,
 	ROUTE_FIRST_PARTY   = 1u << 15, /* only tokens of the /auth routes, never a client's */
 	ROUTE_ANY_SCOPE     = 1u << 16, /* any valid token (logout) */
+	ROUTE_STANDBY       = 1u << 17, /* a lag-tolerant read a standby may answer
+	                                   (standby.h); never a write, a token's or a
+	                                   session's check, nor what must be exact */
 };
 
 #define ROUTE_SCOPES (ROUTE_SCOPE_READ | ROUTE_SCOPE_WRITE | ROUTE_SCOPE_DM | \

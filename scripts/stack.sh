@@ -34,6 +34,7 @@
 # always sets them: SOTTO_LISTEN, DATABASE_URL, REDIS_URL. `up` or `start
 # sotto` restarts a running server that was started with other such
 # variables, or from an older binary.
+# DATABASE_READ_URL (a standby for reads) is passed on like the secrets.
 #
 # Layout under $SOTTO_VAR: run/ (sockets, pid files, PostgreSQL's socket
 # directory), log/ (every log), pg/ (the cluster), redis/, nginx/ (rendered
@@ -95,7 +96,7 @@ caller_settings() {
 		case $n in
 		SOTTO_VAR | SOTTO_BIN | SOTTO_HTTPS_PORT | SOTTO_HTTP_PORT) ;;
 		SOTTO_LISTEN | SOTTO_ENV_FILE) ;; # set by the stack
-		SOTTO_* | ADMIN_* | JWT_SECRET | IP_HMAC_KEY | CONTENT_KEYS)
+		SOTTO_* | ADMIN_* | JWT_SECRET | IP_HMAC_KEY | CONTENT_KEYS | DATABASE_READ_URL)
 			printf '%s=%s\n' "$n" "${!n}" ;;
 		esac
 	done | LC_ALL=C sort

@@ -13,7 +13,12 @@ machine (run from the client's namespace by `cluster.py bench`).
   (from /proc), and from them how many app hosts of the same size one primary
   could feed. Two cores run everything here, so the figures show the cost of
   the topology, not its scale-out.
+- The cluster twice per round: with lag-tolerant reads from the standbys
+  (DATABASE_READ_URL, as the harness runs) and with every read on the
+  primary (the app hosts reloaded with it empty), CPU of the standbys too.
 """
+import signal
+import time
 import json
 import os
 import re
@@ -67,18 +72,46 @@ def wrk(url, script=None):
 
 
 def cpu_seconds(pids):
+    """{pid: CPU seconds so far} of those still running."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out = {}
     for pid in pids:
         try:
             with open("/proc/%d/stat" % pid) as f:
                 fields = f.read().split(")")[-1].split()
-            total += int(fields[11]) + int(fields[12])    # utime, stime
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick    # utime, stime
         except FileNotFoundError:
             pass
-    return total / tick
+    return out
 
 
+def cpu_spent(before, after):
+    """CPU seconds spent between two cpu_seconds(): a process started in
+    between (a connection's backend opened by the load) counts whole."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items())
+
+
+
+
+def standby_pids():
+    return [pid for node in cluster.PG_NODES if node != cluster.pg_leader()
+            for pid in cluster.ns_pids(node)]
+
+
+def reloads(host):
+    """Reloads host's pool has logged so far."""
+    with open(os.path.join(cluster.DIR, "log", "sotto-%s.log" % host)) as f:
+        return sum('"reload: generation' in line for line in f)
+
+
+def read_from_standby(state, on):
+    """Reload every app host's pool with DATABASE_READ_URL set (on) or empty."""
+    for host in cluster.APP_HOSTS:
+        before = reloads(host)
+        cluster.write_env(state, host, **({} if on else {"DATABASE_READ_URL": ""}))
+        os.kill(state["procs"]["sotto-" + host]["pid"], signal.SIGHUP)
+        cluster.wait_for(lambda: reloads(host) > before, 60, "the reload of " + host)
+    time.sleep(2)   # the old generation drains its requests in flight
 
 
 def app_pids():
@@ -94,15 +127,15 @@ def measure(base, token, tmp, cpu_groups=None):
     out = {}
     for name, url, s in (("feed", base + "/feed?sort=new&limit=20", None),
                          ("post", base + "/posts", script)):
-        groups = {k: fn() for k, fn in (cpu_groups or {}).items()}
-        before = {k: cpu_seconds(p) for k, p in groups.items()}
+        groups = cpu_groups or {}
+        before = {k: cpu_seconds(fn()) for k, fn in groups.items()}
         rps, bad = wrk(url, s)
         secs = float(DURATION.rstrip("s"))
         out[name] = rps
         out[name + "_non2xx"] = bad
-        for k, p in groups.items():
+        for k, fn in groups.items():
             out.setdefault("cpu_ms_per_request", {})["%s_%s" % (name, k)] = round(
-                1000 * (cpu_seconds(p) - before[k]) / max(rps * secs, 1), 3)
+                1000 * cpu_spent(before[k], cpu_seconds(fn())) / max(rps * secs, 1), 3)
     return out
 
 
@@ -130,6 +163,7 @@ def main():
         with open(cluster.figures_path()) as f:
             results["failover"] = json.load(f)
     leader = cluster.pg_leader()
+    state = cluster.load_state()
     with tempfile.TemporaryDirectory(prefix="sotto-bench-cluster-") as tmp:
         os.chmod(tmp, 0o755)
         env = single_host(tmp)
@@ -138,12 +172,18 @@ def main():
             single_token = register(single_base)
             front = cluster.front_url("")
             front_token = register(front)
+            groups = {"app_hosts": app_pids, "pg_primary": lambda: cluster.ns_pids(leader),
+                      "pg_standbys": standby_pids}
             for _ in range(ROUNDS):
                 one = measure(single_base, single_token, tmp)
-                two = measure(front, front_token, tmp, {
-                    "app_hosts": app_pids,
-                    "pg_primary": lambda: cluster.ns_pids(leader)})
-                results["rounds"].append({"single": one, "cluster": two})
+                two = measure(front, front_token, tmp, groups)
+                read_from_standby(state, False)
+                try:
+                    primary_only = measure(front, front_token, tmp, groups)
+                finally:
+                    read_from_standby(state, True)
+                results["rounds"].append({"single": one, "cluster": two,
+                                          "cluster_primary_only": primary_only})
         finally:
             subprocess.run(["bash", os.path.join(REPO, "scripts", "stack.sh"), "down"], env=env,
                            capture_output=True)
@@ -164,8 +204,14 @@ def report(results):
         summary[name] = {"single_rps": round(single, 1), "cluster_rps": round(two, 1),
                          "ratio": round(two / single, 3) if single else None}
         cpu = {k: median([r["cluster"]["cpu_ms_per_request"]["%s_%s" % (name, k)]
-                          for r in rounds]) for k in ("app_hosts", "pg_primary")}
+                          for r in rounds]) for k in ("app_hosts", "pg_primary", "pg_standbys")}
         summary[name]["cpu_ms_per_request"] = cpu
+        # the same cluster with every read on the primary
+        summary[name]["primary_only"] = {
+            "cluster_rps": round(median([r["cluster_primary_only"][name] for r in rounds]), 1),
+            "cpu_ms_per_request": {k: median([r["cluster_primary_only"]["cpu_ms_per_request"]
+                                              ["%s_%s" % (name, k)] for r in rounds])
+                                   for k in ("app_hosts", "pg_primary", "pg_standbys")}}
         # One primary of the same size as an app host saturates when the app
         # hosts together send it what it can absorb: app CPU / primary CPU
         # per request.

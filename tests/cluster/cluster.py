@@ -26,7 +26,8 @@ it names no interface of the host's. A lone `up` usually gets slot 0:
 10.77.0.0/24 and 10.77.1.0/24.
 
 PostgreSQL runs under Patroni with synchronous_mode_strict; sotto reaches it
-through libpq's host list (target_session_attrs=read-write), Redis through the
+through libpq's host list (target_session_attrs=read-write; its lag-tolerant
+reads prefer-standby, DATABASE_READ_URL), Redis through the
 Sentinels. Every process is started in its node's namespace and recorded with
 its PID in $SOTTO_CLUSTER_DIR/state.json (with the slot); `down` kills those
 PIDs (and any process left in one of the run's namespaces: PostgreSQL's
@@ -54,6 +55,7 @@ SLOTS = 64                    # runs at once; slot N takes 10.77.2N.0/24 and 10.
 HTTPS_PORT = 8443
 HTTP_PORT = 8080
 WORKERS = int(os.environ.get("SOTTO_CLUSTER_WORKERS", "3"))
+READ_MAX_LAG_MS = 500
 
 # node -> {network: last octet of its address}
 HOSTS = {
@@ -87,8 +89,8 @@ def use_dir(path):
 def use_slot(slot):
     """Name and address everything after slot (see the top of this file):
     PREFIX, SWITCH, SUBNETS, NODES (node -> {network: address}), and the
-    DATABASE_URL and REDIS_SENTINELS sotto is given."""
-    global SLOT, PREFIX, SWITCH, SUBNETS, NODES, DATABASE_URL, REDIS_SENTINELS
+    DATABASE_URL, DATABASE_READ_URL and REDIS_SENTINELS sotto is given."""
+    global SLOT, PREFIX, SWITCH, SUBNETS, NODES, DATABASE_URL, DATABASE_READ_URL, REDIS_SENTINELS
     SLOT = slot
     PREFIX = "sotc%d-" % slot
     SWITCH = PREFIX + "sw"
@@ -98,6 +100,9 @@ def use_slot(slot):
     DATABASE_URL = ("postgresql://%s/sotto?user=postgres&target_session_attrs=read-write"
                     "&connect_timeout=2" % ",".join("%s:5432" % NODES[n]["app"]
                                                     for n in PG_NODES))
+    # lag-tolerant reads: a standby when there is one, else whoever answers
+    DATABASE_READ_URL = DATABASE_URL.replace("target_session_attrs=read-write",
+                                             "target_session_attrs=prefer-standby")
     REDIS_SENTINELS = ",".join("%s:%d" % (NODES[n]["app"], SENTINEL_PORT) for n in SENTINELS)
 
 
@@ -459,6 +464,9 @@ def app_env(state, host):
         "SOTTO_NCHAN_PUBLISH": os.path.join(d, "run", "nchan", "nchan.sock"),
         "SOTTO_MIGRATIONS_DIR": os.path.join(REPO, "sql"),
         "DATABASE_URL": DATABASE_URL,
+        "DATABASE_READ_URL": DATABASE_READ_URL,
+        # a deleted post leaves anonymous reads within this (scenario 5: 1 s)
+        "SOTTO_READ_MAX_LAG_MS": str(READ_MAX_LAG_MS),
         "REDIS_SENTINELS": REDIS_SENTINELS,
         "REDIS_MASTER_NAME": MASTER_NAME,
         "REDIS_MASTER_USER": REDIS_USER, "REDIS_MASTER_PASSWORD": s["redis"],
@@ -477,11 +485,11 @@ def app_env(state, host):
     }
 
 
-def write_env(state, host):
+def write_env(state, host, **override):
     path = os.path.join(DIR, host, "sotto.env")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        for k, v in app_env(state, host).items():
+        for k, v in dict(app_env(state, host), **override).items():
             f.write("%s=%s\n" % (k, v))
     return path
 

@@ -407,8 +407,8 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 		if (d.def[0] != '(')
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
-	/* 48 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 48 - 2 + RATE__MAX + POW__MAX);
+	/* 51 rows, two of them families: one setting per rate class and per action */
+	assert_int_equal(n, 51 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
@@ -1263,6 +1263,34 @@ static void test_moderation_settings_defaults_and_values(void **state)
 	config_free(&cfg);
 }
 
+/*
+ * Reads from a standby: unset by default (every read on the primary); a
+ * write's mark must outlive the lag a standby may have and still get reads.
+ */
+static void test_read_your_writes_must_outlast_the_lag_bound(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	set_required_env();
+	load_ok(&cfg);
+	assert_string_equal(cfg.database_read_url, "");
+	assert_int_equal(cfg.read_max_lag_ms, 1000);
+	assert_int_equal(cfg.read_your_writes_s, 5);
+	config_free(&cfg);
+	setenv("SOTTO_READ_MAX_LAG_MS", "2000", 1);
+	setenv("SOTTO_READ_YOUR_WRITES_S", "2", 1);
+	load_fails_naming("SOTTO_READ_YOUR_WRITES_S");
+	setenv("SOTTO_READ_YOUR_WRITES_S", "3", 1);
+	load_ok(&cfg);
+	assert_int_equal(cfg.read_your_writes_s, 3);
+	config_free(&cfg);
+	setenv("SOTTO_READ_MAX_LAG_MS", "5001", 1);
+	load_fails_naming("SOTTO_READ_MAX_LAG_MS");
+	unsetenv("SOTTO_READ_MAX_LAG_MS");
+	unsetenv("SOTTO_READ_YOUR_WRITES_S");
+}
+
 static void test_moderation_settings_out_of_range_refused(void **state)
 {
 	static const char *const bad_thresholds[] = {
@@ -1348,6 +1376,7 @@ int main(void)
 		T(test_moderation_settings_defaults_and_values),
 		T(test_moderation_settings_out_of_range_refused),
 		T(test_flag_hold_weight_default_decimal_and_bounds),
+		T(test_read_your_writes_must_outlast_the_lag_bound),
 	};
 
 	if (sodium_init() < 0)
