@@ -31,11 +31,6 @@
 #define INVITES_KIND "group-invites"
 #define INVITES_MAX 100             /* unexpired invites of one group */
 
-/* Whether the caller already uses a key in one of its groups (sql/018: a handful of rows). */
-static struct db_stmt stmt_key_in_use = {
-	"group_key_in_use",
-	"SELECT 1 FROM group_members WHERE account_pk = $1 AND x25519 = $2 LIMIT 1", 2, 0
-};
 static struct db_stmt stmt_group_insert = {
 	"group_insert", "INSERT INTO groups (id, member_count) VALUES ($1, 1) RETURNING pk", 1, 0
 };
@@ -158,30 +153,6 @@ static const char *x25519_or_reply(struct request *req, int *status)
 	return out;
 }
 
-/*
- * 0 when x (bytea text) is no key of the caller's in any of its groups,
- * else the status it set (422). One key in two groups would tell anyone
- * in both that the two members are one person; clients make a fresh key
- * for every group, and this catches one that forgets. It looks at the
- * caller's own memberships only, so the answer tells nothing about anyone
- * else.
- */
-static int key_fresh_or_reply(struct request *req, const char *x)
-{
-	const char *params[2] = { arena_i64(req->arena, req->account_pk), x };
-	PGresult *res;
-
-	if (params[0] == NULL)
-		return http_oom(req);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_key_in_use, params, NULL)) == NULL)
-		return http_db_failure(req);
-	if (PQntuples(res) != 0)
-		return http_error(req, 422, "invalid_field",
-		                  "x25519_public is your key in another group: make a fresh key "
-		                  "for every group");
-	return 0;
-}
-
 /* 201 {"group_id", "member_id", "epoch"}. */
 static int joined_reply(struct request *req, int status, const char *group_id,
                         const char *member_id, int64_t epoch)
@@ -205,7 +176,7 @@ int handle_group_create(struct request *req)
 	PGresult *res;
 	int status = 0;
 
-	if ((x = x25519_or_reply(req, &status)) == NULL || (status = key_fresh_or_reply(req, x)) != 0)
+	if ((x = x25519_or_reply(req, &status)) == NULL)
 		return status;
 	if (gid == NULL || mid == NULL)
 		return http_oom(req);
@@ -483,8 +454,6 @@ int handle_group_join(struct request *req)
 	if (g.member_pk != 0)
 		return group_rollback(req, http_error(req, 409, "conflict",
 		                                      "you are a member of this group already"));
-	if ((status = key_fresh_or_reply(req, x)) != 0)
-		return group_rollback(req, status);
 	params[0] = hash;
 	params[1] = arena_i64(req->arena, g.pk);
 	params[2] = arena_i64(req->arena, util_today());
