@@ -471,8 +471,8 @@ setup_dm_many() { # n
 		printf '{"post_id":"%s"}' "$post_id" >"$SECRETS/dm-start.json"
 		reply=$(api --auth POST /dm/start_from_post "$SECRETS/dm-start.json")
 		status=$(tail -n 1 <<<"$reply")
-		# 200 (a conversation the bench has already) and 422 (its own post,
-		# or a conversation not with someone else) are left out.
+		# 200 (a conversation the bench account has already) and 422 (a
+		# post of its own) are left out.
 		case $status in
 		201) ;;
 		200 | 422) continue ;;
