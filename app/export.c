@@ -40,6 +40,8 @@ const struct export_hook export_hooks[] = {
 	{ "mutes", export_mutes },
 	{ "blocks", export_blocks },
 	{ "flags", export_flags },
+	{ "appeals", export_appeals },
+	{ "moderating", export_moderating },
 	{ "events", export_events },
 	{ "conversations", export_conversations },
 	{ "groups", export_groups },

@@ -24,6 +24,7 @@
 #include "db.h"
 #include "events.h"
 #include "feed_cache.h"
+#include "export.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
@@ -195,10 +196,14 @@ static struct db_stmt stmt_clist_decided = {
 static const char *appeal_status_name(int64_t status)
 {
 	switch (status) {
+	case APPEAL_UNFILED:
+		return "unfiled";
 	case APPEAL_UPHELD:
 		return "upheld";
 	case APPEAL_REVERSED:
 		return "reversed";
+	case APPEAL_VOID:
+		return "void";
 	default:
 		return "pending";
 	}
@@ -498,4 +503,63 @@ int handle_community_appeal_decide(struct request *req)
 	if ((status = community_moderated_or_reply(req, http_param(req, 0), &v.community)) != 0)
 		return status;
 	return appeal_decide(req, v);
+}
+
+/* ---- GET /me/export: "appeals" ------------------------------------------- */
+
+static struct db_stmt stmt_export = {
+	"appeal_export",
+	"SELECT a.id, p.id, a.status, a.last_day, a.day_filed, a.day_decided, a.note_sealed, "
+	"a.note_version FROM mod_appeals a JOIN posts p ON p.pk = a.post_pk "
+	"WHERE p.author_pk = $1 ORDER BY a.pk", 1, 0
+};
+enum { X_ID, X_POST, X_STATUS, X_LAST_DAY, X_FILED, X_DECIDED, X_NOTE };
+
+/* A day column that may be NULL, as JSON; 0, or -1 when it is not a day. */
+static int day_json(const PGresult *res, int row, int col, json_object **out)
+{
+	int64_t day;
+
+	*out = NULL;
+	if (PQgetisnull(res, row, col))
+		return 0;
+	if (util_parse_int64(PQgetvalue(res, row, col), 0, INT32_MAX, &day) != 0)
+		return -1;
+	*out = json_object_new_int64(day);
+	return 0;
+}
+
+/* One appeal of the account's removed posts, filed or not (a page_row_fn). */
+static json_object *appeal_export_json(struct request *req, const PGresult *res, int row,
+                                       void *unused)
+{
+	json_object *o = NULL, *last = NULL, *filed = NULL, *decided = NULL;
+	int64_t status;
+
+	(void)unused;
+	if (util_parse_int64(PQgetvalue(res, row, X_STATUS), APPEAL_UNFILED, APPEAL_VOID,
+	                     &status) != 0 ||
+	    day_json(res, row, X_LAST_DAY, &last) != 0 || day_json(res, row, X_FILED, &filed) != 0 ||
+	    day_json(res, row, X_DECIDED, &decided) != 0 || (o = json_object_new_object()) == NULL) {
+		json_object_put(last);
+		json_object_put(filed);
+		json_object_put(decided);
+		log_msg(LOG_WARN, "an appeal could not be exported; left out");
+		return NULL;
+	}
+	json_object_object_add(o, "appeal_id", json_object_new_string(PQgetvalue(res, row, X_ID)));
+	json_object_object_add(o, "post_id", json_object_new_string(PQgetvalue(res, row, X_POST)));
+	json_object_object_add(o, "status", json_object_new_string(appeal_status_name(status)));
+	json_object_object_add(o, "last_day", last);
+	json_object_object_add(o, "day_filed", filed);
+	json_object_object_add(o, "day_decided", decided);
+	json_object_object_add(o, "note", moderation_note_json(req, APPEAL_TABLE,
+	                                                       PQgetvalue(res, row, X_ID),
+	                                                       res, row, X_NOTE));
+	return o;
+}
+
+int export_appeals(struct request *req, json_object *out, const char *section)
+{
+	return export_rows(req, out, section, &stmt_export, appeal_export_json, NULL);
 }

@@ -203,24 +203,11 @@ int handle_ban_create(struct request *req)
  */
 int handle_ban_list(struct request *req)
 {
-	struct page page;
-	struct page_rows rows;
-	struct cursor next;
-	const char *params[3];
-	int status;
+	static const struct page_keyed list = {
+		BANS_KIND, &stmt_list, INT64_MAX, COL_PK, ipban_row_json, NULL
+	};
 
-	if ((status = page_or_reply(req, BANS_KIND, &page)) != 0)
-		return status;
-	if (page.has_cursor && page.cursor.n != 1)
-		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	params[0] = arena_i64(req->arena, util_today());
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
-	if (params[0] == NULL || params[1] == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, ipban_row_json, NULL,
-	                                  &rows)) != 0)
-		return status;
-	return page_reply(req, BANS_KIND, rows.items, page_next_key(&rows, COL_PK, &next));
+	return page_keyed_reply(req, &list, arena_i64(req->arena, util_today()));
 }
 
 static bool ban_id_valid(const char *id)

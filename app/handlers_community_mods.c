@@ -17,6 +17,7 @@
 #include "community.h"
 #include "context.h"
 #include "db.h"
+#include "export.h"
 #include "group.h"
 #include "handlers.h"
 #include "json.h"
@@ -211,24 +212,15 @@ static json_object *moderator_json(struct request *req, const PGresult *res, int
 /* GET /communities/{slug}/moderators (public): oldest first. */
 int handle_mod_list(struct request *req)
 {
-	struct page page;
-	struct page_rows rows;
-	struct cursor next;
-	const char *params[3];
+	static const struct page_keyed list = {
+		MODERATORS_KIND, &stmt_list, 0, COL_PK, moderator_json, NULL
+	};
+	const char *community;
 	int status;
 
-	if ((status = page_or_reply(req, MODERATORS_KIND, &page)) != 0)
+	if ((status = community_pk_or_reply(req, http_param(req, 0), &community)) != 0)
 		return status;
-	if (page.has_cursor && page.cursor.n != 1)
-		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
-	if ((status = community_pk_or_reply(req, http_param(req, 0), &params[0])) != 0)
-		return status;
-	if ((params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : 0)) == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, moderator_json, NULL,
-	                                  &rows)) != 0)
-		return status;
-	return page_reply(req, MODERATORS_KIND, rows.items, page_next_key(&rows, COL_PK, &next));
+	return page_keyed_reply(req, &list, community);
 }
 
 /* DELETE /communities/{slug}/moderators/me: 204; not a moderator of it, 404. */
@@ -244,4 +236,36 @@ int handle_mod_leave(struct request *req)
 	if (strcmp(PQcmdTuples(res), "1") != 0)
 		return http_error(req, 404, "not_found", "no such community");
 	return 204;
+}
+
+/* ---- GET /me/export: "moderating" --------------------------------------- */
+
+static struct db_stmt stmt_export = {
+	"mod_export",
+	"SELECT c.slug, m.id, m.day_joined FROM community_moderators m "
+	"JOIN communities c ON c.pk = m.community_pk WHERE m.account_pk = $1 ORDER BY m.pk", 1, 0
+};
+
+/* {"community", "moderator_id", "day_joined"} (a page_row_fn). */
+static json_object *moderating_json(struct request *req, const PGresult *res, int row,
+                                    void *unused)
+{
+	json_object *o = json_object_new_object();
+	int64_t day;
+
+	(void)req;
+	(void)unused;
+	if (o == NULL || util_parse_int64(PQgetvalue(res, row, 2), 0, INT32_MAX, &day) != 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "community", json_object_new_string(PQgetvalue(res, row, 0)));
+	json_object_object_add(o, "moderator_id", json_object_new_string(PQgetvalue(res, row, 1)));
+	json_object_object_add(o, "day_joined", json_object_new_int64(day));
+	return o;
+}
+
+int export_moderating(struct request *req, json_object *out, const char *section)
+{
+	return export_rows(req, out, section, &stmt_export, moderating_json, NULL);
 }

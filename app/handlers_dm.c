@@ -503,22 +503,11 @@ static int conversation_reply(struct request *req, const struct conv *cv, int st
  */
 int handle_dm_list(struct request *req)
 {
-	struct page page;
-	struct page_rows rows;
-	struct cursor next;
-	const char *params[3];
-	int status;
+	static const struct page_keyed list = {
+		LIST_KIND, &stmt_list, INT64_MAX, LS_ACTIVITY, list_item, NULL
+	};
 
-	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
-		return status;
-	params[0] = arena_i64(req->arena, req->account_pk);
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
-	if (params[0] == NULL || params[1] == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
-	                                  &rows)) != 0)
-		return status;
-	return page_reply(req, LIST_KIND, rows.items, page_next_key(&rows, LS_ACTIVITY, &next));
+	return page_keyed_reply(req, &list, arena_i64(req->arena, req->account_pk));
 }
 
 /* ---- GET /dm/{id}/messages --------------------------------------------------- */

@@ -493,22 +493,11 @@ static json_object *list_item(struct request *req, const PGresult *res, int row,
 /* GET /groups: the caller's groups in the order joined (keyset on the membership). */
 int handle_group_list(struct request *req)
 {
-	struct page page;
-	struct page_rows rows;
-	struct cursor next;
-	const char *params[3];
-	int status;
+	static const struct page_keyed list = {
+		LIST_KIND, &stmt_list, 0, LS_PK, list_item, NULL
+	};
 
-	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
-		return status;
-	params[0] = arena_i64(req->arena, req->account_pk);
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : 0);
-	if (params[0] == NULL || params[1] == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, list_item, NULL,
-	                                  &rows)) != 0)
-		return status;
-	return page_reply(req, LIST_KIND, rows.items, page_next_key(&rows, LS_PK, &next));
+	return page_keyed_reply(req, &list, arena_i64(req->arena, req->account_pk));
 }
 
 /* One member of GET /groups/{id}; NULL on OOM or a malformed row (logged). */

@@ -59,22 +59,11 @@ static json_object *session_item(struct request *req, const PGresult *res, int r
 /* GET /me/sessions: newest first, keyset on the session's internal key (sealed in the cursor). */
 int handle_me_sessions(struct request *req)
 {
-	struct page page;
-	struct page_rows rows;
-	struct cursor next;
-	const char *params[3];
-	int status;
+	struct page_keyed list = {
+		LIST_KIND, &stmt_list, INT64_MAX, SC_PK, session_item, req->account->token.sid
+	};
 
-	if ((status = page_or_reply(req, LIST_KIND, &page)) != 0)
-		return status;
-	params[0] = arena_i64(req->arena, req->account_pk);
-	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : INT64_MAX);
-	if (params[0] == NULL || params[1] == NULL)
-		return http_oom(req);
-	if ((status = page_fetch_or_reply(req, &page, &stmt_list, params, session_item,
-	                                  req->account->token.sid, &rows)) != 0)
-		return status;
-	return page_reply(req, LIST_KIND, rows.items, page_next_key(&rows, SC_PK, &next));
+	return page_keyed_reply(req, &list, arena_i64(req->arena, req->account_pk));
 }
 
 /*

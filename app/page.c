@@ -125,3 +125,25 @@ int page_reply_text(struct request *req, const char *kind, const char *items, si
 	req->reply_type = "application/json";
 	return 200;
 }
+
+int page_keyed_reply(struct request *req, const struct page_keyed *list, const char *owner)
+{
+	struct page page;
+	struct page_rows rows;
+	struct cursor next;
+	const char *params[3];
+	int status;
+
+	if ((status = page_or_reply(req, list->kind, &page)) != 0)
+		return status;
+	if (page.has_cursor && page.cursor.n != 1)
+		return http_error(req, 400, "bad_request", "cursor is not valid for this list");
+	params[0] = owner;
+	params[1] = arena_i64(req->arena, page.has_cursor ? page.cursor.v[0] : list->start);
+	if (params[0] == NULL || params[1] == NULL)
+		return http_oom(req);
+	if ((status = page_fetch_or_reply(req, &page, list->stmt, params, list->row, list->ctx,
+	                                  &rows)) != 0)
+		return status;
+	return page_reply(req, list->kind, rows.items, page_next_key(&rows, list->key_col, &next));
+}

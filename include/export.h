@@ -52,6 +52,18 @@ int export_blocks(struct request *req, json_object *out, const char *section);
  * "note" (decrypted)|null, "day", "upheld": true|false|null}, oldest first.
  */
 int export_flags(struct request *req, json_object *out, const char *section);
+/*
+ * app/handlers_appeals.c: "appeals" of the account's removed posts, filed or
+ * not, {"appeal_id", "post_id", "status": "unfiled"|"pending"|"upheld"|
+ * "reversed"|"void", "last_day", "day_filed", "day_decided", "note"
+ * (decrypted)|null}, oldest first.
+ */
+int export_appeals(struct request *req, json_object *out, const char *section);
+/*
+ * app/handlers_community_mods.c: "moderating", the communities the account
+ * moderates, {"community", "moderator_id", "day_joined"}.
+ */
+int export_moderating(struct request *req, json_object *out, const char *section);
 /* app/handlers_events.c: "events" not yet acknowledged. */
 int export_events(struct request *req, json_object *out, const char *section);
 /* app/handlers_dm.c: "conversations" with their messages (server-readable ones decrypted). */

@@ -7,6 +7,7 @@
 #define SOTTO_PAGE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -82,5 +83,23 @@ int page_reply(struct request *req, const char *kind, json_object *items,
  */
 int page_reply_text(struct request *req, const char *kind, const char *items, size_t len,
                     const struct cursor *next);
+
+/*
+ * A list keyed by one whole number, whole: its statement takes (owner,
+ * after, limit) and returns rows in key order; after is the cursor's one
+ * field, or start on the first page (INT64_MAX for newest first, 0 for
+ * oldest first); key_col is the column the next page starts after.
+ */
+struct page_keyed {
+	const char *kind;
+	struct db_stmt *stmt;
+	int64_t start;
+	int key_col;
+	page_row_fn *row;
+	void *ctx;
+};
+
+/* GET of a page_keyed list whose $1 is owner (NULL: out of memory). */
+int page_keyed_reply(struct request *req, const struct page_keyed *list, const char *owner);
 
 #endif

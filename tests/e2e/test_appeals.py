@@ -312,3 +312,33 @@ def test_filing_has_its_rate_class(make_stack):
     assert_error(r, 429, "rate_limited")
     assert int(r.headers["Retry-After"]) > 0
     assert_error(file(st, author[1], new_slug()), 429, "rate_limited")
+
+
+def test_the_export_lists_the_authors_appeals_filed_or_not_and_the_moderators_roles(ast):
+    """GET /me/export: "appeals" holds every appeal of the account's removed
+    posts (an unfiled one too, with the last day it can be filed), the note
+    in clear; nobody else's export shows them. "moderating" lists the
+    communities the account moderates, with its moderator_id there."""
+    author = register(ast)
+    p1, unfiled = removed_by_instance(ast, author)
+    p2, filed = removed_by_instance(ast, author)
+    file_ok(ast, author[1], filed, "instance")
+    decide_appeal_ok(ast, filed, "uphold", "upheld", "instance")
+    doc = ast.get("/me/export", headers=bearer(author[1])).json()
+    window = doc["appeals"][0]["last_day"] - today()
+    assert window > 0, doc["appeals"]
+    assert doc["appeals"] == [
+        {"appeal_id": unfiled, "post_id": p1["id"], "status": "unfiled", "last_day": today() + window,
+         "day_filed": None, "day_decided": None, "note": None},
+        {"appeal_id": filed, "post_id": p2["id"], "status": "upheld", "last_day": today() + window,
+         "day_filed": today(), "day_decided": today(), "note": NOTE}]
+    assert doc["moderating"] == []
+
+    other = register(ast)
+    _, _, owner, slug = removed_by_community(ast, other)
+    doc = ast.get("/me/export", headers=bearer(owner)).json()
+    assert doc["appeals"] == [], doc["appeals"]
+    mods = ast.get("/communities/%s/moderators" % slug, headers=bearer(owner)).json()["items"]
+    assert [(m["community"], m["moderator_id"]) for m in doc["moderating"]] == \
+        [(slug, mods[0]["moderator_id"])], doc["moderating"]
+    assert doc["moderating"][0]["day_joined"] == today()
