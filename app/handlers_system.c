@@ -237,6 +237,21 @@ static unsigned long long metrics_busy(const struct shm_region *r)
 	return busy;
 }
 
+/*
+ * Active bans in each running worker's cached list, by pool slot; -1 for a
+ * worker that has not loaded it yet (it loads at its first request).
+ */
+static void metrics_ipban_loaded(struct text *t, const struct shm_region *r)
+{
+	text_printf(t, "# HELP sotto_ipban_loaded Active IP bans in a worker's cached list "
+	               "(-1: not loaded yet).\n"
+	               "# TYPE sotto_ipban_loaded gauge\n");
+	for (int i = 0; i < SHM_MAX_WORKERS; i++)
+		if (atomic_load(&r->workers[i].pid) != 0)
+			text_printf(t, "sotto_ipban_loaded{worker=\"%d\"} %lld\n", i,
+			            (long long)atomic_load(&r->workers[i].ipban_loaded));
+}
+
 /* GET /metrics: Prometheus text format 0.0.4 from the pool's shared memory. */
 int handle_metrics(struct request *req)
 {
@@ -269,6 +284,7 @@ int handle_metrics(struct request *req)
 	metrics_gauge(&t, "sotto_ipban_load_failures_total", "counter",
 	              "Ban list loads that failed (the last loaded list stayed in force).",
 	              (unsigned long long)atomic_load(&r->ipban_load_failures));
+	metrics_ipban_loaded(&t, r);
 	if (t.failed)
 		return http_oom(req);
 	req->reply_raw = t.buf;

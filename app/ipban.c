@@ -397,6 +397,11 @@ static void cache_refresh(struct request *req)
 	cache->shm_gen = gen;
 	cache->next_check_us = now + (uint64_t)IPBAN_RECHECK_MS * 1000;
 	if (cache_reload(req, force) == 0) {
+		/* /metrics shows each worker's count: a reload that found the
+		 * bans can be told from one that never happened. */
+		if (shm != NULL)
+			atomic_store_explicit(&shm->workers[req->ctx->slot].ipban_loaded,
+			                      (int64_t)cache->n, memory_order_relaxed);
 		if (cache->failing)
 			log_msg(LOG_INFO, "the ban list is loaded again");
 		cache->failing = false;

@@ -1,6 +1,9 @@
 /*
  * page.c — ?limit= and ?cursor= for every list route, and the list reply.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "arena.h"
 #include "context.h"
 #include "cursor.h"
@@ -25,29 +28,39 @@ int page_or_reply(struct request *req, const char *kind, struct page *p)
 	return 0;
 }
 
-int page_fetch_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
-                        const char **params, page_row_fn *row, void *ctx,
-                        struct page_rows *out)
+int page_query_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
+                        const char **params, struct page_rows *out)
 {
 	PGresult *res;
-	int shown;
 
 	params[stmt->n_params - 1] = arena_printf(req->arena, "%d", page->limit + 1);
 	if (params[stmt->n_params - 1] == NULL)
 		return http_oom(req);
 	if ((res = db_exec(req->db, req->arena, stmt, params, NULL)) == NULL)
 		return http_db_failure(req);
+	out->res = res;
+	out->items = NULL;
+	out->shown = PQntuples(res) > page->limit ? page->limit : PQntuples(res);
+	out->last = PQntuples(res) > page->limit ? out->shown - 1 : -1;
+	return 0;
+}
+
+int page_fetch_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
+                        const char **params, page_row_fn *row, void *ctx,
+                        struct page_rows *out)
+{
+	int status;
+
+	if ((status = page_query_or_reply(req, page, stmt, params, out)) != 0)
+		return status;
 	if ((out->items = json_object_new_array()) == NULL)
 		return http_oom(req);
-	shown = PQntuples(res) > page->limit ? page->limit : PQntuples(res);
-	for (int i = 0; i < shown; i++) {
-		json_object *item = row(req, res, i, ctx);
+	for (int i = 0; i < out->shown; i++) {
+		json_object *item = row(req, out->res, i, ctx);
 
 		if (item != NULL)
 			json_object_array_add(out->items, item);
 	}
-	out->res = res;
-	out->last = PQntuples(res) > page->limit ? shown - 1 : -1;
 	return 0;
 }
 
@@ -80,6 +93,37 @@ int page_reply(struct request *req, const char *kind, json_object *items,
 	}
 	json_object_object_add(o, "next_cursor", text != NULL ? json_object_new_string(text) : NULL);
 	return http_reply(req, 200, o);
+}
+
+int page_reply_text(struct request *req, const char *kind, const char *items, size_t len,
+                    const struct cursor *next)
+{
+	static const char head[] = "{\"items\":[", tail[] = "],\"next_cursor\":";
+	const char *cursor = NULL;
+	size_t cap, n;
+	char *buf;
+
+	if (next != NULL &&
+	    (cursor = cursor_seal(req->arena, req->ctx->keys.cursor, kind, next)) == NULL)
+		return http_oom(req);
+	/* a sealed cursor is base64url: nothing in it needs escaping */
+	cap = sizeof(head) + len + sizeof(tail) + (cursor != NULL ? strlen(cursor) : 0) + 8;
+	if ((buf = arena_alloc(req->arena, cap)) == NULL)
+		return http_oom(req);
+	memcpy(buf, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	memcpy(buf + n, items, len);
+	n += len;
+	memcpy(buf + n, tail, sizeof(tail) - 1);
+	n += sizeof(tail) - 1;
+	if (cursor != NULL)
+		n += (size_t)snprintf(buf + n, cap - n, "\"%s\"}", cursor);
+	else
+		n += (size_t)snprintf(buf + n, cap - n, "null}");
+	req->reply_raw = buf;
+	req->reply_raw_len = n;
+	req->reply_type = "application/json";
+	return 200;
 }
 
 int page_keyed_reply(struct request *req, const struct page_keyed *list, const char *owner)

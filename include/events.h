@@ -88,7 +88,9 @@ void events_close(struct request *req, int64_t account_pk);
 
 /*
  * The GET /events item for one event: a new json_object (the caller owns
- * it), or NULL on OOM or when data is not JSON (it always is: jsonb).
+ * it), or NULL on OOM or when data is not the text of a JSON object (it
+ * always is: PostgreSQL's jsonb output). data is copied and printed as it
+ * is when the item is serialized, not parsed.
  */
 json_object *events_item(int64_t seq, const char *type, int64_t day, const char *data);
 

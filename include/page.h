@@ -32,10 +32,11 @@ struct page {
  */
 typedef json_object *page_row_fn(struct request *req, const PGresult *res, int row, void *ctx);
 
-/* One page of a keyset query (page_fetch_or_reply). */
+/* One page of a keyset query (page_query_or_reply, page_fetch_or_reply). */
 struct page_rows {
 	const PGresult *res;
-	json_object *items;      /* up to limit items; the caller owns it */
+	json_object *items;      /* up to limit items; the caller owns it (NULL: not built) */
+	int shown;               /* rows [0, shown) are the page's */
 	int last;                /* row the next page starts after; -1: no next page */
 };
 
@@ -53,8 +54,14 @@ int page_or_reply(struct request *req, const char *kind, struct page *p);
 /*
  * Run the keyset query stmt for page. Its last parameter is set here to
  * limit + 1: the extra row, never shown, says whether a next page exists.
- * Rows [0, limit) become items through row. Returns 0 with *out filled,
- * or the status it set.
+ * Returns 0 with *out filled (no items), or the status it set.
+ */
+int page_query_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
+                        const char **params, struct page_rows *out);
+
+/*
+ * page_query_or_reply, then rows [0, limit) become items through row.
+ * Returns 0 with *out filled, or the status it set.
  */
 int page_fetch_or_reply(struct request *req, const struct page *page, struct db_stmt *stmt,
                         const char **params, page_row_fn *row, void *ctx,
@@ -68,6 +75,14 @@ const struct cursor *page_next_key(const struct page_rows *rows, int col, struct
 
 int page_reply(struct request *req, const char *kind, json_object *items,
                const struct cursor *next);
+
+/*
+ * page_reply for items already rendered: items is the text of the items
+ * separated by commas (len bytes, valid JSON values), copied into the
+ * reply. Returns 200, or the status it set.
+ */
+int page_reply_text(struct request *req, const char *kind, const char *items, size_t len,
+                    const struct cursor *next);
 
 /*
  * A list keyed by one whole number, whole: its statement takes (owner,

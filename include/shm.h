@@ -53,6 +53,7 @@ struct shm_worker {
 	_Atomic int busy;           /* inside a request now */
 	_Atomic int hashing;        /* holds a password-hash slot (see password.h) */
 	_Atomic int waiting_proved; /* waits for a hash slot with a solved proof of work */
+	_Atomic int64_t ipban_loaded; /* bans in its cached list (ipban.h); -1 before its first load */
 };
 
 /*

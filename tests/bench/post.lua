@@ -1,7 +1,11 @@
 -- tests/bench/post.lua — POST /posts for tests/bench/run.sh (loaded by
 -- report.lua): every request carries a different body, so the guardrails
 -- see fresh text each time and the bench measures writes, not 422s. The
--- method, Content-Type and bearer token come from report.lua.
+-- method, Content-Type and bearer token come from report.lua. When
+-- BENCH_PATHS lists paths (space separated: run.sh's spread=N), the
+-- requests go round them, thread k of n (BENCH_WRK_THREADS) starting
+-- (k - 1) / n of the way round, so the threads' requests in flight meet on
+-- one path as seldom as they can.
 
 local words = {
   "about", "after", "again", "answer", "around", "because", "before", "between",
@@ -16,9 +20,16 @@ local words = {
 -- report.lua numbers the threads (thread_number), so their bodies never meet.
 local counter = 0
 local run = tostring(os.time())
+local paths = {}
+local start = 0
 
 function init(args)
   math.randomseed(os.time() * 100 + (thread_number or 0))
+  for p in string.gmatch(os.getenv("BENCH_PATHS") or "", "%S+") do
+    paths[#paths + 1] = p
+  end
+  local n = tonumber(os.getenv("BENCH_WRK_THREADS")) or 1
+  start = math.floor(#paths * ((thread_number or 1) - 1) / n)
 end
 
 function request()
@@ -30,5 +41,9 @@ function request()
   end
   local body = string.format('{"body":"Bench %s %d %d: %s."}', run, thread_number or 0,
                              counter, table.concat(parts, " "))
-  return wrk.format(nil, nil, nil, body)
+  local path = nil
+  if #paths > 0 then
+    path = paths[(start + counter) % #paths + 1]
+  end
+  return wrk.format(nil, path, nil, body)
 end

@@ -53,7 +53,10 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 # One endpoint per line:  name  path  [option...]
 # Targets (a missed one fails the run):
 #   min_ratio=R    req/s at least R x the req/s of the ref line
-#   max_p99_ms=M   99th percentile latency below M ms
+#   max_p99_ms=M   99th percentile latency below M ms (the worst round's)
+# Any error wrk counts on a line or its ref (connect, read, write, timeout,
+# an answer that is not 2xx/3xx) or a failed pgbench transaction fails the
+# line, whatever its figures.
 # Options:
 #   ref=NAME       the line the ratio is taken against (default: the static
 #                  reference); ref=none for a figure without a ratio. The
@@ -72,6 +75,13 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #   duration=D     measured time for this line (default BENCH_DURATION)
 #   script=FILE    a wrk script (relative to the repository) for anything
 #                  else; see tests/bench/report.lua
+#   server=NAME=V  the server runs with this setting on top of BENCH_SETTINGS
+#                  while the line and its ref are measured (restarted before
+#                  them, and with BENCH_SETTINGS alone before the next line
+#                  that has none)
+#   spread=N       with script=tests/bench/post.lua and @conversation@ in the
+#                  path: the requests go round N conversations of the bench
+#                  account, each with another author (setup_dm_many)
 #   items=N        the answer must list at least N items (checked once before
 #                  measuring), so a list endpoint is measured doing its work
 #   bans=N         exactly N active IP bans with random tokens on the stack
@@ -86,15 +96,26 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 #   tool=pgbench   not an HTTP endpoint: pgbench runs the script named as the
 #                  path (relative to the repository) against the stack's
 #                  PostgreSQL; its transactions per second count as req/s
-# A feed page is 20 posts, each opened with its author's data key: GET /feed
-# is held to half the rate of GET /config. POST /posts (guardrails, seal,
-# insert, triggers) is held to half the rate of bare single-row inserts.
+# A feed page is 20 posts. With the page cache on, as production runs
+# (SOTTO_FEED_SNAPSHOT_SHARE, pinned in BENCH_SETTINGS), a worker answers a
+# repeat of a page from the rendered page it keeps for that many seconds
+# (and a signed-in reader's votes on it from its own cache entry): `feed`,
+# `feed_auth` and `feed_new` mostly measure those hits, held to half the
+# rate of GET /config. `feed_uncached` and `feed_auth_uncached` run the
+# server with the setting at 0: every first page ranks afresh (one query,
+# the snapshot stored in Redis) and opens each of its 20 posts with its
+# author's data key; held to 0.4 x GET /config.
+# POST /posts (guardrails, seal, insert, triggers) is held to half the rate
+# of bare single-row inserts.
 # POST /dm/{id}/send (a server-readable body: guardrails, the conversation
 # key opened, seal, seq taken under the conversation's row lock, insert, the
-# peer's dm.message event: three rows written in one transaction) is held to
-# half the rate of POST /posts. Every request goes to one conversation, so
-# they queue on its row lock: the worst case, not the typical one.
-# "@conversation@" in its path is the bench conversation (setup_dm).
+# peer's dm.message event: three rows written in one transaction): spread
+# over 32 conversations with 32 other authors (`dm_send_many`, the typical
+# case) it is held to half the rate of POST /posts; every request into one
+# conversation (`dm_send`), queueing on its row lock and on the peer's event
+# head, is the worst case, held to a quarter.
+# "@conversation@" in its path is the bench conversation (setup_dm), or with
+# spread=N each of the N conversations in turn (setup_dm_many).
 # POST /groups/{id}/send (shape checks, the group row locked, seq, insert,
 # and one coalesced group.message event moved to a new seq for every other
 # member, in one statement, then published to each member's channel) in a
@@ -111,11 +132,14 @@ ENDPOINTS=(
 	"feed /feed?limit=20 items=20 ref=config min_ratio=0.5"
 	"feed_auth /feed?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
 	"feed_new /feed?sort=new&limit=20 items=20 ref=config min_ratio=0.5"
+	"feed_uncached /feed?limit=20 items=20 server=SOTTO_FEED_SNAPSHOT_SHARE=0 ref=config min_ratio=0.4"
+	"feed_auth_uncached /feed?limit=20 items=20 auth=bearer server=SOTTO_FEED_SNAPSHOT_SHARE=0 ref=config min_ratio=0.4"
 	"login /auth/login method=POST body=login ref=none connections=$LOGIN_CONNECTIONS duration=5s"
 	"pgbench tests/bench/pgbench-insert.sql tool=pgbench ref=none connections=8"
 	"post /posts method=POST body=post script=tests/bench/post.lua auth=bearer ref=pgbench min_ratio=0.5"
 	"events /events?limit=20 items=20 auth=bearer ref=config min_ratio=0.5"
-	"dm_send /dm/@conversation@/send method=POST body=dm script=tests/bench/post.lua auth=bearer ref=post min_ratio=0.5"
+	"dm_send_many /dm/@conversation@/send method=POST body=dm script=tests/bench/post.lua spread=32 auth=bearer ref=post min_ratio=0.5"
+	"dm_send /dm/@conversation@/send method=POST body=dm script=tests/bench/post.lua auth=bearer ref=post min_ratio=0.25"
 	"group_send /groups/@group3@/send method=POST body=group auth=bearer ref=post min_ratio=0.5"
 	"group_send_256 /groups/@group256@/send method=POST body=group auth=bearer ref=post min_ratio=0.25"
 	# The IP-ban check on every request: 10 000 active bans cost at most 5%.
@@ -142,9 +166,12 @@ ENDPOINTS=(
 
 # The server settings the measured stack must run with: every rate limit out
 # of reach and no proof of work on register, login and posts, so the bench
-# measures work, not 429s and 428s; and no repetition window, which would
-# answer 422 to one account posting that fast (bodies differ anyway).
+# measures work, not 429s and 428s; no repetition window, which would
+# answer 422 to one account posting that fast (bodies differ anyway); and
+# the feed's page cache at its default, written out so the cached feed
+# lines say what they measure whatever the default becomes.
 BENCH_SETTINGS=(
+	SOTTO_FEED_SNAPSHOT_SHARE=10
 	SOTTO_RATE_GLOBAL=100000000/1
 	SOTTO_RATE_REGISTER=100000000/1
 	SOTTO_RATE_LOGIN=100000000/1
@@ -189,9 +216,24 @@ HTTPS_PORT=""
 HTTP_PORT=""
 STARTED=0
 
+# Settings of the line being measured on top of BENCH_SETTINGS (its server=
+# options): what the running server was last started with by the bench.
+SERVER_EXTRA=()
+
 stack() { # stack.sh with the chosen stack's location and the bench settings
 	env SOTTO_VAR="$VAR" SOTTO_HTTPS_PORT="$HTTPS_PORT" SOTTO_HTTP_PORT="$HTTP_PORT" \
-		SOTTO_BIN="$BIN" "${BENCH_SETTINGS[@]}" bash "$REPO/scripts/stack.sh" "$@"
+		SOTTO_BIN="$BIN" "${BENCH_SETTINGS[@]}" "${SERVER_EXTRA[@]}" \
+		bash "$REPO/scripts/stack.sh" "$@"
+}
+
+# server_settings NAME=V...: restart the server with these settings on top of
+# BENCH_SETTINGS, unless it already runs with exactly them (none: the bench
+# settings alone).
+server_settings() {
+	[ "$*" != "${SERVER_EXTRA[*]}" ] || return 0
+	SERVER_EXTRA=("$@")
+	say "restarting the server with ${*:-the bench settings alone}"
+	stack start sotto >&2 || die "stack.sh start sotto failed"
 }
 
 # all | none | some: how much of the stack at $VAR runs.
@@ -414,6 +456,50 @@ setup_dm() {
 	say "started a bench conversation"
 }
 
+# The dm_send_many line (spread=N) writes round N conversations of the bench
+# account, each started from a post of another author of the stack's posts
+# (seed_posts: synthetic accounts that never log in), so no two share a
+# conversation's row lock or an author's event head. Sets DM_MANY_IDS. They
+# are deleted at the end with their messages and the authors' dm.message
+# events (drop_dm_many), since those authors stay on the stack.
+DM_MANY_IDS=()
+setup_dm_many() { # n
+	local post_id reply status id
+	for post_id in $(stack_psql "SELECT id FROM (SELECT DISTINCT ON (author_pk) id, author_pk
+		FROM posts WHERE parent_pk IS NULL AND status = 0 AND author_pk IS NOT NULL
+		ORDER BY author_pk, pk DESC) a ORDER BY author_pk DESC LIMIT $(($1 * 2))"); do
+		printf '{"post_id":"%s"}' "$post_id" >"$SECRETS/dm-start.json"
+		reply=$(api --auth POST /dm/start_from_post "$SECRETS/dm-start.json")
+		status=$(tail -n 1 <<<"$reply")
+		# 200 (a conversation the bench account has already) and 422 (a
+		# post of its own) are left out.
+		case $status in
+		201) ;;
+		200 | 422) continue ;;
+		*) die "POST /dm/start_from_post answers $status: $(sed '$d' <<<"$reply" | head -c 300)" ;;
+		esac
+		id=$(json_str conversation_id "$reply")
+		[[ $id =~ ^[A-Za-z0-9_-]+$ ]] || die "POST /dm/start_from_post: no conversation_id in the answer"
+		DM_MANY_IDS+=("$id")
+		[ "${#DM_MANY_IDS[@]}" -lt "$1" ] || break
+	done
+	[ "${#DM_MANY_IDS[@]}" = "$1" ] ||
+		die "only ${#DM_MANY_IDS[@]} other authors to start conversations with, not $1 (BENCH_FEED_POSTS)"
+	[ -n "${BODY[dm]+set}" ] ||
+		BODY[dm]=$(printf '{"body":"bench check message %s"}' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
+	say "started $1 bench conversations with other authors"
+}
+drop_dm_many() {
+	local ids
+	[ "${#DM_MANY_IDS[@]}" != 0 ] && [ -n "$DB_URL" ] || return 0
+	ids=$(printf "'%s'," "${DM_MANY_IDS[@]}")
+	ids=${ids%,}
+	stack_psql "DELETE FROM events WHERE type = 'dm.message' AND data->>'conversation_id' IN ($ids);
+		DELETE FROM dm_conversations WHERE id IN ($ids)" >/dev/null ||
+		say "warning: the dm_send_many conversations stay on the stack at $VAR"
+	DM_MANY_IDS=()
+}
+
 # The blocks=N lines: THREAD_ID, a post of the bench account with 50 replies
 # by its peer (whom it does not block), ten empty communities of its own to
 # mute, and BENCH_PK, its internal key, for tests/bench/blocks.sql.
@@ -511,6 +597,7 @@ delete_account() {
 }
 
 cleanup() {
+	drop_dm_many
 	drop_groups
 	delete_account
 	drop_scratch
@@ -519,6 +606,8 @@ cleanup() {
 		STARTED=0
 		say "stopping the stack at $VAR"
 		stack down >&2 || true
+	elif [ "${#SERVER_EXTRA[@]}" != 0 ]; then
+		server_settings || true
 	fi
 }
 trap cleanup EXIT
@@ -600,15 +689,68 @@ drop_scratch() {
 		say "warning: could not drop $SCRATCH on the stack at $VAR"
 }
 
-# The bans=N option: the bench's own bans (tests/bench/bans.sql), then long
-# enough for every worker to poll the database's ban generation
-# (IPBAN_RECHECK_MS, 2 s) and reload.
+# The bans=N option: the bench's own bans (tests/bench/bans.sql), then wait
+# until every worker of the pool reports on /metrics (sotto_ipban_loaded)
+# that its list holds them and nothing else: each worker polls the
+# database's ban generation at most every 2 s, at its next request, so the
+# wait keeps every worker busy with GET /config meanwhile. A pool that does
+# not get there within BENCH_BANS_WAIT_S (30) seconds fails the line
+# (SETUP_FAILED): its figures would compare no bans with no bans.
 BANS_MADE=0
+SETUP_FAILED=""
 set_bans() { # n
 	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -v n="$1" -f "$REPO/tests/bench/bans.sql" ||
 		die "cannot set $1 bans on the stack"
 	[ "$1" = 0 ] || BANS_MADE=1
-	sleep 3
+	wait_bans "$1"
+}
+
+# The active bans in the database (the bench's and any others), as a
+# worker counts them: distinct tokens of the current key version that
+# apply today.
+active_bans() {
+	stack_psql "SELECT count(DISTINCT token) FROM ip_bans WHERE key_version = 1
+		AND (expires_day IS NULL OR expires_day > floor(extract(epoch FROM now()) / 86400))"
+}
+
+# The sotto_ipban_loaded values of /metrics, one a line ("-1" before a
+# worker's first load), then sotto_workers_alive alone on the last line.
+loaded_bans() {
+	curl -ks --max-time 10 "https://127.0.0.1:$HTTPS_PORT/metrics" | awk '
+		/^sotto_ipban_loaded\{/ { print $2 }
+		/^sotto_workers_alive / { alive = $2 }
+		END { print alive + 0 }'
+}
+
+wait_bans() { # n
+	local want deadline loaded alive i urls=()
+	# A line whose pool did not get there once is failed already.
+	[ -z "$SETUP_FAILED" ] || return 0
+	want=$(active_bans) || die "cannot count the active bans on the stack"
+	[ "$want" -ge "$1" ] || die "$1 bans set, but only $want active on the stack"
+	# Four requests a worker, one after the other: a free worker takes the
+	# next, so each gets some.
+	alive=$(loaded_bans | tail -n 1)
+	for i in $(seq $((4 * (alive > 0 ? alive : 8)))); do
+		urls+=("https://127.0.0.1:$HTTPS_PORT/config")
+	done
+	deadline=$((SECONDS + ${BENCH_BANS_WAIT_S:-30}))
+	while :; do
+		curl -ks --max-time 10 "${urls[@]}" >/dev/null 2>&1 || true
+		loaded=$(loaded_bans)
+		alive=$(tail -n 1 <<<"$loaded")
+		loaded=$(sed '$d' <<<"$loaded")
+		if [ "$alive" -gt 0 ] && [ "$(grep -c . <<<"$loaded")" = "$alive" ] &&
+			! grep -qvxF -- "$want" <<<"$loaded"; then
+			return 0
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			SETUP_FAILED="after ${BENCH_BANS_WAIT_S:-30} s the $alive workers hold $(tr '\n' ' ' <<<"$loaded")bans, not $want each"
+			say "warning: $SETUP_FAILED"
+			return 0
+		fi
+		sleep 0.2
+	done
 }
 drop_bans() {
 	[ "$BANS_MADE" = 1 ] && [ -n "$DB_URL" ] || return 0
@@ -622,14 +764,16 @@ drop_bans() {
 # order, so that a noisy neighbour or a drifting clock slows both sides
 # alike. `setup` (a command: use_line NAME, set_bans N, set_blocks N) prepares a side before
 # each of its runs. Each RESULT[label] sums its rounds (rps = requests /
-# seconds, latencies the mean of the rounds'); TICKS[label] is the CPU the
-# pool's workers spent meanwhile.
+# seconds, every error count summed; p50 the mean of the rounds', p99 and
+# max the worst round's, so one bad round shows), and cpu_us, the CPU time
+# the pool's workers spent during its measured runs (user + system, from
+# /proc) per request: a figure that a neighbour's load moves far less than
+# req/s (none for a pgbench side, where the workers are idle).
 ROUNDS=${BENCH_ROUNDS:-4}
-declare -A TICKS
 measure_rounds() {
 	local duration=$1 secs rounds=1 round i label t0
 	local -a labels=("$2") setups=("$3") order=(0)
-	declare -A lines=()
+	declare -A lines=() ticks=() tools=()
 	secs=$(seconds_of "$duration")
 	if [ $# -ge 5 ]; then
 		labels+=("$4") setups+=("$5")
@@ -640,7 +784,7 @@ measure_rounds() {
 		eval "${setups[$i]}"
 		check_side "${labels[$i]}"
 		run_side "${labels[$i]}" "$WARMUP" >/dev/null
-		TICKS[${labels[$i]}]=0
+		ticks[${labels[$i]}]=0 tools[${labels[$i]}]=$SIDE_TOOL
 	done
 	for round in $(seq "$rounds"); do
 		order=(0)
@@ -651,30 +795,49 @@ measure_rounds() {
 			eval "${setups[$i]}"
 			t0=$(worker_ticks)
 			lines[$label]+=$(run_side "$label" "${secs}s")$'\n'
-			TICKS[$label]=$((TICKS[$label] + $(worker_ticks) - t0))
+			ticks[$label]=$((ticks[$label] + $(worker_ticks) - t0))
 		done
 	done
 	for label in "${labels[@]}"; do
-		RESULT[$label]=$(printf '%s' "${lines[$label]}" | combine_rounds "$label") ||
+		[ "${tools[$label]}" = wrk ] || ticks[$label]=""
+		RESULT[$label]=$(printf '%s' "${lines[$label]}" | combine_rounds "$label" "${ticks[$label]}") ||
 			die "$label: cannot combine the rounds"
 		printf '%s\n' "${RESULT[$label]}" >>"$OUT/results.jsonl"
 	done
 }
 
-combine_rounds() { # label < JSON lines of its rounds -> one JSON line
+# The error counts of a JSON line (report.lua's, pgbench_line's), each of
+# which fails the line it belongs to.
+ERROR_KINDS="non_2xx_3xx connect_errors read_errors write_errors timeouts failed"
+
+combine_rounds() { # label worker_ticks < JSON lines of its rounds -> one JSON line
 	/usr/bin/python3 -c '
 import json, sys
 rs = [json.loads(l) for l in sys.stdin if l.strip()]
 if not rs:
     sys.exit(1)
 req = sum(r["requests"] for r in rs); sec = sum(r["seconds"] for r in rs)
-print(json.dumps({"name": sys.argv[1], "requests": req, "seconds": sec,
-                  "rps": round(req / sec, 1) if sec else 0,
-                  "p50_ms": round(sum(r["p50_ms"] for r in rs) / len(rs), 3),
-                  "p99_ms": round(sum(r["p99_ms"] for r in rs) / len(rs), 3),
-                  "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in rs),
-                  "timeouts": sum(r["timeouts"] for r in rs)}, separators=(",", ":")))
-' "$1"
+out = {"name": sys.argv[1], "requests": req, "seconds": round(sec, 3), "rounds": len(rs),
+       "rps": round(req / sec, 1) if sec else 0,
+       "p50_ms": round(sum(r["p50_ms"] for r in rs) / len(rs), 3),
+       "p99_ms": max(r["p99_ms"] for r in rs),
+       "max_ms": max(r.get("max_ms", r["p99_ms"]) for r in rs)}
+if sys.argv[2] != "" and req > 0:
+    out["cpu_us"] = round(int(sys.argv[2]) * 1e6 / int(sys.argv[3]) / req, 1)
+for kind in sys.argv[4].split():
+    out[kind] = sum(r.get(kind, 0) for r in rs)
+print(json.dumps(out, separators=(",", ":")))
+' "$1" "$2" "$(getconf CLK_TCK)" "$ERROR_KINDS"
+}
+
+# errors_of result_json -> "3 read_errors, 1 timeouts" (nothing when none)
+errors_of() {
+	local kind n out=""
+	for kind in $ERROR_KINDS; do
+		n=$(json_num "$kind" "$1")
+		[ "${n:-0}" = 0 ] || out+="${out:+, }$n $kind"
+	done
+	printf '%s' "$out"
 }
 
 # User + system clock ticks of the server's workers (children of its master).
@@ -685,11 +848,6 @@ worker_ticks() {
 		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
 	done
 	echo "$t"
-}
-
-cpu_per_request() { # ticks result_json -> microseconds
-	awk -v t="$1" -v n="$(json_num requests "$2")" -v hz="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
 }
 
 # ---- measuring ------------------------------------------------------------------
@@ -705,6 +863,7 @@ REQ_SCRIPT=""
 REQ_CONNECTIONS=$CONNECTIONS
 REQ_ITEMS=""
 REQ_PREPARE=""
+REQ_PATHS=""     # spread=N: the paths the requests go round (post.lua)
 
 # run_wrk name path duration -> the JSON line of report.lua
 run_wrk() {
@@ -713,7 +872,7 @@ run_wrk() {
 	[ -z "$REQ_PREPARE" ] || "$REQ_PREPARE" "$duration" "$threads"
 	raw=$(BENCH_NAME=$name BENCH_SCRIPT=$REQ_SCRIPT BENCH_METHOD=$REQ_METHOD \
 		BENCH_BODY=${REQ_BODY:+${BODY[$REQ_BODY]}} \
-		BENCH_TOKEN=$([ "$REQ_AUTH" != bearer ] || printf '%s' "$TOKEN") \
+		BENCH_TOKEN=$([ "$REQ_AUTH" != bearer ] || printf '%s' "$TOKEN") BENCH_PATHS=$REQ_PATHS \
 		BENCH_WRK_THREADS=$threads BENCH_DPOP_TOKEN=$DPOP_TOKEN \
 		BENCH_PROOFS=${SECRETS:-}/proofs.txt BENCH_REFRESH=${SECRETS:-}/refresh.txt \
 		wrk -t"$threads" -c"$REQ_CONNECTIONS" -d"$duration" --latency \
@@ -742,7 +901,7 @@ find_line() {
 SIDE_PATH=""
 SIDE_TOOL=wrk
 use_line() {
-	local line name path targets t
+	local line name path targets t id
 	line=$(find_line "$1") || die "no line named $1"
 	read -r name path targets <<<"$line"
 	SIDE_PATH=${path//@conversation@/$DM_ID}
@@ -751,9 +910,16 @@ use_line() {
 	SIDE_PATH=${SIDE_PATH//@thread@/$THREAD_ID}
 	SIDE_TOOL=wrk
 	REQ_METHOD=GET REQ_BODY="" REQ_AUTH="" REQ_SCRIPT="" REQ_CONNECTIONS=$CONNECTIONS REQ_ITEMS=""
-	REQ_PREPARE=""
+	REQ_PREPARE="" REQ_PATHS=""
 	for t in $targets; do
 		case $t in
+		spread=*)
+			[ "${#DM_MANY_IDS[@]}" = "${t#spread=}" ] || die "$1: no ${t#spread=} conversations"
+			SIDE_PATH=${path//@conversation@/${DM_MANY_IDS[0]}}
+			for id in "${DM_MANY_IDS[@]}"; do
+				REQ_PATHS+="${REQ_PATHS:+ }${path//@conversation@/$id}"
+			done
+			;;
 		script=*) REQ_SCRIPT=$REPO/${t#script=} ;;
 		method=*) REQ_METHOD=${t#method=} ;;
 		body=*) REQ_BODY=${t#body=} ;;
@@ -841,7 +1007,7 @@ run_pgbench() {
 # pgbench_line name script duration -> one JSON line, pgbench's
 # transactions per second as its rps.
 pgbench_line() {
-	local name=$1 script=$2 duration=$3 raw tps n p50 p99 secs
+	local name=$1 script=$2 duration=$3 raw tps n p50 p99 secs failed
 	raw=$(run_pgbench "$name" "$script" "$duration" "$OUT/$name.log") || {
 		printf '%s\n' "$raw" >&2
 		die "pgbench failed"
@@ -856,8 +1022,10 @@ pgbench_line() {
 		{ v[NR] = $1 }
 		END { if (NR == 0) print 0, 0, 0; else printf "%d %.3f %.3f\n", NR, at(0.50), at(0.99) }')
 	rm -f -- "$OUT/$name.log".*
-	printf '{"name":"%s","requests":%d,"seconds":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"non_2xx_3xx":0,"timeouts":0}\n' \
-		"$name" "$n" "$secs" "$tps" "$p50" "$p99"
+	# Transactions that ended in an error (PostgreSQL 15 counts them).
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$raw" | tail -n 1)
+	printf '{"name":"%s","requests":%d,"seconds":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"failed":%d}\n' \
+		"$name" "$n" "$secs" "$tps" "$p50" "$p99" "$p99" "${failed:-0}"
 }
 
 # True when the line named $1 runs: every line without BENCH_ONLY, else the
@@ -884,10 +1052,39 @@ row() { # name connections rps p50 p99 worker_cpu ratio vs
 # CPU the pool's workers spent per request (a figure that steal time from
 # neighbours does not move, for comparing before and after a change).
 result_row() {
-	local r=${RESULT[$1]} cpu=-
-	[ "${TICKS[$1]:-0}" = 0 ] || cpu=$(cpu_per_request "${TICKS[$1]}" "$r")
+	local r=${RESULT[$1]} cpu
+	cpu=$(json_num cpu_us "$r")
 	row "$1" "$2" "$(json_num rps "$r")" "$(json_num p50_ms "$r")" \
-		"$(json_num p99_ms "$r")" "$cpu" "$3" "$4"
+		"$(json_num p99_ms "$r")" "${cpu:--}" "$3" "$4"
+}
+
+# The worker CPU per request of every measured route as a multiple of
+# GET /config's, pooled over every run of config in this bench (its own line
+# and each config@NAME ref): a regression shows here even when a noisy
+# machine moves every req/s.
+cpu_summary() {
+	local label r n cpu_total=0 req_total=0 config_us x out="" json="" line name
+	for label in "${!RESULT[@]}"; do
+		[ "$label" = config ] || [[ $label == config@* ]] || continue
+		r=${RESULT[$label]}
+		n=$(json_num requests "$r")
+		[ -n "$(json_num cpu_us "$r")" ] || continue
+		cpu_total=$(awk -v a="$cpu_total" -v c="$(json_num cpu_us "$r")" -v n="$n" \
+			'BEGIN { printf "%.1f", a + c * n }')
+		req_total=$((req_total + n))
+	done
+	[ "$req_total" -gt 0 ] || return 0
+	config_us=$(awk -v t="$cpu_total" -v n="$req_total" 'BEGIN { printf "%.1f", t / n }')
+	for line in "${ENDPOINTS[@]}"; do
+		read -r name _ <<<"$line"
+		r=${RESULT[$name]:-}
+		[ -n "$r" ] && [ -n "$(json_num cpu_us "$r")" ] || continue
+		x=$(awk -v c="$(json_num cpu_us "$r")" -v k="$config_us" \
+			'BEGIN { printf "%.2f", (k > 0 ? c / k : 0) }')
+		out+=" $name $x" json+=",\"$name\":$x"
+	done
+	printf '\nworker CPU per request x config (%s us):%s\n' "$config_us" "$out"
+	printf '{"name":"cpu_x_config","config_us":%s%s}\n' "$config_us" "$json" >>"$OUT/results.jsonl"
 }
 
 # target name what value op limit unit: record PASS/FAIL of `value op limit`
@@ -906,7 +1103,7 @@ target() {
 
 main() {
 	local line name path targets t duration ref ref_name ref_rps rps p99 ratio versus pair
-	local state n
+	local state n extra
 	local failed=0 checks=()
 	mkdir -p "$OUT"
 	: >"$OUT/results.jsonl"
@@ -918,12 +1115,20 @@ main() {
 	! selected refresh || BODY[refresh]=$(printf '{"refresh_token":"%s"}' "$(login_refresh_token)")
 	! selected group_send && ! selected group_send_256 || setup_groups
 	! selected feed_blocks && ! selected thread_blocks || setup_blocks
+	# The feed lines and the authors of dm_send_many need the stack's posts.
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
-		if selected "$name" && [[ " $targets " == *" items="* ]] && [ "$name" != events ]; then
+		if selected "$name" && { [[ " $targets " == *" spread="* ]] ||
+			{ [[ " $targets " == *" items="* ]] && [ "$name" != events ]; }; }; then
 			seed_posts
 			break
 		fi
+	done
+	for line in "${ENDPOINTS[@]}"; do
+		read -r name path targets <<<"$line"
+		for t in $targets; do
+			[ "${t%%=*}" != spread ] || ! selected "$name" || setup_dm_many "${t#spread=}"
+		done
 	done
 	! selected events || seed_events
 
@@ -939,10 +1144,12 @@ main() {
 	for line in "${ENDPOINTS[@]}"; do
 		read -r name path targets <<<"$line"
 		selected "$name" || continue
-		duration=$DURATION ref=$ref_name state="" n="" versus=""
+		duration=$DURATION ref=$ref_name state="" n="" versus="" extra=()
+		SETUP_FAILED=""
 		for t in $targets; do
 			case $t in
-			script=* | method=* | body=* | auth=bearer | auth=dpop | prepare=* | connections=* | items=* | tool=pgbench) ;;
+			script=* | method=* | body=* | auth=bearer | auth=dpop | prepare=* | connections=* | items=* | tool=pgbench | spread=*) ;;
+			server=*=*) extra+=("${t#server=}") ;;
 			duration=*) duration=${t#duration=} ;;
 			ref=*) ref=${t#ref=} ;;
 			bans=*) state=set_bans n=${t#bans=} ;;
@@ -952,6 +1159,7 @@ main() {
 			*) die "unknown option '$t' for $name" ;;
 			esac
 		done
+		server_settings "${extra[@]}"
 		# The ratio is taken against `pair`, measured in rounds alongside the
 		# line: the same request with other bans or blocks (versus=), or the ref line.
 		pair=""
@@ -980,15 +1188,18 @@ main() {
 		fi
 		result_row "$name" "$REQ_CONNECTIONS" "$ratio" "${pair:--}"
 
-		local non2xx timeouts label
+		local errors label
 		for label in "$name" $pair; do
-			non2xx=$(json_num non_2xx_3xx "${RESULT[$label]}")
-			timeouts=$(json_num timeouts "${RESULT[$label]}")
-			if [ "$non2xx" != 0 ] || [ "$timeouts" != 0 ]; then
-				checks+=("FAIL $label: $non2xx responses not 2xx/3xx, $timeouts timeouts (see $OUT/$label.wrk.txt)")
+			errors=$(errors_of "${RESULT[$label]}")
+			if [ -n "$errors" ]; then
+				checks+=("FAIL $label: $errors (see $OUT/$label.*.txt)")
 				failed=1
 			fi
 		done
+		if [ -n "$SETUP_FAILED" ]; then
+			checks+=("FAIL $name: $SETUP_FAILED")
+			failed=1
+		fi
 		for t in $targets; do
 			case $t in
 			min_ratio=*)
@@ -1002,6 +1213,8 @@ main() {
 		done
 	done
 
+	cpu_summary
+	server_settings
 	! selected realtime || measure_realtime
 
 	printf '\n'

@@ -11,7 +11,10 @@
 #   3. filled to SCALE_LARGE top-level posts; measured again (each size once
 #      `sotto moderate` has scored every post, so it does not share the CPU);
 #   4. the ratio of the p50 latencies, large over small, per sort order:
-#      target at most SCALE_MAX_RATIO;
+#      target at most SCALE_MAX_RATIO; any error wrk counts (an answer not
+#      2xx/3xx, a connect, read or write error, a timeout) fails the size
+#      and order it came from, and so does a page of fewer than 20 items
+#      (checked just before and just after each measurement);
 #   5. EXPLAIN (ANALYZE, BUFFERS) at the large size: of the feed's access
 #      paths (tests/bench/feed-explain.sql, needs no server), and of the
 #      statements the server itself runs for the feed pages (auto_explain,
@@ -147,9 +150,24 @@ status_of() { # path [--auth] -> HTTP status
 		"https://127.0.0.1:$HTTPS_PORT$1" || echo 000
 }
 
+# The number of items of the page at path, or nothing when it has no list.
+page_items() {
+	curl -ks --max-time 10 "https://127.0.0.1:$HTTPS_PORT$1" | /usr/bin/python3 -c \
+		'import json, sys; print(len(json.load(sys.stdin)["items"]))' 2>/dev/null || true
+}
+
+# check_items what path: a FAIL in main's checks unless the page lists 20 items.
+check_items() {
+	local items
+	items=$(page_items "$2")
+	[ "${items:-0}" -lt 20 ] || return 0
+	checks+=("FAIL $1: GET $2 lists ${items:-no} items, not 20")
+	failed=1
+}
+
 # Measure both sort orders at the current size, labelled $1.
 measure() {
-	local size=$1 sort path status raw line duration
+	local size=$1 sort path status raw line duration kind n errors
 	[ "$FEED_OK" = 1 ] || return 0
 	for sort in $SORTS; do
 		path="/feed?sort=$sort&limit=20"
@@ -164,6 +182,7 @@ measure() {
 			FEED_OK=0
 			return 0
 		fi
+		check_items "feed $sort at $size posts, before" "$path"
 		for duration in "$WARMUP" "$DURATION"; do
 			raw=$(BENCH_NAME="feed-$sort-$size" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" \
 				--latency -s "$REPO/tests/bench/report.lua" \
@@ -173,10 +192,18 @@ measure() {
 			}
 		done
 		printf '%s\n' "$raw" >"$OUT/feed-$sort-$size.wrk.txt"
+		check_items "feed $sort at $size posts, after" "$path"
 		line=$(grep '^{"name":' <<<"$raw" | tail -n 1)
 		[ -n "$line" ] || die "no result from wrk (see $OUT/feed-$sort-$size.wrk.txt)"
-		[ "$(json_num non_2xx_3xx "$line")" = 0 ] ||
-			die "GET $path: answers other than 2xx during the run (see $OUT/feed-$sort-$size.wrk.txt)"
+		errors=""
+		for kind in non_2xx_3xx connect_errors read_errors write_errors timeouts; do
+			n=$(json_num "$kind" "$line")
+			[ "${n:-0}" = 0 ] || errors+="${errors:+, }$n $kind"
+		done
+		if [ -n "$errors" ]; then
+			checks+=("FAIL feed $sort at $size posts: $errors (see $OUT/feed-$sort-$size.wrk.txt)")
+			failed=1
+		fi
 		P50[$sort-$size]=$(json_num p50_ms "$line")
 		P99[$sort-$size]=$(json_num p99_ms "$line")
 		RPS[$sort-$size]=$(json_num rps "$line")

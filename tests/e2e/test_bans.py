@@ -14,6 +14,7 @@ the session comes from; the module lifts its bans when it ends. IPv6
 clients are played straight on sotto's FastCGI socket (REMOTE_ADDR as nginx
 would pass it): the loopback has no IPv6 prefix of its own to ban."""
 import os
+import re
 import subprocess
 import time
 
@@ -357,6 +358,37 @@ def test_change_made_in_the_database_applies_within_5s_and_expiry_on_its_day(sta
     # A delete straight in the database (sotto cleanup does this) too.
     stack.psql("DELETE FROM ip_bans WHERE id = '%s'" % doc["ban_id"])
     assert wait_status(stack, BANNED, 200) < EFFECT_S
+
+
+def loaded_per_worker(text):
+    """{worker slot: bans in its list} from sotto_ipban_loaded samples."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'^sotto_ipban_loaded\{worker="(\d+)"\} (-?\d+)$', line)
+        if m:
+            out[int(m.group(1))] = int(m.group(2))
+    return out
+
+
+def test_metrics_give_each_workers_loaded_ban_count(stack, made):
+    ban_ok(stack, made, "192.0.2.77", reason="count test")
+    ban_ok(stack, made, "198.51.100.77", reason="count test")
+    want = int(stack.psql("SELECT count(DISTINCT token) FROM ip_bans WHERE key_version = 1 "
+                          "AND (expires_day IS NULL OR expires_day > %d)" % today())[0][0])
+    assert want >= 2
+    alive = metric_value(stack.metrics(), "sotto_workers_alive")
+    seen = {}
+
+    def every_worker_holds_them():
+        # Each worker reloads at its next request: keep them all busy.
+        for _ in range(8):
+            assert status_from(stack, None) == 200
+        seen.clear()
+        seen.update(loaded_per_worker(stack.metrics()))
+        return len(seen) == alive and set(seen.values()) == {want}
+
+    stack.wait_for(every_worker_holds_them, 20, "every worker to hold %d bans" % want)
+    assert seen, "no sotto_ipban_loaded sample"
 
 
 def test_ban_list_stays_in_force_while_the_database_is_down(make_stack):
