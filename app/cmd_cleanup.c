@@ -26,6 +26,8 @@
 #include "util.h"
 
 #define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
+/* Fan-outs of one group at most: more means its members are sending, and sends fan out. */
+#define CLEANUP_FANOUT_ROUNDS 16
 /* Session advisory lock of a cleanup run: "sotto-c" in ASCII. */
 #define CLEANUP_LOCK_KEY "32492168282058083"
 
@@ -75,10 +77,11 @@ static struct db_stmt stmt_removed = {
  */
 static struct db_stmt stmt_fanout_behind = {
 	"cleanup_fanout_behind",
-	"SELECT group_pk, last_seq FROM sotto_group_fanout_behind($1, $2)", 2, 0
+	"SELECT * FROM sotto_group_fanout_behind($1, $2)", 2, 0
 };
+/* Its first row's code: 2 when it fanned out (then once more: more may have come). */
 static struct db_stmt stmt_fanout = {
-	"cleanup_fanout", "SELECT count(*) FROM sotto_group_fanout($1, $2)", 2, 0
+	"cleanup_fanout", "SELECT code FROM sotto_group_fanout($1) LIMIT 1", 1, 0
 };
 
 /*
@@ -151,10 +154,15 @@ static long long fanout_behind(struct db *db, struct arena *a)
 			return -1;
 		n = PQntuples(res);
 		for (int i = 0; i < n; i++) {
-			const char *group[2] = { PQgetvalue(res, i, 0), PQgetvalue(res, i, 1) };
+			const char *group = PQgetvalue(res, i, 0);
+			PGresult *fres;
+			int round = 0;
 
-			if (db_exec(db, a, &stmt_fanout, group, NULL) == NULL)
-				return -1;
+			do {
+				if ((fres = db_exec(db, a, &stmt_fanout, &group, NULL)) == NULL ||
+				    PQntuples(fres) != 1)
+					return -1;
+			} while (strcmp(PQgetvalue(fres, 0, 0), "2") == 0 && ++round < CLEANUP_FANOUT_ROUNDS);
 		}
 		if (n > 0)
 			params[0] = PQgetvalue(res, n - 1, 0);

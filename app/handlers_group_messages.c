@@ -53,10 +53,20 @@ static struct db_stmt stmt_send = {
 	"group_send", "SELECT * FROM sotto_group_send($1, $2, $3, $4, $5, $6, $7)", 7, 0
 };
 enum { SD_CODE, SD_SEQ, SD_FROM, SD_GROUP };
-/* The members' events of the messages up to $2 (sql/033): account, seq, data. */
+/*
+ * A fan-out of the group's messages (sql/033): the first row's code says 0
+ * nothing left, 1 another one runs, 2 done (the rows after it: account,
+ * seq, data of the events to publish; call again).
+ */
 static struct db_stmt stmt_fanout = {
-	"group_fanout", "SELECT * FROM sotto_group_fanout($1, $2)", 2, 0
+	"group_fanout", "SELECT account, seq, data, code FROM sotto_group_fanout($1)", 1, 0
 };
+enum { FO_CODE = 3 };
+/*
+ * Fan-outs one send runs at most: while messages keep coming, each fan-out
+ * finds new ones; past this the next send's fan-out takes them over.
+ */
+#define FANOUT_ROUNDS 16
 
 static struct db_stmt stmt_messages = {
 	"group_messages",
@@ -404,24 +414,27 @@ static int send_fields_or_reply(struct request *req, struct group_message *m)
 }
 
 /*
- * Queue the other members' group.message events of the message up to seq
- * in group_pk (sotto_group_fanout, sql/033), in a transaction of its own
- * after the message's: when a fan-out is running for the group this waits
- * for it and, unless it covered seq, fans out every message committed
- * meanwhile. Never fails the send: the message is stored, and what a
- * failure leaves behind the group's next send or `sotto cleanup` fans out.
+ * Queue the other members' group.message events of the group's new
+ * messages (sotto_group_fanout, sql/033), in transactions of their own
+ * after the message's: fan out until nothing is left, or until another
+ * fan-out of the group runs (it then takes this message over). Never fails
+ * the send: the message is stored, and what a failure leaves behind the
+ * group's next send or `sotto cleanup` fans out.
  */
-static void message_fanout(struct request *req, const char *group_pk, int64_t seq)
+static void message_fanout(struct request *req, const char *group_pk)
 {
-	const char *params[2] = { group_pk, arena_i64(req->arena, seq) };
-	PGresult *res;
+	int64_t code = 2;
 
-	if (params[1] == NULL ||
-	    (res = db_exec(req->ctx->db, req->arena, &stmt_fanout, params, NULL)) == NULL) {
-		log_msg(LOG_WARN, "groups: a message's events are left to the next fan-out");
-		return;
+	for (int round = 0; code == 2 && round < FANOUT_ROUNDS; round++) {
+		PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_fanout, &group_pk, NULL);
+
+		if (res == NULL || PQntuples(res) < 1 ||
+		    util_parse_int64(PQgetvalue(res, 0, FO_CODE), 0, 2, &code) != 0) {
+			log_msg(LOG_WARN, "groups: a message's events are left to the next fan-out");
+			return;
+		}
+		group_note_events(req, res, 1, EVENT_GROUP_MESSAGE);
 	}
-	group_note_events(req, res, 0, EVENT_GROUP_MESSAGE);
 }
 
 /*
@@ -460,7 +473,7 @@ static int message_store_or_reply(struct request *req, struct group_message *m)
 	if (code != 0 || util_parse_int64(PQgetvalue(res, 0, SD_SEQ), 1, INT64_MAX - 1, &m->seq) != 0)
 		return http_error(req, 500, "internal", "internal error");
 	m->sender = PQgetvalue(res, 0, SD_FROM);
-	message_fanout(req, PQgetvalue(res, 0, SD_GROUP), m->seq);
+	message_fanout(req, PQgetvalue(res, 0, SD_GROUP));
 	return 0;
 }
 

@@ -18,11 +18,12 @@
 --   message that member did not send, for every message after
 --   group_fanout.fanned_seq up to the group's last_seq at once, and sets
 --   fanned_seq to it. One fan-out per group runs at a time (a transaction
---   advisory lock); a send whose message a fan-out already covered does
---   nothing, one that waited for a running fan-out does the next one for
---   every message committed meanwhile. So under many concurrent senders
---   one fan-out serves many messages, and with one sender at a time each
---   send fans out its own message before it replies.
+--   advisory lock, never waited for); a send whose message a fan-out
+--   already covered does nothing, one that finds a fan-out running leaves
+--   its message to it, and the one running calls again after its commit
+--   until nothing is left. So under many concurrent senders one fan-out
+--   serves many messages, and with one sender at a time each send fans out
+--   its own message before it replies.
 --
 -- Ordering: a group's messages commit in seq order (the group row lock is
 -- held by a send until its commit), so a committed last_seq = L means
@@ -103,14 +104,22 @@ BEGIN
     RETURN NEXT;
 END $$;
 
--- Fan out group g's messages up to at least seq upto (see above), in the
--- caller's transaction (its own: the locks are held to its commit).
--- Returns the events that are new in their member's queue (the member had
--- no unacknowledged group.message for g), to publish in real time after
--- the commit; moved ones are not told again (sql/030). Nothing when a
--- fan-out already covered upto, or the group is gone.
-CREATE FUNCTION sotto_group_fanout(g bigint, upto bigint)
-RETURNS TABLE (account bigint, seq bigint, data text)
+-- Fan out group g's messages (see above), in the caller's transaction (its
+-- own: the locks are held to its commit). The first row is the answer, in
+-- code: 0 nothing to do (a fan-out covered every committed message, or the
+-- group is gone), 1 another fan-out of g is running (it covers this one:
+-- see below), 2 fanned out. After a 2, the events that are new in their
+-- member's queue (the member had no unacknowledged group.message for g), to
+-- publish in real time after the commit; moved ones are not told again
+-- (sql/030).
+--
+-- Nobody waits for the lock (a waiter would hold its snapshot, and with it
+-- the dead versions of every event head and event the fan-outs write).
+-- Instead whoever got a 2 calls again once it has committed, until 0 or 1:
+-- a send that got 1 had committed its message before it asked, so the
+-- running fan-out's next call, after its commit, sees that message.
+CREATE FUNCTION sotto_group_fanout(g bigint)
+RETURNS TABLE (account bigint, seq bigint, data text, code integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     gid text;
@@ -120,18 +129,30 @@ DECLARE
     other group_messages%ROWTYPE;
     on_day integer := floor(extract(epoch FROM now()) / 86400)::integer;
 BEGIN
-    SELECT f.fanned_seq INTO done FROM group_fanout f WHERE f.group_pk = g;
-    IF done >= upto THEN
+    SELECT gr.last_seq, coalesce(f.fanned_seq, 0) INTO last, done
+      FROM groups gr LEFT JOIN group_fanout f ON f.group_pk = gr.pk WHERE gr.pk = g;
+    code := 0;
+    IF last IS NULL OR done >= last THEN
+        RETURN NEXT;
         RETURN;
     END IF;
     -- one fan-out per group at a time: keys "sotg" in ASCII and the group
     -- (two groups 2^31 - 1 apart share a lock, which only serialises them)
-    PERFORM pg_advisory_xact_lock(1936684135, (g % 2147483647)::integer);
-    SELECT gr.id, gr.last_seq INTO gid, last FROM groups gr WHERE gr.pk = g FOR KEY SHARE;
-    SELECT coalesce(max(f.fanned_seq), 0) INTO done FROM group_fanout f WHERE f.group_pk = g;
-    IF gid IS NULL OR done >= last THEN
+    code := 1;
+    IF NOT pg_try_advisory_xact_lock(1936684135, (g % 2147483647)::integer) THEN
+        RETURN NEXT;
         RETURN;
     END IF;
+    SELECT gr.id, gr.last_seq INTO gid, last FROM groups gr WHERE gr.pk = g FOR KEY SHARE;
+    SELECT coalesce(max(f.fanned_seq), 0) INTO done FROM group_fanout f WHERE f.group_pk = g;
+    code := 0;
+    IF gid IS NULL OR done >= last THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    code := 2;
+    RETURN NEXT;
+    code := NULL;
     SELECT * INTO top FROM group_messages m WHERE m.group_pk = g AND m.seq = last;
     -- the latest message in the batch that top's sender did not send
     SELECT * INTO other FROM group_messages m
@@ -167,18 +188,17 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM moved WHERE moved.group_member = dh.pk)
         RETURNING e.account_pk, e.seq, e.data
     )
-    SELECT f.account_pk, f.seq, f.data::text FROM fresh f;
+    SELECT f.account_pk, f.seq, f.data::text, NULL::integer FROM fresh f;
     INSERT INTO group_fanout AS f (group_pk, fanned_seq) VALUES (g, last)
     ON CONFLICT (group_pk) DO UPDATE SET fanned_seq = excluded.fanned_seq;
 END $$;
 
 -- The groups whose messages a fan-out has not covered (a worker stopped
 -- between a send's commit and its fan-out), for `sotto cleanup` to fan
--- out: those after pk after, in pk order, at most lim, as (group pk, last
--- seq).
+-- out: the pks of those after pk after, in order, at most lim.
 CREATE FUNCTION sotto_group_fanout_behind(after bigint, lim integer)
-RETURNS TABLE (group_pk bigint, last_seq bigint) LANGUAGE sql STABLE AS $$
-    SELECT g.pk, g.last_seq FROM groups g
+RETURNS TABLE (group_pk bigint) LANGUAGE sql STABLE AS $$
+    SELECT g.pk FROM groups g
       LEFT JOIN group_fanout f ON f.group_pk = g.pk
      WHERE g.pk > after AND g.last_seq > coalesce(f.fanned_seq, 0)
      ORDER BY g.pk LIMIT lim
