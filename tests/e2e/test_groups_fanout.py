@@ -9,6 +9,7 @@ A message "committed without its fan-out" is stored with
 sotto_group_send through SQL, exactly what a worker stopped between the
 send's commit and the fan-out leaves behind."""
 import threading
+import time
 
 import nacl.secret
 import nacl.utils
@@ -18,6 +19,7 @@ from test_groups import add, create, events_of, group_events, invite, join
 
 SENDERS = 3
 PER_SENDER = 8
+SWEEP_DEADLINE = 60        # seconds to wait for another cleanup run to end
 
 
 def pending(m):
@@ -59,8 +61,15 @@ def behind(st, m):
 
 
 def sweep(st):
-    r = cleanup(st)
-    assert r.returncode == 0, (r.stdout, r.stderr)
+    """One `sotto cleanup` run to its end (the stack's own runs it at start
+    and hourly: while one of those holds the cleanup lock, try again)."""
+    deadline = time.monotonic() + SWEEP_DEADLINE
+    while True:
+        r = cleanup(st)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        if "another sotto cleanup is running" not in r.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert "fanned out the messages of" in r.stdout, r.stdout
 
 
@@ -99,9 +108,14 @@ def test_concurrent_senders_leave_each_member_the_latest_message_pending(stack):
     # every message readable, once each, in seq order
     assert [(x["id"], who, t) for who, t, x in reader.messages()] == \
         [(mid, who, text) for _, mid, who, text in sent]
-    # nothing left to fan out, and each member's one pending event carries
-    # the latest message it did not send itself
+    # nothing left to fan out: every fan-out that found new messages ran
+    # again after its commit, except one that stopped at its 16th in a row
+    # just as the sends ended (docs/groups.md), whose rest the sweep takes
+    if behind(stack, a) > 0:
+        sweep(stack)
     assert behind(stack, a) == 0
+    # each member's one pending event carries the latest message it did
+    # not send itself
     for m in members:
         latest = [mid for _, mid, who, _ in sent if who != m.member_id][-1]
         assert pending(m) == [latest], (m.member_id, pending(m))
