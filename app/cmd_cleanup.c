@@ -134,6 +134,20 @@ static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *
 	return n;
 }
 
+/* Fan out group until nothing is left of it, or another fan-out runs. 0 or -1. */
+static int fanout_group(struct db *db, struct arena *a, const char *group)
+{
+	for (int round = 0; round < CLEANUP_FANOUT_ROUNDS; round++) {
+		PGresult *res = db_exec(db, a, &stmt_fanout, &group, NULL);
+
+		if (res == NULL || PQntuples(res) != 1)
+			return -1;
+		if (strcmp(PQgetvalue(res, 0, 0), "2") != 0)
+			break;
+	}
+	return 0;
+}
+
 /*
  * Fan out every group left behind, in pk order, CLEANUP_BATCH groups a
  * round (a group a send fans out meanwhile is simply caught up). Groups
@@ -153,17 +167,9 @@ static long long fanout_behind(struct db *db, struct arena *a)
 		if (res == NULL)
 			return -1;
 		n = PQntuples(res);
-		for (int i = 0; i < n; i++) {
-			const char *group = PQgetvalue(res, i, 0);
-			PGresult *fres;
-			int round = 0;
-
-			do {
-				if ((fres = db_exec(db, a, &stmt_fanout, &group, NULL)) == NULL ||
-				    PQntuples(fres) != 1)
-					return -1;
-			} while (strcmp(PQgetvalue(fres, 0, 0), "2") == 0 && ++round < CLEANUP_FANOUT_ROUNDS);
-		}
+		for (int i = 0; i < n; i++)
+			if (fanout_group(db, a, PQgetvalue(res, i, 0)) != 0)
+				return -1;
 		if (n > 0)
 			params[0] = PQgetvalue(res, n - 1, 0);
 		total += n;
