@@ -32,6 +32,19 @@ static void key_of(char *key, size_t size, int i)
 	snprintf(key, size, "r||20|1|%d,0,0,0", i);
 }
 
+/* Offer page under n distinct keys at now_us, fresh until expires_us; the cache stays in its bound. */
+static void offer(struct feed_cache *c, const struct feed_page *page, int n, uint64_t now_us,
+                  uint64_t expires_us)
+{
+	char key[FEED_CACHE_KEY_MAX];
+
+	for (int i = 0; i < n; i++) {
+		key_of(key, sizeof(key), i);
+		feed_cache_put(c, key, page, now_us, expires_us);
+		assert_true(feed_cache_bytes(c) <= FEED_CACHE_MAX_BYTES);
+	}
+}
+
 static void test_a_stored_page_is_a_copy_until_it_expires(void **state)
 {
 	struct feed_cache *c = feed_cache_new();
@@ -70,11 +83,7 @@ static void test_pages_never_take_more_than_the_bound(void **state)
 	assert_non_null(c);
 	make_page(&page, 20, TEXT_BYTES / 20, NULL);
 	/* Fresh pages under distinct keys, far more than the bound holds. */
-	for (int i = 0; i < 200; i++) {
-		key_of(key, sizeof(key), i);
-		feed_cache_put(c, key, &page, 1000, 1000000);
-		assert_true(feed_cache_bytes(c) <= FEED_CACHE_MAX_BYTES);
-	}
+	offer(c, &page, 200, 1000, 1000000);
 	for (int i = 0; i < 200; i++) {
 		key_of(key, sizeof(key), i);
 		stored += feed_cache_get(c, key, 1000) != NULL;
@@ -90,16 +99,12 @@ static void test_expired_pages_make_room(void **state)
 {
 	struct feed_cache *c = feed_cache_new();
 	struct feed_page page;
-	char key[FEED_CACHE_KEY_MAX];
 	size_t full;
 	(void)state;
 
 	assert_non_null(c);
 	make_page(&page, 20, TEXT_BYTES / 20, NULL);
-	for (int i = 0; i < 200; i++) {
-		key_of(key, sizeof(key), i);
-		feed_cache_put(c, key, &page, 1000, 2000);
-	}
+	offer(c, &page, 200, 1000, 2000);
 	full = feed_cache_bytes(c);
 	assert_true(full + TEXT_BYTES > FEED_CACHE_MAX_BYTES);
 	/*
@@ -140,10 +145,7 @@ static void test_a_content_change_gives_back_every_byte(void **state)
 
 	assert_non_null(c);
 	make_page(&page, 20, 200, NULL);
-	for (int i = 0; i < 10; i++) {
-		key_of(key, sizeof(key), i);
-		feed_cache_put(c, key, &page, 1000, 2000);
-	}
+	offer(c, &page, 10, 1000, 2000);
 	assert_true(feed_cache_bytes(c) > 0);
 	feed_cache_sync(c, 1, 0);
 	assert_int_equal(feed_cache_bytes(c), 0);
