@@ -26,7 +26,9 @@
 # soak's alone. Started and stopped by the soak unless it was already up.
 #
 # Environment: SOAK_MINUTES (30), SOAK_SAMPLE_S (10), SOAK_MAX_GROWTH_PCT
-# (5), SOAK_CONNECTIONS (8), BENCH_THREADS (2), BENCH_FEED_POSTS (2000);
+# (5), SOAK_CONNECTIONS (8), SOAK_SEGMENT_S (600: wrk runs in segments
+# shorter than an access token's life, each with a fresh login's token),
+# BENCH_THREADS (2), BENCH_FEED_POSTS (2000);
 # BENCH_VAR, BENCH_HTTPS_PORT, BENCH_HTTP_PORT, SOTTO_BIN.
 set -euo pipefail
 
@@ -168,6 +170,40 @@ sys.exit(1 if failed else 0)
 EOF
 }
 
+# A session's access token lives 15 minutes (docs/accounts.md): wrk runs
+# in segments of at most SOAK_SEGMENT_S seconds, each with the token of a
+# fresh login of the soak account.
+SEGMENT_S=${SOAK_SEGMENT_S:-600}
+if ! [[ $SEGMENT_S =~ ^[1-9][0-9]*$ ]] || [ "$SEGMENT_S" -ge 900 ]; then
+	die "SOAK_SEGMENT_S must be a whole number of seconds under 900"
+fi
+
+# renew_token: a new session of the soak account; its token replaces TOKEN.
+renew_token() {
+	local reply token
+	printf '%s' "${BODY[login]}" >"$SECRETS/login.json"
+	reply=$(api POST /auth/login "$SECRETS/login.json")
+	[ "$(tail -n 1 <<<"$reply")" = 200 ] || die "POST /auth/login failed (a fresh token)"
+	token=$(json_str token "$reply")
+	[ -n "$token" ] || die "POST /auth/login: no token in the answer"
+	TOKEN=$token
+	printf 'Authorization: Bearer %s\n' "$token" >"$SECRETS/auth.header"
+}
+
+# run_segments -> one JSON line for the whole run (combine_rounds of
+# run.sh over the segments' lines).
+run_segments() {
+	local done_s=0 seg i=0 segments=""
+	while [ "$done_s" -lt "$RUN_S" ]; do
+		seg=$((RUN_S - done_s < SEGMENT_S ? RUN_S - done_s : SEGMENT_S))
+		i=$((i + 1))
+		[ "$i" = 1 ] || renew_token
+		segments+=$(run_wrk "soak.$i" /feed "${seg}s")$'\n' || return 1
+		done_s=$((done_s + seg))
+	done
+	printf '%s' "$segments" | combine_rounds soak ""
+}
+
 soak_main() {
 	local sampler_pid pids wrk_json rc=0
 	mkdir -p "$OUT"
@@ -184,7 +220,7 @@ soak_main() {
 	printf '%s\n' "$SOAK_COLUMNS" >"$CSV"
 	sampler &
 	sampler_pid=$!
-	wrk_json=$(run_wrk soak /feed "${RUN_S}s") || rc=1
+	wrk_json=$(run_segments) || rc=1
 	sample "$RUN_S" >>"$CSV"
 	kill "$sampler_pid" 2>/dev/null || true
 	wait "$sampler_pid" 2>/dev/null || true
