@@ -15,10 +15,10 @@
 -- post: so the ids and bodies come from bench_post_rows, made by
 -- `sotto bench-data --post-rows` for the account :author (run.sh), and the
 -- classifier scores these posts as it scores the server's. Row n is used
--- once: client c takes rows c, c + :clients, c + 2 :clients... (-D k=0).
+-- once: client c takes rows base + c, base + c + :clients... (-D k=0).
 -- Variables (pgbench -D): author, day (today, as the server counts days),
--- clients (pgbench's -c), k = 0.
-\set n :client_id + :clients * :k
+-- clients (pgbench's -c), base (the first row not used yet), k = 0.
+\set n :base + :client_id + :clients * :k
 \set k :k + 1
 -- statement auth_account_keys (app/auth.c): the author's data key, on every
 -- post (the cached account record carries no key).
