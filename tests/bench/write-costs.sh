@@ -1,35 +1,32 @@
 #!/usr/bin/env bash
 # tests/bench/write-costs.sh — what each index, trigger and foreign key on the
-# write path of a new post costs the database: pgbench_post
-# (tests/bench/pgbench-post.sql, the server's own statements) on a scratch
-# copy of the stack's database, with each one dropped in turn and put back,
-# in rounds against the copy with all of them (ABBA order). Prints, per
-# object, the CPU time PostgreSQL spent per post with and without it (every
-# process of the cluster: the backends, the WAL writer...; from /proc, so a
-# loaded machine moves it far less than the rate, which is printed too) and
-# what the object costs: the difference. Nothing is changed on the stack's
-# own database; the copy (sotto_write_costs) is dropped at the end.
+# write path of a new post costs the database, per post: the server's insert
+# (post_insert, as tests/bench/pgbench-post.sql runs it, sealed rows from
+# `sotto bench-data --post-rows`) on a scratch copy of the stack's database,
+# the backend's CPU time over COSTS_POSTS inserts in a transaction that is
+# rolled back, with the full schema and with one object dropped inside that
+# transaction (so the rollback puts it back), in COSTS_ROUNDS rounds in ABBA
+# order; the median of each side. That is the executor's work an object adds
+# to each insert (its index entries, its trigger, its check), without the
+# commit's WAL flush, which is the same for all; on a shared machine it moves
+# far less than a rate (pgbench_post with and without an object swung
+# +-30% from run to run on two loaded cores). Nothing is changed on the
+# stack's own database; the copy (sotto_write_costs) is dropped at the end.
 #
 # The indexes behind a constraint (primary keys, UNIQUE) are listed but not
-# dropped: they are the rows' identity, not a choice. The copy has no
-# classifier connected, so the posts' mod_scan rows stay pending there: this
-# measures the database's side only.
+# dropped: they are the rows' identity, not a choice.
 #
 # Needs the stack's PostgreSQL running (scripts/stack.sh; `make up`).
 # Environment: SOTTO_VAR (<repo>/var), SOTTO_BIN (<repo>/sotto),
-# COSTS_SECONDS (3, per run), COSTS_ROUNDS (2), COSTS_CLIENTS (8, the
-# server's default workers on 2 cores), BENCH_POST_ROWS_RATE (10000).
+# COSTS_POSTS (2000), COSTS_ROUNDS (5). Reads /proc of the cluster's
+# backends: run it as the user the cluster runs as, or root.
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 VAR=$(realpath -m -- "${SOTTO_VAR:-$REPO/var}")
 BIN=$(realpath -m -- "${SOTTO_BIN:-$REPO/sotto}")
-SECS=${COSTS_SECONDS:-3}
-ROUNDS=${COSTS_ROUNDS:-2}
-CLIENTS=${COSTS_CLIENTS:-8}
-RATE=${BENCH_POST_ROWS_RATE:-10000}
-PGBENCH=/usr/lib/postgresql/15/bin/pgbench
-SCRIPT=$REPO/tests/bench/pgbench-post.sql
+POSTS=${COSTS_POSTS:-2000}
+ROUNDS=${COSTS_ROUNDS:-5}
 COPY_DB=sotto_write_costs
 
 say() { printf 'write-costs: %s\n' "$*" >&2; }
@@ -58,108 +55,91 @@ say "copying the stack's database into $COPY_DB"
 psql "$ADMIN_URL" -XAtq -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
 	-c "DROP DATABASE IF EXISTS $COPY_DB" -c "CREATE DATABASE $COPY_DB" >/dev/null
 pg_dump --no-owner "$DB_URL" | psql "$COPY_URL" -XAtq -v ON_ERROR_STOP=1 >/dev/null
-# No autovacuum of the written tables in the middle of a run.
-q "ALTER TABLE posts SET (autovacuum_enabled = off);
-	ALTER TABLE mod_scan SET (autovacuum_enabled = off)"
 
-# Rows of bench_post_rows for the runs: a fresh author and table whenever
-# fewer than a run can use are left. AUTHOR, BASE (the first unused row), ROWS.
-AUTHOR="" BASE=0 ROWS=0
-rows_for_a_run() {
-	local n=$((SECS * RATE * 4)) out
-	[ $((ROWS - BASE)) -lt $((SECS * RATE)) ] || return 0
-	out=$(env SOTTO_ENV_FILE="$VAR/sotto.env" DATABASE_URL="$COPY_URL" \
-		"$BIN" bench-data --post-rows "$n" 2>&1) || {
-		grep -v '^{' <<<"$out" >&2
-		die "sotto bench-data --post-rows failed"
-	}
-	AUTHOR=$(sed -n 's/^bench-data: post rows of account \([0-9][0-9]*\)$/\1/p' <<<"$out")
-	[ -n "$AUTHOR" ] || die "sotto bench-data --post-rows: no author in its output"
-	BASE=0 ROWS=$n
+# The rows the inserts take (WARM more), for a new author: AUTHOR.
+out=$(env SOTTO_ENV_FILE="$VAR/sotto.env" DATABASE_URL="$COPY_URL" \
+	"$BIN" bench-data --post-rows "$((POSTS + 100))" 2>&1) || {
+	grep -v '^{' <<<"$out" >&2
+	die "sotto bench-data --post-rows failed"
+}
+AUTHOR=$(sed -n 's/^bench-data: post rows of account \([0-9][0-9]*\)$/\1/p' <<<"$out")
+[ -n "$AUTHOR" ] || die "sotto bench-data --post-rows: no author in its output"
+
+# costs_insert(author, first, n, day): microseconds per insert of rows
+# first..first+n-1, in the caller's transaction. The statement is
+# post_insert's, filled in as tests/bench/pgbench-post.sql fills it.
+q "CREATE FUNCTION costs_insert(author bigint, first integer, n integer, on_day integer)
+	RETURNS double precision LANGUAGE plpgsql AS \$\$
+	DECLARE t0 timestamptz := clock_timestamp();
+	BEGIN
+		FOR i IN first .. first + n - 1 LOOP
+			INSERT INTO posts (id, author_pk, parent_pk, community_pk, body_sealed, day)
+			VALUES ((SELECT r.id FROM bench_post_rows r WHERE r.n = i), author, NULL, NULL,
+			        (SELECT r.body FROM bench_post_rows r WHERE r.n = i), on_day);
+		END LOOP;
+		RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6 / n;
+	END \$\$"
+
+# sample [SQL]: the backend's CPU time per insert in microseconds (the
+# first field of /proc/<pid>/schedstat, nanoseconds on the CPU, read by
+# psql around the timed inserts: on a loaded machine the backend's own
+# clock also counts the time it waits for a core), with SQL (a DROP) run
+# first in the same transaction, which is rolled back. WARM inserts before
+# the timed ones fill the session's caches and plans (the first insert of
+# a session takes milliseconds).
+WARM=100
+sample() {
+	local day=$(($(date +%s) / 86400)) out
+	out=$(psql "$COPY_URL" -XAtq -v ON_ERROR_STOP=1 <<-EOF
+		BEGIN;
+		${1:+$1;}
+		SELECT FROM costs_insert($AUTHOR, 0, $WARM, $day);
+		SELECT pg_backend_pid() AS pid \\gset
+		\\setenv COSTS_PID :pid
+		\\! cut -d' ' -f1 /proc/\$COSTS_PID/schedstat
+		SELECT FROM costs_insert($AUTHOR, $WARM, $POSTS, $day);
+		\\! cut -d' ' -f1 /proc/\$COSTS_PID/schedstat
+		ROLLBACK;
+	EOF
+	) || die "a sample failed: $out"
+	awk -v n="$POSTS" 'NR == 1 { t0 = $1 } NR == 2 { printf "%.2f\n", ($1 - t0) / 1000 / n }' <<<"$out"
 }
 
-# run: one pgbench_post run; its tps into TPS, BASE moved past the rows it
-# used (globals: not in a subshell).
-TPS=0 TICKS=0 POSTS=0
-run() {
-	local before out t0
-	rows_for_a_run
-	before=$(q "SELECT coalesce(max(pk), 0) FROM posts")
-	t0=$(pg_ticks)
-	out=$("$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" -D "author=$AUTHOR" \
-		-D "day=$(($(date +%s) / 86400))" -D "clients=$CLIENTS" -D "base=$BASE" -D k=0 \
-		-f "$SCRIPT" "$COPY_URL" 2>&1) || { printf '%s\n' "$out" >&2; die "pgbench failed"; }
-	sleep 0.2   # the postmaster reaps the backends
-	TICKS=$(($(pg_ticks) - t0))
-	POSTS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-	BASE=$(q "SELECT coalesce(max(r.n), $BASE - 1) + 1 FROM posts p
-		JOIN bench_post_rows r ON r.id = p.id WHERE p.pk > $before")
-	TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | tail -n 1)
-	[ -n "$TPS" ] || die "no tps in pgbench's output"
-}
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-# The CPU clock ticks of the stack's PostgreSQL so far: the postmaster, its
-# live children and the children it has reaped (the backends of finished
-# pgbench runs). The stack's other sessions (the server's, the classifier's)
-# are idle meanwhile, bar the classifier's look for work every 200 ms.
-pg_ticks() {
-	local pm t pid
-	pm=$(head -n 1 "$VAR/pg/postmaster.pid") || die "cannot read $VAR/pg/postmaster.pid"
-	t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")
-	for pid in $(pgrep -P "$pm"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-	done
-	printf '%s\n' "$t"
-}
-
-# The objects on the write path of a top-level post: kind, name, the SQL
-# that drops it, the SQL that puts it back (tab separated).
+# The objects on the write path of a top-level post: kind, name and the SQL
+# that drops it (tab separated).
 objects() {
-	q "SELECT 'index', i.indexrelid::regclass::text, 'DROP INDEX ' || i.indexrelid::regclass,
-		pg_get_indexdef(i.indexrelid)
+	q "SELECT 'index', i.indexrelid::regclass::text, 'DROP INDEX ' || i.indexrelid::regclass
 		FROM pg_index i WHERE i.indrelid IN ('posts'::regclass, 'mod_scan'::regclass)
 		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
 		UNION ALL
-		SELECT 'trigger', t.tgname::text, format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass),
-		pg_get_triggerdef(t.oid)
+		SELECT 'trigger', t.tgname::text, format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass)
 		FROM pg_trigger t WHERE t.tgrelid = 'posts'::regclass AND NOT t.tgisinternal
 		AND (t.tgtype & 4) <> 0   -- fired by INSERT
 		UNION ALL
 		SELECT 'foreign key', c.conname::text,
-		format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
-		format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
-			pg_get_constraintdef(c.oid))
+		format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
 		FROM pg_constraint c WHERE c.conrelid IN ('posts'::regclass, 'mod_scan'::regclass)
 		AND c.contype = 'f'
 		ORDER BY 1, 2" -F $'\t'
 }
 
 LIST=$(objects) || die "cannot list the write path's indexes, triggers and foreign keys"
-say "pgbench_post, $CLIENTS clients, $ROUNDS rounds of ${SECS} s a side per object"
-printf '%-12s %-28s %9s %9s %11s %11s %9s\n' kind object "tps with" without \
-	"cpu us with" without "cost us"
-while IFS=$'\t' read -r kind name drop restore; do
-	with=0 without=0 cpu_with=0 cpu_without=0 n_with=0 n_without=0
+say "$POSTS inserts a sample, $ROUNDS rounds a side per object; backend CPU microseconds per insert (medians)"
+printf '%-12s %-28s %9s %9s %9s\n' kind object "us with" without "cost us"
+while IFS=$'\t' read -r kind name drop; do
+	with="" without=""
 	for r in $(seq "$ROUNDS"); do
-		for side in $( [ $((r % 2)) = 1 ] && echo "with without" || echo "without with"); do
-			if [ "$side" = with ]; then
-				run
-				with=$(awk -v a="$with" -v b="$TPS" 'BEGIN { print a + b }')
-				cpu_with=$((cpu_with + TICKS)) n_with=$((n_with + POSTS))
-			else
-				q "$drop"
-				run
-				without=$(awk -v a="$without" -v b="$TPS" 'BEGIN { print a + b }')
-				cpu_without=$((cpu_without + TICKS)) n_without=$((n_without + POSTS))
-				q "$restore"
-			fi
-		done
+		if [ $((r % 2)) = 1 ]; then
+			with+="$(sample)"$'\n' without+="$(sample "$drop")"$'\n'
+		else
+			without+="$(sample "$drop")"$'\n' with+="$(sample)"$'\n'
+		fi
 	done
-	awk -v k="$kind" -v n="$name" -v w="$with" -v o="$without" -v r="$ROUNDS" \
-		-v cw="$cpu_with" -v co="$cpu_without" -v nw="$n_with" -v no="$n_without" \
-		-v hz="$(getconf CLK_TCK)" 'BEGIN {
-		uw = nw > 0 ? cw * 1e6 / hz / nw : 0; uo = no > 0 ? co * 1e6 / hz / no : 0
-		printf "%-12s %-28s %9.1f %9.1f %11.1f %11.1f %9.1f\n", k, n, w / r, o / r, uw, uo, uw - uo }'
+	w=$(median <<<"${with%$'\n'}") o=$(median <<<"${without%$'\n'}")
+	awk -v k="$kind" -v n="$name" -v w="$w" -v o="$o" \
+		'BEGIN { printf "%-12s %-28s %9.2f %9.2f %9.2f\n", k, n, w, o, w - o }'
 done <<<"$LIST"
 q "SELECT 'constraint', i.indexrelid::regclass FROM pg_index i
 	WHERE i.indrelid IN ('posts'::regclass, 'mod_scan'::regclass)
