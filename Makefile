@@ -11,6 +11,7 @@
 #   make bench-data N=100000 [ACCOUNTS=100]
 #                             add synthetic posts to the development stack
 #   make bench-scale          the feed at 10k and at 1M posts (tests/bench/scale.sh)
+#   make soak [SOAK_MINUTES=30]   the pool's memory under mixed traffic (tests/bench/soak.sh)
 #   make install [DESTDIR=] [PREFIX=/usr]
 #                             install the binary, migrations, rules, units (docs/deployment.md)
 #   make deb                  build the Debian package into build/deb/ (debian/)
@@ -28,7 +29,7 @@ PYTHON ?= /usr/bin/python3
 # On a fresh machine `make run` / `make up` / `make bench` first install the
 # Debian packages (as root; otherwise stack.sh prints the apt-get command),
 # before configure needs them. This runs while make reads this file.
-ifneq ($(filter run up bench bench-data bench-scale,$(MAKECMDGOALS)),)
+ifneq ($(filter run up bench bench-data bench-scale soak,$(MAKECMDGOALS)),)
 $(info $(shell bash scripts/stack.sh deps >&2))
 ifneq ($(.SHELLSTATUS),0)
 $(error missing packages: run the apt-get command above, then make $(MAKECMDGOALS) again)
@@ -74,7 +75,7 @@ FUZZ_APP := $(filter-out app/main.c,$(SRCS))
 FUZZ_SECONDS ?= 10
 
 .PHONY: all unit fuzz check-fuzz check check-unit check-unit-san check-e2e check-static check-install \
-        run up down bench bench-data bench-scale install deb clean distclean docs/configuration.md \
+        run up down bench bench-data bench-scale soak install deb clean distclean docs/configuration.md \
         cluster-up cluster-down check-cluster bench-cluster
 
 all: $(BIN)
@@ -171,6 +172,9 @@ bench-data: all
 
 bench-scale: all
 	bash tests/bench/scale.sh
+
+soak: all
+	bash tests/bench/soak.sh
 
 # Installation in the Debian layout (the package's own, through debian/rules):
 # binary in $(PREFIX)/bin, migrations and examples in $(PREFIX)/share/sotto,

@@ -5,6 +5,10 @@
  * and the pages right after them), so this is enough. Viewers' votes on
  * pages live in a second such table, of fixed-size entries. Also the
  * invalidation every worker sees: generations in shared memory.
+ *
+ * Memory: the structure itself (FEED_VOTES_SLOTS fixed entries, written
+ * through once when it is made) and the stored pages, at most
+ * FEED_CACHE_MAX_BYTES together; nothing else, however long the worker runs.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,7 +22,12 @@
 #include "util.h"
 
 #define FEED_CACHE_SLOTS 64
-#define FEED_VOTES_SLOTS 512
+/*
+ * A slot pays off when one viewer asks for one page twice within the share
+ * window on the same worker: a few dozen readers at once is plenty, and
+ * each entry holds PAGE_LIMIT_MAX pks (about 1 KiB).
+ */
+#define FEED_VOTES_SLOTS 64
 
 /* One viewer's votes on one page's posts. */
 struct feed_votes {
@@ -33,6 +42,7 @@ struct feed_votes {
 struct feed_entry {
 	char key[FEED_CACHE_KEY_MAX];
 	uint64_t expires_us;
+	size_t size;                /* of this allocation, texts included */
 	struct feed_page page;      /* texts point into this allocation */
 };
 
@@ -41,25 +51,50 @@ struct feed_cache {
 	uint64_t cleared_us;        /* when it was last emptied for a change (util_now_us) */
 	uint64_t notified;          /* notifications and reconnects seen (feed_cache_refresh) */
 	uint32_t db_gen;            /* the connection generation they were counted under */
+	size_t bytes;               /* the stored pages' sizes, at most FEED_CACHE_MAX_BYTES */
 	struct feed_entry *slot[FEED_CACHE_SLOTS];
 	struct feed_votes votes[FEED_VOTES_SLOTS];
 };
 
 struct feed_cache *feed_cache_new(void)
 {
-	struct feed_cache *c = calloc(1, sizeof(struct feed_cache));
+	struct feed_cache *c = malloc(sizeof(struct feed_cache));
 
-	if (c != NULL)
-		c->cleared_us = util_now_us();
+	if (c == NULL)
+		return NULL;
+	/*
+	 * Written through, not calloc'ed: calloc's zero pages stay untouched
+	 * until a viewer's votes land in them, so the votes table would cost
+	 * the worker a page at a time over hours, a growth that looks like a
+	 * leak. explicit_bzero, because the compiler turns malloc and memset
+	 * into calloc.
+	 */
+	explicit_bzero(c, sizeof(*c));
+	c->cleared_us = util_now_us();
 	return c;
+}
+
+static void slot_drop(struct feed_cache *c, size_t i)
+{
+	if (c->slot[i] == NULL)
+		return;
+	c->bytes -= c->slot[i]->size;
+	free(c->slot[i]);
+	c->slot[i] = NULL;
 }
 
 static void feed_cache_clear(struct feed_cache *c)
 {
-	for (size_t i = 0; i < FEED_CACHE_SLOTS; i++) {
-		free(c->slot[i]);
-		c->slot[i] = NULL;
-	}
+	for (size_t i = 0; i < FEED_CACHE_SLOTS; i++)
+		slot_drop(c, i);
+}
+
+/* Drop the pages no longer fresh at now_us. */
+static void drop_expired(struct feed_cache *c, uint64_t now_us)
+{
+	for (size_t i = 0; i < FEED_CACHE_SLOTS; i++)
+		if (c->slot[i] != NULL && c->slot[i]->expires_us <= now_us)
+			slot_drop(c, i);
 }
 
 void feed_cache_free(struct feed_cache *c)
@@ -83,6 +118,11 @@ void feed_cache_sync(struct feed_cache *c, uint64_t gen, uint64_t epoch)
 uint64_t feed_cache_cleared_us(const struct feed_cache *c)
 {
 	return c->cleared_us;
+}
+
+size_t feed_cache_bytes(const struct feed_cache *c)
+{
+	return c->bytes;
 }
 
 void feed_cache_refresh(struct context *ctx)
@@ -130,22 +170,32 @@ const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, ui
 }
 
 void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_page *page,
-                    uint64_t expires_us)
+                    uint64_t now_us, uint64_t expires_us)
 {
-	size_t text = 0, cursor = page->next_cursor != NULL ? strlen(page->next_cursor) + 1 : 0;
+	size_t size = sizeof(struct feed_entry);
+	size_t cursor = page->next_cursor != NULL ? strlen(page->next_cursor) + 1 : 0;
 	size_t slot = slot_of(key);
 	struct feed_entry *e;
 	char *p;
 
 	if (strlen(key) >= FEED_CACHE_KEY_MAX)
 		return;
+	/* Each text is arena memory, so no sum of them can wrap. */
 	for (size_t i = 0; i < page->n; i++)
-		text += page->post_len[i];
-	e = malloc(sizeof(*e) + text + cursor);
+		size += page->post_len[i];
+	size += cursor;
+	/* What the slot held goes either way: the new page is the fresher one. */
+	slot_drop(c, slot);
+	if (size > FEED_CACHE_MAX_BYTES - c->bytes)
+		drop_expired(c, now_us);
+	if (size > FEED_CACHE_MAX_BYTES - c->bytes)
+		return;
+	e = malloc(size);
 	if (e == NULL)
 		return;
 	strcpy(e->key, key);
 	e->expires_us = expires_us;
+	e->size = size;
 	e->page = *page;
 	p = (char *)(e + 1);
 	for (size_t i = 0; i < page->n; i++) {
@@ -157,8 +207,8 @@ void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_pag
 		memcpy(p, page->next_cursor, cursor);
 		e->page.next_cursor = p;
 	}
-	free(c->slot[slot]);
 	c->slot[slot] = e;
+	c->bytes += size;
 }
 
 /* FNV-1a over the viewer and the page's pks, folded to a votes slot. */

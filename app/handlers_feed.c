@@ -606,9 +606,12 @@ int handle_feed(struct request *req)
 	if ((status = community_or_reply(req, f)) != 0 ||
 	    (status = ranked ? feed_ranked(req, f) : feed_new(req, f)) != 0)
 		goto out;
-	if (key != NULL && standby_covers(req, feed_cache_cleared_us(ctx->feed_cache)))
-		feed_cache_put(ctx->feed_cache, key, &f->out,
-		               util_now_us() + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
+	if (key != NULL && standby_covers(req, feed_cache_cleared_us(ctx->feed_cache))) {
+		uint64_t now = util_now_us();
+
+		feed_cache_put(ctx->feed_cache, key, &f->out, now,
+		               now + (uint64_t)ctx->cfg->feed_snapshot_share_s * 1000000);
+	}
 	status = feed_reply(req, &f->out, muted);
 out:
 	post_keys_wipe(&f->keys);

@@ -237,19 +237,57 @@ static unsigned long long metrics_busy(const struct shm_region *r)
 	return busy;
 }
 
-/*
- * Active bans in each running worker's cached list, by pool slot; -1 for a
- * worker that has not loaded it yet (it loads at its first request).
- */
-static void metrics_ipban_loaded(struct text *t, const struct shm_region *r)
+static long long gauge_pid(const struct shm_worker *w)
 {
-	text_printf(t, "# HELP sotto_ipban_loaded Active IP bans in a worker's cached list "
-	               "(-1: not loaded yet).\n"
-	               "# TYPE sotto_ipban_loaded gauge\n");
+	return atomic_load(&w->pid);
+}
+
+static long long gauge_ipban_loaded(const struct shm_worker *w)
+{
+	return atomic_load(&w->ipban_loaded);
+}
+
+static long long gauge_heap_used(const struct shm_worker *w)
+{
+	return (long long)atomic_load(&w->heap_used);
+}
+
+static long long gauge_heap_free(const struct shm_worker *w)
+{
+	return (long long)atomic_load(&w->heap_free);
+}
+
+/* The gauge name: value() of each running worker's slot, labelled with the slot. */
+static void metrics_per_worker(struct text *t, const struct shm_region *r, const char *name,
+                               const char *help,
+                               long long (*value)(const struct shm_worker *w))
+{
+	text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 	for (int i = 0; i < SHM_MAX_WORKERS; i++)
 		if (atomic_load(&r->workers[i].pid) != 0)
-			text_printf(t, "sotto_ipban_loaded{worker=\"%d\"} %lld\n", i,
-			            (long long)atomic_load(&r->workers[i].ipban_loaded));
+			text_printf(t, "%s{worker=\"%d\"} %lld\n", name, i, value(&r->workers[i]));
+}
+
+/*
+ * Per worker, by pool slot: its pid (to match /proc/PID), the active bans
+ * in its cached list (-1 before it loads it at its first request), and its
+ * heap (heap_report in worker.c): the bytes it has malloc'ed and not freed,
+ * and the bytes malloc keeps for it unused; their sum is what its heap
+ * costs the machine (tests/bench/soak.sh samples them).
+ */
+static void metrics_workers(struct text *t, const struct shm_region *r)
+{
+	metrics_per_worker(t, r, "sotto_worker_pid", "Process id of the worker in a pool slot.",
+	                   gauge_pid);
+	metrics_per_worker(t, r, "sotto_ipban_loaded",
+	                   "Active IP bans in a worker's cached list (-1: not loaded yet).",
+	                   gauge_ipban_loaded);
+	metrics_per_worker(t, r, "sotto_worker_heap_bytes",
+	                   "Bytes a worker has allocated and not freed (glibc mallinfo2).",
+	                   gauge_heap_used);
+	metrics_per_worker(t, r, "sotto_worker_heap_free_bytes",
+	                   "Bytes malloc holds for a worker unused: freed chunks and an untrimmed top.",
+	                   gauge_heap_free);
 }
 
 /* GET /metrics: Prometheus text format 0.0.4 from the pool's shared memory. */
@@ -284,7 +322,7 @@ int handle_metrics(struct request *req)
 	metrics_gauge(&t, "sotto_ipban_load_failures_total", "counter",
 	              "Ban list loads that failed (the last loaded list stayed in force).",
 	              (unsigned long long)atomic_load(&r->ipban_load_failures));
-	metrics_ipban_loaded(&t, r);
+	metrics_workers(&t, r);
 	if (t.failed)
 		return http_oom(req);
 	req->reply_raw = t.buf;

@@ -438,6 +438,9 @@ static int pool_spawn(struct pool *p, int slot)
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->ipban_loaded, -1, memory_order_relaxed);
+	/* Not its predecessor's heap: zero until its first request publishes its own. */
+	atomic_store_explicit(&w->heap_used, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->heap_free, 0, memory_order_relaxed);
 	sigfillset(&all);
 	(void)sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();

@@ -9,6 +9,7 @@
  * finished first.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +32,7 @@
 #include "revocation.h"
 #include "shm.h"
 #include "standby.h"
+#include "util.h"
 #include "worker.h"
 
 volatile sig_atomic_t worker_stop;
@@ -135,11 +137,32 @@ static int worker_open(struct context *ctx, const struct config *cfg,
 	return derive_keys(ctx);
 }
 
+/*
+ * Publish the worker's heap as glibc's allocator counts it (mallinfo2) in
+ * its shared-memory slot for /metrics: the bytes in use (mmapped blocks
+ * included), and the bytes malloc holds without handing them out (freed
+ * chunks it keeps: fragmentation, and the top it has not trimmed). At most
+ * once a second: mallinfo2 walks every free list.
+ */
+static void heap_report(struct shm_worker *w, uint64_t *next_us)
+{
+	uint64_t now = util_now_us();
+	struct mallinfo2 mi;
+
+	if (now < *next_us)
+		return;
+	*next_us = now + 1000000;
+	mi = mallinfo2();
+	atomic_store_explicit(&w->heap_used, mi.uordblks + mi.hblkhd, memory_order_relaxed);
+	atomic_store_explicit(&w->heap_free, mi.fordblks, memory_order_relaxed);
+}
+
 int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
                 int listen_fd)
 {
 	struct context ctx;
 	FCGX_Request fr;
+	uint64_t heap_next_us = 0;
 	int rc = 1;
 
 	log_set_component("worker");
@@ -169,6 +192,7 @@ int worker_main(const struct config *cfg, struct shm_region *shm, int slot,
 		arena_reset(ctx.arena);
 		atomic_fetch_add_explicit(&shm->workers[slot].requests, 1,
 		                          memory_order_relaxed);
+		heap_report(&shm->workers[slot], &heap_next_us);
 		atomic_store_explicit(&shm->workers[slot].busy, 0, memory_order_relaxed);
 	}
 	FCGX_Free(&fr, 0);

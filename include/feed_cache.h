@@ -21,6 +21,13 @@
 #define FEED_CACHE_KEY_MAX 160
 
 /*
+ * The most a worker's stored pages take together, in bytes (each page's
+ * allocation, its texts included). A page that does not fit once expired
+ * pages are dropped is not stored: the next request renders it again.
+ */
+#define FEED_CACHE_MAX_BYTES (512 * 1024)
+
+/*
  * The PostgreSQL channel every worker LISTENs on: sql/010 and sql/011
  * notify it whenever posts are deleted or change status, whoever does it
  * (`sotto moderate`, another host), and a worker drops its cached feed
@@ -88,9 +95,17 @@ void feed_votes_changed(struct request *req);
 /* The page stored under key and still fresh at now_us, or NULL. Valid until the next put/sync. */
 const struct feed_page *feed_cache_get(struct feed_cache *c, const char *key, uint64_t now_us);
 
-/* Store a copy of page under key until expires_us (a miss if it does not fit). */
+/*
+ * Store a copy of page under key until expires_us, in place of what its
+ * slot held; pages expired at now_us make room when the copy would take the
+ * cache over FEED_CACHE_MAX_BYTES. Not stored (a miss later) when it still
+ * does not fit, or on a key too long or out of memory.
+ */
 void feed_cache_put(struct feed_cache *c, const char *key, const struct feed_page *page,
-                    uint64_t expires_us);
+                    uint64_t now_us, uint64_t expires_us);
+
+/* Bytes the stored pages take now (at most FEED_CACHE_MAX_BYTES). */
+size_t feed_cache_bytes(const struct feed_cache *c);
 
 /* Not a vote: in a viewer's my_vote values, a post the viewer's block or mute leaves out. */
 #define FEED_HIDDEN 2

@@ -54,6 +54,8 @@ struct shm_worker {
 	_Atomic int hashing;        /* holds a password-hash slot (see password.h) */
 	_Atomic int waiting_proved; /* waits for a hash slot with a solved proof of work */
 	_Atomic int64_t ipban_loaded; /* bans in its cached list (ipban.h); -1 before its first load */
+	_Atomic uint64_t heap_used;   /* malloc'ed bytes in use (mallinfo2), updated once a second */
+	_Atomic uint64_t heap_free;   /* bytes malloc holds but has not handed out */
 };
 
 /*

@@ -32,15 +32,21 @@ function init(args)
   start = math.floor(#paths * ((thread_number or 1) - 1) / n)
 end
 
-function request()
+-- A post body no request of this run has sent before (tests/bench/soak.lua
+-- sends it too).
+function post_body()
   counter = counter + 1
   local n = 6 + math.random(40)
   local parts = {}
   for i = 1, n do
     parts[i] = words[math.random(#words)]
   end
-  local body = string.format('{"body":"Bench %s %d %d: %s."}', run, thread_number or 0,
-                             counter, table.concat(parts, " "))
+  return string.format('{"body":"Bench %s %d %d: %s."}', run, thread_number or 0,
+                       counter, table.concat(parts, " "))
+end
+
+function request()
+  local body = post_body()
   local path = nil
   if #paths > 0 then
     path = paths[(start + counter) % #paths + 1]
