@@ -9,7 +9,8 @@
  * (VACUUM FULL), so that the wrapped data keys of deleted accounts no
  * longer sit in its heap pages. Challenges, tickets and Redis's own
  * ended-session markers have their own TTL and need nothing. Removed
- * posts lose their ciphertext once their appeal window has passed. Run daily
+ * posts lose their ciphertext once their appeal window has passed. Group
+ * messages whose fan-out a crash cut short (sql/033) get it. Run daily
  * by sotto-cleanup.timer, and by the development stack at `up` and hourly.
  * Idempotent and safe to run at any time, on every host at once (one run
  * holds an advisory lock, the others see it and stop), in batches so that
@@ -25,6 +26,8 @@
 #include "util.h"
 
 #define CLEANUP_BATCH 5000   /* rows per DELETE transaction */
+/* Fan-outs of one group at most: more means its members are sending, and sends fan out. */
+#define CLEANUP_FANOUT_ROUNDS 16
 /* Session advisory lock of a cleanup run: "sotto-c" in ASCII. */
 #define CLEANUP_LOCK_KEY "32492168282058083"
 
@@ -64,6 +67,21 @@ static struct db_stmt stmt_removed = {
 	"SELECT r.pk FROM posts r WHERE r.status = 2 AND length(r.body_sealed) > 0 "
 	"AND NOT EXISTS (SELECT 1 FROM mod_appeals a WHERE a.post_pk = r.pk "
 	"AND (a.status IN (1, 2) OR (a.status = 0 AND a.last_day >= $1))) LIMIT $2))", 2, 0
+};
+
+/*
+ * Groups with messages no fan-out covered (a worker stopped between a send's
+ * commit and its fan-out, sql/033): each is fanned out in a transaction of
+ * its own, as a send does, so that no transaction holds the event heads of
+ * two groups.
+ */
+static struct db_stmt stmt_fanout_behind = {
+	"cleanup_fanout_behind",
+	"SELECT * FROM sotto_group_fanout_behind($1, $2)", 2, 0
+};
+/* Its first row's code: 2 when it fanned out (then once more: more may have come). */
+static struct db_stmt stmt_fanout = {
+	"cleanup_fanout", "SELECT code FROM sotto_group_fanout($1) LIMIT 1", 1, 0
 };
 
 /*
@@ -116,6 +134,49 @@ static long long delete_expired(struct db *db, struct arena *a, struct db_stmt *
 	return n;
 }
 
+/* Fan out group until nothing is left of it, or another fan-out runs. 0 or -1. */
+static int fanout_group(struct db *db, struct arena *a, const char *group)
+{
+	for (int round = 0; round < CLEANUP_FANOUT_ROUNDS; round++) {
+		PGresult *res = db_exec(db, a, &stmt_fanout, &group, NULL);
+
+		if (res == NULL || PQntuples(res) != 1)
+			return -1;
+		if (strcmp(PQgetvalue(res, 0, 0), "2") != 0)
+			break;
+	}
+	return 0;
+}
+
+/*
+ * Fan out every group left behind, in pk order, CLEANUP_BATCH groups a
+ * round (a group a send fans out meanwhile is simply caught up). Groups
+ * caught up, or -1.
+ */
+static long long fanout_behind(struct db *db, struct arena *a)
+{
+	const char *params[2] = { "0", arena_i64(a, CLEANUP_BATCH) };
+	long long total = 0;
+	int n;
+
+	if (params[1] == NULL)
+		return -1;
+	do {
+		PGresult *res = db_exec(db, a, &stmt_fanout_behind, params, NULL);
+
+		if (res == NULL)
+			return -1;
+		n = PQntuples(res);
+		for (int i = 0; i < n; i++)
+			if (fanout_group(db, a, PQgetvalue(res, i, 0)) != 0)
+				return -1;
+		if (n > 0)
+			params[0] = PQgetvalue(res, n - 1, 0);
+		total += n;
+	} while (n == CLEANUP_BATCH);
+	return total;
+}
+
 /* 1 when this run holds the cleanup lock, 0 when another one does, -1 on failure. */
 static int take_lock(struct db *db, struct arena *a)
 {
@@ -153,7 +214,7 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	int64_t before = today - cfg->event_ttl_days;
 	int64_t idle = today - cfg->refresh_lifetime_s / 86400;
 	long long events = -1, bans = -1, invites = -1, mod_invites = -1, sessions = -1;
-	long long removed = -1;
+	long long removed = -1, fanned = -1;
 	int rc = -1, locked;
 
 	if (db == NULL || a == NULL) {
@@ -177,15 +238,18 @@ static int cleanup_run(const struct config *cfg, int64_t today)
 	    (invites = delete_expired(db, a, &stmt_invites, today)) < 0 ||
 	    (mod_invites = delete_expired(db, a, &stmt_mod_invites, today)) < 0 ||
 	    (sessions = delete_batched(db, a, &stmt_sessions, idle)) < 0 ||
-	    (removed = delete_batched(db, a, &stmt_removed, today)) < 0) {
-		fprintf(stderr, "cleanup: a DELETE failed; run again (what is done stays done)\n");
+	    (removed = delete_batched(db, a, &stmt_removed, today)) < 0 ||
+	    (fanned = fanout_behind(db, a)) < 0) {
+		fprintf(stderr, "cleanup: a DELETE or a fan-out failed; run again "
+		        "(what is done stays done)\n");
 		goto out;
 	}
 	printf("cleanup: deleted %lld events from before day %lld (SOTTO_EVENT_TTL_DAYS=%d), "
 	       "%lld expired bans, %lld expired group invites, %lld expired moderator invites, "
-	       "%lld idle sessions, %lld removed posts' ciphertext past their appeal window\n",
+	       "%lld idle sessions, %lld removed posts' ciphertext past their appeal window; "
+	       "fanned out the messages of %lld groups left behind\n",
 	       events, (long long)before, cfg->event_ttl_days, bans, invites, mod_invites,
-	       sessions, removed);
+	       sessions, removed, fanned);
 	if (rewrite_account_keys(db) != 0) {
 		fprintf(stderr, "cleanup: rewriting account_keys failed (busy table?); run again\n");
 		goto out;

@@ -52,7 +52,21 @@ static struct db_stmt stmt_key_get = {
 static struct db_stmt stmt_send = {
 	"group_send", "SELECT * FROM sotto_group_send($1, $2, $3, $4, $5, $6, $7)", 7, 0
 };
-enum { SD_ACCOUNT, SD_SEQ, SD_DATA, SD_CODE, SD_FROM };
+enum { SD_CODE, SD_SEQ, SD_FROM, SD_GROUP };
+/*
+ * A fan-out of the group's messages (sql/033): the first row's code says 0
+ * nothing left, 1 another one runs, 2 done (the rows after it: account,
+ * seq, data of the events to publish; call again).
+ */
+static struct db_stmt stmt_fanout = {
+	"group_fanout", "SELECT account, seq, data, code FROM sotto_group_fanout($1)", 1, 0
+};
+enum { FO_CODE = 3 };
+/*
+ * Fan-outs one send runs at most: while messages keep coming, each fan-out
+ * finds new ones; past this the next send's fan-out takes them over.
+ */
+#define FANOUT_ROUNDS 16
 
 static struct db_stmt stmt_messages = {
 	"group_messages",
@@ -400,9 +414,33 @@ static int send_fields_or_reply(struct request *req, struct group_message *m)
 }
 
 /*
- * Store m and queue the other members' events in one statement
- * (sotto_group_send, sql/018): the group row is locked only while it runs.
- * 0 with m->seq and m->sender, or the status it set (404, 409).
+ * Queue the other members' group.message events of the group's new
+ * messages (sotto_group_fanout, sql/033), in transactions of their own
+ * after the message's: fan out until nothing is left, or until another
+ * fan-out of the group runs (it then takes this message over). Never fails
+ * the send: the message is stored, and what a failure leaves behind the
+ * group's next send or `sotto cleanup` fans out.
+ */
+static void message_fanout(struct request *req, const char *group_pk)
+{
+	int64_t code = 2;
+
+	for (int round = 0; code == 2 && round < FANOUT_ROUNDS; round++) {
+		PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_fanout, &group_pk, NULL);
+
+		if (res == NULL || PQntuples(res) < 1 ||
+		    util_parse_int64(PQgetvalue(res, 0, FO_CODE), 0, 2, &code) != 0) {
+			log_msg(LOG_WARN, "groups: a message's events are left to the next fan-out");
+			return;
+		}
+		group_note_events(req, res, 1, EVENT_GROUP_MESSAGE);
+	}
+}
+
+/*
+ * Store m (sotto_group_send, sql/033): the group row is locked only while
+ * that statement runs and commits; then fan its events out. 0 with m->seq
+ * and m->sender, or the status it set (404, 409).
  */
 static int message_store_or_reply(struct request *req, struct group_message *m)
 {
@@ -422,7 +460,7 @@ static int message_store_or_reply(struct request *req, struct group_message *m)
 			return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_send, params, NULL)) == NULL)
 		return http_db_failure(req);
-	if (PQntuples(res) < 1 || util_parse_int64(PQgetvalue(res, 0, SD_CODE), 0, 404, &code) != 0)
+	if (PQntuples(res) != 1 || util_parse_int64(PQgetvalue(res, 0, SD_CODE), 0, 404, &code) != 0)
 		return http_error(req, 500, "internal", "internal error");
 	if (code == 404)
 		return http_error(req, 404, "not_found", "no such group");
@@ -435,7 +473,7 @@ static int message_store_or_reply(struct request *req, struct group_message *m)
 	if (code != 0 || util_parse_int64(PQgetvalue(res, 0, SD_SEQ), 1, INT64_MAX - 1, &m->seq) != 0)
 		return http_error(req, 500, "internal", "internal error");
 	m->sender = PQgetvalue(res, 0, SD_FROM);
-	group_note_events(req, res, 1, EVENT_GROUP_MESSAGE);
+	message_fanout(req, PQgetvalue(res, 0, SD_GROUP));
 	return 0;
 }
 

@@ -142,11 +142,13 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 # "@conversation@" in its path is the bench conversation (setup_dm), or with
 # spread=N each of the N conversations in turn (setup_dm_many).
 # POST /groups/{id}/send (shape checks, the group row locked, seq, insert,
-# and one coalesced group.message event moved to a new seq for every other
-# member, in one statement, then published to each member's channel) in a
-# group of 3 is held to half the rate of POST /posts, as a direct message
-# is; in a group of 256 it writes 255 events per message, and is held to a
-# quarter. Every request goes to one group (its row lock: the worst case).
+# commit; then the fan-out: one coalesced group.message event moved to a new
+# seq for every other member, in a transaction of its own that covers every
+# message committed since the last one, then published to each member's
+# channel) in a group of 3 is held to half the rate of POST /posts, as a
+# direct message is; in a group of 256 a fan-out writes 255 events (once per
+# batch of messages, not per message), and is held to a quarter. Every
+# request goes to one group (its row lock: the worst case).
 # "@group3@" and "@group256@" are the bench groups (setup_groups): the bench
 # account created them; tests/bench/groups.sql adds synthetic members that
 # cannot log in and marks the epoch keyed (the key set itself is end to end

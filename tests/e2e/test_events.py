@@ -278,7 +278,8 @@ def test_cleanup_deletes_unacknowledged_events_older_than_the_ttl(stack, alice, 
     assert re.search(r"^cleanup: deleted [1-9]\d* events from before day %d "
                      r"\(SOTTO_EVENT_TTL_DAYS=%d\), \d+ expired bans, \d+ expired group invites, "
                      r"\d+ expired moderator invites, \d+ idle sessions, "
-                     r"\d+ removed posts' ciphertext past their appeal window$"
+                     r"\d+ removed posts' ciphertext past their appeal window; "
+                     r"fanned out the messages of \d+ groups left behind$"
                      % (today() - TTL_DAYS, TTL_DAYS), r.stdout, re.M), r.stdout
     assert [it["data"]["reply_id"] for it in all_events(stack, alice[1])] == [edge, fresh]
     # Nothing left to do: a second run deletes none of them.
