@@ -61,11 +61,13 @@ static struct db_stmt stmt_keys = {
 static const char bound_script[] =
 	"if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'EX', ARGV[1]) then return 0 end "
 	"return redis.call('MGET', unpack(KEYS, 1, #KEYS - 1))";
+static struct cache_script bound_eval = CACHE_SCRIPT(bound_script);
 
 /* Move the account's generation, so every cached record of it is stale. */
 static const char forget_script[] =
 	"redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) "
 	"return 1";
+static struct cache_script forget_eval = CACHE_SCRIPT(forget_script);
 
 static void lookup_hash(const struct context *ctx, const char *domain,
                         const unsigned char *data, size_t len,
@@ -480,7 +482,7 @@ static bool token_current(const struct account *acc, const struct token_claims *
 static redisReply *check_round_trip(struct request *req, const char *const keys[5], int n,
                                     const char *replay, int ttl_s, bool *replayed)
 {
-	const char *argv[10] = { "EVAL", bound_script, NULL };
+	const char *argv[10] = { NULL };
 	char ttl[16], nkeys[4];
 	redisReply *r;
 
@@ -497,7 +499,7 @@ static redisReply *check_round_trip(struct request *req, const char *const keys[
 	memcpy(&argv[3], keys, (size_t)n * sizeof(*keys));
 	argv[3 + n] = replay;
 	argv[4 + n] = ttl;
-	r = cache_command(req->ctx->cache, req->arena, 5 + n, argv, NULL);
+	r = cache_eval(req->ctx->cache, req->arena, &bound_eval, 5 + n, argv, NULL);
 	*replayed = cache_reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0;
 	return r;
 }
@@ -702,7 +704,7 @@ int auth_or_reply(struct request *req)
 int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES])
 {
 	char ttl[16];
-	const char *argv[5] = { "EVAL", forget_script, "1", NULL, ttl };
+	const char *argv[5] = { NULL, NULL, "1", NULL, ttl };
 	const char *gone, *ac;
 	redisReply *r;
 
@@ -711,7 +713,7 @@ int auth_forget(struct request *req, const unsigned char id_hash[AUTH_HASH_BYTES
 	redis_keys(req->arena, id_hash, NULL, &gone, &ac, &argv[3]);
 	if (argv[3] == NULL)
 		return -1;
-	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	r = cache_eval(req->ctx->cache, req->arena, &forget_eval, 5, argv, NULL);
 	return cache_reply_is(r, REDIS_REPLY_INTEGER) ? 0 : -1;
 }
 

@@ -618,6 +618,46 @@ redisReply *cache_command(struct cache *c, struct arena *a, int argc,
 	return r;
 }
 
+/* SCRIPT LOAD s into s->sha. 0, or -1 (Redis down or an unexpected answer). */
+static int cache_script_load(struct cache *c, struct arena *a, struct cache_script *s)
+{
+	const char *argv[3] = { "SCRIPT", "LOAD", s->text };
+	redisReply *r = cache_command(c, a, 3, argv, NULL);
+
+	if (r == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING || r->len != sizeof(s->sha) - 1) {
+		log_msg(LOG_ERROR, "cache: SCRIPT LOAD answered type %d", r->type);
+		return -1;
+	}
+	memcpy(s->sha, r->str, r->len);
+	s->sha[r->len] = '\0';
+	return 0;
+}
+
+redisReply *cache_eval(struct cache *c, struct arena *a, struct cache_script *s, int argc,
+                       const char **argv, size_t *lens)
+{
+	redisReply *r;
+
+	for (int round = 0; round < 2; round++) {
+		if (s->sha[0] == '\0' && cache_script_load(c, a, s) != 0)
+			return NULL;
+		argv[0] = "EVALSHA";
+		argv[1] = s->sha;
+		if (lens != NULL) {
+			lens[0] = 7;
+			lens[1] = sizeof(s->sha) - 1;
+		}
+		r = cache_command(c, a, argc, argv, lens);
+		if (r == NULL || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+			return r;
+		s->sha[0] = '\0';
+	}
+	log_msg(LOG_ERROR, "cache: a script went missing right after it was loaded");
+	return NULL;
+}
+
 bool cache_reply_is(const redisReply *r, int type)
 {
 	return r != NULL && r->type == type;

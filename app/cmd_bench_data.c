@@ -22,6 +22,10 @@
  * on them: jobs never wait for each other's row locks. Days still rise
  * with pk within each job; across jobs the pk ranges interleave.
  *
+ * `sotto bench-data --post-rows <n>` makes one such account and n posts
+ * of it sealed but not stored, for the bench's pgbench_post line
+ * (post_rows_run).
+ *
  * It writes into cfg->database_url and refuses to run unless SOTTO_DEV=1
  * (a development or bench stack): it is not meant for a real database.
  */
@@ -46,6 +50,7 @@
 #include "copyin.h"
 #include "crypto.h"
 #include "db.h"
+#include "post_view.h"
 #include "util.h"
 
 #define BENCHDATA_DEFAULT_ACCOUNTS 100
@@ -393,21 +398,33 @@ static size_t plan_batch(struct bench *b, struct row_plan *rows, int32_t *tops,
 	return n;
 }
 
+/*
+ * A generated body of post id by account i of the run, sealed as POST
+ * /posts seals it (post_view.h), on b->a; NULL when out of memory.
+ */
+static const unsigned char *body_sealed(struct bench *b, size_t i, const char *id,
+                                        size_t *sealed_len)
+{
+	char body[BODY_MAX];
+	size_t len = body_make(&b->rng, body);
+	struct crypto_field f;
+
+	post_body_field(&f, id, b->acct_pk[i]);
+	return crypto_seal(b->a, b->keys + i * CRYPTO_KEY_BYTES, CRYPTO_DATA_KEY_VERSION, &f,
+	                   body, len, sealed_len);
+}
+
 /* The posts row i of a batch into the COPY buffer, its body sealed. 0 or -1. */
 static int post_row(struct bench *b, const struct row_plan *r, const int64_t *pks, size_t i)
 {
-	char body[BODY_MAX];
 	int64_t author = b->acct_pk[r->author];
 	char *id = util_random_id(b->a, POST_ID_BYTES);
-	struct crypto_field f = { .table = "posts", .column = "body", .row = id, .owner = author };
 	const unsigned char *sealed;
-	size_t len, sealed_len;
+	size_t sealed_len;
 
 	if (id == NULL)
 		return -1;
-	len = body_make(&b->rng, body);
-	sealed = crypto_seal(b->a, b->keys + (size_t)r->author * CRYPTO_KEY_BYTES,
-	                     CRYPTO_DATA_KEY_VERSION, &f, body, len, &sealed_len);
+	sealed = body_sealed(b, r->author, id, &sealed_len);
 	if (sealed == NULL)
 		return -1;
 	copyin_int(&b->copy, pks[i], '\t');
@@ -778,18 +795,98 @@ static int benchdata_run(const struct config *cfg, long n_posts, long n_accounts
 	return 0;
 }
 
+/* ---- rows for tests/bench/pgbench-post.sql ---------------------------- */
+
+/* Rows 0..n-1 of bench_post_rows for account 0 of b, in one COPY. 0 or -1. */
+static int emit_post_rows(struct bench *b, long n)
+{
+	static const char copy_rows[] = "COPY bench_post_rows (n, id, body) FROM STDIN";
+	bool ok = true;
+
+	if (copyin_begin(&b->copy, db_conn(b->db), copy_rows, "bench-data: COPY bench_post_rows") != 0)
+		return -1;
+	for (long i = 0; i < n && ok; i++) {
+		char *id = util_random_id(b->a, POST_ID_BYTES);
+		const unsigned char *sealed;
+		size_t sealed_len = 0;
+
+		sealed = id != NULL ? body_sealed(b, 0, id, &sealed_len) : NULL;
+		ok = sealed != NULL;
+		if (!ok) {
+			fprintf(stderr, "bench-data: sealing a post failed (out of memory?)\n");
+			break;
+		}
+		copyin_int(&b->copy, i, '\t');
+		copyin_text(&b->copy, id, '\t');
+		copyin_bytea(&b->copy, sealed, sealed_len, '\n');
+		ok = copyin_row_done(&b->copy) == 0;
+		arena_reset(b->a);   /* the COPY buffer holds the row now */
+	}
+	return copyin_end(&b->copy, ok);
+}
+
+/*
+ * `--post-rows n`: one new account (as the others) and n posts of it,
+ * each a fresh public id and a body sealed for that id and author, as
+ * POST /posts seals it, but not stored: rows (n = 0..n-1, id, body) of
+ * the table bench_post_rows, made afresh (unlogged: scratch for the
+ * bench, which drops it). tests/bench/pgbench-post.sql writes row n as
+ * the post the server would write, so the classifier (`sotto moderate`)
+ * opens and scores those posts as it does the server's. Prints
+ * "bench-data: post rows of account <pk>" (the author the script needs).
+ * 0, or -1 (said why).
+ */
+static int post_rows_run(const struct config *cfg, long n)
+{
+	struct bench b;
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	if (check_run(cfg, n, 1) != 0 || bench_open(&b, cfg, 1, 0) != 0 ||
+	    create_accounts(&b) != 0)
+		goto out;
+	if (db_exec_plain(b.db, "DROP TABLE IF EXISTS bench_post_rows") != 0 ||
+	    db_exec_plain(b.db, "CREATE UNLOGGED TABLE bench_post_rows (n bigint PRIMARY KEY, "
+	                  "id text NOT NULL, body bytea NOT NULL)") != 0) {
+		fprintf(stderr, "bench-data: cannot make the table bench_post_rows\n");
+		goto out;
+	}
+	if (begin_or_report(&b) != 0)
+		goto out;
+	if (emit_post_rows(&b, n) != 0) {
+		db_rollback(b.db);
+		goto out;
+	}
+	if (db_commit(b.db) != 0 || db_exec_plain(b.db, "VACUUM (ANALYZE) bench_post_rows") != 0) {
+		fprintf(stderr, "bench-data: COMMIT of bench_post_rows failed\n");
+		goto out;
+	}
+	printf("bench-data: %ld post rows in %.1f s\n", n, seconds_since(b.t0_us));
+	printf("bench-data: post rows of account %lld\n", (long long)b.acct_pk[0]);
+	rc = 0;
+out:
+	fflush(stdout);
+	bench_close(&b);
+	return rc;
+}
+
 int cmd_bench_data(int argc, char **argv, const struct config *cfg)
 {
 	int64_t n_posts, n_accounts = BENCHDATA_DEFAULT_ACCOUNTS, jobs = 0;
 
+	if (argc == 3 && strcmp(argv[1], "--post-rows") == 0 &&
+	    util_parse_int64(argv[2], 1, BENCHDATA_MAX_POSTS, &n_posts) == 0)
+		return post_rows_run(cfg, (long)n_posts) == 0 ? 0 : 1;
 	if (argc < 2 || argc > 4 ||
 	    util_parse_int64(argv[1], 1, BENCHDATA_MAX_POSTS, &n_posts) != 0 ||
 	    (argc >= 3 &&
 	     util_parse_int64(argv[2], 1, BENCHDATA_MAX_ACCOUNTS, &n_accounts) != 0) ||
 	    (argc == 4 && util_parse_int64(argv[3], 1, BENCHDATA_MAX_JOBS, &jobs) != 0)) {
 		fprintf(stderr, "usage: sotto bench-data <n_posts 1..%ld> [n_accounts 1..%ld "
-		        "(default %d) [jobs 1..%d (default: one per core)]]\n", BENCHDATA_MAX_POSTS,
-		        BENCHDATA_MAX_ACCOUNTS, BENCHDATA_DEFAULT_ACCOUNTS, BENCHDATA_MAX_JOBS);
+		        "(default %d) [jobs 1..%d (default: one per core)]]\n"
+		        "       sotto bench-data --post-rows <n 1..%ld>\n", BENCHDATA_MAX_POSTS,
+		        BENCHDATA_MAX_ACCOUNTS, BENCHDATA_DEFAULT_ACCOUNTS, BENCHDATA_MAX_JOBS,
+		        BENCHDATA_MAX_POSTS);
 		return 2;
 	}
 	return benchdata_run(cfg, (long)n_posts, (long)n_accounts, (int)jobs) == 0 ? 0 : 1;

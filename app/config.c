@@ -292,6 +292,11 @@ static const struct setting settings[] = {
 	{ .name = "SOTTO_CORS_ORIGINS", .type = &config_type_origins, .offset = FIELD(cors_origins),
 	  .aux_offset = FIELD(n_cors_origins), .def = "",
 	  .meaning = "origins allowed by CORS; empty = none" },
+	{ .name = "SOTTO_PUBLIC_ORIGIN", .type = &config_type_origin, .offset = FIELD(public_origin),
+	  .def = "",
+	  .meaning = "the origin clients reach this server at, e.g. https://sotto.example: the "
+	             "OAuth issuer and the URL DPoP proofs must name; empty = taken from each "
+	             "request's Host and port (set it in production: docs/deployment.md)" },
 	{ .name = "DATABASE_URL", .type = &config_type_text, .offset = FIELD(database_url),
 	  .flags = SETTING_SECRET, .meaning = "libpq connection string or URL" },
 	{ .name = "SOTTO_DB_STATEMENT_TIMEOUT_MS", .type = &config_type_int,
@@ -650,6 +655,7 @@ void config_free(struct config *cfg)
 	free_str(&cfg->migrations_dir);
 	for (size_t i = 0; i < CONFIG_MAX_ORIGINS; i++)
 		free_str(&cfg->cors_origins[i]);
+	free_str(&cfg->public_origin);
 	free_str(&cfg->database_url);
 	free_str(&cfg->database_read_url);
 	free_str(&cfg->redis_url);

@@ -374,6 +374,20 @@ static bool origin_valid(const char *s)
 	return portnum != default_port;
 }
 
+/* One https origin, or "" (none). */
+static int parse_origin(struct config_reader *ld, const struct config_slot *t, const char *v)
+{
+	char **out = t->field;
+
+	if (v[0] != '\0' && (strncmp(v, "https://", 8) != 0 || !origin_valid(v)))
+		return config_fail(ld, "%s: not an origin like https://sotto.example[:port] "
+		                   "(lower case, no default port, nothing after)", t->name);
+	*out = strdup(v);
+	if (*out == NULL)
+		return config_fail(ld, "%s: out of memory", t->name);
+	return 0;
+}
+
 /* SOTTO_CORS_ORIGINS: a comma list of distinct origins ("" = none). */
 static int parse_origins(struct config_reader *ld, const struct config_slot *t, const char *v)
 {
@@ -462,6 +476,9 @@ const struct config_type config_type_keys = {
 const struct config_type config_type_token = {
 	"token", parse_token, "empty, or " STR(ADMIN_TOKEN_MIN) ".." STR(ADMIN_TOKEN_MAX)
 	" printable ASCII characters", "",
+};
+const struct config_type config_type_origin = {
+	"origin", parse_origin, "empty, or https://host[:port] (lower case, no default port)", "",
 };
 const struct config_type config_type_origins = {
 	"origin list", parse_origins, "up to " STR(CONFIG_MAX_ORIGINS)

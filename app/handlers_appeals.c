@@ -280,9 +280,6 @@ static struct db_stmt stmt_appeal = {
 	"FROM mod_appeals a JOIN posts p ON p.pk = a.post_pk "
 	"JOIN accounts acc ON acc.pk = p.author_pk WHERE a.id = $1", 1, 0
 };
-static struct db_stmt stmt_lock_post = {
-	"appeal_lock_post", "SELECT 1 FROM posts WHERE pk = $1 FOR UPDATE", 1, 0
-};
 /* Only from the stage it was checked in ($5): a second decision is a no-op (409). */
 static struct db_stmt stmt_decide = {
 	"appeal_decide",
@@ -381,10 +378,14 @@ static int verdict_lock_or_reply(struct request *req, const struct verdict *v)
 			return http_db_failure(req);
 		}
 	}
-	if ((res = db_exec(db, req->arena, &stmt_lock_post, params, NULL)) == NULL)
-		return http_db_failure(req);
-	if (PQntuples(res) != 1)
+	switch (moderation_lock_post(req, v->post_pk)) {
+	case 1:
+		break;
+	case 0:
 		return http_error(req, 404, "not_found", "no such appeal");
+	default:
+		return http_db_failure(req);
+	}
 	params[0] = v->pk;
 	params[1] = arena_i64(req->arena, v->next);
 	params[2] = v->community != NULL ? "1" : "2";

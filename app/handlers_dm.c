@@ -92,20 +92,28 @@ static struct db_stmt stmt_read = {
 };
 
 /*
- * The next seq, under the conversation's row lock (held to commit). A
- * conversation already end to end refuses a server-readable message ($2
- * false) that raced with the switch: no row comes back.
+ * A message, in one statement committed on its own: the next seq under the
+ * conversation's row lock (c), the message (m), then the peer's dm.message
+ * event ($9: the peer's pk, NULL for none; events.h: the last lock), in
+ * that order, as a transaction of three statements took them. The row lock
+ * is held from the UPDATE to the commit, so no round trip to the worker
+ * falls inside it: with a BEGIN, each statement and the COMMIT, three of
+ * them did, and every other send into the conversation queued behind them.
+ * A conversation already end to end refuses a server-readable message ($2
+ * false) that raced with the switch: no row comes back and nothing is
+ * written. Returns the seq, the event's seq (NULL: none) and the event
+ * data as jsonb text (what GET /events reads).
  */
-static struct db_stmt stmt_advance = {
-	"dm_advance",
-	"UPDATE dm_conversations SET last_seq = last_seq + 1, day_last = $3, "
+static struct db_stmt stmt_message_send = {
+	"dm_message_send",
+	"WITH c AS (UPDATE dm_conversations SET last_seq = last_seq + 1, day_last = $3, "
 	"activity = nextval('dm_activity'), e2e = e2e OR $2 "
-	"WHERE pk = $1 AND (NOT e2e OR $2) RETURNING last_seq", 3, 0
-};
-static struct db_stmt stmt_message_insert = {
-	"dm_message_insert",
-	"INSERT INTO dm_messages (conversation_pk, seq, id, sender, day, body_sealed, "
-	"ciphertext, nonce) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
+	"WHERE pk = $1 AND (NOT e2e OR $2) RETURNING last_seq), "
+	"m AS (INSERT INTO dm_messages (conversation_pk, seq, id, sender, day, body_sealed, "
+	"ciphertext, nonce) SELECT $1, c.last_seq, $4, $5, $3, $6, $7, $8 FROM c RETURNING seq) "
+	"SELECT m.seq, CASE WHEN $9::bigint IS NOT NULL "
+	"THEN sotto_event_push($9, 'dm.message', $3, $10::jsonb) END, $10::jsonb::text FROM m",
+	10, 0
 };
 
 /* Setting a side's key: the conversation row first (sql/016's lock order). */
@@ -646,61 +654,65 @@ out:
 	return status;
 }
 
-/* The data of a dm.message event (conversation_id added by notify_peer); NULL on OOM. */
-static json_object *message_data(const char *message_id)
+/*
+ * The data of the peer's dm.message event for nm in cv, as JSON text on
+ * the arena; "" when the peer gets none (gone, or blocked the caller here:
+ * the caller sees the same answer either way, docs/blocks.md). NULL on OOM.
+ */
+static const char *message_event_data(struct request *req, const struct conv *cv,
+                                      const struct new_message *nm)
 {
-	json_object *data = json_object_new_object();
+	json_object *data;
 
-	if (data != NULL)
-		json_object_object_add(data, "message_id", json_object_new_string(message_id));
-	return data;
+	if (cv->peer_pk == 0 || cv->peer_blocked)
+		return "";
+	if ((data = json_new_object(req->arena)) == NULL ||
+	    json_object_object_add(data, "message_id", json_object_new_string(nm->id)) != 0 ||
+	    json_object_object_add(data, "conversation_id", json_object_new_string(cv->id)) != 0)
+		return NULL;
+	return json_dump(data, NULL);   /* valid while data is, until the arena's reset */
 }
 
 /*
  * Take the next seq, insert the message and queue the peer's event, in one
- * transaction. 0 or the status it set (409 when the conversation turned
- * end to end since it was read).
+ * statement (stmt_message_send), and note the event for publishing. 0 or
+ * the status it set (409 when the conversation turned end to end since it
+ * was read).
  */
 static int store_or_reply(struct request *req, const struct conv *cv, struct new_message *nm)
 {
-	const char *body, *ct, *nonce, *params[8];
+	const char *params[10], *data;
+	int64_t event_seq = 0;
 	PGresult *res;
 	int status;
 
-	if ((status = stored_or_reply(req, cv, nm, &body, &ct, &nonce)) != 0)
+	if ((status = stored_or_reply(req, cv, nm, &params[5], &params[6], &params[7])) != 0)
 		return status;
 	params[0] = arena_i64(req->arena, cv->pk);
 	params[1] = nm->body == NULL ? "true" : "false";
 	params[2] = arena_i64(req->arena, nm->day);
-	if (params[0] == NULL || params[2] == NULL)
+	params[3] = nm->id;
+	params[4] = cv->side == 0 ? "0" : "1";
+	data = message_event_data(req, cv, nm);
+	params[8] = data != NULL && data[0] != '\0' ? arena_i64(req->arena, cv->peer_pk) : NULL;
+	params[9] = data != NULL && data[0] != '\0' ? data : "{}";
+	if (params[0] == NULL || params[2] == NULL || data == NULL ||
+	    (data[0] != '\0' && params[8] == NULL))
 		return http_oom(req);
-	if (db_begin(req->ctx->db) != 0)
+	if ((res = db_exec(req->ctx->db, req->arena, &stmt_message_send, params, NULL)) == NULL)
 		return http_db_failure(req);
-	if ((res = db_exec(req->ctx->db, req->arena, &stmt_advance, params, NULL)) == NULL)
-		goto fail;
-	if (PQntuples(res) != 1) {
-		db_rollback(req->ctx->db);
+	if (PQntuples(res) != 1)
 		return http_error(req, 409, "conflict",
 		                  "the conversation is now end to end; send ciphertext and nonce");
-	}
-	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &nm->seq) != 0)
-		goto fail;
-	params[1] = PQgetvalue(res, 0, 0);
-	params[2] = nm->id;
-	params[3] = cv->side == 0 ? "0" : "1";
-	params[4] = arena_i64(req->arena, nm->day);
-	params[5] = body;
-	params[6] = ct;
-	params[7] = nonce;
-	if (params[4] == NULL ||
-	    db_exec(req->ctx->db, req->arena, &stmt_message_insert, params, NULL) == NULL ||
-	    notify_peer(req, cv, EVENT_DM_MESSAGE, message_data(nm->id)) != 0 ||
-	    db_commit(req->ctx->db) != 0)
-		goto fail;
+	if (util_parse_int64(PQgetvalue(res, 0, 0), 1, INT64_MAX - 1, &nm->seq) != 0 ||
+	    (!PQgetisnull(res, 0, 1) &&
+	     util_parse_int64(PQgetvalue(res, 0, 1), 1, INT64_MAX, &event_seq) != 0))
+		return http_error(req, 500, "internal", "internal error");
+	/* Without the note the event is still queued; only real time misses it. */
+	if (event_seq > 0 && events_note(req, cv->peer_pk, event_seq, EVENT_DM_MESSAGE, nm->day,
+	                                 PQgetvalue(res, 0, 2)) != 0)
+		log_msg(LOG_WARN, "dm: an event is not published in real time");
 	return 0;
-fail:
-	db_rollback(req->ctx->db);
-	return http_db_failure(req);
 }
 
 /*

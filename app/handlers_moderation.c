@@ -379,9 +379,6 @@ static struct db_stmt stmt_item = {
 	"FROM mod_items m JOIN posts p ON p.pk = m.post_pk JOIN accounts a ON a.pk = p.author_pk "
 	"WHERE m.id = $1", 1, 0
 };
-static struct db_stmt stmt_lock_post = {
-	"mod_lock_post", "SELECT 1 FROM posts WHERE pk = $1 FOR UPDATE", 1, 0
-};
 /* Only from the status the decision was checked against ($4), and never over the instance. */
 static struct db_stmt stmt_item_decide = {
 	"mod_item_decide",
@@ -513,10 +510,14 @@ static int decision_lock_or_reply(struct request *req, struct decision *d)
 		}
 	}
 	/* For a removal the post is locked already (re-ranked); it may have been deleted. */
-	if ((res = db_exec(db, req->arena, &stmt_lock_post, params, NULL)) == NULL)
-		return http_db_failure(req);
-	if (PQntuples(res) != 1)
+	switch (moderation_lock_post(req, d->post_pk)) {
+	case 1:
+		break;
+	case 0:
 		return http_error(req, 404, "not_found", "no such review item");
+	default:
+		return http_db_failure(req);
+	}
 	params[0] = d->item_pk;
 	params[1] = d->remove ? "2" : "1";
 	params[2] = d->note_sealed;

@@ -220,6 +220,8 @@ const char *http_self_origin(const struct request *req)
 	int64_t p = 443;
 	size_t n;
 
+	if (req->ctx != NULL && req->ctx->cfg->public_origin[0] != '\0')
+		return req->ctx->cfg->public_origin;
 	if (host == NULL || (n = strnlen(host, 256)) == 0 || n > 255 ||
 	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != n)
 		return NULL;

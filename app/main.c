@@ -60,10 +60,11 @@ static const struct command commands[] = {
 	{ "check-config", "[--list [--markdown]]", 0, 1, NULL, cmd_check_config,
 	  "validate the configuration and exit; --list prints every\n"
 	  "setting (docs/configuration.md is --list --markdown)" },
-	{ "bench-data", "<n_posts> [n_accounts [jobs]]", CMD_CONFIG | CMD_SECRETS, 1,
-	  "bench-data", cmd_bench_data,
+	{ "bench-data", "<n_posts> [n_accounts [jobs]] | --post-rows <n>",
+	  CMD_CONFIG | CMD_SECRETS, 1, "bench-data", cmd_bench_data,
 	  "add synthetic accounts, posts, replies and votes to the\n"
-	  "database (development stacks only, SOTTO_DEV=1)" },
+	  "database (development stacks only, SOTTO_DEV=1); --post-rows:\n"
+	  "one account and n sealed posts of it in bench_post_rows" },
 	{ "routes", "", 0, 1, NULL, cmd_routes, "print the route table" },
 	{ "version", "", 0, 1, NULL, cmd_version, "print the version" },
 	{ "help", "", 0, 1, NULL, cmd_help, "print this list" },

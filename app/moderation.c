@@ -308,6 +308,19 @@ int moderation_list(struct request *req, const char *community, const struct mod
 
 /* ---- the flags of a decided item ---------------------------------------- */
 
+static struct db_stmt stmt_lock_post = {
+	"mod_lock_post", "SELECT 1 FROM posts WHERE pk = $1 FOR UPDATE", 1, 0
+};
+int moderation_lock_post(struct request *req, const char *post_pk)
+{
+	const char *params[1] = { post_pk };
+	PGresult *res = db_exec(req->ctx->db, req->arena, &stmt_lock_post, params, NULL);
+
+	if (res == NULL)
+		return -1;
+	return PQntuples(res) == 1;
+}
+
 static struct db_stmt stmt_flags_decide = {
 	"mod_flags_decide", "UPDATE flags SET upheld = $2 WHERE item_pk = $1", 2, 0
 };

@@ -29,6 +29,7 @@ static const char take_script[] =
 	"local v = redis.call('GET', KEYS[1]) "
 	"if v then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end "
 	"return v";
+static struct cache_script take_eval = CACHE_SCRIPT(take_script);
 
 /* The Redis key of a code: "oc:" + hex of its keyed hash. NULL when out of memory. */
 static char *code_key(struct request *req, const char *code)
@@ -108,7 +109,7 @@ enum oauth_code_state oauth_code_take(struct request *req, const char *code,
                                       const char *client_id, const char *redirect_uri,
                                       struct oauth_grant *g, char *session_id)
 {
-	const char *argv[5] = { "EVAL", take_script, "1", NULL, CODE_TAKEN };
+	const char *argv[5] = { NULL, NULL, "1", NULL, CODE_TAKEN };
 	const char *bind, *payload;
 	redisReply *r;
 
@@ -118,7 +119,7 @@ enum oauth_code_state oauth_code_take(struct request *req, const char *code,
 	bind = code_bind(req, client_id, redirect_uri);
 	if (argv[3] == NULL || bind == NULL)
 		return OAUTH_CODE_FAILED;
-	r = cache_command(req->ctx->cache, req->arena, 5, argv, NULL);
+	r = cache_eval(req->ctx->cache, req->arena, &take_eval, 5, argv, NULL);
 	if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
 		return OAUTH_CODE_FAILED;
 	if (r->type == REDIS_REPLY_NIL)

@@ -17,12 +17,8 @@
  * derive the RateLimit-* numbers, so the arithmetic lives in one
  * testable function and the script repeats only its comparison.
  *
- * The script is sent once with SCRIPT LOAD and run with EVALSHA. Its
- * SHA1 is the same on every server and connection, so it is kept
- * process-wide; a server that no longer has it (restart, SCRIPT FLUSH,
- * another Redis after failover) answers NOSCRIPT, and the script is
- * loaded again and the call retried once. That covers a new connection
- * too, without a SCRIPT LOAD per connect.
+ * The script runs with EVALSHA (cache_eval(): loaded once per process,
+ * again after NOSCRIPT), so its text does not travel with every call.
  *
  * Keys are "rl:<CLASS>:" + base64url(BLAKE2b-128 keyed with the
  * rate-limit key over a domain-tagged bucket id), so Redis never holds
@@ -146,8 +142,7 @@ static const char rl_script[] =
 	"end\n"
 	"return out\n";
 
-/* SHA1 of rl_script as SCRIPT LOAD reported it; "" = load before use. */
-static char rl_sha[41];
+static struct cache_script rl_eval_script = CACHE_SCRIPT(rl_script);
 
 /* T and the burst window count * T, in microseconds. T >= 1. */
 static void gcra_params(const struct rate_limit *lim, uint64_t *interval,
@@ -264,51 +259,6 @@ static int rl_key(char *buf, enum rate_class cls, const unsigned char *hmac_key,
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	n = snprintf(buf, RL_KEY_MAX, "rl:%s:%s", name != NULL ? name : "X", b64);
 	return n > 0 && n < RL_KEY_MAX ? 0 : -1;
-}
-
-/* SCRIPT LOAD into rl_sha. 0, or -1 (Redis down or unexpected answer). */
-static int rl_load(struct cache *c, struct arena *a)
-{
-	const char *argv[3] = { "SCRIPT", "LOAD", rl_script };
-	size_t lens[3] = { 6, 4, sizeof(rl_script) - 1 };
-	redisReply *r = cache_command(c, a, 3, argv, lens);
-
-	if (r == NULL)
-		return -1;
-	if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-		log_msg(LOG_ERROR, "ratelimit: SCRIPT LOAD answered type %d", r->type);
-		return -1;
-	}
-	memcpy(rl_sha, r->str, 40);
-	rl_sha[40] = '\0';
-	return 0;
-}
-
-/*
- * EVALSHA the script (argv[1] is filled in here), loading it first when
- * needed and once more after NOSCRIPT. The reply (on arena a) or NULL.
- */
-static redisReply *rl_eval(struct cache *c, struct arena *a, int argc,
-                           const char **argv, size_t *lens)
-{
-	redisReply *r;
-
-	for (int round = 0; round < 2; round++) {
-		if (rl_sha[0] == '\0' && rl_load(c, a) != 0)
-			return NULL;
-		argv[1] = rl_sha;
-		lens[1] = 40;
-		r = cache_command(c, a, argc, argv, lens);
-		if (r == NULL)
-			return NULL;
-		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-			rl_sha[0] = '\0';
-			continue;
-		}
-		return r;
-	}
-	log_msg(LOG_ERROR, "ratelimit: script missing after reload");
-	return NULL;
 }
 
 /* lim with its count scaled by mult (saturating). */
@@ -562,8 +512,8 @@ static void rl_call_build(struct rl_call *call, const struct rl_decision *d,
 {
 	call->argc = 0;
 	call->nums = 0;
-	rl_call_str(call, "EVALSHA", 7);
-	rl_call_str(call, rl_sha, 40);   /* rl_eval() fills it in */
+	rl_call_str(call, NULL, 0);      /* EVALSHA and the script's SHA1: cache_eval() */
+	rl_call_str(call, NULL, 0);
 	rl_call_num(call, (uint64_t)d->n);
 	for (int i = 0; i < d->n; i++)
 		rl_call_str(call, d->key[i], strlen(d->key[i]));
@@ -649,7 +599,7 @@ static int rl_sync(struct cache *c, struct arena *a, const struct rl_decision *d
 	redisReply *r;
 
 	rl_call_build(&call, d, cap, workers);
-	r = rl_eval(c, a, call.argc, call.argv, call.lens);
+	r = cache_eval(c, a, &rl_eval_script, call.argc, call.argv, call.lens);
 	if (r == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {

@@ -21,6 +21,7 @@ static const char forget_script[] =
 	"local r = redis.call('SCAN', ARGV[1], 'MATCH', 'ac:*', 'COUNT', 1000) "
 	"for _, k in ipairs(r[2]) do redis.call('DEL', k) end "
 	"return r[1]";
+static struct cache_script forget_eval = CACHE_SCRIPT(forget_script);
 
 /*
  * The run_id of the server c is connected to, from INFO server, copied
@@ -56,11 +57,11 @@ static int server_run_id(struct cache *c, struct arena *a, char *out)
 static int forget_records(struct cache *c, struct arena *a)
 {
 	char cursor[32] = "0";
-	const char *argv[4] = { "EVAL", forget_script, "0", cursor };
+	const char *argv[4] = { NULL, NULL, "0", cursor };
 	redisReply *r;
 
 	do {
-		r = cache_command(c, a, 4, argv, NULL);
+		r = cache_eval(c, a, &forget_eval, 4, argv, NULL);
 		if (!cache_reply_is(r, REDIS_REPLY_STRING) || r->len >= sizeof(cursor))
 			return -1;
 		memcpy(cursor, r->str, r->len + 1);

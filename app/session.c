@@ -64,6 +64,7 @@ static struct db_stmt stmt_end = {
 static const char forget_script[] =
 	"for _, k in ipairs(KEYS) do redis.call('SET', k, '1', 'EX', ARGV[1]) end "
 	"return #KEYS";
+static struct cache_script forget_eval = CACHE_SCRIPT(forget_script);
 
 bool session_id_valid(const char *id)
 {
@@ -196,8 +197,6 @@ int session_mark_ended(struct cache *c, struct arena *a, const struct config *cf
 	argv = arena_alloc(a, (n + 4) * sizeof(*argv));
 	if (argv == NULL)
 		return -1;
-	argv[0] = "EVAL";
-	argv[1] = forget_script;
 	argv[2] = arena_i64(a, (int64_t)n);
 	for (i = 0; i < n; i++)
 		if ((argv[3 + i] = arena_printf(a, "rs:%s", ids[i])) == NULL)
@@ -206,7 +205,7 @@ int session_mark_ended(struct cache *c, struct arena *a, const struct config *cf
 	argv[3 + n] = arena_i64(a, (int64_t)cfg->token_lifetime_s + TOKEN_CLOCK_SKEW_S);
 	if (argv[2] == NULL || argv[3 + n] == NULL)
 		return -1;
-	r = cache_command(c, a, (int)(n + 4), argv, NULL);
+	r = cache_eval(c, a, &forget_eval, (int)(n + 4), argv, NULL);
 	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
 		return -1;
 	/*

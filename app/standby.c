@@ -44,6 +44,7 @@ static const char mark_script[] =
 	"if v and string.len(v) == string.len(ARGV[1]) and v >= ARGV[1] then "
 	"redis.call('EXPIRE', KEYS[1], ARGV[2]) return 0 end "
 	"redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1";
+static struct cache_script mark_eval = CACHE_SCRIPT(mark_script);
 
 struct standby {
 	struct db *db;              /* ctx->db_read */
@@ -236,7 +237,7 @@ void standby_note_write(struct request *req, int status)
 {
 	const struct context *ctx = req->ctx;
 	char lsn_text[STANDBY_LSN_HEX + 1], ttl[16];
-	const char *argv[6] = { "EVAL", mark_script, "1", NULL, lsn_text, ttl };
+	const char *argv[6] = { NULL, NULL, "1", NULL, lsn_text, ttl };
 	uint64_t lsn;
 	redisReply *r;
 
@@ -251,7 +252,7 @@ void standby_note_write(struct request *req, int status)
 	snprintf(ttl, sizeof(ttl), "%d", ctx->cfg->read_your_writes_s);
 	if ((argv[3] = auth_written_key(req->arena, req->account->id_hash)) == NULL)
 		return;
-	r = cache_command(ctx->cache, req->arena, 6, argv, NULL);
+	r = cache_eval(ctx->cache, req->arena, &mark_eval, 6, argv, NULL);
 	if (!cache_reply_is(r, REDIS_REPLY_INTEGER))
 		log_msg(LOG_WARN, "read-your-writes: the mark could not be kept in Redis");
 }

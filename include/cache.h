@@ -76,6 +76,26 @@ bool cache_ready(struct cache *c);
 redisReply *cache_command(struct cache *c, struct arena *a, int argc,
                           const char **argv, const size_t *lens);
 
+/*
+ * A Lua script run with EVALSHA: sent once per process with SCRIPT LOAD,
+ * then by its SHA1; a server that no longer has it (restart, SCRIPT FLUSH,
+ * another Redis after failover) answers NOSCRIPT and it is loaded again.
+ * Declare one per script: static struct cache_script s = CACHE_SCRIPT(text);
+ */
+struct cache_script {
+	const char *text;
+	char sha[41];               /* as SCRIPT LOAD reported it; "" = load before use */
+};
+#define CACHE_SCRIPT(text) { (text), "" }
+
+/*
+ * Run script s with argv[2..argc) (numkeys, keys, args): argv[0] and
+ * argv[1] are the caller's empty slots, filled in here (and lens[0..1]
+ * when lens is given). The reply as cache_command() gives it, or NULL.
+ */
+redisReply *cache_eval(struct cache *c, struct arena *a, struct cache_script *s, int argc,
+                       const char **argv, size_t *lens);
+
 /* True when r is a reply (not NULL) of the given REDIS_REPLY_* type. */
 bool cache_reply_is(const redisReply *r, int type);
 

@@ -71,6 +71,7 @@ struct config {
 	int json_max_depth;         /* SOTTO_JSON_MAX_DEPTH */
 	char *cors_origins[CONFIG_MAX_ORIGINS]; /* SOTTO_CORS_ORIGINS, comma list */
 	size_t n_cors_origins;
+	char *public_origin;        /* SOTTO_PUBLIC_ORIGIN, "" = from the request */
 
 	/* storage */
 	char *database_url;         /* DATABASE_URL */

@@ -75,6 +75,7 @@ extern const struct config_type config_type_threshold;  /* -> double, aux bool "
 extern const struct config_type config_type_key;        /* -> bytes[max], aux size_t */
 extern const struct config_type config_type_keys;       /* -> content_key[], aux count */
 extern const struct config_type config_type_token;      /* -> char * (owned) */
+extern const struct config_type config_type_origin;     /* -> char *, "" = none */
 extern const struct config_type config_type_origins;    /* -> char *[], aux count */
 
 /* Write one error line for r's caller; returns -1 for `return config_fail(...)`. */

@@ -198,7 +198,8 @@ const char *http_env(const struct request *req, const char *cgi_name);
 size_t http_env_count(const struct request *req, const char *cgi_name);
 
 /*
- * This server's origin as the client reached it (the OAuth issuer):
+ * This server's origin (the OAuth issuer, the start of DPoP's htu):
+ * SOTTO_PUBLIC_ORIGIN when set; otherwise as the client reached it,
  * "https://" + HTTP_HOST + ":" + SERVER_PORT unless 443. nginx passes
  * HTTP_HOST as its $host (Debian's fastcgi_params: the request's host,
  * lowercased, without a port) and SERVER_PORT as the port it accepted

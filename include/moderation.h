@@ -74,6 +74,14 @@ json_object *moderation_note_json(struct request *req, const char *table, const 
                                   const PGresult *res, int row, int col);
 
 /*
+ * Inside a decision's transaction (a queue decision, an appeal's): lock
+ * the post post_pk (a pk as text) FOR UPDATE. 1 locked, 0 the post is gone
+ * (deleted meanwhile), -1 a database failure.
+ */
+int moderation_lock_post(struct request *req, const char *post_pk)
+    __attribute__((warn_unused_result));
+
+/*
  * Inside a decision's transaction, after the item's row: mark the flags of
  * item_pk upheld or not, and count them in their flaggers' records; first
  * is the item's first decision, else one that undoes an earlier decision

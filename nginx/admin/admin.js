@@ -242,9 +242,11 @@
     return li;
   }
 
-  async function decide(itemId, decision, li) {
+  // POST one reviewer decision for the list item li: the buttons wait, the
+  // item says how it went; a 409 means someone else decided first. done()
+  // runs after a success and returns the text to show.
+  async function sendDecision(path, body, li, done) {
     const buttons = li.querySelectorAll('button');
-    const note = li.querySelector('input.note');
     const itemState = li.querySelector('.item-state');
     if (!state.review) {
       setState(itemState, 'Enter the review token first.', 'error');
@@ -252,16 +254,10 @@
     }
     buttons.forEach((b) => { b.disabled = true; });
     setState(itemState, 'Sending…', 'busy');
-    const body = { decision: decision };
-    if (note.value.trim()) body.note = note.value.trim().slice(0, NOTE_MAX);
-    const r = await api('POST', '/moderation/queue/' + encodeURIComponent(itemId) + '/decision',
-      state.review, body);
+    const r = await api('POST', path, state.review, body);
     if (r.ok) {
       li.classList.add('decided');
-      note.disabled = true;
-      setState(itemState, (decision === 'keep' ? 'Kept' : 'Removed') + ' at ' + now() + '.', 'ok');
-      refreshOverview();
-      loadDecided();
+      setState(itemState, done() + ' at ' + now() + '.', 'ok');
       return;
     }
     if (r.status === 409) {
@@ -271,6 +267,19 @@
     }
     buttons.forEach((b) => { b.disabled = false; });
     setState(itemState, 'Decision failed: ' + r.message, 'error');
+  }
+
+  function decide(itemId, decision, li) {
+    const note = li.querySelector('input.note');
+    const body = { decision: decision };
+    if (note.value.trim()) body.note = note.value.trim().slice(0, NOTE_MAX);
+    return sendDecision('/moderation/queue/' + encodeURIComponent(itemId) + '/decision', body, li,
+      () => {
+        note.disabled = true;
+        refreshOverview();
+        loadDecided();
+        return decision === 'keep' ? 'Kept' : 'Removed';
+      });
   }
 
   // Show items: keep the nodes of items already shown (a note being typed
@@ -383,26 +392,12 @@
     return li;
   }
 
-  async function decideAppeal(appealId, decision, li) {
-    const buttons = li.querySelectorAll('button');
-    const itemState = li.querySelector('.item-state');
-    if (!state.review) {
-      setState(itemState, 'Enter the review token first.', 'error');
-      return;
-    }
-    buttons.forEach((b) => { b.disabled = true; });
-    setState(itemState, 'Sending…', 'busy');
-    const r = await api('POST', '/moderation/appeals/' + encodeURIComponent(appealId) + '/decision',
-      state.review, { decision: decision });
-    if (r.ok || r.status === 409) {
-      li.classList.add('decided');
-      setState(itemState, r.ok ? (decision === 'uphold' ? 'Upheld' : 'Reversed') + ' at ' + now() + '.'
-        : 'Already decided: ' + r.message, r.ok ? 'ok' : 'error');
-      if (r.ok) loadDecided();
-      return;
-    }
-    buttons.forEach((b) => { b.disabled = false; });
-    setState(itemState, 'Decision failed: ' + r.message, 'error');
+  function decideAppeal(appealId, decision, li) {
+    return sendDecision('/moderation/appeals/' + encodeURIComponent(appealId) + '/decision',
+      { decision: decision }, li, () => {
+        loadDecided();
+        return decision === 'uphold' ? 'Upheld' : 'Reversed';
+      });
   }
 
   // Pending appeals, oldest first; decided ones stay shown until the next load after.

@@ -107,12 +107,25 @@ def test_bench_data_counters_scores_and_ranks_are_what_the_triggers_keep(filled)
                      "OR day < (now()::date - date '1970-01-01') - 366") == 0
 
 
+def unwrap(st, pk, version, wrapped):
+    """The data key of account pk from its account_keys row, as the server unwraps it."""
+    masters = {int(v): secret(k) for v, k in
+               (item.split(":", 1) for item in st.sotto_env()["CONTENT_KEYS"].split(","))}
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(
+        wrapped[24:], b"sotto|dk|1|v=%d|o=%d" % (version, pk), wrapped[:24],
+        derive(masters[version], "datawrap", version))
+
+
+def open_body(data_key, sealed_hex, post_id, pk):
+    """A post body, opened for {posts, body, post_id, pk}."""
+    return open_sealed(data_key, bytes.fromhex(sealed_hex),
+                       b"sotto|f|1|kv=1|t=posts|c=body|r=%s|o=%d" % (post_id.encode(), pk)).decode()
+
+
 def test_bench_data_content_opens_with_the_keys_the_server_uses(filled):
     st, before, _ = filled
     env = st.sotto_env()
     lookup = derive(secret(env["IP_HMAC_KEY"]), "acctlkup", 1)
-    masters = {int(v): secret(k) for v, k in
-               (item.split(":", 1) for item in env["CONTENT_KEYS"].split(","))}
     accounts = st.psql("SELECT a.pk, encode(a.id_hash, 'hex'), encode(a.id_sealed, 'hex'), "
                        "k.version, encode(k.wrapped, 'hex'), a.password_hash, a.auth "
                        "FROM accounts a JOIN account_keys k ON k.account_pk = a.pk "
@@ -121,9 +134,7 @@ def test_bench_data_content_opens_with_the_keys_the_server_uses(filled):
     for pk, id_hash, id_sealed, version, wrapped, pwhash, auth in accounts:
         pk, version, wrapped = int(pk), int(version), bytes.fromhex(wrapped)
         assert auth == "1" and pwhash.startswith("$argon2id$")
-        data_key = crypto_aead_xchacha20poly1305_ietf_decrypt(
-            wrapped[24:], b"sotto|dk|1|v=%d|o=%d" % (version, pk), wrapped[:24],
-            derive(masters[version], "datawrap", version))
+        data_key = unwrap(st, pk, version, wrapped)
         account_id = open_sealed(data_key, bytes.fromhex(id_sealed),
                                  b"sotto|f|1|kv=1|t=accounts|c=account_id|r=%d|o=%d" % (pk, pk))
         assert re.fullmatch(rb"[A-Za-z0-9_-]{22}", account_id)
@@ -133,11 +144,36 @@ def test_bench_data_content_opens_with_the_keys_the_server_uses(filled):
                         "WHERE author_pk = %d" % pk)
         assert posts
         for post_id, sealed in posts:
-            body = open_sealed(data_key, bytes.fromhex(sealed),
-                               b"sotto|f|1|kv=1|t=posts|c=body|r=%s|o=%d"
-                               % (post_id.encode(), pk)).decode()
+            body = open_body(data_key, sealed, post_id, pk)
             assert re.fullmatch(r"[A-Za-z0-9_-]{22}", post_id)
             assert BODY_RE.match(body), body
+
+
+def test_bench_data_post_rows_are_posts_of_a_new_account_sealed_but_not_stored(bd):
+    before = count(bd, "SELECT coalesce(max(pk), 0) FROM accounts")
+    posts = count(bd, "SELECT count(*) FROM posts")
+    r = bench_data(bd, "--post-rows", 40)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"^bench-data: post rows of account (\d+)$", r.stdout, re.M)
+    assert m, r.stdout
+    pk = int(m.group(1))
+    assert pk > before
+    assert count(bd, "SELECT count(*) FROM posts") == posts
+    version, wrapped = bd.psql("SELECT version, encode(wrapped, 'hex') FROM account_keys "
+                               "WHERE account_pk = %d" % pk)[0]
+    data_key = unwrap(bd, pk, int(version), bytes.fromhex(wrapped))
+    rows = bd.psql("SELECT n, id, encode(body, 'hex') FROM bench_post_rows ORDER BY n")
+    assert [int(n) for n, _, _ in rows] == list(range(40))
+    assert len({post_id for _, post_id, _ in rows}) == 40
+    for _, post_id, sealed in rows:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", post_id)
+        assert BODY_RE.match(open_body(data_key, sealed, post_id, pk))
+    # A second run starts the table afresh, for another new account.
+    r = bench_data(bd, "--post-rows", 5)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert count(bd, "SELECT count(*) FROM bench_post_rows") == 5
+    assert "post rows of account %d\n" % pk not in r.stdout
+    bd.psql("DROP TABLE bench_post_rows")
 
 
 def test_bench_data_prints_no_key_material(filled):
@@ -159,7 +195,8 @@ def test_bench_data_refuses_outside_a_development_stack(bd):
 
 
 @pytest.mark.parametrize("args", [[], ["0"], ["10", "0"], ["x"], ["10", "5", "0"],
-                                  ["10", "5", "2", "extra"]])
+                                  ["10", "5", "2", "extra"], ["--post-rows"],
+                                  ["--post-rows", "0"], ["--post-rows", "5", "6"]])
 def test_bench_data_rejects_malformed_arguments_with_usage(bd, args):
     r = bench_data(bd, *args)
     assert r.returncode == 2

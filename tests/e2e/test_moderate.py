@@ -384,3 +384,53 @@ def test_a_post_held_while_it_is_deleted_takes_locks_in_one_order(
     st.assert_no_deadlock_since(before)
     with open(os.path.join(st.var, "log", "moderate.log")) as f:
         assert not re.search(r'"level":"error"', f.read()), st.log_tails()
+
+
+def test_a_trust_change_locks_an_authors_posts_in_the_moderators_order(stack):
+    """`sotto moderate` holds the posts of a batch one by one in pk order
+    (its moderate_hold statement); a decision that moves an author's trust
+    re-ranks all their posts (sotto_adjust_trust). Here the moderator has
+    held the author's first post when the decision starts: the re-rank must
+    wait at that post without having locked the second, so that the
+    moderator holds the second and commits. The first post is rewritten
+    beforehand, so that its row sits after the second's in the table and in
+    the author index: a re-rank in scan order locks the second post first,
+    and PostgreSQL finds a deadlock and aborts one side (as it did before
+    sql/037)."""
+    _, token = register(stack)
+    ids = [post(stack, token, "a post of a judged author %s" % uniq())["id"] for _ in range(2)]
+    rows = stack.psql("SELECT pk, author_pk FROM posts WHERE id IN ('%s', '%s') ORDER BY pk"
+                      % tuple(ids))
+    (first, author), (second, _) = rows
+    stack.psql("UPDATE posts SET rank = rank + 1 WHERE pk = %s; "
+               "UPDATE posts SET rank = rank - 1 WHERE pk = %s" % (first, first))
+    hold = "UPDATE posts SET status = 1 WHERE pk = %s AND status = 0;\n"
+    before = stack.deadlocks()
+    url = stack.sotto_env()["DATABASE_URL"]
+    moderator = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+    decision = None
+    try:
+        moderator.stdin.write("BEGIN;\n" + hold % first + "SELECT 'the first is held';\n")
+        moderator.stdin.flush()
+        stack.wait_for(lambda: stack.psql(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND "
+            "state = 'idle in transaction' AND query LIKE '%the first is held%'"), 30,
+            "the moderator to hold the first post")
+        decision = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c",
+                                     "SELECT sotto_adjust_trust(%s, -0.01)" % author],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stack.wait_for(lambda: any("sotto_adjust_trust" in q for q in lock_waiters(stack)), 30,
+                       "the decision to wait for the held post")
+        moderator.stdin.write(hold % second + "COMMIT;\n")
+    finally:
+        moderator.stdin.close()
+        moderator_err = moderator.stderr.read()
+        moderator.wait(60)
+        decision_err = decision.communicate(timeout=60)[1] if decision else ""
+    assert moderator.returncode == 0, moderator_err
+    assert decision is not None and decision.returncode == 0, decision_err
+    stack.assert_no_deadlock_since(before)
+    assert stack.psql("SELECT count(*) FROM posts WHERE author_pk = %s AND status = 1"
+                      % author) == [["2"]]

@@ -408,7 +408,7 @@ static void test_every_listed_default_is_a_valid_value_of_its_setting(void **sta
 			assert_int_equal(setenv(d.name, d.def, 1), 0);
 	}
 	/* 51 rows, two of them families: one setting per rate class and per action */
-	assert_int_equal(n, 51 - 2 + RATE__MAX + POW__MAX);
+	assert_int_equal(n, 52 - 2 + RATE__MAX + POW__MAX);
 	load_ok(&explicit);
 	assert_int_equal(explicit.body_max_bytes, plain.body_max_bytes);
 	assert_int_equal(explicit.rate[RATE_COMMUNITY].seconds, plain.rate[RATE_COMMUNITY].seconds);
@@ -973,6 +973,31 @@ static void test_cors_origins_invalid_entries_refused(void **state)
 	}
 }
 
+static void test_public_origin_is_one_https_origin(void **state)
+{
+	static const char *const bad[] = {
+		"http://sotto.example", "https://sotto.example/", "https://sotto.example/api",
+		"https://Sotto.example", "https://sotto.example:443", "sotto.example",
+		"https://a.example,https://b.example", "https://u@sotto.example", "https://",
+	};
+	struct config cfg;
+
+	(void)state;
+	set_required_env();
+	load_ok(&cfg);
+	assert_string_equal(cfg.public_origin, "");
+	config_free(&cfg);
+	setenv("SOTTO_PUBLIC_ORIGIN", "https://sotto.example:8443", 1);
+	load_ok(&cfg);
+	assert_string_equal(cfg.public_origin, "https://sotto.example:8443");
+	config_free(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("SOTTO_PUBLIC_ORIGIN", bad[i], 1);
+		load_fails_naming("SOTTO_PUBLIC_ORIGIN");
+	}
+	unsetenv("SOTTO_PUBLIC_ORIGIN");
+}
+
 static void test_cors_origin_limit_is_enforced(void **state)
 {
 	char all[1024];
@@ -1364,6 +1389,7 @@ int main(void)
 		T(test_cors_origins_allow_exact_matches_only),
 		T(test_cors_origins_invalid_entries_refused),
 		T(test_cors_origin_limit_is_enforced),
+		T(test_public_origin_is_one_https_origin),
 		T(test_unknown_rate_class_or_pow_action_refused),
 		T(test_rate_and_pow_settings_are_applied_and_checked),
 		T(test_numeric_settings_out_of_range_refused),
