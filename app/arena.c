@@ -11,7 +11,14 @@
  * freed. The unused part of a chunk is zero already (chunks come from
  * calloc and are wiped on reset), so arena_alloc need not clear memory:
  * the wipe replaces the memset it used to do.
+ *
+ * Chunks past the first go back to a spare list at reset, wiped, up to
+ * ARENA_SPARE_MAX bytes, and the next request that overflows takes one
+ * from there instead of calloc zeroing a new one (a feed page took four
+ * or five a request); beyond that they are freed, so one huge request
+ * does not keep its memory.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +31,7 @@
 
 #define ARENA_CHUNK 16384
 #define ARENA_ALIGN 16
+#define ARENA_SPARE_MAX (256 * 1024)
 
 struct chunk {
 	struct chunk *next;
@@ -42,6 +50,8 @@ struct arena {
 	struct chunk *head;       /* current chunk; the last in the list is the kept one */
 	struct cleanup *cleanups; /* newest first */
 	size_t used;
+	struct chunk *spare;      /* wiped chunks for the next requests */
+	size_t spare_bytes;       /* their sizes' sum, at most ARENA_SPARE_MAX */
 };
 
 static struct chunk *chunk_new(size_t size)
@@ -78,13 +88,20 @@ void arena_reset(struct arena *a)
 		a->cleanups = c->next;
 		c->fn(c->p);
 	}
-	/* Free every chunk but the first one ever made (the list tail), wiped. */
+	/* Every chunk but the first one ever made (the list tail), wiped, to the spares or freed. */
 	while (a->head->next != NULL) {
 		struct chunk *c = a->head;
 
 		a->head = c->next;
 		sodium_memzero(c->data, c->used);
-		free(c);
+		c->used = 0;
+		if (a->spare_bytes + c->size <= ARENA_SPARE_MAX) {
+			c->next = a->spare;
+			a->spare = c;
+			a->spare_bytes += c->size;
+		} else {
+			free(c);
+		}
 	}
 	sodium_memzero(a->head->data, a->head->used);
 	a->head->used = 0;
@@ -96,8 +113,29 @@ void arena_free(struct arena *a)
 	if (a == NULL)
 		return;
 	arena_reset(a);
+	while (a->spare != NULL) {
+		struct chunk *c = a->spare;
+
+		a->spare = c->next;
+		free(c);
+	}
 	free(a->head);
 	free(a);
+}
+
+/* A spare chunk with room for need bytes, unlinked, or NULL. */
+static struct chunk *spare_take(struct arena *a, size_t need)
+{
+	for (struct chunk **p = &a->spare; *p != NULL; p = &(*p)->next) {
+		struct chunk *c = *p;
+
+		if (c->size >= need) {
+			*p = c->next;
+			a->spare_bytes -= c->size;
+			return c;
+		}
+	}
+	return NULL;
 }
 
 void *arena_alloc(struct arena *a, size_t n)
@@ -113,8 +151,8 @@ void *arena_alloc(struct arena *a, size_t n)
 	if (c->size - c->used < need) {
 		size_t size = need > ARENA_CHUNK / 2 ? need : ARENA_CHUNK;
 
-		c = chunk_new(size);
-		if (c == NULL)
+		c = spare_take(a, need);
+		if (c == NULL && (c = chunk_new(size)) == NULL)
 			return NULL;
 		c->next = a->head;
 		a->head = c;
@@ -144,15 +182,29 @@ char *arena_strdup(struct arena *a, const char *s)
 	return arena_strndup(a, s, strlen(s));
 }
 
+/*
+ * Printed straight into the current chunk when it fits (one pass, the
+ * common case); otherwise measured, allocated and printed again. A
+ * failed attempt is wiped, so the chunk's unused part stays zero.
+ */
 char *arena_printf(struct arena *a, const char *fmt, ...)
 {
+	struct chunk *c = a->head;
+	size_t room = c->size - c->used;
+	char *at = (char *)c->data + c->used, *p;
 	va_list ap;
 	int n;
-	char *p;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(at, room, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < room) {
+		/* used and size are multiples of ARENA_ALIGN: the bytes just printed */
+		p = arena_alloc(a, (size_t)n + 1);
+		assert(p == at);
+		return p;
+	}
+	sodium_memzero(at, room);
 	if (n < 0)
 		return NULL;
 	p = arena_alloc(a, (size_t)n + 1);

@@ -15,8 +15,10 @@
  * Changing either string is a format change: it makes every stored value
  * unreadable, so it needs a new format number and a migration.
  *
- * The wrapping key is never a master key itself: it is derived per call
- * (keys_derive, context "datawrap", id = master version) and wiped at once.
+ * The wrapping key is never a master key itself: it is derived per use
+ * (keys_derive, context "datawrap", id = master version) and wiped at
+ * once: after one call, or after one response that unwraps many
+ * (crypto_wrapping_key; the rendering of a page of posts).
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -56,26 +58,25 @@ void crypto_data_key_new(unsigned char key[CRYPTO_KEY_BYTES])
 
 /* ---- wrapping data keys ---------------------------------------------- */
 
-/* Associated data of a wrapped key into ad[WRAP_AD_MAX]; its length, or 0 on error. */
+/* Associated data of a wrapped key into ad[WRAP_AD_MAX]; its length. */
 static size_t wrap_ad(char ad[WRAP_AD_MAX], uint32_t version, int64_t owner)
 {
-	int n = snprintf(ad, WRAP_AD_MAX, "sotto|dk|%d|v=%" PRIu32 "|o=%" PRId64,
-	                 WRAP_FORMAT, version, owner);
+	static const char head[] = "sotto|dk|1|v=";
+	size_t n = sizeof(head) - 1;
 
-	return n > 0 && n < WRAP_AD_MAX ? (size_t)n : 0;
+	_Static_assert(WRAP_FORMAT == 1, "the format number in the associated data");
+	_Static_assert(sizeof(head) - 1 + 3 + 2 * UTIL_INT64_CHARS < WRAP_AD_MAX, "WRAP_AD_MAX");
+	memcpy(ad, head, n);
+	n += util_put_int64(ad + n, version);
+	memcpy(ad + n, "|o=", 3);
+	n += 3;
+	n += util_put_int64(ad + n, owner);
+	return n;
 }
 
-/*
- * The wrapping subkey of master key mk into wk (caller wipes it), and the
- * associated data for owner into ad. 0 or -1.
- */
-static int wrap_prepare(const struct content_key *mk, int64_t owner,
-                        unsigned char wk[KEYS_SUBKEY_BYTES], char ad[WRAP_AD_MAX],
-                        size_t *ad_len)
+/* The wrapping subkey of master key mk into wk (caller wipes it). 0 or -1. */
+static int wrap_key(const struct content_key *mk, unsigned char wk[KEYS_SUBKEY_BYTES])
 {
-	*ad_len = wrap_ad(ad, mk->version, owner);
-	if (*ad_len == 0)
-		return -1;
 	return keys_derive(wk, mk->key, sizeof(mk->key), WRAP_CONTEXT, mk->version);
 }
 
@@ -89,8 +90,9 @@ int crypto_wrap_key(const struct config *cfg, int64_t owner,
 	size_t ad_len;
 	int rc = -1;
 
-	if (mk == NULL || wrap_prepare(mk, owner, wk, ad, &ad_len) != 0)
+	if (mk == NULL || wrap_key(mk, wk) != 0)
 		goto out;
+	ad_len = wrap_ad(ad, mk->version, owner);
 	randombytes_buf(out, NONCE_BYTES);
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE_BYTES, NULL,
 	                                               key, CRYPTO_KEY_BYTES,
@@ -106,31 +108,53 @@ out:
 	return rc;
 }
 
-int crypto_unwrap_key(const struct config *cfg, int64_t owner, uint32_t version,
-                      const unsigned char *wrapped, size_t len,
-                      unsigned char key[CRYPTO_KEY_BYTES])
+int crypto_wrapping_key(const struct config *cfg, uint32_t version, struct crypto_wrapping *w)
 {
 	const struct content_key *mk = config_content_key_find(cfg, version);
-	unsigned char wk[KEYS_SUBKEY_BYTES];
+
+	if (mk == NULL || wrap_key(mk, w->key) != 0) {
+		sodium_memzero(w, sizeof(*w));
+		return -1;
+	}
+	w->version = version;
+	return 0;
+}
+
+int crypto_unwrap_key_with(const struct crypto_wrapping *w, int64_t owner,
+                           const unsigned char *wrapped, size_t len,
+                           unsigned char key[CRYPTO_KEY_BYTES])
+{
 	char ad[WRAP_AD_MAX];
 	size_t ad_len;
-	int rc = -1;
 
-	if (mk == NULL || wrapped == NULL || len != CRYPTO_WRAPPED_BYTES ||
-	    wrap_prepare(mk, owner, wk, ad, &ad_len) != 0)
-		goto out;
+	if (wrapped == NULL || len != CRYPTO_WRAPPED_BYTES)
+		goto fail;
+	ad_len = wrap_ad(ad, w->version, owner);
 	/* The tag is checked before anything is written to key. */
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL,
 	                                               wrapped + NONCE_BYTES,
 	                                               len - NONCE_BYTES,
 	                                               (const unsigned char *)ad, ad_len,
-	                                               wrapped, wk) != 0)
-		goto out;
-	rc = 0;
-out:
-	sodium_memzero(wk, sizeof(wk));
-	if (rc != 0)
+	                                               wrapped, w->key) != 0)
+		goto fail;
+	return 0;
+fail:
+	sodium_memzero(key, CRYPTO_KEY_BYTES);
+	return -1;
+}
+
+int crypto_unwrap_key(const struct config *cfg, int64_t owner, uint32_t version,
+                      const unsigned char *wrapped, size_t len,
+                      unsigned char key[CRYPTO_KEY_BYTES])
+{
+	struct crypto_wrapping w;
+	int rc = -1;
+
+	if (crypto_wrapping_key(cfg, version, &w) != 0)
 		sodium_memzero(key, CRYPTO_KEY_BYTES);
+	else
+		rc = crypto_unwrap_key_with(&w, owner, wrapped, len, key);
+	sodium_memzero(&w, sizeof(w));
 	return rc;
 }
 
@@ -141,14 +165,44 @@ static bool field_part_ok(const char *s)
 	return s != NULL && s[0] != '\0' && strchr(s, '|') == NULL;
 }
 
-/* Associated data of field f sealed under data key version kv, on a; NULL when f is invalid or OOM. */
+/* s then text at p; returns the end. */
+static char *put_part(char *p, const char *s, size_t len, const char *text)
+{
+	size_t n = strlen(text);
+
+	memcpy(p, s, len);
+	memcpy(p + len, text, n);
+	return p + len + n;
+}
+
+#define PUT_PART(p, s, text) put_part(p, s, sizeof(s) - 1, text)
+
+/*
+ * Associated data of field f sealed under data key version kv, on a; NULL
+ * when f is invalid or OOM. Written part by part, not by arena_printf:
+ * every post of a feed page is opened with it.
+ */
 static char *field_ad(struct arena *a, uint32_t kv, const struct crypto_field *f)
 {
+	char *ad, *p;
+
 	if (f == NULL || !field_part_ok(f->table) || !field_part_ok(f->column) ||
 	    !field_part_ok(f->row))
 		return NULL;
-	return arena_printf(a, "sotto|f|%d|kv=%" PRIu32 "|t=%s|c=%s|r=%s|o=%" PRId64,
-	                    SEAL_FORMAT, kv, f->table, f->column, f->row, f->owner);
+	ad = arena_alloc(a, sizeof("sotto|f|1|kv=|t=|c=|r=|o=") + 2 * UTIL_INT64_CHARS +
+	                 strlen(f->table) + strlen(f->column) + strlen(f->row));
+	if (ad == NULL)
+		return NULL;
+	_Static_assert(SEAL_FORMAT == 1, "the format number in the associated data");
+	p = PUT_PART(ad, "sotto|f|1|kv=", "");
+	p += util_put_int64(p, kv);
+	p = PUT_PART(p, "|t=", f->table);
+	p = PUT_PART(p, "|c=", f->column);
+	p = PUT_PART(p, "|r=", f->row);
+	p = PUT_PART(p, "|o=", "");
+	p += util_put_int64(p, f->owner);
+	*p = '\0';
+	return ad;
 }
 
 static void store_be32(unsigned char *p, uint32_t v)

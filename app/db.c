@@ -705,13 +705,8 @@ unsigned char *db_bytea_value(struct arena *a, const PGresult *res, int row, int
 	 * Not sodium_hex2bin(): it is constant-time, and at a feed's 20 sealed
 	 * bodies it was the worker's hottest function. Ciphertext is no secret.
 	 */
-	for (size_t i = 2; i < text_len; i += 2) {
-		int hi = util_hex_value(text[i]), lo = util_hex_value(text[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return NULL;
-		out[(i - 2) / 2] = (unsigned char)(hi << 4 | lo);
-	}
+	if (util_hex_decode(text + 2, (text_len - 2) / 2, out) != 0)
+		return NULL;
 	*len = (text_len - 2) / 2;
 	return out;
 }

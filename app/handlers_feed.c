@@ -60,16 +60,23 @@ static struct db_stmt stmt_new_in = {
 	"AND p.community_pk = $5 AND p.pk < $2 AND NOT (p.pk = ANY ($4::bigint[])) "
 	"ORDER BY p.community_pk, p.pk DESC LIMIT $3", 5, 0
 };
+/*
+ * A ranking in one statement: the newest pk now, the best
+ * FEED_SNAPSHOT_MAX pks in rank order as one text "pk,pk,..." (one value
+ * to read instead of a row per pk, and already the snapshot's stored
+ * form) and how many they are. OFFSET 0 keeps the array one subquery
+ * result: flattened, the planner ran the ranking once per use of it.
+ */
+#define RANKED_PKS(where, order) \
+	"SELECT (SELECT COALESCE(max(pk), 0) FROM posts), array_to_string(r.pks, ','), " \
+	"cardinality(r.pks) FROM (SELECT ARRAY(SELECT p.pk FROM posts p WHERE " TOP_LEVEL where \
+	"ORDER BY " order " LIMIT $1) AS pks OFFSET 0) r"
 static struct db_stmt stmt_ranked = {
-	"feed_ranked", "SELECT p.pk FROM posts p WHERE " TOP_LEVEL
-	"ORDER BY p.rank DESC, p.pk DESC LIMIT $1", 1, 0
+	"feed_ranked_pks", RANKED_PKS("", "p.rank DESC, p.pk DESC"), 1, 0
 };
 static struct db_stmt stmt_ranked_in = {
-	"feed_ranked_in", "SELECT p.pk FROM posts p WHERE " TOP_LEVEL "AND p.community_pk = $2 "
-	"ORDER BY p.community_pk, p.rank DESC, p.pk DESC LIMIT $1", 2, 0
-};
-static struct db_stmt stmt_max_pk = {
-	"feed_max_pk", "SELECT COALESCE(max(pk), 0) FROM posts", 0, 0
+	"feed_ranked_pks_in", RANKED_PKS("AND p.community_pk = $2 ",
+	                                 "p.community_pk, p.rank DESC, p.pk DESC"), 2, 0
 };
 /*
  * The viewer's part of a page, in one query whatever the viewer blocked or
@@ -99,25 +106,33 @@ struct feed {
 	struct post_keys keys;
 };
 
-/* A ranked snapshot: who it is, of which community, the newest pk then, the ranked pks. */
+/*
+ * A ranked snapshot: who it is, of which community, the newest pk then,
+ * and the ranked pks as the ranking returned them, "pk,pk,..." ("" when
+ * none): a page's slice of it is a bigint[] parameter as it stands, so
+ * the pks are never parsed into numbers and printed again.
+ */
 struct snapshot {
 	int64_t id[2];
 	int64_t community;          /* community pk, 0 for all */
 	int64_t max_pk;
-	int64_t *pks;
+	const char *pks;
 	size_t n;
 };
 
 /* "{a,b,c}" for a bigint[] parameter; "{}" when n is 0. */
 static char *pk_array(struct arena *a, const int64_t *pks, size_t n)
 {
-	char *out = arena_alloc(a, n * 21 + 3), *p = out;
+	char *out = arena_alloc(a, n * (UTIL_INT64_CHARS + 1) + 3), *p = out;
 
 	if (out == NULL)
 		return NULL;
 	*p++ = '{';
-	for (size_t i = 0; i < n; i++)
-		p += sprintf(p, i == 0 ? "%" PRId64 : ",%" PRId64, pks[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		p += util_put_int64(p, pks[i]);
+	}
 	*p++ = '}';
 	*p = '\0';
 	return out;
@@ -198,46 +213,86 @@ static char *snapshot_key(struct arena *a, const int64_t id[2])
 }
 
 /*
- * The decimal digits of v >= 0 at p (no NUL); returns how many. A snapshot
- * writes up to FEED_SNAPSHOT_MAX of them on every first page that ranks
- * afresh, where sprintf's format parsing was a third of the page's cost.
+ * How many pks the list "pk,pk,..." holds (0 for ""), or -1 when it is
+ * not such a list of at most FEED_SNAPSHOT_MAX whole numbers of 1 to 19
+ * digits.
  */
-static size_t put_decimal(char *p, uint64_t v)
+static int pk_list_count(const char *list)
 {
-	char digits[20];
-	size_t n = 0;
+	size_t n = 0, digits = 0;
 
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (size_t i = 0; i < n; i++)
-		p[i] = digits[n - 1 - i];
-	return n;
+	if (*list == '\0')
+		return 0;
+	for (const char *p = list;; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (++digits > 19)
+				return -1;
+			continue;
+		}
+		if (digits == 0 || (*p != ',' && *p != '\0') || ++n > FEED_SNAPSHOT_MAX)
+			return -1;
+		if (*p == '\0')
+			return (int)n;
+		digits = 0;
+	}
+}
+
+/* The start of the i-th pk (0-based) of a checked list; NULL past its last. */
+static const char *pk_list_at(const char *list, size_t i)
+{
+	for (; i > 0; i--) {
+		list = strchr(list, ',');
+		if (list == NULL)
+			return NULL;
+		list++;
+	}
+	return list;
+}
+
+/* The snapshot's pks [from, from + n) as a bigint[] parameter "{...}" (n >= 1). */
+static char *snapshot_slice(struct arena *a, const struct snapshot *s, size_t from, size_t n)
+{
+	const char *start = pk_list_at(s->pks, from);
+	const char *end = from + n < s->n ? pk_list_at(start, n) : NULL;
+	size_t len;
+	char *out;
+
+	if (start == NULL)
+		return NULL;
+	len = end != NULL ? (size_t)(end - start) - 1 : strlen(start);  /* no trailing ',' */
+	if ((out = arena_alloc(a, len + 3)) == NULL)
+		return NULL;
+	out[0] = '{';
+	memcpy(out + 1, start, len);
+	out[len + 1] = '}';
+	out[len + 2] = '\0';
+	return out;
 }
 
 /* "<id0>.<id1>.<community>.<max_pk>:<pk>,<pk>..." <-> struct snapshot */
 static char *snapshot_format(struct arena *a, const struct snapshot *s)
 {
-	char *out = arena_alloc(a, s->n * 21 + 64), *p = out;
+	size_t len = strlen(s->pks);
+	char *out = arena_alloc(a, 4 * (UTIL_INT64_CHARS + 1) + len + 1), *p = out;
 
 	if (out == NULL)
 		return NULL;
-	p += sprintf(p, "%" PRId64 ".%" PRId64 ".%" PRId64 ".%" PRId64 ":", s->id[0], s->id[1],
-	             s->community, s->max_pk);
-	/* pks are 1..INT64_MAX - 1 (snapshot_take parsed them so) */
-	for (size_t i = 0; i < s->n; i++) {
-		if (i > 0)
-			*p++ = ',';
-		p += put_decimal(p, (uint64_t)s->pks[i]);
-	}
-	*p = '\0';
+	p += util_put_int64(p, s->id[0]);
+	*p++ = '.';
+	p += util_put_int64(p, s->id[1]);
+	*p++ = '.';
+	p += util_put_int64(p, s->community);
+	*p++ = '.';
+	p += util_put_int64(p, s->max_pk);
+	*p++ = ':';
+	memcpy(p, s->pks, len + 1);
 	return out;
 }
 
-static int snapshot_parse(struct arena *a, const char *text, struct snapshot *s)
+static int snapshot_parse(const char *text, struct snapshot *s)
 {
 	char *end;
+	int n;
 
 	s->id[0] = strtoll(text, &end, 10);
 	if (*end++ != '.')
@@ -249,19 +304,11 @@ static int snapshot_parse(struct arena *a, const char *text, struct snapshot *s)
 	if (*end++ != '.')
 		return -1;
 	s->max_pk = strtoll(end, &end, 10);
-	if (*end++ != ':')
+	if (*end++ != ':' || (n = pk_list_count(end)) < 0)
 		return -1;
-	s->pks = arena_alloc(a, FEED_SNAPSHOT_MAX * sizeof(*s->pks));
-	if (s->pks == NULL)
-		return -1;
-	for (s->n = 0; *end != '\0' && s->n < FEED_SNAPSHOT_MAX; s->n++) {
-		s->pks[s->n] = strtoll(end, &end, 10);
-		if (*end == ',')
-			end++;
-		else if (*end != '\0')
-			return -1;
-	}
-	return *end == '\0' ? 0 : -1;
+	s->pks = end;
+	s->n = (size_t)n;
+	return 0;
 }
 
 static redisReply *redis(struct request *req, int argc, const char **argv)
@@ -293,7 +340,7 @@ static int snapshot_load(struct request *req, const char *name, const redisReply
 		return -1;
 	text = cachemac_open(req->ctx->keys.redis, name, "", r->str, r->len,
 	                     (int64_t)(util_wall_us() / 1000000));
-	return text != NULL ? snapshot_parse(req->arena, text, s) : -1;
+	return text != NULL ? snapshot_parse(text, s) : -1;
 }
 
 /* Rank the posts now and keep the result; 0 or -1 (database or Redis). */
@@ -301,25 +348,23 @@ static int snapshot_take(struct request *req, const struct feed *f, struct snaps
                          bool *db_failed)
 {
 	const char *params[2] = { arena_printf(req->arena, "%d", FEED_SNAPSHOT_MAX), f->community_pk };
-	PGresult *res, *max;
+	PGresult *res;
 	redisReply *r;
+	int64_t n;
 
 	*db_failed = true;
-	max = db_exec(req->db, req->arena, &stmt_max_pk, NULL, NULL);
-	res = params[0] == NULL || max == NULL ? NULL :
+	res = params[0] == NULL ? NULL :
 	      db_exec(req->db, req->arena,
 	              f->community_pk != NULL ? &stmt_ranked_in : &stmt_ranked, params, NULL);
-	if (res == NULL || util_parse_int64(PQgetvalue(max, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0)
+	if (res == NULL || PQntuples(res) != 1 ||
+	    util_parse_int64(PQgetvalue(res, 0, 0), 0, INT64_MAX - 2, &s->max_pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, 0, 2), 0, FEED_SNAPSHOT_MAX, &n) != 0)
 		return -1;
 	*db_failed = false;
 	s->community = f->community_pk != NULL ? strtoll(f->community_pk, NULL, 10) : 0;
-	s->n = (size_t)PQntuples(res);
-	s->pks = arena_alloc(req->arena, (s->n + 1) * sizeof(*s->pks));
-	if (s->pks == NULL)
-		return -1;
-	for (size_t i = 0; i < s->n; i++)
-		if (util_parse_int64(PQgetvalue(res, (int)i, 0), 1, INT64_MAX - 1, &s->pks[i]) != 0)
-			return -1;
+	/* PostgreSQL's own text of a bigint[]: read as it stands (pk_list_at) */
+	s->pks = PQgetvalue(res, 0, 1);
+	s->n = (size_t)n;
 	randombytes_buf(s->id, sizeof(s->id));
 	r = snapshot_store(req, snapshot_key(req->arena, s->id), s, FEED_SNAPSHOT_TTL);
 	return r != NULL && r->type == REDIS_REPLY_STATUS ? 0 : -1;
@@ -380,7 +425,7 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 static int ranked_slice_or_reply(struct request *req, struct feed *f,
                                  const struct snapshot *s, size_t offset, size_t want)
 {
-	const char *params[2] = { "0", pk_array(req->arena, s->pks + offset, want) };
+	const char *params[2] = { "0", snapshot_slice(req->arena, s, offset, want) };
 	PGresult *res;
 
 	if (params[1] == NULL)
@@ -425,7 +470,7 @@ static int feed_ranked(struct request *req, struct feed *f)
 		return status;
 	offset += want;
 	if (want < (size_t)f->page.limit && s.n == FEED_SNAPSHOT_MAX) {
-		const char *skip = pk_array(req->arena, s.pks, s.n);
+		const char *skip = snapshot_slice(req->arena, &s, 0, s.n);
 
 		if (skip == NULL)
 			return http_oom(req);
@@ -514,6 +559,15 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, boo
 	return 0;
 }
 
+/* s copied to buf at len; the new length. */
+static size_t put_text(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(buf + len, s, n);
+	return len + n;
+}
+
 /*
  * {"items": [...], "next_cursor": ...} from the page, with the viewer's
  * mine and my_vote, leaving out what the viewer's blocks (and, when muted,
@@ -534,7 +588,7 @@ static int feed_reply(struct request *req, const struct feed_page *p, bool muted
 		cap += p->post_len[i] + 32;
 	if ((buf = arena_alloc(req->arena, cap)) == NULL)
 		return http_oom(req);
-	len += (size_t)sprintf(buf, "{\"items\":[");
+	len = put_text(buf, len, "{\"items\":[");
 	for (size_t i = 0; i < p->n; i++) {
 		if (my_vote[i] == FEED_HIDDEN)
 			continue;
@@ -543,13 +597,18 @@ static int feed_reply(struct request *req, const struct feed_page *p, bool muted
 		first = false;
 		memcpy(buf + len, p->post[i], p->post_len[i]);
 		len += p->post_len[i];
-		len += (size_t)sprintf(buf + len, ",\"mine\":%s,\"my_vote\":%d}",
-		                       p->author[i] == viewer ? "true" : "false", my_vote[i]);
+		len = put_text(buf, len, p->author[i] == viewer ? ",\"mine\":true,\"my_vote\":"
+		                                                : ",\"mine\":false,\"my_vote\":");
+		len += util_put_int64(buf + len, my_vote[i]);
+		buf[len++] = '}';
 	}
-	if (p->next_cursor != NULL)
-		len += (size_t)sprintf(buf + len, "],\"next_cursor\":\"%s\"}", p->next_cursor);
-	else
-		len += (size_t)sprintf(buf + len, "],\"next_cursor\":null}");
+	if (p->next_cursor != NULL) {
+		len = put_text(buf, len, "],\"next_cursor\":\"");
+		len = put_text(buf, len, p->next_cursor);
+		len = put_text(buf, len, "\"}");
+	} else {
+		len = put_text(buf, len, "],\"next_cursor\":null}");
+	}
 	req->reply_raw = buf;
 	req->reply_raw_len = len;
 	req->reply_type = "application/json";

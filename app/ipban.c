@@ -280,14 +280,7 @@ static int token_from_hex(const char *hex, unsigned char out[IPBAN_CACHE_TOKEN])
 {
 	if (strlen(hex) != 2 + 2 * IPBAN_TOKEN_BYTES || hex[0] != '\\' || hex[1] != 'x')
 		return -1;
-	for (size_t i = 0; i < IPBAN_CACHE_TOKEN; i++) {
-		int hi = util_hex_value(hex[2 + 2 * i]), lo = util_hex_value(hex[3 + 2 * i]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
+	return util_hex_decode(hex + 2, IPBAN_CACHE_TOKEN, out);
 }
 
 /* Sort and merge duplicate tokens (the later expiry wins). Returns the new count. */

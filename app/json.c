@@ -384,3 +384,69 @@ const char *json_dump(json_object *obj, size_t *len)
 
 	return s;
 }
+
+/* Eight bytes of s from i: whether any is below 0x20, '"' or '\\' (SWAR, "has less"/"has zero"). */
+static bool word_needs_escape(const char *s, size_t i)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t w, quote, backslash;
+
+	memcpy(&w, s + i, sizeof(w));
+	quote = w ^ (ones * '"');
+	backslash = w ^ (ones * '\\');
+	/* a byte below 0x20, or one that was '"' or '\\' and is now 0; bytes >= 0x80 never count */
+	return (((w - ones * 0x20) | (quote - ones) | (backslash - ones)) & ~w & highs) != 0;
+}
+
+size_t json_quote(char *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = out;
+	size_t i = 0;
+
+	*p++ = '"';
+	while (i < len) {
+		/* runs of bytes that need no escape are copied eight at a time */
+		if (i + 8 <= len && !word_needs_escape(s, i)) {
+			memcpy(p, s + i, 8);
+			p += 8;
+			i += 8;
+			continue;
+		}
+		unsigned char c = (unsigned char)s[i++];
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*p++ = (char)c;
+			continue;
+		}
+		*p++ = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			*p++ = (char)c;
+			break;
+		case '\b':
+			*p++ = 'b';
+			break;
+		case '\f':
+			*p++ = 'f';
+			break;
+		case '\n':
+			*p++ = 'n';
+			break;
+		case '\r':
+			*p++ = 'r';
+			break;
+		case '\t':
+			*p++ = 't';
+			break;
+		default:
+			memcpy(p, "u00", 3);
+			p[3] = hex[c >> 4];
+			p[4] = hex[c & 15];
+			p += 5;
+		}
+	}
+	*p++ = '"';
+	return (size_t)(p - out);
+}

@@ -82,8 +82,9 @@ static const unsigned char *author_key(struct request *req, const PGresult *res,
 	wrapped = db_bytea_value(req->arena, res, row, COL_KEY_WRAPPED, &len);
 	if (wrapped == NULL ||
 	    util_parse_int64(PQgetvalue(res, row, COL_KEY_VERSION), 1, UINT32_MAX, &version) != 0 ||
-	    crypto_unwrap_key(req->ctx->cfg, author, (uint32_t)version, wrapped, len,
-	                      keys->e[i].key) != 0) {
+	    ((uint32_t)version != keys->wrapping.version &&
+	     crypto_wrapping_key(req->ctx->cfg, (uint32_t)version, &keys->wrapping) != 0) ||
+	    crypto_unwrap_key_with(&keys->wrapping, author, wrapped, len, keys->e[i].key) != 0) {
 		keys->n = i;         /* not cached */
 		return NULL;
 	}
@@ -91,62 +92,112 @@ static const unsigned char *author_key(struct request *req, const PGresult *res,
 	return keys->e[i].key;
 }
 
-/* Row as a Post object; *author_out gets its author. NULL when left out or out of memory. */
-static json_object *row_json(struct request *req, const PGresult *res, int row,
-                             struct post_keys *keys, int64_t *author_out)
+/* A row's fields, its body opened. */
+struct post_row {
+	int64_t pk, author, day, score, replies, my_vote;
+	const char *id, *community, *parent_id;   /* community, parent_id may be NULL */
+	const char *body;
+};
+
+/* Row into *p, its body opened with its author's key; -1 when left out (logged) or OOM. */
+static int row_open(struct request *req, const PGresult *res, int row, struct post_keys *keys,
+                    struct post_row *p)
 {
-	const char *id = PQgetvalue(res, row, COL_ID);
-	int64_t author, day, score, replies, my_vote;
 	const unsigned char *key, *sealed;
 	unsigned char *body;
 	size_t sealed_len = 0, body_len;
 	struct crypto_field f;
 
-	if (util_parse_int64(PQgetvalue(res, row, COL_AUTHOR), 1, INT64_MAX - 1, &author) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &day) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, COL_SCORE), INT32_MIN, INT32_MAX, &score) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, COL_REPLIES), 0, INT32_MAX, &replies) != 0 ||
-	    util_parse_int64(PQgetvalue(res, row, COL_MY_VOTE), -1, 1, &my_vote) != 0)
-		return NULL;
-	key = author_key(req, res, row, author, keys);
+	if (util_parse_int64(PQgetvalue(res, row, COL_PK), 1, INT64_MAX - 1, &p->pk) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_AUTHOR), 1, INT64_MAX - 1, &p->author) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_DAY), 0, INT32_MAX, &p->day) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_SCORE), INT32_MIN, INT32_MAX, &p->score) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_REPLIES), 0, INT32_MAX, &p->replies) != 0 ||
+	    util_parse_int64(PQgetvalue(res, row, COL_MY_VOTE), -1, 1, &p->my_vote) != 0)
+		return -1;
+	p->id = PQgetvalue(res, row, COL_ID);
+	p->community = PQgetisnull(res, row, COL_SLUG) ? NULL : PQgetvalue(res, row, COL_SLUG);
+	p->parent_id = PQgetisnull(res, row, COL_PARENT) ? NULL : PQgetvalue(res, row, COL_PARENT);
+	key = author_key(req, res, row, p->author, keys);
 	sealed = db_bytea_value(req->arena, res, row, COL_BODY, &sealed_len);
-	post_body_field(&f, id, author);
+	post_body_field(&f, p->id, p->author);
 	if (key == NULL || sealed == NULL ||
 	    crypto_open(req->arena, key, &f, sealed, sealed_len, &body, &body_len) != 0) {
 		log_msg(LOG_WARN, "a post body could not be opened; left out");
-		return NULL;
+		return -1;
 	}
-	*author_out = author;
-	return post_json(id, (const char *)body, day, score, replies,
-	                 PQgetisnull(res, row, COL_SLUG) ? NULL : PQgetvalue(res, row, COL_SLUG),
-	                 PQgetisnull(res, row, COL_PARENT) ? NULL : PQgetvalue(res, row, COL_PARENT),
-	                 req->account != NULL && req->account->pk == author, (int)my_vote);
+	p->body = (const char *)body;
+	return 0;
 }
 
 json_object *post_view_item(struct request *req, const PGresult *res, int row, void *keys)
 {
-	int64_t author;
+	struct post_row p;
 
-	return row_json(req, res, row, keys, &author);
+	if (row_open(req, res, row, keys, &p) != 0)
+		return NULL;
+	return post_json(p.id, p.body, p.day, p.score, p.replies, p.community, p.parent_id,
+	                 req->account != NULL && req->account->pk == p.author, (int)p.my_vote);
 }
 
+/* name (a literal with its quotes and colon) then s as a JSON string, or null. */
+static char *put_string(char *out, const char *name, size_t name_len, const char *s)
+{
+	memcpy(out, name, name_len);
+	out += name_len;
+	if (s == NULL) {
+		memcpy(out, "null", 4);
+		return out + 4;
+	}
+	return out + json_quote(out, s, strlen(s));
+}
+
+static char *put_number(char *out, const char *name, size_t name_len, int64_t v)
+{
+	memcpy(out, name, name_len);
+	return out + name_len + util_put_int64(out + name_len, v);
+}
+
+#define PUT_STRING(out, name, s) put_string(out, name, sizeof(name) - 1, s)
+#define PUT_NUMBER(out, name, v) put_number(out, name, sizeof(name) - 1, v)
+
+/* A prefix's size but for its strings: the names, three numbers, a null for each string that may be one. */
+#define PREFIX_FIXED (sizeof("{\"id\":,\"body\":,\"day\":,\"score\":,\"reply_count\":," \
+                             "\"community\":,\"parent_id\":") + 3 * UTIL_INT64_CHARS + \
+                      2 * (sizeof("null") - 1))
+
+/*
+ * Written as text, in the order and escaping post_json and json_dump give
+ * (the same bytes), without json-c's object, hash table and print buffer:
+ * at 20 posts a page those were most of a feed page's cost.
+ */
 char *post_view_prefix(struct request *req, const PGresult *res, int row,
                        struct post_keys *keys, int64_t *pk, int64_t *author, size_t *len)
 {
-	json_object *o;
-	const char *text;
-	char *out = NULL;
-	size_t n = 0;
+	struct post_row p;
+	size_t id_len, body_len, community_len, parent_len;
+	char *out, *q;
 
-	if (util_parse_int64(PQgetvalue(res, row, COL_PK), 1, INT64_MAX - 1, pk) != 0 ||
-	    (o = row_json(req, res, row, keys, author)) == NULL)
+	if (row_open(req, res, row, keys, &p) != 0)
 		return NULL;
-	json_object_object_del(o, "mine");
-	json_object_object_del(o, "my_vote");
-	text = json_dump(o, &n);
-	if (text != NULL && n >= 2 && text[n - 1] == '}' &&
-	    (out = arena_strndup(req->arena, text, n - 1)) != NULL)
-		*len = n - 1;
-	json_object_put(o);
+	id_len = strlen(p.id);
+	body_len = strlen(p.body);
+	community_len = p.community != NULL ? strlen(p.community) : 0;
+	parent_len = p.parent_id != NULL ? strlen(p.parent_id) : 0;
+	out = arena_alloc(req->arena, PREFIX_FIXED + JSON_QUOTED_MAX(id_len) +
+	                  JSON_QUOTED_MAX(body_len) + JSON_QUOTED_MAX(community_len) +
+	                  JSON_QUOTED_MAX(parent_len));
+	if (out == NULL)
+		return NULL;
+	q = PUT_STRING(out, "{\"id\":", p.id);
+	q = PUT_STRING(q, ",\"body\":", p.body);
+	q = PUT_NUMBER(q, ",\"day\":", p.day);
+	q = PUT_NUMBER(q, ",\"score\":", p.score);
+	q = PUT_NUMBER(q, ",\"reply_count\":", p.replies);
+	q = PUT_STRING(q, ",\"community\":", p.community);
+	q = PUT_STRING(q, ",\"parent_id\":", p.parent_id);
+	*pk = p.pk;
+	*author = p.author;
+	*len = (size_t)(q - out);
 	return out;
 }

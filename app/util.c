@@ -101,22 +101,39 @@ bool util_secret_equal(const char *a, const char *b)
 	return eq;
 }
 
+/*
+ * An optional '-', one or more digits and nothing else, within int64_t
+ * (what strtoll took here before, without its overflow to ERANGE):
+ * written out, as it runs on every number of every row a list reads.
+ */
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-	char *end = NULL;
-	long long v;
+	bool negative;
+	uint64_t v = 0, limit;
+	int64_t value;
+	const char *p;
 
-	if (s == NULL || *s == '\0')
+	if (s == NULL)
 		return -1;
-	if (!(*s == '-' || (*s >= '0' && *s <= '9')))
-		return -1; /* no leading space or '+' */
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0')
+	negative = *s == '-';
+	p = negative ? s + 1 : s;
+	limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	if (*p < '0' || *p > '9')
+		return -1; /* no digit, a leading space or '+' */
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (limit - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (*p != '\0')
 		return -1;
-	if (v < min || v > max)
+	/* 0 - v wraps to INT64_MIN's bits for v = 2^63, as gcc converts them */
+	value = negative ? (int64_t)(0 - v) : (int64_t)v;
+	if (value < min || value > max)
 		return -1;
-	*out = v;
+	*out = value;
 	return 0;
 }
 
@@ -169,6 +186,51 @@ void util_no_core_dumps(void)
 		log_msg(LOG_WARN, "setrlimit(RLIMIT_CORE): %s", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
 		log_msg(LOG_WARN, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+}
+
+/* A hex digit's value plus one; 0 for a character that is not one. */
+static const unsigned char hex_plus_one[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+int util_hex_decode(const char *hex, size_t n, unsigned char *out)
+{
+	const unsigned char *h = (const unsigned char *)hex;
+	unsigned bad = 0;
+
+	/*
+	 * No branch per byte: a character that is not a digit gives
+	 * 0 - 1 = UINT_MAX, whose bits above the nibble are remembered and
+	 * refused at the end.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		unsigned hi = hex_plus_one[h[2 * i]] - 1u, lo = hex_plus_one[h[2 * i + 1]] - 1u;
+
+		bad |= hi | lo;
+		out[i] = (unsigned char)(hi << 4 | (lo & 15));
+	}
+	return bad > 15 ? -1 : 0;
+}
+
+size_t util_put_int64(char *p, int64_t v)
+{
+	/* the magnitude as unsigned, so INT64_MIN needs no special case */
+	uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char digits[UTIL_INT64_CHARS];
+	size_t n = 0, len = 0;
+
+	do {
+		digits[n++] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m != 0);
+	if (v < 0)
+		p[len++] = '-';
+	while (n > 0)
+		p[len++] = digits[--n];
+	return len;
 }
 
 int util_hex_value(char c)

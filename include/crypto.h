@@ -80,6 +80,25 @@ int crypto_unwrap_key(const struct config *cfg, int64_t owner, uint32_t version,
     __attribute__((warn_unused_result));
 
 /*
+ * The wrapping key of master key version, for unwrapping many data keys
+ * with one derivation (a page of posts by twenty authors): 0, or -1 when
+ * that version is not configured. The caller wipes it (sodium_memzero)
+ * as soon as it is done, as crypto_unwrap_key wipes its own at once.
+ */
+struct crypto_wrapping {
+	uint32_t version;
+	unsigned char key[CRYPTO_KEY_BYTES];
+};
+int crypto_wrapping_key(const struct config *cfg, uint32_t version, struct crypto_wrapping *w)
+    __attribute__((warn_unused_result));
+
+/* crypto_unwrap_key under a wrapping key crypto_wrapping_key derived (its version). */
+int crypto_unwrap_key_with(const struct crypto_wrapping *w, int64_t owner,
+                           const unsigned char *wrapped, size_t len,
+                           unsigned char key[CRYPTO_KEY_BYTES])
+    __attribute__((warn_unused_result));
+
+/*
  * Seal plaintext pt[0..len) for field f with data key (of key_version,
  * CRYPTO_DATA_KEY_VERSION today; it is stored in the header). pt may be
  * NULL when len is 0. Returns the sealed bytes on arena a

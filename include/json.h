@@ -47,4 +47,14 @@ json_object *json_new_object(struct arena *a);
 /* Serialize without escaping '/', compact. Pointer valid until obj is freed. */
 const char *json_dump(json_object *obj, size_t *len);
 
+/*
+ * s[0..len) as a JSON string, quotes included, written at out (at most
+ * JSON_QUOTED_MAX(len) bytes, no NUL); returns how many bytes it wrote.
+ * Escaped exactly as json_dump escapes a string (", \, \b \f \n \r \t,
+ * other bytes below 0x20 as \u00xx, everything else as it is), so a
+ * reply written as text reads byte for byte as if json-c had printed it.
+ */
+#define JSON_QUOTED_MAX(len) (6 * (len) + 2)
+size_t json_quote(char *out, const char *s, size_t len);
+
 #endif

@@ -54,13 +54,18 @@ struct request;
 
 #define POST_KEYS_MAX 128
 
-/* Data keys unwrapped while rendering one response; wipe when done. */
+/*
+ * Data keys unwrapped while rendering one response, and the wrapping key
+ * they were unwrapped with (derived once a response, for the master key
+ * version of the last one; wrapping.version 0: none yet); wipe when done.
+ */
 struct post_keys {
 	size_t n;
 	struct {
 		int64_t owner;
 		unsigned char key[CRYPTO_KEY_BYTES];
 	} e[POST_KEYS_MAX];
+	struct crypto_wrapping wrapping;
 };
 
 void post_keys_wipe(struct post_keys *keys);

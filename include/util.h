@@ -40,8 +40,24 @@ bool util_secret_equal(const char *a, const char *b);
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
     __attribute__((warn_unused_result));
 
+/*
+ * The decimal digits of v (with '-' when negative) at p, without a NUL;
+ * returns how many (at most UTIL_INT64_CHARS). For text written in bulk
+ * (a feed page, a list of pks), where snprintf's format parsing costs
+ * more than the digits.
+ */
+#define UTIL_INT64_CHARS 20
+size_t util_put_int64(char *p, int64_t v);
 /* 0..15 for a hex digit (either case), -1 for anything else. */
 int util_hex_value(char c);
+/*
+ * n bytes from the 2n hex digits (either case) at hex into out: 0, or -1
+ * at a character that is not one (out then holds part of the bytes). Not
+ * constant-time (sodium_hex2bin is): for what is no secret, such as
+ * ciphertext read back from the database, where it runs over every byte.
+ */
+int util_hex_decode(const char *hex, size_t n, unsigned char *out)
+    __attribute__((warn_unused_result));
 
 /* True when s[0..len) is valid UTF-8 without NUL. */
 bool util_utf8_valid(const char *s, size_t len);

@@ -185,6 +185,42 @@ static void test_unwrap_with_a_version_not_configured_fails(void **state)
 	assert_true(all_zero(back, sizeof(back)));
 }
 
+/*
+ * One wrapping key for many unwraps (a page of posts): the same keys as
+ * crypto_unwrap_key, under each author's own associated data; a version
+ * that is not configured gives no wrapping key (version 0, key zero).
+ */
+static void test_one_wrapping_key_unwraps_what_unwrap_key_unwraps(void **state)
+{
+	struct config cfg;
+	struct crypto_wrapping w;
+	unsigned char dk[3][CRYPTO_KEY_BYTES], back[CRYPTO_KEY_BYTES], wr[3][CRYPTO_WRAPPED_BYTES];
+	uint32_t v = 0;
+	(void)state;
+
+	cfg_keys(&cfg, (uint32_t[]){ 4 }, (unsigned char[]){ 0x10 }, 1);
+	for (int i = 0; i < 3; i++) {
+		crypto_data_key_new(dk[i]);
+		assert_int_equal(crypto_wrap_key(&cfg, 100 + i, dk[i], wr[i], &v), 0);
+	}
+	assert_int_equal(crypto_wrapping_key(&cfg, 4, &w), 0);
+	assert_int_equal(w.version, 4);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(crypto_unwrap_key_with(&w, 100 + i, wr[i], sizeof(wr[i]), back), 0);
+		assert_memory_equal(back, dk[i], sizeof(back));
+	}
+	memset(back, 0xAA, sizeof(back));
+	assert_int_equal(crypto_unwrap_key_with(&w, 101, wr[0], sizeof(wr[0]), back), -1);
+	assert_true(all_zero(back, sizeof(back)));
+	memset(back, 0xAA, sizeof(back));
+	assert_int_equal(crypto_unwrap_key_with(&w, 100, wr[0], sizeof(wr[0]) - 1, back), -1);
+	assert_true(all_zero(back, sizeof(back)));
+	memset(&w, 0xAA, sizeof(w));
+	assert_int_equal(crypto_wrapping_key(&cfg, 5, &w), -1);
+	assert_int_equal(w.version, 0);
+	assert_true(all_zero(w.key, sizeof(w.key)));
+}
+
 static void test_unwrap_of_tampered_or_resized_bytes_fails(void **state)
 {
 	struct config cfg;
@@ -579,6 +615,7 @@ int main(void)
 		T(test_wrap_and_unwrap_accept_extreme_versions_and_owners),
 		T(test_unwrap_for_another_owner_fails_and_wipes_the_key),
 		T(test_unwrap_with_a_version_not_configured_fails),
+		T(test_one_wrapping_key_unwraps_what_unwrap_key_unwraps),
 		T(test_unwrap_of_tampered_or_resized_bytes_fails),
 		T(test_wrap_uses_the_newest_of_unordered_versions),
 		T(test_wrap_without_content_keys_fails),

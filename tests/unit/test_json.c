@@ -190,6 +190,40 @@ static void test_arena_reset_wipes_every_string_of_a_parsed_body(void **state)
 	json_object_put(o);
 }
 
+/* json_quote writes a string byte for byte as json_dump does, for every byte value. */
+static void test_quote_writes_what_json_c_writes(void **state)
+{
+	const char *mixed = "He said \"hi\" \\ back/slash\nnew\ttab\r\b\f\x01\x1f\x7f "
+	                    "\xc3\xa9 \xe2\x9c\x93 </script>";
+	char text[256], out[JSON_QUOTED_MAX(sizeof(text))];
+	(void)state;
+
+	/* each byte value at each place of a 19-byte text (eight at a time, and the rest) */
+	for (int c = 0; c < 256; c++) {
+		for (size_t at = 0; at < 19; at++) {
+			memset(text, 'a', 19);
+			text[at] = (char)c;
+			text[(at + 9) % 19] = (char)0xc3;   /* bytes of 0x80 and above are never escaped */
+			json_object *o = json_object_new_string_len(text, 19);
+			size_t want_len = 0, n = json_quote(out, text, 19);
+			const char *want = json_dump(o, &want_len);
+
+			assert_int_equal(n, want_len);
+			assert_memory_equal(out, want, n);
+			json_object_put(o);
+		}
+	}
+	json_object *o = json_object_new_string(mixed);
+	size_t want_len = 0, n = json_quote(out, mixed, strlen(mixed));
+	const char *want = json_dump(o, &want_len);
+
+	assert_int_equal(n, want_len);
+	assert_memory_equal(out, want, n);
+	json_object_put(o);
+	assert_int_equal(json_quote(out, "", 0), 2);
+	assert_memory_equal(out, "\"\"", 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +235,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nul_bytes_are_refused_raw_and_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lone_surrogate_escapes_are_refused_pairs_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth_over_the_limit_is_refused, setup, teardown),
+		cmocka_unit_test(test_quote_writes_what_json_c_writes),
 		cmocka_unit_test_setup_teardown(test_getters_check_types_and_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arena_reset_wipes_every_string_of_a_parsed_body, setup,
 		                                teardown),
