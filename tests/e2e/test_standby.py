@@ -21,11 +21,18 @@ RYW_S = 3
 def sst(make_stack):
     st = make_stack("standby", SOTTO_READ_YOUR_WRITES_S=str(RYW_S),
                     SOTTO_FEED_SNAPSHOT_SHARE="0")
-    st.psql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
+    # The stack's first `sotto cleanup` runs beside this and rewrites
+    # account_keys (VACUUM FULL gives its pg_class row a new version): a GRANT
+    # reading the old one fails with "tuple concurrently updated". Holding a
+    # lock that conflicts with the rewrite makes the two take turns.
+    st.psql("BEGIN;\n"
+            "LOCK TABLE account_keys IN SHARE UPDATE EXCLUSIVE MODE;\n"
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
             "CREATE ROLE %s LOGIN; END IF; END $$;\n"
             "GRANT USAGE ON SCHEMA public TO %s;\n"
             "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s;\n"
             "ALTER ROLE %s SET default_transaction_read_only = on;\n"
+            "COMMIT;\n"
             % ((READER,) * 5))
     url = st.sotto_env()["DATABASE_URL"]
     read_url = re.sub(r"^postgresql://[^@/]*@", "postgresql://%s@" % READER, url)
