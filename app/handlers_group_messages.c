@@ -49,10 +49,26 @@ static struct db_stmt stmt_key_get = {
 	"group_key_get",
 	"SELECT from_member, box, nonce FROM group_keys WHERE member_pk = $1 AND epoch = $2", 2, 0
 };
+/*
+ * Store a message (sql/038): the first row's code says 0 stored and fanned
+ * out (the rows after it: account, seq, data of the events to publish), 3
+ * stored, fan it out (a group of more than GROUP_INLINE_FANOUT members),
+ * 404, 1 or 2 refused.
+ */
 static struct db_stmt stmt_send = {
-	"group_send", "SELECT * FROM sotto_group_send($1, $2, $3, $4, $5, $6, $7)", 7, 0
+	"group_send",
+	"SELECT account, seq, data, code, from_member, group_pk "
+	"FROM sotto_group_send($1, $2, $3, $4, $5, $6, $7, $8)", 8, 0
 };
-enum { SD_CODE, SD_SEQ, SD_FROM, SD_GROUP };
+enum { SD_SEQ = 1, SD_CODE = 3, SD_FROM, SD_GROUP };
+/*
+ * The largest group whose send fans out in its own statement: at most 7
+ * event heads and 7 events under the group row lock the send holds
+ * anyway, one commit instead of two. Larger groups fan out in a
+ * transaction of their own, one fan-out for every message committed
+ * meanwhile (docs/groups.md, "Events").
+ */
+#define GROUP_INLINE_FANOUT 8
 /*
  * A fan-out of the group's messages (sql/033): the first row's code says 0
  * nothing left, 1 another one runs, 2 done (the rows after it: account,
@@ -438,13 +454,14 @@ static void message_fanout(struct request *req, const char *group_pk)
 }
 
 /*
- * Store m (sotto_group_send, sql/033): the group row is locked only while
- * that statement runs and commits; then fan its events out. 0 with m->seq
- * and m->sender, or the status it set (404, 409).
+ * Store m (sotto_group_send, sql/038): the group row is locked only while
+ * that statement runs and commits; in a small group it fans out too,
+ * otherwise fan out after it. 0 with m->seq and m->sender, or the status
+ * it set (404, 409).
  */
 static int message_store_or_reply(struct request *req, struct group_message *m)
 {
-	const char *params[7];
+	const char *params[8];
 	int64_t code = -1;
 	PGresult *res;
 
@@ -455,12 +472,13 @@ static int message_store_or_reply(struct request *req, struct group_message *m)
 	params[4] = arena_i64(req->arena, m->day);
 	params[5] = db_bytea_text(req->arena, m->ciphertext, m->ciphertext_len);
 	params[6] = db_bytea_text(req->arena, m->nonce, GROUP_NONCE_BYTES);
-	for (size_t i = 1; i < 7; i++)
+	params[7] = arena_i64(req->arena, GROUP_INLINE_FANOUT);
+	for (size_t i = 1; i < 8; i++)
 		if (params[i] == NULL)
 			return http_oom(req);
 	if ((res = db_exec(req->ctx->db, req->arena, &stmt_send, params, NULL)) == NULL)
 		return http_db_failure(req);
-	if (PQntuples(res) != 1 || util_parse_int64(PQgetvalue(res, 0, SD_CODE), 0, 404, &code) != 0)
+	if (PQntuples(res) < 1 || util_parse_int64(PQgetvalue(res, 0, SD_CODE), 0, 404, &code) != 0)
 		return http_error(req, 500, "internal", "internal error");
 	if (code == 404)
 		return http_error(req, 404, "not_found", "no such group");
@@ -470,10 +488,14 @@ static int message_store_or_reply(struct request *req, struct group_message *m)
 	if (code == 2)
 		return http_error(req, 409, "conflict",
 		                  "this epoch has no key set yet; post or fetch it and retry");
-	if (code != 0 || util_parse_int64(PQgetvalue(res, 0, SD_SEQ), 1, INT64_MAX - 1, &m->seq) != 0)
+	if ((code != 0 && code != 3) ||
+	    util_parse_int64(PQgetvalue(res, 0, SD_SEQ), 1, INT64_MAX - 1, &m->seq) != 0)
 		return http_error(req, 500, "internal", "internal error");
 	m->sender = PQgetvalue(res, 0, SD_FROM);
-	message_fanout(req, PQgetvalue(res, 0, SD_GROUP));
+	if (code == 0)
+		group_note_events(req, res, 1, EVENT_GROUP_MESSAGE);
+	else
+		message_fanout(req, PQgetvalue(res, 0, SD_GROUP));
 	return 0;
 }
 

@@ -142,12 +142,13 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-$(($(nproc) < 4 ? $(nproc) : 4))}
 # "@conversation@" in its path is the bench conversation (setup_dm), or with
 # spread=N each of the N conversations in turn (setup_dm_many).
 # POST /groups/{id}/send (shape checks, the group row locked, seq, insert,
-# commit; then the fan-out: one coalesced group.message event moved to a new
-# seq for every other member, in a transaction of its own that covers every
-# message committed since the last one, then published to each member's
-# channel) in a group of 3 is held to half the rate of POST /posts, as a
-# direct message is; in a group of 256 a fan-out writes 255 events (once per
-# batch of messages, not per message), and is held to a quarter. Every
+# and the fan-out: one coalesced group.message event moved to a new seq for
+# every other member, then published to each member's channel) in a group
+# of 3, where the send's own statement fans out, is held to half the rate
+# of POST /posts, as a direct message is; in a group of 256 the fan-out
+# runs in a transaction of its own after the send's commit, covering every
+# message committed since the last one, writes 255 events (once per batch
+# of messages, not per message), and is held to a quarter. Every
 # request goes to one group (its row lock: the worst case).
 # "@group3@" and "@group256@" are the bench groups (setup_groups): the bench
 # account created them; tests/bench/groups.sql adds synthetic members that

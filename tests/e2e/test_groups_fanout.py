@@ -5,18 +5,25 @@ latest message, a fan-out a crash left undone is finished by the group's
 next send or by `sotto cleanup`, a member removed before the fan-out gets
 nothing, and one who joined after the message nothing either.
 
-A message "committed without its fan-out" is stored with
-sotto_group_send through SQL, exactly what a worker stopped between the
-send's commit and the fan-out leaves behind."""
+A send into a group of up to GROUP_INLINE_FANOUT (8) members fans out in
+its own statement; a larger group's fans out after it. Both ways are run
+here: concurrent senders into a group of each size. A message "committed
+without its fan-out" is stored with sotto_group_send through SQL with an
+inline_max of 0, exactly what a worker stopped between a large group's
+send and its fan-out leaves behind."""
+import os
+import subprocess
 import threading
 import time
 
 import nacl.secret
 import nacl.utils
+import pytest
 
 from conftest import cleanup, describe
 from test_groups import add, create, events_of, group_events, invite, join
 
+INLINE_FANOUT = 8          # GROUP_INLINE_FANOUT in handlers_group_messages.c
 SENDERS = 3
 PER_SENDER = 8
 SWEEP_DEADLINE = 60        # seconds to wait for another cleanup run to end
@@ -34,18 +41,26 @@ def ack_all(m):
         assert r.status_code == 204, describe(r)
 
 
-def store_without_fanout(st, m, text):
-    """m's message, committed as a send commits it but with no fan-out: its id."""
+def store(st, m, text, inline_max):
+    """m's message, sent through SQL as the server sends it: the answer's
+    first row [code, seq] and the message id."""
     epoch = m.info()["epoch"]
     sealed = nacl.secret.SecretBox(m.key(epoch)).encrypt(text.encode())
     mid = nacl.utils.random(16).hex()[:22]
     rows = st.psql(
         "SELECT code, seq FROM sotto_group_send('%s', "
         "(SELECT account_pk FROM group_members WHERE id = '%s'), %d, '%s', %d, "
-        "'\\x%s'::bytea, '\\x%s'::bytea)"
+        "'\\x%s'::bytea, '\\x%s'::bytea, %d)"
         % (m.group_id, m.member_id, epoch, mid, epoch_day(st),
-           sealed.ciphertext.hex(), sealed.nonce.hex()))
-    assert rows[0][0] == "0", rows
+           sealed.ciphertext.hex(), sealed.nonce.hex(), inline_max))
+    return rows[0], mid
+
+
+def store_without_fanout(st, m, text):
+    """m's message, committed as a large group's send commits it, with no
+    fan-out: its id."""
+    first, mid = store(st, m, text, 0)
+    assert first[0] == "3", first
     return mid
 
 
@@ -73,10 +88,11 @@ def sweep(st):
     assert "fanned out the messages of" in r.stdout, r.stdout
 
 
-def test_concurrent_senders_leave_each_member_the_latest_message_pending(stack):
+@pytest.mark.parametrize("size", [SENDERS + 1, INLINE_FANOUT + 2])
+def test_concurrent_senders_leave_each_member_the_latest_message_pending(stack, size):
     a = create(stack)
     a.rekey()
-    members = [a] + [add(a) for _ in range(SENDERS)]
+    members = [a] + [add(a) for _ in range(size - 1)]
     members[-1].rekey()
     epoch = a.info()["epoch"]
     for m in members:
@@ -130,6 +146,52 @@ def test_each_send_has_fanned_out_before_it_replies(stack):
         mid = a.send_ok("m%d" % i)["id"]
         assert pending(b) == [mid]
         assert behind(stack, a) == 0
+
+
+def test_a_small_groups_send_fans_out_in_its_own_statement(stack):
+    a = create(stack)
+    a.rekey()
+    b = add(a)
+    b.rekey()
+    first, mid = store(stack, a, "in place", INLINE_FANOUT)
+    assert first[0] == "0", first
+    assert behind(stack, a) == 0
+    assert pending(b) == [mid]
+    # one member more than inline_max: stored, the fan-out left to the caller
+    first, mid = store(stack, a, "after", 1)
+    assert first[0] == "3", first
+    assert behind(stack, a) == 1
+
+
+def test_a_small_groups_send_leaves_its_message_to_a_fanout_that_runs(stack):
+    """A send that finds its group's fan-out lock held (the sweep's, say)
+    stores the message and answers; the holder's next round, or the group's
+    next send, fans it out."""
+    a = create(stack)
+    a.rekey()
+    b = add(a)
+    b.rekey()
+    pk = int(stack.psql("SELECT pk FROM groups WHERE id = '%s'" % a.group_id)[0][0])
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, PGAPPNAME="sotto-test-fanout-holder"))
+    try:
+        holder.stdin.write("BEGIN;\nSELECT sotto_group_fanout_try_lock(%d);\n" % pk)
+        holder.stdin.flush()
+        stack.wait_for(lambda: stack.psql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objid = %d" % (pk % 2147483647))[0][0] == "1", 10, "the fan-out lock")
+        left = a.send_ok("left to the holder")["id"]
+        assert behind(stack, a) == 1
+        assert pending(b) == []
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(10)
+    nxt = b.send_ok("next")["id"]
+    assert behind(stack, a) == 0
+    assert pending(a) == [nxt] and pending(b) == [left]
 
 
 def test_the_sweep_finishes_a_fanout_a_crash_left_undone(stack):
