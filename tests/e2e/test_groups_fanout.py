@@ -20,7 +20,7 @@ import nacl.secret
 import nacl.utils
 import pytest
 
-from conftest import cleanup, describe
+from conftest import cleanup, delete_me, describe, register
 from test_groups import add, create, events_of, group_events, invite, join
 
 INLINE_FANOUT = 8          # GROUP_INLINE_FANOUT in handlers_group_messages.c
@@ -269,3 +269,71 @@ def test_a_fanout_for_a_deleted_group_does_nothing(stack):
     assert r.status_code == 204, describe(r)
     assert stack.psql("SELECT code FROM sotto_group_fanout(%s)" % pk) == [["0"]]
     assert stack.psql("SELECT count(*) FROM group_fanout WHERE group_pk = %s" % pk) == [["0"]]
+
+
+def waiting(st, like):
+    """Backends waiting for a lock while running a statement like like."""
+    return int(st.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query LIKE '%%%s%%'" % like)[0][0])
+
+
+def test_a_deletion_and_a_send_elsewhere_take_event_heads_in_one_order(stack):
+    """D leaves G1 (with Y) and G2 (with X) as its account is deleted; S
+    sends into G3 (with X and Y), which D is not in. The send takes the
+    event heads of X, then Y; the deletion must not hold Y's while it waits
+    for X's. The deletion is held at G2's row (a share lock from psql)
+    after it has left G1, the send started, then the deletion let go."""
+    tx, ty = register(stack)[1], register(stack)[1]
+    d1 = create(stack)
+    y1 = join(stack, invite(d1)["invite"], ty)
+    d2 = create(stack, d1.token)
+    x2 = join(stack, invite(d2)["invite"], tx)
+    s3 = create(stack)
+    x3 = join(stack, invite(s3)["invite"], tx)
+    y3 = join(stack, invite(s3)["invite"], ty)
+    y3.rekey()
+    epoch = s3.info()["epoch"]
+    s3.key(epoch)
+    pks = dict(stack.psql(
+        "SELECT m.id, m.account_pk FROM group_members m WHERE m.id IN ('%s', '%s')"
+        % (x2.member_id, y1.member_id)))
+    assert int(pks[x2.member_id]) < int(pks[y1.member_id])
+    groups = [int(r[0]) for r in stack.psql(
+        "SELECT pk FROM groups WHERE id IN ('%s', '%s') ORDER BY pk" % (d1.group_id, d2.group_id))]
+    assert groups == sorted(groups) and len(groups) == 2
+    g2 = int(stack.psql("SELECT pk FROM groups WHERE id = '%s'" % d2.group_id)[0][0])
+    assert g2 == groups[1]
+
+    answers = {}
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, PGAPPNAME="sotto-test-g2-holder"))
+    deletion = threading.Thread(target=lambda: answers.update(
+        deletion=delete_me(stack, d1.token)))
+    send = threading.Thread(target=lambda: answers.update(
+        send=s3.send("while D goes", epoch=epoch)))
+    try:
+        holder.stdin.write("BEGIN;\nSELECT 1 FROM groups WHERE pk = %d FOR SHARE;\n" % g2)
+        holder.stdin.flush()
+        stack.wait_for(lambda: stack.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+            "'sotto-test-g2-holder' AND state = 'idle in transaction'")[0][0] == "1",
+            10, "the share lock on G2")
+        deletion.start()
+        stack.wait_for(lambda: waiting(stack, "sotto_account_leave_groups") == 1,
+                       10, "the deletion waiting for G2")
+        send.start()
+        stack.wait_for(lambda: waiting(stack, "sotto_group_send") == 1 or "send" in answers,
+                       10, "the send")
+        before = stack.deadlocks()
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(10)
+    deletion.join(30)
+    send.join(30)
+    assert answers["deletion"].status_code == 204, describe(answers["deletion"])
+    assert answers["send"].status_code == 201, describe(answers["send"])
+    stack.assert_no_deadlock_since(before)
+    assert [t for _, t, _ in x3.messages()] == ["while D goes"]
