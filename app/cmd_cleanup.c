@@ -31,10 +31,16 @@
 /* Session advisory lock of a cleanup run: "sotto-c" in ASCII. */
 #define CLEANUP_LOCK_KEY "32492168282058083"
 
+/*
+ * An expired event another transaction holds (a group fan-out moving a
+ * member's pending event, an acknowledgement) is left to a later run:
+ * waiting for it while holding the batch's other rows could close a cycle
+ * with a fan-out that holds one of those and waits for this one.
+ */
 static struct db_stmt stmt_events = {
 	"cleanup_events",
 	"DELETE FROM events WHERE ctid = ANY (ARRAY("
-	"SELECT ctid FROM events WHERE day < $1 LIMIT $2))", 2, 0
+	"SELECT ctid FROM events WHERE day < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))", 2, 0
 };
 static struct db_stmt stmt_sessions = {
 	"cleanup_sessions",

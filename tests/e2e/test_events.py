@@ -12,6 +12,7 @@ import os
 import re
 import ssl
 import stat
+import subprocess
 import threading
 import time
 
@@ -28,6 +29,7 @@ ITEM_KEYS = {"seq", "type", "day", "data"}
 LIVE_BUDGET = 1.0          # seconds from the write's response to the event
 RECV_TIMEOUT = 5           # seconds a subscriber waits before failing
 TTL_DAYS = 14              # SOTTO_EVENT_TTL_DAYS default
+CLEANUP_WAIT = 60          # seconds to wait for the stack's own cleanup run to end
 
 
 # -- helpers -------------------------------------------------------------------
@@ -285,6 +287,49 @@ def test_cleanup_deletes_unacknowledged_events_older_than_the_ttl(stack, alice, 
     # Nothing left to do: a second run deletes none of them.
     assert cleanup(stack).returncode == 0
     assert len(all_events(stack, alice[1])) == 2
+
+
+def test_cleanup_leaves_an_expired_event_another_transaction_holds(stack, alice, bob):
+    """A group fan-out moving pending events holds their rows: the cleanup
+    skips one it finds held, deletes the rest, and takes it on a later run
+    (waiting for it, holding the others, could close a cycle)."""
+    p = post(stack, alice[1])
+    held, other = (reply(stack, bob[1], p["id"])["id"] for _ in range(2))
+    stack.psql("UPDATE events SET day = day - %d WHERE data->>'reply_id' IN ('%s', '%s')"
+               % (TTL_DAYS + 1, held, other))
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, PGAPPNAME="sotto-test-event-holder"))
+    try:
+        holder.stdin.write("BEGIN;\nSELECT 1 FROM events WHERE data->>'reply_id' = '%s' "
+                           "FOR UPDATE;\n" % held)
+        holder.stdin.flush()
+        stack.wait_for(lambda: stack.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+            "'sotto-test-event-holder' AND state = 'idle in transaction'")[0][0] == "1",
+            10, "the lock on the event")
+        cleanup_run(stack)
+        ids = [it["data"].get("reply_id") for it in all_events(stack, alice[1])]
+        assert held in ids and other not in ids, ids
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(10)
+    cleanup_run(stack)
+    assert held not in [it["data"].get("reply_id") for it in all_events(stack, alice[1])]
+
+
+def cleanup_run(st):
+    """One `sotto cleanup` run of this test's own (the stack's timer runs
+    one at start: while that holds the cleanup lock, try again)."""
+    deadline = time.monotonic() + CLEANUP_WAIT
+    while True:
+        r = cleanup(st)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        if "another sotto cleanup is running" not in r.stdout or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
 
 
 def test_the_dev_stack_runs_cleanup(stack):

@@ -14,19 +14,18 @@ send and its fan-out leaves behind."""
 import os
 import subprocess
 import threading
-import time
 
 import nacl.secret
 import nacl.utils
 import pytest
 
-from conftest import cleanup, delete_me, describe, register
+from conftest import delete_me, describe, register
+from test_events import cleanup_run
 from test_groups import add, create, events_of, group_events, invite, join
 
 INLINE_FANOUT = 8          # GROUP_INLINE_FANOUT in handlers_group_messages.c
 SENDERS = 3
 PER_SENDER = 8
-SWEEP_DEADLINE = 60        # seconds to wait for another cleanup run to end
 
 
 def pending(m):
@@ -76,15 +75,8 @@ def behind(st, m):
 
 
 def sweep(st):
-    """One `sotto cleanup` run to its end (the stack's own runs it at start
-    and hourly: while one of those holds the cleanup lock, try again)."""
-    deadline = time.monotonic() + SWEEP_DEADLINE
-    while True:
-        r = cleanup(st)
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        if "another sotto cleanup is running" not in r.stdout or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    """One `sotto cleanup` run to its end, which fans out what was left."""
+    r = cleanup_run(st)
     assert "fanned out the messages of" in r.stdout, r.stdout
 
 
