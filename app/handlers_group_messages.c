@@ -69,6 +69,11 @@ enum { SD_SEQ = 1, SD_CODE = 3, SD_FROM, SD_GROUP };
  * meanwhile (docs/groups.md, "Events").
  */
 #define GROUP_INLINE_FANOUT 8
+/* The same number, as sotto_group_send's inline_max parameter takes it
+ * (text): GROUP_INLINE_FANOUT must stay a plain decimal literal. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define GROUP_INLINE_FANOUT_TEXT STR(GROUP_INLINE_FANOUT)
 /*
  * A fan-out of the group's messages (sql/033): the first row's code says 0
  * nothing left, 1 another one runs, 2 done (the rows after it: account,
@@ -472,7 +477,7 @@ static int message_store_or_reply(struct request *req, struct group_message *m)
 	params[4] = arena_i64(req->arena, m->day);
 	params[5] = db_bytea_text(req->arena, m->ciphertext, m->ciphertext_len);
 	params[6] = db_bytea_text(req->arena, m->nonce, GROUP_NONCE_BYTES);
-	params[7] = arena_i64(req->arena, GROUP_INLINE_FANOUT);
+	params[7] = GROUP_INLINE_FANOUT_TEXT;
 	for (size_t i = 1; i < 8; i++)
 		if (params[i] == NULL)
 			return http_oom(req);

@@ -13,6 +13,13 @@ Fixtures
   kill_worker  kill_worker(target, pid): kill a worker on purpose (SIGKILL by
                default) and tell target's teardown that its exit is expected.
 
+Holding a lock: `with st.holding(sql) as h:` runs sql in a transaction of
+a psql session of its own and waits (through pg_stat_activity, and
+pg_locks when lock= names the lock) until every statement of it has run;
+h.wait_for_waiters(...) waits until other sessions wait for a lock; the
+transaction ends (COMMIT, ROLLBACK on an exception) and psql is reaped
+when the block is left.
+
 Every stack's teardown fails on anything in its logs (var/log/*: sotto
 serve, sotto moderate, cleanup, migrate...) that shows a sanitizer report
 (AddressSanitizer, LeakSanitizer, UBSan "runtime error:") or a worker exit
@@ -27,7 +34,9 @@ A test whose tool is missing (Chromium, systemd's) skips only when run by
 hand: under CI=1 or SOTTO_TEST_STRICT=1 (make check sets it) it fails.
 Other SOTTO_* variables of the caller are not passed to the stacks.
 """
+import contextlib
 import hashlib
+import itertools
 import http.client
 import json
 import os
@@ -55,6 +64,9 @@ STACK_UP_TIMEOUT = 300       # seconds, `stack.sh up` (initdb + migrations)
 STACK_CMD_TIMEOUT = 180      # seconds, `stack.sh stop|start|down`
 LOG_TAIL_LINES = 40
 DEADLOCK_REPORT_SECONDS = 3   # how long a "no deadlock" check watches the count
+HOLD_TIMEOUT = 30            # seconds, a hold (or a waiter behind it) to show in PostgreSQL
+RELEASE_TIMEOUT = 30         # seconds, a holder to end its transaction and exit
+HOLD_POLL_INTERVAL = 0.1     # seconds between two looks at pg_stat_activity
 
 # The stack uses a self-signed certificate.
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -357,6 +369,29 @@ class Stack:
         assert r.returncode == 0, "psql failed: %s" % r.stderr
         return [line.split("\t") for line in r.stdout.splitlines() if line]
 
+    @contextlib.contextmanager
+    def holding(self, sql, lock=None, name="holder", end="COMMIT", timeout=HOLD_TIMEOUT):
+        """Hold what sql takes while the block runs: sql (one or more
+        statements) runs after BEGIN in a psql session of its own, and the
+        block starts once PostgreSQL shows that session idle in its
+        transaction after all of sql, and, when lock is given (a condition
+        on pg_locks' columns, e.g. "relation = 'posts'::regclass AND mode =
+        'ShareLock'"), holding such a lock granted. Never a sleep: a bounded
+        wait that fails with what the holder's session was doing. Yields a
+        Holder (wait_for_waiters, send). Leaving the block sends end
+        (COMMIT), or ROLLBACK when the block raised, and reaps psql; psql
+        exiting non-zero then fails the test. A session-level lock (e.g.
+        pg_advisory_lock) goes with the session, once psql has exited."""
+        h = Holder(self, name)
+        ok = False
+        try:
+            h.start(sql)
+            h.wait_held(lock, timeout)
+            yield h
+            ok = True
+        finally:
+            h.release(end if ok else "ROLLBACK", check=ok)
+
     def deadlocks(self):
         """Deadlocks PostgreSQL found in the stack's database so far (its log
         leaves ERROR lines out, so they are counted, not grepped)."""
@@ -417,6 +452,153 @@ class Stack:
                 raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
                                      % (timeout, what, last))
             time.sleep(interval)
+
+
+def sql_literal(text):
+    """text as an SQL string literal (standard_conforming_strings)."""
+    return "'%s'" % text.replace("'", "''")
+
+
+class Holder:
+    """A psql session that holds a transaction open (Stack.holding)."""
+
+    _names = itertools.count(1)
+
+    def __init__(self, st, name):
+        self.st = st
+        # Its application_name in pg_stat_activity: unique, within 63 bytes.
+        self.name = ("sotto-test-%s-%d-%d" % (name, os.getpid(), next(self._names)))[-63:]
+        self.marker = "held by " + self.name
+        self.proc = None
+        self.pid = None          # the session's backend pid, once held
+        self._err = tempfile.TemporaryFile()
+
+    def start(self, sql):
+        url = self.st.sotto_env()["DATABASE_URL"]
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err, text=True,
+            env=dict(os.environ, PGAPPNAME=self.name))
+        # The marker runs last: once it is the session's query, idle in
+        # transaction, every statement before it has run.
+        try:
+            self.send("BEGIN;\n%s\nSELECT %s;"
+                      % (self._statements(sql), sql_literal(self.marker)))
+        except OSError as e:     # psql is gone already (it could not connect)
+            try:
+                self.proc.wait(RELEASE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+            raise AssertionError("the psql session to hold a lock (%s) stopped reading "
+                                 "(%s):\n%s" % (self.name, e, self.stderr()))
+
+    @staticmethod
+    def _statements(sql):
+        sql = sql.strip()
+        return sql if sql.endswith(";") else sql + ";"
+
+    def send(self, sql):
+        """More statements for the holder's transaction (not waited for)."""
+        self.proc.stdin.write(self._statements(sql) + "\n")
+        self.proc.stdin.flush()
+
+    def stderr(self):
+        self._err.seek(0)
+        return self._err.read().decode("utf-8", "replace")
+
+    def session(self):
+        """The holder's row of pg_stat_activity, for a failure's message."""
+        return self.st.psql("SELECT pid, state, wait_event_type, wait_event, query "
+                            "FROM pg_stat_activity WHERE application_name = %s"
+                            % sql_literal(self.name))
+
+    def _poll(self, cond, timeout, what):
+        """Call cond() until it is true; fail at the deadline or when psql exits."""
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if self.proc.poll() is not None:
+                raise AssertionError("the psql session holding the lock (%s) exited %d "
+                                     "before %s:\n%s"
+                                     % (self.name, self.proc.returncode, what, self.stderr()))
+            if time.monotonic() >= deadline:
+                raise AssertionError("timed out after %.1fs waiting for %s; the holder's "
+                                     "session (%s): %r; psql's errors: %r"
+                                     % (timeout, what, self.name, self.session(),
+                                        self.stderr()))
+            time.sleep(HOLD_POLL_INTERVAL)
+
+    def wait_held(self, lock, timeout):
+        granted = ("AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted "
+                   "AND (%s))" % lock) if lock else ""
+
+        def held():
+            rows = self.st.psql(
+                "SELECT a.pid FROM pg_stat_activity a WHERE a.application_name = %s "
+                "AND a.state = 'idle in transaction' AND strpos(a.query, %s) > 0 %s"
+                % (sql_literal(self.name), sql_literal(self.marker), granted))
+            if rows:
+                self.pid = int(rows[0][0])
+            return bool(rows)
+        self._poll(held, timeout, "the hold%s to be in place" % (" (%s)" % lock if lock else ""))
+
+    def waiters(self, like):
+        """Sessions other than the holder's waiting for a lock while running a
+        statement that contains like."""
+        return int(self.st.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> %d AND strpos(query, %s) > 0"
+            % (self.pid, sql_literal(like)))[0][0])
+
+    def wait_for_waiters(self, like, count=1, what=None, unless=None, timeout=HOLD_TIMEOUT):
+        """Wait until exactly count sessions wait for a lock (pg_stat_activity:
+        wait_event_type 'Lock') while running a statement containing like;
+        or until unless(), when given, is true (the session got through
+        without waiting)."""
+        what = what or "%d session(s) running %r to wait for a lock" % (count, like)
+        self._poll(lambda: (unless is not None and unless()) or self.waiters(like) == count,
+                   timeout, what)
+
+    def release(self, end, check):
+        """End the transaction with end, close psql's input and reap it.
+        check: fail when psql does not end it and exit 0 (not while another
+        error is on its way; a holder that never got its lock is then ended
+        at once rather than waited for)."""
+        if self.proc is None:        # psql never started
+            self._err.close()
+            return
+        try:
+            if not check and self.pid is None and self.proc.poll() is None:
+                self._terminate()
+            try:
+                if self.proc.poll() is None:
+                    self.proc.stdin.write(end + ";\n")
+                self.proc.stdin.close()
+            except OSError:          # psql has exited already: nothing to end
+                pass
+            try:
+                rc = self.proc.wait(RELEASE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                stuck = self.session()
+                self._terminate()
+                self.proc.kill()
+                self.proc.wait()
+                if check:
+                    raise AssertionError("the psql session holding the lock (%s) did not end "
+                                         "within %ds of %s: %r"
+                                         % (self.name, RELEASE_TIMEOUT, end, stuck))
+                return
+            if check and rc != 0:
+                raise AssertionError("the psql session holding the lock (%s) exited %d:\n%s"
+                                     % (self.name, rc, self.stderr()))
+        finally:
+            if self.proc.returncode is None:     # whatever failed above: never leave it
+                self.proc.kill()
+                self.proc.wait()
+            self._err.close()
+
+    def _terminate(self):
+        self.st.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE application_name = %s" % sql_literal(self.name))
 
 
 def children_of(pid):

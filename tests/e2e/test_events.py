@@ -12,7 +12,6 @@ import os
 import re
 import ssl
 import stat
-import subprocess
 import threading
 import time
 
@@ -297,25 +296,11 @@ def test_cleanup_leaves_an_expired_event_another_transaction_holds(stack, alice,
     held, other = (reply(stack, bob[1], p["id"])["id"] for _ in range(2))
     stack.psql("UPDATE events SET day = day - %d WHERE data->>'reply_id' IN ('%s', '%s')"
                % (TTL_DAYS + 1, held, other))
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-        env=dict(os.environ, PGAPPNAME="sotto-test-event-holder"))
-    try:
-        holder.stdin.write("BEGIN;\nSELECT 1 FROM events WHERE data->>'reply_id' = '%s' "
-                           "FOR UPDATE;\n" % held)
-        holder.stdin.flush()
-        stack.wait_for(lambda: stack.psql(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-            "'sotto-test-event-holder' AND state = 'idle in transaction'")[0][0] == "1",
-            10, "the lock on the event")
+    with stack.holding("SELECT 1 FROM events WHERE data->>'reply_id' = '%s' FOR UPDATE"
+                       % held, name="event"):
         cleanup_run(stack)
         ids = [it["data"].get("reply_id") for it in all_events(stack, alice[1])]
         assert held in ids and other not in ids, ids
-    finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(10)
     cleanup_run(stack)
     assert held not in [it["data"].get("reply_id") for it in all_events(stack, alice[1])]
 

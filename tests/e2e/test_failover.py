@@ -124,19 +124,14 @@ def test_cleanup_on_several_hosts_at_once_lets_one_run(st):
     _, token = register(st)
     sid = jwt_parts(token)[1]["sid"]
     st.psql("UPDATE sessions SET day_created = 1000, day_last_used = 1000 WHERE id = '%s'" % sid)
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-d", st.sotto_env()["DATABASE_URL"], "-c",
-         "SELECT pg_advisory_lock(%s); SELECT pg_sleep(60)" % CLEANUP_LOCK_KEY],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        st.wait_for(lambda: st.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                    "AND granted")[0][0] != "0", 20, "the lock holder")
+    # another host's cleanup: the session-level lock, held until psql exits
+    key = int(CLEANUP_LOCK_KEY)
+    with st.holding("SELECT pg_advisory_lock(%s)" % CLEANUP_LOCK_KEY, name="cleanup",
+                    lock="locktype = 'advisory' AND classid = %d AND objid = %d "
+                         "AND objsubid = 1" % (key >> 32, key & 0xffffffff)):
         r = cleanup(st)
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert "another sotto cleanup is running; nothing to do" in r.stdout
-    finally:
-        st.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'")
-        holder.wait(30)
     st.wait_for(lambda: st.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
                 [0][0] == "0", 20, "the lock holder's session to end")
     r = cleanup(st)

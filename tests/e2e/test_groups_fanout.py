@@ -11,8 +11,6 @@ here: concurrent senders into a group of each size. A message "committed
 without its fan-out" is stored with sotto_group_send through SQL with an
 inline_max of 0, exactly what a worker stopped between a large group's
 send and its fan-out leaves behind."""
-import os
-import subprocess
 import threading
 
 import nacl.secret
@@ -164,23 +162,13 @@ def test_a_small_groups_send_leaves_its_message_to_a_fanout_that_runs(stack):
     b = add(a)
     b.rekey()
     pk = int(stack.psql("SELECT pk FROM groups WHERE id = '%s'" % a.group_id)[0][0])
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-        env=dict(os.environ, PGAPPNAME="sotto-test-fanout-holder"))
-    try:
-        holder.stdin.write("BEGIN;\nSELECT sotto_group_fanout_try_lock(%d);\n" % pk)
-        holder.stdin.flush()
-        stack.wait_for(lambda: stack.psql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND objid = %d" % (pk % 2147483647))[0][0] == "1", 10, "the fan-out lock")
+    # the group's fan-out lock (sql/038: key 1936684135, pk % 2147483647)
+    with stack.holding("SELECT sotto_group_fanout_try_lock(%d)" % pk, name="fanout",
+                       lock="locktype = 'advisory' AND classid = 1936684135 AND objid = %d "
+                            "AND objsubid = 2" % (pk % 2147483647)):
         left = a.send_ok("left to the holder")["id"]
         assert behind(stack, a) == 1
         assert pending(b) == []
-    finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(10)
     nxt = b.send_ok("next")["id"]
     assert behind(stack, a) == 0
     assert pending(a) == [nxt] and pending(b) == [left]
@@ -263,12 +251,6 @@ def test_a_fanout_for_a_deleted_group_does_nothing(stack):
     assert stack.psql("SELECT count(*) FROM group_fanout WHERE group_pk = %s" % pk) == [["0"]]
 
 
-def waiting(st, like):
-    """Backends waiting for a lock while running a statement like like."""
-    return int(st.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query LIKE '%%%s%%'" % like)[0][0])
-
-
 def test_a_deletion_and_a_send_elsewhere_take_event_heads_in_one_order(stack):
     """D leaves G1 (with Y) and G2 (with X) as its account is deleted; S
     sends into G3 (with X and Y), which D is not in. The send takes the
@@ -297,32 +279,18 @@ def test_a_deletion_and_a_send_elsewhere_take_event_heads_in_one_order(stack):
     assert g2 == groups[1]
 
     answers = {}
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-        env=dict(os.environ, PGAPPNAME="sotto-test-g2-holder"))
     deletion = threading.Thread(target=lambda: answers.update(
         deletion=delete_me(stack, d1.token)))
     send = threading.Thread(target=lambda: answers.update(
         send=s3.send("while D goes", epoch=epoch)))
-    try:
-        holder.stdin.write("BEGIN;\nSELECT 1 FROM groups WHERE pk = %d FOR SHARE;\n" % g2)
-        holder.stdin.flush()
-        stack.wait_for(lambda: stack.psql(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-            "'sotto-test-g2-holder' AND state = 'idle in transaction'")[0][0] == "1",
-            10, "the share lock on G2")
+    # a share lock on G2's row
+    with stack.holding("SELECT 1 FROM groups WHERE pk = %d FOR SHARE" % g2, name="g2") as h:
         deletion.start()
-        stack.wait_for(lambda: waiting(stack, "sotto_account_leave_groups") == 1,
-                       10, "the deletion waiting for G2")
+        h.wait_for_waiters("sotto_account_leave_groups", what="the deletion waiting for G2")
         send.start()
-        stack.wait_for(lambda: waiting(stack, "sotto_group_send") == 1 or "send" in answers,
-                       10, "the send")
+        h.wait_for_waiters("sotto_group_send", what="the send",
+                           unless=lambda: "send" in answers)
         before = stack.deadlocks()
-    finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(10)
     deletion.join(30)
     send.join(30)
     assert answers["deletion"].status_code == 204, describe(answers["deletion"])

@@ -404,32 +404,23 @@ def test_a_trust_change_locks_an_authors_posts_in_the_moderators_order(stack):
     (first, author), (second, _) = rows
     stack.psql("UPDATE posts SET rank = rank + 1 WHERE pk = %s; "
                "UPDATE posts SET rank = rank - 1 WHERE pk = %s" % (first, first))
-    hold = "UPDATE posts SET status = 1 WHERE pk = %s AND status = 0;\n"
+    hold = "UPDATE posts SET status = 1 WHERE pk = %s AND status = 0"
     before = stack.deadlocks()
     url = stack.sotto_env()["DATABASE_URL"]
-    moderator = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
-                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True)
     decision = None
     try:
-        moderator.stdin.write("BEGIN;\n" + hold % first + "SELECT 'the first is held';\n")
-        moderator.stdin.flush()
-        stack.wait_for(lambda: stack.psql(
-            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND "
-            "state = 'idle in transaction' AND query LIKE '%the first is held%'"), 30,
-            "the moderator to hold the first post")
-        decision = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c",
-                                     "SELECT sotto_adjust_trust(%s, -0.01)" % author],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        stack.wait_for(lambda: any("sotto_adjust_trust" in q for q in lock_waiters(stack)), 30,
-                       "the decision to wait for the held post")
-        moderator.stdin.write(hold % second + "COMMIT;\n")
+        # the moderator holds the first post; leaving the block commits (and
+        # fails unless the moderator's psql exits 0)
+        with stack.holding(hold % first, name="moderator") as moderator:
+            decision = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url,
+                                         "-c", "SELECT sotto_adjust_trust(%s, -0.01)" % author],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True)
+            moderator.wait_for_waiters("sotto_adjust_trust",
+                                       what="the decision to wait for the held post")
+            moderator.send(hold % second)
     finally:
-        moderator.stdin.close()
-        moderator_err = moderator.stderr.read()
-        moderator.wait(60)
         decision_err = decision.communicate(timeout=60)[1] if decision else ""
-    assert moderator.returncode == 0, moderator_err
     assert decision is not None and decision.returncode == 0, decision_err
     stack.assert_no_deadlock_since(before)
     assert stack.psql("SELECT count(*) FROM posts WHERE author_pk = %s AND status = 1"

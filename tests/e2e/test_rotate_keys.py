@@ -26,7 +26,6 @@ import hashlib
 import os
 import re
 import struct
-import subprocess
 
 import pytest
 from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
@@ -261,26 +260,9 @@ def test_rotate_keys_skips_a_row_locked_by_another_transaction_and_the_next_run_
     data = {pk: os.urandom(32) for pk in pks}
     store_keys(st, [(pk, 1, wrap(keys[1], 1, pk, data[pk])) for pk in pks])
     locked = pks[1]
-    holder = subprocess.Popen(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
-                               "-d", st.sotto_env()["DATABASE_URL"]],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    try:
-        holder.stdin.write("BEGIN;\nSELECT 1 FROM account_keys WHERE account_pk = %d "
-                           "FOR UPDATE;\n\\echo locked\n" % locked)
-        holder.stdin.flush()
-        seen = []
-        while True:
-            line = holder.stdout.readline()
-            assert line, "psql holding the lock exited: %r" % seen
-            seen.append(line)
-            if line.strip() == "locked":
-                break
+    with st.holding("SELECT 1 FROM account_keys WHERE account_pk = %d FOR UPDATE" % locked,
+                    name="account-key"):
         r = rotate(st, keys)     # must not wait for the lock
-    finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert r.returncode == 1, r.stdout + r.stderr
     assert summary(r) == (2, 2, 0, 0, 1)
     assert "run again" in r.stdout

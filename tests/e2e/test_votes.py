@@ -3,7 +3,6 @@
 post, 0 withdraws; my_vote as each reader sees it; an up-vote from someone
 else raises the author's trust by 0.01 and taking it back lowers it again,
 votes on one's own post move the score only."""
-import subprocess
 import threading
 
 import pytest
@@ -195,31 +194,22 @@ def test_two_authors_voting_on_each_other_at_once_never_deadlock(stack):
     pa = post(stack, a_token)["id"]
     pb = post(stack, b_token)["id"]
     before = stack.deadlocks()
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", stack.sotto_env()["DATABASE_URL"]],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     answers = {}
-    try:
-        holder.stdin.write("BEGIN;\nSELECT 1 FROM accounts a JOIN posts p ON p.author_pk = a.pk "
-                           "WHERE p.id IN ('%s', '%s') FOR NO KEY UPDATE OF a;\n" % (pa, pb))
-        holder.stdin.flush()
-        stack.wait_for(lambda: lock_holders(stack, "FOR NO KEY UPDATE OF a"), 30,
-                       "the test to hold both authors")
 
-        def cast(name, token, post_id):
-            with TimeoutSession(timeout=60) as s:
-                answers[name] = s.post(stack.url("/posts/%s/vote" % post_id),
-                                       json={"value": 1}, headers=bearer(token))
+    def cast(name, token, post_id):
+        with TimeoutSession(timeout=60) as s:
+            answers[name] = s.post(stack.url("/posts/%s/vote" % post_id),
+                                   json={"value": 1}, headers=bearer(token))
 
-        threads = [threading.Thread(target=cast, args=("alice", a_token, pb)),
-                   threading.Thread(target=cast, args=("bob", b_token, pa))]
+    threads = [threading.Thread(target=cast, args=("alice", a_token, pb)),
+               threading.Thread(target=cast, args=("bob", b_token, pa))]
+    # the test holds both authors
+    with stack.holding("SELECT 1 FROM accounts a JOIN posts p ON p.author_pk = a.pk "
+                       "WHERE p.id IN ('%s', '%s') FOR NO KEY UPDATE OF a" % (pa, pb),
+                       name="authors") as h:
         for t in threads:
             t.start()
-        stack.wait_for(lambda: len(vote_waiters(stack)) == 2, 30, "both votes to wait")
-    finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(30)
+        h.wait_for_waiters("INSERT INTO votes", count=2, what="both votes to wait")
     for t in threads:
         t.join(90)
     for name in ("alice", "bob"):
@@ -227,14 +217,3 @@ def test_two_authors_voting_on_each_other_at_once_never_deadlock(stack):
     stack.assert_no_deadlock_since(before)
     assert get_post_ok(stack, pa, a_token)["post"]["score"] == 1
     assert get_post_ok(stack, pb, b_token)["post"]["score"] == 1
-
-
-def lock_holders(st, text):
-    return st.psql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                   "AND state = 'idle in transaction' AND query LIKE '%%%s%%'" % text)
-
-
-def vote_waiters(st):
-    return st.psql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                   "AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO votes%'")
-

@@ -13,12 +13,21 @@
 # Needs root (it installs system-wide, as CI does on a fresh Debian 12);
 # without root it is skipped, except with CI set, where it fails. It refuses
 # to run when a sotto package is installed already. Starts no service.
+# Runs on one host (CI from several clones at once) take turns from that
+# check to the purge, with flock on /run/lock/sotto-test-deb.lock (waiting
+# 900 s at most), so that one run's package is never taken for an
+# installation that was there before; the build comes before the lock.
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 PG_BIN=/usr/lib/postgresql/15/bin
 UNITS=(sotto.socket sotto.service sotto-moderate.service sotto-cleanup.service
        sotto-cleanup.timer)
+
+# Fixed, not per clone: every run on the host takes turns on the same file.
+LOCK_FILE=/run/lock/sotto-test-deb.lock
+[ -d /run/lock ] || LOCK_FILE=/tmp/sotto-test-deb.lock
+LOCK_WAIT=900 # seconds; under the lock a run installs, checks, migrates and purges
 
 say() { echo "test_deb: $*"; }
 fail() { echo "test_deb: FAIL: $*" >&2; exit 1; }
@@ -27,9 +36,6 @@ if [ "$(id -u)" != 0 ]; then
 	[ -z "${CI:-}" ] || fail "needs root: it installs the package"
 	say "skipped: needs root (it installs the package system-wide)"
 	exit 0
-fi
-if dpkg-query -W -f='${Status}' sotto 2>/dev/null | grep -q ' installed$'; then
-	fail "a sotto package is installed already; this test would replace and remove it"
 fi
 
 tmp=$(mktemp -d /tmp/sotto-install.XXXXXX)
@@ -77,6 +83,16 @@ deb=$(echo "$REPO"/build/deb/sotto_*_"$(dpkg --print-architecture)".deb)
 say "built ${deb#"$REPO"/}"
 
 # ---- 2. install -----------------------------------------------------------
+# Held until this script exits (after cleanup's purge); the scratch
+# PostgreSQL gets no copy of the descriptor, so it cannot keep it.
+exec 9>>"$LOCK_FILE"
+if ! flock -n 9; then
+	say "waiting for another run's package test to end (lock $LOCK_FILE, ${LOCK_WAIT} s at most)"
+	flock -w "$LOCK_WAIT" 9 || fail "$LOCK_FILE still held after $LOCK_WAIT s"
+fi
+if dpkg-query -W -f='${Status}' sotto 2>/dev/null | grep -q ' installed$'; then
+	fail "a sotto package is installed already; this test would replace and remove it"
+fi
 installed=1
 logged install env DEBIAN_FRONTEND=noninteractive dpkg -i "$deb"
 say "installed: $(dpkg-query -W -f='${Package} ${Version}' sotto)"
@@ -120,7 +136,7 @@ as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 logged initdb as_postgres "$PG_BIN/initdb" -D "$tmp/pg" -U postgres --auth=trust \
 	-E UTF8 --no-instructions
 logged pg_start as_postgres "$PG_BIN/pg_ctl" -D "$tmp/pg" -l "$tmp/pg/server.log" -w -t 60 \
-	-o "-c listen_addresses='' -k $tmp/run" start
+	-o "-c listen_addresses='' -k $tmp/run" start 9>&-
 pg_pid=$(head -n 1 "$tmp/pg/postmaster.pid")
 logged createdb as_postgres "$PG_BIN/createdb" -h "$tmp/run" -U postgres -E UTF8 sotto
 say "scratch PostgreSQL: pid $pg_pid, socket directory $tmp/run"
