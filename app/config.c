@@ -17,6 +17,7 @@
 #include "config_source.h"
 #include "config_types.h"
 #include "log.h"
+#include "util.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -30,8 +31,6 @@
 
 #define VAR_NAME_MAX 128
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-#define STR(x) STR_(x)
-#define STR_(x) #x
 
 /* One member of a family of settings (SOTTO_RATE_<CLASS>, SOTTO_POW_<ACTION>). */
 struct member {
@@ -400,8 +399,8 @@ static const struct setting settings[] = {
 	             "/dev/null = no built-in rules" },
 	{ .name = "SOTTO_MODERATION_CMD", .type = &config_type_text, .offset = FIELD(moderation_cmd),
 	  .def = "", .check = check_moderation_cmd,
-	  .rule = "at most " STR(CONFIG_MODERATION_CMD_MAX) " bytes and "
-	          STR(CONFIG_MODERATION_CMD_ARGS) " words",
+	  .rule = "at most " UTIL_STR(CONFIG_MODERATION_CMD_MAX) " bytes and "
+	          UTIL_STR(CONFIG_MODERATION_CMD_ARGS) " words",
 	  .meaning = "external classifier command line, split on spaces (no shell); empty = "
 	             "built-in rules only" },
 	{ .name = "SOTTO_MODERATION_CMD_TIMEOUT_MS", .type = &config_type_int,

@@ -4,6 +4,7 @@
  */
 #include "config_types.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,8 +21,6 @@
 #define CONTENT_KEY_VERSION_MAX ((uint64_t)INT32_MAX)
 #define FLAG_HOLD_WEIGHT_MIN 0.01
 #define FLAG_HOLD_WEIGHT_MAX 1000.0
-#define STR(x) STR_(x)
-#define STR_(x) #x
 
 int config_fail(struct config_reader *r, const char *fmt, ...)
 {
@@ -454,34 +453,34 @@ const struct config_type config_type_text = { "text", parse_text, "", "" };
 const struct config_type config_type_path = { "path", parse_text, "", "" };
 const struct config_type config_type_rate = {
 	"count/seconds", parse_rate,
-	"count 0.." STR(RATE_COUNT_MAX) ", seconds 1.." STR(RATE_SECONDS_MAX) "; 0/1 or off = no limit",
+	"count 0.." UTIL_STR(RATE_COUNT_MAX) ", seconds 1.." UTIL_STR(RATE_SECONDS_MAX) "; 0/1 or off = no limit",
 	"",
 };
 const struct config_type config_type_weight = {
-	"decimal", parse_weight, STR(FLAG_HOLD_WEIGHT_MIN) ".." STR(FLAG_HOLD_WEIGHT_MAX), "",
+	"decimal", parse_weight, UTIL_STR(FLAG_HOLD_WEIGHT_MIN) ".." UTIL_STR(FLAG_HOLD_WEIGHT_MAX), "",
 };
 const struct config_type config_type_threshold = {
 	"decimal or off", parse_threshold, "above 0, at most 1, up to 6 decimals; or off", "",
 };
 const struct config_type config_type_key = {
-	"key", parse_key, STR(CONFIG_SECRET_MIN) "..64 random bytes, base64 or hex",
-	" (" STR(CONFIG_SECRET_MIN) "+ random bytes as base64 or hex, e.g. "
+	"key", parse_key, UTIL_STR(CONFIG_SECRET_MIN) "..64 random bytes, base64 or hex",
+	" (" UTIL_STR(CONFIG_SECRET_MIN) "+ random bytes as base64 or hex, e.g. "
 	"`openssl rand -base64 32`)",
 };
 const struct config_type config_type_keys = {
 	"key list", parse_content_keys,
-	"1.." STR(CONFIG_MAX_CONTENT_KEYS) " items <version 1..2147483647>:<32 random bytes, "
+	"1.." UTIL_STR(CONFIG_MAX_CONTENT_KEYS) " items <version 1..2147483647>:<32 random bytes, "
 	"base64 or hex>", " (e.g. 1:<32 random bytes as base64>)",
 };
 const struct config_type config_type_token = {
-	"token", parse_token, "empty, or " STR(ADMIN_TOKEN_MIN) ".." STR(ADMIN_TOKEN_MAX)
+	"token", parse_token, "empty, or " UTIL_STR(ADMIN_TOKEN_MIN) ".." UTIL_STR(ADMIN_TOKEN_MAX)
 	" printable ASCII characters", "",
 };
 const struct config_type config_type_origin = {
 	"origin", parse_origin, "empty, or https://host[:port] (lower case, no default port)", "",
 };
 const struct config_type config_type_origins = {
-	"origin list", parse_origins, "up to " STR(CONFIG_MAX_ORIGINS)
+	"origin list", parse_origins, "up to " UTIL_STR(CONFIG_MAX_ORIGINS)
 	" comma-separated scheme://host[:port] (lower case, no default port)", "",
 };
 

@@ -71,9 +71,7 @@ enum { SD_SEQ = 1, SD_CODE = 3, SD_FROM, SD_GROUP };
 #define GROUP_INLINE_FANOUT 8
 /* The same number, as sotto_group_send's inline_max parameter takes it
  * (text): GROUP_INLINE_FANOUT must stay a plain decimal literal. */
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define GROUP_INLINE_FANOUT_TEXT STR(GROUP_INLINE_FANOUT)
+#define GROUP_INLINE_FANOUT_TEXT UTIL_STR(GROUP_INLINE_FANOUT)
 /*
  * A fan-out of the group's messages (sql/033): the first row's code says 0
  * nothing left, 1 another one runs, 2 done (the rows after it: account,

@@ -27,6 +27,11 @@ int util_b64url_decode(const char *text, size_t text_len, unsigned char *out,
 /* n random bytes as base64url text (an opaque public id). */
 char *util_random_id(struct arena *a, size_t n_bytes);
 
+/* A macro's value as a string literal, at compile time: UTIL_STR(N) is "8"
+ * for #define N 8 (in messages and in text parameters). */
+#define UTIL_STR(x) UTIL_STR_(x)
+#define UTIL_STR_(x) #x
+
 #define UTIL_PUBLIC_ID_BYTES 16   /* posts, flags, review items, bans, conversations */
 #define UTIL_PUBLIC_ID_CHARS 22   /* their base64url text */
 
