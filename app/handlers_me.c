@@ -69,6 +69,23 @@ static struct db_stmt stmt_delete_groups = {
 	"account_delete_groups",
 	"SELECT account, seq, kind, payload::text FROM sotto_account_leave_groups($1)", 1, 0
 };
+/*
+ * An account with more than ACCOUNT_DELETE_BATCH posts first loses them in
+ * batches of that many, each committed on its own (sql/040), so that no
+ * statement of the deletion grows with the account; the final transaction
+ * deletes the rest whole. One batch takes about 0.3 s on a quiet machine,
+ * well within the statement timeout.
+ */
+#define ACCOUNT_DELETE_BATCH 1000
+/*
+ * How long one request deletes batches before it answers 503 (the batches
+ * done stay done; asking again goes on): well within the proxy's 30 s
+ * fastcgi_read_timeout, so the client hears how it went.
+ */
+#define ACCOUNT_DELETE_BUDGET_MS 15000
+static struct db_stmt stmt_delete_posts = {
+	"account_delete_posts", "SELECT sotto_account_delete_posts($1, $2)", 2, 0
+};
 static struct db_stmt stmt_delete = {
 	/* account_keys goes with it (ON DELETE CASCADE) */
 	"account_delete", "DELETE FROM accounts WHERE pk = $1", 1, 0
@@ -237,6 +254,31 @@ int handle_me_password(struct request *req)
 }
 
 /*
+ * The account's posts beyond the last ACCOUNT_DELETE_BATCH, a batch per
+ * transaction, for at most ACCOUNT_DELETE_BUDGET_MS: 0 once at most a
+ * batch is left, 1 when the time is up first, -1 on a database failure.
+ * Nothing new arrives meanwhile: every token of the account is refused.
+ */
+static int delete_posts_beyond_batch(struct request *req, const char *pk)
+{
+	const char *params[2] = { pk, UTIL_STR(ACCOUNT_DELETE_BATCH) };
+	uint64_t until = util_now_us() + (uint64_t)ACCOUNT_DELETE_BUDGET_MS * 1000;
+	PGresult *res;
+	int64_t n;
+
+	for (;;) {
+		res = db_exec(req->ctx->db, req->arena, &stmt_delete_posts, params, NULL);
+		if (res == NULL || PQntuples(res) != 1 ||
+		    util_parse_int64(PQgetvalue(res, 0, 0), 0, ACCOUNT_DELETE_BATCH, &n) != 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (util_now_us() >= until)
+			return 1;
+	}
+}
+
+/*
  * The account's rows, in one transaction: its groups left first (their
  * members' events noted for publishing, which happens only when the
  * request answers 2xx, so only after this commits), its conversations
@@ -268,10 +310,12 @@ fail:
 /*
  * DELETE /me with the credentials again in the body. The account is
  * marked deleted in Redis first, so from that moment no token of it
- * passes on any worker; then one transaction locks the account rows the
- * cascade needs (stmt_delete_lock) and deletes its rows, the wrapped
+ * passes on any worker; then a large account's posts go in batches
+ * (delete_posts_beyond_batch), and one transaction locks the account rows
+ * the cascade needs (stmt_delete_lock) and deletes its rows, the wrapped
  * data key among them (ON DELETE CASCADE), which makes everything sealed
- * with that key unreadable. If the deletion fails the mark is taken back.
+ * with that key unreadable. If the deletion fails the mark is taken back;
+ * batches committed before stay deleted, and asking again goes on.
  * The row's absence is what PostgreSQL answers every later token check
  * with, so the mark only needs to outlive the cached record. Open event
  * streams of the account end.
@@ -289,9 +333,13 @@ int handle_me_delete(struct request *req)
 		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if (delete_rows(req, params) != 0) {
+	if ((status = delete_posts_beyond_batch(req, params[0])) != 0 ||
+	    delete_rows(req, params) != 0) {
 		auth_undelete(req, acc);
-		return http_db_failure(req);
+		return status == 1 ? http_unavailable(req, "the account has many posts and is "
+		                                      "being deleted in parts; ask again",
+		                                      HTTP_RETRY_AFTER_BUSY)
+		       : http_db_failure(req);
 	}
 	feed_content_changed(req);   /* the account's posts vanish from every feed */
 	if (auth_forget(req, acc->id_hash) != 0)

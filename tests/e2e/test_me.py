@@ -480,6 +480,71 @@ def test_get_me_with_a_cached_record_is_one_redis_round_trip(stack, fresh):
         assert after.get(cmd, 0) == before.get(cmd, 0), (cmd, before, after)
 
 
+# -- an account with many posts --------------------------------------------------------
+DELETE_BATCH = 1000   # ACCOUNT_DELETE_BATCH in app/handlers_me.c (sql/040)
+
+
+def bulk_posts(st, token, n):
+    """n more top-level posts of the token's account, written straight into
+    the database (a copy of one real post's sealed body each, scored
+    already so that the classifier leaves them alone); the account's pk."""
+    real = post(st, token)["id"]
+    prefix = b64u(os.urandom(3))                      # 4 characters; 4 + 18 = 22
+    (author,), = st.psql(
+        "BEGIN;\n"
+        "INSERT INTO posts (id, author_pk, body_sealed, day) "
+        "SELECT '%s' || lpad(i::text, 18, '0'), p.author_pk, p.body_sealed, p.day "
+        "FROM posts p, generate_series(1, %d) i WHERE p.id = '%s';\n"
+        "UPDATE mod_scan SET score = 0 WHERE score IS NULL AND post_pk IN "
+        "(SELECT pk FROM posts WHERE author_pk = (SELECT author_pk FROM posts WHERE id = '%s'));\n"
+        "COMMIT;\n"
+        "SELECT author_pk FROM posts WHERE id = '%s';" % (prefix, n, real, real, real))
+    return int(author)
+
+
+def posts_of(st, author):
+    (n,), = st.psql("SELECT count(*) FROM posts WHERE author_pk = %d" % author)
+    return int(n)
+
+
+def test_the_batch_function_leaves_the_last_batch_to_the_final_transaction(stack, fresh):
+    """sotto_account_delete_posts(a, n) deletes n posts of a, in its own
+    transaction, only while a has more than n: an account with a batch or
+    less left is deleted whole, all or nothing, by the final transaction."""
+    _, _, token = fresh
+    author = bulk_posts(stack, token, 2 * DELETE_BATCH + 499)    # and the real one: + 500
+    calls = "SELECT sotto_account_delete_posts(%d, %d)" % (author, DELETE_BATCH)
+    assert [stack.psql(calls)[0][0] for _ in range(3)] == [str(DELETE_BATCH)] * 2 + ["0"]
+    assert posts_of(stack, author) == 500
+    assert stack.psql(calls) == [["0"]] and posts_of(stack, author) == 500
+
+
+def test_an_account_with_more_posts_than_a_batch_deletes_itself_whole(stack, fresh):
+    """DELETE /me of an account with several batches of posts: 204, and
+    nothing of it is left: its posts, the replies and votes of others on
+    them, its key and its row. Others' own posts stay."""
+    _, password, token = fresh
+    author = bulk_posts(stack, token, 3 * DELETE_BATCH + 7)
+    mine = post(stack, token)["id"]
+    _, other = register(stack, new_password())
+    theirs = post(stack, other)["id"]
+    answer = reply(stack, other, mine)["id"]
+    vote_ok(stack, other, mine, 1)
+    vote_ok(stack, token, theirs, 1)
+    r = delete_me(stack, token, password)
+    assert r.status_code == 204, describe(r)
+    assert posts_of(stack, author) == 0
+    assert stack.psql("SELECT count(*) FROM accounts WHERE pk = %d" % author) == [["0"]]
+    assert stack.psql("SELECT count(*) FROM account_keys WHERE account_pk = %d"
+                      % author) == [["0"]]
+    assert_error(stack.get("/posts/%s" % mine), 404, "not_found")
+    assert_error(stack.get("/posts/%s" % answer), 404, "not_found")
+    assert_error(me(stack, token), 401, "unauthorized")
+    r = stack.get("/posts/%s" % theirs)
+    assert r.status_code == 200, describe(r)
+    assert r.json()["post"]["score"] == 0, describe(r)    # its vote went with it
+
+
 # -- many deletions at once -------------------------------------------------------------
 CONCURRENT_DELETIONS = 60
 
