@@ -70,11 +70,11 @@ static struct db_stmt stmt_delete_groups = {
 	"SELECT account, seq, kind, payload::text FROM sotto_account_leave_groups($1)", 1, 0
 };
 /*
- * An account with more than ACCOUNT_DELETE_BATCH posts first loses them in
- * batches of that many, each committed on its own (sql/040), so that no
- * statement of the deletion grows with the account; the final transaction
- * deletes the rest whole. One batch takes about 0.3 s on a quiet machine,
- * well within the statement timeout.
+ * An account with more than ACCOUNT_DELETE_BATCH posts or votes first
+ * loses them in batches of that many, each committed on its own (sql/040),
+ * so that no statement of the deletion grows with the account; the final
+ * transaction deletes the rest whole. A batch of posts takes about 0.3 s
+ * on a quiet machine, well within the statement timeout.
  */
 #define ACCOUNT_DELETE_BATCH 1000
 /*
@@ -83,8 +83,8 @@ static struct db_stmt stmt_delete_groups = {
  * fastcgi_read_timeout, so the client hears how it went.
  */
 #define ACCOUNT_DELETE_BUDGET_MS 15000
-static struct db_stmt stmt_delete_posts = {
-	"account_delete_posts", "SELECT sotto_account_delete_posts($1, $2)", 2, 0
+static struct db_stmt stmt_delete_batch = {
+	"account_delete_batch", "SELECT sotto_account_delete_batch($1, $2)", 2, 0
 };
 static struct db_stmt stmt_delete = {
 	/* account_keys goes with it (ON DELETE CASCADE) */
@@ -254,12 +254,13 @@ int handle_me_password(struct request *req)
 }
 
 /*
- * The account's posts beyond the last ACCOUNT_DELETE_BATCH, a batch per
- * transaction, for at most ACCOUNT_DELETE_BUDGET_MS: 0 once at most a
- * batch is left, 1 when the time is up first, -1 on a database failure.
+ * The account's posts, then votes, beyond the last ACCOUNT_DELETE_BATCH of
+ * each, a batch per transaction, for at most ACCOUNT_DELETE_BUDGET_MS: 0
+ * once at most a batch of each is left, 1 when the time is up first, -1 on
+ * a database failure.
  * Nothing new arrives meanwhile: every token of the account is refused.
  */
-static int delete_posts_beyond_batch(struct request *req, const char *pk)
+static int delete_beyond_batch(struct request *req, const char *pk)
 {
 	const char *params[2] = { pk, UTIL_STR(ACCOUNT_DELETE_BATCH) };
 	uint64_t until = util_now_us() + (uint64_t)ACCOUNT_DELETE_BUDGET_MS * 1000;
@@ -267,7 +268,7 @@ static int delete_posts_beyond_batch(struct request *req, const char *pk)
 	int64_t n;
 
 	for (;;) {
-		res = db_exec(req->ctx->db, req->arena, &stmt_delete_posts, params, NULL);
+		res = db_exec(req->ctx->db, req->arena, &stmt_delete_batch, params, NULL);
 		if (res == NULL || PQntuples(res) != 1 ||
 		    util_parse_int64(PQgetvalue(res, 0, 0), 0, ACCOUNT_DELETE_BATCH, &n) != 0)
 			return -1;
@@ -310,8 +311,8 @@ fail:
 /*
  * DELETE /me with the credentials again in the body. The account is
  * marked deleted in Redis first, so from that moment no token of it
- * passes on any worker; then a large account's posts go in batches
- * (delete_posts_beyond_batch), and one transaction locks the account rows
+ * passes on any worker; then a large account's posts and votes go in
+ * batches (delete_beyond_batch), and one transaction locks the account rows
  * the cascade needs (stmt_delete_lock) and deletes its rows, the wrapped
  * data key among them (ON DELETE CASCADE), which makes everything sealed
  * with that key unreadable. If the deletion fails the mark is taken back;
@@ -333,7 +334,7 @@ int handle_me_delete(struct request *req)
 		return http_oom(req);
 	if (auth_mark_deleted(req, acc) != 0)
 		return http_unavailable(req, "sessions are unavailable", HTTP_RETRY_AFTER_DOWN);
-	if ((status = delete_posts_beyond_batch(req, params[0])) != 0 ||
+	if ((status = delete_beyond_batch(req, params[0])) != 0 ||
 	    delete_rows(req, params) != 0) {
 		auth_undelete(req, acc);
 		return status == 1 ? http_unavailable(req, "the account has many posts and is "

@@ -507,16 +507,53 @@ def posts_of(st, author):
     return int(n)
 
 
+def bulk_votes(st, token, n):
+    """Up-votes of the token's account on n posts of one new author,
+    written straight into the database (each through votes_apply, as a
+    vote is); (voter pk, author pk)."""
+    _, other = register(st, new_password())
+    author = bulk_posts(st, other, n - 1)                        # and the real one: n
+    voter = bulk_posts(st, token, 0)
+    st.psql("INSERT INTO votes (post_pk, voter_pk, value) "
+            "SELECT pk, %d, 1 FROM posts WHERE author_pk = %d" % (voter, author))
+    return voter, author
+
+
+def count(st, sql):
+    (n,), = st.psql(sql)
+    return int(n)
+
+
 def test_the_batch_function_leaves_the_last_batch_to_the_final_transaction(stack, fresh):
-    """sotto_account_delete_posts(a, n) deletes n posts of a, in its own
-    transaction, only while a has more than n: an account with a batch or
-    less left is deleted whole, all or nothing, by the final transaction."""
+    """sotto_account_delete_batch(a, n) deletes n posts of a, then n of its
+    votes, each call in its own transaction, only while a has more than n
+    of them: an account with a batch or less of each left is deleted whole,
+    all or nothing, by the final transaction. The votes it deletes take
+    back what they gave: score, and trust (here from 1, the most, down by
+    0.01 a vote to 0, the least)."""
     _, _, token = fresh
-    author = bulk_posts(stack, token, 2 * DELETE_BATCH + 499)    # and the real one: + 500
-    calls = "SELECT sotto_account_delete_posts(%d, %d)" % (author, DELETE_BATCH)
-    assert [stack.psql(calls)[0][0] for _ in range(3)] == [str(DELETE_BATCH)] * 2 + ["0"]
-    assert posts_of(stack, author) == 500
-    assert stack.psql(calls) == [["0"]] and posts_of(stack, author) == 500
+    voter, author = bulk_votes(stack, token, DELETE_BATCH + 300)
+    # and posts: 2 * DELETE_BATCH + 500 with the real one and the one bulk_votes made
+    assert bulk_posts(stack, token, 2 * DELETE_BATCH + 498) == voter
+    stack.psql("UPDATE accounts SET trust = 1 WHERE pk = %d" % author)
+    calls = "SELECT sotto_account_delete_batch(%d, %d)" % (voter, DELETE_BATCH)
+    answers = [stack.psql(calls)[0][0] for _ in range(4)]
+    assert answers == [str(DELETE_BATCH)] * 3 + ["0"], answers
+    assert posts_of(stack, voter) == 500
+    assert count(stack, "SELECT count(*) FROM votes WHERE voter_pk = %d" % voter) == 300
+    assert count(stack, "SELECT sum(score) FROM posts WHERE author_pk = %d" % author) == 300
+    assert stack.psql("SELECT trust FROM accounts WHERE pk = %d" % author) == [["0"]]
+    assert stack.psql(calls) == [["0"]] and posts_of(stack, voter) == 500
+
+
+def test_an_account_with_more_votes_than_a_batch_deletes_itself_whole(stack, fresh):
+    _, password, token = fresh
+    voter, author = bulk_votes(stack, token, 2 * DELETE_BATCH + 11)
+    r = delete_me(stack, token, password)
+    assert r.status_code == 204, describe(r)
+    assert count(stack, "SELECT count(*) FROM votes WHERE voter_pk = %d" % voter) == 0
+    assert count(stack, "SELECT count(*) FROM accounts WHERE pk = %d" % voter) == 0
+    assert count(stack, "SELECT sum(score) FROM posts WHERE author_pk = %d" % author) == 0
 
 
 def test_an_account_with_more_posts_than_a_batch_deletes_itself_whole(stack, fresh):
