@@ -458,11 +458,15 @@ static int handle(struct request *req)
 static bool put_header(char *buf, size_t cap, size_t *len, const char *name,
                        const char *value)
 {
-	int n = snprintf(buf + *len, cap - *len, "%s: %s\r\n", name, value);
+	size_t n = strlen(name) + 2 + strlen(value) + 2;
 
-	if (n < 0 || (size_t)n >= cap - *len)
+	if (n >= cap - *len)
 		return false;
-	*len += (size_t)n;
+	*len += util_put_text(buf + *len, name);
+	*len += util_put_text(buf + *len, ": ");
+	*len += util_put_text(buf + *len, value);
+	*len += util_put_text(buf + *len, "\r\n");
+	buf[*len] = '\0';
 	return true;
 }
 

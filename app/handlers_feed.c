@@ -559,15 +559,6 @@ static int my_votes_or_reply(struct request *req, const struct feed_page *p, boo
 	return 0;
 }
 
-/* s copied to buf at len; the new length. */
-static size_t put_text(char *buf, size_t len, const char *s)
-{
-	size_t n = strlen(s);
-
-	memcpy(buf + len, s, n);
-	return len + n;
-}
-
 /*
  * {"items": [...], "next_cursor": ...} from the page, with the viewer's
  * mine and my_vote, leaving out what the viewer's blocks (and, when muted,
@@ -588,7 +579,7 @@ static int feed_reply(struct request *req, const struct feed_page *p, bool muted
 		cap += p->post_len[i] + 32;
 	if ((buf = arena_alloc(req->arena, cap)) == NULL)
 		return http_oom(req);
-	len = put_text(buf, len, "{\"items\":[");
+	len += util_put_text(buf + len, "{\"items\":[");
 	for (size_t i = 0; i < p->n; i++) {
 		if (my_vote[i] == FEED_HIDDEN)
 			continue;
@@ -597,17 +588,17 @@ static int feed_reply(struct request *req, const struct feed_page *p, bool muted
 		first = false;
 		memcpy(buf + len, p->post[i], p->post_len[i]);
 		len += p->post_len[i];
-		len = put_text(buf, len, p->author[i] == viewer ? ",\"mine\":true,\"my_vote\":"
+		len += util_put_text(buf + len, p->author[i] == viewer ? ",\"mine\":true,\"my_vote\":"
 		                                                : ",\"mine\":false,\"my_vote\":");
 		len += util_put_int64(buf + len, my_vote[i]);
 		buf[len++] = '}';
 	}
 	if (p->next_cursor != NULL) {
-		len = put_text(buf, len, "],\"next_cursor\":\"");
-		len = put_text(buf, len, p->next_cursor);
-		len = put_text(buf, len, "\"}");
+		len += util_put_text(buf + len, "],\"next_cursor\":\"");
+		len += util_put_text(buf + len, p->next_cursor);
+		len += util_put_text(buf + len, "\"}");
 	} else {
-		len = put_text(buf, len, "],\"next_cursor\":null}");
+		len += util_put_text(buf + len, "],\"next_cursor\":null}");
 	}
 	req->reply_raw = buf;
 	req->reply_raw_len = len;

@@ -233,6 +233,14 @@ size_t util_put_int64(char *p, int64_t v)
 	return len;
 }
 
+size_t util_put_text(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return n;
+}
+
 int util_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')

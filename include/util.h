@@ -53,6 +53,9 @@ int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
  */
 #define UTIL_INT64_CHARS 20
 size_t util_put_int64(char *p, int64_t v);
+
+/* The text s (without its NUL) at p; returns strlen(s). The caller has made room. */
+size_t util_put_text(char *p, const char *s);
 /* 0..15 for a hex digit (either case), -1 for anything else. */
 int util_hex_value(char c);
 /*
