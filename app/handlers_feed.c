@@ -52,13 +52,13 @@
 #define TOP_LEVEL "p.parent_pk IS NULL AND p.status = 0 "
 
 static struct db_stmt stmt_new = {
-	"feed_new", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
-	"AND p.pk < $2 AND NOT (p.pk = ANY ($4::bigint[])) ORDER BY p.pk DESC LIMIT $3", 4, 0
+	"feed_new", "SELECT " POST_VIEW_SHARED_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
+	"AND p.pk < $1 AND NOT (p.pk = ANY ($3::bigint[])) ORDER BY p.pk DESC LIMIT $2", 3, 0
 };
 static struct db_stmt stmt_new_in = {
-	"feed_new_in", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
-	"AND p.community_pk = $5 AND p.pk < $2 AND NOT (p.pk = ANY ($4::bigint[])) "
-	"ORDER BY p.community_pk, p.pk DESC LIMIT $3", 5, 0
+	"feed_new_in", "SELECT " POST_VIEW_SHARED_COLUMNS POST_VIEW_FROM "WHERE " TOP_LEVEL
+	"AND p.community_pk = $4 AND p.pk < $1 AND NOT (p.pk = ANY ($3::bigint[])) "
+	"ORDER BY p.community_pk, p.pk DESC LIMIT $2", 4, 0
 };
 /*
  * A ranking in one statement: the newest pk now, the best
@@ -93,9 +93,9 @@ static struct db_stmt stmt_viewer = {
 	"WHERE p.pk = ANY ($2::bigint[])", 3, 0
 };
 static struct db_stmt stmt_by_pks = {
-	"feed_by_pks", "SELECT " POST_VIEW_COLUMNS POST_VIEW_FROM
-	"WHERE p.pk = ANY ($2::bigint[]) AND p.status = 0 "
-	"ORDER BY array_position($2::bigint[], p.pk)", 2, 0
+	"feed_by_pks", "SELECT " POST_VIEW_SHARED_COLUMNS POST_VIEW_FROM
+	"WHERE p.pk = ANY ($1::bigint[]) AND p.status = 0 "
+	"ORDER BY array_position($1::bigint[], p.pk)", 1, 0
 };
 
 /* What one feed request asks for. */
@@ -175,13 +175,13 @@ static int next_or_reply(struct request *req, struct feed *f, const char *kind,
 static int newest_or_reply(struct request *req, struct feed *f, int64_t before,
                            const char *skip, int want, bool *more, int64_t *last)
 {
-	const char *params[5] = {
-		"0", arena_printf(req->arena, "%" PRId64, before),
+	const char *params[4] = {
+		arena_printf(req->arena, "%" PRId64, before),
 		arena_printf(req->arena, "%d", want + 1), skip, f->community_pk
 	};
 	PGresult *res;
 
-	if (params[1] == NULL || params[2] == NULL)
+	if (params[0] == NULL || params[1] == NULL)
 		return http_oom(req);
 	res = db_exec(req->db, req->arena, f->community_pk != NULL ? &stmt_new_in : &stmt_new,
 	              params, NULL);
@@ -425,10 +425,10 @@ static int snapshot_again_or_reply(struct request *req, const struct feed *f,
 static int ranked_slice_or_reply(struct request *req, struct feed *f,
                                  const struct snapshot *s, size_t offset, size_t want)
 {
-	const char *params[2] = { "0", snapshot_slice(req->arena, s, offset, want) };
+	const char *params[1] = { snapshot_slice(req->arena, s, offset, want) };
 	PGresult *res;
 
-	if (params[1] == NULL)
+	if (params[0] == NULL)
 		return http_oom(req);
 	res = db_exec(req->db, req->arena, &stmt_by_pks, params, NULL);
 	if (res == NULL)

@@ -2,8 +2,9 @@
  * post_view.h — posts as the HTTP contract shows them, decrypted.
  *
  * Every statement that lists posts selects POST_VIEW_COLUMNS from
- * POST_VIEW_FROM, with $1 the viewer's account pk (0 when anonymous), so
- * one function renders a row everywhere: the body opened with its author's
+ * POST_VIEW_FROM, with $1 the viewer's account pk (0 when anonymous), or
+ * the feed's POST_VIEW_SHARED_COLUMNS (no viewer), so one function renders
+ * a row everywhere: the body opened with its author's
  * data key, "mine" and "my_vote" for the viewer, never the author.
  */
 #ifndef SOTTO_POST_VIEW_H
@@ -25,10 +26,17 @@ struct request;
  * of the viewer's votes, sorted (7 ms for a reader with 6000 votes at a
  * million posts, against 0.4 ms).
  */
-#define POST_VIEW_COLUMNS \
+#define POST_VIEW_POST_COLUMNS \
 	"p.pk, p.id, p.body_sealed, p.day, p.score, p.reply_count, c.slug, par.id, " \
-	"p.author_pk, k.version, k.wrapped, " \
+	"p.author_pk, k.version, k.wrapped, "
+#define POST_VIEW_COLUMNS POST_VIEW_POST_COLUMNS \
 	"COALESCE((SELECT v.value FROM votes v WHERE v.post_pk = p.pk AND v.voter_pk = $1), 0) "
+/*
+ * The same columns for a page every viewer shares (the feed's page cache):
+ * no viewer, so no $1 and my_vote 0; the viewer's part is a statement of
+ * its own (handlers_feed.c, feed_viewer).
+ */
+#define POST_VIEW_SHARED_COLUMNS POST_VIEW_POST_COLUMNS "0 "
 #define POST_VIEW_FROM \
 	"FROM posts p JOIN account_keys k ON k.account_pk = p.author_pk " \
 	"LEFT JOIN communities c ON c.pk = p.community_pk " \
