@@ -132,6 +132,14 @@ def id_hash(st, account_id):
     return lookup_hash(st, b"acct:", account_id.encode())
 
 
+def account_pk(st, account_id):
+    """The account's pk in the database."""
+    rows = st.psql("SELECT pk FROM accounts WHERE id_hash = '\\x%s'"
+                   % id_hash(st, account_id).hex())
+    assert len(rows) == 1, rows
+    return int(rows[0][0])
+
+
 def jti_hash(st, jti):
     """What the Redis keys naming a token keep of its jti (jti_hash_text,
     app/auth.c), in hex."""

@@ -369,6 +369,11 @@ class Stack:
         assert r.returncode == 0, "psql failed: %s" % r.stderr
         return [line.split("\t") for line in r.stdout.splitlines() if line]
 
+    def number(self, sql):
+        """The one whole number sql selects: one row of one field."""
+        (value,), = self.psql(sql)
+        return int(value)
+
     @contextlib.contextmanager
     def holding(self, sql, lock=None, name="holder", end="COMMIT", timeout=HOLD_TIMEOUT):
         """Hold what sql takes while the block runs: sql (one or more
@@ -452,6 +457,16 @@ class Stack:
                 raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
                                      % (timeout, what, last))
             time.sleep(interval)
+
+
+def c_define(source, name):
+    """The whole number a #define in source (relative to the repository)
+    gives name: a test that depends on a server constant reads it, so
+    the two cannot drift apart."""
+    with open(os.path.join(REPO, source)) as f:
+        m = re.search(r"^#define %s (\d+)\b" % re.escape(name), f.read(), re.M)
+    assert m, "no #define %s in %s" % (name, source)
+    return int(m.group(1))
 
 
 def sql_literal(text):

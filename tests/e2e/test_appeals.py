@@ -269,7 +269,7 @@ def test_the_window_closes_and_cleanup_empties_the_ciphertext(ast):
     sealed = "SELECT length(body_sealed) FROM posts WHERE id = '%s'"
     # Both windows open: cleanup keeps both ciphertexts.
     assert cleanup(ast).returncode == 0
-    assert int(ast.psql(sealed % p["id"])[0][0]) > 0
+    assert ast.number(sealed % p["id"]) > 0
     # A simulated day: both windows passed yesterday.
     ast.psql("UPDATE mod_appeals SET last_day = %d WHERE id IN ('%s', '%s')"
              % (today() - 1, appeal_id, pending_id))
@@ -280,7 +280,7 @@ def test_the_window_closes_and_cleanup_empties_the_ciphertext(ast):
         (r.stdout, r.stderr)
     assert ast.psql(sealed % p["id"]) == [["0"]]
     # A filed appeal keeps its post's ciphertext until it is decided.
-    assert int(ast.psql(sealed % pending["id"])[0][0]) > 0
+    assert ast.number(sealed % pending["id"]) > 0
     assert appeal_in(ast, pending_id)["post"]["body"] == pending["body"]
     decide_appeal_ok(ast, pending_id, "uphold", "upheld", "instance")
     assert cleanup(ast).returncode == 0

@@ -15,7 +15,7 @@ from accounts import (ACCOUNT_ID_RE, B64URL_RE, CHALLENGE_LIFETIME, TOKEN_LIFETI
                       b64u, get_challenge, id_hash, jwt_parts, key_proof, login_key,
                       login_password, me_ok, new_key, new_password, public_b64,
                       register_key, sign, unb64u)
-from conftest import (TimeoutSession, assert_error, assert_standard_headers, bearer, delete_me,
+from conftest import (TimeoutSession, assert_error, assert_standard_headers, delete_me,
                       describe, raw_request, register)
 
 

@@ -55,10 +55,6 @@ def bench_data(st, *args, **env_extra):
     return run_sotto(["bench-data"] + [str(a) for a in args], env, timeout=RUN_TIMEOUT)
 
 
-def count(st, sql):
-    return int(st.psql(sql)[0][0])
-
-
 @pytest.fixture(scope="module")
 def bd(make_stack):
     return make_stack("benchdata")
@@ -67,7 +63,7 @@ def bd(make_stack):
 @pytest.fixture(scope="module")
 def filled(bd):
     """The stack after one run: 300 posts by 7 new accounts, in 2 jobs."""
-    before = count(bd, "SELECT coalesce(max(pk), 0) FROM accounts")
+    before = bd.number("SELECT coalesce(max(pk), 0) FROM accounts")
     r = bench_data(bd, 300, 7, 2)
     assert r.returncode == 0, r.stdout + r.stderr
     return bd, before, r
@@ -77,33 +73,33 @@ def test_bench_data_adds_the_accounts_and_top_level_posts_asked_for(filled):
     st, before, r = filled
     m = DONE_RE.search(r.stdout)
     assert m and m.group(1) == "300", r.stdout
-    assert count(st, "SELECT count(*) FROM accounts WHERE pk > %d" % before) == 7
-    assert count(st, "SELECT count(*) FROM account_keys WHERE account_pk > %d" % before) == 7
-    assert count(st, "SELECT count(*) FROM posts WHERE parent_pk IS NULL "
+    assert st.number("SELECT count(*) FROM accounts WHERE pk > %d" % before) == 7
+    assert st.number("SELECT count(*) FROM account_keys WHERE account_pk > %d" % before) == 7
+    assert st.number("SELECT count(*) FROM posts WHERE parent_pk IS NULL "
                      "AND author_pk > %d" % before) == 300
     # Replies answer top-level posts written before them.
-    assert count(st, "SELECT count(*) FROM posts r JOIN posts p ON p.pk = r.parent_pk "
+    assert st.number("SELECT count(*) FROM posts r JOIN posts p ON p.pk = r.parent_pk "
                      "WHERE p.parent_pk IS NOT NULL OR r.pk < p.pk") == 0
 
 
 def test_bench_data_counters_scores_and_ranks_are_what_the_triggers_keep(filled):
     st = filled[0]
-    assert count(st, "SELECT count(*) FROM votes") > 0
-    assert count(st, """
+    assert st.number("SELECT count(*) FROM votes") > 0
+    assert st.number("""
         SELECT count(*) FROM posts p WHERE p.score <>
                coalesce((SELECT sum(value) FROM votes v WHERE v.post_pk = p.pk), 0)""") == 0
-    assert count(st, """
+    assert st.number("""
         SELECT count(*) FROM posts p WHERE p.reply_count <>
                (SELECT count(*) FROM posts r WHERE r.parent_pk = p.pk AND r.status = 0)""") == 0
     # A rank is computed with its author's trust as of the post's last vote
     # (sql/004), so it lies between the ranks at trust 0 and trust 1.
-    assert count(st, """
+    assert st.number("""
         SELECT count(*) FROM posts p
          WHERE p.rank < LEAST(sotto_rank(p.score, 0, p.day), sotto_rank(p.score, 1, p.day)) - 1e-6
             OR p.rank > GREATEST(sotto_rank(p.score, 0, p.day),
                                  sotto_rank(p.score, 1, p.day)) + 1e-6""") == 0
     # Every post within the last 365 days, and never in the future.
-    assert count(st, "SELECT count(*) FROM posts WHERE day > (now()::date - date '1970-01-01') "
+    assert st.number("SELECT count(*) FROM posts WHERE day > (now()::date - date '1970-01-01') "
                      "OR day < (now()::date - date '1970-01-01') - 366") == 0
 
 
@@ -150,15 +146,15 @@ def test_bench_data_content_opens_with_the_keys_the_server_uses(filled):
 
 
 def test_bench_data_post_rows_are_posts_of_a_new_account_sealed_but_not_stored(bd):
-    before = count(bd, "SELECT coalesce(max(pk), 0) FROM accounts")
-    posts = count(bd, "SELECT count(*) FROM posts")
+    before = bd.number("SELECT coalesce(max(pk), 0) FROM accounts")
+    posts = bd.number("SELECT count(*) FROM posts")
     r = bench_data(bd, "--post-rows", 40)
     assert r.returncode == 0, r.stdout + r.stderr
     m = re.search(r"^bench-data: post rows of account (\d+)$", r.stdout, re.M)
     assert m, r.stdout
     pk = int(m.group(1))
     assert pk > before
-    assert count(bd, "SELECT count(*) FROM posts") == posts
+    assert bd.number("SELECT count(*) FROM posts") == posts
     version, wrapped = bd.psql("SELECT version, encode(wrapped, 'hex') FROM account_keys "
                                "WHERE account_pk = %d" % pk)[0]
     data_key = unwrap(bd, pk, int(version), bytes.fromhex(wrapped))
@@ -171,7 +167,7 @@ def test_bench_data_post_rows_are_posts_of_a_new_account_sealed_but_not_stored(b
     # A second run starts the table afresh, for another new account.
     r = bench_data(bd, "--post-rows", 5)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert count(bd, "SELECT count(*) FROM bench_post_rows") == 5
+    assert bd.number("SELECT count(*) FROM bench_post_rows") == 5
     assert "post rows of account %d\n" % pk not in r.stdout
     bd.psql("DROP TABLE bench_post_rows")
 
@@ -187,11 +183,11 @@ def test_bench_data_prints_no_key_material(filled):
 
 
 def test_bench_data_refuses_outside_a_development_stack(bd):
-    before = count(bd, "SELECT count(*) FROM posts")
+    before = bd.number("SELECT count(*) FROM posts")
     r = bench_data(bd, 10, SOTTO_DEV="0")
     assert r.returncode == 1
     assert "SOTTO_DEV=1" in r.stderr
-    assert count(bd, "SELECT count(*) FROM posts") == before
+    assert bd.number("SELECT count(*) FROM posts") == before
 
 
 @pytest.mark.parametrize("args", [[], ["0"], ["10", "0"], ["x"], ["10", "5", "0"],

@@ -13,7 +13,7 @@ import pytest
 
 from accounts import b64u, unb64u
 from content import community, delete_ok, get_post, post, reply, vote_ok
-from conftest import bearer, delete_me, describe, register
+from conftest import delete_me, describe, register
 from test_dump import COPY_RE, IPV4_RE, pg
 
 CONTENT_TABLES = ("posts", "votes", "communities")

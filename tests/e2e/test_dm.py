@@ -17,7 +17,7 @@ import pytest
 from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
                            crypto_aead_xchacha20poly1305_ietf_encrypt)
 
-from accounts import b64u, id_hash, today, unb64u
+from accounts import account_pk, b64u, today, unb64u
 from content import (ID_RE, UNKNOWN_ID, assert_no_duplicates, assert_page, delete_ok, post,
                      uniq, walk)
 from conftest import (DEFAULT_PASSWORD, TimeoutSession, assert_error, assert_standard_headers,
@@ -107,13 +107,6 @@ def box_send(st, token, cid, my_sk, peer_pk_b64, text):
     nonce = os.urandom(24)
     ct = box.encrypt(text.encode(), nonce).ciphertext
     return send(st, token, cid, {"ciphertext": b64u(ct), "nonce": b64u(nonce)}), ct, nonce
-
-
-def account_pk(st, account_id):
-    rows = st.psql("SELECT pk FROM accounts WHERE id_hash = '\\x%s'"
-                   % id_hash(st, account_id).hex())
-    assert len(rows) == 1, rows
-    return int(rows[0][0])
 
 
 def pair(st):

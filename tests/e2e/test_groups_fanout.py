@@ -17,11 +17,11 @@ import nacl.secret
 import nacl.utils
 import pytest
 
-from conftest import delete_me, describe, register
+from conftest import c_define, delete_me, describe, register
 from test_events import cleanup_run
 from test_groups import add, create, events_of, group_events, invite, join
 
-INLINE_FANOUT = 8          # GROUP_INLINE_FANOUT in handlers_group_messages.c
+INLINE_FANOUT = c_define("app/handlers_group_messages.c", "GROUP_INLINE_FANOUT")
 SENDERS = 3
 PER_SENDER = 8
 
@@ -62,7 +62,7 @@ def store_without_fanout(st, m, text):
 
 
 def epoch_day(st):
-    return int(st.psql("SELECT floor(extract(epoch FROM now()) / 86400)::integer")[0][0])
+    return st.number("SELECT floor(extract(epoch FROM now()) / 86400)::integer")
 
 
 def behind(st, m):
@@ -161,7 +161,7 @@ def test_a_small_groups_send_leaves_its_message_to_a_fanout_that_runs(stack):
     a.rekey()
     b = add(a)
     b.rekey()
-    pk = int(stack.psql("SELECT pk FROM groups WHERE id = '%s'" % a.group_id)[0][0])
+    pk = stack.number("SELECT pk FROM groups WHERE id = '%s'" % a.group_id)
     # the group's fan-out lock (sql/038: key 1936684135, pk % 2147483647)
     with stack.holding("SELECT sotto_group_fanout_try_lock(%d)" % pk, name="fanout",
                        lock="locktype = 'advisory' AND classid = 1936684135 AND objid = %d "
@@ -275,7 +275,7 @@ def test_a_deletion_and_a_send_elsewhere_take_event_heads_in_one_order(stack):
     groups = [int(r[0]) for r in stack.psql(
         "SELECT pk FROM groups WHERE id IN ('%s', '%s') ORDER BY pk" % (d1.group_id, d2.group_id))]
     assert groups == sorted(groups) and len(groups) == 2
-    g2 = int(stack.psql("SELECT pk FROM groups WHERE id = '%s'" % d2.group_id)[0][0])
+    g2 = stack.number("SELECT pk FROM groups WHERE id = '%s'" % d2.group_id)
     assert g2 == groups[1]
 
     answers = {}

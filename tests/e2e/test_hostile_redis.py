@@ -14,7 +14,7 @@ import time
 
 import nacl.public
 
-from accounts import (b64u, id_hash, jwt_parts, login_key, me, public_b64,
+from accounts import (account_pk, b64u, id_hash, jwt_parts, login_key, me, public_b64,
                       register_key, sign)
 from conftest import assert_error, bearer, describe, register
 from content import get_post_ok, post
@@ -23,13 +23,6 @@ from fcgi import fcgi_request
 AUTH_CACHE_TTL = 30          # app/auth.h: seconds a sealed account record opens
 REPLAY_DEADLINE = AUTH_CACHE_TTL + 20
 PASSWORD = "correct horse battery"
-
-
-def pk_of(st, account_id):
-    rows = st.psql("SELECT pk FROM accounts WHERE id_hash = '\\x%s';"
-                   % id_hash(st, account_id).hex())
-    assert len(rows) == 1, rows
-    return rows[0][0]
 
 
 def record_key(st, account_id):
@@ -72,8 +65,8 @@ def test_a_record_forged_for_another_accounts_pk_is_a_miss(stack):
     victim_post = post(stack, victim_token)
     account_id, token = register(stack)
     _, key, value = cached(stack, token)
-    stack.redis("SET", key, replace_field(value, pk_of(stack, account_id),
-                                          pk_of(stack, victim_id)), "KEEPTTL")
+    stack.redis("SET", key, replace_field(value, str(account_pk(stack, account_id)),
+                                          str(account_pk(stack, victim_id))), "KEEPTTL")
     assert_acts_as_itself(stack, token, account_id, victim_post)
 
 
@@ -167,7 +160,7 @@ def stream(st, t):
 def test_a_forged_ticket_is_refused(stack):
     victim_id, _ = register(stack)
     t = b64u(os.urandom(32))
-    stack.redis("SET", ticket_key(t), pk_of(stack, victim_id), "EX", "60")
+    stack.redis("SET", ticket_key(t), str(account_pk(stack, victim_id)), "EX", "60")
     assert stream(stack, t) == (403, None)
 
 

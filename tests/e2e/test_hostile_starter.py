@@ -16,7 +16,7 @@ import nacl.exceptions
 import nacl.public
 
 from accounts import today, unb64u
-from content import ID_RE, post, uniq, walk
+from content import ID_RE, post, uniq
 from conftest import bearer, describe, register
 from test_dm import (LIST_KEYS, all_messages, box_send, list_item,
                      put_key, send_ok, start)

@@ -12,10 +12,10 @@ import nacl.public
 import psycopg2
 import pytest
 
-from accounts import (ACCOUNT_ID_RE, b64u, id_hash, key_proof, login_password, me, me_ok,
-                      new_key, new_password, public_b64, record_name, redis_seal, register_key,
+from accounts import (ACCOUNT_ID_RE, account_pk, b64u, id_hash, key_proof, login_password, me,
+                      me_ok, new_key, new_password, public_b64, record_name, redis_seal, register_key,
                       today)
-from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error,
+from conftest import (DEFAULT_PASSWORD, Stack, TimeoutSession, assert_error, c_define,
                       assert_standard_headers, bearer, commandstats, delete_me, describe,
                       register)
 from content import post, reply, vote_ok
@@ -481,7 +481,7 @@ def test_get_me_with_a_cached_record_is_one_redis_round_trip(stack, fresh):
 
 
 # -- an account with many posts --------------------------------------------------------
-DELETE_BATCH = 1000   # ACCOUNT_DELETE_BATCH in app/handlers_me.c (sql/040)
+DELETE_BATCH = c_define("app/handlers_me.c", "ACCOUNT_DELETE_BATCH")
 
 
 def bulk_posts(st, token, n):
@@ -503,25 +503,19 @@ def bulk_posts(st, token, n):
 
 
 def posts_of(st, author):
-    (n,), = st.psql("SELECT count(*) FROM posts WHERE author_pk = %d" % author)
-    return int(n)
+    return st.number("SELECT count(*) FROM posts WHERE author_pk = %d" % author)
 
 
-def bulk_votes(st, token, n):
-    """Up-votes of the token's account on n posts of one new author,
-    written straight into the database (each through votes_apply, as a
-    vote is); (voter pk, author pk)."""
+def bulk_votes(st, account_id, n):
+    """Up-votes of the account on n posts of one new author, written
+    straight into the database (each through votes_apply, as a vote is);
+    (voter pk, author pk)."""
     _, other = register(st, new_password())
     author = bulk_posts(st, other, n - 1)                        # and the real one: n
-    voter = bulk_posts(st, token, 0)
+    voter = account_pk(st, account_id)
     st.psql("INSERT INTO votes (post_pk, voter_pk, value) "
             "SELECT pk, %d, 1 FROM posts WHERE author_pk = %d" % (voter, author))
     return voter, author
-
-
-def count(st, sql):
-    (n,), = st.psql(sql)
-    return int(n)
 
 
 def test_the_batch_function_leaves_the_last_batch_to_the_final_transaction(stack, fresh):
@@ -531,29 +525,29 @@ def test_the_batch_function_leaves_the_last_batch_to_the_final_transaction(stack
     all or nothing, by the final transaction. The votes it deletes take
     back what they gave: score, and trust (here from 1, the most, down by
     0.01 a vote to 0, the least)."""
-    _, _, token = fresh
-    voter, author = bulk_votes(stack, token, DELETE_BATCH + 300)
-    # and posts: 2 * DELETE_BATCH + 500 with the real one and the one bulk_votes made
-    assert bulk_posts(stack, token, 2 * DELETE_BATCH + 498) == voter
+    account_id, _, token = fresh
+    voter, author = bulk_votes(stack, account_id, DELETE_BATCH + 300)
+    # and posts: 2 * DELETE_BATCH + 500 with the real one
+    assert bulk_posts(stack, token, 2 * DELETE_BATCH + 499) == voter
     stack.psql("UPDATE accounts SET trust = 1 WHERE pk = %d" % author)
     calls = "SELECT sotto_account_delete_batch(%d, %d)" % (voter, DELETE_BATCH)
     answers = [stack.psql(calls)[0][0] for _ in range(4)]
     assert answers == [str(DELETE_BATCH)] * 3 + ["0"], answers
     assert posts_of(stack, voter) == 500
-    assert count(stack, "SELECT count(*) FROM votes WHERE voter_pk = %d" % voter) == 300
-    assert count(stack, "SELECT sum(score) FROM posts WHERE author_pk = %d" % author) == 300
+    assert stack.number("SELECT count(*) FROM votes WHERE voter_pk = %d" % voter) == 300
+    assert stack.number("SELECT sum(score) FROM posts WHERE author_pk = %d" % author) == 300
     assert stack.psql("SELECT trust FROM accounts WHERE pk = %d" % author) == [["0"]]
     assert stack.psql(calls) == [["0"]] and posts_of(stack, voter) == 500
 
 
 def test_an_account_with_more_votes_than_a_batch_deletes_itself_whole(stack, fresh):
-    _, password, token = fresh
-    voter, author = bulk_votes(stack, token, 2 * DELETE_BATCH + 11)
+    account_id, password, token = fresh
+    voter, author = bulk_votes(stack, account_id, 2 * DELETE_BATCH + 11)
     r = delete_me(stack, token, password)
     assert r.status_code == 204, describe(r)
-    assert count(stack, "SELECT count(*) FROM votes WHERE voter_pk = %d" % voter) == 0
-    assert count(stack, "SELECT count(*) FROM accounts WHERE pk = %d" % voter) == 0
-    assert count(stack, "SELECT sum(score) FROM posts WHERE author_pk = %d" % author) == 0
+    assert stack.number("SELECT count(*) FROM votes WHERE voter_pk = %d" % voter) == 0
+    assert stack.number("SELECT count(*) FROM accounts WHERE pk = %d" % voter) == 0
+    assert stack.number("SELECT sum(score) FROM posts WHERE author_pk = %d" % author) == 0
 
 
 def test_an_account_with_more_posts_than_a_batch_deletes_itself_whole(stack, fresh):

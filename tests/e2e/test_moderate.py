@@ -61,7 +61,7 @@ def wait_scored(st, post_id, timeout=SCORE_TIMEOUT):
 
 
 def post_status(st, post_id):
-    return int(st.psql("SELECT status FROM posts WHERE id = '%s'" % post_id)[0][0])
+    return st.number("SELECT status FROM posts WHERE id = '%s'" % post_id)
 
 
 def mod_items(st, post_id):
