@@ -16,7 +16,8 @@ end
 function request()
   local token = table.remove(free)
   if token == nil then
-    wrk.thread:stop()   -- a session was lost to an error: nothing left to send
+    used_up = 1         -- a session was lost to an error: nothing left to send
+    wrk.thread:stop()
     token = "lost"
   end
   return wrk.format(nil, nil, nil, string.format('{"refresh_token":"%s"}', token))

@@ -24,11 +24,23 @@ if env("BENCH_TOKEN") then
 end
 
 -- Threads are numbered (thread_number, from 1) in the main Lua state
--- before each one's init; a script may replace this setup.
-local numbered = 0
+-- before each one's init, and kept for done(); a script may replace this
+-- setup.
+local threads = {}
 function setup(thread)
-  numbered = numbered + 1
-  thread:set("thread_number", numbered)
+  threads[#threads + 1] = thread
+  thread:set("thread_number", #threads)
+end
+
+-- How many threads stopped because they ran out of what their requests
+-- use up (a script sets the thread's global used_up): such a run measured
+-- its supply, not the server.
+local function used_up()
+  local n = 0
+  for _, t in ipairs(threads) do
+    if t:get("used_up") then n = n + 1 end
+  end
+  return n
 end
 
 -- The lines of file path that are this thread's share, for scripts whose
@@ -58,10 +70,10 @@ function done(summary, latency, requests)
     '{"name":"%s","requests":%d,"seconds":%.3f,"rps":%.1f,' ..
     '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
     '"non_2xx_3xx":%d,"connect_errors":%d,"read_errors":%d,' ..
-    '"write_errors":%d,"timeouts":%d}\n',
+    '"write_errors":%d,"timeouts":%d,"used_up":%d}\n',
     os.getenv("BENCH_NAME") or "?", summary.requests, seconds,
     summary.requests / seconds,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000,
-    e.status, e.connect, e.read, e.write, e.timeout))
+    e.status, e.connect, e.read, e.write, e.timeout, used_up()))
 end
