@@ -337,8 +337,8 @@ int handle_me_delete(struct request *req)
 	if ((status = delete_beyond_batch(req, params[0])) != 0 ||
 	    delete_rows(req, params) != 0) {
 		auth_undelete(req, acc);
-		return status == 1 ? http_unavailable(req, "the account has many posts and is "
-		                                      "being deleted in parts; ask again",
+		return status == 1 ? http_unavailable(req, "the account has many posts or votes "
+		                                      "and is being deleted in parts; ask again",
 		                                      HTTP_RETRY_AFTER_BUSY)
 		       : http_db_failure(req);
 	}
