@@ -569,11 +569,11 @@ set_blocks() {
 	local slug
 	psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -v account="$BENCH_PK" -v n="$1" \
 		-f "$REPO/tests/bench/blocks.sql" || die "cannot set $1 blocks on the stack"
-	# Each side of each round deletes and inserts the blocks again: without
-	# this, the rows of earlier rounds lie dead in the table and its
-	# indexes until autovacuum comes by, and the side measured after it
-	# differs from the one before by that (0.52 to 0.83 x in three runs).
-	# Measure the table as it settles, with its statistics up to date.
+	# Each side of each round deletes and inserts the blocks again, which
+	# leaves the rows of earlier rounds dead in the table and its indexes
+	# until autovacuum comes by, at a moment no round chooses. Measure the
+	# table as it settles, its statistics up to date, so that the two
+	# sides differ by the blocks alone.
 	stack_psql "VACUUM (ANALYZE) blocks, community_mutes" >/dev/null ||
 		die "cannot vacuum the blocks"
 	slug=$(stack_psql "SELECT slug FROM communities WHERE creator_pk = $BENCH_PK
